@@ -1,0 +1,215 @@
+//! Turns a checked [`Config`] and [`TestFn`] into code.
+//!
+//! For `#[gpu_test(devices = 2)] fn two(gpu: &Gpu) { .. }` the output is, in outline:
+//!
+//! ```text
+//! fn __gpu_test_body_two(gpu: &Gpu) { .. }                 // the body as written
+//! static __GPU_TEST_two: TestDef = TestDef { .. };          // name, requirements, body
+//! (registration of __GPU_TEST_two for `gpu_test_runtime::main`)
+//! #[test] fn two() { run_under_libtest(&__GPU_TEST_two) }  // for the default harness
+//! ```
+//!
+//! The description is a sibling of the `#[test]` function, not inside it, because a `#[test]`
+//! function is removed entirely from binaries built with `harness = false`.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::config::Config;
+use crate::signature::{self, TestFn};
+
+/// The whole expansion: on any error, the item as written followed by `compile_error!`s, so that
+/// the error is the only one the user sees.
+pub fn gpu_test(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let config = Config::parse(attr);
+    let test = signature::check(item.clone());
+    match (config, test) {
+        (Ok(config), Ok(test)) => generate(&config, test),
+        (config, test) => {
+            let errors = [config.err(), test.err()]
+                .into_iter()
+                .flatten()
+                .map(|error| error.to_compile_error());
+            quote! {
+                #item
+                #(#errors)*
+            }
+        }
+    }
+}
+
+fn generate(config: &Config, test: TestFn) -> TokenStream {
+    let rt = match &config.crate_path {
+        Some(path) => quote!(#path),
+        None => quote!(::gpu_test_runtime),
+    };
+    let TestFn {
+        item,
+        takes_gpu,
+        cfgs,
+        ignore,
+        ignore_reason,
+    } = test;
+    let name = &item.sig.ident;
+    let vis = &item.vis;
+    let body_name = format_ident!("__gpu_test_body_{}", name);
+    let def_name = format_ident!("__GPU_TEST_{}", name);
+
+    let mut body = item.clone();
+    body.sig.ident = body_name.clone();
+    body.vis = syn::Visibility::Inherited;
+
+    let requirements = requirements(config, &rt);
+    let call = if takes_gpu {
+        quote!(#body_name(gpu))
+    } else {
+        quote!({
+            let _ = gpu;
+            #body_name()
+        })
+    };
+    // `<ReturnType as IntoOutcome>`, every token spanned on the return type, so that an
+    // unsupported return type is reported there rather than on the attribute.
+    let (output_type, output_span) = match &item.sig.output {
+        syn::ReturnType::Default => (quote!(()), item.sig.ident.span()),
+        syn::ReturnType::Type(_, ty) => (quote!(#ty), ty.span()),
+    };
+    let rt_spanned = respan(rt.clone(), output_span);
+    let into_outcome = quote_spanned! {output_span=>
+        <#output_type as #rt_spanned::__private::IntoOutcome>::into_outcome(#call)
+    };
+    let line = quote_spanned!(name.span()=> ::core::line!());
+    let ignored = ignore.is_some();
+    let ignore_reason = match &ignore_reason {
+        Some(reason) => quote!(::core::option::Option::Some(#reason)),
+        None => quote!(::core::option::Option::None),
+    };
+    let timeout_ms = match config.timeout_ms {
+        Some(ms) => quote!(::core::option::Option::Some(#ms)),
+        None => quote!(::core::option::Option::None),
+    };
+
+    quote! {
+        #(#cfgs)*
+        #[allow(non_snake_case, dead_code)]
+        #[doc(hidden)]
+        #body
+
+        #(#cfgs)*
+        #[allow(non_upper_case_globals, dead_code)]
+        #[doc(hidden)]
+        static #def_name: #rt::__private::TestDef = #rt::__private::TestDef {
+            module_path: ::core::module_path!(),
+            fn_name: ::core::stringify!(#name),
+            file: ::core::file!(),
+            line: #line,
+            requirements: #requirements,
+            ignored: #ignored,
+            ignore_reason: #ignore_reason,
+            timeout_ms: #timeout_ms,
+            started: ::core::sync::atomic::AtomicBool::new(false),
+            body: |gpu: &#rt::Gpu| #into_outcome,
+        };
+
+        #(#cfgs)*
+        #[::core::prelude::v1::test]
+        #ignore
+        #vis fn #name() {
+            #rt::__private::run_under_libtest(&#def_name)
+        }
+    }
+}
+
+/// The same tokens with every span replaced by `span`.
+fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let proc_macro2::TokenTree::Group(group) = &token {
+                let mut inner = proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                token = proc_macro2::TokenTree::Group(inner);
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
+}
+
+fn requirements(config: &Config, rt: &TokenStream) -> TokenStream {
+    let mut built = quote!(#rt::Requirements::new());
+    if let Some(devices) = config.devices {
+        built = quote!(#built.devices(#devices));
+    }
+    let version = |v: crate::values::Version| {
+        let (major, minor) = (v.major, v.minor);
+        quote!(#rt::Version::new(#major, #minor))
+    };
+    if let Some(v) = config.min_cuda {
+        let v = version(v);
+        built = quote!(#built.min_cuda(#v));
+    }
+    if let Some(v) = config.min_compute {
+        let v = version(v);
+        built = quote!(#built.min_compute(#v));
+    }
+    if let Some(bytes) = config.min_memory {
+        built = quote!(#built.min_memory(#bytes));
+    }
+    if let Some(v) = config.min_toolkit {
+        let v = version(v);
+        built = quote!(#built.min_toolkit(#v));
+    }
+    built
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expansion_names_the_test_after_the_function() {
+        let out = gpu_test(
+            quote!(devices = 2, min_cuda = "11.8"),
+            quote!(
+                fn two(gpu: &Gpu) {}
+            ),
+        )
+        .to_string();
+        assert!(out.contains("fn two ()"), "{out}");
+        assert!(out.contains("fn __gpu_test_body_two (gpu : & Gpu)"), "{out}");
+        assert!(out.contains(":: gpu_test_runtime :: Requirements :: new () . devices (2u32) . min_cuda (:: gpu_test_runtime :: Version :: new (11u32 , 8u32))"), "{out}");
+        assert!(out.contains(":: core :: prelude :: v1 :: test"), "{out}");
+    }
+
+    #[test]
+    fn crate_path_replaces_the_runtime_path() {
+        let out = gpu_test(
+            quote!(crate = "my_gpu::rt"),
+            quote!(
+                fn t() {}
+            ),
+        )
+        .to_string();
+        assert!(
+            out.contains("my_gpu :: rt :: __private :: run_under_libtest"),
+            "{out}"
+        );
+        assert!(!out.contains("gpu_test_runtime"), "{out}");
+    }
+
+    #[test]
+    fn errors_keep_the_item_and_add_compile_error() {
+        let out = gpu_test(
+            quote!(device = 2),
+            quote!(
+                fn t() {}
+            ),
+        )
+        .to_string();
+        assert!(out.starts_with("fn t () { }"), "{out}");
+        assert!(out.contains("compile_error"), "{out}");
+    }
+}

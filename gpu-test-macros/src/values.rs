@@ -1,0 +1,194 @@
+//! Parsing of the attribute's string values: versions, sizes and durations.
+//!
+//! Each parser returns the value or a message that says what was wrong and what is accepted; the
+//! caller attaches the span of the offending literal.
+
+/// A `major.minor` version, as CUDA releases and compute capabilities are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version {
+    pub major: u32,
+    pub minor: u32,
+}
+
+/// Parses `"X.Y"` where both parts are decimal numbers, the major at least 1 and the minor 0 to 9
+/// (the driver encodes versions as `1000 * major + 10 * minor`, so a minor of 10 cannot exist).
+pub fn parse_version(text: &str, example: &str) -> Result<Version, String> {
+    let accepted = format!("expected a version \"X.Y\" such as \"{example}\"");
+    let trimmed = text.trim();
+    let Some((major, minor)) = trimmed.split_once('.') else {
+        return Err(format!("{accepted}, got \"{text}\""));
+    };
+    let number = |part: &str| -> Option<u32> {
+        if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        part.parse().ok()
+    };
+    let (Some(major), Some(minor)) = (number(major), number(minor)) else {
+        return Err(format!("{accepted}, got \"{text}\""));
+    };
+    if major == 0 {
+        return Err(format!(
+            "{accepted}: the major version must be at least 1, got \"{text}\""
+        ));
+    }
+    if minor > 9 {
+        return Err(format!(
+            "{accepted}: the minor version must be 0 to 9 (CUDA encodes it in one digit), got \"{text}\""
+        ));
+    }
+    Ok(Version { major, minor })
+}
+
+/// The units `min_memory` accepts, with their size in bytes.
+pub const SIZE_UNITS: &[(&str, u64)] = &[
+    ("B", 1),
+    ("KiB", 1 << 10),
+    ("MiB", 1 << 20),
+    ("GiB", 1 << 30),
+    ("TiB", 1 << 40),
+    ("KB", 1_000),
+    ("MB", 1_000_000),
+    ("GB", 1_000_000_000),
+    ("TB", 1_000_000_000_000),
+];
+
+/// Parses a size such as `"16 GiB"`, `"1.5GiB"` or `"512 MB"` into bytes.
+///
+/// The unit is required and case-sensitive (`Gb` would read as gigabits); a decimal fraction is
+/// allowed and rounded up to a whole byte.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let units: Vec<&str> = SIZE_UNITS.iter().map(|(unit, _)| *unit).collect();
+    let accepted = format!(
+        "expected a size such as \"16 GiB\" or \"512 MB\" (units: {})",
+        units.join(", ")
+    );
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(trimmed.len());
+    let (number, unit) = (&trimmed[..split], trimmed[split..].trim());
+    if number.is_empty() {
+        return Err(format!("{accepted}, got \"{text}\""));
+    }
+    if unit.is_empty() {
+        return Err(format!("{accepted}: the unit is missing in \"{text}\""));
+    }
+    let Some(&(_, multiplier)) = SIZE_UNITS.iter().find(|(name, _)| *name == unit) else {
+        return Err(format!("{accepted}: unknown unit \"{unit}\""));
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() || fraction.contains('.') || (number.contains('.') && fraction.is_empty()) {
+        return Err(format!("{accepted}, got \"{text}\""));
+    }
+    let too_large = || format!("\"{text}\" is too large: the most is 16 EiB");
+    let whole: u64 = whole.parse().map_err(|_| too_large())?;
+    let mut bytes = whole.checked_mul(multiplier).ok_or_else(too_large)?;
+    if !fraction.is_empty() {
+        // Exact rational arithmetic: fraction / 10^digits of the unit, rounded up.
+        let digits = u32::try_from(fraction.len()).map_err(|_| too_large())?;
+        let scale = 10u128.checked_pow(digits).ok_or_else(too_large)?;
+        let numerator: u128 = fraction.parse().map_err(|_| too_large())?;
+        let part = (numerator * u128::from(multiplier)).div_ceil(scale);
+        let part = u64::try_from(part).map_err(|_| too_large())?;
+        bytes = bytes.checked_add(part).ok_or_else(too_large)?;
+    }
+    if bytes == 0 {
+        return Err(format!("the size must be more than zero, got \"{text}\""));
+    }
+    Ok(bytes)
+}
+
+/// Parses a duration such as `"30s"`, `"500ms"`, `"2m"` or `"1h"` into milliseconds.
+pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
+    let accepted = "expected a duration such as \"30s\", \"500ms\", \"2m\" or \"1h\"";
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (number, unit) = (&trimmed[..split], trimmed[split..].trim());
+    if number.is_empty() {
+        return Err(format!("{accepted}, got \"{text}\""));
+    }
+    let multiplier: u64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "" => return Err(format!("{accepted}: the unit is missing in \"{text}\"")),
+        other => return Err(format!("{accepted}: unknown unit \"{other}\"")),
+    };
+    let value: u64 = number.parse().map_err(|_| format!("\"{text}\" is too large"))?;
+    let ms = value
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("\"{text}\" is too large"))?;
+    if ms == 0 {
+        return Err(format!("the duration must be more than zero, got \"{text}\""));
+    }
+    Ok(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse() {
+        assert_eq!(parse_version("11.8", "11.8"), Ok(Version { major: 11, minor: 8 }));
+        assert_eq!(parse_version("12.0", "11.8"), Ok(Version { major: 12, minor: 0 }));
+        assert_eq!(parse_version(" 9.0 ", "8.0"), Ok(Version { major: 9, minor: 0 }));
+    }
+
+    #[test]
+    fn bad_versions_say_what_is_accepted() {
+        for bad in ["11", "eleven", "11.", ".8", "11.8.1", "-1.0", "11.x", "", "1 1.8"] {
+            let err = parse_version(bad, "11.8").unwrap_err();
+            assert!(err.contains("\"X.Y\" such as \"11.8\""), "{bad}: {err}");
+        }
+        assert!(parse_version("0.9", "11.8").unwrap_err().contains("at least 1"));
+        assert!(parse_version("11.10", "11.8").unwrap_err().contains("0 to 9"));
+    }
+
+    #[test]
+    fn sizes_parse_in_every_unit() {
+        assert_eq!(parse_size("16 GiB"), Ok(16 << 30));
+        assert_eq!(parse_size("16GiB"), Ok(16 << 30));
+        assert_eq!(parse_size("1 B"), Ok(1));
+        assert_eq!(parse_size("3 KiB"), Ok(3 << 10));
+        assert_eq!(parse_size("5 MiB"), Ok(5 << 20));
+        assert_eq!(parse_size("2 TiB"), Ok(2 << 40));
+        assert_eq!(parse_size("2 KB"), Ok(2_000));
+        assert_eq!(parse_size("512 MB"), Ok(512_000_000));
+        assert_eq!(parse_size("80 GB"), Ok(80_000_000_000));
+        assert_eq!(parse_size("1 TB"), Ok(1_000_000_000_000));
+        assert_eq!(parse_size("1.5 GiB"), Ok(3 << 29));
+        assert_eq!(parse_size("0.1 KB"), Ok(100));
+        // Rounded up to whole bytes.
+        assert_eq!(parse_size("0.001 KiB"), Ok(2));
+    }
+
+    #[test]
+    fn bad_sizes_say_what_is_accepted() {
+        assert!(parse_size("16").unwrap_err().contains("unit is missing"));
+        assert!(parse_size("16 gb").unwrap_err().contains("unknown unit \"gb\""));
+        assert!(parse_size("16 Gb").unwrap_err().contains("units: B, KiB"));
+        assert!(parse_size("GiB").unwrap_err().contains("got \"GiB\""));
+        assert!(parse_size("1..5 GiB").is_err());
+        assert!(parse_size("1. GiB").is_err());
+        assert!(parse_size("0 GiB").unwrap_err().contains("more than zero"));
+        assert!(parse_size("99999999999 TiB").unwrap_err().contains("too large"));
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration_ms("30s"), Ok(30_000));
+        assert_eq!(parse_duration_ms("500ms"), Ok(500));
+        assert_eq!(parse_duration_ms("2m"), Ok(120_000));
+        assert_eq!(parse_duration_ms("1h"), Ok(3_600_000));
+        assert_eq!(parse_duration_ms(" 5 s "), Ok(5_000));
+        assert!(parse_duration_ms("30").unwrap_err().contains("unit is missing"));
+        assert!(parse_duration_ms("30 sec").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration_ms("0s").unwrap_err().contains("more than zero"));
+        assert!(parse_duration_ms("1.5s").is_err());
+    }
+}

@@ -1,0 +1,42 @@
+//! `gpu-doctor`: why this machine can or cannot run GPU tests.
+//!
+//! Exit status: 0 when at least one CUDA device is usable (driver initialised, a context opens,
+//! compute mode allows it), 1 when none is, 2 for a usage error.
+
+use std::process::ExitCode;
+
+use gpu_test_runtime::doctor::Diagnosis;
+
+const USAGE: &str = "usage: gpu-doctor [--json]
+
+Prints this machine's CUDA diagnosis: driver, devices, toolkit, environment, and
+each finding with a fix.
+
+  --json   print the diagnosis as JSON
+  --help   print this help
+
+Exit status: 0 if at least one CUDA device is usable, 1 if none is, 2 on bad usage.";
+
+fn main() -> ExitCode {
+    let mut json = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--json" => json = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("gpu-doctor: unknown argument `{other}`\n\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let diagnosis = Diagnosis::new(gpu_test_runtime::probe());
+    if json {
+        print!("{}", diagnosis.to_json().to_pretty());
+    } else {
+        print!("{}", diagnosis.to_text());
+    }
+    ExitCode::from(diagnosis.exit_code() as u8)
+}

@@ -1,0 +1,100 @@
+//! Honest GPU tests for Rust.
+//!
+//! A test annotated with [`#[gpu_test]`](gpu_test) runs its body on real NVIDIA GPUs when the
+//! machine meets its requirements. Everywhere else it is reported as **skipped, with the precise
+//! reason and a hint to fix it**: never as a silent pass, and never silently on the CPU. With
+//! `GPU_TEST_STRICT=1` (for GPU CI runners) an unmet requirement fails the test instead.
+//!
+//! # Setup
+//!
+//! ```toml
+//! [dev-dependencies]
+//! gpu-test-runtime = "0.1"
+//! ```
+//!
+//! ```no_run
+//! use gpu_test_runtime::{gpu_test, Gpu};
+//!
+//! #[gpu_test(min_cuda = "11.8", devices = 2, min_memory = "16 GiB")]
+//! fn all_reduce(gpu: &Gpu) -> Result<(), Box<dyn std::error::Error>> {
+//!     for device in gpu.devices() {
+//!         let stream = device.stream();
+//!         let data = stream.clone_htod(&[1.0f32; 1024])?;
+//!         assert_eq!(stream.clone_dtoh(&data)?.len(), 1024);
+//!     }
+//!     Ok(())
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! On a machine without a usable GPU, `cargo test` shows one line per GPU test on stderr:
+//!
+//! ```text
+//! gpu-test: skipped all_reduce: no CUDA driver: libcuda could not be loaded (tried libcuda.so.1, libcuda.so; LD_LIBRARY_PATH is unset); the NVIDIA kernel module is not loaded either; hint: install the NVIDIA driver ...
+//! ```
+//!
+//! # Keys
+//!
+//! | key | meaning | default |
+//! |---|---|---|
+//! | `devices = N` | at least `N` visible CUDA devices that meet the per-device keys | 1 |
+//! | `min_cuda = "X.Y"` | the driver supports at least CUDA X.Y | any |
+//! | `min_compute = "X.Y"` | every device the test uses has compute capability X.Y or newer | any |
+//! | `min_memory = "16 GiB"` | every device the test uses has this much memory (B, KiB, MiB, GiB, TiB, KB, MB, GB, TB) | any |
+//! | `min_toolkit = "X.Y"` | NVRTC X.Y or newer can be loaded (the test compiles kernels at run time) | not needed |
+//! | `timeout = "30s"` | the body fails if it runs longer (ms, s, m, h) | none |
+//! | `crate = "path"` | where the generated code finds this crate, when it is re-exported | `::gpu_test_runtime` |
+//!
+//! The body is `fn name()` or `fn name(gpu: &Gpu)` and returns `()` or `Result<(), E: Debug>`.
+//!
+//! # Environment variables
+//!
+//! Unset or empty means the default; any other value that is not accepted stops the tests with an
+//! error naming the variable.
+//!
+//! | variable | accepted | effect |
+//! |---|---|---|
+//! | `GPU_TEST_STRICT` | unset, empty, `0`, `1`, `true`, `false` | `1`/`true`: an unmet requirement fails the test |
+//! | `GPU_TEST_SYSTEM_ROOT` | a directory | read `/proc` and `/dev` under it and load CUDA libraries only from `LD_LIBRARY_PATH`: for testing gpu-test itself |
+//!
+//! # Layers
+//!
+//! - [`probe()`]: what this machine offers, found once per process, without ever panicking.
+//! - [`Requirements::check`]: the decision, as a [`SkipReason`] when unmet.
+//! - [`Gpu`]: the devices a body may use, each with a cudarc context.
+//!
+//! The `gpu-doctor` binary prints the same diagnosis for people (`cargo run -p gpu-test-runtime
+//! --bin gpu-doctor`).
+
+mod body;
+mod cuda_error;
+mod diagnosis;
+pub mod doctor;
+mod driver_table;
+mod gpu;
+mod json;
+mod libtest;
+pub mod probe;
+mod requirements;
+mod settings;
+mod skip;
+mod version;
+
+pub use cuda_error::CudaError;
+pub use driver_table::{MIN_LINUX_DRIVER, min_driver_for};
+pub use gpu::{Gpu, GpuDevice};
+pub use gpu_test_macros::gpu_test;
+pub use probe::{DeviceInfo, Probe, probe};
+pub use requirements::Requirements;
+pub use settings::{ReportFormat, ReportTarget, SettingError, Settings, settings};
+pub use skip::{SkipKind, SkipReason};
+pub use version::Version;
+
+/// cudarc, re-exported so that test code and gpu-test agree on its types.
+pub use cudarc;
+
+#[doc(hidden)]
+pub mod private;
+
+#[doc(hidden)]
+pub use private as __private;

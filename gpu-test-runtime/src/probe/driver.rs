@@ -1,0 +1,270 @@
+//! Finding libcuda, resolving its entry points, asking its CUDA version and initialising it, then
+//! describing each device.
+
+use super::LoadedLibrary;
+use super::driver_calls::Attribute;
+use super::driver_sys::DriverSys;
+use super::library::{self, Library, LoadAttempt, Search};
+use crate::cuda_error::CudaError;
+use crate::version::Version;
+
+/// The names a Linux driver installs, its SONAME first. cudarc asks for `libcuda.so` first, so
+/// when both load the probe uses that one, as a test body would.
+pub const DRIVER_NAMES: [&str; 2] = ["libcuda.so.1", "libcuda.so"];
+
+/// What is known of the CUDA driver library.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Driver {
+    /// The library that loaded, or every attempt when none did.
+    pub library: Result<LoadedLibrary, Vec<LoadAttempt>>,
+    /// When `libcuda.so` and `libcuda.so.1` are different files, the one tests will not use.
+    pub shadowed: Option<LoadedLibrary>,
+    /// Entry points gpu-test needs that the library lacks.
+    pub missing_symbols: Vec<&'static str>,
+    /// The newest CUDA release the driver supports (`cuDriverGetVersion`).
+    pub cuda_version: Option<Version>,
+    /// Why `cuDriverGetVersion` gave no version, when it did not.
+    pub version_error: Option<String>,
+    /// The result of `cuInit(0)`; `None` when it could not be called.
+    pub init: Option<Result<(), CudaError>>,
+    pub(crate) sys: Option<DriverSys>,
+}
+
+impl Driver {
+    /// Whether the driver loaded, has every entry point and initialised.
+    pub fn is_ready(&self) -> bool {
+        self.sys.is_some() && matches!(self.init, Some(Ok(())))
+    }
+
+    /// The driver's entry points, once it is ready.
+    pub(crate) fn ready_sys(&self) -> Option<&DriverSys> {
+        self.sys.as_ref().filter(|_| self.is_ready())
+    }
+}
+
+/// Loads and initialises the driver. `fallback` allows trying cudarc's other candidate names
+/// when neither usual name loads (worth it only when a kernel module shows a driver exists).
+pub fn probe_driver(search: &Search, fallback: bool) -> Driver {
+    let mut tried = Vec::new();
+    let mut load = |name: &str| match library::load_first(&[name.to_string()], search) {
+        Ok(library) => Some(library),
+        Err(attempts) => {
+            tried.extend(attempts);
+            None
+        }
+    };
+    let soname = load(DRIVER_NAMES[0]);
+    let dev_name = load(DRIVER_NAMES[1]);
+    let (library, shadowed) = match (dev_name, soname) {
+        (Some(dev), Some(so)) => {
+            type Address = *const std::ffi::c_void;
+            // SAFETY: the symbols are compared as addresses, never called. One file loaded under
+            // two names is one object, so its symbols have the same address.
+            let same = unsafe { dev.function::<Address>("cuInit") == so.function::<Address>("cuInit") };
+            let shadowed = (!same).then(|| describe(&so));
+            (Some(dev), shadowed)
+        }
+        (dev, so) => (dev.or(so), None),
+    };
+    let library = library.or_else(|| {
+        if !fallback {
+            return None;
+        }
+        cudarc::get_lib_name_candidates("cuda")
+            .into_iter()
+            .filter(|name| !DRIVER_NAMES.contains(&name.as_str()))
+            .find_map(|name| load(&name))
+    });
+    let Some(library) = library else {
+        return Driver {
+            library: Err(tried),
+            shadowed: None,
+            missing_symbols: Vec::new(),
+            cuda_version: None,
+            version_error: None,
+            init: None,
+            sys: None,
+        };
+    };
+    let loaded = describe(&library);
+    let sys = match DriverSys::resolve(&library) {
+        Ok(sys) => sys,
+        Err(missing_symbols) => {
+            return Driver {
+                library: Ok(loaded),
+                shadowed,
+                missing_symbols,
+                cuda_version: None,
+                version_error: None,
+                init: None,
+                sys: None,
+            };
+        }
+    };
+    let (cuda_version, version_error) = match sys.driver_version() {
+        Ok(encoded) => match Version::from_cuda_int(encoded) {
+            Some(version) => (Some(version), None),
+            None => (
+                None,
+                Some(format!(
+                    "cuDriverGetVersion returned {encoded}, which is not a version"
+                )),
+            ),
+        },
+        Err(error) => (None, Some(format!("cuDriverGetVersion failed: {error}"))),
+    };
+    let init = Some(sys.init());
+    Driver {
+        library: Ok(loaded),
+        shadowed,
+        missing_symbols: Vec::new(),
+        cuda_version,
+        version_error,
+        init,
+        sys: Some(sys),
+    }
+}
+
+fn describe(library: &Library) -> LoadedLibrary {
+    LoadedLibrary {
+        name: library.name.clone(),
+        path: library.path_of_symbol("cuInit"),
+    }
+}
+
+/// A CUDA device as the driver describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeviceInfo {
+    /// The CUDA ordinal: its index among the visible devices (after `CUDA_VISIBLE_DEVICES`).
+    pub ordinal: usize,
+    /// The marketing name, e.g. `NVIDIA H100 80GB HBM3`.
+    pub name: String,
+    /// The compute capability, e.g. 9.0 (`sm_90`).
+    pub compute_capability: Version,
+    /// Total device memory in bytes.
+    pub total_memory: u64,
+    /// The number of streaming multiprocessors, if the driver answered.
+    pub multiprocessors: Option<u32>,
+    /// The UUID as nvidia-smi prints it (`GPU-...`), if the driver answered.
+    pub uuid: Option<String>,
+    /// The PCI bus id (`0000:65:00.0`), if the driver answered.
+    pub pci_bus_id: Option<String>,
+    /// The compute mode, if the driver answered.
+    pub compute_mode: Option<ComputeMode>,
+}
+
+impl DeviceInfo {
+    /// `device 0 NVIDIA T4`, the way reasons name a device.
+    pub fn label(&self) -> String {
+        format!("device {} {}", self.ordinal, self.name)
+    }
+
+    /// A stable key for this physical device: the UUID, else the PCI bus id, else the ordinal.
+    pub fn key(&self) -> String {
+        self.uuid
+            .clone()
+            .or_else(|| self.pci_bus_id.clone())
+            .unwrap_or_else(|| format!("ordinal-{}", self.ordinal))
+    }
+}
+
+/// A device's compute mode (`nvidia-smi -c`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ComputeMode {
+    /// Any number of processes may use the device.
+    Default,
+    /// One thread at a time (removed from current drivers).
+    ExclusiveThread,
+    /// No process may use the device.
+    Prohibited,
+    /// One process at a time.
+    ExclusiveProcess,
+    /// A value this version of gpu-test does not know.
+    Other(i32),
+}
+
+impl ComputeMode {
+    fn from_attribute(value: i32) -> ComputeMode {
+        match value {
+            0 => ComputeMode::Default,
+            1 => ComputeMode::ExclusiveThread,
+            2 => ComputeMode::Prohibited,
+            3 => ComputeMode::ExclusiveProcess,
+            other => ComputeMode::Other(other),
+        }
+    }
+
+    /// The name nvidia-smi uses.
+    pub fn name(self) -> String {
+        match self {
+            ComputeMode::Default => "Default".into(),
+            ComputeMode::ExclusiveThread => "Exclusive_Thread".into(),
+            ComputeMode::Prohibited => "Prohibited".into(),
+            ComputeMode::ExclusiveProcess => "Exclusive_Process".into(),
+            ComputeMode::Other(value) => format!("unknown ({value})"),
+        }
+    }
+}
+
+/// A device the driver counted but could not describe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceError {
+    /// The ordinal.
+    pub ordinal: usize,
+    /// The driver call that failed.
+    pub call: &'static str,
+    /// Its error.
+    pub error: CudaError,
+}
+
+/// Counts and describes the devices of an initialised driver.
+pub fn probe_devices(sys: &DriverSys) -> (Vec<DeviceInfo>, Vec<DeviceError>) {
+    let mut devices = Vec::new();
+    let mut errors = Vec::new();
+    let count = match sys.device_count() {
+        Ok(count) => usize::try_from(count).unwrap_or(0),
+        Err(error) => {
+            errors.push(DeviceError {
+                ordinal: 0,
+                call: "cuDeviceGetCount",
+                error,
+            });
+            return (devices, errors);
+        }
+    };
+    for ordinal in 0..count {
+        match describe_device(sys, ordinal) {
+            Ok(device) => devices.push(device),
+            Err((call, error)) => errors.push(DeviceError { ordinal, call, error }),
+        }
+    }
+    (devices, errors)
+}
+
+fn describe_device(sys: &DriverSys, ordinal: usize) -> Result<DeviceInfo, (&'static str, CudaError)> {
+    let handle = sys.device(ordinal as i32).map_err(|e| ("cuDeviceGet", e))?;
+    let name = sys.device_name(handle).map_err(|e| ("cuDeviceGetName", e))?;
+    let attribute = |attribute| {
+        sys.attribute(handle, attribute)
+            .map_err(|e| ("cuDeviceGetAttribute", e))
+    };
+    let major = attribute(Attribute::ComputeCapabilityMajor)?;
+    let minor = attribute(Attribute::ComputeCapabilityMinor)?;
+    let total_memory = sys.total_memory(handle).map_err(|e| ("cuDeviceTotalMem_v2", e))?;
+    Ok(DeviceInfo {
+        ordinal,
+        name,
+        compute_capability: Version::new(major.max(0) as u32, minor.max(0) as u32),
+        total_memory,
+        multiprocessors: attribute(Attribute::MultiprocessorCount)
+            .ok()
+            .and_then(|n| u32::try_from(n).ok()),
+        uuid: sys.uuid(handle).and_then(Result::ok),
+        pci_bus_id: sys.pci_bus_id(handle).and_then(Result::ok),
+        compute_mode: attribute(Attribute::ComputeMode)
+            .ok()
+            .map(ComputeMode::from_attribute),
+    })
+}

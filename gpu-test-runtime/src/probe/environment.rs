@@ -1,0 +1,295 @@
+//! The environment variables that decide what CUDA sees, and nothing else from the environment.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// The names of the variables gpu-test records. Only these are ever read, printed or reported.
+pub const RECORDED: &[&str] = &[
+    "CUDA_VISIBLE_DEVICES",
+    "CUDA_DEVICE_ORDER",
+    "LD_LIBRARY_PATH",
+    "CUDA_HOME",
+    "CUDA_PATH",
+];
+
+/// The CUDA-related environment of this process.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Environment {
+    /// `CUDA_VISIBLE_DEVICES`: which devices the driver exposes, and in which order.
+    pub cuda_visible_devices: Option<String>,
+    /// `CUDA_DEVICE_ORDER`: `FASTEST_FIRST` (the default) or `PCI_BUS_ID`.
+    pub cuda_device_order: Option<String>,
+    /// `LD_LIBRARY_PATH`: where the loader looks first for libcuda and libnvrtc.
+    pub ld_library_path: Option<String>,
+    /// `CUDA_HOME`: a CUDA toolkit installation.
+    pub cuda_home: Option<String>,
+    /// `CUDA_PATH`: a CUDA toolkit installation (the Windows convention, also used on Linux).
+    pub cuda_path: Option<String>,
+}
+
+impl Environment {
+    /// Reads the recorded variables from this process's environment.
+    pub fn from_process() -> Environment {
+        Environment::from_lookup(|name| std::env::var_os(name))
+    }
+
+    /// Reads the recorded variables through `lookup` (for tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<OsString>) -> Environment {
+        let get = |name: &str| lookup(name).map(|value| value.to_string_lossy().into_owned());
+        Environment {
+            cuda_visible_devices: get("CUDA_VISIBLE_DEVICES"),
+            cuda_device_order: get("CUDA_DEVICE_ORDER"),
+            ld_library_path: get("LD_LIBRARY_PATH"),
+            cuda_home: get("CUDA_HOME"),
+            cuda_path: get("CUDA_PATH"),
+        }
+    }
+
+    /// `(name, value)` for each recorded variable that is set.
+    pub fn set_variables(&self) -> Vec<(&'static str, &str)> {
+        let values = [
+            &self.cuda_visible_devices,
+            &self.cuda_device_order,
+            &self.ld_library_path,
+            &self.cuda_home,
+            &self.cuda_path,
+        ];
+        RECORDED
+            .iter()
+            .zip(values)
+            .filter_map(|(name, value)| value.as_deref().map(|v| (*name, v)))
+            .collect()
+    }
+
+    /// How the driver will read `CUDA_VISIBLE_DEVICES`.
+    pub fn visible_devices(&self) -> VisibleDevices {
+        VisibleDevices::parse(self.cuda_visible_devices.as_deref())
+    }
+
+    /// `LD_LIBRARY_PATH=...` or `LD_LIBRARY_PATH is unset`, for reasons that name where a library
+    /// was looked for. The directories cargo and nextest add for every test (the target directory
+    /// and the toolchain's) are left out, since they never hold a CUDA library.
+    pub fn describe_library_path(&self) -> String {
+        let Some(path) = self.ld_library_path.as_deref() else {
+            return "LD_LIBRARY_PATH is unset".to_string();
+        };
+        let dirs: Vec<&str> = path.split(':').filter(|d| !d.is_empty()).collect();
+        if dirs.is_empty() {
+            return "LD_LIBRARY_PATH is empty".to_string();
+        }
+        let exe_dirs = test_binary_dirs();
+        let theirs: Vec<&str> = dirs
+            .iter()
+            .copied()
+            .filter(|dir| !is_toolchain_dir(dir, &exe_dirs))
+            .collect();
+        if theirs.is_empty() {
+            "LD_LIBRARY_PATH holds only cargo's own directories".to_string()
+        } else if theirs.len() == dirs.len() {
+            format!("LD_LIBRARY_PATH={}", theirs.join(":"))
+        } else {
+            format!(
+                "LD_LIBRARY_PATH={} (besides cargo's own directories)",
+                theirs.join(":")
+            )
+        }
+    }
+}
+
+/// The directory of the running binary and its parent: cargo adds `<target>/debug/deps` and
+/// `<target>/debug` to LD_LIBRARY_PATH for every test it runs.
+fn test_binary_dirs() -> Vec<PathBuf> {
+    let Ok(exe) = std::env::current_exe() else {
+        return Vec::new();
+    };
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .filter_map(|dir| std::fs::canonicalize(dir).ok())
+        .collect()
+}
+
+/// Whether `dir` is one cargo or nextest adds: the test binary's directories, or the Rust
+/// toolchain's library directories.
+fn is_toolchain_dir(dir: &str, exe_dirs: &[PathBuf]) -> bool {
+    if dir.contains("/rustlib/") || (dir.contains("/toolchains/") && dir.ends_with("/lib")) {
+        return true;
+    }
+    std::fs::canonicalize(dir).is_ok_and(|dir| exe_dirs.contains(&dir))
+}
+
+/// `CUDA_VISIBLE_DEVICES` as the driver reads it: a comma-separated list of device indices or
+/// UUIDs (`GPU-...`, `MIG-...`), read up to the first entry that is neither.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VisibleDevices {
+    /// Not set: every device is visible.
+    Unset,
+    /// Set: `valid` are the entries before the first invalid one, `invalid` that entry.
+    Set {
+        /// The variable's value as given.
+        raw: String,
+        /// The entries the driver uses.
+        valid: Vec<String>,
+        /// The first entry the driver cannot read; it and everything after it are ignored.
+        invalid: Option<String>,
+    },
+}
+
+impl VisibleDevices {
+    /// Parses the variable's value (`None` when unset).
+    pub fn parse(value: Option<&str>) -> VisibleDevices {
+        let Some(raw) = value else {
+            return VisibleDevices::Unset;
+        };
+        let mut valid = Vec::new();
+        let mut invalid = None;
+        if !raw.trim().is_empty() {
+            for entry in raw.split(',') {
+                let entry = entry.trim();
+                if is_device_entry(entry) {
+                    valid.push(entry.to_string());
+                } else {
+                    invalid = Some(entry.to_string());
+                    break;
+                }
+            }
+        }
+        VisibleDevices::Set {
+            raw: raw.to_string(),
+            valid,
+            invalid,
+        }
+    }
+
+    /// How many devices the variable allows at most (`None`: no limit).
+    pub fn limit(&self) -> Option<usize> {
+        match self {
+            VisibleDevices::Unset => None,
+            VisibleDevices::Set { valid, .. } => Some(valid.len()),
+        }
+    }
+
+    /// Why the variable leaves fewer devices than `needed` visible, if it does: the text that goes
+    /// in parentheses after a device count.
+    pub fn explain_shortfall(&self, needed: usize) -> Option<String> {
+        let VisibleDevices::Set { raw, valid, invalid } = self else {
+            return None;
+        };
+        if raw.trim().is_empty() {
+            return Some(format!(
+                "CUDA_VISIBLE_DEVICES=\"{raw}\" is set but empty, which hides every device"
+            ));
+        }
+        if let Some(invalid) = invalid {
+            let what = if invalid.is_empty() {
+                "an empty entry".to_string()
+            } else {
+                format!("\"{invalid}\"")
+            };
+            let visible = match valid.len() {
+                0 => "hides every device".to_string(),
+                1 => "leaves at most 1 device visible".to_string(),
+                n => format!("leaves at most {n} devices visible"),
+            };
+            return Some(format!(
+                "CUDA_VISIBLE_DEVICES=\"{raw}\" {visible}: {what} is not a device index or UUID \
+                 (GPU-..., MIG-...), and the driver ignores everything from the first invalid entry on"
+            ));
+        }
+        (valid.len() < needed).then(|| format!("CUDA_VISIBLE_DEVICES={raw} hides the others"))
+    }
+}
+
+/// A device index (`0`, `12`) or a UUID or UUID prefix (`GPU-5f0c...`, `MIG-...`).
+fn is_device_entry(entry: &str) -> bool {
+    if !entry.is_empty() && entry.bytes().all(|b| b.is_ascii_digit()) {
+        return true;
+    }
+    ["GPU-", "MIG-"].iter().any(|prefix| {
+        entry.strip_prefix(prefix).is_some_and(|rest| {
+            !rest.is_empty()
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'/')
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_recorded_variables_are_read() {
+        let env = Environment::from_lookup(|name| match name {
+            "CUDA_VISIBLE_DEVICES" => Some("0".into()),
+            "HOME" => Some("/root".into()),
+            _ => None,
+        });
+        assert_eq!(env.set_variables(), vec![("CUDA_VISIBLE_DEVICES", "0")]);
+        assert_eq!(env.describe_library_path(), "LD_LIBRARY_PATH is unset");
+    }
+
+    #[test]
+    fn cargo_directories_are_left_out_of_the_library_path() {
+        let deps = std::env::current_exe()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .display()
+            .to_string();
+        let describe = |value: &str| {
+            Environment {
+                ld_library_path: Some(value.to_string()),
+                ..Environment::default()
+            }
+            .describe_library_path()
+        };
+        let toolchain = "/root/.rustup/toolchains/stable-x86_64-unknown-linux-gnu/lib";
+        assert_eq!(
+            describe(&format!("{deps}:{toolchain}")),
+            "LD_LIBRARY_PATH holds only cargo's own directories"
+        );
+        assert_eq!(
+            describe(&format!("/usr/local/cuda/lib64:{deps}")),
+            "LD_LIBRARY_PATH=/usr/local/cuda/lib64 (besides cargo's own directories)"
+        );
+        assert_eq!(describe("/opt/cuda/lib64"), "LD_LIBRARY_PATH=/opt/cuda/lib64");
+        assert_eq!(describe(""), "LD_LIBRARY_PATH is empty");
+    }
+
+    #[test]
+    fn visible_devices_read_like_the_driver() {
+        assert_eq!(VisibleDevices::parse(None), VisibleDevices::Unset);
+        assert_eq!(VisibleDevices::parse(Some("0,1")).limit(), Some(2));
+        assert_eq!(VisibleDevices::parse(Some("GPU-5f0c2a9d,1")).limit(), Some(2));
+        assert_eq!(VisibleDevices::parse(Some("MIG-GPU-5f0c/1/0")).limit(), Some(1));
+        assert_eq!(VisibleDevices::parse(Some("")).limit(), Some(0));
+        assert_eq!(VisibleDevices::parse(Some("garbage")).limit(), Some(0));
+        assert_eq!(VisibleDevices::parse(Some("-1")).limit(), Some(0));
+        assert_eq!(VisibleDevices::parse(Some("0,x,1")).limit(), Some(1));
+    }
+
+    #[test]
+    fn shortfalls_are_explained() {
+        let explain = |value: &str, needed| VisibleDevices::parse(Some(value)).explain_shortfall(needed);
+        assert_eq!(
+            explain("0", 2).unwrap(),
+            "CUDA_VISIBLE_DEVICES=0 hides the others"
+        );
+        assert_eq!(explain("0,1", 2), None);
+        assert!(
+            explain("", 1)
+                .unwrap()
+                .contains("set but empty, which hides every device")
+        );
+        let garbage = explain("garbage", 1).unwrap();
+        assert!(
+            garbage.contains("CUDA_VISIBLE_DEVICES=\"garbage\" hides every device"),
+            "{garbage}"
+        );
+        assert!(garbage.contains("not a device index or UUID"), "{garbage}");
+        assert!(explain("0,,1", 2).unwrap().contains("an empty entry"));
+        assert_eq!(VisibleDevices::Unset.explain_shortfall(4), None);
+    }
+}

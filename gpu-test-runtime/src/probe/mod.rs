@@ -1,0 +1,181 @@
+//! The probe: what this machine offers a GPU test, found once per process.
+//!
+//! It never panics and never calls into cudarc: the driver is loaded and called through gpu-test's
+//! own function pointers, with every result mapped from a plain integer. Nothing is probed at
+//! build time; a binary built on a CPU machine probes the machine it runs on.
+
+mod driver;
+mod driver_calls;
+mod driver_sys;
+mod environment;
+mod library;
+mod system;
+mod toolkit;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+pub use driver::{ComputeMode, DeviceError, DeviceInfo, Driver};
+pub use environment::{Environment, VisibleDevices};
+pub use library::LoadAttempt;
+pub use system::{DeviceNode, KernelModule};
+pub use toolkit::{Nvcc, Nvrtc, Toolkit};
+
+use library::Search;
+
+/// The names of the environment variables the probe records (and the only ones it reads).
+pub fn environment_variables() -> &'static [&'static str] {
+    environment::RECORDED
+}
+
+/// A shared library that loaded: the name it was asked for by, and the file it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedLibrary {
+    /// The name (or path) given to the loader, e.g. `libcuda.so.1`.
+    pub name: String,
+    /// The file the loader mapped, when it could be found.
+    pub path: Option<PathBuf>,
+}
+
+impl LoadedLibrary {
+    /// The file if known, else the name.
+    pub fn display(&self) -> String {
+        match &self.path {
+            Some(path) => path.display().to_string(),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// Everything gpu-test found out about this machine's CUDA setup.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Probe {
+    /// The CUDA driver library: where it was found, its CUDA version, the `cuInit` result.
+    pub driver: Driver,
+    /// The devices the driver reports, in CUDA ordinal order.
+    pub devices: Vec<DeviceInfo>,
+    /// Devices the driver counted but could not describe.
+    pub device_errors: Vec<DeviceError>,
+    /// The NVIDIA kernel module, when loaded.
+    pub kernel_module: Option<KernelModule>,
+    /// The CUDA-related environment variables.
+    pub environment: Environment,
+    /// The directory `/proc` and `/dev` are read under (`/` unless `GPU_TEST_SYSTEM_ROOT` is set).
+    pub system_root: PathBuf,
+    search: Search,
+    toolkit: OnceLock<Toolkit>,
+    nvcc: OnceLock<Option<Nvcc>>,
+    device_nodes: OnceLock<Vec<DeviceNode>>,
+}
+
+/// The probe of this process, computed on first use and then shared.
+pub fn probe() -> &'static Probe {
+    static PROBE: OnceLock<Probe> = OnceLock::new();
+    PROBE.get_or_init(Probe::detect)
+}
+
+impl Probe {
+    /// Probes the machine now. Use [`probe()`] for the shared, cached result.
+    pub fn detect() -> Probe {
+        let environment = Environment::from_process();
+        let override_root = crate::settings::system_root();
+        let search = match &override_root {
+            Some(_) => Search::Only(library_path_dirs(&environment)),
+            None => Search::System,
+        };
+        let system_root = override_root.unwrap_or_else(|| PathBuf::from("/"));
+        let kernel_module = system::kernel_module(&system_root);
+        let driver = driver::probe_driver(&search, kernel_module.is_some());
+        let (devices, device_errors) = match driver.ready_sys() {
+            Some(sys) => driver::probe_devices(sys),
+            None => (Vec::new(), Vec::new()),
+        };
+        Probe {
+            driver,
+            devices,
+            device_errors,
+            kernel_module,
+            environment,
+            system_root,
+            search,
+            toolkit: OnceLock::new(),
+            nvcc: OnceLock::new(),
+            device_nodes: OnceLock::new(),
+        }
+    }
+
+    /// The CUDA toolkit's NVRTC, probed on first call (tests that compile no kernels never pay
+    /// for the search).
+    pub fn toolkit(&self) -> &Toolkit {
+        self.toolkit.get_or_init(|| Toolkit {
+            nvrtc: toolkit::probe_nvrtc(&self.search),
+        })
+    }
+
+    /// `nvcc`, looked for on first call; running it takes tens of milliseconds, so only the
+    /// doctor asks.
+    pub fn nvcc(&self) -> Option<&Nvcc> {
+        self.nvcc
+            .get_or_init(|| {
+                let path = std::env::var("PATH").ok();
+                let env = &self.environment;
+                toolkit::find_nvcc(
+                    path.as_deref(),
+                    &[env.cuda_home.as_deref(), env.cuda_path.as_deref()],
+                    &self.system_root,
+                )
+            })
+            .as_ref()
+    }
+
+    /// The `/dev/nvidia*` files and whether this process may use them, read on first call.
+    pub fn device_nodes(&self) -> &[DeviceNode] {
+        self.device_nodes
+            .get_or_init(|| system::device_nodes(&self.system_root))
+    }
+
+    /// Whether at least one device is ready for a test.
+    pub fn has_usable_device(&self) -> bool {
+        self.driver.is_ready() && !self.devices.is_empty()
+    }
+
+    /// The driver release, e.g. `550.54.14`, from the kernel module, when known.
+    pub fn driver_release(&self) -> Option<&str> {
+        self.kernel_module.as_ref()?.release.as_deref()
+    }
+
+    /// A one-line summary: `driver 550.54.14 (CUDA 12.4), 2 devices: 0 NVIDIA H100 (sm_90), ...`.
+    pub fn summary(&self) -> String {
+        let driver = match (&self.driver.library, self.driver.cuda_version) {
+            (Err(_), _) => "no CUDA driver".to_string(),
+            (Ok(_), Some(cuda)) => match self.driver_release() {
+                Some(release) => format!("driver {release} (CUDA {cuda})"),
+                None => format!("driver with CUDA {cuda}"),
+            },
+            (Ok(library), None) => format!("driver {} (version unknown)", library.display()),
+        };
+        let devices: Vec<String> = self
+            .devices
+            .iter()
+            .map(|d| format!("{} {} ({})", d.ordinal, d.name, d.compute_capability.sm()))
+            .collect();
+        match (self.driver.init.as_ref(), devices.len()) {
+            (Some(Err(error)), _) => format!("{driver}, cuInit failed: {error}"),
+            (_, 0) => format!("{driver}, no devices"),
+            (_, 1) => format!("{driver}, 1 device: {}", devices[0]),
+            (_, n) => format!("{driver}, {n} devices: {}", devices.join(", ")),
+        }
+    }
+}
+
+fn library_path_dirs(environment: &Environment) -> Vec<PathBuf> {
+    environment
+        .ld_library_path
+        .as_deref()
+        .unwrap_or_default()
+        .split(':')
+        .filter(|dir| !dir.is_empty())
+        .map(|dir| Path::new(dir).to_path_buf())
+        .collect()
+}

@@ -1,0 +1,146 @@
+//! What the operating system says about the NVIDIA driver: the kernel module and its release, and
+//! the `/dev/nvidia*` device files with their permissions.
+//!
+//! Every path is read under a root, `/` unless `GPU_TEST_SYSTEM_ROOT` names another, so that tests
+//! of gpu-test can describe a machine in a directory.
+
+use std::ffi::{CString, c_char, c_int};
+use std::path::{Path, PathBuf};
+
+/// The NVIDIA kernel module, as `/proc/driver/nvidia/version` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelModule {
+    /// The driver release, e.g. `550.54.14`, if the file names one.
+    pub release: Option<String>,
+    /// The first line of the file, for the doctor.
+    pub description: String,
+}
+
+/// A `/dev/nvidia*` file and whether this process may open it for reading and writing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceNode {
+    /// The path (under the root).
+    pub path: PathBuf,
+    /// Whether `access(R_OK | W_OK)` allows it.
+    pub accessible: bool,
+}
+
+/// Reads the NVIDIA kernel module's state under `root`.
+pub fn kernel_module(root: &Path) -> Option<KernelModule> {
+    let text = std::fs::read_to_string(root.join("proc/driver/nvidia/version")).ok()?;
+    let first = text.lines().next().unwrap_or_default().trim().to_string();
+    Some(KernelModule {
+        release: parse_release(&first),
+        description: first,
+    })
+}
+
+/// The release in a line such as
+/// `NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.14  Thu Feb 22 01:44:30 UTC 2024` or
+/// `NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  570.86.15  Release Build ...`.
+pub fn parse_release(line: &str) -> Option<String> {
+    line.split_whitespace()
+        .find(|word| {
+            let parts: Vec<&str> = word.split('.').collect();
+            parts.len() >= 2
+                && parts[0].len() >= 3
+                && parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(str::to_string)
+}
+
+/// The `/dev/nvidia*` files under `root`, sorted, with their accessibility.
+pub fn device_nodes(root: &Path) -> Vec<DeviceNode> {
+    let dev = root.join("dev");
+    let Ok(entries) = std::fs::read_dir(&dev) else {
+        return Vec::new();
+    };
+    let mut nodes: Vec<DeviceNode> = entries
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("nvidia"))
+        .filter(|entry| entry.file_type().is_ok_and(|t| !t.is_dir()))
+        .map(|entry| {
+            let path = entry.path();
+            DeviceNode {
+                accessible: accessible(&path),
+                path,
+            }
+        })
+        .collect();
+    nodes.sort_by(|a, b| a.path.cmp(&b.path));
+    nodes
+}
+
+unsafe extern "C" {
+    fn access(path: *const c_char, mode: c_int) -> c_int;
+}
+
+/// `access(path, R_OK | W_OK)`: asks without opening, since opening a GPU device file can wake
+/// the GPU and take seconds.
+fn accessible(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    const R_OK: c_int = 4;
+    const W_OK: c_int = 2;
+    let Ok(path) = CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `path` is a valid NUL-terminated string; access only reads it.
+    unsafe { access(path.as_ptr(), R_OK | W_OK) == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn releases_are_read_from_both_module_flavours() {
+        assert_eq!(
+            parse_release(
+                "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.14  Thu Feb 22 01:44:30 UTC 2024"
+            )
+            .as_deref(),
+            Some("550.54.14")
+        );
+        assert_eq!(
+            parse_release(
+                "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  570.86.15  Release Build"
+            )
+            .as_deref(),
+            Some("570.86.15")
+        );
+        assert_eq!(
+            parse_release("NVRM version: NVIDIA UNIX x86_64 Kernel Module  470.82.01  ").as_deref(),
+            Some("470.82.01")
+        );
+        assert_eq!(parse_release("garbage 1.2"), None);
+    }
+
+    #[test]
+    fn a_described_machine_is_read_from_its_root() {
+        let root = std::env::temp_dir().join(format!("gpu-test-system-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("proc/driver/nvidia")).unwrap();
+        std::fs::create_dir_all(root.join("dev")).unwrap();
+        std::fs::write(
+            root.join("proc/driver/nvidia/version"),
+            "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 01:15:15 UTC 2023\nGCC version: gcc 12\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("dev/nvidia0"), "").unwrap();
+        std::fs::write(root.join("dev/nvidiactl"), "").unwrap();
+        std::fs::write(root.join("dev/null"), "").unwrap();
+
+        let module = kernel_module(&root).unwrap();
+        assert_eq!(module.release.as_deref(), Some("535.104.05"));
+        let nodes = device_nodes(&root);
+        let names: Vec<String> = nodes
+            .iter()
+            .map(|n| n.path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["nvidia0", "nvidiactl"]);
+        assert!(nodes.iter().all(|n| n.accessible));
+        assert_eq!(kernel_module(&root.join("nowhere")), None);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

@@ -1,0 +1,159 @@
+//! The CUDA toolkit as a test sees it: NVRTC (which compiles kernels at run time) and `nvcc`.
+
+use std::ffi::c_int;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::LoadedLibrary;
+use super::library::{self, LoadAttempt, Search};
+use crate::version::Version;
+
+/// What was found of the CUDA toolkit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Toolkit {
+    /// NVRTC, the run-time compiler tests use to build kernels.
+    pub nvrtc: Nvrtc,
+}
+
+/// NVRTC, looked up by the names cudarc's own loader tries, so that what the probe finds is
+/// what a test's `cudarc::nvrtc` calls will load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Nvrtc {
+    /// No name loaded.
+    NotFound {
+        /// Every name or path tried, with the loader's message.
+        tried: Vec<LoadAttempt>,
+    },
+    /// A library loaded but does not export `nvrtcVersion`.
+    NotNvrtc {
+        /// The library.
+        library: LoadedLibrary,
+    },
+    /// `nvrtcVersion` failed with this `nvrtcResult`.
+    VersionFailed {
+        /// The library.
+        library: LoadedLibrary,
+        /// The raw result.
+        code: i32,
+    },
+    /// NVRTC loaded and reported its version.
+    Found {
+        /// The library.
+        library: LoadedLibrary,
+        /// Its version, e.g. 12.8.
+        version: Version,
+    },
+}
+
+impl Nvrtc {
+    /// The version, when NVRTC was found.
+    pub fn version(&self) -> Option<Version> {
+        match self {
+            Nvrtc::Found { version, .. } => Some(*version),
+            _ => None,
+        }
+    }
+}
+
+/// Loads NVRTC and asks its version.
+pub fn probe_nvrtc(search: &Search) -> Nvrtc {
+    let names = cudarc::get_lib_name_candidates("nvrtc");
+    let library = match library::load_first(&names, search) {
+        Ok(library) => library,
+        Err(tried) => return Nvrtc::NotFound { tried },
+    };
+    let loaded = LoadedLibrary {
+        path: library.path_of_symbol("nvrtcVersion"),
+        name: library.name.clone(),
+    };
+    type VersionFn = unsafe extern "C" fn(*mut c_int, *mut c_int) -> c_int;
+    // SAFETY: nvrtcResult nvrtcVersion(int *major, int *minor), with the enum result as int.
+    let Some(nvrtc_version) = (unsafe { library.function::<VersionFn>("nvrtcVersion") }) else {
+        return Nvrtc::NotNvrtc { library: loaded };
+    };
+    let (mut major, mut minor) = (0, 0);
+    // SAFETY: two valid out-pointers.
+    let code = unsafe { nvrtc_version(&mut major, &mut minor) };
+    match (code, u32::try_from(major), u32::try_from(minor)) {
+        (0, Ok(major), Ok(minor)) => Nvrtc::Found {
+            library: loaded,
+            version: Version::new(major, minor),
+        },
+        _ => Nvrtc::VersionFailed {
+            library: loaded,
+            code,
+        },
+    }
+}
+
+/// `nvcc`, the toolkit's compiler, if one is installed where people usually look for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nvcc {
+    /// Where it was found.
+    pub path: PathBuf,
+    /// The release it reports (`nvcc --version`), if it ran.
+    pub version: Option<Version>,
+}
+
+/// Looks for `nvcc` on `PATH`, then under `CUDA_HOME`, `CUDA_PATH` and `/usr/local/cuda` (the
+/// last under `root`), and runs the first one found with `--version`.
+pub fn find_nvcc(path_var: Option<&str>, cuda_dirs: &[Option<&str>], root: &Path) -> Option<Nvcc> {
+    let mut candidates: Vec<PathBuf> = path_var
+        .unwrap_or_default()
+        .split(':')
+        .filter(|dir| !dir.is_empty())
+        .map(|dir| Path::new(dir).join("nvcc"))
+        .collect();
+    candidates.extend(
+        cuda_dirs
+            .iter()
+            .flatten()
+            .map(|dir| Path::new(dir).join("bin/nvcc")),
+    );
+    candidates.push(root.join("usr/local/cuda/bin/nvcc"));
+    let path = candidates.into_iter().find(|candidate| candidate.is_file())?;
+    let version = Command::new(&path)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|output| parse_nvcc_release(&String::from_utf8_lossy(&output.stdout)));
+    Some(Nvcc { path, version })
+}
+
+/// The release in `nvcc --version`'s line `Cuda compilation tools, release 12.4, V12.4.131`.
+pub fn parse_nvcc_release(output: &str) -> Option<Version> {
+    let after = output.split("release ").nth(1)?;
+    let number = after.split(',').next()?.trim();
+    let (major, minor) = number.split_once('.')?;
+    Some(Version::new(major.parse().ok()?, minor.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nvcc_release_is_read_from_its_banner() {
+        let banner = "nvcc: NVIDIA (R) Cuda compiler driver\nCopyright (c) 2005-2024 NVIDIA Corporation\n\
+                      Built on Tue_Feb_27_16:19:38_PST_2024\nCuda compilation tools, release 12.4, V12.4.99\n\
+                      Build cuda_12.4.r12.4/compiler.33961263_0\n";
+        assert_eq!(parse_nvcc_release(banner), Some(Version::new(12, 4)));
+        assert_eq!(parse_nvcc_release("no banner"), None);
+    }
+
+    #[test]
+    fn nvrtc_absence_lists_cudarc_names() {
+        let empty = std::env::temp_dir().join(format!("gpu-test-nvrtc-none-{}", std::process::id()));
+        std::fs::create_dir_all(&empty).unwrap();
+        let Nvrtc::NotFound { tried } = probe_nvrtc(&Search::Only(vec![empty.clone()])) else {
+            panic!("an empty directory holds no NVRTC");
+        };
+        assert!(
+            tried.iter().any(|a| a.name.ends_with("/libnvrtc.so")),
+            "{tried:?}"
+        );
+        assert_eq!(tried.len(), cudarc::get_lib_name_candidates("nvrtc").len());
+        std::fs::remove_dir_all(&empty).unwrap();
+    }
+}

@@ -1,0 +1,363 @@
+//! gpu-test's own environment variables, all read here, once per process.
+//!
+//! Unset or empty means the default; any other value that is not accepted is an error that names
+//! the variable, the value and what is accepted, never a silent default. A `GPU_TEST_*` variable
+//! gpu-test does not know is a warning (a typo would otherwise silently turn strict mode off).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Every variable gpu-test reads, with what it accepts, for errors and documentation.
+pub const VARIABLES: &[(&str, &str)] = &[
+    ("GPU_TEST_STRICT", "unset, empty, 0, 1, true, false"),
+    ("GPU_TEST_REPORT", "a path ending in .xml (JUnit) or .json"),
+    ("GPU_TEST_TESTS_PER_DEVICE", "a whole number from 1 to 1024"),
+    (
+        "GPU_TEST_LEASE_TIMEOUT",
+        "a duration such as 30s, 500ms, 10m or 1h",
+    ),
+    ("GPU_TEST_RUNTIME_DIR", "a directory path"),
+    (
+        "GPU_TEST_SYSTEM_ROOT",
+        "a directory path (for testing gpu-test itself)",
+    ),
+];
+
+/// The parsed settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Settings {
+    /// `GPU_TEST_STRICT`: an unmet requirement fails the test instead of skipping it.
+    pub strict: bool,
+    /// `GPU_TEST_REPORT`: where to write the report of every GPU test, and in which format.
+    pub report: Option<ReportTarget>,
+    /// `GPU_TEST_TESTS_PER_DEVICE`: how many tests may hold one device at a time.
+    pub tests_per_device: u32,
+    /// `GPU_TEST_LEASE_TIMEOUT`: how long a test waits for device leases before failing.
+    pub lease_timeout: Duration,
+    /// `GPU_TEST_RUNTIME_DIR`: where lease locks and per-run state live.
+    pub runtime_dir: Option<PathBuf>,
+    /// `GPU_TEST_SYSTEM_ROOT`: read `/proc`, `/sys` and `/dev` under this directory, and load
+    /// CUDA libraries only from `LD_LIBRARY_PATH`, as if the machine had nothing else.
+    pub system_root: Option<PathBuf>,
+    /// `GPU_TEST_*` variables that are set but not known, with a suggestion when one is close.
+    pub unknown: Vec<String>,
+}
+
+/// A report file and its format, chosen by the extension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportTarget {
+    /// The path, as given.
+    pub path: PathBuf,
+    /// JUnit XML or JSON.
+    pub format: ReportFormat,
+}
+
+/// The report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    /// `.xml`: JUnit, as CI test-report viewers read it.
+    Junit,
+    /// `.json`.
+    Json,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            strict: false,
+            report: None,
+            tests_per_device: 1,
+            lease_timeout: Duration::from_secs(600),
+            runtime_dir: None,
+            system_root: None,
+            unknown: Vec::new(),
+        }
+    }
+}
+
+/// A variable whose value is not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingError {
+    /// The variable's name.
+    pub variable: &'static str,
+    /// The value found.
+    pub value: String,
+    /// What would be accepted, and why this value is not.
+    pub accepted: String,
+}
+
+impl fmt::Display for SettingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}=\"{}\" is not valid: {}",
+            self.variable, self.value, self.accepted
+        )
+    }
+}
+
+impl std::error::Error for SettingError {}
+
+/// The settings of this process, read once. `Err` holds every invalid variable.
+pub fn settings() -> Result<&'static Settings, &'static [SettingError]> {
+    static SETTINGS: OnceLock<Result<Settings, Vec<SettingError>>> = OnceLock::new();
+    SETTINGS
+        .get_or_init(|| {
+            let vars: Vec<(String, String)> = std::env::vars_os()
+                .filter_map(|(k, v)| {
+                    let k = k.to_string_lossy();
+                    k.starts_with("GPU_TEST_")
+                        .then(|| (k.into_owned(), v.to_string_lossy().into_owned()))
+                })
+                .collect();
+            Settings::parse(
+                |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
+                vars.iter().map(|(k, _)| k.as_str()),
+            )
+        })
+        .as_ref()
+        .map_err(Vec::as_slice)
+}
+
+/// `GPU_TEST_SYSTEM_ROOT`, read without validation: the probe needs it and must never fail.
+pub fn system_root() -> Option<PathBuf> {
+    std::env::var_os("GPU_TEST_SYSTEM_ROOT")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+impl Settings {
+    /// Parses the variables through `lookup`; `present` lists every `GPU_TEST_*` name set.
+    pub fn parse<'a>(
+        lookup: impl Fn(&str) -> Option<String>,
+        present: impl Iterator<Item = &'a str>,
+    ) -> Result<Settings, Vec<SettingError>> {
+        let mut settings = Settings::default();
+        let mut errors = Vec::new();
+        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let mut fail = |variable: &'static str, value: &str, accepted: String| {
+            errors.push(SettingError {
+                variable,
+                value: value.to_string(),
+                accepted,
+            })
+        };
+
+        if let Some(value) = get("GPU_TEST_STRICT") {
+            match value.as_str() {
+                "1" | "true" => settings.strict = true,
+                "0" | "false" => settings.strict = false,
+                _ => fail(
+                    "GPU_TEST_STRICT",
+                    &value,
+                    "accepted values are unset, empty, 0, 1, true, false".into(),
+                ),
+            }
+        }
+        if let Some(value) = get("GPU_TEST_REPORT") {
+            let path = PathBuf::from(&value);
+            let format = match path.extension().and_then(|e| e.to_str()) {
+                Some("xml") => Some(ReportFormat::Junit),
+                Some("json") => Some(ReportFormat::Json),
+                _ => None,
+            };
+            match format {
+                Some(format) => settings.report = Some(ReportTarget { path, format }),
+                None => fail(
+                    "GPU_TEST_REPORT",
+                    &value,
+                    "the file name must end in .xml (JUnit) or .json".into(),
+                ),
+            }
+        }
+        if let Some(value) = get("GPU_TEST_TESTS_PER_DEVICE") {
+            match value.trim().parse::<u32>() {
+                Ok(n) if (1..=1024).contains(&n) => settings.tests_per_device = n,
+                _ => fail(
+                    "GPU_TEST_TESTS_PER_DEVICE",
+                    &value,
+                    "expected a whole number from 1 to 1024: how many tests may use one device at a time"
+                        .into(),
+                ),
+            }
+        }
+        if let Some(value) = get("GPU_TEST_LEASE_TIMEOUT") {
+            match parse_duration(&value) {
+                Some(duration) => settings.lease_timeout = duration,
+                None => fail(
+                    "GPU_TEST_LEASE_TIMEOUT",
+                    &value,
+                    "expected a duration greater than zero such as 30s, 500ms, 10m or 1h".into(),
+                ),
+            }
+        }
+        if let Some(value) = get("GPU_TEST_RUNTIME_DIR") {
+            settings.runtime_dir = Some(PathBuf::from(value));
+        }
+        if let Some(value) = get("GPU_TEST_SYSTEM_ROOT") {
+            let root = PathBuf::from(&value);
+            if root.is_dir() {
+                settings.system_root = Some(root);
+            } else {
+                fail(
+                    "GPU_TEST_SYSTEM_ROOT",
+                    &value,
+                    "expected an existing directory to read /proc and /dev under".into(),
+                );
+            }
+        }
+        for name in present {
+            if !VARIABLES.iter().any(|(known, _)| *known == name) {
+                settings.unknown.push(describe_unknown(name));
+            }
+        }
+        if errors.is_empty() {
+            Ok(settings)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn describe_unknown(name: &str) -> String {
+    let known: Vec<&str> = VARIABLES.iter().map(|(k, _)| *k).collect();
+    let close = known
+        .iter()
+        .find(|k| edit_distance(k, name) <= 2)
+        .map(|k| format!("; did you mean {k}?"))
+        .unwrap_or_default();
+    format!(
+        "{name} is set but is not a gpu-test variable{close} (known: {})",
+        known.join(", ")
+    )
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            current.push(
+                (previous[j] + usize::from(ca != *cb))
+                    .min(previous[j + 1] + 1)
+                    .min(current[j] + 1),
+            );
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// `30s`, `500ms`, `10m`, `1h`: a whole number and a unit, more than zero.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let value: u64 = text[..split].parse().ok()?;
+    let duration = match text[split..].trim() {
+        "ms" => Duration::from_millis(value),
+        "s" => Duration::from_secs(value),
+        "m" => Duration::from_secs(value.checked_mul(60)?),
+        "h" => Duration::from_secs(value.checked_mul(3600)?),
+        _ => return None,
+    };
+    (!duration.is_zero()).then_some(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<Settings, Vec<SettingError>> {
+        Settings::parse(
+            |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()),
+            vars.iter().map(|(k, _)| *k),
+        )
+    }
+
+    #[test]
+    fn unset_and_empty_mean_default() {
+        assert_eq!(parse(&[]).unwrap(), Settings::default());
+        assert_eq!(
+            parse(&[("GPU_TEST_STRICT", ""), ("GPU_TEST_REPORT", "")]).unwrap(),
+            Settings::default()
+        );
+    }
+
+    #[test]
+    fn strict_accepts_exactly_the_documented_values() {
+        for (value, strict) in [("1", true), ("true", true), ("0", false), ("false", false)] {
+            assert_eq!(
+                parse(&[("GPU_TEST_STRICT", value)]).unwrap().strict,
+                strict,
+                "{value}"
+            );
+        }
+        for bad in ["yes", "TRUE", "2", " 1"] {
+            let errors = parse(&[("GPU_TEST_STRICT", bad)]).unwrap_err();
+            assert_eq!(
+                errors[0].to_string(),
+                format!(
+                    "GPU_TEST_STRICT=\"{bad}\" is not valid: accepted values are unset, empty, 0, 1, true, false"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn report_format_follows_the_extension() {
+        let report = parse(&[("GPU_TEST_REPORT", "out/r.xml")])
+            .unwrap()
+            .report
+            .unwrap();
+        assert_eq!(report.format, ReportFormat::Junit);
+        let report = parse(&[("GPU_TEST_REPORT", "r.json")]).unwrap().report.unwrap();
+        assert_eq!(report.format, ReportFormat::Json);
+        let errors = parse(&[("GPU_TEST_REPORT", "r.txt")]).unwrap_err();
+        assert!(
+            errors[0]
+                .to_string()
+                .contains("must end in .xml (JUnit) or .json")
+        );
+    }
+
+    #[test]
+    fn numbers_and_durations_are_checked() {
+        assert_eq!(
+            parse(&[("GPU_TEST_TESTS_PER_DEVICE", "4")])
+                .unwrap()
+                .tests_per_device,
+            4
+        );
+        assert!(parse(&[("GPU_TEST_TESTS_PER_DEVICE", "0")]).is_err());
+        assert!(parse(&[("GPU_TEST_TESTS_PER_DEVICE", "many")]).is_err());
+        assert_eq!(
+            parse(&[("GPU_TEST_LEASE_TIMEOUT", "90s")]).unwrap().lease_timeout,
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            parse(&[("GPU_TEST_LEASE_TIMEOUT", "2m")]).unwrap().lease_timeout,
+            Duration::from_secs(120)
+        );
+        assert!(parse(&[("GPU_TEST_LEASE_TIMEOUT", "0s")]).is_err());
+        assert!(parse(&[("GPU_TEST_LEASE_TIMEOUT", "soon")]).is_err());
+    }
+
+    #[test]
+    fn every_bad_variable_is_reported() {
+        let errors = parse(&[("GPU_TEST_STRICT", "yes"), ("GPU_TEST_REPORT", "r.txt")]).unwrap_err();
+        assert_eq!(errors.len(), 2);
+    }
+
+    #[test]
+    fn unknown_variables_are_named_with_a_suggestion() {
+        let settings = parse(&[("GPU_TEST_STIRCT", "1")]).unwrap();
+        assert!(!settings.strict);
+        assert!(settings.unknown[0].contains(
+            "GPU_TEST_STIRCT is set but is not a gpu-test variable; did you mean GPU_TEST_STRICT?"
+        ));
+    }
+}

@@ -1,0 +1,291 @@
+//! The fake driver's answers, read from environment variables when it is first called.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `FAKE_CUDA_DRIVER_VERSION` | what `cuDriverGetVersion` reports (`12080` = CUDA 12.8) | `12080` |
+//! | `FAKE_CUDA_VERSION_RESULT` | the result code of `cuDriverGetVersion` | `0` |
+//! | `FAKE_CUDA_INIT_RESULT` | the result code of `cuInit`, any integer | `0` |
+//! | `FAKE_CUDA_DEVICES` | `;`-separated devices, each `name|major.minor|memory[|compute mode]` | one `NVIDIA Fake H100|9.0|80GiB` |
+//! | `FAKE_CUDA_FAIL` | `,`-separated `call[@ordinal]=code`: that call returns `code` | none |
+//! | `FAKE_CUDA_EVENT_MS` | `,`-separated elapsed times `cuEventElapsedTime` returns in turn | `0.5` |
+//! | `FAKE_CUDA_LOG` | a file each context retain and release is appended to | none |
+//! | `FAKE_NVRTC_VERSION` | what `nvrtcVersion` reports | `12.8` |
+//!
+//! `CUDA_VISIBLE_DEVICES` is applied as the real driver applies it: indices or UUID prefixes,
+//! read up to the first entry that matches nothing; with no device left, `cuInit` returns 100.
+
+use std::path::PathBuf;
+
+/// One fake device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Device {
+    pub name: String,
+    pub major: i32,
+    pub minor: i32,
+    pub memory: u64,
+    pub compute_mode: i32,
+    pub uuid: [u8; 16],
+    pub physical_index: usize,
+}
+
+/// An injected failure: `call` (on device `ordinal`, if given) returns `code`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub call: String,
+    pub ordinal: Option<i32>,
+    pub code: i32,
+}
+
+/// Everything the fake answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub driver_version: i32,
+    pub version_result: i32,
+    pub init_result: i32,
+    pub devices: Vec<Device>,
+    pub failures: Vec<Failure>,
+    pub event_ms: Vec<f32>,
+    pub log: Option<PathBuf>,
+    pub nvrtc_version: (i32, i32),
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Config, String> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+        let int = |name: &str, default: i32| -> Result<i32, String> {
+            match lookup(name) {
+                None => Ok(default),
+                Some(value) => value
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{name}={value:?} is not an integer")),
+            }
+        };
+        let physical = match lookup("FAKE_CUDA_DEVICES") {
+            None => vec![parse_device("NVIDIA Fake H100|9.0|80GiB", 0)?],
+            Some(spec) if spec.trim().is_empty() => Vec::new(),
+            Some(spec) => spec
+                .split(';')
+                .enumerate()
+                .map(|(i, device)| parse_device(device, i))
+                .collect::<Result<_, _>>()?,
+        };
+        let devices = apply_visible_devices(&physical, lookup("CUDA_VISIBLE_DEVICES").as_deref());
+        let failures = match lookup("FAKE_CUDA_FAIL") {
+            None => Vec::new(),
+            Some(spec) => spec
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(parse_failure)
+                .collect::<Result<_, _>>()?,
+        };
+        let event_ms = match lookup("FAKE_CUDA_EVENT_MS") {
+            None => vec![0.5],
+            Some(spec) => spec
+                .split(',')
+                .map(|v| {
+                    v.trim()
+                        .parse::<f32>()
+                        .map_err(|_| format!("FAKE_CUDA_EVENT_MS: {v:?} is not a number"))
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let nvrtc_version = match lookup("FAKE_NVRTC_VERSION") {
+            None => (12, 8),
+            Some(v) => parse_version(&v).ok_or_else(|| format!("FAKE_NVRTC_VERSION={v:?} is not X.Y"))?,
+        };
+        Ok(Config {
+            driver_version: int("FAKE_CUDA_DRIVER_VERSION", 12080)?,
+            version_result: int("FAKE_CUDA_VERSION_RESULT", 0)?,
+            init_result: int("FAKE_CUDA_INIT_RESULT", 0)?,
+            devices,
+            failures,
+            event_ms,
+            log: lookup("FAKE_CUDA_LOG")
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from),
+            nvrtc_version,
+        })
+    }
+
+    /// The injected result for `call` on device `ordinal`, if any.
+    pub fn failure(&self, call: &str, ordinal: Option<i32>) -> Option<i32> {
+        self.failures
+            .iter()
+            .find(|f| f.call == call && (f.ordinal.is_none() || f.ordinal == ordinal))
+            .map(|f| f.code)
+    }
+}
+
+fn parse_version(text: &str) -> Option<(i32, i32)> {
+    let (major, minor) = text.trim().split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+fn parse_device(spec: &str, index: usize) -> Result<Device, String> {
+    let fields: Vec<&str> = spec.split('|').map(str::trim).collect();
+    if !(3..=4).contains(&fields.len()) {
+        return Err(format!(
+            "FAKE_CUDA_DEVICES: {spec:?} is not name|major.minor|memory[|compute mode]"
+        ));
+    }
+    let (major, minor) = parse_version(fields[1])
+        .ok_or_else(|| format!("FAKE_CUDA_DEVICES: {:?} is not major.minor", fields[1]))?;
+    let memory =
+        parse_memory(fields[2]).ok_or_else(|| format!("FAKE_CUDA_DEVICES: {:?} is not a size", fields[2]))?;
+    let compute_mode = match fields.get(3) {
+        None => 0,
+        Some(mode) => mode
+            .parse()
+            .map_err(|_| format!("FAKE_CUDA_DEVICES: compute mode {mode:?} is not an integer"))?,
+    };
+    let mut uuid = [0u8; 16];
+    uuid[0] = 0xfa;
+    uuid[1] = 0x4e;
+    uuid[15] = index as u8;
+    Ok(Device {
+        name: fields[0].to_string(),
+        major,
+        minor,
+        memory,
+        compute_mode,
+        uuid,
+        physical_index: index,
+    })
+}
+
+fn parse_memory(text: &str) -> Option<u64> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let value: u64 = text[..split].parse().ok()?;
+    let unit = match text[split..].trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "GB" => 1_000_000_000,
+        _ => return None,
+    };
+    value.checked_mul(unit)
+}
+
+fn parse_failure(spec: &str) -> Result<Failure, String> {
+    let (target, code) = spec
+        .split_once('=')
+        .ok_or_else(|| format!("FAKE_CUDA_FAIL: {spec:?} is not call[@ordinal]=code"))?;
+    let code: i32 = code
+        .trim()
+        .parse()
+        .map_err(|_| format!("FAKE_CUDA_FAIL: {code:?} is not an integer"))?;
+    let (call, ordinal) = match target.split_once('@') {
+        Some((call, ordinal)) => (
+            call,
+            Some(
+                ordinal
+                    .parse()
+                    .map_err(|_| format!("FAKE_CUDA_FAIL: {ordinal:?} is not an ordinal"))?,
+            ),
+        ),
+        None => (target, None),
+    };
+    Ok(Failure {
+        call: call.trim().to_string(),
+        ordinal,
+        code,
+    })
+}
+
+/// `GPU-` and 8-4-4-4-12 hex digits, as the real driver's UUIDs are written.
+pub fn uuid_string(uuid: &[u8; 16]) -> String {
+    let hex: String = uuid.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "GPU-{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// The devices `CUDA_VISIBLE_DEVICES` leaves, in its order.
+fn apply_visible_devices(physical: &[Device], visible: Option<&str>) -> Vec<Device> {
+    let Some(visible) = visible else {
+        return physical.to_vec();
+    };
+    let mut devices = Vec::new();
+    for entry in visible.split(',') {
+        let entry = entry.trim();
+        let found = if !entry.is_empty() && entry.bytes().all(|b| b.is_ascii_digit()) {
+            entry.parse::<usize>().ok().and_then(|i| physical.get(i))
+        } else if entry.starts_with("GPU-") && entry.len() > 4 {
+            physical.iter().find(|d| uuid_string(&d.uuid).starts_with(entry))
+        } else {
+            None
+        };
+        match found {
+            Some(device) => devices.push(device.clone()),
+            None => break,
+        }
+    }
+    devices
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, String> {
+        Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn defaults_describe_one_h100() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.driver_version, 12080);
+        assert_eq!(config.devices.len(), 1);
+        assert_eq!(config.devices[0].memory, 80 << 30);
+    }
+
+    #[test]
+    fn devices_and_failures_parse() {
+        let config = config(&[
+            ("FAKE_CUDA_DEVICES", "NVIDIA T4|7.5|16GiB;NVIDIA A100|8.0|40GiB|2"),
+            ("FAKE_CUDA_FAIL", "cuDeviceGetName@1=999,cuLaunchKernel=700"),
+        ])
+        .unwrap();
+        assert_eq!(config.devices[1].compute_mode, 2);
+        assert_eq!(config.failure("cuDeviceGetName", Some(1)), Some(999));
+        assert_eq!(config.failure("cuDeviceGetName", Some(0)), None);
+        assert_eq!(config.failure("cuLaunchKernel", None), Some(700));
+    }
+
+    #[test]
+    fn visible_devices_filter_like_the_driver() {
+        let two = "A|8.0|1GiB;B|8.0|1GiB";
+        let names = |visible: &str| -> Vec<String> {
+            config(&[("FAKE_CUDA_DEVICES", two), ("CUDA_VISIBLE_DEVICES", visible)])
+                .unwrap()
+                .devices
+                .into_iter()
+                .map(|d| d.name)
+                .collect()
+        };
+        assert_eq!(names("1,0"), ["B", "A"]);
+        assert_eq!(names("1,x,0"), ["B"]);
+        assert!(names("").is_empty());
+        assert!(names("garbage").is_empty());
+        assert_eq!(names("GPU-fa4e"), ["A"]);
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        assert!(config(&[("FAKE_CUDA_INIT_RESULT", "x")]).is_err());
+        assert!(config(&[("FAKE_CUDA_DEVICES", "only-a-name")]).is_err());
+        assert!(config(&[("FAKE_CUDA_FAIL", "cuInit")]).is_err());
+    }
+}

@@ -1,0 +1,377 @@
+//! GPU tests under the default libtest harness, on described machines: every GPU test either runs
+//! or prints one `gpu-test: skipped <name>: <reason>` line and passes; with GPU_TEST_STRICT=1 it
+//! fails naming the reason. No scenario panics or crashes the process.
+
+use gpu_test_tests::{Fixture, Machine, Run};
+
+const GPU_TESTS: [&str; 8] = [
+    "compiles_a_kernel",
+    "needs_16_gib",
+    "needs_cuda_11_8",
+    "needs_sm_80",
+    "nested::without_the_handle",
+    "round_trip",
+    "two_devices",
+    "within_its_timeout",
+];
+
+fn gpu_tests(machine: &Machine, args: &[&str]) -> Run {
+    let fixture = Fixture::build("libtest-basic");
+    Run::of(machine.command(fixture.test("gpu")).args(args))
+}
+
+/// `(test name, reason)` for each skip line, sorted by name.
+fn skips(run: &Run) -> Vec<(String, String)> {
+    let mut skips: Vec<(String, String)> = run
+        .stderr_lines("gpu-test: skipped ")
+        .iter()
+        .map(|line| {
+            let rest = line.trim_start_matches("gpu-test: skipped ");
+            let (name, reason) = rest.split_once(": ").expect("name: reason");
+            (name.to_string(), reason.to_string())
+        })
+        .collect();
+    skips.sort();
+    skips
+}
+
+fn reason_of(run: &Run, test: &str) -> String {
+    skips(run)
+        .into_iter()
+        .find(|(name, _)| name == test)
+        .unwrap_or_else(|| panic!("{test} was not skipped:\n{}", run.all()))
+        .1
+}
+
+fn assert_passed(run: &Run, test: &str) {
+    assert!(
+        run.stdout.contains(&format!("test {test} ... ok")),
+        "{test} did not pass:\n{}",
+        run.all()
+    );
+}
+
+#[test]
+fn without_a_driver_every_gpu_test_is_skipped_once_with_its_reason() {
+    let run = gpu_tests(&Machine::without_driver(), &[]);
+    run.assert_clean();
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let skips = skips(&run);
+    let names: Vec<&str> = skips.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, GPU_TESTS, "{}", run.all());
+    for (_, reason) in &skips {
+        assert!(
+            reason.starts_with("no CUDA driver: libcuda could not be loaded (tried "),
+            "{reason}"
+        );
+        assert!(
+            reason.contains("the NVIDIA kernel module is not loaded either; hint: install the NVIDIA driver"),
+            "{reason}"
+        );
+    }
+    assert_passed(&run, "cpu_only");
+    assert!(
+        run.stdout
+            .contains("test result: ok. 9 passed; 0 failed; 0 ignored"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn strict_mode_fails_every_unmet_test_with_its_reason() {
+    let run = gpu_tests(
+        &Machine::without_driver().env("GPU_TEST_STRICT", "1"),
+        &["--test-threads=1"],
+    );
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    for test in GPU_TESTS {
+        assert!(
+            run.stdout.contains(&format!("test {test} ... FAILED")),
+            "{test}:\n{}",
+            run.all()
+        );
+        assert!(
+            run.all().contains(&format!(
+                "gpu-test: {test} cannot run, and GPU_TEST_STRICT=1 makes that a failure: no CUDA driver"
+            )),
+            "{test}:\n{}",
+            run.all()
+        );
+    }
+    assert_passed(&run, "cpu_only");
+    assert!(skips(&run).is_empty());
+}
+
+#[test]
+fn a_bad_strict_value_is_an_error_naming_the_accepted_values() {
+    let run = gpu_tests(&Machine::without_driver().env("GPU_TEST_STRICT", "yes"), &[]);
+    assert_eq!(run.code, Some(101));
+    assert!(
+        run.all().contains(r#"gpu-test: GPU_TEST_STRICT="yes" is not valid: accepted values are unset, empty, 0, 1, true, false"#),
+        "{}",
+        run.all()
+    );
+    assert_passed(&run, "cpu_only");
+}
+
+#[test]
+fn one_fake_device_runs_what_it_can_and_names_what_it_cannot() {
+    let run = gpu_tests(&Machine::with_fake_driver(), &[]);
+    run.assert_clean();
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(
+        skips(&run),
+        [(
+            "two_devices".to_string(),
+            "needs 2 CUDA devices, found 1; hint: run on a machine with at least 2 GPUs".to_string()
+        )]
+    );
+    for test in GPU_TESTS.iter().filter(|t| **t != "two_devices") {
+        assert_passed(&run, test);
+    }
+}
+
+#[test]
+fn two_fake_devices_run_the_two_device_test_unless_hidden() {
+    let two = Machine::with_fake_driver().devices("NVIDIA H100|9.0|80GiB;NVIDIA H100|9.0|80GiB");
+    let run = gpu_tests(&two, &["--exact", "two_devices"]);
+    run.assert_clean();
+    assert_passed(&run, "two_devices");
+    assert!(skips(&run).is_empty(), "{}", run.all());
+
+    let hidden = two.env("CUDA_VISIBLE_DEVICES", "0");
+    let run = gpu_tests(&hidden, &["--exact", "two_devices"]);
+    assert_eq!(
+        reason_of(&run, "two_devices"),
+        "needs 2 CUDA devices, found 1 (CUDA_VISIBLE_DEVICES=0 hides the others); hint: run on a machine with at \
+         least 2 GPUs, and list 2 devices in CUDA_VISIBLE_DEVICES or unset it"
+    );
+}
+
+#[test]
+fn an_old_driver_names_the_release_each_cuda_needs() {
+    let run = gpu_tests(
+        &Machine::with_fake_driver().driver_version(11040, "470.82.01"),
+        &[],
+    );
+    run.assert_clean();
+    assert_eq!(
+        reason_of(&run, "needs_cuda_11_8"),
+        "needs CUDA >= 11.8, driver 470.82.01 supports CUDA 11.4; CUDA 11.8 needs driver >= 520.61.05; hint: update \
+         the NVIDIA driver to 520.61.05 or newer (`nvidia-smi` shows the installed one)"
+    );
+    let kernel = reason_of(&run, "compiles_a_kernel");
+    assert!(
+        kernel.starts_with("NVRTC 12.8 (")
+            && kernel.contains(") makes PTX that driver 470.82.01 (CUDA 11.4) cannot load"),
+        "{kernel}"
+    );
+    assert_passed(&run, "round_trip");
+}
+
+#[test]
+fn small_and_old_devices_are_named() {
+    let run = gpu_tests(&Machine::with_fake_driver().devices("NVIDIA T4|7.5|15GiB"), &[]);
+    run.assert_clean();
+    assert_eq!(
+        reason_of(&run, "needs_sm_80"),
+        "device 0 NVIDIA T4 is sm_75, needs min_compute 8.0; hint: run on a GPU of compute capability 8.0 (sm_80) or newer"
+    );
+    assert_eq!(
+        reason_of(&run, "needs_16_gib"),
+        "device 0 NVIDIA T4 has 15 GiB, needs min_memory 16 GiB; hint: run on a GPU with at least 16 GiB of memory"
+    );
+    assert_passed(&run, "round_trip");
+}
+
+#[test]
+fn nvrtc_missing_or_too_old_skips_kernel_tests_only() {
+    let run = gpu_tests(&Machine::with_fake_driver().without_nvrtc(), &[]);
+    run.assert_clean();
+    let reason = reason_of(&run, "compiles_a_kernel");
+    assert!(
+        reason.starts_with("needs NVRTC >= 12.0 (min_toolkit), but libnvrtc could not be loaded (tried ")
+            && reason.contains("other names cudarc looks for; LD_LIBRARY_PATH="),
+        "{reason}"
+    );
+    assert_eq!(skips(&run).len(), 2, "{}", run.all());
+
+    let run = gpu_tests(&Machine::with_fake_driver().nvrtc_version("11.8"), &[]);
+    let reason = reason_of(&run, "compiles_a_kernel");
+    assert!(
+        reason.starts_with("needs NVRTC >= 12.0 (min_toolkit), found NVRTC 11.8 ("),
+        "{reason}"
+    );
+    assert!(
+        reason.ends_with(
+            "hint: put the lib64 directory of a CUDA 12.0 or newer toolkit first in LD_LIBRARY_PATH"
+        ),
+        "{reason}"
+    );
+}
+
+#[test]
+fn broken_drivers_skip_every_test_without_panicking() {
+    let cases: Vec<(Machine, &str)> = vec![
+        (
+            Machine::with_fake_driver().init_result(100),
+            r#"cuInit failed: CUDA_ERROR_NO_DEVICE (100) "no CUDA-capable device is detected""#,
+        ),
+        (
+            Machine::with_fake_driver().init_result(34),
+            r#"cuInit failed: CUDA_ERROR_STUB_LIBRARY (34) "CUDA driver is a stub library""#,
+        ),
+        (
+            Machine::with_fake_driver().init_result(35),
+            "cuInit failed: unknown CUDA error code 35 (not a driver API code",
+        ),
+        (
+            Machine::with_fake_driver().init_result(9999),
+            "cuInit failed: unknown CUDA error code 9999",
+        ),
+        (
+            Machine::with_fake_driver().without_symbol("cuDeviceTotalMem_v2"),
+            "lacks cuDeviceTotalMem_v2",
+        ),
+        (
+            Machine::with_fake_driver().env("CUDA_VISIBLE_DEVICES", ""),
+            r#"CUDA_VISIBLE_DEVICES="" is set but empty, which hides every device"#,
+        ),
+        (
+            Machine::with_fake_driver().env("CUDA_VISIBLE_DEVICES", "garbage"),
+            r#"CUDA_VISIBLE_DEVICES="garbage" hides every device"#,
+        ),
+    ];
+    for (machine, expected) in cases {
+        let run = gpu_tests(&machine, &[]);
+        run.assert_clean();
+        assert_eq!(run.code, Some(0), "{expected}:\n{}", run.all());
+        let skips = skips(&run);
+        assert_eq!(skips.len(), GPU_TESTS.len(), "{expected}:\n{}", run.all());
+        for (name, reason) in skips {
+            assert!(
+                reason.contains(expected),
+                "{name}: expected {expected:?} in {reason:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn failing_bodies_fail_with_their_message() {
+    let fixture = Fixture::build("libtest-basic");
+    let failing = |test: &str| {
+        Run::of(
+            Machine::with_fake_driver()
+                .command(fixture.test("failing"))
+                .args(["--ignored", "--exact", test]),
+        )
+    };
+    let run = failing("returns_an_error");
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.all().contains(r#"gpu-test: returns_an_error returned an error: "the kernel produced 3.0 where 4.0 was expected""#),
+        "{}",
+        run.all()
+    );
+    let run = failing("panics");
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.all().contains("the body panicked on purpose"),
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
+fn a_body_that_outlives_its_timeout_fails() {
+    let fixture = Fixture::build("libtest-basic");
+    let machine = Machine::with_fake_driver();
+    let mut command = machine.command(fixture.test("failing"));
+    command.args(["--ignored", "--exact", "outlives_its_timeout"]);
+    // The body sleeps for 60 s; the test must end long before that.
+    let started = std::time::Instant::now();
+    let run = Run::of(&mut command);
+    let elapsed = started.elapsed();
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.all().contains(
+            "gpu-test: outlives_its_timeout did not finish within its timeout of 200ms and was abandoned"
+        ),
+        "{}",
+        run.all()
+    );
+    assert!(
+        elapsed < std::time::Duration::from_secs(30),
+        "the test waited {elapsed:?} for the body"
+    );
+}
+
+#[test]
+fn a_test_attribute_above_gpu_test_is_caught_at_run_time() {
+    let fixture = Fixture::build("libtest-basic");
+    let run = Run::of(Machine::without_driver().command(fixture.test("failing")).args([
+        "--ignored",
+        "--exact",
+        "registered_twice",
+        "--test-threads=1",
+    ]));
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(run.stdout.contains("1 passed; 1 failed"), "{}", run.all());
+    assert!(
+        run.all().contains("gpu-test: registered_twice is registered as a test twice, so it runs twice: remove the #[test] above #[gpu_test]"),
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
+fn context_failures_fail_the_test_with_the_driver_error() {
+    let run = gpu_tests(
+        &Machine::with_fake_driver().env("FAKE_CUDA_FAIL", "cuDevicePrimaryCtxRetain=2"),
+        &["--exact", "round_trip"],
+    );
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.all().contains(r#"gpu-test: round_trip: could not create a CUDA context on device 0 NVIDIA Fake H100: CUDA_ERROR_OUT_OF_MEMORY (2) "out of memory""#),
+        "{}",
+        run.all()
+    );
+}
+
+/// The issue's acceptance check, through cargo itself: a fresh crate passes `cargo test` on a
+/// machine with no driver, showing one skip line per GPU test; strict mode fails naming each.
+#[test]
+fn cargo_test_on_a_fresh_crate() {
+    let fixture = Fixture::build("libtest-basic");
+    let machine = Machine::without_driver();
+    let cargo_test = |strict: bool| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut command = machine.command(cargo);
+        command
+            .args(["test", "--manifest-path"])
+            .arg(fixture.dir.join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(Fixture::target_dir());
+        if strict {
+            command.env("GPU_TEST_STRICT", "1");
+        }
+        Run::of(&mut command)
+    };
+    let run = cargo_test(false);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(skips(&run).len(), GPU_TESTS.len(), "{}", run.all());
+
+    let run = cargo_test(true);
+    assert_ne!(run.code, Some(0));
+    for test in GPU_TESTS {
+        assert!(
+            run.all().contains(&format!(
+                "gpu-test: {test} cannot run, and GPU_TEST_STRICT=1 makes that a failure: no CUDA driver: "
+            )),
+            "{test}:\n{}",
+            run.all()
+        );
+    }
+}

@@ -1,0 +1,371 @@
+//! The probe and the doctor on described machines: no driver, the fake driver in each state the
+//! issue names, and the environment mistakes the seed articles describe.
+
+use gpu_test_tests::Machine;
+use serde_json::Value;
+
+fn finding_texts(json: &Value) -> Vec<String> {
+    json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{}: {} / {}",
+                f["severity"].as_str().unwrap(),
+                f["text"].as_str().unwrap(),
+                f["hint"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+fn has_finding(json: &Value, severity: &str, text: &str) -> bool {
+    finding_texts(json)
+        .iter()
+        .any(|f| f.starts_with(&format!("{severity}: ")) && f.contains(text))
+}
+
+#[test]
+fn no_driver_names_what_was_tried_and_that_no_module_is_loaded() {
+    let machine = Machine::without_driver();
+    let run = machine.doctor(&["--json"]);
+    run.assert_clean();
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let json = run.json();
+    assert!(json["driver"]["library"].is_null());
+    let tried: Vec<&str> = json["driver"]["tried"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tried.len(), 2, "{tried:?}");
+    assert!(
+        tried[0].ends_with("/libcuda.so.1") && tried[1].ends_with("/libcuda.so"),
+        "{tried:?}"
+    );
+    assert!(
+        has_finding(
+            &json,
+            "error",
+            "no CUDA driver: libcuda could not be loaded (tried"
+        ) && has_finding(&json, "error", "the NVIDIA kernel module is not loaded either"),
+        "{:#?}",
+        finding_texts(&json)
+    );
+    assert_eq!(json["usable_devices"], 0);
+
+    let text = machine.doctor(&[]);
+    assert!(text.stdout.contains("No usable CUDA device"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("kernel module  not loaded"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn a_loaded_module_without_its_library_says_where_to_look() {
+    let run = Machine::without_driver()
+        .kernel_module("550.54.14")
+        .doctor(&["--json"]);
+    run.assert_clean();
+    let json = run.json();
+    assert!(
+        has_finding(
+            &json,
+            "error",
+            "the NVIDIA kernel module 550.54.14 is loaded, so the driver is installed but its library is not where the loader looks"
+        ) && has_finding(
+            &json,
+            "error",
+            "add the directory holding libcuda.so.1 to LD_LIBRARY_PATH"
+        ),
+        "{:#?}",
+        finding_texts(&json)
+    );
+    // With a module present, the probe also tries cudarc's other names.
+    assert!(json["driver"]["tried"].as_array().unwrap().len() > 2);
+}
+
+#[test]
+fn one_device_that_works() {
+    let run = Machine::with_fake_driver().doctor(&["--json"]);
+    run.assert_clean();
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let json = run.json();
+    assert_eq!(json["driver"]["cuda_version"], "12.8");
+    assert_eq!(json["driver"]["kernel_module_release"], "570.86.15");
+    assert_eq!(json["driver"]["init"]["ok"], true);
+    let device = &json["devices"][0];
+    assert_eq!(device["name"], "NVIDIA Fake H100");
+    assert_eq!(device["compute_capability"], "9.0");
+    assert_eq!(device["total_memory"], 80u64 << 30);
+    assert_eq!(device["uuid"], "GPU-fa4e0000-0000-0000-0000-000000000000");
+    assert_eq!(device["pci_bus_id"], "0000:01:00.0");
+    assert_eq!(device["context_ok"], true);
+    assert_eq!(json["toolkit"]["nvrtc"]["version"], "12.8");
+    assert_eq!(json["usable_devices"], 1);
+    assert!(
+        !finding_texts(&json).iter().any(|f| f.starts_with("error")),
+        "{:#?}",
+        finding_texts(&json)
+    );
+}
+
+#[test]
+fn cuinit_failures_are_named_with_their_fix() {
+    let cases: &[(i32, &str, &str)] = &[
+        (
+            100,
+            r#"cuInit failed: CUDA_ERROR_NO_DEVICE (100) "no CUDA-capable device is detected""#,
+            "no GPU is visible",
+        ),
+        (
+            34,
+            r#"cuInit failed: CUDA_ERROR_STUB_LIBRARY (34) "CUDA driver is a stub library""#,
+            "remove the stubs directory from LD_LIBRARY_PATH",
+        ),
+        (
+            999,
+            r#"cuInit failed: CUDA_ERROR_UNKNOWN (999) "unknown error""#,
+            "reload the nvidia kernel module or reboot",
+        ),
+    ];
+    for (code, text, hint) in cases {
+        let run = Machine::with_fake_driver().init_result(*code).doctor(&["--json"]);
+        run.assert_clean();
+        assert_eq!(run.code, Some(1));
+        let json = run.json();
+        assert_eq!(json["driver"]["init"]["code"], *code);
+        assert!(
+            has_finding(&json, "error", text) && has_finding(&json, "error", hint),
+            "code {code}: {:#?}",
+            finding_texts(&json)
+        );
+    }
+}
+
+#[test]
+fn codes_cudarc_does_not_know_stay_numbers() {
+    let run = Machine::with_fake_driver().init_result(35).doctor(&["--json"]);
+    run.assert_clean();
+    let json = run.json();
+    assert!(json["driver"]["init"]["name"].is_null());
+    assert!(
+        has_finding(
+            &json,
+            "error",
+            "cuInit failed: unknown CUDA error code 35 (not a driver API code; in the CUDA runtime API it is cudaErrorInsufficientDriver"
+        ),
+        "{:#?}",
+        finding_texts(&json)
+    );
+
+    let run = Machine::with_fake_driver().init_result(9999).doctor(&["--json"]);
+    run.assert_clean();
+    assert!(
+        has_finding(
+            &run.json(),
+            "error",
+            "cuInit failed: unknown CUDA error code 9999 (not a code this driver or gpu-test knows)"
+        ),
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
+fn a_missing_driver_symbol_is_named() {
+    let run = Machine::with_fake_driver()
+        .without_symbol("cuDeviceTotalMem_v2")
+        .doctor(&["--json"]);
+    run.assert_clean();
+    assert_eq!(run.code, Some(1));
+    let json = run.json();
+    assert_eq!(
+        json["driver"]["missing_symbols"],
+        serde_json::json!(["cuDeviceTotalMem_v2"])
+    );
+    assert!(has_finding(
+        &json,
+        "error",
+        "lacks cuDeviceTotalMem_v2 (it is too old, or not a real driver library)"
+    ));
+    assert!(
+        json["driver"]["init"].is_null(),
+        "cuInit must not be called on an incomplete driver"
+    );
+}
+
+#[test]
+fn cuda_visible_devices_empty_or_garbage_is_explained() {
+    let run = Machine::with_fake_driver()
+        .env("CUDA_VISIBLE_DEVICES", "")
+        .doctor(&["--json"]);
+    run.assert_clean();
+    let json = run.json();
+    assert!(
+        has_finding(&json, "error", "CUDA_ERROR_NO_DEVICE (100)"),
+        "{:#?}",
+        finding_texts(&json)
+    );
+    assert!(has_finding(
+        &json,
+        "error",
+        r#"CUDA_VISIBLE_DEVICES="" is set but empty, which hides every device"#
+    ));
+    assert!(has_finding(
+        &json,
+        "warning",
+        "CUDA_VISIBLE_DEVICES is set but empty"
+    ));
+
+    let run = Machine::with_fake_driver()
+        .env("CUDA_VISIBLE_DEVICES", "garbage")
+        .doctor(&["--json"]);
+    let json = run.json();
+    assert!(
+        has_finding(
+            &json,
+            "error",
+            r#"CUDA_VISIBLE_DEVICES="garbage" hides every device: "garbage" is not a device index or UUID"#
+        ),
+        "{:#?}",
+        finding_texts(&json)
+    );
+    assert!(has_finding(
+        &json,
+        "error",
+        "unset CUDA_VISIBLE_DEVICES, or set it to device indices or UUIDs"
+    ));
+}
+
+#[test]
+fn nvrtc_missing_too_old_and_newer_than_the_driver() {
+    let json = Machine::with_fake_driver()
+        .without_nvrtc()
+        .doctor(&["--json"])
+        .json();
+    assert_eq!(json["toolkit"]["nvrtc"]["found"], false);
+    assert!(has_finding(&json, "warning", "NVRTC could not be loaded"));
+
+    let json = Machine::with_fake_driver()
+        .nvrtc_version("11.8")
+        .doctor(&["--json"])
+        .json();
+    assert_eq!(json["toolkit"]["nvrtc"]["version"], "11.8");
+
+    let json = Machine::with_fake_driver()
+        .driver_version(12040, "550.54.14")
+        .doctor(&["--json"])
+        .json();
+    assert!(
+        has_finding(&json, "warning", "NVRTC 12.8")
+            && has_finding(&json, "warning", "is newer than the driver's CUDA 12.4")
+            && has_finding(&json, "warning", "update the driver to 570.26 or newer"),
+        "{:#?}",
+        finding_texts(&json)
+    );
+}
+
+#[test]
+fn devices_that_cannot_be_used_are_findings() {
+    let run = Machine::with_fake_driver()
+        .devices("NVIDIA A100|8.0|40GiB|2")
+        .doctor(&["--json"]);
+    run.assert_clean();
+    assert_eq!(run.code, Some(1), "a Prohibited device is not usable");
+    assert!(has_finding(
+        &run.json(),
+        "error",
+        "device 0 NVIDIA A100 is in compute mode Prohibited"
+    ));
+
+    let run = Machine::with_fake_driver()
+        .env("FAKE_CUDA_FAIL", "cuDevicePrimaryCtxRetain=2")
+        .doctor(&["--json"]);
+    run.assert_clean();
+    assert_eq!(run.code, Some(1));
+    let json = run.json();
+    assert_eq!(json["devices"][0]["context_ok"], false);
+    assert!(has_finding(
+        &json,
+        "error",
+        "no CUDA context could be created: CUDA_ERROR_OUT_OF_MEMORY (2)"
+    ));
+
+    let run = Machine::with_fake_driver()
+        .env("FAKE_CUDA_FAIL", "cuDeviceGetName@1=999")
+        .devices("A|8.0|1GiB;B|8.0|1GiB")
+        .doctor(&["--json"]);
+    run.assert_clean();
+    let json = run.json();
+    assert_eq!(json["devices"].as_array().unwrap().len(), 1);
+    assert!(has_finding(
+        &json,
+        "error",
+        "device 1 could not be read: cuDeviceGetName failed: CUDA_ERROR_UNKNOWN (999)"
+    ));
+}
+
+#[test]
+fn two_devices_without_a_device_order_get_an_info() {
+    let json = Machine::with_fake_driver()
+        .devices("NVIDIA H100|9.0|80GiB;NVIDIA L4|8.9|24GiB")
+        .doctor(&["--json"])
+        .json();
+    assert_eq!(json["usable_devices"], 2);
+    assert!(has_finding(&json, "info", "CUDA_DEVICE_ORDER is unset"));
+}
+
+#[test]
+fn stub_directories_on_the_library_path_are_a_warning() {
+    let machine = Machine::with_fake_driver();
+    let lib = machine.dir().join("lib");
+    let path = format!("{}:/usr/local/cuda/lib64/stubs", lib.display());
+    let json = Machine::doctor(&machine.env("LD_LIBRARY_PATH", &path), &["--json"]).json();
+    assert!(
+        has_finding(
+            &json,
+            "warning",
+            "LD_LIBRARY_PATH contains /usr/local/cuda/lib64/stubs"
+        ),
+        "{:#?}",
+        finding_texts(&json)
+    );
+}
+
+#[test]
+fn bad_gpu_test_variables_are_findings() {
+    let json = Machine::with_fake_driver()
+        .env("GPU_TEST_STRICT", "yes")
+        .doctor(&["--json"])
+        .json();
+    assert!(has_finding(
+        &json,
+        "error",
+        r#"GPU_TEST_STRICT="yes" is not valid: accepted values are unset, empty, 0, 1, true, false"#
+    ));
+    let json = Machine::with_fake_driver()
+        .env("GPU_TEST_STIRCT", "1")
+        .doctor(&["--json"])
+        .json();
+    assert!(has_finding(
+        &json,
+        "warning",
+        "GPU_TEST_STIRCT is set but is not a gpu-test variable; did you mean GPU_TEST_STRICT?"
+    ));
+}
+
+#[test]
+fn the_doctor_rejects_unknown_arguments() {
+    let run = Machine::without_driver().doctor(&["--verbose"]);
+    assert_eq!(run.code, Some(2));
+    assert!(
+        run.stderr.contains("unknown argument `--verbose`"),
+        "{}",
+        run.stderr
+    );
+}

@@ -1,0 +1,466 @@
+//! Support for gpu-test's integration tests.
+//!
+//! - [`built`] builds the fake CUDA driver and `gpu-doctor` (once per process, in a target
+//!   directory of their own, since the outer `cargo test` holds the workspace's).
+//! - [`Machine`] describes a machine in a temporary directory: a library directory holding the
+//!   fake driver under the names a real one has, and a system root with `/proc/driver/nvidia` and
+//!   `/dev/nvidia*`. [`Machine::command`] starts a child process that sees only that machine.
+//! - [`Fixture`] copies a fixture crate, points it at this workspace, and builds its tests.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests package is inside the workspace")
+        .to_path_buf()
+}
+
+/// A directory under the workspace's target directory for everything these tests build and
+/// write: `<target>/gpu-test-it`.
+pub fn scratch_dir() -> PathBuf {
+    // Test binaries live in <target>/<profile>/deps/.
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let dir = target.join("gpu-test-it");
+    fs::create_dir_all(&dir).expect("create the scratch directory");
+    dir
+}
+
+/// Variables removed from every child, so that the outer environment (a CI runner's
+/// GPU_TEST_STRICT, nextest's own variables, a real CUDA setup) cannot leak into a scenario.
+const CLEARED_PREFIXES: &[&str] = &["GPU_TEST_", "NEXTEST", "FAKE_CUDA_", "FAKE_NVRTC_", "CUDA_"];
+const CLEARED: &[&str] = &[
+    "LD_LIBRARY_PATH",
+    "GITHUB_ACTIONS",
+    "RUST_TEST_THREADS",
+    "RUST_BACKTRACE",
+];
+
+fn clean(command: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if CLEARED_PREFIXES.iter().any(|p| name.starts_with(p)) || CLEARED.contains(&name.as_ref()) {
+            command.env_remove(name.as_ref());
+        }
+    }
+}
+
+/// A `cargo` command with a clean environment.
+pub fn cargo() -> Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    clean(&mut command);
+    command
+}
+
+/// What [`built`] produces.
+#[derive(Debug)]
+pub struct Built {
+    /// The fake driver: `libgpu_test_fake_cuda.so`.
+    pub fake_library: PathBuf,
+    /// The `gpu-doctor` binary.
+    pub doctor: PathBuf,
+}
+
+/// Builds the fake driver and the doctor once per process.
+pub fn built() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let target = scratch_dir().join("target");
+        let output = cargo()
+            .arg("build")
+            .arg("--manifest-path")
+            .arg(workspace_root().join("Cargo.toml"))
+            .args([
+                "-p",
+                "gpu-test-fake-cuda",
+                "-p",
+                "gpu-test-runtime",
+                "--lib",
+                "--bins",
+            ])
+            .arg("--target-dir")
+            .arg(&target)
+            .output()
+            .expect("run cargo");
+        assert!(
+            output.status.success(),
+            "building the fake driver and gpu-doctor failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Built {
+            fake_library: target.join("debug/libgpu_test_fake_cuda.so"),
+            doctor: target.join("debug/gpu-doctor"),
+        }
+    })
+}
+
+fn unique_dir(kind: &str) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let dir = scratch_dir()
+        .join(kind)
+        .join(format!("{}-{n}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create a scratch directory");
+    dir
+}
+
+/// A machine described in a directory, for one scenario.
+#[derive(Debug)]
+pub struct Machine {
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+    driver: bool,
+    nvrtc: bool,
+    missing_symbols: Vec<String>,
+    kernel_release: Option<String>,
+    device_nodes: Vec<(String, u32)>,
+}
+
+impl Machine {
+    /// A machine with no NVIDIA driver at all: no library, no kernel module, no device files.
+    pub fn without_driver() -> Machine {
+        Machine {
+            dir: unique_dir("machines"),
+            env: Vec::new(),
+            driver: false,
+            nvrtc: false,
+            missing_symbols: Vec::new(),
+            kernel_release: None,
+            device_nodes: Vec::new(),
+        }
+    }
+
+    /// A machine with the fake driver (CUDA 12.8, driver 570.86.15, one `NVIDIA Fake H100`) and
+    /// the fake NVRTC 12.8, unless changed with the other methods.
+    pub fn with_fake_driver() -> Machine {
+        let mut machine = Machine::without_driver();
+        machine.driver = true;
+        machine.nvrtc = true;
+        machine.kernel_release = Some("570.86.15".to_string());
+        machine.device_nodes = vec![("nvidiactl".to_string(), 0o666), ("nvidia0".to_string(), 0o666)];
+        machine
+    }
+
+    /// Sets an environment variable for the child (`FAKE_CUDA_*` to shape the fake driver).
+    pub fn env(mut self, name: &str, value: &str) -> Machine {
+        self.env.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// `FAKE_CUDA_DEVICES`: `name|major.minor|memory[|mode]`, `;`-separated.
+    pub fn devices(self, spec: &str) -> Machine {
+        self.env("FAKE_CUDA_DEVICES", spec)
+    }
+
+    /// The CUDA version the driver reports, as `1000 * major + 10 * minor`, and the release in
+    /// `/proc/driver/nvidia/version`.
+    pub fn driver_version(mut self, encoded: u32, release: &str) -> Machine {
+        self.kernel_release = Some(release.to_string());
+        self.env("FAKE_CUDA_DRIVER_VERSION", &encoded.to_string())
+    }
+
+    /// The result `cuInit` returns.
+    pub fn init_result(self, code: i32) -> Machine {
+        self.env("FAKE_CUDA_INIT_RESULT", &code.to_string())
+    }
+
+    /// No NVRTC on the library path.
+    pub fn without_nvrtc(mut self) -> Machine {
+        self.nvrtc = false;
+        self
+    }
+
+    /// The version the fake NVRTC reports.
+    pub fn nvrtc_version(self, version: &str) -> Machine {
+        self.env("FAKE_NVRTC_VERSION", version)
+    }
+
+    /// The driver library lacks `symbol` (renamed in a copy of the fake).
+    pub fn without_symbol(mut self, symbol: &str) -> Machine {
+        self.missing_symbols.push(symbol.to_string());
+        self
+    }
+
+    /// A loaded NVIDIA kernel module of this release (`/proc/driver/nvidia/version`).
+    pub fn kernel_module(mut self, release: &str) -> Machine {
+        self.kernel_release = Some(release.to_string());
+        self
+    }
+
+    /// No `/proc/driver/nvidia/version`.
+    pub fn without_kernel_module(mut self) -> Machine {
+        self.kernel_release = None;
+        self
+    }
+
+    /// Sets the permission bits of a `/dev` file (created if absent).
+    pub fn device_node(mut self, name: &str, mode: u32) -> Machine {
+        self.device_nodes.retain(|(n, _)| n != name);
+        self.device_nodes.push((name.to_string(), mode));
+        self
+    }
+
+    /// The directory the machine lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes the machine's files and returns a command for `program` that sees only it.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let lib = self.dir.join("lib");
+        let root = self.dir.join("root");
+        let _ = fs::remove_dir_all(&lib);
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&lib).unwrap();
+        fs::create_dir_all(root.join("dev")).unwrap();
+        if self.driver || self.nvrtc {
+            let library = self.library_file();
+            let mut names = Vec::new();
+            if self.driver {
+                names.extend(["libcuda.so.1", "libcuda.so"]);
+            }
+            if self.nvrtc {
+                names.extend(["libnvrtc.so", "libnvrtc.so.12"]);
+            }
+            for name in names {
+                std::os::unix::fs::symlink(&library, lib.join(name)).unwrap();
+            }
+        }
+        if let Some(release) = &self.kernel_release {
+            fs::create_dir_all(root.join("proc/driver/nvidia")).unwrap();
+            fs::write(
+                root.join("proc/driver/nvidia/version"),
+                format!(
+                    "NVRM version: NVIDIA UNIX x86_64 Kernel Module  {release}  Tue Jan  7 17:41:40 UTC 2025\n\
+                     GCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n"
+                ),
+            )
+            .unwrap();
+        }
+        for (name, mode) in &self.device_nodes {
+            use std::os::unix::fs::PermissionsExt;
+            let path = root.join("dev").join(name);
+            fs::write(&path, "").unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(*mode)).unwrap();
+        }
+        let mut command = Command::new(program);
+        clean(&mut command);
+        command
+            .env("LD_LIBRARY_PATH", &lib)
+            .env("GPU_TEST_SYSTEM_ROOT", &root)
+            .stdin(Stdio::null());
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        command
+    }
+
+    /// The fake library, or a copy of it with the missing symbols renamed.
+    fn library_file(&self) -> PathBuf {
+        let fake = &built().fake_library;
+        if self.missing_symbols.is_empty() {
+            return fake.clone();
+        }
+        let mut bytes = fs::read(fake).unwrap();
+        for symbol in &self.missing_symbols {
+            let needle: Vec<u8> = [&[0u8][..], symbol.as_bytes(), &[0u8][..]].concat();
+            let mut found = false;
+            let mut at = 0;
+            while let Some(position) = find(&bytes[at..], &needle) {
+                // Renaming the first letter keeps every offset valid; dlsym then finds no
+                // symbol of the original name.
+                bytes[at + position + 1] = b'X';
+                at += position + needle.len() - 1;
+                found = true;
+            }
+            assert!(found, "the fake driver does not export {symbol}");
+        }
+        let copy = self.dir.join("libfake-cuda-patched.so");
+        fs::write(&copy, bytes).unwrap();
+        copy
+    }
+
+    /// Runs `gpu-doctor` with `args` on this machine.
+    pub fn doctor(&self, args: &[&str]) -> Run {
+        Run::of(self.command(&built().doctor).args(args))
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A finished child process.
+#[derive(Debug)]
+pub struct Run {
+    /// Its exit code; `None` when a signal ended it.
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Runs `command` to completion.
+    pub fn of(command: &mut Command) -> Run {
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = command.output().expect("start the child process");
+        Run {
+            code: status.code(),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
+
+    /// Standard output then standard error.
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    /// Asserts the process exited normally (not killed by a signal, not aborted) and printed no
+    /// panic; returns self.
+    pub fn assert_clean(&self) -> &Run {
+        assert!(
+            self.code.is_some(),
+            "the process was killed by a signal:\n{}",
+            self.all()
+        );
+        assert!(
+            !self.all().contains("panicked"),
+            "the process panicked:\n{}",
+            self.all()
+        );
+        self
+    }
+
+    /// Standard output parsed as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.all()))
+    }
+
+    /// The lines of standard error that start with `prefix`.
+    pub fn stderr_lines(&self, prefix: &str) -> Vec<&str> {
+        self.stderr.lines().filter(|l| l.starts_with(prefix)).collect()
+    }
+}
+
+/// A fixture crate copied out of `tests/fixtures`, pointed at this workspace, and built.
+#[derive(Debug)]
+pub struct Fixture {
+    /// The copy's directory.
+    pub dir: PathBuf,
+    /// The test executables, by target name.
+    pub tests: HashMap<String, PathBuf>,
+}
+
+impl Fixture {
+    /// Copies and builds the fixture `name` (`tests/fixtures/<name>`), once per process; a file
+    /// lock keeps parallel test processes from building the same copy at once.
+    pub fn build(name: &str) -> Arc<Fixture> {
+        static BUILT: Mutex<Vec<(String, Arc<Fixture>)>> = Mutex::new(Vec::new());
+        let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, fixture)) = built.iter().find(|(n, _)| n == name) {
+            return fixture.clone();
+        }
+        let fixture = Arc::new(Fixture::copy_and_build(name));
+        built.push((name.to_string(), fixture.clone()));
+        fixture
+    }
+
+    fn copy_and_build(name: &str) -> Fixture {
+        let fixtures = scratch_dir().join("fixtures");
+        fs::create_dir_all(&fixtures).unwrap();
+        let lock = fs::File::create(fixtures.join(format!("{name}.lock"))).unwrap();
+        lock.lock().expect("lock the fixture");
+        let dir = fixtures.join(name);
+        let _ = fs::remove_dir_all(dir.join("src"));
+        let _ = fs::remove_dir_all(dir.join("tests"));
+        copy_dir(&workspace_root().join("tests/fixtures").join(name), &dir);
+        let manifest = dir.join("Cargo.toml");
+        let text = fs::read_to_string(&manifest).unwrap();
+        let root = workspace_root();
+        fs::write(&manifest, text.replace("@WORKSPACE@", &root.to_string_lossy())).unwrap();
+        if !dir.join("Cargo.lock").exists() {
+            fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+        }
+        let output = cargo()
+            .args(["test", "--no-run", "--message-format=json"])
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(Fixture::target_dir())
+            .output()
+            .expect("run cargo");
+        assert!(
+            output.status.success(),
+            "building fixture {name} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut tests = HashMap::new();
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let (Some(executable), Some(target)) =
+                (message["executable"].as_str(), message["target"]["name"].as_str())
+            else {
+                continue;
+            };
+            if message["profile"]["test"].as_bool() == Some(true) {
+                tests.insert(target.to_string(), PathBuf::from(executable));
+            }
+        }
+        drop(lock);
+        Fixture { dir, tests }
+    }
+
+    /// The target directory all fixtures share (so dependencies are built once).
+    pub fn target_dir() -> PathBuf {
+        scratch_dir().join("fixture-target")
+    }
+
+    /// The test executable of target `name`.
+    pub fn test(&self, name: &str) -> &Path {
+        self.tests
+            .get(name)
+            .unwrap_or_else(|| panic!("fixture has no test target {name}: {:?}", self.tests.keys()))
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}

@@ -1,0 +1,6 @@
+use gpu_test_runtime::gpu_test;
+
+#[gpu_test(devices = 1, min_cuda = "11.8", devices = 2)]
+fn two_gpus() {}
+
+fn main() {}
