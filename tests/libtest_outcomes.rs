@@ -340,6 +340,46 @@ fn context_failures_fail_the_test_with_the_driver_error() {
     );
 }
 
+#[test]
+fn the_report_and_summary_cover_every_test_of_the_run() {
+    let machine = Machine::with_fake_driver();
+    let report = machine.dir().join("report.json");
+    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let fixture = Fixture::build("libtest-basic");
+    // Two binaries of one run (this process is the parent of both, as cargo is under cargo test).
+    let run = Run::of(machine.command(fixture.test("gpu")).args(["--test-threads", "4"]));
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(
+        run.stderr_lines("gpu-test: 1 skipped"),
+        ["gpu-test: 1 skipped: 1 x needs 2 CUDA devices, found 1"],
+        "the summary at the end of the run:\n{}",
+        run.stderr
+    );
+    let failing = Run::of(
+        machine
+            .command(fixture.test("failing"))
+            .args(["--ignored", "--exact", "panics"]),
+    );
+    assert_eq!(failing.code, Some(101));
+
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let outcome = |suite: &str, name: &str| {
+        json["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["suite"] == suite && t["name"] == name)
+            .map(|t| t["outcome"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no entry for {suite}::{name}: {json:#}"))
+    };
+    for test in GPU_TESTS.iter().filter(|t| **t != "two_devices") {
+        assert_eq!(outcome("gpu", test), "passed", "{test}");
+    }
+    assert_eq!(outcome("gpu", "two_devices"), "skipped");
+    assert_eq!(outcome("failing", "panics"), "failed");
+    assert_eq!(json["summary"]["tests"], GPU_TESTS.len() + 1);
+}
+
 /// The acceptance check, through cargo itself: a fresh crate passes `cargo test` on a
 /// machine with no driver, showing one skip line per GPU test; strict mode fails naming each.
 #[test]

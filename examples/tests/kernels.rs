@@ -32,3 +32,7 @@ fn saxpy_matches_the_cpu(gpu: &Gpu) -> Result<(), Box<dyn std::error::Error>> {
     );
     Ok(())
 }
+
+fn main() {
+    gpu_test_runtime::main()
+}

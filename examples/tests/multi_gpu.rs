@@ -15,3 +15,7 @@ fn copies_between_two_devices(gpu: &Gpu) -> Result<(), Box<dyn std::error::Error
     assert_eq!(second.stream().clone_dtoh(&on_second)?, data);
     Ok(())
 }
+
+fn main() {
+    gpu_test_runtime::main()
+}

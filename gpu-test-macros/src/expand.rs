@@ -5,7 +5,7 @@
 //! ```text
 //! fn __gpu_test_body_two(gpu: &Gpu) { .. }                 // the body as written
 //! static __GPU_TEST_two: TestDef = TestDef { .. };          // name, requirements, body
-//! (registration of __GPU_TEST_two for `gpu_test_runtime::main`)
+//! #[distributed_slice(GPU_TESTS)] static ..: &TestDef = &__GPU_TEST_two; // for `main()`
 //! #[test] fn two() { run_under_libtest(&__GPU_TEST_two) }  // for the default harness
 //! ```
 //!
@@ -55,6 +55,7 @@ fn generate(config: &Config, test: TestFn) -> TokenStream {
     let vis = &item.vis;
     let body_name = format_ident!("__gpu_test_body_{}", name);
     let def_name = format_ident!("__GPU_TEST_{}", name);
+    let registration = format_ident!("__GPU_TEST_REGISTRATION_{}", name);
 
     let mut body = item.clone();
     body.sig.ident = body_name.clone();
@@ -111,6 +112,13 @@ fn generate(config: &Config, test: TestFn) -> TokenStream {
             started: ::core::sync::atomic::AtomicBool::new(false),
             body: |gpu: &#rt::Gpu| #into_outcome,
         };
+
+        #(#cfgs)*
+        #[#rt::__private::linkme::distributed_slice(#rt::__private::GPU_TESTS)]
+        #[linkme(crate = #rt::__private::linkme)]
+        #[allow(non_upper_case_globals)]
+        #[doc(hidden)]
+        static #registration: &#rt::__private::TestDef = &#def_name;
 
         #(#cfgs)*
         #[::core::prelude::v1::test]

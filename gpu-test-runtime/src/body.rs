@@ -4,14 +4,17 @@
 use std::any::Any;
 use std::sync::Arc;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::gpu::Gpu;
 use crate::private::{TestDef, panic_message};
+use crate::probe::Probe;
 
 /// How a body ended, when it did not succeed.
 #[derive(Debug)]
 pub enum BodyFailure {
+    /// The devices could not be prepared (no context could be created, say).
+    Setup(String),
     /// It returned `Err`; the error's `Debug` text.
     Returned(String),
     /// It panicked; the payload, to resume the panic with.
@@ -24,6 +27,7 @@ impl BodyFailure {
     /// A one-line description for reports.
     pub fn describe(&self) -> String {
         match self {
+            BodyFailure::Setup(message) => message.clone(),
             BodyFailure::Returned(error) => format!("returned an error: {error}"),
             BodyFailure::Panicked(payload) => format!("panicked: {}", panic_message(payload)),
             BodyFailure::TimedOut(limit) => timed_out_message(*limit),
@@ -37,6 +41,39 @@ fn timed_out_message(limit: Duration) -> String {
          so later tests in this process can be affected",
         format_duration(limit)
     )
+}
+
+/// A test that ran: how it ended, how long it took, on which devices.
+#[derive(Debug)]
+pub struct Execution {
+    /// `Ok` when the body succeeded.
+    pub outcome: Result<(), BodyFailure>,
+    /// From opening the devices to the body's end.
+    pub duration: Duration,
+    /// `0 NVIDIA H100` for each device the body was given.
+    pub devices: Vec<String>,
+}
+
+/// Opens the first `devices` of `ordinals` and runs the body of `def` on them.
+pub fn execute(def: &'static TestDef, probe: &Probe, ordinals: &[usize]) -> Execution {
+    let started = Instant::now();
+    let needed = (def.requirements.device_count() as usize).min(ordinals.len());
+    let (outcome, devices) = match Gpu::open(probe, &ordinals[..needed]) {
+        Ok(gpu) => {
+            let devices = gpu
+                .devices()
+                .iter()
+                .map(|d| format!("{} {}", d.info().ordinal, d.info().name))
+                .collect();
+            (run(def, Arc::new(gpu)), devices)
+        }
+        Err(message) => (Err(BodyFailure::Setup(message)), Vec::new()),
+    };
+    Execution {
+        outcome,
+        duration: started.elapsed(),
+        devices,
+    }
 }
 
 /// Runs the body of `def` with `gpu`. Panics are caught and returned.

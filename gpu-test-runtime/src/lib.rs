@@ -33,6 +33,30 @@
 //! gpu-test: skipped all_reduce: no CUDA driver: libcuda could not be loaded (tried libcuda.so.1, libcuda.so; LD_LIBRARY_PATH is unset); the NVIDIA kernel module is not loaded either; hint: install the NVIDIA driver ...
 //! ```
 //!
+//! # A real skip: gpu-test's harness
+//!
+//! libtest cannot skip at run time, so under the default harness an unmet test passes (and says
+//! why). For `ignored (<reason>)` under `cargo test` and SKIP under `cargo nextest run`, give the
+//! test target `harness = false` and call [`main()`]:
+//!
+//! ```toml
+//! [[test]]
+//! name = "gpu"
+//! harness = false
+//! ```
+//!
+//! ```no_run
+//! // tests/gpu.rs
+//! use gpu_test_runtime::{gpu_test, Gpu};
+//!
+//! #[gpu_test(devices = 2)]
+//! fn all_reduce(gpu: &Gpu) { /* ... */ }
+//!
+//! fn main() {
+//!     gpu_test_runtime::main()
+//! }
+//! ```
+//!
 //! # Keys
 //!
 //! | key | meaning | default |
@@ -55,6 +79,8 @@
 //! | variable | accepted | effect |
 //! |---|---|---|
 //! | `GPU_TEST_STRICT` | unset, empty, `0`, `1`, `true`, `false` | `1`/`true`: an unmet requirement fails the test |
+//! | `GPU_TEST_REPORT` | a path ending in `.xml` or `.json` | a JUnit or JSON report of every GPU test of the run |
+//! | `GPU_TEST_RUNTIME_DIR` | a directory | where per-run state shared by a run's processes lives |
 //! | `GPU_TEST_SYSTEM_ROOT` | a directory | read `/proc` and `/dev` under it and load CUDA libraries only from `LD_LIBRARY_PATH`: for testing gpu-test itself |
 //!
 //! # Layers
@@ -67,15 +93,19 @@
 //! --bin gpu-doctor`).
 
 mod body;
+mod ci;
 mod cuda_error;
 mod diagnosis;
 pub mod doctor;
 mod driver_table;
 mod gpu;
+mod harness;
 mod json;
 mod libtest;
 pub mod probe;
+mod report;
 mod requirements;
+mod run_state;
 mod settings;
 mod skip;
 mod version;
@@ -84,6 +114,7 @@ pub use cuda_error::CudaError;
 pub use driver_table::{MIN_LINUX_DRIVER, min_driver_for};
 pub use gpu::{Gpu, GpuDevice};
 pub use gpu_test_macros::gpu_test;
+pub use harness::main;
 pub use probe::{DeviceInfo, Probe, probe};
 pub use requirements::Requirements;
 pub use settings::{ReportFormat, ReportTarget, SettingError, Settings, settings};

@@ -8,6 +8,11 @@ use crate::gpu::Gpu;
 use crate::requirements::Requirements;
 
 pub use crate::libtest::run_under_libtest;
+pub use linkme;
+
+/// Every `#[gpu_test]` linked into the binary, for [`crate::main`].
+#[linkme::distributed_slice]
+pub static GPU_TESTS: [&'static TestDef];
 
 /// What a test body returns, once normalised: `Err` holds the error's `Debug` text.
 pub type Outcome = Result<(), String>;

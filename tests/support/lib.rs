@@ -128,6 +128,7 @@ pub struct Machine {
     missing_symbols: Vec<String>,
     kernel_release: Option<String>,
     device_nodes: Vec<(String, u32)>,
+    written: OnceLock<()>,
 }
 
 impl Machine {
@@ -141,6 +142,7 @@ impl Machine {
             missing_symbols: Vec::new(),
             kernel_release: None,
             device_nodes: Vec::new(),
+            written: OnceLock::new(),
         }
     }
 
@@ -219,13 +221,27 @@ impl Machine {
         &self.dir
     }
 
-    /// Writes the machine's files and returns a command for `program` that sees only it.
+    /// Returns a command for `program` that sees only this machine, whose files are written on
+    /// the first call (later calls share them, so children may run at the same time).
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
         let lib = self.dir.join("lib");
         let root = self.dir.join("root");
-        let _ = fs::remove_dir_all(&lib);
-        let _ = fs::remove_dir_all(&root);
-        fs::create_dir_all(&lib).unwrap();
+        self.written.get_or_init(|| self.write_files(&lib, &root));
+        let mut command = Command::new(program);
+        clean(&mut command);
+        command
+            .env("LD_LIBRARY_PATH", &lib)
+            .env("GPU_TEST_SYSTEM_ROOT", &root)
+            .env("GPU_TEST_RUNTIME_DIR", self.dir.join("runtime"))
+            .stdin(Stdio::null());
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        command
+    }
+
+    fn write_files(&self, lib: &Path, root: &Path) {
+        fs::create_dir_all(lib).unwrap();
         fs::create_dir_all(root.join("dev")).unwrap();
         if self.driver || self.nvrtc {
             let library = self.library_file();
@@ -257,16 +273,6 @@ impl Machine {
             fs::write(&path, "").unwrap();
             fs::set_permissions(&path, fs::Permissions::from_mode(*mode)).unwrap();
         }
-        let mut command = Command::new(program);
-        clean(&mut command);
-        command
-            .env("LD_LIBRARY_PATH", &lib)
-            .env("GPU_TEST_SYSTEM_ROOT", &root)
-            .stdin(Stdio::null());
-        for (name, value) in &self.env {
-            command.env(name, value);
-        }
-        command
     }
 
     /// The fake library, or a copy of it with the missing symbols renamed.

@@ -1,0 +1,311 @@
+//! `gpu_test_runtime::main()`: a libtest-compatible harness (for `harness = false` test targets)
+//! in which an unmet GPU test is a real skip: ignored at list time, so `cargo nextest run` shows
+//! it as SKIP, and `ignored (<reason>)` under `cargo test`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+
+use crate::body::{self, BodyFailure};
+use crate::ci;
+use crate::libtest::warn_unknown_variables;
+use crate::private::{GPU_TESTS, TestDef};
+use crate::probe::{Probe, probe};
+use crate::report::{self, Entry, Outcome, SuiteInfo, suite_name};
+use crate::run_state;
+use crate::settings::{Settings, settings};
+use crate::skip::SkipReason;
+
+/// Runs every `#[gpu_test]` in this binary with libtest's command line (filters, `--exact`,
+/// `--list`, `--ignored`, `--include-ignored`, `--test-threads`, `--format`, ...), then exits.
+///
+/// Use it as the `main` of a test target with `harness = false`:
+///
+/// ```toml
+/// [[test]]
+/// name = "gpu"
+/// harness = false
+/// ```
+///
+/// ```no_run
+/// // tests/gpu.rs
+/// use gpu_test_runtime::{gpu_test, Gpu};
+///
+/// #[gpu_test(devices = 2)]
+/// fn all_reduce(gpu: &Gpu) { /* ... */ }
+///
+/// fn main() {
+///     gpu_test_runtime::main()
+/// }
+/// ```
+///
+/// The machine is probed once, before the tests are listed. A test whose requirements are unmet
+/// is marked ignored when listing (`--list`, and so for nextest) and, when run, is ignored with
+/// its reason; it never runs on the CPU. With `GPU_TEST_STRICT=1` it runs and fails with the
+/// reason instead. After the run, skipped tests are summarised on stderr by reason.
+pub fn main() -> ! {
+    let args = Arguments::from_args();
+    let settings = match settings() {
+        Ok(settings) => settings,
+        Err(errors) => {
+            for error in errors {
+                eprintln!("gpu-test: {error}");
+            }
+            std::process::exit(101);
+        }
+    };
+    if let Some(target) = &settings.report
+        && let Err(error) = report::check_writable(target)
+    {
+        eprintln!("gpu-test: {error}");
+        std::process::exit(101);
+    }
+    warn_unknown_variables(settings);
+    let probe = probe();
+    let phase = Phase::detect(&args);
+    let suite = suite_name();
+    let listed = match phase {
+        Phase::NextestRun => read_listed(settings),
+        _ => None,
+    };
+
+    let recorder = Arc::new(Recorder::default());
+    let mut defs: Vec<&'static TestDef> = GPU_TESTS.iter().copied().collect();
+    defs.sort_by_key(|def| def.name());
+    let mut decisions = Vec::new();
+    let mut trials = Vec::with_capacity(defs.len());
+    for def in defs {
+        let name = def.name();
+        if filtered_out(&args, &name) {
+            // libtest-mimic drops it and counts it as filtered out; deciding would be wasted work.
+            trials.push(Trial::test(name, || Ok(())).with_ignored_flag(def.ignored));
+            continue;
+        }
+        let decision = decide(def, probe, settings, listed.as_ref());
+        let unmet_and_ignored = matches!(decision, Decision::Skip(_)) && (args.list || args.ignored);
+        let flagged = def.ignored || unmet_and_ignored;
+        decisions.push((name.clone(), decision.clone()));
+        let trial = trial(def, name, decision, probe, recorder.clone(), &suite);
+        trials.push(trial.with_ignored_flag(flagged));
+    }
+
+    if args.list {
+        if phase == Phase::NextestList {
+            after_nextest_list(settings, probe, &suite, &decisions);
+        }
+        libtest_mimic::run(&args, trials).exit();
+    }
+
+    let conclusion = libtest_mimic::run(&args, trials);
+    let entries = recorder.take();
+    ci::print_skip_summary(&entries);
+    ci::annotate(settings, &entries);
+    if let Some(target) = &settings.report
+        && let Err(error) = report::record(settings, target, SuiteInfo::new(&suite, probe), entries)
+    {
+        eprintln!(
+            "gpu-test: could not write the report GPU_TEST_REPORT={}: {error}",
+            target.path.display()
+        );
+        std::process::exit(101);
+    }
+    conclusion.exit()
+}
+
+/// Which kind of invocation this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// `cargo test`, or the binary run by hand.
+    Plain,
+    /// nextest listing the tests.
+    NextestList,
+    /// nextest running one test.
+    NextestRun,
+}
+
+impl Phase {
+    fn detect(args: &Arguments) -> Phase {
+        match std::env::var("NEXTEST_TEST_PHASE").as_deref() {
+            Ok("list") if args.list => Phase::NextestList,
+            Ok("run") => Phase::NextestRun,
+            _ => Phase::Plain,
+        }
+    }
+}
+
+/// What to do with one test.
+#[derive(Debug, Clone)]
+enum Decision {
+    /// Requirements met: run on these device ordinals.
+    Run(Vec<usize>),
+    /// Requirements unmet: skip with the reason.
+    Skip(SkipReason),
+    /// Requirements unmet and that is a failure: the message, and the reason.
+    Fail(String, SkipReason),
+}
+
+fn decide(
+    def: &TestDef,
+    probe: &Probe,
+    settings: &Settings,
+    listed: Option<&HashMap<String, bool>>,
+) -> Decision {
+    match def.requirements.check(probe) {
+        Ok(ordinals) => Decision::Run(ordinals),
+        Err(reason) if settings.strict => Decision::Fail(
+            format!("cannot run, and GPU_TEST_STRICT=1 makes that a failure: {reason}"),
+            reason,
+        ),
+        Err(reason) if listed.and_then(|l| l.get(&def.name())) == Some(&true) => Decision::Fail(
+            format!(
+                "nextest listed this test to run, but in this process its requirements are unmet: {reason} \
+                 (did the environment change between listing and running?)"
+            ),
+            reason,
+        ),
+        Err(reason) => Decision::Skip(reason),
+    }
+}
+
+fn trial(
+    def: &'static TestDef,
+    name: String,
+    decision: Decision,
+    probe: &'static Probe,
+    recorder: Arc<Recorder>,
+    suite: &str,
+) -> Trial {
+    let suite = suite.to_string();
+    let test_name = name.clone();
+    Trial::ignorable_test(name, move || match decision {
+        Decision::Skip(reason) => {
+            recorder.push(Entry::unmet(&suite, &test_name, Outcome::Skipped, &reason));
+            Ok(Completion::ignored_with(&reason.reason))
+        }
+        Decision::Fail(message, reason) => {
+            recorder.push(Entry::unmet(&suite, &test_name, Outcome::Failed, &reason));
+            Err(Failed::from(format!("gpu-test: {test_name} {message}")))
+        }
+        Decision::Run(ordinals) => {
+            let execution = body::execute(def, probe, &ordinals);
+            let failure = execution.outcome.as_ref().err().map(BodyFailure::describe);
+            recorder.push(Entry {
+                suite: suite.clone(),
+                name: test_name.clone(),
+                outcome: if failure.is_some() {
+                    Outcome::Failed
+                } else {
+                    Outcome::Passed
+                },
+                reason: failure.clone(),
+                kind: None,
+                hint: None,
+                duration: execution.duration,
+                devices: execution.devices,
+                timings: Vec::new(),
+            });
+            match execution.outcome {
+                Ok(()) => Ok(Completion::Completed),
+                Err(BodyFailure::Panicked(payload)) => std::panic::resume_unwind(payload),
+                Err(failure) => Err(Failed::from(format!(
+                    "gpu-test: {test_name} {}",
+                    failure.describe()
+                ))),
+            }
+        }
+    })
+}
+
+/// Whether libtest's name filters (`FILTER`, `--exact`, `--skip`) drop `name`.
+fn filtered_out(args: &Arguments, name: &str) -> bool {
+    let matches = |pattern: &str| {
+        if args.exact {
+            name == pattern
+        } else {
+            name.contains(pattern)
+        }
+    };
+    if let Some(filter) = &args.filter
+        && !matches(filter)
+    {
+        return true;
+    }
+    args.skip.iter().any(|skip| matches(skip))
+}
+
+/// The file in the run directory where nextest's list phase records, for this binary, which
+/// tests it listed to run.
+fn listed_file(settings: &Settings) -> Option<std::path::PathBuf> {
+    let binary = std::env::var("NEXTEST_BINARY_ID").ok()?;
+    let dir = run_state::run_dir(settings).ok()?;
+    Some(dir.join(format!("listed-{}", run_state::sanitize(&binary))))
+}
+
+/// The list phase's decisions: test name to whether it was listed to run.
+fn read_listed(settings: &Settings) -> Option<HashMap<String, bool>> {
+    let text = std::fs::read_to_string(listed_file(settings)?).ok()?;
+    Some(
+        text.lines()
+            .filter_map(|line| {
+                let (state, name) = line.split_once('\t')?;
+                Some((name.to_string(), state == "run"))
+            })
+            .collect(),
+    )
+}
+
+/// nextest runs skipped tests in no process at all, so the list phase is the one place their
+/// reasons are known: it records them in the report, and what it decided for the run phase.
+fn after_nextest_list(settings: &Settings, probe: &Probe, suite: &str, decisions: &[(String, Decision)]) {
+    if let Some(path) = listed_file(settings) {
+        let lines: String = decisions
+            .iter()
+            .map(|(name, decision)| {
+                let state = if matches!(decision, Decision::Skip(_)) {
+                    "skip"
+                } else {
+                    "run"
+                };
+                format!("{state}\t{name}\n")
+            })
+            .collect();
+        if let Err(error) = run_state::write_atomically(&path, lines.as_bytes()) {
+            eprintln!(
+                "gpu-test: could not record the listed tests in {}: {error}",
+                path.display()
+            );
+        }
+    }
+    let skipped: Vec<Entry> = decisions
+        .iter()
+        .filter_map(|(name, decision)| match decision {
+            Decision::Skip(reason) => Some(Entry::unmet(suite, name, Outcome::Skipped, reason)),
+            _ => None,
+        })
+        .collect();
+    ci::step_summary(settings, &skipped);
+    if let Some(target) = &settings.report
+        && let Err(error) = report::record(settings, target, SuiteInfo::new(suite, probe), skipped)
+    {
+        eprintln!(
+            "gpu-test: could not write the report GPU_TEST_REPORT={}: {error}",
+            target.path.display()
+        );
+        std::process::exit(101);
+    }
+}
+
+/// Entries recorded by tests running on libtest-mimic's threads.
+#[derive(Debug, Default)]
+struct Recorder(Mutex<Vec<Entry>>);
+
+impl Recorder {
+    fn push(&self, entry: Entry) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(entry);
+    }
+
+    fn take(&self) -> Vec<Entry> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}

@@ -1,0 +1,608 @@
+//! gpu-test's harness (`harness = false`, `fn main() { gpu_test_runtime::main() }`) on described
+//! machines, under plain runs of the test binary (what `cargo test` does) and `cargo nextest run`:
+//! unmet tests are real skips with their reasons, met tests run, strict mode fails, and reports are
+//! complete.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use gpu_test_tests::{Fixture, Machine, Run, cargo};
+
+/// The GPU tests of the fixture's `gpu` binary that are not `#[ignore]`d.
+const GPU_TESTS: [&str; 6] = [
+    "compiles_a_kernel",
+    "needs_a_big_modern_gpu",
+    "needs_cuda_11_8",
+    "nested::without_the_handle",
+    "round_trip",
+    "two_devices",
+];
+
+fn fixture() -> std::sync::Arc<Fixture> {
+    Fixture::build("harness-basic")
+}
+
+fn gpu(machine: &Machine, args: &[&str]) -> Run {
+    Run::of(machine.command(fixture().test("gpu")).args(args))
+}
+
+/// `test <name> ... <outcome>` lines: name to the rest of the line after `... `.
+fn outcomes(run: &Run) -> Vec<(String, String)> {
+    let mut outcomes: Vec<(String, String)> = run
+        .stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("test ")?.split_once(" ... "))
+        // libtest-mimic pads names to a common width.
+        .map(|(name, outcome)| (name.trim_end().to_string(), outcome.to_string()))
+        .collect();
+    outcomes.sort();
+    outcomes
+}
+
+fn outcome_of(run: &Run, test: &str) -> String {
+    outcomes(run)
+        .into_iter()
+        .find(|(name, _)| name == test)
+        .unwrap_or_else(|| panic!("no outcome for {test}:\n{}", run.all()))
+        .1
+}
+
+fn listed(run: &Run) -> BTreeSet<String> {
+    run.stdout
+        .lines()
+        .filter_map(|line| line.strip_suffix(": test"))
+        .map(str::to_string)
+        .collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
+#[test]
+fn without_a_driver_every_gpu_test_is_ignored_with_its_reason_and_summarised() {
+    let run = gpu(&Machine::without_driver(), &[]);
+    run.assert_clean();
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    for test in GPU_TESTS {
+        let outcome = outcome_of(&run, test);
+        assert!(
+            outcome.starts_with("ignored (no CUDA driver: libcuda could not be loaded (tried ")
+                && outcome.ends_with("the NVIDIA kernel module is not loaded either)"),
+            "{test}: {outcome}"
+        );
+    }
+    assert_eq!(outcome_of(&run, "slow_but_met"), "ignored");
+    assert!(
+        run.stdout
+            .contains("test result: ok. 0 passed; 0 failed; 7 ignored"),
+        "{}",
+        run.stdout
+    );
+    let summary = run.stderr_lines("gpu-test: ");
+    assert_eq!(summary.len(), 2, "{}", run.stderr);
+    assert!(
+        summary[0].starts_with("gpu-test: 6 skipped: 6 x no CUDA driver: libcuda could not be loaded"),
+        "{}",
+        summary[0]
+    );
+    assert!(
+        summary[1].starts_with("gpu-test: to run them: install the NVIDIA driver"),
+        "{}",
+        summary[1]
+    );
+}
+
+#[test]
+fn listing_marks_unmet_tests_ignored_so_list_and_run_agree() {
+    let machine = Machine::with_fake_driver();
+    let all = gpu(&machine, &["--list", "--format", "terse"]);
+    let mut everything: Vec<&str> = GPU_TESTS.to_vec();
+    everything.push("slow_but_met");
+    assert_eq!(listed(&all), set(&everything), "{}", all.all());
+    let ignored = gpu(&machine, &["--list", "--format", "terse", "--ignored"]);
+    assert_eq!(
+        listed(&ignored),
+        set(&["slow_but_met", "two_devices"]),
+        "{}",
+        ignored.all()
+    );
+
+    // --ignored runs exactly what --list --ignored listed; the unmet one is still not run.
+    let run = gpu(&machine, &["--ignored"]);
+    run.assert_clean();
+    assert_eq!(outcome_of(&run, "slow_but_met"), "ok");
+    assert_eq!(
+        outcome_of(&run, "two_devices"),
+        "ignored (needs 2 CUDA devices, found 1)"
+    );
+    assert_eq!(outcomes(&run).len(), 2, "{}", run.all());
+
+    let none = gpu(
+        &Machine::without_driver(),
+        &["--list", "--format", "terse", "--ignored"],
+    );
+    assert_eq!(listed(&none), set(&everything));
+}
+
+#[test]
+fn include_ignored_never_runs_an_unmet_test() {
+    let run = gpu(
+        &Machine::without_driver(),
+        &["--include-ignored", "--test-threads", "1"],
+    );
+    run.assert_clean();
+    assert_eq!(run.code, Some(0));
+    for (test, outcome) in outcomes(&run) {
+        assert!(
+            outcome.starts_with("ignored (no CUDA driver"),
+            "{test}: {outcome}"
+        );
+    }
+}
+
+#[test]
+fn met_tests_run_and_pass() {
+    let run = gpu(&Machine::with_fake_driver(), &[]);
+    run.assert_clean();
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    for test in GPU_TESTS.iter().filter(|t| **t != "two_devices") {
+        assert_eq!(outcome_of(&run, test), "ok", "{test}");
+    }
+    assert_eq!(
+        outcome_of(&run, "two_devices"),
+        "ignored (needs 2 CUDA devices, found 1)"
+    );
+    assert_eq!(
+        run.stderr_lines("gpu-test: "),
+        [
+            "gpu-test: 1 skipped: 1 x needs 2 CUDA devices, found 1",
+            "gpu-test: to run them: run on a machine with at least 2 GPUs"
+        ]
+    );
+}
+
+#[test]
+fn filters_select_tests_by_libtest_rules() {
+    let machine = Machine::with_fake_driver();
+    let run = gpu(&machine, &["--exact", "round_trip"]);
+    assert_eq!(outcomes(&run), [("round_trip".to_string(), "ok".to_string())]);
+    assert!(run.stdout.contains("6 filtered out"), "{}", run.stdout);
+    let run = gpu(&machine, &["needs", "--skip", "cuda"]);
+    assert_eq!(
+        outcomes(&run),
+        [("needs_a_big_modern_gpu".to_string(), "ok".to_string())]
+    );
+    let run = gpu(&machine, &["nested::"]);
+    assert_eq!(
+        outcomes(&run),
+        [("nested::without_the_handle".to_string(), "ok".to_string())]
+    );
+}
+
+#[test]
+fn strict_mode_runs_unmet_tests_and_fails_them_with_the_reason() {
+    let run = gpu(
+        &Machine::without_driver().env("GPU_TEST_STRICT", "1"),
+        &["--test-threads", "1"],
+    );
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    for test in GPU_TESTS {
+        assert_eq!(outcome_of(&run, test), "FAILED", "{test}");
+        assert!(
+            run.stdout.contains(&format!(
+                "gpu-test: {test} cannot run, and GPU_TEST_STRICT=1 makes that a failure: no CUDA driver: "
+            )),
+            "{test}:\n{}",
+            run.stdout
+        );
+    }
+    let listed_ignored = gpu(
+        &Machine::without_driver().env("GPU_TEST_STRICT", "1"),
+        &["--list", "--format", "terse", "--ignored"],
+    );
+    assert_eq!(
+        listed(&listed_ignored),
+        set(&["slow_but_met"]),
+        "strict: unmet tests are not ignored"
+    );
+}
+
+#[test]
+fn failing_bodies_fail_with_their_message() {
+    let machine = Machine::with_fake_driver();
+    let run = Run::of(
+        machine
+            .command(fixture().test("failing"))
+            .args(["--ignored", "--test-threads", "1"]),
+    );
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert_eq!(outcome_of(&run, "returns_an_error"), "FAILED");
+    assert_eq!(outcome_of(&run, "panics"), "FAILED");
+    assert!(
+        run.stdout.contains(r#"gpu-test: returns_an_error returned an error: "the kernel produced 3.0 where 4.0 was expected""#),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.all().contains("the body panicked on purpose"),
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
+fn bad_settings_stop_before_any_test_runs() {
+    let cases = [
+        (
+            "GPU_TEST_STRICT",
+            "yes",
+            r#"gpu-test: GPU_TEST_STRICT="yes" is not valid: accepted values are unset, empty, 0, 1, true, false"#,
+        ),
+        (
+            "GPU_TEST_REPORT",
+            "report.txt",
+            r#"gpu-test: GPU_TEST_REPORT="report.txt" is not valid: the file name must end in .xml (JUnit) or .json"#,
+        ),
+        (
+            "GPU_TEST_REPORT",
+            "/proc/gpu-test/report.xml",
+            r#"gpu-test: GPU_TEST_REPORT="/proc/gpu-test/report.xml" is not valid: the report cannot be written at /proc/gpu-test/report.xml"#,
+        ),
+        (
+            "GPU_TEST_TESTS_PER_DEVICE",
+            "many",
+            r#"gpu-test: GPU_TEST_TESTS_PER_DEVICE="many" is not valid: expected a whole number from 1 to 1024"#,
+        ),
+    ];
+    for (variable, value, message) in cases {
+        let run = gpu(&Machine::with_fake_driver().env(variable, value), &[]);
+        assert_eq!(run.code, Some(101), "{variable}={value}:\n{}", run.all());
+        assert!(run.stderr.contains(message), "{variable}={value}:\n{}", run.all());
+        assert_eq!(
+            run.stderr.matches("is not valid").count(),
+            1,
+            "reported once:\n{}",
+            run.stderr
+        );
+        assert!(
+            !run.stdout.contains("running"),
+            "no test may run:\n{}",
+            run.stdout
+        );
+    }
+}
+
+fn junit(path: &Path) -> String {
+    let xml = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("invalid XML ({e}):\n{xml}"));
+    xml
+}
+
+/// `(name, outcome, message)` per test case of a JUnit report.
+fn junit_cases(xml: &str) -> Vec<(String, String, String)> {
+    let document = roxmltree::Document::parse(xml).unwrap();
+    let mut cases: Vec<(String, String, String)> = document
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .map(|case| {
+            let child = case.children().find(|c| c.is_element());
+            let (outcome, message) = match child {
+                Some(c) if c.has_tag_name("skipped") => {
+                    ("skipped", c.attribute("message").unwrap_or_default())
+                }
+                Some(c) if c.has_tag_name("failure") => {
+                    ("failed", c.attribute("message").unwrap_or_default())
+                }
+                _ => ("passed", ""),
+            };
+            (
+                case.attribute("name").unwrap().to_string(),
+                outcome.to_string(),
+                message.to_string(),
+            )
+        })
+        .collect();
+    cases.sort();
+    cases
+}
+
+#[test]
+fn junit_report_has_one_skipped_element_per_skipped_test() {
+    let machine = Machine::without_driver().env("CUDA_VISIBLE_DEVICES", "0");
+    let report = machine.dir().join("out/report.xml");
+    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let run = gpu(&machine, &[]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let xml = junit(&report);
+    let cases = junit_cases(&xml);
+    assert_eq!(cases.len(), GPU_TESTS.len(), "{xml}");
+    for (name, outcome, message) in &cases {
+        assert_eq!(outcome, "skipped", "{name}");
+        assert!(
+            message.starts_with("no CUDA driver: ") && message.contains("; hint: install the NVIDIA driver"),
+            "{message}"
+        );
+    }
+    assert!(
+        xml.contains("<testsuites name=\"gpu-test\" tests=\"6\" failures=\"0\" skipped=\"6\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<property name=\"gpu-test.probe\" value=\"no CUDA driver, no devices\"/>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<property name=\"CUDA_VISIBLE_DEVICES\" value=\"0\"/>"),
+        "only CUDA variables:\n{xml}"
+    );
+    assert!(
+        !xml.contains("\"PATH\""),
+        "the report must not hold the whole environment:\n{xml}"
+    );
+}
+
+fn quiet(command: &mut std::process::Command) -> &mut std::process::Command {
+    command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+}
+
+#[test]
+fn json_report_merges_binaries_and_parallel_processes() {
+    let machine = Machine::with_fake_driver();
+    let report = machine.dir().join("report.json");
+    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let fixture = fixture();
+    // Both binaries at once, as parallel processes of one run (they share this test's process as
+    // their parent), with the gpu binary's tests spread over separate processes too.
+    let mut children: Vec<std::process::Child> = Vec::new();
+    for test in GPU_TESTS {
+        let mut command = machine.command(fixture.test("gpu"));
+        command.args(["--exact", test]);
+        children.push(quiet(&mut command).spawn().unwrap());
+    }
+    let mut command = machine.command(fixture.test("failing"));
+    command.arg("--ignored");
+    children.push(quiet(&mut command).spawn().unwrap());
+    for mut child in children {
+        child.wait().unwrap();
+    }
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let tests = json["tests"].as_array().unwrap();
+    let names: BTreeSet<String> = tests
+        .iter()
+        .map(|t| {
+            format!(
+                "{}::{}",
+                t["suite"].as_str().unwrap(),
+                t["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let mut expected: BTreeSet<String> = GPU_TESTS.iter().map(|t| format!("gpu::{t}")).collect();
+    expected.insert("failing::panics".to_string());
+    expected.insert("failing::returns_an_error".to_string());
+    assert_eq!(names, expected, "{json:#}");
+    assert_eq!(json["summary"]["passed"], 5);
+    assert_eq!(json["summary"]["skipped"], 1);
+    assert_eq!(json["summary"]["failed"], 2);
+    let two = tests.iter().find(|t| t["name"] == "two_devices").unwrap();
+    assert_eq!(two["outcome"], "skipped");
+    assert_eq!(two["reason"], "needs 2 CUDA devices, found 1");
+    assert_eq!(two["kind"], "too_few_devices");
+    let round_trip = tests.iter().find(|t| t["name"] == "round_trip").unwrap();
+    assert_eq!(round_trip["devices"], serde_json::json!(["0 NVIDIA Fake H100"]));
+    let suites = json["suites"].as_array().unwrap();
+    assert_eq!(suites.len(), 2);
+    assert_eq!(suites[0]["cuda_version"], "12.8");
+    assert_eq!(suites[0]["driver_release"], "570.86.15");
+    assert_eq!(
+        suites[0]["devices"],
+        serde_json::json!(["0 NVIDIA Fake H100 (sm_90, 80 GiB)"])
+    );
+}
+
+#[test]
+fn github_annotations_are_emitted_once_per_reason_per_run() {
+    let machine = Machine::without_driver().env("GITHUB_ACTIONS", "true");
+    let first = gpu(&machine, &[]);
+    let notices: Vec<&str> = first
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::notice"))
+        .collect();
+    assert_eq!(notices.len(), 1, "{}", first.stdout);
+    assert!(
+        notices[0].starts_with(
+            "::notice title=gpu-test skipped 6 GPU tests::no CUDA driver: libcuda could not be loaded"
+        ),
+        "{}",
+        notices[0]
+    );
+    // The same run (this process is the parent of both), the same reason: not repeated.
+    let second = gpu(&machine, &[]);
+    assert!(!second.stdout.contains("::notice"), "{}", second.stdout);
+
+    let strict = gpu(
+        &Machine::without_driver()
+            .env("GITHUB_ACTIONS", "true")
+            .env("GPU_TEST_STRICT", "1"),
+        &[],
+    );
+    let errors: Vec<&str> = strict
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::error"))
+        .collect();
+    assert_eq!(errors.len(), GPU_TESTS.len(), "{}", strict.stdout);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("::error title=gpu-test%3A round_trip failed::no CUDA driver"))
+    );
+}
+
+#[test]
+fn a_test_listed_to_run_that_cannot_run_later_fails_instead_of_passing() {
+    // nextest's two phases, by hand: the list phase sees the fake GPU, the run phase no driver.
+    let met = Machine::with_fake_driver();
+    let runtime = met.dir().join("shared-runtime");
+    let nextest = |machine: Machine, phase: &str| {
+        machine
+            .env("NEXTEST", "1")
+            .env("NEXTEST_RUN_ID", "0f8b6c2e-run")
+            .env("NEXTEST_BINARY_ID", "harness-basic::gpu")
+            .env("NEXTEST_TEST_PHASE", phase)
+            .env("GPU_TEST_RUNTIME_DIR", runtime.to_str().unwrap())
+    };
+    let met = nextest(met, "list");
+    let list = gpu(&met, &["--list", "--format", "terse"]);
+    assert!(listed(&list).contains("round_trip"));
+    let gone = nextest(Machine::without_driver(), "run");
+    let run = gpu(&gone, &["--exact", "round_trip", "--nocapture"]);
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.all().contains("gpu-test: round_trip nextest listed this test to run, but in this process its requirements are unmet: no CUDA driver"),
+        "{}",
+        run.all()
+    );
+    // A test the list phase skipped stays a skip when nextest is asked to run ignored tests.
+    let run = gpu(&gone, &["--exact", "two_devices", "--nocapture", "--ignored"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+}
+
+fn nextest(machine: &Machine, extra: &[&str]) -> Run {
+    let fixture = fixture();
+    let cargo_path = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = machine.command(cargo_path);
+    command
+        .args([
+            "nextest",
+            "run",
+            "--no-fail-fast",
+            "--color",
+            "never",
+            "--manifest-path",
+        ])
+        .arg(fixture.dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(Fixture::target_dir())
+        .args(extra);
+    Run::of(&mut command)
+}
+
+/// The test names nextest printed with `status` (`PASS`, `SKIP`, `FAIL`).
+fn nextest_lines(run: &Run, status: &str) -> BTreeSet<String> {
+    run.stderr
+        .lines()
+        .chain(run.stdout.lines())
+        .filter(|l| l.trim_start().starts_with(status))
+        .filter_map(|l| l.rsplit_once(' ').map(|(_, name)| name.to_string()))
+        .collect()
+}
+
+#[test]
+fn nextest_shows_unmet_tests_as_skip_and_met_ones_as_pass() {
+    assert!(
+        cargo()
+            .args(["nextest", "--version"])
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "cargo-nextest is required"
+    );
+
+    let run = nextest(&Machine::without_driver(), &["--status-level", "all"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let skipped = nextest_lines(&run, "SKIP");
+    let mut expected: Vec<&str> = GPU_TESTS.to_vec();
+    expected.push("slow_but_met");
+    expected.extend(["panics", "returns_an_error"]);
+    assert_eq!(
+        skipped,
+        expected.into_iter().map(str::to_string).collect(),
+        "{}",
+        run.all()
+    );
+    assert!(
+        nextest_lines(&run, "PASS").contains("tests::cpu_only"),
+        "{}",
+        run.all()
+    );
+
+    let run = nextest(&Machine::with_fake_driver(), &["--status-level", "all"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let passed = nextest_lines(&run, "PASS");
+    for test in GPU_TESTS.iter().filter(|t| **t != "two_devices") {
+        assert!(passed.contains(*test), "{test}:\n{}", run.all());
+    }
+    assert!(
+        nextest_lines(&run, "SKIP").contains("two_devices"),
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
+fn nextest_strict_fails_and_names_the_reason() {
+    let run = nextest(&Machine::without_driver().env("GPU_TEST_STRICT", "1"), &[]);
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    let failed = nextest_lines(&run, "FAIL");
+    for test in GPU_TESTS {
+        assert!(failed.contains(test), "{test}:\n{}", run.all());
+    }
+    assert!(
+        run.all()
+            .contains("GPU_TEST_STRICT=1 makes that a failure: no CUDA driver: libcuda could not be loaded"),
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
+fn nextest_junit_report_has_skips_from_the_list_phase_and_passes_from_the_run() {
+    let machine = Machine::with_fake_driver();
+    let report = machine.dir().join("nextest.xml");
+    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let run = nextest(&machine, &[]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let cases = junit_cases(&junit(&report));
+    let skipped: Vec<&str> = cases
+        .iter()
+        .filter(|c| c.1 == "skipped")
+        .map(|c| c.0.as_str())
+        .collect();
+    assert_eq!(skipped, ["two_devices"], "{cases:#?}");
+    assert_eq!(
+        cases.iter().find(|c| c.0 == "two_devices").unwrap().2,
+        "needs 2 CUDA devices, found 1; hint: run on a machine with at least 2 GPUs"
+    );
+    let passed: BTreeSet<&str> = cases
+        .iter()
+        .filter(|c| c.1 == "passed")
+        .map(|c| c.0.as_str())
+        .collect();
+    let expected: BTreeSet<&str> = GPU_TESTS
+        .iter()
+        .copied()
+        .filter(|t| *t != "two_devices")
+        .collect();
+    assert_eq!(passed, expected, "{cases:#?}");
+}
+
+#[test]
+fn the_github_job_summary_gets_the_reasons_nextest_hides() {
+    let machine = Machine::without_driver().env("GITHUB_ACTIONS", "true");
+    let summary = machine.dir().join("step-summary.md");
+    let machine = machine.env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap());
+    let run = nextest(&machine, &[]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let text = std::fs::read_to_string(&summary).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "one line per distinct reason in the run:\n{text}");
+    // Both binaries are listed at once; whichever records the reason first gives the count.
+    assert!(
+        lines[0].starts_with("- **gpu-test skipped ") && lines[0].contains("test(s)**: no CUDA driver: "),
+        "{text}"
+    );
+}
