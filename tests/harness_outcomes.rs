@@ -153,12 +153,21 @@ fn met_tests_run_and_pass() {
         outcome_of(&run, "two_devices"),
         "ignored (needs 2 CUDA devices, found 1)"
     );
+    let summary: Vec<&str> = run
+        .stderr_lines("gpu-test: ")
+        .into_iter()
+        .filter(|l| !l.contains(" ran on "))
+        .collect();
     assert_eq!(
-        run.stderr_lines("gpu-test: "),
+        summary,
         [
             "gpu-test: 1 skipped: 1 x needs 2 CUDA devices, found 1",
             "gpu-test: to run them: run on a machine with at least 2 GPUs"
         ]
+    );
+    assert_eq!(
+        run.stderr_lines("gpu-test: round_trip ran on "),
+        ["gpu-test: round_trip ran on device 0 NVIDIA Fake H100 (GPU-fa4e0000-0000-0000-0000-000000000000)"]
     );
 }
 
@@ -392,7 +401,10 @@ fn json_report_merges_binaries_and_parallel_processes() {
     assert_eq!(two["reason"], "needs 2 CUDA devices, found 1");
     assert_eq!(two["kind"], "too_few_devices");
     let round_trip = tests.iter().find(|t| t["name"] == "round_trip").unwrap();
-    assert_eq!(round_trip["devices"], serde_json::json!(["0 NVIDIA Fake H100"]));
+    assert_eq!(
+        round_trip["devices"],
+        serde_json::json!(["device 0 NVIDIA Fake H100 (GPU-fa4e0000-0000-0000-0000-000000000000)"])
+    );
     let suites = json["suites"].as_array().unwrap();
     assert_eq!(suites.len(), 2);
     assert_eq!(suites[0]["cuda_version"], "12.8");

@@ -1,16 +1,54 @@
 //! CPU references and kernel sources for the example GPU tests in `tests/`.
 
+/// `out[i] = a[i] + b[i]`, the reference the vector-add kernel is checked against.
+pub fn vector_add(a: &[f32], b: &[f32]) -> Vec<f32> {
+    a.iter().zip(b).map(|(a, b)| a + b).collect()
+}
+
 /// `y[i] = a * x[i] + y[i]`, the reference the SAXPY kernel is checked against.
 pub fn saxpy(a: f32, x: &[f32], y: &[f32]) -> Vec<f32> {
     x.iter().zip(y).map(|(x, y)| a * x + y).collect()
 }
 
-/// The SAXPY kernel, compiled at run time with NVRTC.
-pub const SAXPY_KERNEL: &str = r#"
+/// `c = a * b` for row-major `n x n` matrices, the reference for the matmul kernel.
+pub fn matmul(a: &[f32], b: &[f32], n: usize) -> Vec<f32> {
+    let mut c = vec![0.0f32; n * n];
+    for row in 0..n {
+        for k in 0..n {
+            let a_rk = a[row * n + k];
+            for col in 0..n {
+                c[row * n + col] += a_rk * b[k * n + col];
+            }
+        }
+    }
+    c
+}
+
+/// The kernels, compiled at run time with NVRTC.
+pub const KERNELS: &str = r#"
+extern "C" __global__ void vector_add(const float *a, const float *b, float *out, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) {
+        out[i] = a[i] + b[i];
+    }
+}
+
 extern "C" __global__ void saxpy(float a, const float *x, float *y, int n) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) {
         y[i] = a * x[i] + y[i];
+    }
+}
+
+extern "C" __global__ void matmul(const float *a, const float *b, float *c, int n) {
+    int row = blockIdx.y * blockDim.y + threadIdx.y;
+    int col = blockIdx.x * blockDim.x + threadIdx.x;
+    if (row < n && col < n) {
+        float sum = 0.0f;
+        for (int k = 0; k < n; ++k) {
+            sum += a[row * n + k] * b[k * n + col];
+        }
+        c[row * n + col] = sum;
     }
 }
 "#;
@@ -28,13 +66,27 @@ pub fn input(n: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
+/// The largest absolute difference between two equally long slices.
+pub fn max_difference(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn saxpy_reference() {
+    fn references() {
+        assert_eq!(vector_add(&[1.0, 2.0], &[0.5, -2.0]), [1.5, 0.0]);
         assert_eq!(saxpy(2.0, &[1.0, -1.0], &[0.5, 0.5]), [2.5, -1.5]);
+        let identity = [1.0, 0.0, 0.0, 1.0];
+        assert_eq!(matmul(&[1.0, 2.0, 3.0, 4.0], &identity, 2), [1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(
+            matmul(&[1.0, 2.0, 3.0, 4.0], &[5.0, 6.0, 7.0, 8.0], 2),
+            [19.0, 22.0, 43.0, 50.0]
+        );
+        assert_eq!(max_difference(&[1.0, 2.0], &[1.5, 1.0]), 1.0);
     }
 
     #[test]

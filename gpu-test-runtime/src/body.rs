@@ -6,9 +6,14 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::faults::{self, Blocked};
 use crate::gpu::Gpu;
+use crate::lease;
+use crate::libtest::write_stderr;
 use crate::private::{TestDef, panic_message};
-use crate::probe::Probe;
+use crate::probe::{DeviceInfo, Probe};
+use crate::settings::Settings;
+use crate::timing::Timing;
 
 /// How a body ended, when it did not succeed.
 #[derive(Debug)]
@@ -21,6 +26,8 @@ pub enum BodyFailure {
     Panicked(Box<dyn Any + Send>),
     /// It was still running at the deadline.
     TimedOut(Duration),
+    /// It returned, but the device reported a CUDA error for the work it left behind.
+    Cuda(String),
 }
 
 impl BodyFailure {
@@ -31,6 +38,7 @@ impl BodyFailure {
             BodyFailure::Returned(error) => format!("returned an error: {error}"),
             BodyFailure::Panicked(payload) => format!("panicked: {}", panic_message(payload)),
             BodyFailure::TimedOut(limit) => timed_out_message(*limit),
+            BodyFailure::Cuda(message) => message.clone(),
         }
     }
 }
@@ -43,36 +51,125 @@ fn timed_out_message(limit: Duration) -> String {
     )
 }
 
-/// A test that ran: how it ended, how long it took, on which devices.
+/// A test that ran: how it ended, how long it took, on which devices, and its GPU timings.
 #[derive(Debug)]
 pub struct Execution {
     /// `Ok` when the body succeeded.
     pub outcome: Result<(), BodyFailure>,
-    /// From opening the devices to the body's end.
+    /// From leasing the devices to the body's end.
     pub duration: Duration,
-    /// `0 NVIDIA H100` for each device the body was given.
+    /// `device 0 NVIDIA H100 (GPU-...)` for each device the body was given.
     pub devices: Vec<String>,
+    /// The regions the body timed with `Gpu::time`.
+    pub timings: Vec<Timing>,
 }
 
-/// Opens the first `devices` of `ordinals` and runs the body of `def` on them.
-pub fn execute(def: &'static TestDef, probe: &Probe, ordinals: &[usize]) -> Execution {
-    let started = Instant::now();
-    let needed = (def.requirements.device_count() as usize).min(ordinals.len());
-    let (outcome, devices) = match Gpu::open(probe, &ordinals[..needed]) {
-        Ok(gpu) => {
-            let devices = gpu
-                .devices()
-                .iter()
-                .map(|d| format!("{} {}", d.info().ordinal, d.info().name))
-                .collect();
-            (run(def, Arc::new(gpu)), devices)
+impl Execution {
+    fn failed(started: Instant, failure: BodyFailure) -> Execution {
+        Execution {
+            outcome: Err(failure),
+            duration: started.elapsed(),
+            devices: Vec::new(),
+            timings: Vec::new(),
         }
-        Err(message) => (Err(BodyFailure::Setup(message)), Vec::new()),
+    }
+}
+
+/// Leases devices among `suitable` (ordinals that meet the test's requirements), opens them,
+/// runs the body of `def`, checks the devices afterwards, and prints which devices the test ran
+/// on and its timings.
+pub fn execute(
+    def: &'static TestDef,
+    probe: &'static Probe,
+    suitable: &[usize],
+    settings: &Settings,
+) -> Execution {
+    let started = Instant::now();
+    let name = def.name();
+    let needed = def.requirements.device_count() as usize;
+    let candidates: Vec<&DeviceInfo> = suitable
+        .iter()
+        .filter_map(|ordinal| probe.devices.iter().find(|d| d.ordinal == *ordinal))
+        .collect();
+    let leases = match lease::acquire(&name, &candidates, needed, settings) {
+        Ok(leases) => leases,
+        Err(message) => return Execution::failed(started, BodyFailure::Setup(message)),
     };
+    let gpu = match Gpu::open(probe, leases) {
+        Ok(gpu) => gpu,
+        Err(message) => return Execution::failed(started, BodyFailure::Setup(message)),
+    };
+    // A context broken before the body started (by code gpu-test did not run) is not this test's
+    // failure to explain; name it and keep the device from later tests.
+    for device in gpu.devices() {
+        if let Err(error) = device.synchronize() {
+            if faults::is_sticky(error.code) {
+                let test = "code that ran earlier in this process".to_string();
+                faults::block(
+                    device.info(),
+                    Blocked::Poisoned {
+                        test,
+                        error: error.clone(),
+                    },
+                );
+            }
+            let message = format!(
+                "{} reported a CUDA error before the body started: {error}",
+                device.info().label()
+            );
+            return Execution::failed(started, BodyFailure::Setup(message));
+        }
+    }
+    let devices: Vec<String> = gpu
+        .devices()
+        .iter()
+        .map(|d| match &d.info().uuid {
+            Some(uuid) => format!("{} ({uuid})", d.info().label()),
+            None => d.info().label(),
+        })
+        .collect();
+    let gpu = Arc::new(gpu);
+    let mut outcome = run(def, gpu.clone());
+    if let Err(BodyFailure::TimedOut(_)) = outcome {
+        // The body's thread still holds the Gpu, and with it the leases.
+        for device in gpu.devices() {
+            faults::block(device.info(), Blocked::Abandoned { test: name.clone() });
+        }
+    } else {
+        // Asynchronous errors (a faulting kernel) surface when the device is synchronised.
+        for device in gpu.devices() {
+            let Err(error) = device.synchronize() else {
+                continue;
+            };
+            if faults::is_sticky(error.code) {
+                faults::block(
+                    device.info(),
+                    Blocked::Poisoned {
+                        test: name.clone(),
+                        error: error.clone(),
+                    },
+                );
+            }
+            if outcome.is_ok() {
+                outcome = Err(BodyFailure::Cuda(format!(
+                    "left a CUDA error on {}: {error}",
+                    device.info().label()
+                )));
+            }
+        }
+    }
+    let timings = gpu.timings();
+    let mut lines = format!("gpu-test: {name} ran on {}\n", devices.join(", "));
+    for timing in &timings {
+        lines.push_str(&timing.line(&name));
+        lines.push('\n');
+    }
+    write_stderr(&lines);
     Execution {
         outcome,
         duration: started.elapsed(),
         devices,
+        timings,
     }
 }
 

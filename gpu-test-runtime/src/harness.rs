@@ -86,7 +86,7 @@ pub fn main() -> ! {
         let unmet_and_ignored = matches!(decision, Decision::Skip(_)) && (args.list || args.ignored);
         let flagged = def.ignored || unmet_and_ignored;
         decisions.push((name.clone(), decision.clone()));
-        let trial = trial(def, name, decision, probe, recorder.clone(), &suite);
+        let trial = trial(def, name, decision, probe, settings, recorder.clone(), &suite);
         trials.push(trial.with_ignored_flag(flagged));
     }
 
@@ -173,6 +173,7 @@ fn trial(
     name: String,
     decision: Decision,
     probe: &'static Probe,
+    settings: &'static Settings,
     recorder: Arc<Recorder>,
     suite: &str,
 ) -> Trial {
@@ -188,7 +189,7 @@ fn trial(
             Err(Failed::from(format!("gpu-test: {test_name} {message}")))
         }
         Decision::Run(ordinals) => {
-            let execution = body::execute(def, probe, &ordinals);
+            let execution = body::execute(def, probe, &ordinals, settings);
             let failure = execution.outcome.as_ref().err().map(BodyFailure::describe);
             recorder.push(Entry {
                 suite: suite.clone(),
@@ -203,7 +204,7 @@ fn trial(
                 hint: None,
                 duration: execution.duration,
                 devices: execution.devices,
-                timings: Vec::new(),
+                timings: execution.timings.iter().map(|t| t.to_json(&test_name)).collect(),
             });
             match execution.outcome {
                 Ok(()) => Ok(Completion::Completed),

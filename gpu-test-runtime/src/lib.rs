@@ -80,14 +80,17 @@
 //! |---|---|---|
 //! | `GPU_TEST_STRICT` | unset, empty, `0`, `1`, `true`, `false` | `1`/`true`: an unmet requirement fails the test |
 //! | `GPU_TEST_REPORT` | a path ending in `.xml` or `.json` | a JUnit or JSON report of every GPU test of the run |
-//! | `GPU_TEST_RUNTIME_DIR` | a directory | where per-run state shared by a run's processes lives |
+//! | `GPU_TEST_TESTS_PER_DEVICE` | 1 to 1024 (default 1) | how many tests may hold one device at a time |
+//! | `GPU_TEST_LEASE_TIMEOUT` | `500ms`, `30s`, `10m`, `1h` (default `10m`) | how long a test waits for device leases |
+//! | `GPU_TEST_RUNTIME_DIR` | a directory | where device leases and per-run state shared by a run's processes live |
 //! | `GPU_TEST_SYSTEM_ROOT` | a directory | read `/proc` and `/dev` under it and load CUDA libraries only from `LD_LIBRARY_PATH`: for testing gpu-test itself |
 //!
 //! # Layers
 //!
 //! - [`probe()`]: what this machine offers, found once per process, without ever panicking.
 //! - [`Requirements::check`]: the decision, as a [`SkipReason`] when unmet.
-//! - [`Gpu`]: the devices a body may use, each with a cudarc context.
+//! - [`Gpu`]: the devices leased to a body, each with a cudarc context and stream, and
+//!   [`Gpu::time`] for CUDA-event timing.
 //!
 //! The `gpu-doctor` binary prints the same diagnosis for people (`cargo run -p gpu-test-runtime
 //! --bin gpu-doctor`).
@@ -98,9 +101,11 @@ mod cuda_error;
 mod diagnosis;
 pub mod doctor;
 mod driver_table;
+mod faults;
 mod gpu;
 mod harness;
 mod json;
+mod lease;
 mod libtest;
 pub mod probe;
 mod report;
@@ -108,11 +113,12 @@ mod requirements;
 mod run_state;
 mod settings;
 mod skip;
+mod timing;
 mod version;
 
 pub use cuda_error::CudaError;
 pub use driver_table::{MIN_LINUX_DRIVER, min_driver_for};
-pub use gpu::{Gpu, GpuDevice};
+pub use gpu::{Gpu, GpuDevice, Timed};
 pub use gpu_test_macros::gpu_test;
 pub use harness::main;
 pub use probe::{DeviceInfo, Probe, probe};

@@ -39,7 +39,8 @@ pub fn run_under_libtest(def: &'static TestDef) {
             return;
         }
     };
-    let execution = body::execute(def, probe, &ordinals);
+    let execution = body::execute(def, probe, &ordinals, settings);
+    let name_for_timings = name.clone();
     record(Entry {
         suite: suite_name(),
         name: name.clone(),
@@ -53,7 +54,11 @@ pub fn run_under_libtest(def: &'static TestDef) {
         hint: None,
         duration: execution.duration,
         devices: execution.devices,
-        timings: Vec::new(),
+        timings: execution
+            .timings
+            .iter()
+            .map(|t| t.to_json(&name_for_timings))
+            .collect(),
     });
     match execution.outcome {
         Ok(()) => {}

@@ -88,7 +88,15 @@ pub fn probe_driver(search: &Search, fallback: bool) -> Driver {
         };
     };
     let loaded = describe(&library);
-    let sys = match DriverSys::resolve(&library) {
+    // Timing needs one of the two; which one depends on the driver's age.
+    let sys = DriverSys::resolve(&library).and_then(|sys| {
+        if sys.cuEventElapsedTime.is_none() && sys.cuEventElapsedTime_v2.is_none() {
+            Err(vec!["cuEventElapsedTime"])
+        } else {
+            Ok(sys)
+        }
+    });
+    let sys = match sys {
         Ok(sys) => sys,
         Err(missing_symbols) => {
             return Driver {

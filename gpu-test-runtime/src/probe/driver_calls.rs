@@ -140,6 +140,51 @@ impl DriverSys {
         self.check(unsafe { (self.cuCtxSetCurrent)(context) })
     }
 
+    /// `cuCtxSynchronize` on the calling thread's current context: waits for its work, and
+    /// returns any error that work raised (sticky errors included).
+    pub fn synchronize_context(&self) -> Result<(), CudaError> {
+        // SAFETY: no arguments; acts on the current context.
+        self.check(unsafe { (self.cuCtxSynchronize)() })
+    }
+
+    /// `cuEventCreate` with default flags (timing enabled), in the current context.
+    pub fn create_event(&self) -> Result<CuHandle, CudaError> {
+        let mut event: CuHandle = std::ptr::null_mut();
+        // SAFETY: valid out-pointer; flags 0 is CU_EVENT_DEFAULT.
+        self.check(unsafe { (self.cuEventCreate)(&mut event, 0) })?;
+        Ok(event)
+    }
+
+    /// `cuEventRecord` of `event` on `stream`.
+    pub fn record_event(&self, event: CuHandle, stream: CuHandle) -> Result<(), CudaError> {
+        // SAFETY: `event` is a live event and `stream` a live stream (or null, the default
+        // stream) of the current context.
+        self.check(unsafe { (self.cuEventRecord)(event, stream) })
+    }
+
+    /// `cuEventSynchronize`: waits until the work recorded before `event` is done.
+    pub fn synchronize_event(&self, event: CuHandle) -> Result<(), CudaError> {
+        // SAFETY: `event` is a live, recorded event.
+        self.check(unsafe { (self.cuEventSynchronize)(event) })
+    }
+
+    /// Milliseconds between two completed events (`cuEventElapsedTime[_v2]`).
+    pub fn elapsed_ms(&self, start: CuHandle, end: CuHandle) -> Result<f32, CudaError> {
+        let Some(call) = self.cuEventElapsedTime_v2.or(self.cuEventElapsedTime) else {
+            return Err(CudaError::from_code(500));
+        };
+        let mut ms = 0.0f32;
+        // SAFETY: valid out-pointer; both events are live, recorded and complete.
+        self.check(unsafe { call(&mut ms, start, end) })?;
+        Ok(ms)
+    }
+
+    /// `cuEventDestroy_v2`.
+    pub fn destroy_event(&self, event: CuHandle) -> Result<(), CudaError> {
+        // SAFETY: `event` is a live event, destroyed once.
+        self.check(unsafe { (self.cuEventDestroy_v2)(event) })
+    }
+
     /// `cuMemGetInfo_v2` for the current context: `(free, total)` bytes, if the driver has it.
     pub fn memory_info(&self) -> Option<Result<(u64, u64), CudaError>> {
         let call = self.cuMemGetInfo_v2?;

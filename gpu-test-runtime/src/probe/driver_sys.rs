@@ -85,6 +85,11 @@ driver_symbols! {
         cuDevicePrimaryCtxRetain = "cuDevicePrimaryCtxRetain": fn(*mut CuHandle, CuDevice);
         cuDevicePrimaryCtxRelease_v2 = "cuDevicePrimaryCtxRelease_v2": fn(CuDevice);
         cuCtxSetCurrent = "cuCtxSetCurrent": fn(CuHandle);
+        cuCtxSynchronize = "cuCtxSynchronize": fn();
+        cuEventCreate = "cuEventCreate": fn(*mut CuHandle, c_uint);
+        cuEventRecord = "cuEventRecord": fn(CuHandle, CuHandle);
+        cuEventSynchronize = "cuEventSynchronize": fn(CuHandle);
+        cuEventDestroy_v2 = "cuEventDestroy_v2": fn(CuHandle);
     }
     optional {
         cuGetErrorName = "cuGetErrorName": fn(c_int, *mut *const c_char);
@@ -92,15 +97,13 @@ driver_symbols! {
         cuDeviceGetUuid_v2 = "cuDeviceGetUuid_v2": fn(*mut [u8; 16], CuDevice);
         cuDeviceGetPCIBusId = "cuDeviceGetPCIBusId": fn(*mut c_char, c_int, CuDevice);
         cuMemGetInfo_v2 = "cuMemGetInfo_v2": fn(*mut usize, *mut usize);
+        cuEventElapsedTime = "cuEventElapsedTime": fn(*mut f32, CuHandle, CuHandle);
+        cuEventElapsedTime_v2 = "cuEventElapsedTime_v2": fn(*mut f32, CuHandle, CuHandle);
     }
     checked {
         "cuCtxGetCurrent",
-        "cuCtxSynchronize",
         "cuStreamSynchronize",
         "cuStreamWaitEvent",
-        "cuEventCreate",
-        "cuEventRecord",
-        "cuEventDestroy_v2",
         "cuMemAlloc_v2",
         "cuMemFree_v2",
         "cuMemcpyHtoDAsync_v2",

@@ -21,6 +21,7 @@ pub use library::LoadAttempt;
 pub use system::{DeviceNode, KernelModule};
 pub use toolkit::{Nvcc, Nvrtc, Toolkit};
 
+pub(crate) use driver_sys::{CuHandle, DriverSys};
 use library::Search;
 
 /// The names of the environment variables the probe records (and the only ones it reads).

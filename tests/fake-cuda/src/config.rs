@@ -6,7 +6,7 @@
 //! | `FAKE_CUDA_VERSION_RESULT` | the result code of `cuDriverGetVersion` | `0` |
 //! | `FAKE_CUDA_INIT_RESULT` | the result code of `cuInit`, any integer | `0` |
 //! | `FAKE_CUDA_DEVICES` | `;`-separated devices, each `name|major.minor|memory[|compute mode]` | one `NVIDIA Fake H100|9.0|80GiB` |
-//! | `FAKE_CUDA_FAIL` | `,`-separated `call[@ordinal]=code`: that call returns `code` | none |
+//! | `FAKE_CUDA_FAIL` | `,`-separated `call[@ordinal][+n]=code`: that call (on that device, after its first `n` calls) returns `code` | none |
 //! | `FAKE_CUDA_EVENT_MS` | `,`-separated elapsed times `cuEventElapsedTime` returns in turn | `0.5` |
 //! | `FAKE_CUDA_LOG` | a file each context retain and release is appended to | none |
 //! | `FAKE_NVRTC_VERSION` | what `nvrtcVersion` reports | `12.8` |
@@ -28,11 +28,13 @@ pub struct Device {
     pub physical_index: usize,
 }
 
-/// An injected failure: `call` (on device `ordinal`, if given) returns `code`.
+/// An injected failure: `call` (on device `ordinal`, if given; after its first `after` calls)
+/// returns `code`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
     pub call: String,
     pub ordinal: Option<i32>,
+    pub after: usize,
     pub code: i32,
 }
 
@@ -113,11 +115,11 @@ impl Config {
         })
     }
 
-    /// The injected result for `call` on device `ordinal`, if any.
-    pub fn failure(&self, call: &str, ordinal: Option<i32>) -> Option<i32> {
+    /// The injected result for the `nth` (0-based) call of `call` on device `ordinal`, if any.
+    pub fn failure(&self, call: &str, ordinal: Option<i32>, nth: usize) -> Option<i32> {
         self.failures
             .iter()
-            .find(|f| f.call == call && (f.ordinal.is_none() || f.ordinal == ordinal))
+            .find(|f| f.call == call && (f.ordinal.is_none() || f.ordinal == ordinal) && nth >= f.after)
             .map(|f| f.code)
     }
 }
@@ -181,6 +183,15 @@ fn parse_failure(spec: &str) -> Result<Failure, String> {
         .trim()
         .parse()
         .map_err(|_| format!("FAKE_CUDA_FAIL: {code:?} is not an integer"))?;
+    let (target, after) = match target.split_once('+') {
+        Some((target, after)) => (
+            target,
+            after
+                .parse()
+                .map_err(|_| format!("FAKE_CUDA_FAIL: {after:?} is not a number of calls"))?,
+        ),
+        None => (target, 0),
+    };
     let (call, ordinal) = match target.split_once('@') {
         Some((call, ordinal)) => (
             call,
@@ -195,6 +206,7 @@ fn parse_failure(spec: &str) -> Result<Failure, String> {
     Ok(Failure {
         call: call.trim().to_string(),
         ordinal,
+        after,
         code,
     })
 }
@@ -255,13 +267,18 @@ mod tests {
     fn devices_and_failures_parse() {
         let config = config(&[
             ("FAKE_CUDA_DEVICES", "NVIDIA T4|7.5|16GiB;NVIDIA A100|8.0|40GiB|2"),
-            ("FAKE_CUDA_FAIL", "cuDeviceGetName@1=999,cuLaunchKernel=700"),
+            (
+                "FAKE_CUDA_FAIL",
+                "cuDeviceGetName@1=999,cuLaunchKernel=700,cuCtxSynchronize+1=9999",
+            ),
         ])
         .unwrap();
+        assert_eq!(config.failure("cuCtxSynchronize", Some(0), 0), None);
+        assert_eq!(config.failure("cuCtxSynchronize", Some(0), 1), Some(9999));
         assert_eq!(config.devices[1].compute_mode, 2);
-        assert_eq!(config.failure("cuDeviceGetName", Some(1)), Some(999));
-        assert_eq!(config.failure("cuDeviceGetName", Some(0)), None);
-        assert_eq!(config.failure("cuLaunchKernel", None), Some(700));
+        assert_eq!(config.failure("cuDeviceGetName", Some(1), 0), Some(999));
+        assert_eq!(config.failure("cuDeviceGetName", Some(0), 0), None);
+        assert_eq!(config.failure("cuLaunchKernel", None, 0), Some(700));
     }
 
     #[test]

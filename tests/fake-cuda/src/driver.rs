@@ -30,8 +30,15 @@ fn put<T>(out: *mut T, value: T) -> c_int {
     SUCCESS
 }
 
+/// The injected result for this call, counting calls per name.
 fn injected(call: &str, ordinal: Option<i32>) -> Option<c_int> {
-    config().failure(call, ordinal)
+    let nth = {
+        let mut state = state();
+        let count = state.calls.entry(call.to_string()).or_insert(0);
+        *count += 1;
+        *count - 1
+    };
+    config().failure(call, ordinal, nth)
 }
 
 /// The checks every call after `cuInit` makes: initialised, then any injected failure.
@@ -55,6 +62,8 @@ fn device(ordinal: c_int) -> Result<&'static crate::config::Device, c_int> {
 /// The current context's ordinal, or its sticky error.
 fn current_context(call: &str) -> Result<i32, c_int> {
     let ordinal = CURRENT.with(|c| c.get()).ok_or(INVALID_CONTEXT)?;
+    // Counted before taking the state's lock, which `injected` takes too.
+    let injected = injected(call, Some(ordinal));
     let mut state = state();
     if !state.initialised {
         return Err(NOT_INITIALIZED);
@@ -63,7 +72,7 @@ fn current_context(call: &str) -> Result<i32, c_int> {
     if let Some(code) = context.sticky {
         return Err(code);
     }
-    if let Some(code) = injected(call, Some(ordinal)) {
+    if let Some(code) = injected {
         if crate::is_sticky(code) {
             context.sticky = Some(code);
         }
@@ -504,6 +513,19 @@ pub extern "C" fn cuMemcpyDtoDAsync_v2(target: u64, source: u64, bytes: usize, _
         }
         None => INVALID_VALUE,
     }
+}
+
+/// Device memory is host memory here, so a copy between devices is a plain copy.
+#[unsafe(no_mangle)]
+pub extern "C" fn cuMemcpyPeerAsync(
+    target: u64,
+    _target_context: Handle,
+    source: u64,
+    _source_context: Handle,
+    bytes: usize,
+    stream: Handle,
+) -> c_int {
+    cuMemcpyDtoDAsync_v2(target, source, bytes, stream)
 }
 
 #[unsafe(no_mangle)]

@@ -72,7 +72,7 @@ pub extern "C" fn nvrtcCompileProgram(
     _options: *const *const c_char,
 ) -> c_int {
     config()
-        .failure("nvrtcCompileProgram", None)
+        .failure("nvrtcCompileProgram", None, 0)
         .unwrap_or(NVRTC_SUCCESS)
 }
 

@@ -41,6 +41,8 @@ pub struct State {
     pub streams: HashMap<usize, i32>,
     pub next_handle: usize,
     pub elapsed_calls: usize,
+    /// How often each call with an injected failure has been made.
+    pub calls: HashMap<String, usize>,
 }
 
 pub fn state() -> MutexGuard<'static, State> {

@@ -1,0 +1,326 @@
+//! Running bodies on (fake) GPUs: CUDA-event timing and its aggregation, device leases across
+//! threads and processes, and faults (errors, panics, sticky CUDA errors, timeouts).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use gpu_test_tests::{Fixture, Machine, Run};
+
+const TWO_DEVICES: &str = "NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake H100|9.0|80GiB";
+
+fn execution(machine: &Machine, args: &[&str]) -> Run {
+    Run::of(
+        machine
+            .command(Fixture::build("execution").test("execution"))
+            .args(args),
+    )
+}
+
+fn command(machine: &Machine, args: &[&str]) -> Command {
+    let mut command = machine.command(Fixture::build("execution").test("execution"));
+    command.args(args);
+    command
+}
+
+#[test]
+fn timed_regions_are_aggregated_and_printed_per_label() {
+    let machine =
+        Machine::with_fake_driver().env("FAKE_CUDA_EVENT_MS", "0.0413,0.0409,0.0440,0.0415,0.0412,0.005");
+    let report = machine.dir().join("report.json");
+    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let run = execution(&machine, &["--exact", "timed_regions"]);
+    run.assert_clean();
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(
+        run.stderr_lines("gpu-test: timing "),
+        [
+            "gpu-test: timing timed_regions: saxpy 5 x median 41.3 us (min 40.9, max 44.0), device 0 NVIDIA Fake H100",
+            "gpu-test: timing timed_regions: copy 1 x median 5.00 us (min 5.00, max 5.00), device 0 NVIDIA Fake H100",
+        ],
+        "{}",
+        run.stderr
+    );
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let timings = &json["tests"][0]["timings"];
+    assert_eq!(timings[0]["label"], "saxpy");
+    assert_eq!(timings[0]["count"], 5);
+    let close = |value: &serde_json::Value, expected: f64| (value.as_f64().unwrap() - expected).abs() < 1e-6;
+    assert!(close(&timings[0]["median_ms"], 0.0413), "{timings:#}");
+    assert!(
+        close(&timings[0]["min_ms"], 0.0409) && close(&timings[0]["max_ms"], 0.0440),
+        "{timings:#}"
+    );
+    assert!(
+        close(
+            &timings[0]["total_ms"],
+            0.0413 + 0.0409 + 0.0440 + 0.0415 + 0.0412
+        ),
+        "{timings:#}"
+    );
+    assert_eq!(
+        timings[0]["line"],
+        "gpu-test: timing timed_regions: saxpy 5 x median 41.3 us (min 40.9, max 44.0), device 0 NVIDIA Fake H100"
+    );
+}
+
+/// The most tests that held each device at once, from the bodies' `begin`/`end` log.
+fn max_holders(log: &str) -> HashMap<String, i32> {
+    let mut current: HashMap<String, i32> = HashMap::new();
+    let mut most: HashMap<String, i32> = HashMap::new();
+    for line in log.lines() {
+        let mut fields = line.split(' ');
+        let (Some(event), Some(device)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let count = current.entry(device.to_string()).or_default();
+        *count += if event == "begin" { 1 } else { -1 };
+        let peak = most.entry(device.to_string()).or_default();
+        *peak = (*peak).max(*count);
+    }
+    assert!(
+        current.values().all(|c| *c == 0),
+        "every begin has its end:\n{log}"
+    );
+    most
+}
+
+fn run_holders_in_parallel(tests_per_device: &str) -> HashMap<String, i32> {
+    let machine = Machine::with_fake_driver().devices(TWO_DEVICES);
+    let log = machine.dir().join("leases.log");
+    let machine = machine
+        .env("LEASE_LOG", log.to_str().unwrap())
+        .env("GPU_TEST_TESTS_PER_DEVICE", tests_per_device);
+    // Three processes of eight threads each, all after two devices.
+    let children: Vec<Child> = (0..3)
+        .map(|_| {
+            command(&machine, &["--ignored", "hold_", "--test-threads", "8"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        text.lines().count(),
+        3 * (10 + 2 * 2) * 2,
+        "every test ran once per process:\n{text}"
+    );
+    max_holders(&text)
+}
+
+#[test]
+fn leases_allow_one_test_per_device_by_default() {
+    let peaks = run_holders_in_parallel("1");
+    assert_eq!(peaks.len(), 2);
+    assert!(peaks.values().all(|p| *p == 1), "{peaks:?}");
+}
+
+#[test]
+fn leases_allow_as_many_tests_per_device_as_configured() {
+    let peaks = run_holders_in_parallel("2");
+    assert_eq!(peaks.len(), 2);
+    // Never more than two at once, and with 24 threads after two devices, two did share one.
+    assert!(peaks.values().all(|p| *p <= 2), "{peaks:?}");
+    assert!(peaks.values().any(|p| *p == 2), "{peaks:?}");
+}
+
+#[test]
+fn a_panicking_body_releases_its_lease() {
+    let machine = Machine::with_fake_driver().env("GPU_TEST_LEASE_TIMEOUT", "2s");
+    let run = execution(&machine, &["--ignored", "panic_", "--test-threads", "1"]);
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.all().contains("the body panicked while holding its device"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("test panic_b_after") && l.ends_with("ok")),
+        "the next test got the device:\n{}",
+        run.all()
+    );
+}
+
+/// Starts `holds_for_a_minute` and returns once its body holds the device.
+fn start_holder(machine: &Machine, log: &std::path::Path) -> Child {
+    let child = command(machine, &["--ignored", "--exact", "holds_for_a_minute"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !std::fs::read_to_string(log).unwrap_or_default().contains("begin") {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the holder never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+#[test]
+fn a_killed_process_releases_its_lease() {
+    let machine = Machine::with_fake_driver();
+    let log = machine.dir().join("leases.log");
+    let machine = machine
+        .env("LEASE_LOG", log.to_str().unwrap())
+        .env("GPU_TEST_LEASE_TIMEOUT", "10s");
+    let mut holder = start_holder(&machine, &log);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let started = Instant::now();
+    let run = execution(&machine, &["--ignored", "--exact", "quick"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "the lease of the killed process was not released"
+    );
+}
+
+#[test]
+fn a_waiting_test_says_so_and_runs_once_the_device_is_free() {
+    let machine = Machine::with_fake_driver();
+    let log = machine.dir().join("leases.log");
+    let machine = machine
+        .env("LEASE_LOG", log.to_str().unwrap())
+        .env("GPU_TEST_LEASE_TIMEOUT", "60s");
+    let mut holder = start_holder(&machine, &log);
+    let mut waiter = command(&machine, &["--ignored", "--exact", "quick"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(waiter.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let status = waiter.wait().unwrap();
+    assert!(status.success());
+    assert!(
+        line.starts_with(
+            "gpu-test: quick is waiting for a device lease (one test per device with GPU_TEST_TESTS_PER_DEVICE=1): \
+             device 0 NVIDIA Fake H100 is held by holds_for_a_minute (process "
+        ) && line.trim_end().ends_with("; it gives up after 1m (GPU_TEST_LEASE_TIMEOUT)"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_test_that_cannot_get_a_lease_in_time_fails_naming_the_holder() {
+    let machine = Machine::with_fake_driver();
+    let log = machine.dir().join("leases.log");
+    let machine = machine.env("LEASE_LOG", log.to_str().unwrap());
+    let mut holder = start_holder(&machine, &log);
+    let run = execution(
+        &machine.env("GPU_TEST_LEASE_TIMEOUT", "1s"),
+        &["--ignored", "--exact", "quick"],
+    );
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.all().contains(
+            "gpu-test: quick could not get a device lease within 1s (GPU_TEST_LEASE_TIMEOUT): device 0 NVIDIA Fake \
+             H100 is held by holds_for_a_minute (process "
+        ),
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
+fn a_sticky_error_names_the_test_that_poisoned_the_device() {
+    let machine = Machine::with_fake_driver().env("FAKE_CUDA_FAIL", "cuLaunchKernel=700");
+    let run = execution(&machine, &["--ignored", "fault_", "--test-threads", "1"]);
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.stdout.contains(
+            "gpu-test: fault_a_illegal_address returned an error: DriverError(CUDA_ERROR_ILLEGAL_ADDRESS, \"an illegal memory access was encountered\")"
+        ),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stdout.contains(
+            "gpu-test: fault_b_after device 0 NVIDIA Fake H100 cannot be used: its CUDA context was poisoned by \
+             fault_a_illegal_address (CUDA_ERROR_ILLEGAL_ADDRESS (700) \"an illegal memory access was encountered\")"
+        ) && run.stdout.contains("run tests in separate processes (cargo nextest run)"),
+        "{}",
+        run.all()
+    );
+
+    // In a process of its own, the second test is not affected.
+    let run = execution(&machine, &["--ignored", "--exact", "fault_b_after"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+}
+
+#[test]
+fn an_error_code_cudarc_does_not_know_is_reported_as_a_number() {
+    // The first synchronisation (before the body) succeeds; the one after the body fails.
+    let machine = Machine::with_fake_driver().env("FAKE_CUDA_FAIL", "cuCtxSynchronize+1=9999");
+    let run = execution(&machine, &["--ignored", "--exact", "leaves_an_unknown_error"]);
+    run.assert_clean();
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.stdout.contains(
+            "gpu-test: leaves_an_unknown_error left a CUDA error on device 0 NVIDIA Fake H100: unknown CUDA error code \
+             9999 (not a code this driver or gpu-test knows)"
+        ),
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
+fn a_body_past_its_timeout_fails_and_keeps_its_device_from_later_tests() {
+    let machine = Machine::with_fake_driver();
+    let started = Instant::now();
+    let run = execution(&machine, &["--ignored", "hang_", "--test-threads", "1"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the run waited for the hung body"
+    );
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.stdout
+            .contains("gpu-test: hang_a did not finish within its timeout of 200ms and was abandoned"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stdout.contains(
+            "gpu-test: hang_b_after device 0 NVIDIA Fake H100 cannot be used: hang_a outlived its timeout"
+        ),
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
+fn a_crate_with_its_own_cudarc_version_builds_and_runs() {
+    let fixture = Fixture::build("own-cudarc");
+    let machine = Machine::with_fake_driver();
+    let run = Run::of(&mut machine.command(fixture.test("gpu")));
+    run.assert_clean();
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stdout.contains("test uses_the_same_cudarc ... ok"),
+        "{}",
+        run.all()
+    );
+}
