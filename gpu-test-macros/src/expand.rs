@@ -102,6 +102,7 @@ fn generate(config: &Config, test: TestFn) -> TokenStream {
         #[doc(hidden)]
         static #def_name: #rt::__private::TestDef = #rt::__private::TestDef {
             module_path: ::core::module_path!(),
+            path_start: #rt::__private::path_after_crate(::core::module_path!()),
             fn_name: ::core::stringify!(#name),
             file: ::core::file!(),
             line: #line,

@@ -4,40 +4,25 @@
 use std::io::Write;
 
 use crate::libtest::write_stderr;
-use crate::report::{Entry, Outcome};
+use crate::report::Entry;
 use crate::run_state;
 use crate::settings::Settings;
+use crate::skip::SkipReason;
 
-/// `(reason, hint, count)` for each distinct reason among skipped entries, most frequent first.
-fn group_skips(entries: &[Entry]) -> Vec<(&str, &str, usize)> {
-    let mut groups: Vec<(&str, &str, usize)> = Vec::new();
-    for entry in entries.iter().filter(|e| e.outcome == Outcome::Skipped) {
-        let reason = entry.reason.as_deref().unwrap_or("unknown reason");
-        let hint = entry.hint.as_deref().unwrap_or_default();
-        match groups.iter_mut().find(|(r, _, _)| *r == reason) {
-            Some(group) => group.2 += 1,
-            None => groups.push((reason, hint, 1)),
-        }
-    }
-    groups.sort_by_key(|group| std::cmp::Reverse(group.2));
-    groups
-}
-
-/// `gpu-test: 7 skipped: 5 x <reason>, 2 x <reason>` and the distinct fixes, on stderr.
-pub fn skip_summary(entries: &[Entry]) -> Option<String> {
-    let groups = group_skips(entries);
+/// `gpu-test: 7 skipped: 5 x <reason>, 2 x <reason>` and the distinct fixes.
+pub fn skip_summary(groups: &[(&SkipReason, usize)]) -> Option<String> {
     if groups.is_empty() {
         return None;
     }
-    let total: usize = groups.iter().map(|g| g.2).sum();
+    let total: usize = groups.iter().map(|g| g.1).sum();
     let reasons: Vec<String> = groups
         .iter()
-        .map(|(reason, _, n)| format!("{n} x {reason}"))
+        .map(|(reason, n)| format!("{n} x {}", reason.reason))
         .collect();
     let mut hints: Vec<&str> = Vec::new();
-    for (_, hint, _) in &groups {
-        if !hint.is_empty() && !hints.contains(hint) {
-            hints.push(hint);
+    for (reason, _) in groups {
+        if !reason.hint.is_empty() && !hints.contains(&reason.hint.as_str()) {
+            hints.push(&reason.hint);
         }
     }
     let mut text = format!("gpu-test: {total} skipped: {}\n", reasons.join(", "));
@@ -48,8 +33,8 @@ pub fn skip_summary(entries: &[Entry]) -> Option<String> {
 }
 
 /// Prints [`skip_summary`] to stderr, if anything was skipped.
-pub fn print_skip_summary(entries: &[Entry]) {
-    if let Some(text) = skip_summary(entries) {
+pub fn print_skip_summary(groups: &[(&SkipReason, usize)]) {
+    if let Some(text) = skip_summary(groups) {
         write_stderr(&text);
     }
 }
@@ -82,20 +67,16 @@ fn first_time(settings: &Settings, file: &str, keys: Vec<String>) -> Vec<String>
 
 /// On GitHub Actions: one `::notice` per distinct skip reason in the run (across processes), and
 /// in strict mode one `::error` per failure, on stdout where the runner reads them.
-pub fn annotate(settings: &Settings, entries: &[Entry]) {
+pub fn annotate(settings: &Settings, groups: &[(&SkipReason, usize)], failures: &[&Entry]) {
     if !on_github() {
         return;
     }
     let mut out = String::new();
-    let groups = group_skips(entries);
-    let keys = groups
-        .iter()
-        .map(|(reason, _, _)| format!("{:016x}", run_state::stable_hash(reason)))
-        .collect();
+    let keys = groups.iter().map(|(reason, _)| key(reason)).collect();
     let fresh = first_time(settings, "github-notices", keys);
-    for (reason, hint, count) in groups {
-        if fresh.contains(&format!("{:016x}", run_state::stable_hash(reason))) {
-            let tests = if count == 1 {
+    for (reason, count) in groups {
+        if fresh.contains(&key(reason)) {
+            let tests = if *count == 1 {
                 "1 GPU test".to_string()
             } else {
                 format!("{count} GPU tests")
@@ -103,14 +84,14 @@ pub fn annotate(settings: &Settings, entries: &[Entry]) {
             out.push_str(&format!(
                 "::notice title={}::{}\n",
                 escape_property(&format!("gpu-test skipped {tests}")),
-                escape_data(&format!("{reason}; hint: {hint}"))
+                escape_data(&format!("{}; hint: {}", reason.reason, reason.hint))
             ));
         }
     }
     if settings.strict {
-        for entry in entries.iter().filter(|e| e.outcome == Outcome::Failed) {
-            let mut message = entry.reason.clone().unwrap_or_else(|| "failed".to_string());
-            if let Some(hint) = &entry.hint {
+        for entry in failures {
+            let mut message = entry.reason().unwrap_or("failed").to_string();
+            if let Some(hint) = entry.hint() {
                 message.push_str(&format!("; hint: {hint}"));
             }
             out.push_str(&format!(
@@ -125,24 +106,25 @@ pub fn annotate(settings: &Settings, entries: &[Entry]) {
     let _ = stdout.flush();
 }
 
+fn key(reason: &SkipReason) -> String {
+    format!("{:016x}", run_state::stable_hash(&reason.reason))
+}
+
 /// On GitHub Actions, appends each distinct skip reason of the run (once) to the job summary
 /// (`GITHUB_STEP_SUMMARY`). nextest discards what its list phase prints, so under nextest this is
 /// where the reasons of skipped tests show up.
-pub fn step_summary(settings: &Settings, skipped: &[Entry]) {
+pub fn step_summary(settings: &Settings, groups: &[(&SkipReason, usize)]) {
     let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| on_github() && !p.is_empty()) else {
         return;
     };
-    let groups = group_skips(skipped);
-    let keys = groups
-        .iter()
-        .map(|(reason, _, _)| format!("{:016x}", run_state::stable_hash(reason)))
-        .collect();
+    let keys = groups.iter().map(|(reason, _)| key(reason)).collect();
     let fresh = first_time(settings, "github-summary", keys);
     let mut text = String::new();
-    for (reason, hint, count) in groups {
-        if fresh.contains(&format!("{:016x}", run_state::stable_hash(reason))) {
+    for (reason, count) in groups {
+        if fresh.contains(&key(reason)) {
             text.push_str(&format!(
-                "- **gpu-test skipped {count} test(s)**: {reason} (fix: {hint})\n"
+                "- **gpu-test skipped {count} test(s)**: {} (fix: {})\n",
+                reason.reason, reason.hint
             ));
         }
     }
@@ -166,26 +148,18 @@ fn escape_property(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::skip::{SkipKind, SkipReason};
-
-    fn skipped(name: &str, reason: &str, hint: &str) -> Entry {
-        Entry::unmet(
-            "gpu",
-            name,
-            Outcome::Skipped,
-            &SkipReason::new(SkipKind::NoDriver, reason, hint),
-        )
-    }
+    use crate::skip::SkipKind;
 
     #[test]
-    fn skips_are_grouped_by_reason_most_frequent_first() {
-        let entries = vec![
-            skipped("a", "needs 2 CUDA devices, found 1", "add a GPU"),
-            skipped("b", "no CUDA driver", "install the driver"),
-            skipped("c", "no CUDA driver", "install the driver"),
-        ];
+    fn skips_are_summarised_by_reason_with_their_fixes() {
+        let driver = SkipReason::new(SkipKind::NoDriver, "no CUDA driver", "install the driver");
+        let devices = SkipReason::new(
+            SkipKind::TooFewDevices,
+            "needs 2 CUDA devices, found 1",
+            "add a GPU",
+        );
         assert_eq!(
-            skip_summary(&entries).unwrap(),
+            skip_summary(&[(&driver, 2), (&devices, 1)]).unwrap(),
             "gpu-test: 3 skipped: 2 x no CUDA driver, 1 x needs 2 CUDA devices, found 1\n\
              gpu-test: to run them: install the driver; add a GPU\n"
         );

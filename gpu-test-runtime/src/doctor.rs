@@ -6,7 +6,6 @@
 
 use std::fmt::Write as _;
 
-use crate::diagnosis;
 use crate::driver_table;
 use crate::json::Json;
 use crate::probe::{ComputeMode, DeviceInfo, Nvrtc, Probe, VisibleDevices};
@@ -128,8 +127,8 @@ impl<'p> Diagnosis<'p> {
                 }
             }
         }
-        if let Some(problem) = diagnosis::driver_problem(probe) {
-            add(Severity::Error, problem.reason, &problem.hint);
+        if let Some(problem) = probe.driver_problem() {
+            add(Severity::Error, problem.reason.clone(), &problem.hint);
         }
         if let (Ok(used), Some(other)) = (&probe.driver.library, &probe.driver.shadowed)
             && probe.driver.is_ready()

@@ -10,9 +10,10 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use crate::body::{self, BodyFailure};
 use crate::ci;
 use crate::libtest::warn_unknown_variables;
+use crate::outcomes::Outcomes;
 use crate::private::{GPU_TESTS, TestDef};
 use crate::probe::{Probe, probe};
-use crate::report::{self, Entry, Outcome, SuiteInfo, suite_name};
+use crate::report::{self, Cause, Entry, Outcome, suite_name};
 use crate::run_state;
 use crate::settings::{Settings, settings};
 use crate::skip::SkipReason;
@@ -70,7 +71,7 @@ pub fn main() -> ! {
         _ => None,
     };
 
-    let recorder = Arc::new(Recorder::default());
+    let recorder = Arc::new(Recorder(Mutex::new(Outcomes::new(settings.report.is_some()))));
     let mut defs: Vec<&'static TestDef> = GPU_TESTS.iter().copied().collect();
     defs.sort_by_key(|def| def.name());
     let mut decisions = Vec::new();
@@ -85,7 +86,9 @@ pub fn main() -> ! {
         let decision = decide(def, probe, settings, listed.as_ref());
         let unmet_and_ignored = matches!(decision, Decision::Skip(_)) && (args.list || args.ignored);
         let flagged = def.ignored || unmet_and_ignored;
-        decisions.push((name.clone(), decision.clone()));
+        if phase == Phase::NextestList {
+            decisions.push((name.clone(), decision.clone()));
+        }
         let trial = trial(def, name, decision, probe, settings, recorder.clone(), &suite);
         trials.push(trial.with_ignored_flag(flagged));
     }
@@ -98,16 +101,8 @@ pub fn main() -> ! {
     }
 
     let conclusion = libtest_mimic::run(&args, trials);
-    let entries = recorder.take();
-    ci::print_skip_summary(&entries);
-    ci::annotate(settings, &entries);
-    if let Some(target) = &settings.report
-        && let Err(error) = report::record(settings, target, SuiteInfo::new(&suite, probe), entries)
-    {
-        eprintln!(
-            "gpu-test: could not write the report GPU_TEST_REPORT={}: {error}",
-            target.path.display()
-        );
+    if let Err(message) = recorder.take().conclude(settings, probe) {
+        eprintln!("{message}");
         std::process::exit(101);
     }
     conclusion.exit()
@@ -138,11 +133,11 @@ impl Phase {
 #[derive(Debug, Clone)]
 enum Decision {
     /// Requirements met: run on these device ordinals.
-    Run(Vec<usize>),
+    Run(Arc<Vec<usize>>),
     /// Requirements unmet: skip with the reason.
-    Skip(SkipReason),
+    Skip(Arc<SkipReason>),
     /// Requirements unmet and that is a failure: the message, and the reason.
-    Fail(String, SkipReason),
+    Fail(String, Arc<SkipReason>),
 }
 
 fn decide(
@@ -151,7 +146,7 @@ fn decide(
     settings: &Settings,
     listed: Option<&HashMap<String, bool>>,
 ) -> Decision {
-    match def.requirements.check(probe) {
+    match probe.decide(&def.requirements) {
         Ok(ordinals) => Decision::Run(ordinals),
         Err(reason) if settings.strict => Decision::Fail(
             format!("cannot run, and GPU_TEST_STRICT=1 makes that a failure: {reason}"),
@@ -175,36 +170,36 @@ fn trial(
     probe: &'static Probe,
     settings: &'static Settings,
     recorder: Arc<Recorder>,
-    suite: &str,
+    suite: &Arc<str>,
 ) -> Trial {
-    let suite = suite.to_string();
+    let suite = suite.clone();
     let test_name = name.clone();
     Trial::ignorable_test(name, move || match decision {
         Decision::Skip(reason) => {
-            recorder.push(Entry::unmet(&suite, &test_name, Outcome::Skipped, &reason));
+            recorder.with(|o| o.skipped(&reason, || (suite.clone(), test_name.clone())));
             Ok(Completion::ignored_with(&reason.reason))
         }
         Decision::Fail(message, reason) => {
-            recorder.push(Entry::unmet(&suite, &test_name, Outcome::Failed, &reason));
+            recorder.with(|o| o.ran(Entry::unmet(&suite, &test_name, Outcome::Failed, &reason)));
             Err(Failed::from(format!("gpu-test: {test_name} {message}")))
         }
         Decision::Run(ordinals) => {
             let execution = body::execute(def, probe, &ordinals, settings);
             let failure = execution.outcome.as_ref().err().map(BodyFailure::describe);
-            recorder.push(Entry {
-                suite: suite.clone(),
-                name: test_name.clone(),
-                outcome: if failure.is_some() {
-                    Outcome::Failed
-                } else {
-                    Outcome::Passed
-                },
-                reason: failure.clone(),
-                kind: None,
-                hint: None,
-                duration: execution.duration,
-                devices: execution.devices,
-                timings: execution.timings.iter().map(|t| t.to_json(&test_name)).collect(),
+            recorder.with(|o| {
+                o.ran(Entry {
+                    suite: suite.clone(),
+                    name: test_name.clone(),
+                    outcome: if failure.is_some() {
+                        Outcome::Failed
+                    } else {
+                        Outcome::Passed
+                    },
+                    cause: failure.map_or(Cause::None, Cause::Failure),
+                    duration: execution.duration,
+                    devices: execution.devices,
+                    timings: execution.timings.iter().map(|t| t.to_json(&test_name)).collect(),
+                })
             });
             match execution.outcome {
                 Ok(()) => Ok(Completion::Completed),
@@ -258,7 +253,12 @@ fn read_listed(settings: &Settings) -> Option<HashMap<String, bool>> {
 
 /// nextest runs skipped tests in no process at all, so the list phase is the one place their
 /// reasons are known: it records them in the report, and what it decided for the run phase.
-fn after_nextest_list(settings: &Settings, probe: &Probe, suite: &str, decisions: &[(String, Decision)]) {
+fn after_nextest_list(
+    settings: &Settings,
+    probe: &Probe,
+    suite: &Arc<str>,
+    decisions: &[(String, Decision)],
+) {
     if let Some(path) = listed_file(settings) {
         let lines: String = decisions
             .iter()
@@ -278,35 +278,29 @@ fn after_nextest_list(settings: &Settings, probe: &Probe, suite: &str, decisions
             );
         }
     }
-    let skipped: Vec<Entry> = decisions
-        .iter()
-        .filter_map(|(name, decision)| match decision {
-            Decision::Skip(reason) => Some(Entry::unmet(suite, name, Outcome::Skipped, reason)),
-            _ => None,
-        })
-        .collect();
-    ci::step_summary(settings, &skipped);
-    if let Some(target) = &settings.report
-        && let Err(error) = report::record(settings, target, SuiteInfo::new(suite, probe), skipped)
-    {
-        eprintln!(
-            "gpu-test: could not write the report GPU_TEST_REPORT={}: {error}",
-            target.path.display()
-        );
+    let mut outcomes = Outcomes::new(settings.report.is_some());
+    for (name, decision) in decisions {
+        if let Decision::Skip(reason) = decision {
+            outcomes.skipped(reason, || (suite.clone(), name.clone()));
+        }
+    }
+    ci::step_summary(settings, &outcomes.skip_groups());
+    if let Err(message) = report::record_if_wanted(settings, probe, outcomes.into_entries()) {
+        eprintln!("{message}");
         std::process::exit(101);
     }
 }
 
-/// Entries recorded by tests running on libtest-mimic's threads.
-#[derive(Debug, Default)]
-struct Recorder(Mutex<Vec<Entry>>);
+/// Outcomes recorded by tests running on libtest-mimic's threads.
+#[derive(Debug)]
+struct Recorder(Mutex<Outcomes>);
 
 impl Recorder {
-    fn push(&self, entry: Entry) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(entry);
+    fn with(&self, record: impl FnOnce(&mut Outcomes)) {
+        record(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
-    fn take(&self) -> Vec<Entry> {
+    fn take(&self) -> Outcomes {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }

@@ -107,6 +107,7 @@ mod harness;
 mod json;
 mod lease;
 mod libtest;
+mod outcomes;
 pub mod probe;
 mod report;
 mod requirements;

@@ -6,14 +6,16 @@
 
 use std::ffi::c_int;
 use std::io::Write;
-use std::sync::{Mutex, Once, OnceLock};
+use std::sync::{Arc, Mutex, Once, OnceLock};
+use std::time::Duration;
 
 use crate::body::{self, BodyFailure};
-use crate::ci;
+use crate::outcomes::Outcomes;
 use crate::private::TestDef;
 use crate::probe::probe;
-use crate::report::{self, Entry, Outcome, SuiteInfo, suite_name};
+use crate::report::{self, Cause, Entry, Outcome, suite_name};
 use crate::settings::{Settings, settings};
+use crate::skip::SkipReason;
 
 /// Runs one test: decides from the probe, then runs the body, skips, or fails.
 #[track_caller]
@@ -26,22 +28,24 @@ pub fn run_under_libtest(def: &'static TestDef) {
         Err(message) => panic!("{message}"),
     };
     let probe = probe();
-    let name = def.name();
-    let ordinals = match def.requirements.check(probe) {
+    let ordinals = match probe.decide(&def.requirements) {
         Ok(ordinals) => ordinals,
         Err(reason) if settings.strict => {
-            record(Entry::unmet(&suite_name(), &name, Outcome::Failed, &reason));
+            let name = def.name();
+            record(settings, |o| {
+                o.ran(Entry::unmet(&suite_name(), &name, Outcome::Failed, &reason))
+            });
             panic!("gpu-test: {name} cannot run, and GPU_TEST_STRICT=1 makes that a failure: {reason}")
         }
         Err(reason) => {
-            record(Entry::unmet(&suite_name(), &name, Outcome::Skipped, &reason));
-            write_stderr(&format!("gpu-test: skipped {name}: {reason}\n"));
+            skipped(settings, def, &reason);
             return;
         }
     };
+    let name = def.name();
     let execution = body::execute(def, probe, &ordinals, settings);
     let name_for_timings = name.clone();
-    record(Entry {
+    let entry = Entry {
         suite: suite_name(),
         name: name.clone(),
         outcome: if execution.outcome.is_ok() {
@@ -49,9 +53,11 @@ pub fn run_under_libtest(def: &'static TestDef) {
         } else {
             Outcome::Failed
         },
-        reason: execution.outcome.as_ref().err().map(BodyFailure::describe),
-        kind: None,
-        hint: None,
+        cause: execution
+            .outcome
+            .as_ref()
+            .err()
+            .map_or(Cause::None, |f| Cause::Failure(f.describe())),
         duration: execution.duration,
         devices: execution.devices,
         timings: execution
@@ -59,7 +65,8 @@ pub fn run_under_libtest(def: &'static TestDef) {
             .iter()
             .map(|t| t.to_json(&name_for_timings))
             .collect(),
-    });
+    };
+    record(settings, |o| o.ran(entry));
     match execution.outcome {
         Ok(()) => {}
         // The panic hook has already printed the message; keep the original payload.
@@ -90,38 +97,118 @@ fn session() -> Result<&'static Settings, &'static str> {
         .map_err(String::as_str)
 }
 
-static ENTRIES: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+/// What this process recorded: the skip lines not yet written, and the outcomes. One lock for
+/// both, since a skip updates both.
+static STATE: Mutex<State> = Mutex::new(State {
+    lines: None,
+    outcomes: None,
+});
 
-fn record(entry: Entry) {
+struct State {
+    /// The `gpu-test: skipped ...` lines, written in batches: one write per skipped test would be
+    /// most of what a skip costs. A batch goes out when it reaches 32 KiB, 50 ms after it started
+    /// (a thread started with the batch sees to that, however long the next test runs), and at
+    /// exit.
+    lines: Option<Batch>,
+    outcomes: Option<Outcomes>,
+}
+
+const BATCH_AGE: Duration = Duration::from_millis(50);
+const BATCH_SIZE: usize = 32 * 1024;
+
+struct Batch {
+    text: String,
+    /// The last reason written, and `: <reason>; hint: <hint>\n` for it: consecutive tests
+    /// usually share their reason.
+    reason: Option<(Arc<SkipReason>, String)>,
+}
+
+fn state() -> std::sync::MutexGuard<'static, State> {
     static AT_EXIT: Once = Once::new();
     AT_EXIT.call_once(|| {
         // SAFETY: `finish` is a plain extern "C" function that never unwinds.
         unsafe { atexit(finish) };
     });
-    ENTRIES.lock().unwrap_or_else(|p| p.into_inner()).push(entry);
+    STATE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl State {
+    fn outcomes(&mut self, settings: &Settings) -> &mut Outcomes {
+        self.outcomes
+            .get_or_insert_with(|| Outcomes::new(settings.report.is_some()))
+    }
+
+    /// Appends `gpu-test: skipped <name>: <reason>; hint: <hint>` for `def`.
+    fn write_skip_line(&mut self, def: &TestDef, reason: &Arc<SkipReason>) {
+        let batch = self.lines.get_or_insert_with(|| {
+            let flusher = std::thread::Builder::new().name("gpu-test-skip-lines".to_string());
+            // Without the thread the lines still go out, with the next batch or at exit.
+            let _ = flusher.spawn(|| {
+                std::thread::sleep(BATCH_AGE);
+                flush_skip_lines();
+            });
+            Batch {
+                text: String::with_capacity(BATCH_SIZE),
+                reason: None,
+            }
+        });
+        if !batch
+            .reason
+            .as_ref()
+            .is_some_and(|(last, _)| Arc::ptr_eq(last, reason))
+        {
+            let tail = format!(": {}; hint: {}\n", reason.reason, reason.hint);
+            batch.reason = Some((reason.clone(), tail));
+        }
+        batch.text.push_str("gpu-test: skipped ");
+        def.push_name(&mut batch.text);
+        if let Some((_, tail)) = &batch.reason {
+            batch.text.push_str(tail);
+        }
+        if batch.text.len() >= BATCH_SIZE {
+            write_stderr(&batch.text);
+            batch.text.clear();
+        }
+    }
+}
+
+fn skipped(settings: &Settings, def: &TestDef, reason: &Arc<SkipReason>) {
+    let mut state = state();
+    state.write_skip_line(def, reason);
+    state
+        .outcomes(settings)
+        .skipped(reason, || (suite_name(), def.name()));
+}
+
+fn record(settings: &Settings, update: impl FnOnce(&mut Outcomes)) {
+    update(state().outcomes(settings));
+}
+
+fn flush_skip_lines() {
+    if let Some(batch) = STATE.lock().unwrap_or_else(|p| p.into_inner()).lines.take()
+        && !batch.text.is_empty()
+    {
+        write_stderr(&batch.text);
+    }
 }
 
 unsafe extern "C" {
     fn atexit(callback: extern "C" fn()) -> c_int;
 }
 
-/// Runs as the process exits: summary, annotations and report for the tests that ran.
+/// Runs as the process exits: the skip lines still buffered, then the summary, annotations and
+/// report for the tests that ran.
 extern "C" fn finish() {
     let _ = std::panic::catch_unwind(|| {
-        let entries = std::mem::take(&mut *ENTRIES.lock().unwrap_or_else(|p| p.into_inner()));
+        flush_skip_lines();
+        let Some(outcomes) = STATE.lock().unwrap_or_else(|p| p.into_inner()).outcomes.take() else {
+            return;
+        };
         let Ok(settings) = session() else {
             return;
         };
-        ci::print_skip_summary(&entries);
-        ci::annotate(settings, &entries);
-        if let Some(target) = &settings.report
-            && let Err(error) =
-                report::record(settings, target, SuiteInfo::new(&suite_name(), probe()), entries)
-        {
-            write_stderr(&format!(
-                "gpu-test: could not write the report GPU_TEST_REPORT={}: {error}\n",
-                target.path.display()
-            ));
+        if let Err(message) = outcomes.conclude(settings, probe()) {
+            write_stderr(&format!("{message}\n"));
         }
     });
 }

@@ -22,6 +22,8 @@ pub type Outcome = Result<(), String>;
 pub struct TestDef {
     /// `module_path!()` where the test is defined.
     pub module_path: &'static str,
+    /// Where the module path starts after the crate's name and `::` ([`path_after_crate`]).
+    pub path_start: usize,
     /// The function's name.
     pub fn_name: &'static str,
     /// `file!()` of the definition.
@@ -61,11 +63,33 @@ impl TestDef {
     /// The test's name as libtest prints it: the module path without the crate name, then the
     /// function (`tests::two_gpus`).
     pub fn name(&self) -> String {
-        match self.module_path.split_once("::") {
-            Some((_crate, path)) => format!("{path}::{}", self.fn_name),
-            None => self.fn_name.to_string(),
-        }
+        let mut name = String::with_capacity(self.module_path.len() + self.fn_name.len());
+        self.push_name(&mut name);
+        name
     }
+
+    /// Appends [`TestDef::name`] to `out`.
+    pub fn push_name(&self, out: &mut String) {
+        if let Some(path) = self.module_path.get(self.path_start..).filter(|p| !p.is_empty()) {
+            out.push_str(path);
+            out.push_str("::");
+        }
+        out.push_str(self.fn_name);
+    }
+}
+
+/// The offset in `module_path` just past the crate's name and its `::` (the length when the path
+/// is the crate alone): computed at compile time, so that naming a test costs no search.
+pub const fn path_after_crate(module_path: &str) -> usize {
+    let bytes = module_path.as_bytes();
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        if bytes[i] == b':' && bytes[i + 1] == b':' {
+            return i + 2;
+        }
+        i += 1;
+    }
+    bytes.len()
 }
 
 /// Converts what a test body returns into an [`Outcome`].
@@ -113,6 +137,7 @@ mod tests {
     fn def(module_path: &'static str) -> TestDef {
         TestDef {
             module_path,
+            path_start: path_after_crate(module_path),
             fn_name: "two_gpus",
             file: file!(),
             line: line!(),
@@ -130,6 +155,8 @@ mod tests {
         assert_eq!(def("my_crate::tests").name(), "tests::two_gpus");
         assert_eq!(def("my_crate::a::b").name(), "a::b::two_gpus");
         assert_eq!(def("gpu_suite").name(), "two_gpus");
+        assert_eq!(path_after_crate("my_crate::a"), 10);
+        assert_eq!(path_after_crate("my_crate"), 8);
     }
 
     #[test]

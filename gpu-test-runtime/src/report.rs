@@ -8,13 +8,14 @@
 use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::json::Json;
 use crate::probe::Probe;
 use crate::run_state::{self, stable_hash};
 use crate::settings::{ReportFormat, ReportTarget, Settings};
-use crate::skip::SkipReason;
+use crate::skip::{SkipKind, SkipReason};
 
 /// How a test ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,49 +51,80 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     /// The test binary (JUnit's test suite).
-    pub suite: String,
+    pub suite: Arc<str>,
     /// The test's name.
     pub name: String,
     /// How it ended.
     pub outcome: Outcome,
     /// Why it was skipped or failed.
-    pub reason: Option<String>,
-    /// The skip kind (`no_driver`, ...), when skipped or failed for an unmet requirement.
-    pub kind: Option<String>,
-    /// How to fix a skip.
-    pub hint: Option<String>,
+    pub cause: Cause,
     /// How long the body ran.
     pub duration: Duration,
-    /// Devices the body ran on (`0 NVIDIA H100`).
+    /// Devices the body ran on (`device 0 NVIDIA H100 (GPU-...)`).
     pub devices: Vec<String>,
     /// Timing lines, as the harness printed them.
     pub timings: Vec<Json>,
 }
 
+/// Why a test did not pass.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cause {
+    /// It passed.
+    None,
+    /// A requirement was unmet (skipped, or failed in strict mode); shared by every test with
+    /// the same reason.
+    Unmet(Arc<SkipReason>),
+    /// The body failed.
+    Failure(String),
+}
+
 impl Entry {
     /// An entry for a test skipped (or, strict, failed) for `reason`.
-    pub fn unmet(suite: &str, name: &str, outcome: Outcome, reason: &SkipReason) -> Entry {
+    pub fn unmet(suite: &Arc<str>, name: &str, outcome: Outcome, reason: &Arc<SkipReason>) -> Entry {
         Entry {
-            suite: suite.to_string(),
+            suite: suite.clone(),
             name: name.to_string(),
             outcome,
-            reason: Some(reason.reason.clone()),
-            kind: Some(reason.kind.as_str().to_string()),
-            hint: Some(reason.hint.clone()),
+            cause: Cause::Unmet(reason.clone()),
             duration: Duration::ZERO,
             devices: Vec::new(),
             timings: Vec::new(),
         }
     }
 
+    /// Why the test was skipped or failed.
+    pub fn reason(&self) -> Option<&str> {
+        match &self.cause {
+            Cause::None => None,
+            Cause::Unmet(reason) => Some(&reason.reason),
+            Cause::Failure(message) => Some(message),
+        }
+    }
+
+    /// The fix for an unmet requirement.
+    pub fn hint(&self) -> Option<&str> {
+        match &self.cause {
+            Cause::Unmet(reason) => Some(&reason.hint),
+            _ => None,
+        }
+    }
+
+    /// The kind of unmet requirement (`no_driver`, ...).
+    pub fn kind(&self) -> Option<&'static str> {
+        match &self.cause {
+            Cause::Unmet(reason) => Some(reason.kind.as_str()),
+            _ => None,
+        }
+    }
+
     fn to_json(&self) -> Json {
         Json::object()
-            .with("suite", self.suite.as_str())
+            .with("suite", &*self.suite)
             .with("name", self.name.as_str())
             .with("outcome", self.outcome.as_str())
-            .with("reason", self.reason.clone())
-            .with("kind", self.kind.clone())
-            .with("hint", self.hint.clone())
+            .with("reason", self.reason())
+            .with("kind", self.kind())
+            .with("hint", self.hint())
             .with("duration_s", self.duration.as_secs_f64())
             .with("devices", self.devices.clone())
             .with("timings", Json::Array(self.timings.clone()))
@@ -100,13 +132,21 @@ impl Entry {
 
     fn from_json(json: &Json) -> Option<Entry> {
         let text = |key: &str| json.get(key).and_then(Json::as_str).map(str::to_string);
+        let kind = json.get("kind").and_then(Json::as_str).and_then(SkipKind::parse);
+        let cause = match (kind, text("reason")) {
+            (Some(kind), Some(reason)) => Cause::Unmet(Arc::new(SkipReason {
+                kind,
+                reason,
+                hint: text("hint").unwrap_or_default(),
+            })),
+            (None, Some(message)) => Cause::Failure(message),
+            (_, None) => Cause::None,
+        };
         Some(Entry {
-            suite: text("suite")?,
+            suite: Arc::from(text("suite")?),
             name: text("name")?,
             outcome: Outcome::parse(json.get("outcome")?.as_str()?)?,
-            reason: text("reason"),
-            kind: text("kind"),
-            hint: text("hint"),
+            cause,
             duration: Duration::from_secs_f64(
                 json.get("duration_s")
                     .and_then(Json::as_f64)
@@ -214,8 +254,8 @@ impl SuiteInfo {
 
 /// The test binary's name without cargo's hash (`gpu` for `gpu-0f26593203894dfd`): the suite its
 /// tests are reported under.
-pub fn suite_name() -> String {
-    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+pub fn suite_name() -> Arc<str> {
+    static NAME: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
     NAME.get_or_init(|| {
         let exe = std::env::current_exe().ok();
         let stem = exe
@@ -223,12 +263,11 @@ pub fn suite_name() -> String {
             .and_then(|p| p.file_stem())
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "gpu-tests".to_string());
-        match stem.rsplit_once('-') {
-            Some((name, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                name.to_string()
-            }
-            _ => stem,
-        }
+        let name = match stem.rsplit_once('-') {
+            Some((name, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => name,
+            _ => &stem,
+        };
+        Arc::from(name)
     })
     .clone()
 }
@@ -318,7 +357,7 @@ impl Report {
             self.count(Outcome::Skipped)
         );
         for suite in &self.suites {
-            let entries: Vec<&Entry> = self.entries.iter().filter(|e| e.suite == suite.suite).collect();
+            let entries: Vec<&Entry> = self.entries.iter().filter(|e| *e.suite == *suite.suite).collect();
             let count = |o: Outcome| entries.iter().filter(|e| e.outcome == o).count();
             let time: f64 = entries.iter().map(|e| e.duration.as_secs_f64()).sum();
             let _ = writeln!(
@@ -360,9 +399,9 @@ impl Report {
                     xml(&entry.suite),
                     entry.duration.as_secs_f64()
                 );
-                let message = match (&entry.reason, &entry.hint) {
+                let message = match (entry.reason(), entry.hint()) {
                     (Some(reason), Some(hint)) => format!("{reason}; hint: {hint}"),
-                    (Some(reason), None) => reason.clone(),
+                    (Some(reason), None) => reason.to_string(),
                     _ => String::new(),
                 };
                 let mut details = String::new();
@@ -395,7 +434,7 @@ impl Report {
                             out,
                             ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>\n",
                             xml(&message),
-                            xml(entry.kind.as_deref().unwrap_or("failure")),
+                            xml(entry.kind().unwrap_or("failure")),
                             xml(&message)
                         );
                     }
@@ -461,6 +500,20 @@ pub fn check_writable(target: &ReportTarget) -> Result<(), String> {
     })
 }
 
+/// Records this process's entries in the run's report when `GPU_TEST_REPORT` asks for one; the
+/// error names the report that could not be written.
+pub fn record_if_wanted(settings: &Settings, probe: &Probe, entries: Vec<Entry>) -> Result<(), String> {
+    let Some(target) = &settings.report else {
+        return Ok(());
+    };
+    record(settings, target, SuiteInfo::new(&suite_name(), probe), entries).map_err(|error| {
+        format!(
+            "gpu-test: could not write the report GPU_TEST_REPORT={}: {error}",
+            target.path.display()
+        )
+    })
+}
+
 /// Merges `entries` (and `suite`) into the run's report and rewrites the report file.
 pub fn record(
     settings: &Settings,
@@ -495,7 +548,6 @@ pub fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::skip::SkipKind;
 
     fn suite(name: &str) -> SuiteInfo {
         SuiteInfo {
@@ -514,7 +566,7 @@ mod tests {
             "needs 2 CUDA devices, found <1>",
             "add \"GPUs\" & retry",
         );
-        Entry::unmet("gpu", name, Outcome::Skipped, &reason)
+        Entry::unmet(&Arc::from("gpu"), name, Outcome::Skipped, &Arc::new(reason))
     }
 
     #[test]

@@ -79,8 +79,8 @@ impl Requirements {
     /// Decides whether `probe` meets these requirements. `Ok` holds the ordinals of every device
     /// that meets the per-device requirements (at least [`device_count`](Self::device_count)).
     pub fn check(&self, probe: &Probe) -> Result<Vec<usize>, SkipReason> {
-        if let Some(problem) = diagnosis::driver_problem(probe) {
-            return Err(problem);
+        if let Some(problem) = probe.driver_problem() {
+            return Err(problem.clone());
         }
         if let Some(min_cuda) = self.min_cuda
             && let Some(problem) = diagnosis::cuda_too_old(probe, min_cuda)

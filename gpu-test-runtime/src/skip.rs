@@ -57,6 +57,25 @@ impl SkipKind {
     }
 }
 
+impl SkipKind {
+    /// The kind named by [`SkipKind::as_str`].
+    pub fn parse(text: &str) -> Option<SkipKind> {
+        [
+            SkipKind::NoDriver,
+            SkipKind::DriverSymbolMissing,
+            SkipKind::DriverInitFailed,
+            SkipKind::CudaTooOld,
+            SkipKind::TooFewDevices,
+            SkipKind::DeviceUnsuitable,
+            SkipKind::ToolkitMissing,
+            SkipKind::ToolkitTooOld,
+            SkipKind::ToolkitNewerThanDriver,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
+    }
+}
+
 impl SkipReason {
     pub(crate) fn new(kind: SkipKind, reason: impl Into<String>, hint: impl Into<String>) -> SkipReason {
         SkipReason {
@@ -118,6 +137,8 @@ mod tests {
             "needs 2 CUDA devices, found 1; hint: use a 2-GPU runner"
         );
         assert_eq!(reason.kind.as_str(), "too_few_devices");
+        assert_eq!(SkipKind::parse("too_few_devices"), Some(SkipKind::TooFewDevices));
+        assert_eq!(SkipKind::parse("other"), None);
     }
 
     #[test]

@@ -13,7 +13,10 @@ mod system;
 mod toolkit;
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::requirements::Requirements;
+use crate::skip::SkipReason;
 
 pub use driver::{ComputeMode, DeviceError, DeviceInfo, Driver};
 pub use environment::{Environment, VisibleDevices};
@@ -23,6 +26,10 @@ pub use toolkit::{Nvcc, Nvrtc, Toolkit};
 
 pub(crate) use driver_sys::{CuHandle, DriverSys};
 use library::Search;
+
+/// A decision shared by every test with the same requirements: the suitable device ordinals, or
+/// why the requirements are unmet.
+pub type Decided = Result<Arc<Vec<usize>>, Arc<SkipReason>>;
 
 /// The names of the environment variables the probe records (and the only ones it reads).
 pub fn environment_variables() -> &'static [&'static str] {
@@ -65,6 +72,9 @@ pub struct Probe {
     /// The directory `/proc` and `/dev` are read under (`/` unless `GPU_TEST_SYSTEM_ROOT` is set).
     pub system_root: PathBuf,
     search: Search,
+    driver_problem: OnceLock<Option<SkipReason>>,
+    decisions: Mutex<Vec<(Requirements, Decided)>>,
+    first_decision: OnceLock<(Requirements, Decided)>,
     toolkit: OnceLock<Toolkit>,
     nvcc: OnceLock<Option<Nvcc>>,
     device_nodes: OnceLock<Vec<DeviceNode>>,
@@ -100,6 +110,9 @@ impl Probe {
             environment,
             system_root,
             search,
+            driver_problem: OnceLock::new(),
+            decisions: Mutex::new(Vec::new()),
+            first_decision: OnceLock::new(),
             toolkit: OnceLock::new(),
             nvcc: OnceLock::new(),
             device_nodes: OnceLock::new(),
@@ -134,6 +147,34 @@ impl Probe {
     pub fn device_nodes(&self) -> &[DeviceNode] {
         self.device_nodes
             .get_or_init(|| system::device_nodes(&self.system_root))
+    }
+
+    /// Why no test can use the driver at all, worked out once (`None` when it is ready).
+    pub fn driver_problem(&self) -> Option<&SkipReason> {
+        self.driver_problem
+            .get_or_init(|| crate::diagnosis::driver_problem(self))
+            .as_ref()
+    }
+
+    /// [`Requirements::check`], remembered per distinct set of requirements: a suite of thousands
+    /// of tests with a handful of different requirements decides a handful of times.
+    pub fn decide(&self, requirements: &Requirements) -> Decided {
+        // Most suites have one set of requirements: that one is answered without a lock.
+        if let Some((first, decided)) = self.first_decision.get()
+            && first == requirements
+        {
+            return decided.clone();
+        }
+        let mut decisions = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
+        // A list, not a map: there are few distinct requirements, and comparing is cheaper than
+        // hashing in the debug builds tests run in.
+        if let Some((_, decided)) = decisions.iter().find(|(r, _)| r == requirements) {
+            return decided.clone();
+        }
+        let decided = requirements.check(self).map(Arc::new).map_err(Arc::new);
+        decisions.push((*requirements, decided.clone()));
+        let _ = self.first_decision.set((*requirements, decided.clone()));
+        decided
     }
 
     /// Whether at least one device is ready for a test.
