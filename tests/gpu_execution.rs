@@ -289,8 +289,10 @@ fn an_error_code_cudarc_does_not_know_is_reported_as_a_number() {
 #[test]
 fn a_body_past_its_timeout_fails_and_keeps_its_device_from_later_tests() {
     let machine = Machine::with_fake_driver();
+    let mut command = command(&machine, &["--ignored", "hang_", "--test-threads", "1"]);
+    // The hung body sleeps for 60 s; the run must end long before that.
     let started = Instant::now();
-    let run = execution(&machine, &["--ignored", "hang_", "--test-threads", "1"]);
+    let run = Run::of(&mut command);
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "the run waited for the hung body"
