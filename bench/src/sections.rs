@@ -15,6 +15,13 @@ use crate::{Goal, Options, Row};
 /// recommends.
 const OPTIMISED_DEPENDENCIES: &str = "\n[profile.dev.package.\"*\"]\nopt-level = 3\ndebug = false\n";
 
+/// How long one call of `f` takes (its result kept from the optimiser).
+fn timed<T>(f: impl FnOnce() -> T) -> Duration {
+    let started = Instant::now();
+    black_box(f());
+    started.elapsed()
+}
+
 /// 1. The probe on this machine (without a driver it is the skip path), against cudarc's
 ///    `is_culib_present()`, which tries every library name cudarc knows.
 pub fn probe() -> Vec<Row> {
@@ -26,17 +33,9 @@ pub fn probe() -> Vec<Row> {
     } else {
         "without a driver"
     };
-    let mut culib = || {
-        let started = Instant::now();
-        // SAFETY: as above.
-        black_box(unsafe { gpu_test_runtime::cudarc::driver::sys::is_culib_present() });
-        started.elapsed()
-    };
-    let mut detect = || {
-        let started = Instant::now();
-        black_box(Probe::detect());
-        started.elapsed()
-    };
+    // SAFETY: as above.
+    let mut culib = || timed(|| unsafe { gpu_test_runtime::cudarc::driver::sys::is_culib_present() });
+    let mut detect = || timed(Probe::detect);
     let medians = interleaved(201, &mut [&mut detect, &mut culib]);
 
     gpu_test_runtime::probe();
@@ -51,16 +50,7 @@ pub fn probe() -> Vec<Row> {
     let cache = fixtures::bench_dir().join("probe-cache.json");
     std::fs::create_dir_all(fixtures::bench_dir()).unwrap();
     std::fs::write(&cache, "x".repeat(1024)).unwrap();
-    let mut read = || {
-        let started = Instant::now();
-        black_box(std::fs::read_to_string(&cache).unwrap());
-        started.elapsed()
-    };
-    let mut detect = || {
-        let started = Instant::now();
-        black_box(Probe::detect());
-        started.elapsed()
-    };
+    let mut read = || timed(|| std::fs::read_to_string(&cache).unwrap());
     let cache_medians = interleaved(201, &mut [&mut read, &mut detect]);
 
     vec![
