@@ -618,3 +618,48 @@ fn the_github_job_summary_gets_the_reasons_nextest_hides() {
         "{text}"
     );
 }
+
+/// The acceptance check through cargo itself: `cargo test` on a crate using the harness
+/// shows `ignored (<reason>)` for each GPU test and the grouped summary, and passes; strict, it
+/// fails naming the reason.
+#[test]
+fn cargo_test_on_a_harness_crate() {
+    let fixture = fixture();
+    let machine = Machine::without_driver();
+    let run = Run::of(&mut fixture.cargo_test(&machine));
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    for test in GPU_TESTS {
+        assert!(
+            run.stdout.lines().any(|l| l.starts_with(&format!("test {test} "))
+                && l.contains("... ignored (no CUDA driver: libcuda could not be loaded")),
+            "{test}:\n{}",
+            run.all()
+        );
+    }
+    assert!(
+        run.stdout.contains("test tests::cpu_only ... ok"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.starts_with("gpu-test: 6 skipped: 6 x no CUDA driver: ")),
+        "{}",
+        run.stderr
+    );
+
+    let mut strict = fixture.cargo_test(&machine);
+    strict.env("GPU_TEST_STRICT", "1");
+    let run = Run::of(&mut strict);
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    for test in GPU_TESTS {
+        assert!(
+            run.stdout.contains(&format!(
+                "gpu-test: {test} cannot run, and GPU_TEST_STRICT=1 makes that a failure: no CUDA driver: "
+            )),
+            "{test}:\n{}",
+            run.all()
+        );
+    }
+}

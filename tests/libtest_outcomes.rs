@@ -387,13 +387,7 @@ fn cargo_test_on_a_fresh_crate() {
     let fixture = Fixture::build("libtest-basic");
     let machine = Machine::without_driver();
     let cargo_test = |strict: bool| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut command = machine.command(cargo);
-        command
-            .args(["test", "--manifest-path"])
-            .arg(fixture.dir.join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(Fixture::target_dir());
+        let mut command = fixture.cargo_test(&machine);
         if strict {
             command.env("GPU_TEST_STRICT", "1");
         }

@@ -29,11 +29,6 @@ impl CudaError {
         }
     }
 
-    /// Whether gpu-test or the driver could name this code.
-    pub fn is_known(&self) -> bool {
-        self.name.is_some()
-    }
-
     /// What to do about this error, where there is a usual fix.
     pub fn hint(&self) -> Option<&'static str> {
         Some(match self.code {
@@ -535,7 +530,7 @@ mod tests {
     #[test]
     fn unknown_codes_stay_numbers() {
         let error = CudaError::from_code(9999);
-        assert!(!error.is_known());
+        assert_eq!(error.name, None);
         assert_eq!(
             error.to_string(),
             "unknown CUDA error code 9999 (not a code this driver or gpu-test knows)"

@@ -72,18 +72,18 @@ pub fn main() -> ! {
     };
 
     let recorder = Arc::new(Recorder(Mutex::new(Outcomes::new(settings.report.is_some()))));
-    let mut defs: Vec<&'static TestDef> = GPU_TESTS.iter().copied().collect();
-    defs.sort_by_key(|def| def.name());
+    // Each name is built once: sorting by `def.name()` would build it at every comparison.
+    let mut defs: Vec<(String, &'static TestDef)> = GPU_TESTS.iter().map(|def| (def.name(), *def)).collect();
+    defs.sort_by(|a, b| a.0.cmp(&b.0));
     let mut decisions = Vec::new();
     let mut trials = Vec::with_capacity(defs.len());
-    for def in defs {
-        let name = def.name();
+    for (name, def) in defs {
         if filtered_out(&args, &name) {
             // libtest-mimic drops it and counts it as filtered out; deciding would be wasted work.
             trials.push(Trial::test(name, || Ok(())).with_ignored_flag(def.ignored));
             continue;
         }
-        let decision = decide(def, probe, settings, listed.as_ref());
+        let decision = decide(def, &name, probe, settings, listed.as_ref());
         let unmet_and_ignored = matches!(decision, Decision::Skip(_)) && (args.list || args.ignored);
         let flagged = def.ignored || unmet_and_ignored;
         if phase == Phase::NextestList {
@@ -142,6 +142,7 @@ enum Decision {
 
 fn decide(
     def: &TestDef,
+    name: &str,
     probe: &Probe,
     settings: &Settings,
     listed: Option<&HashMap<String, bool>>,
@@ -152,7 +153,7 @@ fn decide(
             format!("cannot run, and GPU_TEST_STRICT=1 makes that a failure: {reason}"),
             reason,
         ),
-        Err(reason) if listed.and_then(|l| l.get(&def.name())) == Some(&true) => Decision::Fail(
+        Err(reason) if listed.and_then(|l| l.get(name)) == Some(&true) => Decision::Fail(
             format!(
                 "nextest listed this test to run, but in this process its requirements are unmet: {reason} \
                  (did the environment change between listing and running?)"

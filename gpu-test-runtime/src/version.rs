@@ -26,11 +26,6 @@ impl Version {
         Some(Version::new(encoded / 1000, (encoded % 1000) / 10))
     }
 
-    /// The driver's integer form of this version (the inverse of [`Version::from_cuda_int`]).
-    pub const fn to_cuda_int(self) -> u32 {
-        self.major * 1000 + self.minor * 10
-    }
-
     /// The compute capability written as an architecture: `sm_80` for 8.0.
     pub fn sm(self) -> String {
         format!("sm_{}{}", self.major, self.minor)
@@ -54,7 +49,6 @@ mod tests {
         assert_eq!(Version::from_cuda_int(13000), Some(Version::new(13, 0)));
         assert_eq!(Version::from_cuda_int(0), None);
         assert_eq!(Version::from_cuda_int(-5), None);
-        assert_eq!(Version::new(12, 8).to_cuda_int(), 12080);
     }
 
     #[test]

@@ -445,6 +445,17 @@ impl Fixture {
         Fixture { dir, tests }
     }
 
+    /// `cargo test` on the fixture, as a user would run it, on `machine`.
+    pub fn cargo_test(&self, machine: &Machine) -> Command {
+        let mut command = machine.command(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        command
+            .args(["test", "--manifest-path"])
+            .arg(self.dir.join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(Fixture::target_dir());
+        command
+    }
+
     /// The target directory all fixtures share (so dependencies are built once).
     pub fn target_dir() -> PathBuf {
         scratch_dir().join("fixture-target")

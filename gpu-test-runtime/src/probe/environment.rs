@@ -161,14 +161,6 @@ impl VisibleDevices {
         }
     }
 
-    /// How many devices the variable allows at most (`None`: no limit).
-    pub fn limit(&self) -> Option<usize> {
-        match self {
-            VisibleDevices::Unset => None,
-            VisibleDevices::Set { valid, .. } => Some(valid.len()),
-        }
-    }
-
     /// Why the variable leaves fewer devices than `needed` visible, if it does: the text that goes
     /// in parentheses after a device count.
     pub fn explain_shortfall(&self, needed: usize) -> Option<String> {
@@ -258,16 +250,24 @@ mod tests {
         assert_eq!(describe(""), "LD_LIBRARY_PATH is empty");
     }
 
+    /// How many entries the driver uses (`None`: unset, every device).
+    fn limit(value: Option<&str>) -> Option<usize> {
+        match VisibleDevices::parse(value) {
+            VisibleDevices::Unset => None,
+            VisibleDevices::Set { valid, .. } => Some(valid.len()),
+        }
+    }
+
     #[test]
     fn visible_devices_read_like_the_driver() {
         assert_eq!(VisibleDevices::parse(None), VisibleDevices::Unset);
-        assert_eq!(VisibleDevices::parse(Some("0,1")).limit(), Some(2));
-        assert_eq!(VisibleDevices::parse(Some("GPU-5f0c2a9d,1")).limit(), Some(2));
-        assert_eq!(VisibleDevices::parse(Some("MIG-GPU-5f0c/1/0")).limit(), Some(1));
-        assert_eq!(VisibleDevices::parse(Some("")).limit(), Some(0));
-        assert_eq!(VisibleDevices::parse(Some("garbage")).limit(), Some(0));
-        assert_eq!(VisibleDevices::parse(Some("-1")).limit(), Some(0));
-        assert_eq!(VisibleDevices::parse(Some("0,x,1")).limit(), Some(1));
+        assert_eq!(limit(Some("0,1")), Some(2));
+        assert_eq!(limit(Some("GPU-5f0c2a9d,1")), Some(2));
+        assert_eq!(limit(Some("MIG-GPU-5f0c/1/0")), Some(1));
+        assert_eq!(limit(Some("")), Some(0));
+        assert_eq!(limit(Some("garbage")), Some(0));
+        assert_eq!(limit(Some("-1")), Some(0));
+        assert_eq!(limit(Some("0,x,1")), Some(1));
     }
 
     #[test]

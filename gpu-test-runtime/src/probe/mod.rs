@@ -177,11 +177,6 @@ impl Probe {
         decided
     }
 
-    /// Whether at least one device is ready for a test.
-    pub fn has_usable_device(&self) -> bool {
-        self.driver.is_ready() && !self.devices.is_empty()
-    }
-
     /// The driver release, e.g. `550.54.14`, from the kernel module, when known.
     pub fn driver_release(&self) -> Option<&str> {
         self.kernel_module.as_ref()?.release.as_deref()
