@@ -334,7 +334,7 @@ fn context_failures_fail_the_test_with_the_driver_error() {
     );
     assert_eq!(run.code, Some(101), "{}", run.all());
     assert!(
-        run.all().contains(r#"gpu-test: round_trip: could not create a CUDA context on device 0 NVIDIA Fake H100: CUDA_ERROR_OUT_OF_MEMORY (2) "out of memory""#),
+        run.all().contains(r#"gpu-test: round_trip could not create a CUDA context on device 0 NVIDIA Fake H100: CUDA_ERROR_OUT_OF_MEMORY (2) "out of memory""#),
         "{}",
         run.all()
     );

@@ -263,7 +263,11 @@ fn nvrtc_missing_too_old_and_newer_than_the_driver() {
         .json();
     assert!(
         has_finding(&json, "warning", "NVRTC 12.8")
-            && has_finding(&json, "warning", "is newer than the driver's CUDA 12.4")
+            && has_finding(
+                &json,
+                "warning",
+                "cannot load (CUDA_ERROR_UNSUPPORTED_PTX_VERSION)"
+            )
             && has_finding(&json, "warning", "update the driver to 570.26 or newer"),
         "{:#?}",
         finding_texts(&json)

@@ -7,13 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::measure;
 
-/// The workspace root.
-pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the bench package is in the workspace")
-        .to_path_buf()
-}
+pub use gpu_test_tests::workspace_root as workspace;
 
 /// Where the generated crates and their builds live.
 pub fn bench_dir() -> PathBuf {

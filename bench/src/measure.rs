@@ -60,26 +60,11 @@ pub fn output(command: &mut Command) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// A `Command` for `program` with the variables that would change what is measured removed.
-pub fn clean_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
-    let mut command = Command::new(program);
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if ["GPU_TEST_", "NEXTEST", "FAKE_CUDA_", "CUDA_VISIBLE"]
-            .iter()
-            .any(|p| name.starts_with(p))
-            || name == "GITHUB_ACTIONS"
-            || name == "RUST_BACKTRACE"
-        {
-            command.env_remove(name.as_ref());
-        }
-    }
-    command
-}
+pub use gpu_test_tests::clean_command;
 
-/// `cargo`, as the one running this benchmark.
+/// `cargo`, as the one running this benchmark, in `dir`.
 pub fn cargo(dir: &Path) -> Command {
-    let mut command = clean_command(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    let mut command = gpu_test_tests::cargo();
     command.current_dir(dir);
     command
 }

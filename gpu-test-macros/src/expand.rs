@@ -1,4 +1,4 @@
-//! Turns a checked [`Config`] and [`TestFn`] into code.
+//! Turns checked [`Args`] and a [`TestFn`] into code.
 //!
 //! For `#[gpu_test(devices = 2)] fn two(gpu: &Gpu) { .. }` the output is, in outline:
 //!
@@ -16,30 +16,29 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use crate::config::Config;
-use crate::signature::{self, TestFn};
+use crate::args::Args;
+use crate::errors::Errors;
+use crate::item::{self, TestFn};
 
 /// The whole expansion: on any error, the item as written followed by `compile_error!`s, so that
-/// the error is the only one the user sees.
-pub fn gpu_test(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let config = Config::parse(attr);
-    let test = signature::check(item.clone());
-    match (config, test) {
-        (Ok(config), Ok(test)) => generate(&config, test),
-        (config, test) => {
-            let errors = [config.err(), test.err()]
-                .into_iter()
-                .flatten()
-                .map(|error| error.to_compile_error());
+/// the errors are the only ones the user sees.
+pub(crate) fn gpu_test(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let args = Args::parse(attr, &mut errors);
+    let test = item::check(item.clone(), &mut errors);
+    match (errors.finish(), test) {
+        (Ok(()), Some(test)) => generate(&args, test),
+        (result, _) => {
+            let errors = result.err().map(|error| error.to_compile_error());
             quote! {
                 #item
-                #(#errors)*
+                #errors
             }
         }
     }
 }
 
-fn generate(config: &Config, test: TestFn) -> TokenStream {
+fn generate(config: &Args, test: TestFn) -> TokenStream {
     let rt = match &config.crate_path {
         Some(path) => quote!(#path),
         None => quote!(::gpu_test_runtime),
@@ -147,7 +146,7 @@ fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
         .collect()
 }
 
-fn requirements(config: &Config, rt: &TokenStream) -> TokenStream {
+fn requirements(config: &Args, rt: &TokenStream) -> TokenStream {
     let mut built = quote!(#rt::Requirements::new());
     if let Some(devices) = config.devices {
         built = quote!(#built.devices(#devices));

@@ -5,9 +5,12 @@
 //! is probed at expansion time, because test binaries are often built on one machine and run on
 //! another.
 
-mod config;
+#![warn(unreachable_pub, missing_docs)]
+
+mod args;
+mod errors;
 mod expand;
-mod signature;
+mod item;
 mod values;
 
 use proc_macro::TokenStream;

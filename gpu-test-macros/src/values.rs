@@ -5,14 +5,14 @@
 
 /// A `major.minor` version, as CUDA releases and compute capabilities are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Version {
-    pub major: u32,
-    pub minor: u32,
+pub(crate) struct Version {
+    pub(crate) major: u32,
+    pub(crate) minor: u32,
 }
 
 /// Parses `"X.Y"` where both parts are decimal numbers, the major at least 1 and the minor 0 to 9
 /// (the driver encodes versions as `1000 * major + 10 * minor`, so a minor of 10 cannot exist).
-pub fn parse_version(text: &str, example: &str) -> Result<Version, String> {
+pub(crate) fn parse_version(text: &str, example: &str) -> Result<Version, String> {
     let accepted = format!("expected a version \"X.Y\" such as \"{example}\"");
     let trimmed = text.trim();
     let Some((major, minor)) = trimmed.split_once('.') else {
@@ -41,7 +41,7 @@ pub fn parse_version(text: &str, example: &str) -> Result<Version, String> {
 }
 
 /// The units `min_memory` accepts, with their size in bytes.
-pub const SIZE_UNITS: &[(&str, u64)] = &[
+pub(crate) const SIZE_UNITS: &[(&str, u64)] = &[
     ("B", 1),
     ("KiB", 1 << 10),
     ("MiB", 1 << 20),
@@ -57,7 +57,7 @@ pub const SIZE_UNITS: &[(&str, u64)] = &[
 ///
 /// The unit is required and case-sensitive (`Gb` would read as gigabits); a decimal fraction is
 /// allowed and rounded up to a whole byte.
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let units: Vec<&str> = SIZE_UNITS.iter().map(|(unit, _)| *unit).collect();
     let accepted = format!(
         "expected a size such as \"16 GiB\" or \"512 MB\" (units: {})",
@@ -99,31 +99,22 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
-/// Parses a duration such as `"30s"`, `"500ms"`, `"2m"` or `"1h"` into milliseconds.
-pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
+/// Parses a duration such as `"30s"`, `"500ms"`, `"2m"` or `"1h"` into milliseconds, by
+/// humantime's grammar (the runtime reads `GPU_TEST_LEASE_TIMEOUT` by the same one).
+pub(crate) fn parse_duration_ms(text: &str) -> Result<u64, String> {
     let accepted = "expected a duration such as \"30s\", \"500ms\", \"2m\" or \"1h\"";
     let trimmed = text.trim();
-    let split = trimmed
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(trimmed.len());
-    let (number, unit) = (&trimmed[..split], trimmed[split..].trim());
-    if number.is_empty() {
-        return Err(format!("{accepted}, got \"{text}\""));
+    if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{accepted}: the unit is missing in \"{text}\""));
     }
-    let multiplier: u64 = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "" => return Err(format!("{accepted}: the unit is missing in \"{text}\"")),
-        other => return Err(format!("{accepted}: unknown unit \"{other}\"")),
-    };
-    let value: u64 = number.parse().map_err(|_| format!("\"{text}\" is too large"))?;
-    let ms = value
-        .checked_mul(multiplier)
-        .ok_or_else(|| format!("\"{text}\" is too large"))?;
-    if ms == 0 {
+    let duration = humantime::parse_duration(trimmed)
+        .map_err(|error| format!("{accepted}, got \"{text}\" ({error})"))?;
+    if duration.is_zero() {
         return Err(format!("the duration must be more than zero, got \"{text}\""));
+    }
+    let ms = u64::try_from(duration.as_millis()).map_err(|_| format!("\"{text}\" is too large"))?;
+    if ms == 0 {
+        return Err(format!("the duration must be at least 1ms, got \"{text}\""));
     }
     Ok(ms)
 }
@@ -187,8 +178,14 @@ mod tests {
         assert_eq!(parse_duration_ms("1h"), Ok(3_600_000));
         assert_eq!(parse_duration_ms(" 5 s "), Ok(5_000));
         assert!(parse_duration_ms("30").unwrap_err().contains("unit is missing"));
-        assert!(parse_duration_ms("30 sec").unwrap_err().contains("unknown unit"));
+        assert_eq!(parse_duration_ms("30 sec"), Ok(30_000));
+        assert!(
+            parse_duration_ms("30 parsecs")
+                .unwrap_err()
+                .contains("got \"30 parsecs\"")
+        );
+        assert!(parse_duration_ms("500us").unwrap_err().contains("at least 1ms"));
         assert!(parse_duration_ms("0s").unwrap_err().contains("more than zero"));
-        assert!(parse_duration_ms("1.5s").is_err());
+        assert_eq!(parse_duration_ms("1.5s"), Ok(1_500));
     }
 }

@@ -90,49 +90,43 @@
 //! - [`probe()`]: what this machine offers, found once per process, without ever panicking.
 //! - [`Requirements::check`]: the decision, as a [`SkipReason`] when unmet.
 //! - [`Gpu`]: the devices leased to a body, each with a cudarc context and stream, and
-//!   [`Gpu::time`] for CUDA-event timing.
-//!
-//! The `gpu-doctor` binary prints the same diagnosis for people (`cargo run -p gpu-test-runtime
-//! --bin gpu-doctor`).
+//!   [`Gpu::time`] for CUDA-event timing ([`Timed`], [`Timing`]).
+//! - [`Diagnosis`]: the same facts for people; the `gpu-doctor` binary prints it
+//!   (`cargo run -p gpu-test-runtime --bin gpu-doctor`).
 
-mod body;
-mod ci;
-mod cuda_error;
-mod diagnosis;
-pub mod doctor;
-mod driver_table;
-mod faults;
-mod gpu;
+#![warn(unreachable_pub, missing_docs)]
+#![deny(unsafe_code)]
+
+// The stages, each importing only from those above it.
+mod cuda;
+mod decide;
+mod doctor;
 mod harness;
-mod json;
-mod lease;
-mod libtest;
-mod outcomes;
-pub mod probe;
+mod probe;
 mod report;
-mod requirements;
-mod run_state;
+mod run;
 mod settings;
-mod skip;
-mod timing;
-mod version;
+mod util;
 
-pub use cuda_error::CudaError;
-pub use driver_table::{MIN_LINUX_DRIVER, min_driver_for};
-pub use gpu::{Gpu, GpuDevice, Timed};
+pub use cuda::error::CudaError;
+pub use cuda::version::Version;
+pub use decide::requirements::Requirements;
+pub use decide::skip::{SkipKind, SkipReason};
+pub use doctor::Diagnosis;
 pub use gpu_test_macros::gpu_test;
-pub use harness::main;
+pub use harness::mimic::main;
 pub use probe::{DeviceInfo, Probe, probe};
-pub use requirements::Requirements;
-pub use settings::{ReportFormat, ReportTarget, SettingError, Settings, settings};
-pub use skip::{SkipKind, SkipReason};
-pub use version::Version;
+pub use run::gpu::{Gpu, GpuDevice, Timed};
+pub use run::timing::Timing;
 
 /// cudarc, re-exported so that test code and gpu-test agree on its types.
 pub use cudarc;
 
+/// What the expansion of `#[gpu_test]` refers to; not a public API.
 #[doc(hidden)]
-pub mod private;
-
-#[doc(hidden)]
-pub use private as __private;
+pub mod __private {
+    pub use crate::harness::libtest::run_under_libtest;
+    pub use crate::harness::registry::{GPU_TESTS, TestDef, path_after_crate};
+    pub use crate::run::body::{IntoOutcome, Outcome};
+    pub use linkme;
+}

@@ -1,4 +1,6 @@
-//! gpu-test's own environment variables, all read here, once per process.
+//! Every environment variable gpu-test reads about itself and the tools around it, all read
+//! here, once per process. (The CUDA variables are facts about the machine: the probe records
+//! them.)
 //!
 //! Unset or empty means the default; any other value that is not accepted is an error that names
 //! the variable, the value and what is accepted, never a silent default. A `GPU_TEST_*` variable
@@ -9,8 +11,13 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// Every variable gpu-test reads (what each accepts is in its error message and the README).
-pub const VARIABLES: &[&str] = &[
+use crate::util::format::parse_duration;
+use crate::util::os::user_id;
+use crate::util::suggest::nearest;
+
+/// Every `GPU_TEST_*` variable gpu-test reads (what each accepts is in its error message and the
+/// README).
+pub(crate) const VARIABLES: &[&str] = &[
     "GPU_TEST_STRICT",
     "GPU_TEST_REPORT",
     "GPU_TEST_TESTS_PER_DEVICE",
@@ -21,8 +28,7 @@ pub const VARIABLES: &[&str] = &[
 
 /// The parsed settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Settings {
+pub(crate) struct Settings {
     /// `GPU_TEST_STRICT`: an unmet requirement fails the test instead of skipping it.
     pub strict: bool,
     /// `GPU_TEST_REPORT`: where to write the report of every GPU test, and in which format.
@@ -31,18 +37,43 @@ pub struct Settings {
     pub tests_per_device: u32,
     /// `GPU_TEST_LEASE_TIMEOUT`: how long a test waits for device leases before failing.
     pub lease_timeout: Duration,
-    /// `GPU_TEST_RUNTIME_DIR`: where lease locks and per-run state live.
-    pub runtime_dir: Option<PathBuf>,
+    /// `GPU_TEST_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/gpu-test`, else `<temp>/gpu-test-<uid>`:
+    /// where lease locks and per-run state live.
+    pub runtime_dir: PathBuf,
     /// `GPU_TEST_SYSTEM_ROOT`: read `/proc`, `/sys` and `/dev` under this directory, and load
     /// CUDA libraries only from `LD_LIBRARY_PATH`, as if the machine had nothing else.
     pub system_root: Option<PathBuf>,
     /// `GPU_TEST_*` variables that are set but not known, with a suggestion when one is close.
     pub unknown: Vec<String>,
+    /// What nextest tells its test processes.
+    pub nextest: Nextest,
+    /// What GitHub Actions tells the processes of a job.
+    pub github: Github,
+}
+
+/// `NEXTEST_TEST_PHASE`, `NEXTEST_RUN_ID` and `NEXTEST_BINARY_ID`, set by nextest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Nextest {
+    /// `list` or `run`, when nextest started this process.
+    pub phase: Option<String>,
+    /// The run's id: every process of one `cargo nextest run` shares it.
+    pub run_id: Option<String>,
+    /// The test binary's id (`package::target`).
+    pub binary_id: Option<String>,
+}
+
+/// `GITHUB_ACTIONS` and `GITHUB_STEP_SUMMARY`, set by GitHub Actions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Github {
+    /// `GITHUB_ACTIONS=true`: workflow commands are read from stdout.
+    pub actions: bool,
+    /// The job summary file, on GitHub Actions.
+    pub step_summary: Option<PathBuf>,
 }
 
 /// A report file and its format, chosen by the extension.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportTarget {
+pub(crate) struct ReportTarget {
     /// The path, as given.
     pub path: PathBuf,
     /// JUnit XML or JSON.
@@ -51,7 +82,7 @@ pub struct ReportTarget {
 
 /// The report formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReportFormat {
+pub(crate) enum ReportFormat {
     /// `.xml`: JUnit, as CI test-report viewers read it.
     Junit,
     /// `.json`.
@@ -65,16 +96,18 @@ impl Default for Settings {
             report: None,
             tests_per_device: 1,
             lease_timeout: Duration::from_secs(600),
-            runtime_dir: None,
+            runtime_dir: std::env::temp_dir().join(format!("gpu-test-{}", user_id())),
             system_root: None,
             unknown: Vec::new(),
+            nextest: Nextest::default(),
+            github: Github::default(),
         }
     }
 }
 
 /// A variable whose value is not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SettingError {
+pub(crate) struct SettingError {
     /// The variable's name.
     pub variable: &'static str,
     /// The value found.
@@ -96,20 +129,17 @@ impl fmt::Display for SettingError {
 impl std::error::Error for SettingError {}
 
 /// The settings of this process, read once. `Err` holds every invalid variable.
-pub fn settings() -> Result<&'static Settings, &'static [SettingError]> {
+pub(crate) fn settings() -> Result<&'static Settings, &'static [SettingError]> {
     static SETTINGS: OnceLock<Result<Settings, Vec<SettingError>>> = OnceLock::new();
     SETTINGS
         .get_or_init(|| {
-            let vars: Vec<(String, String)> = std::env::vars_os()
-                .filter_map(|(k, v)| {
-                    let k = k.to_string_lossy();
-                    k.starts_with("GPU_TEST_")
-                        .then(|| (k.into_owned(), v.to_string_lossy().into_owned()))
-                })
+            let present: Vec<String> = std::env::vars_os()
+                .map(|(k, _)| k.to_string_lossy().into_owned())
+                .filter(|k| k.starts_with("GPU_TEST_"))
                 .collect();
             Settings::parse(
-                |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
-                vars.iter().map(|(k, _)| k.as_str()),
+                |name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()),
+                present.iter().map(String::as_str),
             )
         })
         .as_ref()
@@ -117,7 +147,7 @@ pub fn settings() -> Result<&'static Settings, &'static [SettingError]> {
 }
 
 /// `GPU_TEST_SYSTEM_ROOT`, read without validation: the probe needs it and must never fail.
-pub fn system_root() -> Option<PathBuf> {
+pub(crate) fn system_root() -> Option<PathBuf> {
     std::env::var_os("GPU_TEST_SYSTEM_ROOT")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
@@ -125,7 +155,7 @@ pub fn system_root() -> Option<PathBuf> {
 
 impl Settings {
     /// Parses the variables through `lookup`; `present` lists every `GPU_TEST_*` name set.
-    pub fn parse<'a>(
+    pub(crate) fn parse<'a>(
         lookup: impl Fn(&str) -> Option<String>,
         present: impl Iterator<Item = &'a str>,
     ) -> Result<Settings, Vec<SettingError>> {
@@ -189,7 +219,9 @@ impl Settings {
             }
         }
         if let Some(value) = get("GPU_TEST_RUNTIME_DIR") {
-            settings.runtime_dir = Some(PathBuf::from(value));
+            settings.runtime_dir = PathBuf::from(value);
+        } else if let Some(xdg) = get("XDG_RUNTIME_DIR") {
+            settings.runtime_dir = PathBuf::from(xdg).join("gpu-test");
         }
         if let Some(value) = get("GPU_TEST_SYSTEM_ROOT") {
             let root = PathBuf::from(&value);
@@ -203,6 +235,15 @@ impl Settings {
                 );
             }
         }
+        settings.nextest = Nextest {
+            phase: get("NEXTEST_TEST_PHASE"),
+            run_id: get("NEXTEST_RUN_ID"),
+            binary_id: get("NEXTEST_BINARY_ID"),
+        };
+        settings.github = Github {
+            actions: get("GITHUB_ACTIONS").as_deref() == Some("true"),
+            step_summary: get("GITHUB_STEP_SUMMARY").map(PathBuf::from),
+        };
         for name in present {
             if !VARIABLES.contains(&name) {
                 settings.unknown.push(describe_unknown(name));
@@ -217,47 +258,13 @@ impl Settings {
 }
 
 fn describe_unknown(name: &str) -> String {
-    let close = VARIABLES
-        .iter()
-        .find(|k| edit_distance(k, name) <= 2)
+    let close = nearest(name, VARIABLES)
         .map(|k| format!("; did you mean {k}?"))
         .unwrap_or_default();
     format!(
         "{name} is set but is not a gpu-test variable{close} (known: {})",
         VARIABLES.join(", ")
     )
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            current.push(
-                (previous[j] + usize::from(ca != *cb))
-                    .min(previous[j + 1] + 1)
-                    .min(current[j] + 1),
-            );
-        }
-        previous = current;
-    }
-    previous[b.len()]
-}
-
-/// `30s`, `500ms`, `10m`, `1h`: a whole number and a unit, more than zero.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
-    let value: u64 = text[..split].parse().ok()?;
-    let duration = match text[split..].trim() {
-        "ms" => Duration::from_millis(value),
-        "s" => Duration::from_secs(value),
-        "m" => Duration::from_secs(value.checked_mul(60)?),
-        "h" => Duration::from_secs(value.checked_mul(3600)?),
-        _ => return None,
-    };
-    (!duration.is_zero()).then_some(duration)
 }
 
 #[cfg(test)]

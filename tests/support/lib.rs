@@ -48,21 +48,22 @@ const CLEARED: &[&str] = &[
     "RUST_BACKTRACE",
 ];
 
-fn clean(command: &mut Command) {
+/// A command for `program` that inherits none of the variables that would change what it does
+/// or measures (see `CLEARED_PREFIXES` and `CLEARED`).
+pub fn clean_command(program: impl AsRef<OsStr>) -> Command {
+    let mut command = Command::new(program);
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
         if CLEARED_PREFIXES.iter().any(|p| name.starts_with(p)) || CLEARED.contains(&name.as_ref()) {
             command.env_remove(name.as_ref());
         }
     }
+    command
 }
 
-/// A `cargo` command with a clean environment.
+/// A `cargo` command (the one running these tests) with a clean environment.
 pub fn cargo() -> Command {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
-    clean(&mut command);
-    command
+    clean_command(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
 /// What [`built`] produces.
@@ -227,8 +228,7 @@ impl Machine {
         let lib = self.dir.join("lib");
         let root = self.dir.join("root");
         self.written.get_or_init(|| self.write_files(&lib, &root));
-        let mut command = Command::new(program);
-        clean(&mut command);
+        let mut command = clean_command(program);
         command
             .env("LD_LIBRARY_PATH", &lib)
             .env("GPU_TEST_SYSTEM_ROOT", &root)

@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use gpu_test_runtime::doctor::Diagnosis;
+use gpu_test_runtime::Diagnosis;
 
 const USAGE: &str = "usage: gpu-doctor [--json]
 
@@ -34,7 +34,7 @@ fn main() -> ExitCode {
     }
     let diagnosis = Diagnosis::new(gpu_test_runtime::probe());
     if json {
-        print!("{}", diagnosis.to_json().to_pretty());
+        print!("{}", diagnosis.to_json());
     } else {
         print!("{}", diagnosis.to_text());
     }

@@ -2,20 +2,20 @@
 //! describing each device.
 
 use super::LoadedLibrary;
-use super::driver_calls::Attribute;
-use super::driver_sys::DriverSys;
-use super::library::{self, Library, LoadAttempt, Search};
-use crate::cuda_error::CudaError;
-use crate::version::Version;
+use crate::cuda::calls::Attribute;
+use crate::cuda::error::CudaError;
+use crate::cuda::library::{self, Library, LoadAttempt, Search};
+use crate::cuda::sys::DriverSys;
+use crate::cuda::version::Version;
 
 /// The names a Linux driver installs, its SONAME first. cudarc asks for `libcuda.so` first, so
 /// when both load the probe uses that one, as a test body would.
-pub const DRIVER_NAMES: [&str; 2] = ["libcuda.so.1", "libcuda.so"];
+pub(super) const DRIVER_NAMES: [&str; 2] = ["libcuda.so.1", "libcuda.so"];
 
 /// What is known of the CUDA driver library.
 #[derive(Debug)]
 #[non_exhaustive]
-pub struct Driver {
+pub(crate) struct Driver {
     /// The library that loaded, or every attempt when none did.
     pub library: Result<LoadedLibrary, Vec<LoadAttempt>>,
     /// When `libcuda.so` and `libcuda.so.1` are different files, the one tests will not use.
@@ -33,7 +33,7 @@ pub struct Driver {
 
 impl Driver {
     /// Whether the driver loaded, has every entry point and initialised.
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         self.sys.is_some() && matches!(self.init, Some(Ok(())))
     }
 
@@ -45,7 +45,7 @@ impl Driver {
 
 /// Loads and initialises the driver. `fallback` allows trying cudarc's other candidate names
 /// when neither usual name loads (worth it only when a kernel module shows a driver exists).
-pub fn probe_driver(search: &Search, fallback: bool) -> Driver {
+pub(super) fn probe_driver(search: &Search, fallback: bool) -> Driver {
     let mut tried = Vec::new();
     let mut load = |name: &str| match library::load_first(&[name.to_string()], search) {
         Ok(library) => Some(library),
@@ -58,11 +58,7 @@ pub fn probe_driver(search: &Search, fallback: bool) -> Driver {
     let dev_name = load(DRIVER_NAMES[1]);
     let (library, shadowed) = match (dev_name, soname) {
         (Some(dev), Some(so)) => {
-            type Address = *const std::ffi::c_void;
-            // SAFETY: the symbols are compared as addresses, never called. One file loaded under
-            // two names is one object, so its symbols have the same address.
-            let same = unsafe { dev.function::<Address>("cuInit") == so.function::<Address>("cuInit") };
-            let shadowed = (!same).then(|| describe(&so));
+            let shadowed = (!dev.same_object(&so, "cuInit")).then(|| describe(&so));
             (Some(dev), shadowed)
         }
         (dev, so) => (dev.or(so), None),
@@ -143,7 +139,6 @@ fn describe(library: &Library) -> LoadedLibrary {
 
 /// A CUDA device as the driver describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct DeviceInfo {
     /// The CUDA ordinal: its index among the visible devices (after `CUDA_VISIBLE_DEVICES`).
     pub ordinal: usize,
@@ -160,7 +155,7 @@ pub struct DeviceInfo {
     /// The PCI bus id (`0000:65:00.0`), if the driver answered.
     pub pci_bus_id: Option<String>,
     /// The compute mode, if the driver answered.
-    pub compute_mode: Option<ComputeMode>,
+    pub(crate) compute_mode: Option<ComputeMode>,
 }
 
 impl DeviceInfo {
@@ -180,7 +175,7 @@ impl DeviceInfo {
 
 /// A device's compute mode (`nvidia-smi -c`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ComputeMode {
+pub(crate) enum ComputeMode {
     /// Any number of processes may use the device.
     Default,
     /// One thread at a time (removed from current drivers).
@@ -205,7 +200,7 @@ impl ComputeMode {
     }
 
     /// The name nvidia-smi uses.
-    pub fn name(self) -> String {
+    pub(crate) fn name(self) -> String {
         match self {
             ComputeMode::Default => "Default".into(),
             ComputeMode::ExclusiveThread => "Exclusive_Thread".into(),
@@ -218,7 +213,7 @@ impl ComputeMode {
 
 /// A device the driver counted but could not describe.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceError {
+pub(crate) struct DeviceError {
     /// The ordinal.
     pub ordinal: usize,
     /// The driver call that failed.
@@ -228,7 +223,7 @@ pub struct DeviceError {
 }
 
 /// Counts and describes the devices of an initialised driver.
-pub fn probe_devices(sys: &DriverSys) -> (Vec<DeviceInfo>, Vec<DeviceError>) {
+pub(super) fn probe_devices(sys: &DriverSys) -> (Vec<DeviceInfo>, Vec<DeviceError>) {
     let mut devices = Vec::new();
     let mut errors = Vec::new();
     let count = match sys.device_count() {

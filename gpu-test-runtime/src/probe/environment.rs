@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// The names of the variables gpu-test records. Only these are ever read, printed or reported.
-pub const RECORDED: &[&str] = &[
+pub(crate) const RECORDED: &[&str] = &[
     "CUDA_VISIBLE_DEVICES",
     "CUDA_DEVICE_ORDER",
     "LD_LIBRARY_PATH",
@@ -14,7 +14,7 @@ pub const RECORDED: &[&str] = &[
 
 /// The CUDA-related environment of this process.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Environment {
+pub(crate) struct Environment {
     /// `CUDA_VISIBLE_DEVICES`: which devices the driver exposes, and in which order.
     pub cuda_visible_devices: Option<String>,
     /// `CUDA_DEVICE_ORDER`: `FASTEST_FIRST` (the default) or `PCI_BUS_ID`.
@@ -29,12 +29,12 @@ pub struct Environment {
 
 impl Environment {
     /// Reads the recorded variables from this process's environment.
-    pub fn from_process() -> Environment {
+    pub(crate) fn from_process() -> Environment {
         Environment::from_lookup(|name| std::env::var_os(name))
     }
 
     /// Reads the recorded variables through `lookup` (for tests).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<OsString>) -> Environment {
+    pub(crate) fn from_lookup(lookup: impl Fn(&str) -> Option<OsString>) -> Environment {
         let get = |name: &str| lookup(name).map(|value| value.to_string_lossy().into_owned());
         Environment {
             cuda_visible_devices: get("CUDA_VISIBLE_DEVICES"),
@@ -46,7 +46,7 @@ impl Environment {
     }
 
     /// `(name, value)` for each recorded variable that is set.
-    pub fn set_variables(&self) -> Vec<(&'static str, &str)> {
+    pub(crate) fn set_variables(&self) -> Vec<(&'static str, &str)> {
         let values = [
             &self.cuda_visible_devices,
             &self.cuda_device_order,
@@ -61,19 +61,28 @@ impl Environment {
             .collect()
     }
 
+    /// The directories of `LD_LIBRARY_PATH`, in order, without empty elements.
+    pub(crate) fn library_path_dirs(&self) -> impl Iterator<Item = &str> {
+        self.ld_library_path
+            .as_deref()
+            .unwrap_or_default()
+            .split(':')
+            .filter(|dir| !dir.is_empty())
+    }
+
     /// How the driver will read `CUDA_VISIBLE_DEVICES`.
-    pub fn visible_devices(&self) -> VisibleDevices {
+    pub(crate) fn visible_devices(&self) -> VisibleDevices {
         VisibleDevices::parse(self.cuda_visible_devices.as_deref())
     }
 
     /// `LD_LIBRARY_PATH=...` or `LD_LIBRARY_PATH is unset`, for reasons that name where a library
     /// was looked for. The directories cargo and nextest add for every test (the target directory
     /// and the toolchain's) are left out, since they never hold a CUDA library.
-    pub fn describe_library_path(&self) -> String {
-        let Some(path) = self.ld_library_path.as_deref() else {
+    pub(crate) fn describe_library_path(&self) -> String {
+        if self.ld_library_path.is_none() {
             return "LD_LIBRARY_PATH is unset".to_string();
-        };
-        let dirs: Vec<&str> = path.split(':').filter(|d| !d.is_empty()).collect();
+        }
+        let dirs: Vec<&str> = self.library_path_dirs().collect();
         if dirs.is_empty() {
             return "LD_LIBRARY_PATH is empty".to_string();
         }
@@ -121,7 +130,7 @@ fn is_toolchain_dir(dir: &str, exe_dirs: &[PathBuf]) -> bool {
 /// `CUDA_VISIBLE_DEVICES` as the driver reads it: a comma-separated list of device indices or
 /// UUIDs (`GPU-...`, `MIG-...`), read up to the first entry that is neither.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VisibleDevices {
+pub(crate) enum VisibleDevices {
     /// Not set: every device is visible.
     Unset,
     /// Set: `valid` are the entries before the first invalid one, `invalid` that entry.
@@ -137,7 +146,7 @@ pub enum VisibleDevices {
 
 impl VisibleDevices {
     /// Parses the variable's value (`None` when unset).
-    pub fn parse(value: Option<&str>) -> VisibleDevices {
+    pub(crate) fn parse(value: Option<&str>) -> VisibleDevices {
         let Some(raw) = value else {
             return VisibleDevices::Unset;
         };
@@ -163,7 +172,7 @@ impl VisibleDevices {
 
     /// Why the variable leaves fewer devices than `needed` visible, if it does: the text that goes
     /// in parentheses after a device count.
-    pub fn explain_shortfall(&self, needed: usize) -> Option<String> {
+    pub(crate) fn explain_shortfall(&self, needed: usize) -> Option<String> {
         let VisibleDevices::Set { raw, valid, invalid } = self else {
             return None;
         };

@@ -5,36 +5,21 @@
 //! build time; a binary built on a CPU machine probes the machine it runs on.
 
 mod driver;
-mod driver_calls;
-mod driver_sys;
 mod environment;
-mod library;
 mod system;
 mod toolkit;
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::path::PathBuf;
+use std::sync::OnceLock;
 
-use crate::requirements::Requirements;
-use crate::skip::SkipReason;
+use crate::cuda::library::Search;
+use crate::cuda::version::Version;
 
-pub use driver::{ComputeMode, DeviceError, DeviceInfo, Driver};
-pub use environment::{Environment, VisibleDevices};
-pub use library::LoadAttempt;
-pub use system::{DeviceNode, KernelModule};
-pub use toolkit::{Nvcc, Nvrtc, Toolkit};
-
-pub(crate) use driver_sys::{CuHandle, DriverSys};
-use library::Search;
-
-/// A decision shared by every test with the same requirements: the suitable device ordinals, or
-/// why the requirements are unmet.
-pub type Decided = Result<Arc<Vec<usize>>, Arc<SkipReason>>;
-
-/// The names of the environment variables the probe records (and the only ones it reads).
-pub fn environment_variables() -> &'static [&'static str] {
-    environment::RECORDED
-}
+pub use driver::DeviceInfo;
+pub(crate) use driver::{ComputeMode, DeviceError, Driver};
+pub(crate) use environment::{Environment, RECORDED, VisibleDevices};
+pub(crate) use system::{DeviceNode, KernelModule};
+pub(crate) use toolkit::{Nvcc, Nvrtc, Toolkit};
 
 /// A shared library that loaded: the name it was asked for by, and the file it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,26 +40,23 @@ impl LoadedLibrary {
     }
 }
 
-/// Everything gpu-test found out about this machine's CUDA setup.
+/// Everything gpu-test found out about this machine's CUDA setup: facts only. What they mean for
+/// a test is decided by [`Requirements::check`](crate::Requirements::check).
 #[derive(Debug)]
-#[non_exhaustive]
 pub struct Probe {
     /// The CUDA driver library: where it was found, its CUDA version, the `cuInit` result.
-    pub driver: Driver,
+    pub(crate) driver: Driver,
     /// The devices the driver reports, in CUDA ordinal order.
-    pub devices: Vec<DeviceInfo>,
+    pub(crate) devices: Vec<DeviceInfo>,
     /// Devices the driver counted but could not describe.
-    pub device_errors: Vec<DeviceError>,
+    pub(crate) device_errors: Vec<DeviceError>,
     /// The NVIDIA kernel module, when loaded.
-    pub kernel_module: Option<KernelModule>,
+    pub(crate) kernel_module: Option<KernelModule>,
     /// The CUDA-related environment variables.
-    pub environment: Environment,
+    pub(crate) environment: Environment,
     /// The directory `/proc` and `/dev` are read under (`/` unless `GPU_TEST_SYSTEM_ROOT` is set).
-    pub system_root: PathBuf,
+    pub(crate) system_root: PathBuf,
     search: Search,
-    driver_problem: OnceLock<Option<SkipReason>>,
-    decisions: Mutex<Vec<(Requirements, Decided)>>,
-    first_decision: OnceLock<(Requirements, Decided)>,
     toolkit: OnceLock<Toolkit>,
     nvcc: OnceLock<Option<Nvcc>>,
     device_nodes: OnceLock<Vec<DeviceNode>>,
@@ -92,7 +74,7 @@ impl Probe {
         let environment = Environment::from_process();
         let override_root = crate::settings::system_root();
         let search = match &override_root {
-            Some(_) => Search::Only(library_path_dirs(&environment)),
+            Some(_) => Search::Only(environment.library_path_dirs().map(PathBuf::from).collect()),
             None => Search::System,
         };
         let system_root = override_root.unwrap_or_else(|| PathBuf::from("/"));
@@ -110,9 +92,6 @@ impl Probe {
             environment,
             system_root,
             search,
-            driver_problem: OnceLock::new(),
-            decisions: Mutex::new(Vec::new()),
-            first_decision: OnceLock::new(),
             toolkit: OnceLock::new(),
             nvcc: OnceLock::new(),
             device_nodes: OnceLock::new(),
@@ -149,32 +128,19 @@ impl Probe {
             .get_or_init(|| system::device_nodes(&self.system_root))
     }
 
-    /// Why no test can use the driver at all, worked out once (`None` when it is ready).
-    pub fn driver_problem(&self) -> Option<&SkipReason> {
-        self.driver_problem
-            .get_or_init(|| crate::diagnosis::driver_problem(self))
-            .as_ref()
+    /// The devices the driver reports, in CUDA ordinal order (after `CUDA_VISIBLE_DEVICES`).
+    pub fn devices(&self) -> &[DeviceInfo] {
+        &self.devices
     }
 
-    /// [`Requirements::check`], remembered per distinct set of requirements: a suite of thousands
-    /// of tests with a handful of different requirements decides a handful of times.
-    pub fn decide(&self, requirements: &Requirements) -> Decided {
-        // Most suites have one set of requirements: that one is answered without a lock.
-        if let Some((first, decided)) = self.first_decision.get()
-            && first == requirements
-        {
-            return decided.clone();
-        }
-        let mut decisions = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
-        // A list, not a map: there are few distinct requirements, and comparing is cheaper than
-        // hashing in the debug builds tests run in.
-        if let Some((_, decided)) = decisions.iter().find(|(r, _)| r == requirements) {
-            return decided.clone();
-        }
-        let decided = requirements.check(self).map(Arc::new).map_err(Arc::new);
-        decisions.push((*requirements, decided.clone()));
-        let _ = self.first_decision.set((*requirements, decided.clone()));
-        decided
+    /// The newest CUDA release the driver supports (`cuDriverGetVersion`), when it answered.
+    pub fn cuda_version(&self) -> Option<Version> {
+        self.driver.cuda_version
+    }
+
+    /// Whether the driver loaded, has every entry point gpu-test needs, and initialised.
+    pub fn driver_ready(&self) -> bool {
+        self.driver.is_ready()
     }
 
     /// The driver release, e.g. `550.54.14`, from the kernel module, when known.
@@ -204,15 +170,4 @@ impl Probe {
             (_, n) => format!("{driver}, {n} devices: {}", devices.join(", ")),
         }
     }
-}
-
-fn library_path_dirs(environment: &Environment) -> Vec<PathBuf> {
-    environment
-        .ld_library_path
-        .as_deref()
-        .unwrap_or_default()
-        .split(':')
-        .filter(|dir| !dir.is_empty())
-        .map(|dir| Path::new(dir).to_path_buf())
-        .collect()
 }

@@ -4,12 +4,13 @@
 //! Every path is read under a root, `/` unless `GPU_TEST_SYSTEM_ROOT` names another, so that tests
 //! of gpu-test can describe a machine in a directory.
 
-use std::ffi::{CString, c_char, c_int};
 use std::path::{Path, PathBuf};
+
+use crate::util::os::may_read_and_write;
 
 /// The NVIDIA kernel module, as `/proc/driver/nvidia/version` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KernelModule {
+pub(crate) struct KernelModule {
     /// The driver release, e.g. `550.54.14`, if the file names one.
     pub release: Option<String>,
     /// The first line of the file, for the doctor.
@@ -26,7 +27,7 @@ pub struct DeviceNode {
 }
 
 /// Reads the NVIDIA kernel module's state under `root`.
-pub fn kernel_module(root: &Path) -> Option<KernelModule> {
+pub(super) fn kernel_module(root: &Path) -> Option<KernelModule> {
     let text = std::fs::read_to_string(root.join("proc/driver/nvidia/version")).ok()?;
     let first = text.lines().next().unwrap_or_default().trim().to_string();
     Some(KernelModule {
@@ -38,7 +39,7 @@ pub fn kernel_module(root: &Path) -> Option<KernelModule> {
 /// The release in a line such as
 /// `NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.14  Thu Feb 22 01:44:30 UTC 2024` or
 /// `NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  570.86.15  Release Build ...`.
-pub fn parse_release(line: &str) -> Option<String> {
+pub(super) fn parse_release(line: &str) -> Option<String> {
     line.split_whitespace()
         .find(|word| {
             let parts: Vec<&str> = word.split('.').collect();
@@ -52,7 +53,7 @@ pub fn parse_release(line: &str) -> Option<String> {
 }
 
 /// The `/dev/nvidia*` files under `root`, sorted, with their accessibility.
-pub fn device_nodes(root: &Path) -> Vec<DeviceNode> {
+pub(super) fn device_nodes(root: &Path) -> Vec<DeviceNode> {
     let dev = root.join("dev");
     let Ok(entries) = std::fs::read_dir(&dev) else {
         return Vec::new();
@@ -64,30 +65,13 @@ pub fn device_nodes(root: &Path) -> Vec<DeviceNode> {
         .map(|entry| {
             let path = entry.path();
             DeviceNode {
-                accessible: accessible(&path),
+                accessible: may_read_and_write(&path),
                 path,
             }
         })
         .collect();
     nodes.sort_by(|a, b| a.path.cmp(&b.path));
     nodes
-}
-
-unsafe extern "C" {
-    fn access(path: *const c_char, mode: c_int) -> c_int;
-}
-
-/// `access(path, R_OK | W_OK)`: asks without opening, since opening a GPU device file can wake
-/// the GPU and take seconds.
-fn accessible(path: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    const R_OK: c_int = 4;
-    const W_OK: c_int = 2;
-    let Ok(path) = CString::new(path.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: `path` is a valid NUL-terminated string; access only reads it.
-    unsafe { access(path.as_ptr(), R_OK | W_OK) == 0 }
 }
 
 #[cfg(test)]

@@ -1,12 +1,12 @@
 //! The CUDA toolkit as a test sees it: NVRTC (which compiles kernels at run time) and `nvcc`.
 
-use std::ffi::c_int;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::LoadedLibrary;
-use super::library::{self, LoadAttempt, Search};
-use crate::version::Version;
+use crate::cuda::library::{self, LoadAttempt, Search};
+use crate::cuda::nvrtc::{NvrtcVersion, nvrtc_version};
+use crate::cuda::version::Version;
 
 /// What was found of the CUDA toolkit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub enum Nvrtc {
         tried: Vec<LoadAttempt>,
     },
     /// A library loaded but does not export `nvrtcVersion`.
-    NotNvrtc {
+    Unrecognised {
         /// The library.
         library: LoadedLibrary,
     },
@@ -57,7 +57,7 @@ impl Nvrtc {
 }
 
 /// Loads NVRTC and asks its version.
-pub fn probe_nvrtc(search: &Search) -> Nvrtc {
+pub(super) fn probe_nvrtc(search: &Search) -> Nvrtc {
     let names = cudarc::get_lib_name_candidates("nvrtc");
     let library = match library::load_first(&names, search) {
         Ok(library) => library,
@@ -67,22 +67,15 @@ pub fn probe_nvrtc(search: &Search) -> Nvrtc {
         path: library.path_of_symbol("nvrtcVersion"),
         name: library.name.clone(),
     };
-    type VersionFn = unsafe extern "C" fn(*mut c_int, *mut c_int) -> c_int;
-    // SAFETY: nvrtcResult nvrtcVersion(int *major, int *minor), with the enum result as int.
-    let Some(nvrtc_version) = (unsafe { library.function::<VersionFn>("nvrtcVersion") }) else {
-        return Nvrtc::NotNvrtc { library: loaded };
-    };
-    let (mut major, mut minor) = (0, 0);
-    // SAFETY: two valid out-pointers.
-    let code = unsafe { nvrtc_version(&mut major, &mut minor) };
-    match (code, u32::try_from(major), u32::try_from(minor)) {
-        (0, Ok(major), Ok(minor)) => Nvrtc::Found {
-            library: loaded,
-            version: Version::new(major, minor),
-        },
-        _ => Nvrtc::VersionFailed {
+    match nvrtc_version(&library) {
+        NvrtcVersion::Missing => Nvrtc::Unrecognised { library: loaded },
+        NvrtcVersion::Failed(code) => Nvrtc::VersionFailed {
             library: loaded,
             code,
+        },
+        NvrtcVersion::Found(major, minor) => Nvrtc::Found {
+            library: loaded,
+            version: Version::new(major, minor),
         },
     }
 }
@@ -98,7 +91,7 @@ pub struct Nvcc {
 
 /// Looks for `nvcc` on `PATH`, then under `CUDA_HOME`, `CUDA_PATH` and `/usr/local/cuda` (the
 /// last under `root`), and runs the first one found with `--version`.
-pub fn find_nvcc(path_var: Option<&str>, cuda_dirs: &[Option<&str>], root: &Path) -> Option<Nvcc> {
+pub(super) fn find_nvcc(path_var: Option<&str>, cuda_dirs: &[Option<&str>], root: &Path) -> Option<Nvcc> {
     let mut candidates: Vec<PathBuf> = path_var
         .unwrap_or_default()
         .split(':')
@@ -122,7 +115,7 @@ pub fn find_nvcc(path_var: Option<&str>, cuda_dirs: &[Option<&str>], root: &Path
 }
 
 /// The release in `nvcc --version`'s line `Cuda compilation tools, release 12.4, V12.4.131`.
-pub fn parse_nvcc_release(output: &str) -> Option<Version> {
+pub(super) fn parse_nvcc_release(output: &str) -> Option<Version> {
     let after = output.split("release ").nth(1)?;
     let number = after.split(',').next()?.trim();
     let (major, minor) = number.split_once('.')?;

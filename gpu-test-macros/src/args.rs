@@ -1,0 +1,303 @@
+//! The attribute's arguments, `#[gpu_test(key = value, ...)]`, parsed into [`Args`].
+//!
+//! Every error carries the span of the offending token and says what would be accepted.
+
+use proc_macro2::TokenStream;
+use syn::ext::IdentExt;
+use syn::parse::{ParseStream, Parser};
+use syn::spanned::Spanned;
+use syn::{Expr, ExprLit, Ident, Lit, LitStr, Token};
+
+use crate::errors::Errors;
+use crate::values::{self, Version};
+
+/// The keys the attribute accepts, in the order the documentation lists them.
+pub(crate) const KEYS: &[&str] = &[
+    "devices",
+    "min_cuda",
+    "min_compute",
+    "min_memory",
+    "min_toolkit",
+    "timeout",
+    "crate",
+];
+
+/// What a `#[gpu_test(...)]` attribute asked for.
+#[derive(Default)]
+pub(crate) struct Args {
+    pub(crate) devices: Option<u32>,
+    pub(crate) min_cuda: Option<Version>,
+    pub(crate) min_compute: Option<Version>,
+    pub(crate) min_memory: Option<u64>,
+    pub(crate) min_toolkit: Option<Version>,
+    pub(crate) timeout_ms: Option<u64>,
+    pub(crate) crate_path: Option<syn::Path>,
+}
+
+impl Args {
+    /// Parses the attribute's tokens, adding every problem found to `errors`.
+    pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
+        let mut args = Args::default();
+        let parser = |input: ParseStream| -> syn::Result<()> {
+            while !input.is_empty() {
+                let key = Ident::parse_any(input)?;
+                if !input.peek(Token![=]) {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!("`{key}` needs a value: {}", example(&key.to_string())),
+                    ));
+                }
+                input.parse::<Token![=]>()?;
+                let value: Expr = input.parse()?;
+                if let Err(error) = args.set(&key, &value) {
+                    errors.add(error);
+                }
+                if input.is_empty() {
+                    break;
+                }
+                input.parse::<Token![,]>()?;
+            }
+            Ok(())
+        };
+        let parsed = parser.parse2(tokens);
+        errors.keep(parsed);
+        args
+    }
+
+    fn set(&mut self, key: &Ident, value: &Expr) -> syn::Result<()> {
+        let name = key.to_string();
+        let duplicate = || {
+            syn::Error::new(
+                key.span(),
+                format!("`{name}` is given more than once; give each key once"),
+            )
+        };
+        match name.as_str() {
+            "devices" => {
+                let devices = parse_devices(value)?;
+                replace(&mut self.devices, devices).map_err(|_| duplicate())
+            }
+            "min_cuda" => {
+                let version = version_value(&name, value, "11.8")?;
+                replace(&mut self.min_cuda, version).map_err(|_| duplicate())
+            }
+            "min_compute" => {
+                let version = version_value(&name, value, "8.0")?;
+                replace(&mut self.min_compute, version).map_err(|_| duplicate())
+            }
+            "min_toolkit" => {
+                let version = version_value(&name, value, "12.0")?;
+                replace(&mut self.min_toolkit, version).map_err(|_| duplicate())
+            }
+            "min_memory" => {
+                let text = string_value(&name, value)?;
+                let bytes = values::parse_size(&text.value())
+                    .map_err(|message| syn::Error::new(text.span(), format!("min_memory: {message}")))?;
+                replace(&mut self.min_memory, bytes).map_err(|_| duplicate())
+            }
+            "timeout" => {
+                let text = string_value(&name, value)?;
+                let ms = values::parse_duration_ms(&text.value())
+                    .map_err(|message| syn::Error::new(text.span(), format!("timeout: {message}")))?;
+                replace(&mut self.timeout_ms, ms).map_err(|_| duplicate())
+            }
+            "crate" => {
+                let text = string_value(&name, value)?;
+                let path: syn::Path = text.parse().map_err(|_| {
+                    syn::Error::new(
+                        text.span(),
+                        format!(
+                            "crate: expected a path such as \"::gpu_test_runtime\" or \"my_crate::gpu\", got \"{}\"",
+                            text.value()
+                        ),
+                    )
+                })?;
+                replace(&mut self.crate_path, path).map_err(|_| duplicate())
+            }
+            _ => Err(unknown_key(key)),
+        }
+    }
+}
+
+/// Stores `value` unless the key was already set.
+fn replace<T>(slot: &mut Option<T>, value: T) -> Result<(), ()> {
+    if slot.is_some() {
+        return Err(());
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+fn example(key: &str) -> &'static str {
+    match key {
+        "devices" => "`devices = 2`",
+        "min_cuda" => "`min_cuda = \"11.8\"`",
+        "min_compute" => "`min_compute = \"8.0\"`",
+        "min_memory" => "`min_memory = \"16 GiB\"`",
+        "min_toolkit" => "`min_toolkit = \"12.0\"`",
+        "timeout" => "`timeout = \"30s\"`",
+        "crate" => "`crate = \"::gpu_test_runtime\"`",
+        _ => "`key = value`",
+    }
+}
+
+fn literal(value: &Expr) -> Option<&Lit> {
+    match value {
+        Expr::Lit(ExprLit { lit, attrs }) if attrs.is_empty() => Some(lit),
+        _ => None,
+    }
+}
+
+fn describe(value: &Expr) -> &'static str {
+    match literal(value) {
+        Some(Lit::Str(_)) => "a string",
+        Some(Lit::Int(_)) => "an integer",
+        Some(Lit::Float(_)) => "a float",
+        Some(Lit::Bool(_)) => "a bool",
+        Some(_) => "a literal of another type",
+        None => "an expression (only literals are accepted)",
+    }
+}
+
+fn parse_devices(value: &Expr) -> syn::Result<u32> {
+    let Some(Lit::Int(int)) = literal(value) else {
+        return Err(syn::Error::new(
+            value.span(),
+            format!(
+                "devices: expected an integer literal such as `devices = 2`, got {}",
+                describe(value)
+            ),
+        ));
+    };
+    if !int.suffix().is_empty() {
+        return Err(syn::Error::new(
+            int.span(),
+            "devices: write the number without a suffix, such as `devices = 2`",
+        ));
+    }
+    let devices: u32 = int.base10_parse().map_err(|_| {
+        syn::Error::new(
+            int.span(),
+            "devices: expected a whole number from 1 to 4294967295",
+        )
+    })?;
+    if devices == 0 {
+        return Err(syn::Error::new(
+            int.span(),
+            "devices: a GPU test needs at least 1 device; use `devices = 1` or leave the key out",
+        ));
+    }
+    Ok(devices)
+}
+
+fn string_value(key: &str, value: &Expr) -> syn::Result<LitStr> {
+    match literal(value) {
+        Some(Lit::Str(text)) => Ok(text.clone()),
+        _ => Err(syn::Error::new(
+            value.span(),
+            format!(
+                "{key}: expected a string such as {}, got {}",
+                example(key),
+                describe(value)
+            ),
+        )),
+    }
+}
+
+fn version_value(key: &str, value: &Expr, example: &str) -> syn::Result<Version> {
+    let text = string_value(key, value)?;
+    values::parse_version(&text.value(), example)
+        .map_err(|message| syn::Error::new(text.span(), format!("{key}: {message}")))
+}
+
+fn unknown_key(key: &Ident) -> syn::Error {
+    let name = key.to_string();
+    let nearest = KEYS
+        .iter()
+        .map(|candidate| (strsim::levenshtein(&name, candidate), *candidate))
+        .min()
+        .filter(|(distance, candidate)| *distance <= candidate.len().max(name.len()) / 3 + 1);
+    let suggestion = match nearest {
+        Some((_, candidate)) => format!("; did you mean `{candidate}`?"),
+        None => String::new(),
+    };
+    syn::Error::new(
+        key.span(),
+        format!(
+            "unknown key `{name}`{suggestion} valid keys are: {}",
+            KEYS.join(", ")
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn parse(tokens: TokenStream) -> syn::Result<Args> {
+        let mut errors = Errors::default();
+        let args = Args::parse(tokens, &mut errors);
+        errors.finish().map(|()| args)
+    }
+
+    fn error(tokens: TokenStream) -> String {
+        parse(tokens).err().expect("an error").to_string()
+    }
+
+    #[test]
+    fn empty_attribute_gives_defaults() {
+        let config = parse(quote!()).unwrap();
+        assert_eq!(config.devices, None);
+        assert!(config.min_cuda.is_none() && config.crate_path.is_none());
+    }
+
+    #[test]
+    fn every_key_parses() {
+        let config = parse(quote!(
+            devices = 2,
+            min_cuda = "11.8",
+            min_compute = "8.0",
+            min_memory = "16 GiB",
+            min_toolkit = "12.1",
+            timeout = "30s",
+            crate = "::my::rt",
+        ))
+        .unwrap();
+        assert_eq!(config.devices, Some(2));
+        assert_eq!(config.min_cuda, Some(Version { major: 11, minor: 8 }));
+        assert_eq!(config.min_compute, Some(Version { major: 8, minor: 0 }));
+        assert_eq!(config.min_memory, Some(16 << 30));
+        assert_eq!(config.min_toolkit, Some(Version { major: 12, minor: 1 }));
+        assert_eq!(config.timeout_ms, Some(30_000));
+        let path = config.crate_path.unwrap();
+        assert_eq!(quote!(#path).to_string(), ":: my :: rt");
+    }
+
+    #[test]
+    fn unknown_key_suggests_the_nearest_and_lists_all() {
+        let message = error(quote!(device = 2));
+        assert!(
+            message.contains("unknown key `device`; did you mean `devices`?"),
+            "{message}"
+        );
+        assert!(message.contains("devices, min_cuda, min_compute, min_memory, min_toolkit, timeout, crate"));
+        let message = error(quote!(mincuda = "11.8"));
+        assert!(message.contains("did you mean `min_cuda`?"), "{message}");
+        let message = error(quote!(colour = "red"));
+        assert!(!message.contains("did you mean"), "{message}");
+    }
+
+    #[test]
+    fn duplicates_and_bad_values_are_errors() {
+        assert!(error(quote!(devices = 1, devices = 2)).contains("`devices` is given more than once"));
+        assert!(error(quote!(devices = 0)).contains("at least 1 device"));
+        assert!(error(quote!(devices = "2")).contains("expected an integer literal"));
+        assert!(error(quote!(devices = N)).contains("only literals are accepted"));
+        assert!(error(quote!(min_cuda = 11.8)).contains("got a float"));
+        assert!(error(quote!(min_cuda = "11")).contains("\"X.Y\""));
+        assert!(error(quote!(min_memory = "16 gigs")).contains("unknown unit"));
+        assert!(error(quote!(crate = "not a path!")).contains("expected a path"));
+        assert!(error(quote!(devices)).contains("`devices` needs a value: `devices = 2`"));
+    }
+}

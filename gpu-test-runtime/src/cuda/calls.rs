@@ -1,0 +1,234 @@
+//! Checked driver calls: each raw call's `i32` result becomes `Result<_, CudaError>`, and output
+//! buffers are sized and terminated here so that callers never touch raw memory.
+
+use std::ffi::{CStr, c_char, c_int};
+
+use super::error::CudaError;
+use super::sys::{CuDevice, CuHandle, DriverSys};
+
+/// `CUdevice_attribute` values gpu-test reads.
+#[derive(Debug, Clone, Copy)]
+#[repr(i32)]
+pub(crate) enum Attribute {
+    MultiprocessorCount = 16,
+    ComputeMode = 20,
+    ComputeCapabilityMajor = 75,
+    ComputeCapabilityMinor = 76,
+}
+
+impl DriverSys {
+    /// Names `code` by asking the driver (`cuGetErrorName` / `cuGetErrorString`), falling back to
+    /// gpu-test's own table for what the driver does not answer.
+    pub(crate) fn error(&self, code: c_int) -> CudaError {
+        let mut error = CudaError::from_code(code);
+        let ask = |f: unsafe extern "C" fn(c_int, *mut *const c_char) -> c_int| -> Option<String> {
+            let mut text: *const c_char = std::ptr::null();
+            // SAFETY: `text` is a valid out-pointer; the driver returns an error (and leaves it
+            // null) for codes it does not know rather than failing.
+            let result = unsafe { f(code, &mut text) };
+            if result != 0 || text.is_null() {
+                return None;
+            }
+            // SAFETY: on success the driver points `text` at a static NUL-terminated string.
+            Some(unsafe { CStr::from_ptr(text) }.to_string_lossy().into_owned())
+        };
+        if let Some(name) = self.cuGetErrorName.and_then(ask) {
+            error.name = Some(name);
+        }
+        if let Some(message) = ask(self.cuGetErrorString) {
+            error.message = Some(message);
+        }
+        error
+    }
+
+    fn check(&self, code: c_int) -> Result<(), CudaError> {
+        if code == 0 { Ok(()) } else { Err(self.error(code)) }
+    }
+
+    /// `cuDriverGetVersion`: the newest CUDA the driver supports, as `1000 * major + 10 * minor`.
+    pub(crate) fn driver_version(&self) -> Result<i32, CudaError> {
+        let mut version = 0;
+        // SAFETY: valid out-pointer; callable before cuInit.
+        self.check(unsafe { (self.cuDriverGetVersion)(&mut version) })?;
+        Ok(version)
+    }
+
+    /// `cuInit(0)`.
+    pub(crate) fn init(&self) -> Result<(), CudaError> {
+        // SAFETY: no pointers involved; flags must be 0.
+        self.check(unsafe { (self.cuInit)(0) })
+    }
+
+    /// `cuDeviceGetCount`.
+    pub(crate) fn device_count(&self) -> Result<i32, CudaError> {
+        let mut count = 0;
+        // SAFETY: valid out-pointer.
+        self.check(unsafe { (self.cuDeviceGetCount)(&mut count) })?;
+        Ok(count)
+    }
+
+    /// `cuDeviceGet`: the handle of the device with this ordinal.
+    pub(crate) fn device(&self, ordinal: i32) -> Result<CuDevice, CudaError> {
+        let mut device = 0;
+        // SAFETY: valid out-pointer.
+        self.check(unsafe { (self.cuDeviceGet)(&mut device, ordinal) })?;
+        Ok(device)
+    }
+
+    /// `cuDeviceGetName`.
+    pub(crate) fn device_name(&self, device: CuDevice) -> Result<String, CudaError> {
+        let mut buffer = [0 as c_char; 256];
+        let len = buffer.len() as c_int - 1;
+        // SAFETY: the driver writes at most `len` bytes; the last byte stays NUL.
+        self.check(unsafe { (self.cuDeviceGetName)(buffer.as_mut_ptr(), len, device) })?;
+        Ok(c_buffer_to_string(&buffer))
+    }
+
+    /// `cuDeviceGetAttribute`.
+    pub(crate) fn attribute(&self, device: CuDevice, attribute: Attribute) -> Result<i32, CudaError> {
+        let mut value = 0;
+        // SAFETY: valid out-pointer; the attribute is a valid CUdevice_attribute.
+        self.check(unsafe { (self.cuDeviceGetAttribute)(&mut value, attribute as c_int, device) })?;
+        Ok(value)
+    }
+
+    /// `cuDeviceTotalMem_v2`, in bytes.
+    pub(crate) fn total_memory(&self, device: CuDevice) -> Result<u64, CudaError> {
+        let mut bytes = 0usize;
+        // SAFETY: valid out-pointer of size_t.
+        self.check(unsafe { (self.cuDeviceTotalMem_v2)(&mut bytes, device) })?;
+        Ok(bytes as u64)
+    }
+
+    /// The device UUID as `nvidia-smi` prints it (`GPU-xxxxxxxx-xxxx-...`), if the driver has
+    /// `cuDeviceGetUuid_v2` or `cuDeviceGetUuid`.
+    pub(crate) fn uuid(&self, device: CuDevice) -> Option<Result<String, CudaError>> {
+        let call = self.cuDeviceGetUuid_v2.or(self.cuDeviceGetUuid)?;
+        let mut bytes = [0u8; 16];
+        // SAFETY: CUuuid is 16 bytes; valid out-pointer.
+        let result = self.check(unsafe { call(&mut bytes, device) });
+        Some(result.map(|()| format_uuid(&bytes)))
+    }
+
+    /// The PCI bus id (`0000:65:00.0`), if the driver has `cuDeviceGetPCIBusId`.
+    pub(crate) fn pci_bus_id(&self, device: CuDevice) -> Option<Result<String, CudaError>> {
+        let call = self.cuDeviceGetPCIBusId?;
+        let mut buffer = [0 as c_char; 64];
+        let len = buffer.len() as c_int - 1;
+        // SAFETY: the driver writes at most `len` bytes; the last byte stays NUL.
+        let result = self.check(unsafe { call(buffer.as_mut_ptr(), len, device) });
+        Some(result.map(|()| c_buffer_to_string(&buffer)))
+    }
+
+    /// `cuDevicePrimaryCtxRetain`: keeps the device's primary context alive until released.
+    pub(crate) fn retain_primary_context(&self, device: CuDevice) -> Result<CuHandle, CudaError> {
+        let mut context: CuHandle = std::ptr::null_mut();
+        // SAFETY: valid out-pointer.
+        self.check(unsafe { (self.cuDevicePrimaryCtxRetain)(&mut context, device) })?;
+        Ok(context)
+    }
+
+    /// `cuDevicePrimaryCtxRelease_v2`: undoes one retain.
+    pub(crate) fn release_primary_context(&self, device: CuDevice) -> Result<(), CudaError> {
+        // SAFETY: called once per successful retain of the same device.
+        self.check(unsafe { (self.cuDevicePrimaryCtxRelease_v2)(device) })
+    }
+
+    /// `cuCtxSetCurrent`.
+    pub(crate) fn set_current_context(&self, context: CuHandle) -> Result<(), CudaError> {
+        // SAFETY: `context` is a live context handle from retain_primary_context.
+        self.check(unsafe { (self.cuCtxSetCurrent)(context) })
+    }
+
+    /// `cuCtxSynchronize` on the calling thread's current context: waits for its work, and
+    /// returns any error that work raised (sticky errors included).
+    pub(crate) fn synchronize_context(&self) -> Result<(), CudaError> {
+        // SAFETY: no arguments; acts on the current context.
+        self.check(unsafe { (self.cuCtxSynchronize)() })
+    }
+
+    /// `cuEventCreate` with default flags (timing enabled), in the current context.
+    pub(crate) fn create_event(&self) -> Result<CuHandle, CudaError> {
+        let mut event: CuHandle = std::ptr::null_mut();
+        // SAFETY: valid out-pointer; flags 0 is CU_EVENT_DEFAULT.
+        self.check(unsafe { (self.cuEventCreate)(&mut event, 0) })?;
+        Ok(event)
+    }
+
+    /// `cuEventRecord` of `event` on `stream`.
+    pub(crate) fn record_event(&self, event: CuHandle, stream: CuHandle) -> Result<(), CudaError> {
+        // SAFETY: `event` is a live event and `stream` a live stream (or null, the default
+        // stream) of the current context.
+        self.check(unsafe { (self.cuEventRecord)(event, stream) })
+    }
+
+    /// `cuEventSynchronize`: waits until the work recorded before `event` is done.
+    pub(crate) fn synchronize_event(&self, event: CuHandle) -> Result<(), CudaError> {
+        // SAFETY: `event` is a live, recorded event.
+        self.check(unsafe { (self.cuEventSynchronize)(event) })
+    }
+
+    /// Milliseconds between two completed events (`cuEventElapsedTime[_v2]`).
+    pub(crate) fn elapsed_ms(&self, start: CuHandle, end: CuHandle) -> Result<f32, CudaError> {
+        let Some(call) = self.cuEventElapsedTime_v2.or(self.cuEventElapsedTime) else {
+            return Err(CudaError::from_code(500));
+        };
+        let mut ms = 0.0f32;
+        // SAFETY: valid out-pointer; both events are live, recorded and complete.
+        self.check(unsafe { call(&mut ms, start, end) })?;
+        Ok(ms)
+    }
+
+    /// `cuEventDestroy_v2`.
+    pub(crate) fn destroy_event(&self, event: CuHandle) -> Result<(), CudaError> {
+        // SAFETY: `event` is a live event, destroyed once.
+        self.check(unsafe { (self.cuEventDestroy_v2)(event) })
+    }
+
+    /// `cuMemGetInfo_v2` for the current context: `(free, total)` bytes, if the driver has it.
+    pub(crate) fn memory_info(&self) -> Option<Result<(u64, u64), CudaError>> {
+        let call = self.cuMemGetInfo_v2?;
+        let (mut free, mut total) = (0usize, 0usize);
+        // SAFETY: valid out-pointers of size_t.
+        let result = self.check(unsafe { call(&mut free, &mut total) });
+        Some(result.map(|()| (free as u64, total as u64)))
+    }
+}
+
+fn c_buffer_to_string(buffer: &[c_char]) -> String {
+    let bytes: Vec<u8> = buffer.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// `GPU-` followed by the 16 bytes as 8-4-4-4-12 hex digits, as nvidia-smi and
+/// CUDA_VISIBLE_DEVICES write device UUIDs.
+pub(crate) fn format_uuid(bytes: &[u8; 16]) -> String {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "GPU-{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_print_as_nvidia_smi_does() {
+        let bytes = [
+            0x5f, 0x0c, 0x2a, 0x9d, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc,
+        ];
+        assert_eq!(format_uuid(&bytes), "GPU-5f0c2a9d-1122-3344-5566-778899aabbcc");
+    }
+
+    #[test]
+    fn c_buffers_stop_at_nul() {
+        let buffer = [b'T' as c_char, b'4' as c_char, 0, b'x' as c_char];
+        assert_eq!(c_buffer_to_string(&buffer), "T4");
+    }
+}

@@ -1,0 +1,164 @@
+//! Loading a shared library by a list of names, keeping every attempt for the reason text.
+//!
+//! Two search modes: `System` asks the dynamic loader by name (LD_LIBRARY_PATH, the ld.so cache,
+//! the default directories), exactly as cudarc does; `Only` looks in the given directories alone,
+//! by absolute path, so that tests of gpu-test itself cannot pick up a driver installed on the host.
+
+use std::ffi::{CStr, c_void};
+use std::path::{Path, PathBuf};
+
+/// Where to look for a library.
+#[derive(Debug, Clone)]
+pub(crate) enum Search {
+    /// The dynamic loader's own search, by file name.
+    System,
+    /// Only these directories, by absolute path.
+    Only(Vec<PathBuf>),
+}
+
+/// One name that was tried and why it did not load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadAttempt {
+    /// The name or path given to the loader.
+    pub name: String,
+    /// The loader's message (`dlerror`).
+    pub error: String,
+}
+
+impl LoadAttempt {
+    /// Whether the loader simply found no such file, as opposed to finding one it could not use
+    /// (permissions, wrong architecture, missing dependencies), which is worth reporting.
+    pub fn is_not_found(&self) -> bool {
+        self.error.contains("No such file or directory")
+    }
+}
+
+/// A loaded library, kept loaded for the life of the process.
+#[derive(Debug)]
+pub(crate) struct Library {
+    library: std::mem::ManuallyDrop<libloading::Library>,
+    /// The name it was loaded by.
+    pub(crate) name: String,
+}
+
+impl Library {
+    /// Looks up `symbol` and returns it as a function pointer of type `F`.
+    ///
+    /// # Safety
+    /// `F` must be the function pointer type matching the symbol's C declaration.
+    pub(crate) unsafe fn function<F: Copy>(&self, symbol: &str) -> Option<F> {
+        // SAFETY: the caller guarantees `F` matches the symbol's type; the library outlives the
+        // returned pointer because it is never unloaded (see `load`).
+        unsafe { self.library.get::<F>(symbol).ok().map(|symbol| *symbol) }
+    }
+
+    /// Whether `other` is the same loaded object, judged by the address of `symbol` in each: one
+    /// file loaded under two names is one object, so its symbols have the same address.
+    pub(crate) fn same_object(&self, other: &Library, symbol: &str) -> bool {
+        // SAFETY: the symbols are compared as addresses, never called.
+        unsafe { self.function::<*const c_void>(symbol) == other.function::<*const c_void>(symbol) }
+    }
+
+    /// The file the loader mapped for this library, found from the address of one of its symbols.
+    pub(crate) fn path_of_symbol(&self, symbol: &str) -> Option<PathBuf> {
+        // SAFETY: the symbol is only used as an address, never called.
+        let address: *const c_void = unsafe { self.function::<*const c_void>(symbol) }?;
+        file_containing(address)
+    }
+}
+
+/// Tries `names` in order and returns the first library that loads, or every attempt.
+pub(crate) fn load_first(names: &[String], search: &Search) -> Result<Library, Vec<LoadAttempt>> {
+    let mut attempts = Vec::new();
+    for name in names {
+        let candidates: Vec<String> = match search {
+            Search::System => vec![name.clone()],
+            Search::Only(dirs) => dirs
+                .iter()
+                .map(|dir| dir.join(name).to_string_lossy().into_owned())
+                .collect(),
+        };
+        for candidate in candidates {
+            match load(&candidate) {
+                Ok(library) => return Ok(library),
+                Err(error) => attempts.push(LoadAttempt {
+                    name: candidate,
+                    error,
+                }),
+            }
+        }
+    }
+    Err(attempts)
+}
+
+/// Loads one library by name or path. A library that loads is never unloaded again: unloading a
+/// CUDA driver while anything may still hold one of its pointers is not safe.
+pub(crate) fn load(name: &str) -> Result<Library, String> {
+    // SAFETY: loading runs the library's initialisers. For the CUDA libraries these are the
+    // vendor's own, which every CUDA program runs the same way.
+    match unsafe { libloading::Library::new(name) } {
+        Ok(library) => Ok(Library {
+            library: std::mem::ManuallyDrop::new(library),
+            name: name.to_string(),
+        }),
+        Err(error) => Err(loader_message(&error)),
+    }
+}
+
+fn loader_message(error: &libloading::Error) -> String {
+    use std::error::Error;
+    match error.source() {
+        Some(source) => source.to_string(),
+        None => error.to_string(),
+    }
+}
+
+fn file_containing(address: *const c_void) -> Option<PathBuf> {
+    let mut info = libc::Dl_info {
+        dli_fname: std::ptr::null(),
+        dli_fbase: std::ptr::null_mut(),
+        dli_sname: std::ptr::null(),
+        dli_saddr: std::ptr::null_mut(),
+    };
+    // SAFETY: `info` is a valid, writable Dl_info; dladdr only reads the address.
+    let found = unsafe { libc::dladdr(address, &mut info) };
+    if found == 0 || info.dli_fname.is_null() {
+        return None;
+    }
+    // SAFETY: dladdr returned a NUL-terminated path owned by the loader for the object's lifetime.
+    let name = unsafe { CStr::from_ptr(info.dli_fname) };
+    let path = Path::new(&*name.to_string_lossy()).to_path_buf();
+    Some(std::fs::canonicalize(&path).unwrap_or(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_library_reports_every_attempt() {
+        let names = vec![
+            "libgpu-test-does-not-exist.so.1".to_string(),
+            "libgpu-test-nope.so".to_string(),
+        ];
+        let attempts = load_first(&names, &Search::System).unwrap_err();
+        assert_eq!(attempts.len(), 2);
+        assert_eq!(attempts[0].name, "libgpu-test-does-not-exist.so.1");
+        assert!(attempts.iter().all(LoadAttempt::is_not_found), "{attempts:?}");
+    }
+
+    #[test]
+    fn directory_search_uses_absolute_paths() {
+        let dirs = vec![PathBuf::from("/nonexistent-a"), PathBuf::from("/nonexistent-b")];
+        let attempts = load_first(&["libx.so".to_string()], &Search::Only(dirs)).unwrap_err();
+        let names: Vec<&str> = attempts.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["/nonexistent-a/libx.so", "/nonexistent-b/libx.so"]);
+    }
+
+    #[test]
+    fn a_loaded_library_knows_its_file() {
+        let libc = load("libc.so.6").expect("glibc is loaded in every test process");
+        let path = libc.path_of_symbol("malloc").expect("malloc is in libc");
+        assert!(path.to_string_lossy().contains("libc"), "{}", path.display());
+    }
+}

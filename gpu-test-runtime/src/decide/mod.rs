@@ -1,0 +1,96 @@
+//! The decision: whether a test runs, is skipped, or fails without running, from its
+//! requirements, the probe's facts and the run's policy (strict mode, what nextest's list phase
+//! decided). Both harness paths decide through [`Decider::decide`], and nothing else decides.
+
+pub(crate) mod driver_table;
+pub(crate) mod reasons;
+pub(crate) mod requirements;
+pub(crate) mod skip;
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::probe::Probe;
+use requirements::Requirements;
+use skip::SkipReason;
+
+/// What to do with one test.
+#[derive(Debug, Clone)]
+pub(crate) enum Decision {
+    /// Requirements met: run on any of these device ordinals.
+    Run(Arc<Vec<usize>>),
+    /// Requirements unmet: skip, with the reason.
+    Skip(Arc<SkipReason>),
+    /// Requirements unmet, and the policy makes that a failure: the message (after the test's
+    /// name), and the reason.
+    Fail(String, Arc<SkipReason>),
+}
+
+/// What [`Requirements::check`] answered, shared by every test with the same requirements.
+type Checked = Result<Arc<Vec<usize>>, Arc<SkipReason>>;
+
+/// The decisions of one process: the requirements of a suite of thousands of tests come in a
+/// handful of distinct sets, so each set is checked once.
+#[derive(Debug)]
+pub(crate) struct Decider {
+    probe: &'static Probe,
+    strict: bool,
+    first: OnceLock<(Requirements, Checked)>,
+    others: Mutex<Vec<(Requirements, Checked)>>,
+}
+
+impl Decider {
+    /// Decides over `probe`; with `strict`, an unmet requirement is a failure.
+    pub(crate) fn new(probe: &'static Probe, strict: bool) -> Decider {
+        Decider {
+            probe,
+            strict,
+            first: OnceLock::new(),
+            others: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The probe decided over.
+    pub(crate) fn probe(&self) -> &'static Probe {
+        self.probe
+    }
+
+    /// The one decision policy. `listed_to_run` is what nextest's list phase decided for this
+    /// test, when this process is nextest's run phase.
+    pub(crate) fn decide(&self, requirements: &Requirements, listed_to_run: Option<bool>) -> Decision {
+        match self.check(requirements) {
+            Ok(ordinals) => Decision::Run(ordinals),
+            Err(reason) if self.strict => Decision::Fail(
+                format!("cannot run, and GPU_TEST_STRICT=1 makes that a failure: {reason}"),
+                reason,
+            ),
+            Err(reason) if listed_to_run == Some(true) => Decision::Fail(
+                format!(
+                    "nextest listed this test to run, but in this process its requirements are unmet: {reason} \
+                     (did the environment change between listing and running?)"
+                ),
+                reason,
+            ),
+            Err(reason) => Decision::Skip(reason),
+        }
+    }
+
+    /// [`Requirements::check`], once per distinct set of requirements.
+    fn check(&self, requirements: &Requirements) -> Checked {
+        // Most suites have one set of requirements: that one is answered without a lock.
+        if let Some((first, checked)) = self.first.get()
+            && first == requirements
+        {
+            return checked.clone();
+        }
+        let mut others = self.others.lock().unwrap_or_else(|p| p.into_inner());
+        // A list, not a map: there are few distinct requirements, and comparing is cheaper than
+        // hashing in the debug builds tests run in.
+        if let Some((_, checked)) = others.iter().find(|(r, _)| r == requirements) {
+            return checked.clone();
+        }
+        let checked = requirements.check(self.probe).map(Arc::new).map_err(Arc::new);
+        others.push((*requirements, checked.clone()));
+        let _ = self.first.set((*requirements, checked.clone()));
+        checked
+    }
+}

@@ -1,0 +1,240 @@
+//! Why a test cannot run, in words: the reasons and hints shared by the requirement check and the
+//! doctor, each written once.
+
+use super::driver_table;
+use super::skip::{SkipKind, SkipReason};
+use crate::cuda::library::LoadAttempt;
+use crate::cuda::version::Version;
+use crate::probe::{DeviceInfo, LoadedLibrary, Nvrtc, Probe, VisibleDevices};
+
+/// Why no test can use the driver at all, or `None` when it is loaded and initialised.
+pub(crate) fn driver_problem(probe: &Probe) -> Option<SkipReason> {
+    let driver = &probe.driver;
+    let library = match &driver.library {
+        Err(tried) => return Some(no_driver(probe, tried)),
+        Ok(library) => library,
+    };
+    if !driver.missing_symbols.is_empty() {
+        return Some(SkipReason::new(
+            SkipKind::DriverSymbolMissing,
+            format!(
+                "CUDA driver {} lacks {} (it is too old, or not a real driver library)",
+                library.display(),
+                driver.missing_symbols.join(", ")
+            ),
+            "update the NVIDIA driver, and check that LD_LIBRARY_PATH does not put an old or stub \
+             libcuda before the driver's",
+        ));
+    }
+    let Some(Err(error)) = &driver.init else {
+        return None;
+    };
+    let mut reason = format!("cuInit failed: {error} (loaded {})", library.display());
+    let mut hint = error
+        .hint()
+        .unwrap_or("check that `nvidia-smi` lists the GPU and reports no error")
+        .to_string();
+    if let Some(shadowed) = &driver.shadowed {
+        reason.push_str(&format!(
+            "; libcuda.so is {} but the driver's libcuda.so.1 is {}",
+            library.display(),
+            shadowed.display()
+        ));
+        hint = format!(
+            "libcuda.so and libcuda.so.1 are different files and tests load libcuda.so: remove the \
+             directory holding {} from LD_LIBRARY_PATH",
+            library.display()
+        );
+    }
+    let visible = probe.environment.visible_devices();
+    if (error.code == 100 || error.code == 101)
+        && let Some(explanation) = visible.explain_shortfall(1)
+    {
+        reason.push_str(&format!("; {explanation}"));
+        hint = "unset CUDA_VISIBLE_DEVICES, or set it to device indices or UUIDs such as 0,1 or GPU-..."
+            .to_string();
+        return Some(SkipReason::new(SkipKind::DriverInitFailed, reason, hint));
+    }
+    if matches!(error.code, 100 | 304 | 999) {
+        let blocked: Vec<String> = probe
+            .device_nodes()
+            .iter()
+            .filter(|node| !node.accessible)
+            .map(|node| node.path.display().to_string())
+            .collect();
+        if !blocked.is_empty() {
+            reason.push_str(&format!(
+                "; this user may not read and write {}",
+                blocked.join(", ")
+            ));
+            hint = "give this user read and write access to /dev/nvidia* (usually by adding it to the \
+                    group that owns them, such as video or render)"
+                .to_string();
+        } else if error.code == 100
+            && probe.device_nodes().is_empty()
+            && matches!(visible, VisibleDevices::Unset)
+        {
+            reason.push_str("; there are no /dev/nvidia* device files");
+            hint = "no GPU is visible to this system: check `nvidia-smi`; in a container, start it with the \
+                    NVIDIA container toolkit (docker run --gpus all)"
+                .to_string();
+        }
+    }
+    Some(SkipReason::new(SkipKind::DriverInitFailed, reason, hint))
+}
+
+fn no_driver(probe: &Probe, tried: &[LoadAttempt]) -> SkipReason {
+    let names: Vec<&str> = tried.iter().map(|a| a.name.as_str()).collect();
+    let mut reason = format!(
+        "no CUDA driver: libcuda could not be loaded (tried {}; {})",
+        names.join(", "),
+        probe.environment.describe_library_path()
+    );
+    let unusable: Vec<&LoadAttempt> = tried.iter().filter(|a| !a.is_not_found()).collect();
+    for attempt in &unusable {
+        reason.push_str(&format!("; {}", attempt.error));
+    }
+    let hint = match &probe.kernel_module {
+        Some(module) => {
+            let release = module
+                .release
+                .as_deref()
+                .map(|r| format!(" {r}"))
+                .unwrap_or_default();
+            reason.push_str(&format!(
+                "; the NVIDIA kernel module{release} is loaded, so the driver is installed but its library \
+                 is not where the loader looks"
+            ));
+            "add the directory holding libcuda.so.1 to LD_LIBRARY_PATH or the loader cache (ldconfig); in a \
+             container, start it with the NVIDIA container toolkit (docker run --gpus all)"
+        }
+        None => {
+            reason.push_str("; the NVIDIA kernel module is not loaded either");
+            "install the NVIDIA driver and check that `nvidia-smi` lists a GPU; on a machine without an \
+             NVIDIA GPU this skip is expected"
+        }
+    };
+    let hint = if unusable.is_empty() {
+        hint.to_string()
+    } else {
+        "a libcuda file was found but could not be loaded (see the loader's message): check its permissions \
+         and that it is a 64-bit driver library"
+            .to_string()
+    };
+    SkipReason::new(SkipKind::NoDriver, reason, hint)
+}
+
+/// Why the driver does not meet `min_cuda`, or `None` when it does.
+pub(crate) fn cuda_too_old(probe: &Probe, min_cuda: Version) -> Option<SkipReason> {
+    let needed = match driver_table::min_driver_for(min_cuda) {
+        Some(driver) => format!("CUDA {min_cuda} needs driver >= {driver}"),
+        None => format!("CUDA {min_cuda} is newer than every release whose minimum driver gpu-test knows"),
+    };
+    let hint = match driver_table::min_driver_for(min_cuda) {
+        Some(driver) => {
+            format!("update the NVIDIA driver to {driver} or newer (`nvidia-smi` shows the installed one)")
+        }
+        None => "update the NVIDIA driver (`nvidia-smi` shows the installed one)".to_string(),
+    };
+    let found = match probe.driver.cuda_version {
+        Some(version) if version >= min_cuda => return None,
+        Some(version) => match probe.driver_release() {
+            Some(release) => format!("driver {release} supports CUDA {version}"),
+            None => format!("the driver supports CUDA {version}"),
+        },
+        None => format!(
+            "the driver's CUDA version is unknown ({})",
+            probe
+                .driver
+                .version_error
+                .as_deref()
+                .unwrap_or("cuDriverGetVersion gave no answer")
+        ),
+    };
+    Some(SkipReason::new(
+        SkipKind::CudaTooOld,
+        format!("needs CUDA >= {min_cuda}, {found}; {needed}"),
+        hint,
+    ))
+}
+
+/// Why NVRTC does not meet `min_toolkit`, or `None` when it does.
+pub(crate) fn toolkit_problem(probe: &Probe, min_toolkit: Version) -> Option<SkipReason> {
+    let need = format!("needs NVRTC >= {min_toolkit} (min_toolkit)");
+    let install = "install the CUDA toolkit's NVRTC (the cuda-nvrtc package) and add its lib64 directory to \
+                   LD_LIBRARY_PATH";
+    match &probe.toolkit().nvrtc {
+        Nvrtc::NotFound { tried } => {
+            let first = tried.first().map(|a| a.name.as_str()).unwrap_or("libnvrtc.so");
+            Some(SkipReason::new(
+                SkipKind::ToolkitMissing,
+                format!(
+                    "{need}, but libnvrtc could not be loaded (tried {first} and {} other names cudarc looks for; {})",
+                    tried.len().saturating_sub(1),
+                    probe.environment.describe_library_path()
+                ),
+                install,
+            ))
+        }
+        Nvrtc::Unrecognised { library } => Some(SkipReason::new(
+            SkipKind::ToolkitMissing,
+            format!("{need}, but {} does not export nvrtcVersion", library.display()),
+            install,
+        )),
+        Nvrtc::VersionFailed { library, code } => Some(SkipReason::new(
+            SkipKind::ToolkitMissing,
+            format!(
+                "{need}, but nvrtcVersion in {} failed with code {code}",
+                library.display()
+            ),
+            install,
+        )),
+        Nvrtc::Found { library, version } if *version < min_toolkit => Some(SkipReason::new(
+            SkipKind::ToolkitTooOld,
+            format!("{need}, found NVRTC {version} ({})", library.display()),
+            format!(
+                "put the lib64 directory of a CUDA {min_toolkit} or newer toolkit first in LD_LIBRARY_PATH"
+            ),
+        )),
+        Nvrtc::Found { library, version } => {
+            let driver_cuda = probe.driver.cuda_version?;
+            (*version > driver_cuda).then(|| nvrtc_newer_than_driver(probe, library, *version, driver_cuda))
+        }
+    }
+}
+
+/// NVRTC makes PTX for its own CUDA release, which an older driver cannot load.
+pub(crate) fn nvrtc_newer_than_driver(
+    probe: &Probe,
+    library: &LoadedLibrary,
+    version: Version,
+    driver_cuda: Version,
+) -> SkipReason {
+    let driver = match probe.driver_release() {
+        Some(release) => format!("driver {release} (CUDA {driver_cuda})"),
+        None => format!("the driver (CUDA {driver_cuda})"),
+    };
+    let update = match driver_table::min_driver_for(version) {
+        Some(min) => format!("update the driver to {min} or newer"),
+        None => "update the driver".to_string(),
+    };
+    SkipReason::new(
+        SkipKind::ToolkitNewerThanDriver,
+        format!(
+            "NVRTC {version} ({}) makes PTX that {driver} cannot load (CUDA_ERROR_UNSUPPORTED_PTX_VERSION)",
+            library.display()
+        ),
+        format!("{update}, or put an NVRTC of CUDA {driver_cuda} or older first in LD_LIBRARY_PATH"),
+    )
+}
+
+/// A device in compute mode Prohibited: what is wrong with it (after its label) and the fix.
+pub(crate) fn compute_mode_prohibited(device: &DeviceInfo) -> (&'static str, String) {
+    (
+        "is in compute mode Prohibited, so no process may use it",
+        format!(
+            "allow processes on it again with `nvidia-smi -i {} -c DEFAULT`",
+            device.ordinal
+        ),
+    )
+}

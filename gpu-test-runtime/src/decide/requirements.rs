@@ -1,0 +1,212 @@
+//! What a test needs, and the decision whether this machine provides it.
+
+use std::fmt;
+
+use super::reasons;
+use super::skip::{SkipKind, SkipReason};
+use crate::cuda::version::Version;
+use crate::probe::{ComputeMode, DeviceInfo, Probe};
+use crate::util::format::{count, format_bytes};
+
+/// What a GPU test needs from the machine. `#[gpu_test(...)]` builds one from its keys.
+///
+/// ```
+/// use gpu_test_runtime::{Requirements, Version};
+/// const NEEDS: Requirements = Requirements::new().devices(2).min_cuda(Version::new(11, 8));
+/// assert_eq!(NEEDS.to_string(), "devices = 2, min_cuda = \"11.8\"");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Requirements {
+    devices: u32,
+    min_cuda: Option<Version>,
+    min_compute: Option<Version>,
+    min_memory: Option<u64>,
+    min_toolkit: Option<Version>,
+}
+
+impl Default for Requirements {
+    fn default() -> Requirements {
+        Requirements::new()
+    }
+}
+
+impl Requirements {
+    /// One CUDA device, nothing else.
+    pub const fn new() -> Requirements {
+        Requirements {
+            devices: 1,
+            min_cuda: None,
+            min_compute: None,
+            min_memory: None,
+            min_toolkit: None,
+        }
+    }
+
+    /// At least `count` visible devices that meet the per-device requirements.
+    pub const fn devices(mut self, count: u32) -> Requirements {
+        self.devices = count;
+        self
+    }
+
+    /// A driver that supports at least this CUDA release.
+    pub const fn min_cuda(mut self, version: Version) -> Requirements {
+        self.min_cuda = Some(version);
+        self
+    }
+
+    /// Devices of at least this compute capability.
+    pub const fn min_compute(mut self, version: Version) -> Requirements {
+        self.min_compute = Some(version);
+        self
+    }
+
+    /// Devices with at least this many bytes of memory.
+    pub const fn min_memory(mut self, bytes: u64) -> Requirements {
+        self.min_memory = Some(bytes);
+        self
+    }
+
+    /// NVRTC of at least this release, loadable by cudarc.
+    pub const fn min_toolkit(mut self, version: Version) -> Requirements {
+        self.min_toolkit = Some(version);
+        self
+    }
+
+    /// The number of devices needed.
+    pub const fn device_count(&self) -> u32 {
+        self.devices
+    }
+
+    /// Decides whether `probe` meets these requirements. `Ok` holds the ordinals of every device
+    /// that meets the per-device requirements (at least [`device_count`](Self::device_count)).
+    pub fn check(&self, probe: &Probe) -> Result<Vec<usize>, SkipReason> {
+        if let Some(problem) = reasons::driver_problem(probe) {
+            return Err(problem);
+        }
+        if let Some(min_cuda) = self.min_cuda
+            && let Some(problem) = reasons::cuda_too_old(probe, min_cuda)
+        {
+            return Err(problem);
+        }
+        let needed = self.devices as usize;
+        if probe.devices.len() < needed {
+            return Err(self.too_few_devices(probe));
+        }
+        let mut suitable = Vec::new();
+        let mut problems = Vec::new();
+        let mut hints = Vec::new();
+        for device in &probe.devices {
+            match self.device_problem(device, &mut hints) {
+                None => suitable.push(device.ordinal),
+                Some(problem) => problems.push(problem),
+            }
+        }
+        if suitable.len() < needed {
+            let reason = if needed == 1 && probe.devices.len() == 1 {
+                problems.join("; ")
+            } else {
+                format!(
+                    "needs {}, found {}: {}",
+                    count(needed, "suitable CUDA device"),
+                    suitable.len(),
+                    problems.join("; ")
+                )
+            };
+            hints.dedup();
+            return Err(SkipReason::new(
+                SkipKind::DeviceUnsuitable,
+                reason,
+                hints.join("; "),
+            ));
+        }
+        if let Some(min_toolkit) = self.min_toolkit
+            && let Some(problem) = reasons::toolkit_problem(probe, min_toolkit)
+        {
+            return Err(problem);
+        }
+        Ok(suitable)
+    }
+
+    fn too_few_devices(&self, probe: &Probe) -> SkipReason {
+        let needed = self.devices as usize;
+        let mut reason = format!(
+            "needs {}, found {}",
+            count(needed, "CUDA device"),
+            probe.devices.len()
+        );
+        let mut hint = format!("run on a machine with at least {}", count(needed, "GPU"));
+        let visible = probe.environment.visible_devices();
+        if let Some(explanation) = visible.explain_shortfall(needed) {
+            reason.push_str(&format!(" ({explanation})"));
+            hint.push_str(&format!(
+                ", and list {needed} devices in CUDA_VISIBLE_DEVICES or unset it"
+            ));
+        }
+        for error in &probe.device_errors {
+            reason.push_str(&format!(
+                "; device {} could not be read: {} failed: {}",
+                error.ordinal, error.call, error.error
+            ));
+        }
+        SkipReason::new(SkipKind::TooFewDevices, reason, hint)
+    }
+
+    /// Why `device` cannot serve this test, in the words reasons use, or `None`.
+    fn device_problem(&self, device: &DeviceInfo, hints: &mut Vec<String>) -> Option<String> {
+        let mut faults = Vec::new();
+        if let Some(min) = self.min_compute
+            && device.compute_capability < min
+        {
+            faults.push(format!(
+                "is {}, needs min_compute {min}",
+                device.compute_capability.sm()
+            ));
+            hints.push(format!(
+                "run on a GPU of compute capability {min} ({}) or newer",
+                min.sm()
+            ));
+        }
+        if let Some(min) = self.min_memory
+            && device.total_memory < min
+        {
+            faults.push(format!(
+                "has {}, needs min_memory {}",
+                format_bytes(device.total_memory),
+                format_bytes(min)
+            ));
+            hints.push(format!(
+                "run on a GPU with at least {} of memory",
+                format_bytes(min)
+            ));
+        }
+        if device.compute_mode == Some(ComputeMode::Prohibited) {
+            let (fault, hint) = reasons::compute_mode_prohibited(device);
+            faults.push(fault.to_string());
+            hints.push(hint);
+        }
+        if faults.is_empty() {
+            return None;
+        }
+        Some(format!("{} {}", device.label(), faults.join(", and ")))
+    }
+}
+
+impl fmt::Display for Requirements {
+    /// The requirements as the attribute's keys: `devices = 2, min_cuda = "11.8"`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = vec![format!("devices = {}", self.devices)];
+        if let Some(v) = self.min_cuda {
+            parts.push(format!("min_cuda = \"{v}\""));
+        }
+        if let Some(v) = self.min_compute {
+            parts.push(format!("min_compute = \"{v}\""));
+        }
+        if let Some(bytes) = self.min_memory {
+            parts.push(format!("min_memory = \"{}\"", format_bytes(bytes)));
+        }
+        if let Some(v) = self.min_toolkit {
+            parts.push(format!("min_toolkit = \"{v}\""));
+        }
+        f.write_str(&parts.join(", "))
+    }
+}

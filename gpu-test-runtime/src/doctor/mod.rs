@@ -1,0 +1,342 @@
+//! The doctor: this machine's CUDA setup for people (`text`) and as JSON (`json`), each finding
+//! with a fix.
+//!
+//! Run it with `cargo run -p gpu-test-runtime --bin gpu-doctor [-- --json]`. It reads the same
+//! probe the tests use, then also opens a context on each device to read its free memory, which
+//! the tests' probe does not do.
+
+mod json;
+mod text;
+
+use crate::decide::{driver_table, reasons};
+use crate::probe::{ComputeMode, DeviceInfo, Nvrtc, Probe, VisibleDevices};
+use crate::settings::settings;
+use crate::util::format::format_bytes;
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Severity {
+    /// Blocks GPU tests.
+    Error,
+    /// Likely to cause failures or surprises.
+    Warning,
+    /// Worth knowing.
+    Info,
+}
+
+impl Severity {
+    fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// One thing the doctor noticed, with how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Finding {
+    /// How serious it is.
+    pub severity: Severity,
+    /// What was found.
+    pub text: String,
+    /// What to do about it.
+    pub hint: String,
+}
+
+/// What opening a context on a device showed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ContextCheck {
+    /// A context opened; free and total memory in bytes, when the driver reported them.
+    Opened {
+        /// `(free, total)`.
+        memory: Option<(u64, u64)>,
+    },
+    /// No context could be created.
+    Failed(String),
+}
+
+/// The doctor's diagnosis of this machine: what the probe found, a context opened on each
+/// device, and every finding with its fix. The `gpu-doctor` binary prints it.
+///
+/// ```no_run
+/// let diagnosis = gpu_test_runtime::Diagnosis::new(gpu_test_runtime::probe());
+/// print!("{}", diagnosis.to_text());
+/// std::process::exit(diagnosis.exit_code());
+/// ```
+#[derive(Debug)]
+pub struct Diagnosis<'p> {
+    probe: &'p Probe,
+    /// Per device (same order as `probe.devices`): the context check.
+    contexts: Vec<ContextCheck>,
+    /// Everything noticed, most serious first.
+    findings: Vec<Finding>,
+}
+
+impl<'p> Diagnosis<'p> {
+    /// Diagnoses `probe`, opening a context on each device to check it is usable.
+    pub fn new(probe: &'p Probe) -> Diagnosis<'p> {
+        let contexts = probe.devices.iter().map(|d| check_context(probe, d)).collect();
+        let mut diagnosis = Diagnosis {
+            probe,
+            contexts,
+            findings: Vec::new(),
+        };
+        diagnosis.findings = diagnosis.find();
+        diagnosis.findings.sort_by_key(|f| f.severity);
+        diagnosis
+    }
+
+    /// The devices a test could use: the driver is ready, a context opened, and the device is not
+    /// in compute mode Prohibited.
+    pub fn usable_devices(&self) -> usize {
+        if !self.probe.driver.is_ready() {
+            return 0;
+        }
+        self.probe
+            .devices
+            .iter()
+            .zip(&self.contexts)
+            .filter(|(device, context)| {
+                matches!(context, ContextCheck::Opened { .. })
+                    && device.compute_mode != Some(ComputeMode::Prohibited)
+            })
+            .count()
+    }
+
+    /// The exit code: 0 when at least one device is usable, 1 when none is.
+    pub fn exit_code(&self) -> i32 {
+        if self.usable_devices() > 0 { 0 } else { 1 }
+    }
+
+    fn find(&self) -> Vec<Finding> {
+        let probe = self.probe;
+        let mut findings = Vec::new();
+        let mut add = |severity, text: String, hint: &str| {
+            findings.push(Finding {
+                severity,
+                text,
+                hint: hint.to_string(),
+            })
+        };
+        match settings() {
+            Err(errors) => {
+                for error in errors {
+                    add(
+                        Severity::Error,
+                        error.to_string(),
+                        "fix or unset the variable: GPU tests stop with this error before running",
+                    );
+                }
+            }
+            Ok(settings) => {
+                for unknown in &settings.unknown {
+                    add(Severity::Warning, unknown.clone(), "rename or unset it");
+                }
+            }
+        }
+        if let Some(problem) = reasons::driver_problem(probe) {
+            add(Severity::Error, problem.reason.clone(), &problem.hint);
+        }
+        if let (Ok(used), Some(other)) = (&probe.driver.library, &probe.driver.shadowed)
+            && probe.driver.is_ready()
+        {
+            add(
+                Severity::Warning,
+                format!(
+                    "libcuda.so ({}) and libcuda.so.1 ({}) are different files; tests load libcuda.so",
+                    used.display(),
+                    other.display()
+                ),
+                "keep one driver library on the loader path: remove the directory of the one you do not want from LD_LIBRARY_PATH",
+            );
+        }
+        for dir in probe.environment.library_path_dirs() {
+            if dir.contains("stubs") {
+                add(
+                    Severity::Warning,
+                    format!("LD_LIBRARY_PATH contains {dir}, the CUDA toolkit's link-time stubs"),
+                    "remove it: a stub libcuda found there replaces the real driver at run time (cuInit fails with CUDA_ERROR_STUB_LIBRARY)",
+                );
+            } else if !std::path::Path::new(dir).is_dir() {
+                add(
+                    Severity::Info,
+                    format!("LD_LIBRARY_PATH names {dir}, which does not exist"),
+                    "remove it, or install what was meant to be there",
+                );
+            }
+        }
+        if let VisibleDevices::Set { raw, invalid, .. } = probe.environment.visible_devices() {
+            match (raw.trim().is_empty(), invalid) {
+                (true, _) => add(
+                    Severity::Warning,
+                    "CUDA_VISIBLE_DEVICES is set but empty, which hides every device".to_string(),
+                    "unset it to see every device, or list the devices tests may use (0,1 or GPU-...)",
+                ),
+                (false, Some(entry)) => add(
+                    Severity::Warning,
+                    format!(
+                        "CUDA_VISIBLE_DEVICES=\"{raw}\": \"{entry}\" is not a device index or UUID, so the driver ignores it and everything after it"
+                    ),
+                    "use device indices or UUIDs such as 0,1 or GPU-... (nvidia-smi -L lists them)",
+                ),
+                (false, None) => add(
+                    Severity::Info,
+                    format!(
+                        "CUDA_VISIBLE_DEVICES={raw} limits which devices CUDA shows, and renumbers them from 0"
+                    ),
+                    "unset it to see every device",
+                ),
+            }
+        }
+        if probe.devices.len() > 1 && probe.environment.cuda_device_order.is_none() {
+            add(
+                Severity::Info,
+                "CUDA_DEVICE_ORDER is unset: CUDA numbers devices fastest first, which can differ from nvidia-smi's PCI order".to_string(),
+                "set CUDA_DEVICE_ORDER=PCI_BUS_ID so that CUDA and nvidia-smi number devices alike",
+            );
+        }
+        for (device, context) in probe.devices.iter().zip(&self.contexts) {
+            self.device_findings(device, context, &mut add);
+        }
+        for error in &probe.device_errors {
+            add(
+                Severity::Error,
+                format!(
+                    "device {} could not be read: {} failed: {}",
+                    error.ordinal, error.call, error.error
+                ),
+                error.error.hint().unwrap_or("check `nvidia-smi` for this device"),
+            );
+        }
+        self.toolkit_findings(&mut add);
+        findings
+    }
+
+    fn device_findings(
+        &self,
+        device: &DeviceInfo,
+        context: &ContextCheck,
+        add: &mut impl FnMut(Severity, String, &str),
+    ) {
+        match device.compute_mode {
+            Some(ComputeMode::Prohibited) => {
+                let (fault, hint) = reasons::compute_mode_prohibited(device);
+                add(Severity::Error, format!("{} {fault}", device.label()), &hint);
+            }
+            Some(ComputeMode::ExclusiveProcess) => add(
+                Severity::Info,
+                format!(
+                    "{} is in compute mode Exclusive_Process: one process at a time",
+                    device.label()
+                ),
+                "tests in parallel processes (nextest) wait for each other or fail; set `nvidia-smi -c DEFAULT` to share it",
+            ),
+            _ => {}
+        }
+        match context {
+            ContextCheck::Failed(error) => add(
+                Severity::Error,
+                format!("{}: no CUDA context could be created: {error}", device.label()),
+                "check `nvidia-smi` for processes holding the device and for errors in `dmesg`",
+            ),
+            ContextCheck::Opened {
+                memory: Some((free, total)),
+            } if *total > 0 && free * 10 < *total => add(
+                Severity::Warning,
+                format!(
+                    "{} has only {} free of {}: other processes hold its memory",
+                    device.label(),
+                    format_bytes(*free),
+                    format_bytes(*total)
+                ),
+                "`nvidia-smi` lists the processes using it; tests with min_memory count total memory, not free",
+            ),
+            ContextCheck::Opened { .. } => {}
+        }
+    }
+
+    fn toolkit_findings(&self, add: &mut impl FnMut(Severity, String, &str)) {
+        let probe = self.probe;
+        let driver_cuda = probe.driver.cuda_version;
+        let nvrtc = &probe.toolkit().nvrtc;
+        match nvrtc {
+            Nvrtc::NotFound { .. } => add(
+                Severity::Warning,
+                format!(
+                    "NVRTC could not be loaded ({}), so tests that compile kernels at run time (min_toolkit) are skipped",
+                    probe.environment.describe_library_path()
+                ),
+                "install the CUDA toolkit's NVRTC (the cuda-nvrtc package) and add its lib64 directory to LD_LIBRARY_PATH",
+            ),
+            Nvrtc::Unrecognised { library } => add(
+                Severity::Warning,
+                format!(
+                    "{} loaded as NVRTC but does not export nvrtcVersion",
+                    library.display()
+                ),
+                "check LD_LIBRARY_PATH for a wrong or broken libnvrtc",
+            ),
+            Nvrtc::VersionFailed { library, code } => add(
+                Severity::Warning,
+                format!("nvrtcVersion in {} failed with code {code}", library.display()),
+                "reinstall the CUDA toolkit's NVRTC",
+            ),
+            Nvrtc::Found { library, version } => {
+                if let Some(driver) = driver_cuda.filter(|d| version > d) {
+                    let reason = reasons::nvrtc_newer_than_driver(probe, library, *version, driver);
+                    add(Severity::Warning, reason.reason, &reason.hint);
+                }
+            }
+        }
+        if let Some(nvcc) = probe.nvcc() {
+            if let (Some(nvcc_version), Some(driver)) = (nvcc.version, driver_cuda)
+                && nvcc_version > driver
+            {
+                let min = driver_table::min_driver_for(nvcc_version)
+                    .map(|m| format!(" (CUDA {nvcc_version} needs driver >= {m})"))
+                    .unwrap_or_default();
+                add(
+                    Severity::Warning,
+                    format!(
+                        "nvcc {nvcc_version} ({}) builds for a newer CUDA than the driver supports ({driver}){min}",
+                        nvcc.path.display()
+                    ),
+                    "update the driver, or build with a toolkit no newer than the driver's CUDA version",
+                );
+            }
+            if let (Some(nvcc_version), Some(nvrtc_version)) = (nvcc.version, nvrtc.version())
+                && nvcc_version != nvrtc_version
+            {
+                add(
+                    Severity::Info,
+                    format!(
+                        "nvcc is CUDA {nvcc_version} but NVRTC is CUDA {nvrtc_version}: they come from different toolkits"
+                    ),
+                    "point PATH and LD_LIBRARY_PATH at the same CUDA installation",
+                );
+            }
+        }
+    }
+}
+
+fn check_context(probe: &Probe, device: &DeviceInfo) -> ContextCheck {
+    let Some(sys) = probe.driver.ready_sys() else {
+        return ContextCheck::Failed("the driver is not initialised".to_string());
+    };
+    let handle = match sys.device(device.ordinal as i32) {
+        Ok(handle) => handle,
+        Err(error) => return ContextCheck::Failed(error.to_string()),
+    };
+    let context = match sys.retain_primary_context(handle) {
+        Ok(context) => context,
+        Err(error) => return ContextCheck::Failed(error.to_string()),
+    };
+    let memory = match sys.set_current_context(context) {
+        Ok(()) => sys.memory_info().and_then(Result::ok),
+        Err(_) => None,
+    };
+    let _ = sys.release_primary_context(handle);
+    ContextCheck::Opened { memory }
+}

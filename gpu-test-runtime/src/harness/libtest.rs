@@ -1,0 +1,52 @@
+//! Running a GPU test under the default libtest harness, which has no run-time skip: an unmet
+//! test passes and says so on stderr (which libtest does not capture), or fails in strict mode.
+//!
+//! libtest has no hook at the end of a run, so the skip summary, the GitHub annotations and the
+//! report are written by an `atexit` handler from the entries the tests recorded.
+
+use std::sync::Once;
+
+use super::registry::TestDef;
+use super::{Verdict, conclude, run_test, session};
+use crate::decide::Decision;
+use crate::report::console;
+use crate::util::os::at_exit;
+
+/// Runs one test: decides from the probe, then runs the body, skips, or fails.
+#[track_caller]
+pub fn run_under_libtest(def: &'static TestDef) {
+    if let Err(message) = def.start() {
+        panic!("{message}");
+    }
+    let session = match session() {
+        Ok(session) => session,
+        Err(message) => panic!("{message}"),
+    };
+    static AT_EXIT: Once = Once::new();
+    AT_EXIT.call_once(|| {
+        at_exit(finish);
+    });
+    let decision = session.decider.decide(&def.requirements, None);
+    if let Decision::Skip(reason) = &decision {
+        console::skip_line(|out| def.push_name(out), reason);
+    }
+    match run_test(session, def, decision) {
+        Verdict::Passed | Verdict::Skipped(_) => {}
+        Verdict::Failed(message) => panic!("{message}"),
+        Verdict::Panicked(payload) => std::panic::resume_unwind(payload),
+    }
+}
+
+/// Runs as the process exits: the skip lines still buffered, then the summary, annotations and
+/// report for the tests that ran.
+extern "C" fn finish() {
+    let _ = std::panic::catch_unwind(|| {
+        console::flush_skip_lines();
+        let Ok(session) = session() else {
+            return;
+        };
+        if let Err(message) = conclude(session) {
+            console::line(&message);
+        }
+    });
+}

@@ -1,0 +1,127 @@
+//! Running the registered tests under a test runner: gpu-test's own `main()` on libtest-mimic
+//! (`mimic`), each test under the default libtest harness (`libtest`), and nextest's two phases
+//! (`nextest`). What both runners share is here: the session set up once per process, and
+//! [`run_test`], which carries out a decision and records its result.
+
+pub(crate) mod libtest;
+pub(crate) mod mimic;
+pub(crate) mod nextest;
+pub(crate) mod registry;
+
+use std::any::Any;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::decide::skip::SkipReason;
+use crate::decide::{Decider, Decision};
+use crate::probe::probe;
+use crate::report::console;
+use crate::report::model::{Entry, Outcome};
+use crate::report::outcomes::Outcomes;
+use crate::report::{file, suite_name};
+use crate::run::body::BodyFailure;
+use crate::run::execute;
+use crate::settings::{Settings, settings};
+use registry::TestDef;
+
+/// What a test process knows once, before its first test.
+#[derive(Debug)]
+pub(crate) struct Session {
+    /// The settings, all valid.
+    pub settings: &'static Settings,
+    /// The decision policy over this machine's probe.
+    pub decider: Decider,
+    /// The suite this binary's tests are reported under.
+    pub suite: Arc<str>,
+}
+
+/// This process's session, set up on first call: the settings read and checked, the report
+/// checked writable, unknown variables warned about, and the machine probed. `Err` is the
+/// message every GPU test fails with (each line starts with `gpu-test:`).
+pub(crate) fn session() -> Result<&'static Session, &'static str> {
+    static SESSION: OnceLock<Result<Session, String>> = OnceLock::new();
+    SESSION
+        .get_or_init(|| {
+            let settings = settings().map_err(|errors| {
+                let lines: Vec<String> = errors.iter().map(|error| format!("gpu-test: {error}")).collect();
+                lines.join("\n")
+            })?;
+            if let Some(target) = &settings.report {
+                file::check_writable(target).map_err(|error| format!("gpu-test: {error}"))?;
+            }
+            console::warn_unknown_variables(settings);
+            Ok(Session {
+                settings,
+                decider: Decider::new(probe(), settings.strict),
+                suite: suite_name(),
+            })
+        })
+        .as_ref()
+        .map_err(String::as_str)
+}
+
+/// The outcomes this process recorded, concluded after its last test.
+static OUTCOMES: Mutex<Option<Outcomes>> = Mutex::new(None);
+
+/// Records into this process's outcomes.
+fn record(session: &Session, update: impl FnOnce(&mut Outcomes)) {
+    let mut outcomes = OUTCOMES.lock().unwrap_or_else(|p| p.into_inner());
+    update(outcomes.get_or_insert_with(|| Outcomes::new(session.settings.report.is_some())));
+}
+
+/// Concludes what this process recorded: the skip summary, annotations and report.
+fn conclude(session: &Session) -> Result<(), String> {
+    let outcomes = OUTCOMES.lock().unwrap_or_else(|p| p.into_inner()).take();
+    match outcomes {
+        Some(outcomes) => outcomes.conclude(session.settings, session.decider.probe(), &session.suite),
+        None => Ok(()),
+    }
+}
+
+/// How a test ended, for its runner.
+#[derive(Debug)]
+pub(crate) enum Verdict {
+    /// The body ran and succeeded.
+    Passed,
+    /// Its requirements are unmet.
+    Skipped(Arc<SkipReason>),
+    /// It failed: the message, starting with `gpu-test: <name>`.
+    Failed(String),
+    /// The body panicked; the runner resumes the panic, whose message the hook already printed.
+    Panicked(Box<dyn Any + Send>),
+}
+
+/// Carries out `decision` for `def`: runs the body and prints where it ran, or not, and records
+/// the test's entry.
+pub(crate) fn run_test(session: &Session, def: &'static TestDef, decision: Decision) -> Verdict {
+    let suite = &session.suite;
+    match decision {
+        Decision::Skip(reason) => {
+            record(session, |o| o.skipped(&reason, || (suite.clone(), def.name())));
+            Verdict::Skipped(reason)
+        }
+        Decision::Fail(message, reason) => {
+            let name = def.name();
+            record(session, |o| {
+                o.ran(Entry::unmet(suite, &name, Outcome::Failed, &reason))
+            });
+            Verdict::Failed(format!("gpu-test: {name} {message}"))
+        }
+        Decision::Run(ordinals) => {
+            let name = def.name();
+            let execution = execute(
+                def.body_named(&name),
+                session.decider.probe(),
+                &ordinals,
+                session.settings,
+                &|waiting| console::waiting(&name, waiting),
+            );
+            console::ran(&name, &execution);
+            record(session, |o| o.ran(Entry::executed(suite, &name, &execution)));
+            match execution.outcome {
+                Ok(()) => Verdict::Passed,
+                Err(BodyFailure::Panicked(payload)) => Verdict::Panicked(payload),
+                Err(failure) => Verdict::Failed(format!("gpu-test: {name} {}", failure.describe())),
+            }
+        }
+    }
+}

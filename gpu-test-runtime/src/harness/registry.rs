@@ -1,0 +1,140 @@
+//! The test registry: every `#[gpu_test]` of a binary, described by the macro's expansion and
+//! collected at link time (no code runs before `main`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::decide::requirements::Requirements;
+use crate::run::Body;
+use crate::run::body::Outcome;
+use crate::run::gpu::Gpu;
+
+/// Every `#[gpu_test]` linked into the binary, for [`crate::main`].
+#[linkme::distributed_slice]
+pub static GPU_TESTS: [&'static TestDef];
+
+/// One `#[gpu_test]` function, as the macro describes it.
+#[derive(Debug)]
+pub struct TestDef {
+    /// `module_path!()` where the test is defined.
+    pub module_path: &'static str,
+    /// Where the module path starts after the crate's name and `::` ([`path_after_crate`]).
+    pub path_start: usize,
+    /// The function's name.
+    pub fn_name: &'static str,
+    /// `file!()` of the definition.
+    pub file: &'static str,
+    /// `line!()` of the definition.
+    pub line: u32,
+    /// What the test needs.
+    pub requirements: Requirements,
+    /// Whether the function also carries `#[ignore]`.
+    pub ignored: bool,
+    /// The reason in `#[ignore = "..."]`.
+    pub ignore_reason: Option<&'static str>,
+    /// The `timeout` key, in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// The body.
+    pub body: fn(&Gpu) -> Outcome,
+    /// Set when the test first runs: a second run in one process means the function was
+    /// registered twice (`#[test]` above `#[gpu_test]`, which the macro cannot see).
+    pub started: AtomicBool,
+}
+
+impl TestDef {
+    /// Marks the test as started; `Err` with the explanation if it already was.
+    pub(crate) fn start(&self) -> Result<(), String> {
+        if self.started.swap(true, Ordering::SeqCst) {
+            return Err(format!(
+                "gpu-test: {} is registered as a test twice, so it runs twice: remove the #[test] above \
+                 #[gpu_test], which already makes the function a test",
+                self.name()
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl TestDef {
+    /// What executing the body needs, for the test named `name`.
+    pub(crate) fn body_named<'a>(&self, name: &'a str) -> Body<'a> {
+        Body {
+            name,
+            function: self.body,
+            devices: self.requirements.device_count() as usize,
+            timeout: self.timeout_ms.map(Duration::from_millis),
+        }
+    }
+
+    /// The test's name as libtest prints it: the module path without the crate name, then the
+    /// function (`tests::two_gpus`).
+    pub fn name(&self) -> String {
+        let mut name = String::with_capacity(self.module_path.len() + self.fn_name.len());
+        self.push_name(&mut name);
+        name
+    }
+
+    /// Appends [`TestDef::name`] to `out`.
+    pub fn push_name(&self, out: &mut String) {
+        if let Some(path) = self.module_path.get(self.path_start..).filter(|p| !p.is_empty()) {
+            out.push_str(path);
+            out.push_str("::");
+        }
+        out.push_str(self.fn_name);
+    }
+}
+
+/// The offset in `module_path` just past the crate's name and its `::` (the length when the path
+/// is the crate alone): computed at compile time, so that naming a test costs no search.
+pub const fn path_after_crate(module_path: &str) -> usize {
+    let bytes = module_path.as_bytes();
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        if bytes[i] == b':' && bytes[i + 1] == b':' {
+            return i + 2;
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(_: &Gpu) -> Outcome {
+        Ok(())
+    }
+
+    fn def(module_path: &'static str) -> TestDef {
+        TestDef {
+            module_path,
+            path_start: path_after_crate(module_path),
+            fn_name: "two_gpus",
+            file: file!(),
+            line: line!(),
+            requirements: Requirements::new(),
+            ignored: false,
+            ignore_reason: None,
+            timeout_ms: None,
+            body,
+            started: AtomicBool::new(false),
+        }
+    }
+
+    #[test]
+    fn names_match_libtest() {
+        assert_eq!(def("my_crate::tests").name(), "tests::two_gpus");
+        assert_eq!(def("my_crate::a::b").name(), "a::b::two_gpus");
+        assert_eq!(def("gpu_suite").name(), "two_gpus");
+        assert_eq!(path_after_crate("my_crate::a"), 10);
+        assert_eq!(path_after_crate("my_crate"), 8);
+    }
+
+    #[test]
+    fn a_second_start_is_an_error() {
+        let def = def("my_crate::tests");
+        assert_eq!(def.start(), Ok(()));
+        assert!(def.start().unwrap_err().contains("registered as a test twice"));
+    }
+}

@@ -1,0 +1,253 @@
+//! Everything gpu-test prints while tests run: skip lines, the devices and GPU timings of each
+//! test that ran, a test waiting for its leases, warnings, and the summary of skips at the end.
+//! All of it goes to stderr, which libtest does not capture.
+
+use std::sync::{Arc, Mutex, Once};
+use std::time::Duration;
+
+use crate::decide::skip::SkipReason;
+use crate::run::Execution;
+use crate::run::lease::{Waiting, leases};
+use crate::run::timing::Timing;
+use crate::settings::Settings;
+use crate::util::format::format_duration;
+use crate::util::stderr::write_stderr;
+
+/// Prints one line of text as it is (a message that already says `gpu-test:`).
+pub(crate) fn line(text: &str) {
+    write_stderr(&format!("{text}\n"));
+}
+
+/// Warns, once per process, about `GPU_TEST_*` variables gpu-test does not know.
+pub(crate) fn warn_unknown_variables(settings: &Settings) {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        for unknown in &settings.unknown {
+            write_stderr(&format!("gpu-test: warning: {unknown}\n"));
+        }
+    });
+}
+
+/// `gpu-test: <test> ran on <devices>`, then a timing line per label and device.
+pub(crate) fn ran(test: &str, execution: &Execution) {
+    if execution.devices.is_empty() {
+        return;
+    }
+    let mut lines = format!("gpu-test: {test} ran on {}\n", execution.devices.join(", "));
+    for timing in &execution.timings {
+        lines.push_str(&timing_line(test, timing));
+        lines.push('\n');
+    }
+    write_stderr(&lines);
+}
+
+/// `gpu-test: timing vector_add::large: saxpy 10 x median 41.3 us (min 40.9, max 44.0), device 0 NVIDIA H100`
+pub(crate) fn timing_line(test: &str, timing: &Timing) -> String {
+    let (unit, scale) = unit_for(timing.median);
+    format!(
+        "gpu-test: timing {test}: {} {} x median {} {unit} (min {}, max {}), {}",
+        timing.label,
+        timing.count,
+        number(timing.median, scale),
+        number(timing.min, scale),
+        number(timing.max, scale),
+        timing.device
+    )
+}
+
+/// The unit a duration reads best in, and its size in seconds.
+fn unit_for(duration: Duration) -> (&'static str, f64) {
+    let seconds = duration.as_secs_f64();
+    if seconds < 1e-3 {
+        ("us", 1e-6)
+    } else if seconds < 1.0 {
+        ("ms", 1e-3)
+    } else {
+        ("s", 1.0)
+    }
+}
+
+/// Three significant digits or so: `41.3`, `4.13`, `413`.
+fn number(duration: Duration, scale: f64) -> String {
+    let value = duration.as_secs_f64() / scale;
+    if value < 10.0 {
+        format!("{value:.2}")
+    } else if value < 100.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.0}")
+    }
+}
+
+/// Says that `test` is waiting for device leases, who holds them, and when it gives up.
+pub(crate) fn waiting(test: &str, waiting: &Waiting) {
+    write_stderr(&waiting_line(test, waiting));
+}
+
+fn waiting_line(test: &str, waiting: &Waiting) -> String {
+    let slots = waiting.slots;
+    let per_device = if slots == 1 {
+        "one test per device".to_string()
+    } else {
+        format!("{slots} tests per device")
+    };
+    format!(
+        "gpu-test: {test} is waiting for {} ({per_device} with GPU_TEST_TESTS_PER_DEVICE={slots}): {}; it gives up \
+         after {} (GPU_TEST_LEASE_TIMEOUT)\n",
+        leases(waiting.needed),
+        waiting.holders,
+        format_duration(waiting.timeout)
+    )
+}
+
+/// `gpu-test: 7 skipped: 5 x <reason>, 2 x <reason>` and the distinct fixes.
+pub(crate) fn skip_summary(groups: &[(&SkipReason, usize)]) -> Option<String> {
+    if groups.is_empty() {
+        return None;
+    }
+    let total: usize = groups.iter().map(|g| g.1).sum();
+    let reasons: Vec<String> = groups
+        .iter()
+        .map(|(reason, n)| format!("{n} x {}", reason.reason))
+        .collect();
+    let mut hints: Vec<&str> = Vec::new();
+    for (reason, _) in groups {
+        if !reason.hint.is_empty() && !hints.contains(&reason.hint.as_str()) {
+            hints.push(&reason.hint);
+        }
+    }
+    let mut text = format!("gpu-test: {total} skipped: {}\n", reasons.join(", "));
+    if !hints.is_empty() {
+        text.push_str(&format!("gpu-test: to run them: {}\n", hints.join("; ")));
+    }
+    Some(text)
+}
+
+/// Prints [`skip_summary`], if anything was skipped.
+pub(crate) fn print_skip_summary(groups: &[(&SkipReason, usize)]) {
+    if let Some(text) = skip_summary(groups) {
+        write_stderr(&text);
+    }
+}
+
+/// The `gpu-test: skipped <name>: <reason>; hint: <hint>` lines of the default harness, written
+/// in batches: one write per skipped test would be most of what a skip costs. A batch goes out
+/// when it reaches 32 KiB, 50 ms after it started (a thread started with the batch sees to that,
+/// however long the next test runs), and at [`flush_skip_lines`].
+static SKIP_LINES: Mutex<Option<Batch>> = Mutex::new(None);
+
+const BATCH_AGE: Duration = Duration::from_millis(50);
+const BATCH_SIZE: usize = 32 * 1024;
+
+struct Batch {
+    text: String,
+    /// The last reason written, and `: <reason>; hint: <hint>\n` for it: consecutive tests
+    /// usually share their reason.
+    reason: Option<(Arc<SkipReason>, String)>,
+}
+
+/// Adds the skip line of the test whose name `push_name` appends.
+pub(crate) fn skip_line(push_name: impl FnOnce(&mut String), reason: &Arc<SkipReason>) {
+    let mut lines = SKIP_LINES.lock().unwrap_or_else(|p| p.into_inner());
+    let batch = lines.get_or_insert_with(|| {
+        let flusher = std::thread::Builder::new().name("gpu-test-skip-lines".to_string());
+        // Without the thread the lines still go out, with the next batch or at exit.
+        let _ = flusher.spawn(|| {
+            std::thread::sleep(BATCH_AGE);
+            flush_skip_lines();
+        });
+        Batch {
+            text: String::with_capacity(BATCH_SIZE),
+            reason: None,
+        }
+    });
+    if !batch
+        .reason
+        .as_ref()
+        .is_some_and(|(last, _)| Arc::ptr_eq(last, reason))
+    {
+        let tail = format!(": {}; hint: {}\n", reason.reason, reason.hint);
+        batch.reason = Some((reason.clone(), tail));
+    }
+    batch.text.push_str("gpu-test: skipped ");
+    push_name(&mut batch.text);
+    if let Some((_, tail)) = &batch.reason {
+        batch.text.push_str(tail);
+    }
+    if batch.text.len() >= BATCH_SIZE {
+        write_stderr(&batch.text);
+        batch.text.clear();
+    }
+}
+
+/// Writes the skip lines not yet written.
+pub(crate) fn flush_skip_lines() {
+    let batch = SKIP_LINES.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(batch) = batch
+        && !batch.text.is_empty()
+    {
+        write_stderr(&batch.text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::skip::SkipKind;
+
+    fn timing(median_us: f64) -> Timing {
+        let us = |v: f64| Duration::from_secs_f64(v * 1e-6);
+        Timing {
+            label: "saxpy".to_string(),
+            device: "device 0 NVIDIA H100".to_string(),
+            count: 5,
+            total: us(median_us * 5.0),
+            min: us(median_us * 0.99),
+            median: us(median_us),
+            max: us(median_us * 1.065),
+        }
+    }
+
+    #[test]
+    fn timing_lines_use_the_unit_of_the_median() {
+        assert_eq!(
+            timing_line("vector_add::large", &timing(41.3)),
+            "gpu-test: timing vector_add::large: saxpy 5 x median 41.3 us (min 40.9, max 44.0), device 0 NVIDIA H100"
+        );
+        assert!(timing_line("t", &timing(4.25)).contains("median 4.25 us"));
+        assert!(timing_line("t", &timing(1_250.0)).contains("median 1.25 ms (min 1.24, max 1.33)"));
+        assert!(timing_line("t", &timing(2_500_000.0)).contains("median 2.50 s"));
+    }
+
+    #[test]
+    fn skips_are_summarised_by_reason_with_their_fixes() {
+        let driver = SkipReason::new(SkipKind::NoDriver, "no CUDA driver", "install the driver");
+        let devices = SkipReason::new(
+            SkipKind::TooFewDevices,
+            "needs 2 CUDA devices, found 1",
+            "add a GPU",
+        );
+        assert_eq!(
+            skip_summary(&[(&driver, 2), (&devices, 1)]).unwrap(),
+            "gpu-test: 3 skipped: 2 x no CUDA driver, 1 x needs 2 CUDA devices, found 1\n\
+             gpu-test: to run them: install the driver; add a GPU\n"
+        );
+        assert_eq!(skip_summary(&[]), None);
+    }
+
+    #[test]
+    fn a_waiting_test_names_the_holders_and_its_limit() {
+        let waiting = Waiting {
+            needed: 2,
+            slots: 1,
+            holders: "device 0 NVIDIA H100 is held by a (process 1)".to_string(),
+            timeout: Duration::from_secs(600),
+        };
+        assert_eq!(
+            waiting_line("tests::big", &waiting),
+            "gpu-test: tests::big is waiting for 2 device leases (one test per device with \
+             GPU_TEST_TESTS_PER_DEVICE=1): device 0 NVIDIA H100 is held by a (process 1); it gives up after 10m \
+             (GPU_TEST_LEASE_TIMEOUT)\n"
+        );
+    }
+}

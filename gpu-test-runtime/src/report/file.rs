@@ -1,0 +1,380 @@
+//! `GPU_TEST_REPORT`: a JUnit or JSON file describing every GPU test of a run.
+//!
+//! Processes of one run (the test binaries of `cargo test`, or nextest's list phase and one
+//! process per test) each merge their entries into the run's [`Report`] in a state file under a
+//! lock, then render the whole report in the format asked for and rename it into place: no entry
+//! is lost and no reader sees a half-written file.
+
+use std::fmt::Write as _;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::console::timing_line;
+use super::model::{Entry, Outcome, Report, SuiteInfo};
+use super::state::run_id;
+use crate::probe::Probe;
+use crate::run::timing::Timing;
+use crate::settings::{ReportFormat, ReportTarget, Settings};
+use crate::util::files::{stable_hash, update_locked, write_atomically};
+
+/// The JSON report's layout.
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    gpu_test_version: &'static str,
+    run: &'a str,
+    summary: JsonSummary,
+    suites: &'a [SuiteInfo],
+    tests: Vec<JsonEntry<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonSummary {
+    tests: usize,
+    passed: usize,
+    failed: usize,
+    skipped: usize,
+}
+
+#[derive(Serialize)]
+struct JsonEntry<'a> {
+    suite: &'a str,
+    name: &'a str,
+    outcome: Outcome,
+    reason: Option<&'a str>,
+    kind: Option<&'static str>,
+    hint: Option<&'a str>,
+    duration_s: f64,
+    devices: &'a [String],
+    timings: Vec<JsonTiming<'a>>,
+}
+
+/// A timed region in milliseconds, with the line the harness printed for it.
+#[derive(Serialize)]
+struct JsonTiming<'a> {
+    label: &'a str,
+    device: &'a str,
+    count: usize,
+    total_ms: f64,
+    min_ms: f64,
+    median_ms: f64,
+    max_ms: f64,
+    line: String,
+}
+
+impl<'a> JsonTiming<'a> {
+    fn new(test: &str, timing: &'a Timing) -> JsonTiming<'a> {
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        JsonTiming {
+            label: &timing.label,
+            device: &timing.device,
+            count: timing.count,
+            total_ms: ms(timing.total),
+            min_ms: ms(timing.min),
+            median_ms: ms(timing.median),
+            max_ms: ms(timing.max),
+            line: timing_line(test, timing),
+        }
+    }
+}
+
+fn render_json(report: &Report) -> String {
+    let json = JsonReport {
+        gpu_test_version: env!("CARGO_PKG_VERSION"),
+        run: &report.run,
+        summary: JsonSummary {
+            tests: report.entries.len(),
+            passed: report.count(Outcome::Passed),
+            failed: report.count(Outcome::Failed),
+            skipped: report.count(Outcome::Skipped),
+        },
+        suites: &report.suites,
+        tests: report
+            .entries
+            .iter()
+            .map(|entry| JsonEntry {
+                suite: &entry.suite,
+                name: &entry.name,
+                outcome: entry.outcome,
+                reason: entry.reason(),
+                kind: entry.kind(),
+                hint: entry.hint(),
+                duration_s: entry.duration.as_secs_f64(),
+                devices: &entry.devices,
+                timings: entry
+                    .timings
+                    .iter()
+                    .map(|t| JsonTiming::new(&entry.name, t))
+                    .collect(),
+            })
+            .collect(),
+    };
+    let mut text = serde_json::to_string_pretty(&json).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+fn render_junit(report: &Report) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let total_time: f64 = report.entries.iter().map(|e| e.duration.as_secs_f64()).sum();
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"gpu-test\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" errors=\"0\" time=\"{total_time:.3}\">",
+        report.entries.len(),
+        report.count(Outcome::Failed),
+        report.count(Outcome::Skipped)
+    );
+    for suite in &report.suites {
+        let entries: Vec<&Entry> = report
+            .entries
+            .iter()
+            .filter(|e| *e.suite == *suite.suite)
+            .collect();
+        let count = |o: Outcome| entries.iter().filter(|e| e.outcome == o).count();
+        let time: f64 = entries.iter().map(|e| e.duration.as_secs_f64()).sum();
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" errors=\"0\" time=\"{time:.3}\">",
+            xml(&suite.suite),
+            entries.len(),
+            count(Outcome::Failed),
+            count(Outcome::Skipped)
+        );
+        out.push_str("    <properties>\n");
+        let mut property = |name: &str, value: &str| {
+            let _ = writeln!(
+                out,
+                "      <property name=\"{}\" value=\"{}\"/>",
+                xml(name),
+                xml(value)
+            );
+        };
+        property("gpu-test.probe", &suite.probe);
+        if let Some(release) = &suite.driver_release {
+            property("gpu-test.driver_release", release);
+        }
+        if let Some(cuda) = &suite.cuda_version {
+            property("gpu-test.cuda_version", cuda);
+        }
+        for (i, device) in suite.devices.iter().enumerate() {
+            property(&format!("gpu-test.device.{i}"), device);
+        }
+        for (name, value) in &suite.environment {
+            property(name, value);
+        }
+        out.push_str("    </properties>\n");
+        for entry in entries {
+            let _ = write!(
+                out,
+                "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\"",
+                xml(&entry.name),
+                xml(&entry.suite),
+                entry.duration.as_secs_f64()
+            );
+            let message = entry.message();
+            let mut details = String::new();
+            if !entry.devices.is_empty() {
+                let _ = writeln!(details, "devices: {}", entry.devices.join(", "));
+            }
+            for timing in &entry.timings {
+                let _ = writeln!(details, "{}", timing_line(&entry.name, timing));
+            }
+            match entry.outcome {
+                Outcome::Passed if details.is_empty() => out.push_str("/>\n"),
+                Outcome::Passed => {
+                    let _ = write!(
+                        out,
+                        ">\n      <system-out>{}</system-out>\n    </testcase>\n",
+                        xml(&details)
+                    );
+                }
+                Outcome::Skipped => {
+                    let _ = write!(
+                        out,
+                        ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
+                        xml(&message)
+                    );
+                }
+                Outcome::Failed => {
+                    let _ = write!(
+                        out,
+                        ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>\n",
+                        xml(&message),
+                        xml(entry.kind().unwrap_or("failure")),
+                        xml(&message)
+                    );
+                }
+            }
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// Escapes text for XML attributes and content; characters XML 1.0 forbids become U+FFFD.
+fn xml(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' => out.push_str("&#10;"),
+            '\t' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The report's path made absolute against the current directory.
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    std::env::current_dir()
+        .map(|cwd| cwd.join(path))
+        .unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Checks, before any test runs, that the report can be written: creates its directory and
+/// opens the file. The error names the variable, the value and what would work.
+pub(crate) fn check_writable(target: &ReportTarget) -> Result<(), String> {
+    let path = absolute(&target.path);
+    let result = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map(drop)
+        });
+    result.map_err(|error| {
+        format!(
+            "GPU_TEST_REPORT=\"{}\" is not valid: the report cannot be written at {} ({error}); give a path \
+             in a directory this user can create and write",
+            target.path.display(),
+            path.display()
+        )
+    })
+}
+
+/// Records this process's entries in the run's report when `GPU_TEST_REPORT` asks for one; the
+/// error names the report that could not be written.
+pub(crate) fn record_if_wanted(
+    settings: &Settings,
+    probe: &Probe,
+    suite: &str,
+    entries: Vec<Entry>,
+) -> Result<(), String> {
+    let Some(target) = &settings.report else {
+        return Ok(());
+    };
+    record(settings, target, SuiteInfo::new(suite, probe), entries).map_err(|error| {
+        format!(
+            "gpu-test: could not write the report GPU_TEST_REPORT={}: {error}",
+            target.path.display()
+        )
+    })
+}
+
+/// Merges `entries` (and `suite`) into the run's report and rewrites the report file.
+fn record(
+    settings: &Settings,
+    target: &ReportTarget,
+    suite: SuiteInfo,
+    entries: Vec<Entry>,
+) -> io::Result<()> {
+    let path = absolute(&target.path);
+    let state = settings
+        .runtime_dir
+        .join("reports")
+        .join(format!("{:016x}.json", stable_hash(&path.to_string_lossy())));
+    let run = run_id(settings);
+
+    update_locked(&state, |text| {
+        let mut report = serde_json::from_str::<Report>(&text)
+            .ok()
+            .filter(|r| r.run == run)
+            .unwrap_or_else(|| Report {
+                run: run.clone(),
+                ..Report::default()
+            });
+        report.merge(suite, entries);
+        let rendered = match target.format {
+            ReportFormat::Json => render_json(&report),
+            ReportFormat::Junit => render_junit(&report),
+        };
+        // The report is written while the state's lock is held, so reports follow the state.
+        let written = write_atomically(&path, rendered.as_bytes());
+        (serde_json::to_string(&report).unwrap_or_default(), written)
+    })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::sync::Arc;
+
+    use crate::decide::skip::{SkipKind, SkipReason};
+
+    fn suite(name: &str) -> SuiteInfo {
+        SuiteInfo {
+            suite: name.to_string(),
+            probe: "no CUDA driver, no devices".to_string(),
+            driver_release: None,
+            cuda_version: None,
+            devices: Vec::new(),
+            environment: [("CUDA_VISIBLE_DEVICES".to_string(), "0".to_string())].into(),
+        }
+    }
+
+    fn skipped(name: &str) -> Entry {
+        let reason = SkipReason::new(
+            SkipKind::TooFewDevices,
+            "needs 2 CUDA devices, found <1>",
+            "add \"GPUs\" & retry",
+        );
+        Entry::unmet(&Arc::from("gpu"), name, Outcome::Skipped, &Arc::new(reason))
+    }
+
+    #[test]
+    fn junit_escapes_and_marks_skips() {
+        let mut report = Report::default();
+        report.merge(suite("gpu"), vec![skipped("a"), skipped("b")]);
+        let xml = render_junit(&report);
+        assert!(
+            xml.contains("<testsuites name=\"gpu-test\" tests=\"2\" failures=\"0\" skipped=\"2\""),
+            "{xml}"
+        );
+        assert!(xml.contains(
+            "<skipped message=\"needs 2 CUDA devices, found &lt;1&gt;; hint: add &quot;GPUs&quot; &amp; retry\"/>"
+        ));
+        assert!(xml.contains("<property name=\"CUDA_VISIBLE_DEVICES\" value=\"0\"/>"));
+    }
+
+    #[test]
+    fn merging_replaces_by_suite_and_name() {
+        let mut report = Report::default();
+        report.merge(suite("gpu"), vec![skipped("a")]);
+        let mut passed = skipped("a");
+        passed.outcome = Outcome::Passed;
+        report.merge(suite("gpu"), vec![passed, skipped("b")]);
+        assert_eq!(report.entries.len(), 2);
+        assert_eq!(report.entries[0].outcome, Outcome::Passed);
+        let state = serde_json::to_string(&report).unwrap();
+        assert_eq!(serde_json::from_str::<Report>(&state).unwrap(), report);
+        let json: serde_json::Value = serde_json::from_str(&render_json(&report)).unwrap();
+        assert_eq!(json["summary"]["tests"], 2);
+        assert_eq!(json["tests"][0]["outcome"], "passed");
+        assert_eq!(json["tests"][1]["kind"], "too_few_devices");
+    }
+}

@@ -1,0 +1,108 @@
+//! Devices this process can no longer give to tests: a sticky CUDA error (an illegal address, a
+//! device-side assert) leaves a context unusable for the rest of the process, and a body that
+//! outlived its timeout may still be using its device.
+
+use std::sync::Mutex;
+
+use crate::cuda::error::CudaError;
+use crate::probe::DeviceInfo;
+
+/// Why a device is out of use, and which test caused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Blocked {
+    /// A sticky error broke the device's context.
+    Poisoned {
+        /// The test in which the error surfaced.
+        test: String,
+        /// The error.
+        error: CudaError,
+    },
+    /// A body that timed out may still be running on the device.
+    Abandoned {
+        /// The test that timed out.
+        test: String,
+    },
+}
+
+static BLOCKED: Mutex<Vec<(String, String, Blocked)>> = Mutex::new(Vec::new());
+
+/// Records that `device` cannot be used again in this process, unless already recorded (the
+/// first cause is the one worth naming).
+pub(crate) fn block(device: &DeviceInfo, blocked: Blocked) {
+    let mut all = BLOCKED.lock().unwrap_or_else(|p| p.into_inner());
+    if !all.iter().any(|(key, _, _)| *key == device.key()) {
+        all.push((device.key(), device.label(), blocked));
+    }
+}
+
+/// Why `device` is out of use, if it is.
+pub(crate) fn blocked(device: &DeviceInfo) -> Option<Blocked> {
+    let all = BLOCKED.lock().unwrap_or_else(|p| p.into_inner());
+    all.iter()
+        .find(|(key, _, _)| *key == device.key())
+        .map(|(_, _, b)| b.clone())
+}
+
+/// Why `device` cannot be given to a test, for the test's failure message.
+pub(crate) fn explain(device: &DeviceInfo, blocked: &Blocked) -> String {
+    match blocked {
+        Blocked::Poisoned { test, error } => format!(
+            "{} cannot be used: its CUDA context was poisoned by {test} ({error}); such an error leaves the \
+             context unusable for the rest of the process, so every later test on this device would fail \
+             with it; run tests in separate processes (cargo nextest run) so that one fault cannot fail the \
+             others",
+            device.label()
+        ),
+        Blocked::Abandoned { test } => format!(
+            "{} cannot be used: {test} outlived its timeout and may still be running on it; run tests in \
+             separate processes (cargo nextest run) so that a hung test cannot hold up the others",
+            device.label()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cuda::version::Version;
+
+    #[test]
+    fn the_first_cause_is_kept_and_explained() {
+        let device = DeviceInfo {
+            ordinal: 0,
+            name: "NVIDIA H100".to_string(),
+            compute_capability: Version::new(9, 0),
+            total_memory: 80 << 30,
+            multiprocessors: None,
+            uuid: Some("GPU-faults-test".to_string()),
+            pci_bus_id: None,
+            compute_mode: None,
+        };
+        assert_eq!(blocked(&device), None);
+        let error = CudaError::from_code(700);
+        block(
+            &device,
+            Blocked::Poisoned {
+                test: "a::bad".to_string(),
+                error: error.clone(),
+            },
+        );
+        block(
+            &device,
+            Blocked::Abandoned {
+                test: "b::slow".to_string(),
+            },
+        );
+        let cause = blocked(&device).unwrap();
+        assert_eq!(
+            cause,
+            Blocked::Poisoned {
+                test: "a::bad".to_string(),
+                error
+            }
+        );
+        let text = explain(&device, &cause);
+        assert!(text.starts_with("device 0 NVIDIA H100 cannot be used: its CUDA context was poisoned by a::bad (CUDA_ERROR_ILLEGAL_ADDRESS (700)"), "{text}");
+        assert!(text.contains("cargo nextest run"));
+    }
+}

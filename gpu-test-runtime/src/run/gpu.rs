@@ -1,0 +1,219 @@
+//! The handle a test body receives: the devices leased to it, each with a cudarc context and
+//! stream, and GPU timing with CUDA events.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cudarc::driver::{CudaContext, CudaStream};
+
+use super::lease::Lease;
+use super::timing::{Sample, Timing, summarise};
+use crate::cuda::error::CudaError;
+use crate::cuda::event::Event;
+use crate::cuda::sys::{CuHandle, DriverSys};
+use crate::probe::{DeviceInfo, Probe};
+use crate::util::format::panic_message;
+
+/// The GPUs a test body may use.
+///
+/// A test that asked for `devices = N` gets `N` devices, each meeting the test's per-device
+/// requirements and leased to it for the body's duration. Use [`Gpu::context`] and
+/// [`Gpu::stream`] for the first device, or [`Gpu::devices`].
+///
+/// ```no_run
+/// use gpu_test_runtime::{gpu_test, Gpu};
+///
+/// #[gpu_test]
+/// fn copies_to_the_device(gpu: &Gpu) -> Result<(), Box<dyn std::error::Error>> {
+///     let copied = gpu.time("copy", |stream| stream.clone_htod(&[1.0f32, 2.0, 3.0]))?;
+///     println!("the copy took {:?} of GPU time", copied.elapsed);
+///     assert_eq!(gpu.stream().clone_dtoh(&copied.value?)?, [1.0, 2.0, 3.0]);
+///     Ok(())
+/// }
+/// ```
+#[derive(Debug)]
+pub struct Gpu {
+    devices: Vec<GpuDevice>,
+    samples: Arc<Mutex<Vec<Sample>>>,
+}
+
+/// One device given to a test: what the probe found out about it, a context and a stream on it.
+#[derive(Debug)]
+pub struct GpuDevice {
+    info: DeviceInfo,
+    context: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    sys: &'static DriverSys,
+    samples: Arc<Mutex<Vec<Sample>>>,
+    lease: Option<Lease>,
+}
+
+/// A timed region's result: what the work returned, and the GPU time it took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timed<R> {
+    /// What the work returned.
+    pub value: R,
+    /// The GPU time between the events recorded before and after the work, on the stream.
+    pub elapsed: Duration,
+}
+
+impl GpuDevice {
+    /// The device's name, compute capability, memory, UUID, PCI bus id.
+    pub fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    /// The device's primary context, shared with any other cudarc code in the process.
+    pub fn context(&self) -> &Arc<CudaContext> {
+        &self.context
+    }
+
+    /// The stream [`GpuDevice::time`] records its events on: the context's default stream.
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    /// Which of the device's `GPU_TEST_TESTS_PER_DEVICE` lease slots the test holds.
+    pub fn lease_slot(&self) -> Option<u32> {
+        self.lease.as_ref().map(|lease| lease.slot)
+    }
+
+    /// Runs `work` with this device's stream and measures the GPU time of what it launched there,
+    /// with CUDA events recorded on the stream before and after. Regions with the same label are
+    /// aggregated (count, total, min, median, max) and printed after the test.
+    ///
+    /// Launch the work on the stream passed in: work on other streams is not measured. The call
+    /// waits for the stream to reach the second event.
+    pub fn time<R>(
+        &self,
+        label: &str,
+        work: impl FnOnce(&Arc<CudaStream>) -> R,
+    ) -> Result<Timed<R>, CudaError> {
+        let sys = self.sys;
+        let context = self.context.cu_ctx() as CuHandle;
+        let stream = self.stream.cu_stream() as CuHandle;
+        sys.set_current_context(context)?;
+        let start = Event::new(sys)?;
+        let end = Event::new(sys)?;
+        start.record(stream)?;
+        let value = work(&self.stream);
+        // The work may have made another context current on this thread.
+        sys.set_current_context(context)?;
+        end.record(stream)?;
+        let ms = end.elapsed_since(&start)?;
+        let elapsed = Duration::from_secs_f64(f64::from(ms.max(0.0)) / 1000.0);
+        self.samples
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Sample {
+                label: label.to_string(),
+                device: self.info.label(),
+                elapsed,
+            });
+        Ok(Timed { value, elapsed })
+    }
+
+    /// Waits for the context's work and returns the error it raised, if any (a fault in an
+    /// earlier kernel surfaces here), through gpu-test's own driver call.
+    pub(crate) fn synchronize(&self) -> Result<(), CudaError> {
+        self.sys.set_current_context(self.context.cu_ctx() as CuHandle)?;
+        self.sys.synchronize_context()
+    }
+}
+
+impl Gpu {
+    /// Opens a context and stream on each leased device.
+    pub(crate) fn open(probe: &'static Probe, leases: Vec<Lease>) -> Result<Gpu, String> {
+        let sys = probe
+            .driver
+            .ready_sys()
+            .ok_or_else(|| "the CUDA driver is not initialised".to_string())?;
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let mut devices = Vec::with_capacity(leases.len());
+        for lease in leases {
+            let info = lease.device.clone();
+            let context = open_context(sys, &info)?;
+            let stream = context.default_stream();
+            devices.push(GpuDevice {
+                info,
+                context,
+                stream,
+                sys,
+                samples: samples.clone(),
+                lease: Some(lease),
+            });
+        }
+        Ok(Gpu { devices, samples })
+    }
+
+    /// Every device given to the test, in the order they were leased.
+    pub fn devices(&self) -> &[GpuDevice] {
+        &self.devices
+    }
+
+    /// The first device.
+    pub fn device(&self) -> &GpuDevice {
+        &self.devices[0]
+    }
+
+    /// The first device's context.
+    pub fn context(&self) -> &Arc<CudaContext> {
+        self.device().context()
+    }
+
+    /// The first device's stream.
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        self.device().stream()
+    }
+
+    /// What the probe found out about the first device.
+    pub fn info(&self) -> &DeviceInfo {
+        self.device().info()
+    }
+
+    /// [`GpuDevice::time`] on the first device.
+    pub fn time<R>(
+        &self,
+        label: &str,
+        work: impl FnOnce(&Arc<CudaStream>) -> R,
+    ) -> Result<Timed<R>, CudaError> {
+        self.device().time(label, work)
+    }
+
+    /// The timed regions so far, aggregated per label and device.
+    pub fn timings(&self) -> Vec<Timing> {
+        summarise(&self.samples.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// Creates the cudarc context for `info`, having first retained the primary context through
+/// gpu-test's own driver calls: a failure is then reported with its code mapped here, and cudarc
+/// is only asked once the driver has shown it will answer with success.
+fn open_context(sys: &DriverSys, info: &DeviceInfo) -> Result<Arc<CudaContext>, String> {
+    let failed =
+        |what: &str, error: &dyn std::fmt::Display| format!("could not {what} on {}: {error}", info.label());
+    let handle = sys
+        .device(info.ordinal as i32)
+        .map_err(|e| failed("get the device", &e))?;
+    sys.retain_primary_context(handle)
+        .map_err(|e| failed("create a CUDA context", &e))?;
+    // cudarc panics when it cannot load libcuda; the probe loaded it by the same names, but a
+    // panic here must still become a test failure with a message, not an abort.
+    let opened = std::panic::catch_unwind(|| CudaContext::new(info.ordinal));
+    let released = sys.release_primary_context(handle);
+    let context = match opened {
+        Ok(Ok(context)) => context,
+        Ok(Err(error)) => {
+            return Err(failed(
+                "create a CUDA context through cudarc",
+                &format!("{error:?}"),
+            ));
+        }
+        Err(panic) => {
+            let message = panic_message(&*panic);
+            return Err(failed("create a CUDA context through cudarc", &message));
+        }
+    };
+    released.map_err(|e| failed("release the probe's context reference", &e))?;
+    Ok(context)
+}

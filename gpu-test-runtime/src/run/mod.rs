@@ -1,0 +1,170 @@
+//! Executing a test body on its devices: leasing them, opening a context and stream on each
+//! ([`Gpu`]), running the body (with its deadline), checking the devices afterwards, and
+//! collecting its GPU timings. Nothing here prints: the caller reports what came back.
+
+pub(crate) mod body;
+pub(crate) mod faults;
+pub(crate) mod gpu;
+pub(crate) mod lease;
+pub(crate) mod timing;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::probe::{DeviceInfo, Probe};
+use crate::settings::Settings;
+use crate::util::format::{format_duration, panic_message};
+use body::{BodyFailure, Outcome, run_body};
+use faults::Blocked;
+use gpu::Gpu;
+use lease::Waiting;
+use timing::Timing;
+
+/// A test body and what executing it needs to know.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Body<'a> {
+    /// The test's name, for messages and leases.
+    pub name: &'a str,
+    /// The body.
+    pub function: fn(&Gpu) -> Outcome,
+    /// How many devices it gets.
+    pub devices: usize,
+    /// Its `timeout`, if it has one.
+    pub timeout: Option<Duration>,
+}
+
+/// A test that ran: how it ended, how long it took, on which devices, and its GPU timings.
+#[derive(Debug)]
+pub(crate) struct Execution {
+    /// `Ok` when the body succeeded.
+    pub outcome: Result<(), BodyFailure>,
+    /// From leasing the devices to the body's end.
+    pub duration: Duration,
+    /// `device 0 NVIDIA H100 (GPU-...)` for each device the body was given.
+    pub devices: Vec<String>,
+    /// The regions the body timed with `Gpu::time`.
+    pub timings: Vec<Timing>,
+}
+
+impl Execution {
+    fn failed(started: Instant, failure: BodyFailure) -> Execution {
+        Execution {
+            outcome: Err(failure),
+            duration: started.elapsed(),
+            devices: Vec::new(),
+            timings: Vec::new(),
+        }
+    }
+}
+
+impl BodyFailure {
+    /// A one-line description, after the test's name.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            BodyFailure::Setup(message) => message.clone(),
+            BodyFailure::Returned(error) => format!("returned an error: {error}"),
+            BodyFailure::Panicked(payload) => format!("panicked: {}", panic_message(&**payload)),
+            BodyFailure::TimedOut(limit) => format!(
+                "did not finish within its timeout of {} and was abandoned; its thread may still be using the \
+                 GPU, so later tests in this process can be affected",
+                format_duration(*limit)
+            ),
+            BodyFailure::Cuda(message) => message.clone(),
+        }
+    }
+}
+
+/// Leases devices among `suitable` (ordinals that meet the test's requirements), opens them,
+/// runs `body`, and checks the devices afterwards. `on_wait` hears once from a test that waits
+/// long for its leases.
+pub(crate) fn execute(
+    body: Body<'_>,
+    probe: &'static Probe,
+    suitable: &[usize],
+    settings: &Settings,
+    on_wait: &dyn Fn(&Waiting),
+) -> Execution {
+    let started = Instant::now();
+    let candidates: Vec<&DeviceInfo> = suitable
+        .iter()
+        .filter_map(|ordinal| probe.devices.iter().find(|d| d.ordinal == *ordinal))
+        .collect();
+    let leases = match lease::acquire(body.name, &candidates, body.devices, settings, on_wait) {
+        Ok(leases) => leases,
+        Err(message) => return Execution::failed(started, BodyFailure::Setup(message)),
+    };
+    let gpu = match Gpu::open(probe, leases) {
+        Ok(gpu) => gpu,
+        Err(message) => return Execution::failed(started, BodyFailure::Setup(message)),
+    };
+    // A context broken before the body started (by code gpu-test did not run) is not this test's
+    // failure to explain; name it and keep the device from later tests.
+    for device in gpu.devices() {
+        if let Err(error) = device.synchronize() {
+            if error.is_sticky() {
+                let test = "code that ran earlier in this process".to_string();
+                faults::block(
+                    device.info(),
+                    Blocked::Poisoned {
+                        test,
+                        error: error.clone(),
+                    },
+                );
+            }
+            let message = format!(
+                "{} reported a CUDA error before the body started: {error}",
+                device.info().label()
+            );
+            return Execution::failed(started, BodyFailure::Setup(message));
+        }
+    }
+    let devices: Vec<String> = gpu
+        .devices()
+        .iter()
+        .map(|d| match &d.info().uuid {
+            Some(uuid) => format!("{} ({uuid})", d.info().label()),
+            None => d.info().label(),
+        })
+        .collect();
+    let gpu = Arc::new(gpu);
+    let mut outcome = run_body(body.name, body.function, body.timeout, gpu.clone());
+    if let Err(BodyFailure::TimedOut(_)) = outcome {
+        // The body's thread still holds the Gpu, and with it the leases.
+        for device in gpu.devices() {
+            faults::block(
+                device.info(),
+                Blocked::Abandoned {
+                    test: body.name.to_string(),
+                },
+            );
+        }
+    } else {
+        // Asynchronous errors (a faulting kernel) surface when the device is synchronised.
+        for device in gpu.devices() {
+            let Err(error) = device.synchronize() else {
+                continue;
+            };
+            if error.is_sticky() {
+                faults::block(
+                    device.info(),
+                    Blocked::Poisoned {
+                        test: body.name.to_string(),
+                        error: error.clone(),
+                    },
+                );
+            }
+            if outcome.is_ok() {
+                outcome = Err(BodyFailure::Cuda(format!(
+                    "left a CUDA error on {}: {error}",
+                    device.info().label()
+                )));
+            }
+        }
+    }
+    Execution {
+        outcome,
+        duration: started.elapsed(),
+        devices,
+        timings: gpu.timings(),
+    }
+}

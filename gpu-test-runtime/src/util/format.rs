@@ -1,0 +1,129 @@
+//! Numbers, durations and panics written for people, and the duration grammar of
+//! `GPU_TEST_LEASE_TIMEOUT` (the attribute's `timeout` key reads durations the same way).
+
+use std::any::Any;
+use std::time::Duration;
+
+/// `30s`, `1.5s`, `250ms`, `2m 5s`.
+pub(crate) fn format_duration(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        if ms.is_multiple_of(1000) {
+            format!("{}s", ms / 1000)
+        } else {
+            format!("{:.1}s", duration.as_secs_f64())
+        }
+    } else {
+        let seconds = duration.as_secs();
+        match (seconds / 60, seconds % 60) {
+            (minutes, 0) => format!("{minutes}m"),
+            (minutes, rest) => format!("{minutes}m {rest}s"),
+        }
+    }
+}
+
+/// A duration such as `30s`, `500ms`, `10m` or `1h` (humantime's grammar), more than zero.
+pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
+    humantime::parse_duration(text.trim())
+        .ok()
+        .filter(|duration| !duration.is_zero())
+}
+
+/// Bytes for people: an exact binary or decimal unit when there is one (`16 GiB`, `80 GB`),
+/// otherwise GiB with one decimal (`15.6 GiB`).
+pub(crate) fn format_bytes(bytes: u64) -> String {
+    const BINARY: [(&str, u64); 4] = [
+        ("TiB", 1 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ];
+    const DECIMAL: [(&str, u64); 4] = [
+        ("TB", 1_000_000_000_000),
+        ("GB", 1_000_000_000),
+        ("MB", 1_000_000),
+        ("KB", 1_000),
+    ];
+    let exact = BINARY
+        .iter()
+        .chain(DECIMAL.iter())
+        .filter(|(_, size)| bytes >= *size && bytes.is_multiple_of(*size))
+        .max_by_key(|(_, size)| *size);
+    match exact {
+        Some((unit, size)) if bytes / size < 10_000 => format!("{} {unit}", bytes / size),
+        _ if bytes < 10_000 => format!("{bytes} B"),
+        _ if bytes < 1 << 20 => format!("{:.1} KiB", bytes as f64 / 1024.0),
+        _ if bytes < 1 << 30 => format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64),
+        _ => format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64),
+    }
+}
+
+/// `1 GPU`, `2 GPUs`.
+pub(crate) fn count(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic with a non-text payload".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_print_briefly() {
+        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(format_duration(Duration::from_secs(30)), "30s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(format_duration(Duration::from_secs(120)), "2m");
+        assert_eq!(format_duration(Duration::from_secs(125)), "2m 5s");
+    }
+
+    #[test]
+    fn durations_parse_with_a_unit_and_more_than_zero() {
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("0s"), None);
+        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("30"), None);
+    }
+
+    #[test]
+    fn bytes_print_in_the_unit_they_were_given_in() {
+        assert_eq!(format_bytes(16 << 30), "16 GiB");
+        assert_eq!(format_bytes(80_000_000_000), "80 GB");
+        assert_eq!(format_bytes(512 << 20), "512 MiB");
+        assert_eq!(format_bytes(15_843_721_216), "14.8 GiB");
+        assert_eq!(format_bytes(1000), "1 KB");
+        assert_eq!(format_bytes(2048), "2 KiB");
+        assert_eq!(format_bytes(12_345), "12.1 KiB");
+        assert_eq!(format_bytes(1234), "1234 B");
+        assert_eq!(format_bytes(300_000_001), "286.1 MiB");
+    }
+
+    #[test]
+    fn panics_are_read_as_text() {
+        let payload: Box<dyn Any + Send> = Box::new("boom");
+        assert_eq!(panic_message(&*payload), "boom");
+        let payload: Box<dyn Any + Send> = Box::new(String::from("bang"));
+        assert_eq!(panic_message(&*payload), "bang");
+        let payload: Box<dyn Any + Send> = Box::new(7);
+        assert_eq!(panic_message(&*payload), "a panic with a non-text payload");
+    }
+}

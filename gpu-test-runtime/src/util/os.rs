@@ -1,0 +1,33 @@
+//! The operating-system calls std does not offer, as safe functions.
+//!
+//! This is the runtime's one place with `unsafe` outside `cuda/`: each call is a plain libc
+//! function with no pointer that outlives it.
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// The real user id of this process.
+pub(crate) fn user_id() -> u32 {
+    // SAFETY: getuid takes no arguments and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// `access(path, R_OK | W_OK)`: whether this process may open `path` for reading and writing,
+/// asked without opening it (opening a GPU device file can wake the GPU and take seconds).
+pub(crate) fn may_read_and_write(path: &Path) -> bool {
+    let Ok(path) = CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `path` is a valid NUL-terminated string; access only reads it.
+    unsafe { libc::access(path.as_ptr(), libc::R_OK | libc::W_OK) == 0 }
+}
+
+/// Registers `callback` to run when the process exits normally (`atexit`); `false` if the C
+/// library could not register it.
+pub(crate) fn at_exit(callback: extern "C" fn()) -> bool {
+    // SAFETY: `callback` is a plain extern "C" function; the caller's contract (it never unwinds)
+    // is part of its type's use here: every callback gpu-test registers catches panics itself.
+    unsafe { libc::atexit(callback) == 0 }
+}
