@@ -290,21 +290,20 @@ fn a_body_that_outlives_its_timeout_fails() {
     let machine = Machine::with_fake_driver();
     let mut command = machine.command(fixture.test("failing"));
     command.args(["--ignored", "--exact", "outlives_its_timeout"]);
-    // The body sleeps for 60 s; the test must end long before that.
-    let started = std::time::Instant::now();
     let run = Run::of(&mut command);
-    let elapsed = started.elapsed();
     assert_eq!(run.code, Some(101), "{}", run.all());
+    // The body sleeps for 60 s and then says so: the test ended without waiting for it.
+    assert!(
+        !run.all().contains("the abandoned body finished"),
+        "{}",
+        run.all()
+    );
     assert!(
         run.all().contains(
             "gpu-test: outlives_its_timeout did not finish within its timeout of 200ms and was abandoned"
         ),
         "{}",
         run.all()
-    );
-    assert!(
-        elapsed < std::time::Duration::from_secs(30),
-        "the test waited {elapsed:?} for the body"
     );
 }
 

@@ -22,6 +22,7 @@ pub(crate) const VARIABLES: &[&str] = &[
     "GPU_TEST_REPORT",
     "GPU_TEST_TESTS_PER_DEVICE",
     "GPU_TEST_LEASE_TIMEOUT",
+    "GPU_TEST_LEASE_NOTICE",
     "GPU_TEST_RUNTIME_DIR",
     "GPU_TEST_SYSTEM_ROOT",
 ];
@@ -37,6 +38,8 @@ pub(crate) struct Settings {
     pub tests_per_device: u32,
     /// `GPU_TEST_LEASE_TIMEOUT`: how long a test waits for device leases before failing.
     pub lease_timeout: Duration,
+    /// `GPU_TEST_LEASE_NOTICE`: how long a test waits for device leases before saying so.
+    pub lease_notice: Duration,
     /// `GPU_TEST_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/gpu-test`, else `<temp>/gpu-test-<uid>`:
     /// where lease locks and per-run state live.
     pub runtime_dir: PathBuf,
@@ -96,6 +99,7 @@ impl Default for Settings {
             report: None,
             tests_per_device: 1,
             lease_timeout: Duration::from_secs(600),
+            lease_notice: Duration::from_secs(3),
             runtime_dir: std::env::temp_dir().join(format!("gpu-test-{}", user_id())),
             system_root: None,
             unknown: Vec::new(),
@@ -216,6 +220,19 @@ impl Settings {
                     &value,
                     "expected a duration greater than zero such as 30s, 500ms, 10m or 1h".into(),
                 ),
+            }
+        }
+        if let Some(value) = get("GPU_TEST_LEASE_NOTICE") {
+            match value.trim() {
+                "0" => settings.lease_notice = Duration::ZERO,
+                text => match parse_duration(text) {
+                    Some(duration) => settings.lease_notice = duration,
+                    None => fail(
+                        "GPU_TEST_LEASE_NOTICE",
+                        &value,
+                        "expected 0 (at once) or a duration such as 3s, 500ms or 1m".into(),
+                    ),
+                },
             }
         }
         if let Some(value) = get("GPU_TEST_RUNTIME_DIR") {
@@ -343,6 +360,15 @@ mod tests {
             Duration::from_secs(120)
         );
         assert!(parse(&[("GPU_TEST_LEASE_TIMEOUT", "0s")]).is_err());
+        assert_eq!(
+            parse(&[("GPU_TEST_LEASE_NOTICE", "0")]).unwrap().lease_notice,
+            Duration::ZERO
+        );
+        assert_eq!(
+            parse(&[("GPU_TEST_LEASE_NOTICE", "500ms")]).unwrap().lease_notice,
+            Duration::from_millis(500)
+        );
+        assert!(parse(&[("GPU_TEST_LEASE_NOTICE", "later")]).is_err());
         assert!(parse(&[("GPU_TEST_LEASE_TIMEOUT", "soon")]).is_err());
     }
 

@@ -1,7 +1,7 @@
 //! Support for gpu-test's integration tests.
 //!
-//! - [`built`] builds the fake CUDA driver and `gpu-doctor` (once per process, in a target
-//!   directory of their own, since the outer `cargo test` holds the workspace's).
+//! - [`built`] builds the fake CUDA driver and `gpu-doctor` (once per process, in the target
+//!   directory the fixtures share, since the outer `cargo test` holds the workspace's).
 //! - [`Machine`] describes a machine in a temporary directory: a library directory holding the
 //!   fake driver under the names a real one has, and a system root with `/proc/driver/nvidia` and
 //!   `/dev/nvidia*`. [`Machine::command`] starts a child process that sees only that machine.
@@ -75,11 +75,12 @@ pub struct Built {
     pub doctor: PathBuf,
 }
 
-/// Builds the fake driver and the doctor once per process.
+/// Builds the fake driver and the doctor once per process, in the fixtures' target directory:
+/// gpu-test-runtime and its dependencies build once for both.
 pub fn built() -> &'static Built {
     static BUILT: OnceLock<Built> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let target = scratch_dir().join("target");
+        let target = Fixture::target_dir();
         let output = cargo()
             .arg("build")
             .arg("--manifest-path")

@@ -17,9 +17,6 @@ use crate::settings::Settings;
 use crate::util::files::sanitize;
 use crate::util::format::{count, format_duration};
 
-/// How long a test waits before saying that it is waiting.
-const ANNOUNCE_AFTER: Duration = Duration::from_secs(3);
-
 /// A test that has been waiting for its leases long enough to say so.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Waiting {
@@ -97,7 +94,7 @@ pub(crate) fn acquire(
                 holders(&dir, &usable, slots)
             ));
         }
-        if !announced && waited >= ANNOUNCE_AFTER {
+        if !announced && waited >= settings.lease_notice {
             announced = true;
             on_wait(&Waiting {
                 needed,
