@@ -83,6 +83,7 @@
 //! | `GPU_TEST_TESTS_PER_DEVICE` | 1 to 1024 (default 1) | how many tests may hold one device at a time |
 //! | `GPU_TEST_LEASE_TIMEOUT` | `500ms`, `30s`, `10m`, `1h` (default `10m`) | how long a test waits for device leases |
 //! | `GPU_TEST_LEASE_NOTICE` | `0` or a duration (default `3s`) | how long a test waits for device leases before saying so |
+//! | `GPU_TEST_PROBE_TIMEOUT` | a duration (default `2m`) | how long the probe waits for the driver before giving up on it |
 //! | `GPU_TEST_RUNTIME_DIR` | a directory | where device leases and per-run state shared by a run's processes live |
 //! | `GPU_TEST_SYSTEM_ROOT` | a directory | read `/proc` and `/dev` under it and load CUDA libraries only from `LD_LIBRARY_PATH`: for testing gpu-test itself |
 //!

@@ -23,6 +23,7 @@ pub(crate) const VARIABLES: &[&str] = &[
     "GPU_TEST_TESTS_PER_DEVICE",
     "GPU_TEST_LEASE_TIMEOUT",
     "GPU_TEST_LEASE_NOTICE",
+    "GPU_TEST_PROBE_TIMEOUT",
     "GPU_TEST_RUNTIME_DIR",
     "GPU_TEST_SYSTEM_ROOT",
 ];
@@ -40,6 +41,8 @@ pub(crate) struct Settings {
     pub lease_timeout: Duration,
     /// `GPU_TEST_LEASE_NOTICE`: how long a test waits for device leases before saying so.
     pub lease_notice: Duration,
+    /// `GPU_TEST_PROBE_TIMEOUT`: how long the probe waits for the driver to answer.
+    pub probe_timeout: Duration,
     /// `GPU_TEST_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/gpu-test`, else `<temp>/gpu-test-<uid>`:
     /// where lease locks and per-run state live.
     pub runtime_dir: PathBuf,
@@ -100,6 +103,7 @@ impl Default for Settings {
             tests_per_device: 1,
             lease_timeout: Duration::from_secs(600),
             lease_notice: Duration::from_secs(3),
+            probe_timeout: PROBE_TIMEOUT,
             runtime_dir: std::env::temp_dir().join(format!("gpu-test-{}", user_id())),
             system_root: None,
             unknown: Vec::new(),
@@ -148,6 +152,20 @@ pub(crate) fn settings() -> Result<&'static Settings, &'static [SettingError]> {
         })
         .as_ref()
         .map_err(Vec::as_slice)
+}
+
+/// How long the probe waits for the driver by default. Initialising the driver without
+/// persistence mode brings up every GPU, which takes seconds per GPU (tens of seconds on an
+/// 8-GPU machine); two minutes leaves room for that and still ends a run on a wedged GPU.
+pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `GPU_TEST_PROBE_TIMEOUT`, read without failing: the probe needs it and must never fail (an
+/// invalid value is reported through [`settings`], and the probe uses the default meanwhile).
+pub(crate) fn probe_timeout() -> Duration {
+    std::env::var("GPU_TEST_PROBE_TIMEOUT")
+        .ok()
+        .and_then(|value| parse_duration(&value))
+        .unwrap_or(PROBE_TIMEOUT)
 }
 
 /// `GPU_TEST_SYSTEM_ROOT`, read without validation: the probe needs it and must never fail.
@@ -233,6 +251,16 @@ impl Settings {
                         "expected 0 (at once) or a duration such as 3s, 500ms or 1m".into(),
                     ),
                 },
+            }
+        }
+        if let Some(value) = get("GPU_TEST_PROBE_TIMEOUT") {
+            match parse_duration(&value) {
+                Some(duration) => settings.probe_timeout = duration,
+                None => fail(
+                    "GPU_TEST_PROBE_TIMEOUT",
+                    &value,
+                    "expected a duration greater than zero such as 120s, 30s or 5m".into(),
+                ),
             }
         }
         if let Some(value) = get("GPU_TEST_RUNTIME_DIR") {

@@ -322,6 +322,8 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 pub struct Run {
     /// Its exit code; `None` when a signal ended it.
     pub code: Option<i32>,
+    /// The signal that ended it, if one did.
+    pub signal: Option<i32>,
     /// Standard output.
     pub stdout: String,
     /// Standard error.
@@ -338,6 +340,7 @@ impl Run {
         } = command.output().expect("start the child process");
         Run {
             code: status.code(),
+            signal: std::os::unix::process::ExitStatusExt::signal(&status),
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
         }

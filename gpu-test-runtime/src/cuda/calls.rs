@@ -4,6 +4,7 @@
 use std::ffi::{CStr, c_char, c_int};
 
 use super::error::CudaError;
+use super::guard::entering;
 use super::sys::{CuDevice, CuHandle, DriverSys};
 
 /// `CUdevice_attribute` values gpu-test reads.
@@ -14,6 +15,7 @@ pub(crate) enum Attribute {
     ComputeMode = 20,
     ComputeCapabilityMajor = 75,
     ComputeCapabilityMinor = 76,
+    MemoryPoolsSupported = 115,
 }
 
 impl DriverSys {
@@ -47,6 +49,7 @@ impl DriverSys {
 
     /// `cuDriverGetVersion`: the newest CUDA the driver supports, as `1000 * major + 10 * minor`.
     pub(crate) fn driver_version(&self) -> Result<i32, CudaError> {
+        entering("cuDriverGetVersion");
         let mut version = 0;
         // SAFETY: valid out-pointer; callable before cuInit.
         self.check(unsafe { (self.cuDriverGetVersion)(&mut version) })?;
@@ -55,12 +58,14 @@ impl DriverSys {
 
     /// `cuInit(0)`.
     pub(crate) fn init(&self) -> Result<(), CudaError> {
+        entering("cuInit");
         // SAFETY: no pointers involved; flags must be 0.
         self.check(unsafe { (self.cuInit)(0) })
     }
 
     /// `cuDeviceGetCount`.
     pub(crate) fn device_count(&self) -> Result<i32, CudaError> {
+        entering("cuDeviceGetCount");
         let mut count = 0;
         // SAFETY: valid out-pointer.
         self.check(unsafe { (self.cuDeviceGetCount)(&mut count) })?;
@@ -69,6 +74,7 @@ impl DriverSys {
 
     /// `cuDeviceGet`: the handle of the device with this ordinal.
     pub(crate) fn device(&self, ordinal: i32) -> Result<CuDevice, CudaError> {
+        entering("cuDeviceGet");
         let mut device = 0;
         // SAFETY: valid out-pointer.
         self.check(unsafe { (self.cuDeviceGet)(&mut device, ordinal) })?;
@@ -77,6 +83,7 @@ impl DriverSys {
 
     /// `cuDeviceGetName`.
     pub(crate) fn device_name(&self, device: CuDevice) -> Result<String, CudaError> {
+        entering("cuDeviceGetName");
         let mut buffer = [0 as c_char; 256];
         let len = buffer.len() as c_int - 1;
         // SAFETY: the driver writes at most `len` bytes; the last byte stays NUL.
@@ -86,6 +93,7 @@ impl DriverSys {
 
     /// `cuDeviceGetAttribute`.
     pub(crate) fn attribute(&self, device: CuDevice, attribute: Attribute) -> Result<i32, CudaError> {
+        entering("cuDeviceGetAttribute");
         let mut value = 0;
         // SAFETY: valid out-pointer; the attribute is a valid CUdevice_attribute.
         self.check(unsafe { (self.cuDeviceGetAttribute)(&mut value, attribute as c_int, device) })?;
@@ -94,6 +102,7 @@ impl DriverSys {
 
     /// `cuDeviceTotalMem_v2`, in bytes.
     pub(crate) fn total_memory(&self, device: CuDevice) -> Result<u64, CudaError> {
+        entering("cuDeviceTotalMem_v2");
         let mut bytes = 0usize;
         // SAFETY: valid out-pointer of size_t.
         self.check(unsafe { (self.cuDeviceTotalMem_v2)(&mut bytes, device) })?;
@@ -103,6 +112,7 @@ impl DriverSys {
     /// The device UUID as `nvidia-smi` prints it (`GPU-xxxxxxxx-xxxx-...`), if the driver has
     /// `cuDeviceGetUuid_v2` or `cuDeviceGetUuid`.
     pub(crate) fn uuid(&self, device: CuDevice) -> Option<Result<String, CudaError>> {
+        entering("cuDeviceGetUuid");
         let call = self.cuDeviceGetUuid_v2.or(self.cuDeviceGetUuid)?;
         let mut bytes = [0u8; 16];
         // SAFETY: CUuuid is 16 bytes; valid out-pointer.
@@ -112,6 +122,7 @@ impl DriverSys {
 
     /// The PCI bus id (`0000:65:00.0`), if the driver has `cuDeviceGetPCIBusId`.
     pub(crate) fn pci_bus_id(&self, device: CuDevice) -> Option<Result<String, CudaError>> {
+        entering("cuDeviceGetPCIBusId");
         let call = self.cuDeviceGetPCIBusId?;
         let mut buffer = [0 as c_char; 64];
         let len = buffer.len() as c_int - 1;
@@ -122,6 +133,7 @@ impl DriverSys {
 
     /// `cuDevicePrimaryCtxRetain`: keeps the device's primary context alive until released.
     pub(crate) fn retain_primary_context(&self, device: CuDevice) -> Result<CuHandle, CudaError> {
+        entering("cuDevicePrimaryCtxRetain");
         let mut context: CuHandle = std::ptr::null_mut();
         // SAFETY: valid out-pointer.
         self.check(unsafe { (self.cuDevicePrimaryCtxRetain)(&mut context, device) })?;
@@ -130,25 +142,38 @@ impl DriverSys {
 
     /// `cuDevicePrimaryCtxRelease_v2`: undoes one retain.
     pub(crate) fn release_primary_context(&self, device: CuDevice) -> Result<(), CudaError> {
+        entering("cuDevicePrimaryCtxRelease_v2");
         // SAFETY: called once per successful retain of the same device.
         self.check(unsafe { (self.cuDevicePrimaryCtxRelease_v2)(device) })
     }
 
     /// `cuCtxSetCurrent`.
     pub(crate) fn set_current_context(&self, context: CuHandle) -> Result<(), CudaError> {
+        entering("cuCtxSetCurrent");
         // SAFETY: `context` is a live context handle from retain_primary_context.
         self.check(unsafe { (self.cuCtxSetCurrent)(context) })
+    }
+
+    /// `cuCtxGetCurrent`: the context current on this thread, null when none is.
+    pub(crate) fn current_context(&self) -> Result<CuHandle, CudaError> {
+        entering("cuCtxGetCurrent");
+        let mut context: CuHandle = std::ptr::null_mut();
+        // SAFETY: valid out-pointer.
+        self.check(unsafe { (self.cuCtxGetCurrent)(&mut context) })?;
+        Ok(context)
     }
 
     /// `cuCtxSynchronize` on the calling thread's current context: waits for its work, and
     /// returns any error that work raised (sticky errors included).
     pub(crate) fn synchronize_context(&self) -> Result<(), CudaError> {
+        entering("cuCtxSynchronize");
         // SAFETY: no arguments; acts on the current context.
         self.check(unsafe { (self.cuCtxSynchronize)() })
     }
 
     /// `cuEventCreate` with default flags (timing enabled), in the current context.
     pub(crate) fn create_event(&self) -> Result<CuHandle, CudaError> {
+        entering("cuEventCreate");
         let mut event: CuHandle = std::ptr::null_mut();
         // SAFETY: valid out-pointer; flags 0 is CU_EVENT_DEFAULT.
         self.check(unsafe { (self.cuEventCreate)(&mut event, 0) })?;
@@ -157,6 +182,7 @@ impl DriverSys {
 
     /// `cuEventRecord` of `event` on `stream`.
     pub(crate) fn record_event(&self, event: CuHandle, stream: CuHandle) -> Result<(), CudaError> {
+        entering("cuEventRecord");
         // SAFETY: `event` is a live event and `stream` a live stream (or null, the default
         // stream) of the current context.
         self.check(unsafe { (self.cuEventRecord)(event, stream) })
@@ -164,29 +190,40 @@ impl DriverSys {
 
     /// `cuEventSynchronize`: waits until the work recorded before `event` is done.
     pub(crate) fn synchronize_event(&self, event: CuHandle) -> Result<(), CudaError> {
+        entering("cuEventSynchronize");
         // SAFETY: `event` is a live, recorded event.
         self.check(unsafe { (self.cuEventSynchronize)(event) })
     }
 
     /// Milliseconds between two completed events (`cuEventElapsedTime[_v2]`).
     pub(crate) fn elapsed_ms(&self, start: CuHandle, end: CuHandle) -> Result<f32, CudaError> {
+        entering("cuEventElapsedTime");
         let Some(call) = self.cuEventElapsedTime_v2.or(self.cuEventElapsedTime) else {
             return Err(CudaError::from_code(500));
         };
         let mut ms = 0.0f32;
         // SAFETY: valid out-pointer; both events are live, recorded and complete.
         self.check(unsafe { call(&mut ms, start, end) })?;
+        // The time between two events on one stream is finite and not negative; a day is far
+        // more than any region a test times, so more is a broken answer, not a measurement.
+        if !ms.is_finite() || !(0.0..=86_400_000.0).contains(&ms) {
+            return Err(CudaError::bad_answer(format!(
+                "cuEventElapsedTime returned {ms} ms, which is not the time between two events"
+            )));
+        }
         Ok(ms)
     }
 
     /// `cuEventDestroy_v2`.
     pub(crate) fn destroy_event(&self, event: CuHandle) -> Result<(), CudaError> {
+        entering("cuEventDestroy_v2");
         // SAFETY: `event` is a live event, destroyed once.
         self.check(unsafe { (self.cuEventDestroy_v2)(event) })
     }
 
     /// `cuMemGetInfo_v2` for the current context: `(free, total)` bytes, if the driver has it.
     pub(crate) fn memory_info(&self) -> Option<Result<(u64, u64), CudaError>> {
+        entering("cuMemGetInfo_v2");
         let call = self.cuMemGetInfo_v2?;
         let (mut free, mut total) = (0usize, 0usize);
         // SAFETY: valid out-pointers of size_t.

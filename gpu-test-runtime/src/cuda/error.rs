@@ -29,6 +29,16 @@ impl CudaError {
         }
     }
 
+    /// A call that reported success with an answer that cannot be right: `code` is 0 and the
+    /// message says what was wrong.
+    pub(crate) fn bad_answer(message: String) -> CudaError {
+        CudaError {
+            code: 0,
+            name: None,
+            message: Some(message),
+        }
+    }
+
     /// Whether this error leaves the context unusable: every later call on it fails the same way
     /// (an illegal address, a device-side assert, a kernel that faulted).
     pub fn is_sticky(&self) -> bool {
@@ -105,6 +115,7 @@ impl CudaError {
 impl fmt::Display for CudaError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.name, &self.message) {
+            (None, Some(message)) if self.code == 0 => f.write_str(message),
             (Some(name), Some(message)) => write!(f, "{name} ({}) \"{message}\"", self.code),
             (Some(name), None) => write!(f, "{name} ({})", self.code),
             (None, _) => {

@@ -10,6 +10,7 @@
 pub(crate) mod calls;
 pub(crate) mod error;
 pub(crate) mod event;
+pub(crate) mod guard;
 pub(crate) mod library;
 pub(crate) mod nvrtc;
 pub(crate) mod sys;

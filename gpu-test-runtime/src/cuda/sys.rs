@@ -85,6 +85,7 @@ driver_symbols! {
         cuDevicePrimaryCtxRetain = "cuDevicePrimaryCtxRetain": fn(*mut CuHandle, CuDevice);
         cuDevicePrimaryCtxRelease_v2 = "cuDevicePrimaryCtxRelease_v2": fn(CuDevice);
         cuCtxSetCurrent = "cuCtxSetCurrent": fn(CuHandle);
+        cuCtxGetCurrent = "cuCtxGetCurrent": fn(*mut CuHandle);
         cuCtxSynchronize = "cuCtxSynchronize": fn();
         cuEventCreate = "cuEventCreate": fn(*mut CuHandle, c_uint);
         cuEventRecord = "cuEventRecord": fn(CuHandle, CuHandle);
@@ -101,7 +102,6 @@ driver_symbols! {
         cuEventElapsedTime_v2 = "cuEventElapsedTime_v2": fn(*mut f32, CuHandle, CuHandle);
     }
     checked {
-        "cuCtxGetCurrent",
         "cuStreamSynchronize",
         "cuStreamWaitEvent",
         "cuMemAlloc_v2",

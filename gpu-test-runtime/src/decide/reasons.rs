@@ -3,13 +3,18 @@
 
 use super::driver_table;
 use super::skip::{SkipKind, SkipReason};
+use crate::cuda::guard::Hung;
 use crate::cuda::library::LoadAttempt;
 use crate::cuda::version::Version;
-use crate::probe::{DeviceInfo, LoadedLibrary, Nvrtc, Probe, VisibleDevices};
+use crate::probe::{DeviceError, DeviceInfo, LoadedLibrary, MAX_DEVICES, Nvrtc, Probe, VisibleDevices};
+use crate::util::format::format_duration;
 
 /// Why no test can use the driver at all, or `None` when it is loaded and initialised.
 pub(crate) fn driver_problem(probe: &Probe) -> Option<SkipReason> {
     let driver = &probe.driver;
+    if let Some(hung) = &driver.hung {
+        return Some(driver_hung(hung));
+    }
     let library = match &driver.library {
         Err(tried) => return Some(no_driver(probe, tried)),
         Ok(library) => library,
@@ -81,6 +86,28 @@ pub(crate) fn driver_problem(probe: &Probe) -> Option<SkipReason> {
         }
     }
     Some(SkipReason::new(SkipKind::DriverInitFailed, reason, hint))
+}
+
+/// The driver did not answer within the probe's limit.
+pub(crate) fn driver_hung(hung: &Hung) -> SkipReason {
+    let call = match (hung.call, &hung.library) {
+        (Some("dlopen"), Some(library)) => format!("loading {library}"),
+        (Some(call), Some(library)) if !library.is_empty() => format!("{call} ({library})"),
+        (Some(call), _) => call.to_string(),
+        (None, _) => "the driver".to_string(),
+    };
+    SkipReason::new(
+        SkipKind::DriverHung,
+        format!(
+            "the CUDA driver did not answer: {call} did not return within {} (GPU_TEST_PROBE_TIMEOUT), \
+             and gpu-test calls into it no more in this process",
+            format_duration(hung.limit)
+        ),
+        "a GPU or driver in a bad state: check `nvidia-smi`, and the kernel log for Xid errors (`sudo dmesg | \
+         grep -i xid`); such a GPU usually needs a reset or a reboot. If the driver is only slow to start (many \
+         GPUs without persistence mode), enable persistence mode (`nvidia-smi -pm 1`) or raise \
+         GPU_TEST_PROBE_TIMEOUT",
+    )
 }
 
 fn no_driver(probe: &Probe, tried: &[LoadAttempt]) -> SkipReason {
@@ -226,6 +253,43 @@ pub(crate) fn nvrtc_newer_than_driver(
         ),
         format!("{update}, or put an NVRTC of CUDA {driver_cuda} or older first in LD_LIBRARY_PATH"),
     )
+}
+
+/// A device count past belief (`cuDeviceGetCount` answered it), and what gpu-test did with it.
+pub(crate) fn implausible_device_count(reported: i32) -> String {
+    format!(
+        "cuDeviceGetCount reported {reported} devices, which no machine has: gpu-test read at most the first \
+         {MAX_DEVICES}"
+    )
+}
+
+/// Devices that could not be read, with runs of the same failure on consecutive ordinals said
+/// once: `devices 1 to 63 could not be read: cuDeviceGet failed: ...`.
+pub(crate) fn device_errors(errors: &[DeviceError]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut at = 0;
+    while at < errors.len() {
+        let first = &errors[at];
+        let mut end = at;
+        while end + 1 < errors.len()
+            && errors[end + 1].ordinal == errors[end].ordinal + 1
+            && errors[end + 1].call == first.call
+            && errors[end + 1].error == first.error
+        {
+            end += 1;
+        }
+        let devices = if end == at {
+            format!("device {}", first.ordinal)
+        } else {
+            format!("devices {} to {}", first.ordinal, errors[end].ordinal)
+        };
+        lines.push(format!(
+            "{devices} could not be read: {} failed: {}",
+            first.call, first.error
+        ));
+        at = end + 1;
+    }
+    lines
 }
 
 /// A device in compute mode Prohibited: what is wrong with it (after its label) and the fix.

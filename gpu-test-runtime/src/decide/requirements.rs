@@ -142,11 +142,11 @@ impl Requirements {
                 ", and list {needed} devices in CUDA_VISIBLE_DEVICES or unset it"
             ));
         }
-        for error in &probe.device_errors {
-            reason.push_str(&format!(
-                "; device {} could not be read: {} failed: {}",
-                error.ordinal, error.call, error.error
-            ));
+        if let Some(reported) = probe.reported_device_count {
+            reason.push_str(&format!("; {}", reasons::implausible_device_count(reported)));
+        }
+        for line in reasons::device_errors(&probe.device_errors) {
+            reason.push_str(&format!("; {line}"));
         }
         SkipReason::new(SkipKind::TooFewDevices, reason, hint)
     }

@@ -27,6 +27,8 @@ pub enum SkipKind {
     NoDriver,
     /// libcuda lacks an entry point gpu-test needs.
     DriverSymbolMissing,
+    /// A driver call did not return within `GPU_TEST_PROBE_TIMEOUT`.
+    DriverHung,
     /// `cuInit` failed.
     DriverInitFailed,
     /// The driver supports an older CUDA than `min_cuda`.
@@ -49,6 +51,7 @@ impl SkipKind {
         match self {
             SkipKind::NoDriver => "no_driver",
             SkipKind::DriverSymbolMissing => "driver_symbol_missing",
+            SkipKind::DriverHung => "driver_hung",
             SkipKind::DriverInitFailed => "driver_init_failed",
             SkipKind::CudaTooOld => "cuda_too_old",
             SkipKind::TooFewDevices => "too_few_devices",

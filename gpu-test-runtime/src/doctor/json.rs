@@ -77,6 +77,7 @@ impl Diagnosis<'_> {
             json!({
                 "path": nvcc.path.display().to_string(),
                 "version": nvcc.version.map(|v| v.to_string()),
+                "version_error": nvcc.version_error,
             })
         });
         let set = probe.environment.set_variables();

@@ -8,6 +8,7 @@
 mod json;
 mod text;
 
+use crate::cuda::guard::guarded;
 use crate::decide::{driver_table, reasons};
 use crate::probe::{ComputeMode, DeviceInfo, Nvrtc, Probe, VisibleDevices};
 use crate::settings::settings;
@@ -76,8 +77,8 @@ pub struct Diagnosis<'p> {
 
 impl<'p> Diagnosis<'p> {
     /// Diagnoses `probe`, opening a context on each device to check it is usable.
-    pub fn new(probe: &'p Probe) -> Diagnosis<'p> {
-        let contexts = probe.devices.iter().map(|d| check_context(probe, d)).collect();
+    pub fn new(probe: &'static Probe) -> Diagnosis<'static> {
+        let contexts = check_contexts(probe);
         let mut diagnosis = Diagnosis {
             probe,
             contexts,
@@ -200,15 +201,20 @@ impl<'p> Diagnosis<'p> {
         for (device, context) in probe.devices.iter().zip(&self.contexts) {
             self.device_findings(device, context, &mut add);
         }
-        for error in &probe.device_errors {
+        if let Some(reported) = probe.reported_device_count {
             add(
                 Severity::Error,
-                format!(
-                    "device {} could not be read: {} failed: {}",
-                    error.ordinal, error.call, error.error
-                ),
-                error.error.hint().unwrap_or("check `nvidia-smi` for this device"),
+                reasons::implausible_device_count(reported),
+                "the driver is not answering sensibly: check `nvidia-smi`, and reinstall or update the driver",
             );
+        }
+        let hint = probe
+            .device_errors
+            .first()
+            .and_then(|error| error.error.hint())
+            .unwrap_or("check `nvidia-smi` for these devices");
+        for line in reasons::device_errors(&probe.device_errors) {
+            add(Severity::Error, line, hint);
         }
         self.toolkit_findings(&mut add);
         findings
@@ -290,6 +296,15 @@ impl<'p> Diagnosis<'p> {
                 }
             }
         }
+        if let Some(nvcc) = probe.nvcc()
+            && let Some(error) = &nvcc.version_error
+        {
+            add(
+                Severity::Warning,
+                format!("{}: {error}", nvcc.path.display()),
+                "check that this nvcc runs (`nvcc --version`), or take its directory off PATH",
+            );
+        }
         if let Some(nvcc) = probe.nvcc() {
             if let (Some(nvcc_version), Some(driver)) = (nvcc.version, driver_cuda)
                 && nvcc_version > driver
@@ -319,6 +334,22 @@ impl<'p> Diagnosis<'p> {
             }
         }
     }
+}
+
+/// A context check on each device, under the probe's time limit: a driver that stops answering
+/// fails every check with that, and is not called again.
+fn check_contexts(probe: &'static Probe) -> Vec<ContextCheck> {
+    let checked = guarded(crate::settings::probe_timeout(), move |_| {
+        probe
+            .devices
+            .iter()
+            .map(|device| check_context(probe, device))
+            .collect()
+    });
+    checked.unwrap_or_else(|hung| {
+        let reason = reasons::driver_hung(&hung).reason;
+        vec![ContextCheck::Failed(reason); probe.devices.len()]
+    })
 }
 
 fn check_context(probe: &Probe, device: &DeviceInfo) -> ContextCheck {

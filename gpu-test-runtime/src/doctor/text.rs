@@ -108,7 +108,11 @@ impl Diagnosis<'_> {
         let nvcc = match probe.nvcc() {
             Some(nvcc) => match nvcc.version {
                 Some(version) => format!("{version} ({})", nvcc.path.display()),
-                None => format!("{} (version unknown)", nvcc.path.display()),
+                None => format!(
+                    "{} (version unknown: {})",
+                    nvcc.path.display(),
+                    nvcc.version_error.as_deref().unwrap_or("no answer")
+                ),
             },
             None => "not found on PATH, CUDA_HOME, CUDA_PATH or /usr/local/cuda".to_string(),
         };

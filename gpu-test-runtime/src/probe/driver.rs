@@ -4,6 +4,7 @@
 use super::LoadedLibrary;
 use crate::cuda::calls::Attribute;
 use crate::cuda::error::CudaError;
+use crate::cuda::guard::{Calls, Hung};
 use crate::cuda::library::{self, Library, LoadAttempt, Search};
 use crate::cuda::sys::DriverSys;
 use crate::cuda::version::Version;
@@ -28,6 +29,9 @@ pub(crate) struct Driver {
     pub version_error: Option<String>,
     /// The result of `cuInit(0)`; `None` when it could not be called.
     pub init: Option<Result<(), CudaError>>,
+    /// The call that did not return within `GPU_TEST_PROBE_TIMEOUT`, if one did not: nothing
+    /// calls into this driver again in this process.
+    pub hung: Option<Hung>,
     pub(crate) sys: Option<DriverSys>,
 }
 
@@ -43,15 +47,34 @@ impl Driver {
     }
 }
 
+impl Driver {
+    /// A driver that did not answer in time: everything else about it is unknown.
+    pub(crate) fn hung(hung: Hung) -> Driver {
+        Driver {
+            library: Err(Vec::new()),
+            shadowed: None,
+            missing_symbols: Vec::new(),
+            cuda_version: None,
+            version_error: None,
+            init: None,
+            hung: Some(hung),
+            sys: None,
+        }
+    }
+}
+
 /// Loads and initialises the driver. `fallback` allows trying cudarc's other candidate names
 /// when neither usual name loads (worth it only when a kernel module shows a driver exists).
-pub(super) fn probe_driver(search: &Search, fallback: bool) -> Driver {
+pub(super) fn probe_driver(search: &Search, fallback: bool, calls: &Calls) -> Driver {
     let mut tried = Vec::new();
-    let mut load = |name: &str| match library::load_first(&[name.to_string()], search) {
-        Ok(library) => Some(library),
-        Err(attempts) => {
-            tried.extend(attempts);
-            None
+    let mut load = |name: &str| {
+        calls.enter("dlopen", name);
+        match library::load_first(&[name.to_string()], search) {
+            Ok(library) => Some(library),
+            Err(attempts) => {
+                tried.extend(attempts);
+                None
+            }
         }
     };
     let soname = load(DRIVER_NAMES[0]);
@@ -80,10 +103,12 @@ pub(super) fn probe_driver(search: &Search, fallback: bool) -> Driver {
             cuda_version: None,
             version_error: None,
             init: None,
+            hung: None,
             sys: None,
         };
     };
     let loaded = describe(&library);
+    calls.set_library(&loaded.display());
     // Timing needs one of the two; which one depends on the driver's age.
     let sys = DriverSys::resolve(&library).and_then(|sys| {
         if sys.cuEventElapsedTime.is_none() && sys.cuEventElapsedTime_v2.is_none() {
@@ -102,6 +127,7 @@ pub(super) fn probe_driver(search: &Search, fallback: bool) -> Driver {
                 cuda_version: None,
                 version_error: None,
                 init: None,
+                hung: None,
                 sys: None,
             };
         }
@@ -126,6 +152,7 @@ pub(super) fn probe_driver(search: &Search, fallback: bool) -> Driver {
         cuda_version,
         version_error,
         init,
+        hung: None,
         sys: Some(sys),
     }
 }
@@ -222,19 +249,28 @@ pub(crate) struct DeviceError {
     pub error: CudaError,
 }
 
-/// Counts and describes the devices of an initialised driver.
-pub(super) fn probe_devices(sys: &DriverSys) -> (Vec<DeviceInfo>, Vec<DeviceError>) {
+/// The most devices gpu-test reads: four times the GPUs of the largest NVIDIA server. A driver
+/// that counts more is not answering sensibly, and reading each would take hours.
+pub(crate) const MAX_DEVICES: usize = 64;
+
+/// Counts and describes the devices of an initialised driver; a count past [`MAX_DEVICES`] is
+/// read as that many, and returned as reported.
+pub(super) fn probe_devices(sys: &DriverSys) -> (Vec<DeviceInfo>, Vec<DeviceError>, Option<i32>) {
     let mut devices = Vec::new();
     let mut errors = Vec::new();
-    let count = match sys.device_count() {
-        Ok(count) => usize::try_from(count).unwrap_or(0),
+    let (count, capped) = match sys.device_count() {
+        Ok(count) => match usize::try_from(count) {
+            Ok(n) if n > MAX_DEVICES => (MAX_DEVICES, Some(count)),
+            Ok(n) => (n, None),
+            Err(_) => (0, Some(count)),
+        },
         Err(error) => {
             errors.push(DeviceError {
                 ordinal: 0,
                 call: "cuDeviceGetCount",
                 error,
             });
-            return (devices, errors);
+            return (devices, errors, None);
         }
     };
     for ordinal in 0..count {
@@ -243,7 +279,7 @@ pub(super) fn probe_devices(sys: &DriverSys) -> (Vec<DeviceInfo>, Vec<DeviceErro
             Err((call, error)) => errors.push(DeviceError { ordinal, call, error }),
         }
     }
-    (devices, errors)
+    (devices, errors, capped)
 }
 
 fn describe_device(sys: &DriverSys, ordinal: usize) -> Result<DeviceInfo, (&'static str, CudaError)> {

@@ -12,11 +12,12 @@ mod toolkit;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use crate::cuda::guard::guarded;
 use crate::cuda::library::Search;
 use crate::cuda::version::Version;
 
 pub use driver::DeviceInfo;
-pub(crate) use driver::{ComputeMode, DeviceError, Driver};
+pub(crate) use driver::{ComputeMode, DeviceError, Driver, MAX_DEVICES};
 pub(crate) use environment::{Environment, RECORDED, VisibleDevices};
 pub(crate) use system::{DeviceNode, KernelModule};
 pub(crate) use toolkit::{Nvcc, Nvrtc, Toolkit};
@@ -50,6 +51,8 @@ pub struct Probe {
     pub(crate) devices: Vec<DeviceInfo>,
     /// Devices the driver counted but could not describe.
     pub(crate) device_errors: Vec<DeviceError>,
+    /// What `cuDeviceGetCount` reported, when it was past belief and so not read whole.
+    pub(crate) reported_device_count: Option<i32>,
     /// The NVIDIA kernel module, when loaded.
     pub(crate) kernel_module: Option<KernelModule>,
     /// The CUDA-related environment variables.
@@ -79,15 +82,26 @@ impl Probe {
         };
         let system_root = override_root.unwrap_or_else(|| PathBuf::from("/"));
         let kernel_module = system::kernel_module(&system_root);
-        let driver = driver::probe_driver(&search, kernel_module.is_some());
-        let (devices, device_errors) = match driver.ready_sys() {
-            Some(sys) => driver::probe_devices(sys),
-            None => (Vec::new(), Vec::new()),
+        let fallback = kernel_module.is_some();
+        let driver_search = search.clone();
+        // A wedged GPU can block the driver forever: the probe waits for it only so long.
+        let probed = guarded(crate::settings::probe_timeout(), move |calls| {
+            let driver = driver::probe_driver(&driver_search, fallback, calls);
+            let devices = match driver.ready_sys() {
+                Some(sys) => driver::probe_devices(sys),
+                None => (Vec::new(), Vec::new(), None),
+            };
+            (driver, devices)
+        });
+        let (driver, (devices, device_errors, reported_device_count)) = match probed {
+            Ok(probed) => probed,
+            Err(hung) => (Driver::hung(hung), (Vec::new(), Vec::new(), None)),
         };
         Probe {
             driver,
             devices,
             device_errors,
+            reported_device_count,
             kernel_module,
             environment,
             system_root,
@@ -150,6 +164,12 @@ impl Probe {
 
     /// A one-line summary: `driver 550.54.14 (CUDA 12.4), 2 devices: 0 NVIDIA H100 (sm_90), ...`.
     pub fn summary(&self) -> String {
+        if let Some(hung) = &self.driver.hung {
+            return format!(
+                "the CUDA driver did not answer ({} did not return)",
+                hung.call.unwrap_or("a call")
+            );
+        }
         let driver = match (&self.driver.library, self.driver.cuda_version) {
             (Err(_), _) => "no CUDA driver".to_string(),
             (Ok(_), Some(cuda)) => match self.driver_release() {
@@ -166,6 +186,10 @@ impl Probe {
         match (self.driver.init.as_ref(), devices.len()) {
             (Some(Err(error)), _) => format!("{driver}, cuInit failed: {error}"),
             (_, 0) => format!("{driver}, no devices"),
+            (_, n) if self.reported_device_count.is_some() => format!(
+                "{driver}, {n} devices read of {} reported",
+                self.reported_device_count.unwrap_or_default()
+            ),
             (_, 1) => format!("{driver}, 1 device: {}", devices[0]),
             (_, n) => format!("{driver}, {n} devices: {}", devices.join(", ")),
         }

@@ -7,6 +7,7 @@ use super::LoadedLibrary;
 use crate::cuda::library::{self, LoadAttempt, Search};
 use crate::cuda::nvrtc::{NvrtcVersion, nvrtc_version};
 use crate::cuda::version::Version;
+use crate::util::process::stdout_within;
 
 /// What was found of the CUDA toolkit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +88,8 @@ pub struct Nvcc {
     pub path: PathBuf,
     /// The release it reports (`nvcc --version`), if it ran.
     pub version: Option<Version>,
+    /// Why there is no version, when there is none.
+    pub version_error: Option<String>,
 }
 
 /// Looks for `nvcc` on `PATH`, then under `CUDA_HOME`, `CUDA_PATH` and `/usr/local/cuda` (the
@@ -106,12 +109,19 @@ pub(super) fn find_nvcc(path_var: Option<&str>, cuda_dirs: &[Option<&str>], root
     );
     candidates.push(root.join("usr/local/cuda/bin/nvcc"));
     let path = candidates.into_iter().find(|candidate| candidate.is_file())?;
-    let version = Command::new(&path)
-        .arg("--version")
-        .output()
-        .ok()
-        .and_then(|output| parse_nvcc_release(&String::from_utf8_lossy(&output.stdout)));
-    Some(Nvcc { path, version })
+    let limit = crate::settings::probe_timeout();
+    let (version, version_error) = match stdout_within(Command::new(&path).arg("--version"), limit) {
+        Ok(output) => match parse_nvcc_release(&output) {
+            Some(version) => (Some(version), None),
+            None => (None, Some("nvcc --version printed no release".to_string())),
+        },
+        Err(error) => (None, Some(format!("nvcc --version {error}"))),
+    };
+    Some(Nvcc {
+        path,
+        version,
+        version_error,
+    })
 }
 
 /// The release in `nvcc --version`'s line `Cuda compilation tools, release 12.4, V12.4.131`.

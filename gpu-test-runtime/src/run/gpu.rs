@@ -8,9 +8,10 @@ use cudarc::driver::{CudaContext, CudaStream};
 
 use super::lease::Lease;
 use super::timing::{Sample, Timing, summarise};
+use crate::cuda::calls::Attribute;
 use crate::cuda::error::CudaError;
 use crate::cuda::event::Event;
-use crate::cuda::sys::{CuHandle, DriverSys};
+use crate::cuda::sys::{CuDevice, CuHandle, DriverSys};
 use crate::probe::{DeviceInfo, Probe};
 use crate::util::format::panic_message;
 
@@ -186,34 +187,48 @@ impl Gpu {
     }
 }
 
-/// Creates the cudarc context for `info`, having first retained the primary context through
-/// gpu-test's own driver calls: a failure is then reported with its code mapped here, and cudarc
-/// is only asked once the driver has shown it will answer with success.
+/// Creates the cudarc context for `info`. cudarc's `CudaContext::new` calls cuInit, cuDeviceGet,
+/// cuDevicePrimaryCtxRetain, cuDeviceGetAttribute (memory pools), cuCtxGetCurrent and
+/// cuCtxSetCurrent, and holds each result as an enum for which a code its bindings do not know is
+/// undefined behaviour. So gpu-test makes each of those calls first through its own pointers,
+/// where every code is mapped, and asks cudarc only once the driver has answered each with
+/// success.
 fn open_context(sys: &DriverSys, info: &DeviceInfo) -> Result<Arc<CudaContext>, String> {
     let failed =
         |what: &str, error: &dyn std::fmt::Display| format!("could not {what} on {}: {error}", info.label());
     let handle = sys
         .device(info.ordinal as i32)
         .map_err(|e| failed("get the device", &e))?;
-    sys.retain_primary_context(handle)
+    let context = sys
+        .retain_primary_context(handle)
         .map_err(|e| failed("create a CUDA context", &e))?;
-    // cudarc panics when it cannot load libcuda; the probe loaded it by the same names, but a
-    // panic here must still become a test failure with a message, not an abort.
-    let opened = std::panic::catch_unwind(|| CudaContext::new(info.ordinal));
-    let released = sys.release_primary_context(handle);
-    let context = match opened {
-        Ok(Ok(context)) => context,
-        Ok(Err(error)) => {
-            return Err(failed(
+    let checked = check_context_setup(sys, handle, context).map_err(|e| failed("set up a CUDA context", &e));
+    let opened = match checked {
+        // cudarc panics when it cannot load libcuda; the probe loaded it by the same names, but a
+        // panic here must still become a test failure with a message, not an abort.
+        Ok(()) => match std::panic::catch_unwind(|| CudaContext::new(info.ordinal)) {
+            Ok(Ok(context)) => Ok(context),
+            Ok(Err(error)) => Err(failed(
                 "create a CUDA context through cudarc",
                 &format!("{error:?}"),
-            ));
-        }
-        Err(panic) => {
-            let message = panic_message(&*panic);
-            return Err(failed("create a CUDA context through cudarc", &message));
-        }
+            )),
+            Err(panic) => Err(failed(
+                "create a CUDA context through cudarc",
+                &panic_message(&*panic),
+            )),
+        },
+        Err(message) => Err(message),
     };
+    let released = sys.release_primary_context(handle);
+    let context = opened?;
     released.map_err(|e| failed("release the probe's context reference", &e))?;
     Ok(context)
+}
+
+/// The driver calls of cudarc's context setup that gpu-test has not already made, in its order.
+fn check_context_setup(sys: &DriverSys, device: CuDevice, context: CuHandle) -> Result<(), CudaError> {
+    sys.init()?;
+    sys.attribute(device, Attribute::MemoryPoolsSupported)?;
+    sys.current_context()?;
+    sys.set_current_context(context)
 }

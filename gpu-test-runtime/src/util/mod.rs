@@ -4,5 +4,6 @@
 pub(crate) mod files;
 pub(crate) mod format;
 pub(crate) mod os;
+pub(crate) mod process;
 pub(crate) mod stderr;
 pub(crate) mod suggest;

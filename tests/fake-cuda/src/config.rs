@@ -7,6 +7,9 @@
 //! | `FAKE_CUDA_INIT_RESULT` | the result code of `cuInit`, any integer | `0` |
 //! | `FAKE_CUDA_DEVICES` | `;`-separated devices, each `name|major.minor|memory[|compute mode]` | one `NVIDIA Fake H100|9.0|80GiB` |
 //! | `FAKE_CUDA_FAIL` | `,`-separated `call[@ordinal][+n]=code`: that call (on that device, after its first `n` calls) returns `code` | none |
+//! | `FAKE_CUDA_HANG` | `,`-separated calls that never return (a wedged GPU) | none |
+//! | `FAKE_CUDA_CRASH` | `,`-separated calls that crash the process with SIGSEGV | none |
+//! | `FAKE_CUDA_DEVICE_COUNT` | what `cuDeviceGetCount` reports, whatever the devices | their number |
 //! | `FAKE_CUDA_EVENT_MS` | `,`-separated elapsed times `cuEventElapsedTime` returns in turn | `0.5` |
 //! | `FAKE_CUDA_LOG` | a file each context retain and release is appended to | none |
 //! | `FAKE_NVRTC_VERSION` | what `nvrtcVersion` reports | `12.8` |
@@ -47,6 +50,9 @@ pub struct Config {
     pub devices: Vec<Device>,
     pub failures: Vec<Failure>,
     pub event_ms: Vec<f32>,
+    pub hang: Vec<String>,
+    pub crash: Vec<String>,
+    pub device_count: Option<i32>,
     pub log: Option<PathBuf>,
     pub nvrtc_version: (i32, i32),
 }
@@ -101,7 +107,28 @@ impl Config {
             None => (12, 8),
             Some(v) => parse_version(&v).ok_or_else(|| format!("FAKE_NVRTC_VERSION={v:?} is not X.Y"))?,
         };
+        let calls = |name: &str| -> Vec<String> {
+            lookup(name)
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|call| !call.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        let device_count = match lookup("FAKE_CUDA_DEVICE_COUNT") {
+            None => None,
+            Some(value) => Some(
+                value
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("FAKE_CUDA_DEVICE_COUNT={value:?} is not an integer"))?,
+            ),
+        };
         Ok(Config {
+            hang: calls("FAKE_CUDA_HANG"),
+            crash: calls("FAKE_CUDA_CRASH"),
+            device_count,
             driver_version: int("FAKE_CUDA_DRIVER_VERSION", 12080)?,
             version_result: int("FAKE_CUDA_VERSION_RESULT", 0)?,
             init_result: int("FAKE_CUDA_INIT_RESULT", 0)?,

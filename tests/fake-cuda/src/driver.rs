@@ -30,8 +30,24 @@ fn put<T>(out: *mut T, value: T) -> c_int {
     SUCCESS
 }
 
+/// A call configured to hang never returns; one configured to crash takes the process down with
+/// SIGSEGV, as a driver that dereferences a bad pointer would.
+pub(crate) fn misbehave(call: &str) {
+    let config = config();
+    if config.crash.iter().any(|c| c == call) {
+        // SAFETY: raise only sends a signal to this process.
+        unsafe { libc::raise(libc::SIGSEGV) };
+    }
+    if config.hang.iter().any(|c| c == call) {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
 /// The injected result for this call, counting calls per name.
 fn injected(call: &str, ordinal: Option<i32>) -> Option<c_int> {
+    misbehave(call);
     let nth = {
         let mut state = state();
         let count = state.calls.entry(call.to_string()).or_insert(0);
@@ -87,6 +103,7 @@ fn result(outcome: Result<(), c_int>) -> c_int {
 
 #[unsafe(no_mangle)]
 pub extern "C" fn cuDriverGetVersion(version: *mut c_int) -> c_int {
+    misbehave("cuDriverGetVersion");
     let config = config();
     if config.version_result != 0 {
         return config.version_result;
@@ -96,6 +113,7 @@ pub extern "C" fn cuDriverGetVersion(version: *mut c_int) -> c_int {
 
 #[unsafe(no_mangle)]
 pub extern "C" fn cuInit(_flags: c_uint) -> c_int {
+    misbehave("cuInit");
     let config = config();
     if config.init_result != 0 {
         return config.init_result;
@@ -112,7 +130,11 @@ pub extern "C" fn cuDeviceGetCount(count: *mut c_int) -> c_int {
     if let Err(code) = ready("cuDeviceGetCount", None) {
         return code;
     }
-    put(count, config().devices.len() as c_int)
+    let config = config();
+    put(
+        count,
+        config.device_count.unwrap_or(config.devices.len() as c_int),
+    )
 }
 
 #[unsafe(no_mangle)]
@@ -259,6 +281,9 @@ pub extern "C" fn cuDevicePrimaryCtxRelease_v2(ordinal: c_int) -> c_int {
 
 #[unsafe(no_mangle)]
 pub extern "C" fn cuCtxGetCurrent(out: *mut Handle) -> c_int {
+    if let Some(code) = injected("cuCtxGetCurrent", None) {
+        return code;
+    }
     let current = CURRENT.with(|c| c.get());
     put(out, current.map_or(std::ptr::null_mut(), context_handle))
 }
@@ -266,6 +291,9 @@ pub extern "C" fn cuCtxGetCurrent(out: *mut Handle) -> c_int {
 #[unsafe(no_mangle)]
 pub extern "C" fn cuCtxSetCurrent(handle: Handle) -> c_int {
     let ordinal = context_ordinal(handle);
+    if let Some(code) = injected("cuCtxSetCurrent", ordinal) {
+        return code;
+    }
     if let Some(ordinal) = ordinal
         && !state().contexts.contains_key(&ordinal)
     {

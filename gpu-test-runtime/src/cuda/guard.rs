@@ -1,0 +1,226 @@
+//! Calling a driver that may never answer, or may crash.
+//!
+//! [`guarded`] runs driver work on a thread of its own and waits for it at most a time limit: a
+//! wedged GPU can block `cuInit` forever, and a test run must not hang with it. The work names
+//! each call before making it ([`Calls::enter`]), so that a call past the limit is reported by
+//! name, and so is a fatal signal inside it: while guarded work runs, a handler for SIGSEGV,
+//! SIGBUS, SIGILL, SIGFPE and SIGABRT writes one line naming the call and the library (with
+//! `write(2)` alone, which is async-signal-safe), then lets the signal take the process down.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The signals a crashing driver raises.
+const FATAL: [libc::c_int; 5] = [
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGILL,
+    libc::SIGFPE,
+    libc::SIGABRT,
+];
+
+/// The line the signal handler writes: a leaked `&'static [u8]`, replaced before each call.
+static CRASH_LINE: AtomicPtr<&'static [u8]> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Serialises guarded work: the signal handler and its line are process-wide.
+static GUARD: Mutex<()> = Mutex::new(());
+
+thread_local! {
+    /// The calls of the guarded work running on this thread, if any.
+    static WATCHED: RefCell<Option<Calls>> = const { RefCell::new(None) };
+}
+
+/// Records, when guarded work runs on this thread, that `call` is about to be made (every
+/// checked driver call says so); elsewhere it costs a thread-local read.
+pub(crate) fn entering(call: &'static str) {
+    WATCHED.with(|watched| {
+        if let Some(calls) = watched.borrow().as_ref() {
+            let library = calls.library();
+            calls.enter(call, &library);
+        }
+    });
+}
+
+/// The calls guarded work makes, as it makes them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Calls {
+    current: Arc<Mutex<Option<(&'static str, String)>>>,
+    library: Arc<Mutex<String>>,
+}
+
+impl Calls {
+    /// Names the library the next calls go to.
+    pub(crate) fn set_library(&self, library: &str) {
+        *self.library.lock().unwrap_or_else(|p| p.into_inner()) = library.to_string();
+    }
+
+    fn library(&self) -> String {
+        self.library.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Records that `call` of `library` is about to be made.
+    pub(crate) fn enter(&self, call: &'static str, library: &str) {
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some((call, library.to_string()));
+        let line = format!(
+            "gpu-test: the CUDA driver crashed in {call} ({library}): check `nvidia-smi`, and the kernel log \
+             for Xid errors (`sudo dmesg | grep -i xid`); the process is stopped by signal "
+        );
+        let line: &'static [u8] = Box::leak(line.into_bytes().into_boxed_slice());
+        CRASH_LINE.store(Box::into_raw(Box::new(line)), Ordering::SeqCst);
+    }
+
+    /// The call being made, and its library, if any.
+    fn current(&self) -> Option<(&'static str, String)> {
+        self.current.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// A call that did not return within the limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Hung {
+    /// The call, when one had been entered.
+    pub(crate) call: Option<&'static str>,
+    /// Its library.
+    pub(crate) library: Option<String>,
+    /// The limit it passed.
+    pub(crate) limit: Duration,
+}
+
+/// Runs `work` on a thread of its own, with the crash line in place, and waits for it at most
+/// `limit`. Past the limit the thread is left where it is, never joined: nothing may wait on a
+/// driver that does not answer.
+pub(crate) fn guarded<T: Send + 'static>(
+    limit: Duration,
+    work: impl FnOnce(&Calls) -> T + Send + 'static,
+) -> Result<T, Hung> {
+    let _serial = GUARD.lock().unwrap_or_else(|p| p.into_inner());
+    let calls = Calls::default();
+    let (done, finished) = mpsc::channel();
+    let previous = install_handlers();
+    let worker_calls = calls.clone();
+    let spawned = std::thread::Builder::new()
+        .name("gpu-test-driver".to_string())
+        .spawn(move || {
+            WATCHED.with(|watched| *watched.borrow_mut() = Some(worker_calls.clone()));
+            let _ = done.send(work(&worker_calls));
+        });
+    let result = match spawned {
+        // Without a thread of its own the work runs here, unguarded, rather than not at all.
+        Err(_) => Err(None),
+        Ok(_) => finished.recv_timeout(limit).map_err(|_| Some(())),
+    };
+    restore_handlers(&previous);
+    CRASH_LINE.store(std::ptr::null_mut(), Ordering::SeqCst);
+    match result {
+        Ok(value) => Ok(value),
+        Err(Some(())) => {
+            let (call, library) = calls.current().unzip();
+            Err(Hung { call, library, limit })
+        }
+        Err(None) => Err(Hung {
+            call: None,
+            library: None,
+            limit,
+        }),
+    }
+}
+
+fn install_handlers() -> Vec<(libc::c_int, libc::sigaction)> {
+    let mut previous = Vec::new();
+    for signal in FATAL {
+        // SAFETY: a zeroed sigaction is a valid value to fill in; the handler is an extern "C"
+        // function that only calls async-signal-safe functions.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_fatal_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESETHAND;
+            libc::sigemptyset(&mut action.sa_mask);
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(signal, &action, &mut old) == 0 {
+                previous.push((signal, old));
+            }
+        }
+    }
+    previous
+}
+
+fn restore_handlers(previous: &[(libc::c_int, libc::sigaction)]) {
+    for (signal, old) in previous {
+        // SAFETY: `old` is what sigaction returned for this signal.
+        unsafe { libc::sigaction(*signal, old, std::ptr::null_mut()) };
+    }
+}
+
+/// Writes the crash line and the signal, then raises the signal again with its default action
+/// (SA_RESETHAND restored it), which ends the process as the crash would have.
+extern "C" fn on_fatal_signal(signal: libc::c_int) {
+    let line = CRASH_LINE.load(Ordering::SeqCst);
+    if !line.is_null() {
+        // SAFETY: the pointer was made by Box::into_raw of a leaked slice and is never freed.
+        let bytes: &[u8] = unsafe { *line };
+        let mut buffer = [0u8; 10];
+        let digits = decimal(signal.unsigned_abs(), &mut buffer);
+        for part in [bytes, digits, signal_name(signal), b"\n"] {
+            // SAFETY: write(2) is async-signal-safe; the buffer is valid for its length.
+            unsafe { libc::write(2, part.as_ptr().cast(), part.len()) };
+        }
+    }
+    // SAFETY: raise is async-signal-safe; the disposition is the default again.
+    unsafe { libc::raise(signal) };
+}
+
+fn signal_name(signal: libc::c_int) -> &'static [u8] {
+    match signal {
+        libc::SIGSEGV => b" (SIGSEGV)",
+        libc::SIGBUS => b" (SIGBUS)",
+        libc::SIGILL => b" (SIGILL)",
+        libc::SIGFPE => b" (SIGFPE)",
+        libc::SIGABRT => b" (SIGABRT)",
+        _ => b"",
+    }
+}
+
+/// The decimal digits of `value` in `buffer`, without allocating.
+fn decimal(mut value: u32, buffer: &mut [u8; 10]) -> &[u8] {
+    let mut start = buffer.len();
+    loop {
+        start -= 1;
+        buffer[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    &buffer[start..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_are_written_without_allocating() {
+        let mut buffer = [0u8; 10];
+        assert_eq!(decimal(11, &mut buffer), b"11");
+        assert_eq!(decimal(0, &mut buffer), b"0");
+        assert_eq!(decimal(u32::MAX, &mut buffer), b"4294967295");
+        assert_eq!(signal_name(libc::SIGSEGV), b" (SIGSEGV)");
+    }
+
+    #[test]
+    fn work_past_the_limit_is_reported_by_its_call() {
+        let hung = guarded(Duration::from_millis(20), |calls| {
+            calls.enter("cuInit", "libcuda.so.1");
+            loop {
+                std::thread::park();
+            }
+        })
+        .unwrap_err();
+        assert_eq!(hung.call, Some("cuInit"));
+        assert_eq!(hung.library.as_deref(), Some("libcuda.so.1"));
+        assert_eq!(guarded(Duration::from_secs(60), |_| 7), Ok(7));
+    }
+}

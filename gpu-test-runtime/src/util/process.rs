@@ -1,0 +1,65 @@
+//! Running another program with a time limit: a tool that hangs (an `nvcc` on a stale network
+//! mount, say) must not hang gpu-test with it.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::format::format_duration;
+
+/// Runs `command` and returns its standard output, or why there is none: it could not start,
+/// failed, or was still running after `limit` (then it is killed).
+pub(crate) fn stdout_within(command: &mut Command, limit: Duration) -> Result<String, String> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|error| format!("could not start: {error}"))?;
+    let mut stdout = child.stdout.take();
+    // The output is read on a thread of its own, so that a full pipe cannot stop the child.
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(stdout) = stdout.as_mut() {
+            let _ = stdout.read_to_string(&mut text);
+        }
+        text
+    });
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() >= limit => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "did not finish within {} (GPU_TEST_PROBE_TIMEOUT) and was stopped",
+                    format_duration(limit)
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(error) => return Err(format!("could not be waited for: {error}")),
+        }
+    };
+    let text = reader.join().unwrap_or_default();
+    if status.success() {
+        Ok(text)
+    } else {
+        Err(format!("failed ({status})"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_returned_and_a_hung_program_is_stopped() {
+        let out = stdout_within(Command::new("echo").arg("hello"), Duration::from_secs(60));
+        assert_eq!(out.as_deref(), Ok("hello\n"));
+        let hung = stdout_within(Command::new("sleep").arg("600"), Duration::from_millis(50));
+        assert!(hung.unwrap_err().contains("did not finish within"));
+        let failed = stdout_within(&mut Command::new("false"), Duration::from_secs(60));
+        assert!(failed.unwrap_err().starts_with("failed"));
+    }
+}
