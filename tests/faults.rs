@@ -227,3 +227,254 @@ fn event_times_that_are_not_times_fail_the_test_without_a_panic() {
         );
     }
 }
+
+/// FNV-1a of the report's path: the name of its state file under `<runtime dir>/reports`.
+fn state_file(machine: &Machine, report: &std::path::Path) -> std::path::PathBuf {
+    let hash = report
+        .to_string_lossy()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+    machine
+        .dir()
+        .join("runtime/reports")
+        .join(format!("{hash:016x}.json"))
+}
+
+/// A process's start time, as `/proc/<pid>/stat` gives it.
+fn start_time(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 1..];
+    after_name.split_whitespace().nth(19).unwrap().parse().unwrap()
+}
+
+#[test]
+fn two_packages_with_a_gpu_target_each_keep_their_entries() {
+    let machine = Machine::with_fake_driver();
+    let report = machine.dir().join("report.json");
+    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    // Both packages name their target `gpu`; one's round_trip fails, the other's passes.
+    let failed = Run::of(
+        machine
+            .command(Fixture::build("harness-basic").test("gpu"))
+            .env("FAKE_CUDA_FAIL", "cuDevicePrimaryCtxRetain=2")
+            .args(["--exact", "round_trip"]),
+    );
+    assert_eq!(failed.code, Some(101), "{}", failed.all());
+    let passed = libtest(&machine, &["--exact", "round_trip"]);
+    assert_eq!(passed.code, Some(0), "{}", passed.all());
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let outcome = |suite: &str| {
+        json["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["suite"] == suite && t["name"] == "round_trip")
+            .map(|t| t["outcome"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no {suite} round_trip: {json:#}"))
+    };
+    assert_eq!(outcome("harness-basic::gpu"), "failed");
+    assert_eq!(outcome("libtest-basic::gpu"), "passed");
+}
+
+#[test]
+fn a_second_run_writing_the_same_report_at_once_fails_loudly() {
+    let machine = Machine::with_fake_driver();
+    let report = machine.dir().join("report.json");
+    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    // Another run, still going: its owner is a live process other than this test's.
+    let mut other = std::process::Command::new("sleep").arg("600").spawn().unwrap();
+    let owner = serde_json::json!({ "pid": other.id(), "start": start_time(other.id()) });
+    let state = state_file(&machine, &report);
+    std::fs::create_dir_all(state.parent().unwrap()).unwrap();
+    let theirs = serde_json::json!({ "run": "parent-other", "owner": owner, "suites": [], "entries": [] });
+    std::fs::write(&state, theirs.to_string()).unwrap();
+    std::fs::write(
+        &report,
+        "{\"gpu_test_version\": \"0.1.0\", \"tests\": [\"theirs\"]}",
+    )
+    .unwrap();
+    let run = harness(&machine, &["--exact", "round_trip"]);
+    let _ = other.kill();
+    let _ = other.wait();
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.stderr.contains(&format!(
+            "another test run (started by process {}, which is still running) is writing the same report",
+            owner["pid"]
+        )),
+        "{}",
+        run.all()
+    );
+    assert!(
+        std::fs::read_to_string(&report).unwrap().contains("theirs"),
+        "the other run's report is left alone"
+    );
+
+    // Once that run is over, a new run replaces its report.
+    let run = harness(&machine, &["--exact", "round_trip"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(!std::fs::read_to_string(&report).unwrap().contains("theirs"));
+}
+
+#[test]
+fn a_file_that_is_not_a_report_is_not_overwritten() {
+    let machine = Machine::with_fake_driver();
+    let report = machine.dir().join("notes.xml");
+    std::fs::write(&report, "<notes>mine</notes>").unwrap();
+    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    for run in [harness(&machine, &[]), libtest(&machine, &[])] {
+        assert_eq!(run.code, Some(101), "{}", run.all());
+        assert!(
+            run.all()
+                .contains("exists and is not a gpu-test report, so it is not overwritten"),
+            "{}",
+            run.all()
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&report).unwrap(), "<notes>mine</notes>");
+}
+
+#[test]
+fn an_unusable_runtime_directory_stops_the_run_before_any_test_naming_the_variable() {
+    let machine = Machine::with_fake_driver();
+    let report = machine.dir().join("report.xml");
+    let machine = machine
+        .env("GPU_TEST_REPORT", report.to_str().unwrap())
+        .env("GPU_TEST_RUNTIME_DIR", "/proc/gpu-test-runtime");
+    for run in [harness(&machine, &[]), libtest(&machine, &[])] {
+        assert_eq!(run.code, Some(101), "{}", run.all());
+        assert!(
+            run.all().contains(
+                "gpu-test: the runtime directory is not usable: /proc/gpu-test-runtime could not be created"
+            ) && run.all().contains("GPU_TEST_RUNTIME_DIR names it"),
+            "{}",
+            run.all()
+        );
+        assert!(
+            !run.stdout.contains("round_trip ... ok"),
+            "no GPU test may pass:\n{}",
+            run.all()
+        );
+    }
+    assert!(!report.exists(), "no file is left at the report's path");
+}
+
+#[test]
+fn a_report_that_cannot_be_written_at_the_end_fails_the_default_harness_too() {
+    let machine = Machine::with_fake_driver();
+    let report = machine.dir().join("report.json");
+    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    // The state file's place is taken by a directory, which only the end of the run finds out.
+    std::fs::create_dir_all(state_file(&machine, &report)).unwrap();
+    let run = libtest(&machine, &["--exact", "round_trip"]);
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(run.stdout.contains("test round_trip ... ok"), "{}", run.all());
+    assert!(
+        run.stderr.contains(&format!(
+            "gpu-test: could not write the report GPU_TEST_REPORT={}: its state in",
+            report.display()
+        )),
+        "{}",
+        run.all()
+    );
+    assert!(!report.exists(), "no empty or partial file at the report's path");
+    let leftovers: Vec<_> = std::fs::read_dir(machine.dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Runs `program` as the unprivileged user 65534, when this process may (root, with setpriv).
+fn as_another_user(program: &str, args: &[&str]) -> bool {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    if !root {
+        eprintln!("skipped: the second-user cases need root to act as another user");
+        return false;
+    }
+    let status = std::process::Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", program])
+        .args(args)
+        .status();
+    match status {
+        Ok(status) if status.success() => true,
+        other => {
+            eprintln!("skipped: setpriv could not run {program} as user 65534: {other:?}");
+            false
+        }
+    }
+}
+
+#[test]
+fn a_default_runtime_directory_made_by_another_user_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let machine = Machine::with_fake_driver();
+    // A shared temporary directory, as /tmp is.
+    let tmp = machine.dir().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::set_permissions(machine.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let planted = tmp.join("gpu-test-0");
+    if !as_another_user("mkdir", &["-m", "0777", planted.to_str().unwrap()]) {
+        return;
+    }
+    let mut command = machine.command(Fixture::build("harness-basic").test("gpu"));
+    command
+        .env_remove("GPU_TEST_RUNTIME_DIR")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("TMPDIR", &tmp);
+    let run = Run::of(&mut command);
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.stderr.contains(&format!(
+            "{} belongs to user 65534, not to this user (0)",
+            planted.display()
+        )) && run.stderr.contains("set GPU_TEST_RUNTIME_DIR"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(
+        std::fs::read_dir(&planted).unwrap().count(),
+        0,
+        "nothing was written there"
+    );
+}
+
+#[test]
+fn files_in_the_runtime_directory_are_private_and_never_followed_through_links() {
+    use std::os::unix::fs::MetadataExt;
+    let machine = Machine::with_fake_driver();
+    let runtime = machine.dir().join("runtime");
+    let run = harness(&machine, &["--exact", "round_trip"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(std::fs::metadata(&runtime).unwrap().mode() & 0o777, 0o700);
+    let leases: Vec<_> = std::fs::read_dir(runtime.join("leases"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(!leases.is_empty());
+    for lease in &leases {
+        assert_eq!(lease.metadata().unwrap().mode() & 0o777, 0o600, "{lease:?}");
+    }
+
+    // A lease file replaced by a link to another file: the test fails, the file is untouched.
+    let victim = machine.dir().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let lease = leases[0].path();
+    std::fs::remove_file(&lease).unwrap();
+    std::os::unix::fs::symlink(&victim, &lease).unwrap();
+    let run = harness(&machine, &["--exact", "round_trip"]);
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.stdout.contains("could not open the lease file"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+}

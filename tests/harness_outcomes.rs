@@ -256,7 +256,7 @@ fn bad_settings_stop_before_any_test_runs() {
         (
             "GPU_TEST_REPORT",
             "/proc/gpu-test/report.xml",
-            r#"gpu-test: GPU_TEST_REPORT="/proc/gpu-test/report.xml" is not valid: the report cannot be written at /proc/gpu-test/report.xml"#,
+            r#"gpu-test: GPU_TEST_REPORT="/proc/gpu-test/report.xml" is not valid: its directory /proc/gpu-test cannot be created"#,
         ),
         (
             "GPU_TEST_TESTS_PER_DEVICE",
@@ -389,9 +389,12 @@ fn json_report_merges_binaries_and_parallel_processes() {
             )
         })
         .collect();
-    let mut expected: BTreeSet<String> = GPU_TESTS.iter().map(|t| format!("gpu::{t}")).collect();
-    expected.insert("failing::panics".to_string());
-    expected.insert("failing::returns_an_error".to_string());
+    let mut expected: BTreeSet<String> = GPU_TESTS
+        .iter()
+        .map(|t| format!("harness-basic::gpu::{t}"))
+        .collect();
+    expected.insert("harness-basic::failing::panics".to_string());
+    expected.insert("harness-basic::failing::returns_an_error".to_string());
     assert_eq!(names, expected, "{json:#}");
     assert_eq!(json["summary"]["passed"], 5);
     assert_eq!(json["summary"]["skipped"], 1);

@@ -372,10 +372,10 @@ fn the_report_and_summary_cover_every_test_of_the_run() {
             .unwrap_or_else(|| panic!("no entry for {suite}::{name}: {json:#}"))
     };
     for test in GPU_TESTS.iter().filter(|t| **t != "two_devices") {
-        assert_eq!(outcome("gpu", test), "passed", "{test}");
+        assert_eq!(outcome("libtest-basic::gpu", test), "passed", "{test}");
     }
-    assert_eq!(outcome("gpu", "two_devices"), "skipped");
-    assert_eq!(outcome("failing", "panics"), "failed");
+    assert_eq!(outcome("libtest-basic::gpu", "two_devices"), "skipped");
+    assert_eq!(outcome("libtest-basic::failing", "panics"), "failed");
     assert_eq!(json["summary"]["tests"], GPU_TESTS.len() + 1);
 }
 

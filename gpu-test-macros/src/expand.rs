@@ -100,6 +100,7 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
         #[allow(non_upper_case_globals, dead_code)]
         #[doc(hidden)]
         static #def_name: #rt::__private::TestDef = #rt::__private::TestDef {
+            package: ::core::env!("CARGO_PKG_NAME"),
             module_path: ::core::module_path!(),
             path_start: #rt::__private::path_after_crate(::core::module_path!()),
             fn_name: ::core::stringify!(#name),

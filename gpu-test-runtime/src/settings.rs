@@ -46,6 +46,8 @@ pub(crate) struct Settings {
     /// `GPU_TEST_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/gpu-test`, else `<temp>/gpu-test-<uid>`:
     /// where lease locks and per-run state live.
     pub runtime_dir: PathBuf,
+    /// Whether `GPU_TEST_RUNTIME_DIR` chose it.
+    pub runtime_dir_is_set: bool,
     /// `GPU_TEST_SYSTEM_ROOT`: read `/proc`, `/sys` and `/dev` under this directory, and load
     /// CUDA libraries only from `LD_LIBRARY_PATH`, as if the machine had nothing else.
     pub system_root: Option<PathBuf>,
@@ -105,6 +107,7 @@ impl Default for Settings {
             lease_notice: Duration::from_secs(3),
             probe_timeout: PROBE_TIMEOUT,
             runtime_dir: std::env::temp_dir().join(format!("gpu-test-{}", user_id())),
+            runtime_dir_is_set: false,
             system_root: None,
             unknown: Vec::new(),
             nextest: Nextest::default(),
@@ -264,7 +267,19 @@ impl Settings {
             }
         }
         if let Some(value) = get("GPU_TEST_RUNTIME_DIR") {
-            settings.runtime_dir = PathBuf::from(value);
+            let dir = PathBuf::from(&value);
+            if dir.is_absolute() {
+                settings.runtime_dir = dir;
+                settings.runtime_dir_is_set = true;
+            } else {
+                fail(
+                    "GPU_TEST_RUNTIME_DIR",
+                    &value,
+                    "expected an absolute path: every test process of a run must find the same directory, \
+                     whatever its working directory"
+                        .into(),
+                );
+            }
         } else if let Some(xdg) = get("XDG_RUNTIME_DIR") {
             settings.runtime_dir = PathBuf::from(xdg).join("gpu-test");
         }
@@ -397,6 +412,11 @@ mod tests {
             Duration::from_millis(500)
         );
         assert!(parse(&[("GPU_TEST_LEASE_NOTICE", "later")]).is_err());
+        assert!(
+            parse(&[("GPU_TEST_RUNTIME_DIR", "relative/dir")]).unwrap_err()[0]
+                .to_string()
+                .contains("expected an absolute path")
+        );
         assert!(parse(&[("GPU_TEST_LEASE_TIMEOUT", "soon")]).is_err());
     }
 

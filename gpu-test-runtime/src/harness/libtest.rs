@@ -10,7 +10,7 @@ use super::registry::TestDef;
 use super::{Verdict, conclude, run_test, session};
 use crate::decide::Decision;
 use crate::report::console;
-use crate::util::os::at_exit;
+use crate::util::os::{at_exit, exit_now};
 
 /// Runs one test: decides from the probe, then runs the body, skips, or fails.
 #[track_caller]
@@ -18,7 +18,7 @@ pub fn run_under_libtest(def: &'static TestDef) {
     if let Err(message) = def.start() {
         panic!("{message}");
     }
-    let session = match session() {
+    let session = match session(Some(def)) {
         Ok(session) => session,
         Err(message) => panic!("{message}"),
     };
@@ -42,11 +42,13 @@ pub fn run_under_libtest(def: &'static TestDef) {
 extern "C" fn finish() {
     let _ = std::panic::catch_unwind(|| {
         console::flush_skip_lines();
-        let Ok(session) = session() else {
+        let Ok(session) = session(None) else {
             return;
         };
         if let Err(message) = conclude(session) {
             console::line(&message);
+            // libtest has already chosen the exit status; a lost report must still fail the run.
+            exit_now(101);
         }
     });
 }

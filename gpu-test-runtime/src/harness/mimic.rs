@@ -40,7 +40,7 @@ use crate::report::outcomes::Outcomes;
 /// reason instead. After the run, skipped tests are summarised on stderr by reason.
 pub fn main() -> ! {
     let args = Arguments::from_args();
-    let session = match session() {
+    let session = match session(GPU_TESTS.first().copied()) {
         Ok(session) => session,
         Err(message) => {
             console::line(message);

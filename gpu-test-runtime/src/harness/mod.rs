@@ -21,6 +21,7 @@ use crate::report::{file, suite_name};
 use crate::run::body::BodyFailure;
 use crate::run::execute;
 use crate::settings::{Settings, settings};
+use crate::util::files::ensure_private_dir;
 use registry::TestDef;
 
 /// What a test process knows once, before its first test.
@@ -34,10 +35,11 @@ pub(crate) struct Session {
     pub suite: Arc<str>,
 }
 
-/// This process's session, set up on first call: the settings read and checked, the report
-/// checked writable, unknown variables warned about, and the machine probed. `Err` is the
-/// message every GPU test fails with (each line starts with `gpu-test:`).
-pub(crate) fn session() -> Result<&'static Session, &'static str> {
+/// This process's session, set up on first call: the settings read and checked, the runtime
+/// directory and the report checked usable, unknown variables warned about, and the machine
+/// probed. `first` is a test of this binary, which names its suite. `Err` is the message every
+/// GPU test fails with (each line starts with `gpu-test:`).
+pub(crate) fn session(first: Option<&TestDef>) -> Result<&'static Session, &'static str> {
     static SESSION: OnceLock<Result<Session, String>> = OnceLock::new();
     SESSION
         .get_or_init(|| {
@@ -45,14 +47,34 @@ pub(crate) fn session() -> Result<&'static Session, &'static str> {
                 let lines: Vec<String> = errors.iter().map(|error| format!("gpu-test: {error}")).collect();
                 lines.join("\n")
             })?;
+            ensure_private_dir(&settings.runtime_dir).map_err(|error| {
+                format!(
+                    "gpu-test: the runtime directory is not usable: {error}; {}",
+                    if settings.runtime_dir_is_set {
+                        "GPU_TEST_RUNTIME_DIR names it: give a directory of this user's own"
+                    } else {
+                        "set GPU_TEST_RUNTIME_DIR to a directory of this user's own"
+                    }
+                )
+            })?;
             if let Some(target) = &settings.report {
                 file::check_writable(target).map_err(|error| format!("gpu-test: {error}"))?;
+                file::check_state(settings).map_err(|error| {
+                    format!(
+                        "gpu-test: GPU_TEST_REPORT needs the runtime directory, and {error}{}",
+                        if settings.runtime_dir_is_set {
+                            " (GPU_TEST_RUNTIME_DIR names it)"
+                        } else {
+                            "; set GPU_TEST_RUNTIME_DIR to a directory of this user's own"
+                        }
+                    )
+                })?;
             }
             console::warn_unknown_variables(settings);
             Ok(Session {
                 settings,
                 decider: Decider::new(probe(), settings.strict),
-                suite: suite_name(),
+                suite: suite_name(settings, first.map(TestDef::suite)),
             })
         })
         .as_ref()

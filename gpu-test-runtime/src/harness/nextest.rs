@@ -69,7 +69,7 @@ pub(crate) fn write_listed(settings: &Settings, decisions: &[(String, Decision)]
             format!("{state}\t{name}\n")
         })
         .collect();
-    write_atomically(&path, lines.as_bytes()).map_err(|error| {
+    write_atomically(&path, lines.as_bytes(), 0o600).map_err(|error| {
         format!(
             "gpu-test: could not record the listed tests in {}: {error}",
             path.display()

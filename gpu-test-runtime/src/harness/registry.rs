@@ -16,6 +16,8 @@ pub static GPU_TESTS: [&'static TestDef];
 /// One `#[gpu_test]` function, as the macro describes it.
 #[derive(Debug)]
 pub struct TestDef {
+    /// The package the test is in (`CARGO_PKG_NAME` when it was compiled).
+    pub package: &'static str,
     /// `module_path!()` where the test is defined.
     pub module_path: &'static str,
     /// Where the module path starts after the crate's name and `::` ([`path_after_crate`]).
@@ -74,6 +76,18 @@ impl TestDef {
         name
     }
 
+    /// The suite this test's binary is reported under, as nextest names test binaries: the
+    /// package for its library's unit tests, `package::target` for any other target (the
+    /// target is the crate, the first element of the module path).
+    pub(crate) fn suite(&self) -> String {
+        let krate = self.module_path.split("::").next().unwrap_or(self.module_path);
+        if krate == self.package.replace('-', "_") {
+            self.package.to_string()
+        } else {
+            format!("{}::{krate}", self.package)
+        }
+    }
+
     /// Appends [`TestDef::name`] to `out`.
     pub fn push_name(&self, out: &mut String) {
         if let Some(path) = self.module_path.get(self.path_start..).filter(|p| !p.is_empty()) {
@@ -108,6 +122,7 @@ mod tests {
 
     fn def(module_path: &'static str) -> TestDef {
         TestDef {
+            package: "my-crate",
             module_path,
             path_start: path_after_crate(module_path),
             fn_name: "two_gpus",
@@ -129,6 +144,13 @@ mod tests {
         assert_eq!(def("gpu_suite").name(), "two_gpus");
         assert_eq!(path_after_crate("my_crate::a"), 10);
         assert_eq!(path_after_crate("my_crate"), 8);
+    }
+
+    #[test]
+    fn suites_are_named_as_nextest_names_binaries() {
+        assert_eq!(def("my_crate::tests").suite(), "my-crate");
+        assert_eq!(def("gpu::a").suite(), "my-crate::gpu");
+        assert_eq!(def("gpu").suite(), "my-crate::gpu");
     }
 
     #[test]

@@ -7,17 +7,18 @@
 
 use std::fmt::Write as _;
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::console::timing_line;
 use super::model::{Entry, Outcome, Report, SuiteInfo};
-use super::state::run_id;
+use super::state::{run_id, run_owner};
 use crate::probe::Probe;
 use crate::run::timing::Timing;
 use crate::settings::{ReportFormat, ReportTarget, Settings};
-use crate::util::files::{stable_hash, update_locked, write_atomically};
+use crate::util::files::{create_private_dirs, open_lock_file, stable_hash, update_locked, write_atomically};
 
 /// The JSON report's layout.
 #[derive(Serialize)]
@@ -242,28 +243,68 @@ fn absolute(path: &Path) -> PathBuf {
         .unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// Checks, before any test runs, that the report can be written: creates its directory and
-/// opens the file. The error names the variable, the value and what would work.
+/// Whether `text` is a report gpu-test wrote (or nothing at all), which a new run may replace.
+fn is_a_report(text: &str) -> bool {
+    text.trim().is_empty()
+        || text.contains("<testsuites name=\"gpu-test\"")
+        || (text.trim_start().starts_with('{') && text.contains("\"gpu_test_version\""))
+}
+
+/// Checks, before any test runs, that the report can be written: its directory is created, a
+/// file there that is not a gpu-test report is left alone with an error, and a temporary file
+/// can be made beside it (and is removed again). Nothing is left at the report's path. The
+/// error names the variable, the value and what would work.
 pub(crate) fn check_writable(target: &ReportTarget) -> Result<(), String> {
     let path = absolute(&target.path);
-    let result = path
-        .parent()
-        .map_or(Ok(()), std::fs::create_dir_all)
-        .and_then(|()| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map(drop)
-        });
-    result.map_err(|error| {
+    let invalid = |what: String| {
         format!(
-            "GPU_TEST_REPORT=\"{}\" is not valid: the report cannot be written at {} ({error}); give a path \
-             in a directory this user can create and write",
-            target.path.display(),
-            path.display()
+            "GPU_TEST_REPORT=\"{}\" is not valid: {what}",
+            target.path.display()
         )
+    };
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    std::fs::create_dir_all(dir).map_err(|error| {
+        invalid(format!(
+            "its directory {} cannot be created ({error}); give a path in a directory this user can create \
+             and write",
+            dir.display()
+        ))
+    })?;
+    match std::fs::read(&path) {
+        Ok(bytes) if !is_a_report(&String::from_utf8_lossy(&bytes)) => {
+            return Err(invalid(format!(
+                "{} exists and is not a gpu-test report, so it is not overwritten; remove it or give another path",
+                path.display()
+            )));
+        }
+        Ok(_) => {}
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(error) => {
+            return Err(invalid(format!("{} cannot be read ({error})", path.display())));
+        }
+    }
+    let probe = dir.join(format!(".gpu-test-check.{}.tmp", std::process::id()));
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&probe);
+    let _ = std::fs::remove_file(&probe);
+    created.map(drop).map_err(|error| {
+        invalid(format!(
+            "the report cannot be written in {} ({error}); give a path in a directory this user can write",
+            dir.display()
+        ))
     })
+}
+
+/// Checks, before any test runs, that the run's report state can be kept in the runtime
+/// directory.
+pub(crate) fn check_state(settings: &Settings) -> Result<(), String> {
+    let reports = settings.runtime_dir.join("reports");
+    create_private_dirs(&reports)
+        .and_then(|()| open_lock_file(&reports.join("check.lock")).map(drop))
+        .map_err(|error| format!("{} cannot be used ({error})", reports.display()))
 }
 
 /// Records this process's entries in the run's report when `GPU_TEST_REPORT` asks for one; the
@@ -285,37 +326,59 @@ pub(crate) fn record_if_wanted(
     })
 }
 
-/// Merges `entries` (and `suite`) into the run's report and rewrites the report file.
+/// Merges `entries` (and `suite`) into the run's report and rewrites the report file. The
+/// report of an earlier run is replaced; one of a run still going is not, and that is an error.
 fn record(
     settings: &Settings,
     target: &ReportTarget,
     suite: SuiteInfo,
     entries: Vec<Entry>,
-) -> io::Result<()> {
+) -> Result<(), String> {
     let path = absolute(&target.path);
     let state = settings
         .runtime_dir
         .join("reports")
         .join(format!("{:016x}.json", stable_hash(&path.to_string_lossy())));
     let run = run_id(settings);
+    let owner = run_owner();
 
-    update_locked(&state, |text| {
-        let mut report = serde_json::from_str::<Report>(&text)
-            .ok()
-            .filter(|r| r.run == run)
-            .unwrap_or_else(|| Report {
+    let recorded = update_locked(&state, |text| {
+        let mut report = match serde_json::from_str::<Report>(&text) {
+            Ok(report) if report.run == run => report,
+            Ok(report) if report.owner.is_some_and(|o| o != owner && o.is_alive()) => {
+                let other = report.owner.map(|o| o.pid).unwrap_or_default();
+                return (
+                    text,
+                    Err(format!(
+                        "another test run (started by process {other}, which is still running) is writing the \
+                         same report, and the two would lose each other's entries; give each run its own \
+                         GPU_TEST_REPORT, or run them one after the other"
+                    )),
+                );
+            }
+            // An earlier run's report (or none, or one that cannot be read): this run starts anew.
+            _ => Report {
                 run: run.clone(),
+                owner: Some(owner),
                 ..Report::default()
-            });
+            },
+        };
         report.merge(suite, entries);
         let rendered = match target.format {
             ReportFormat::Json => render_json(&report),
             ReportFormat::Junit => render_junit(&report),
         };
         // The report is written while the state's lock is held, so reports follow the state.
-        let written = write_atomically(&path, rendered.as_bytes());
+        let written = write_atomically(&path, rendered.as_bytes(), 0o644).map_err(|error| error.to_string());
         (serde_json::to_string(&report).unwrap_or_default(), written)
-    })?
+    });
+    match recorded {
+        Ok(result) => result,
+        Err(error) => Err(format!(
+            "its state in {} cannot be kept ({error})",
+            state.display()
+        )),
+    }
 }
 
 #[cfg(test)]

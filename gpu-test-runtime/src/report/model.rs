@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::state::RunOwner;
 use crate::decide::skip::SkipReason;
 use crate::probe::Probe;
 use crate::run::Execution;
@@ -177,6 +178,10 @@ impl SuiteInfo {
 pub(crate) struct Report {
     /// The run the entries belong to.
     pub run: String,
+    /// The process whose life is the run's (cargo or nextest), to tell a finished run from one
+    /// still going.
+    #[serde(default)]
+    pub owner: Option<RunOwner>,
     /// One per test binary.
     pub suites: Vec<SuiteInfo>,
     /// One per test, sorted by suite and name.

@@ -8,8 +8,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use serde::{Deserialize, Serialize};
+
 use crate::settings::Settings;
-use crate::util::files::sanitize;
+use crate::util::files::{create_private_dirs, sanitize};
+use crate::util::process::process_start_time;
 
 /// Directories under the runtime directory older than this are removed when a run starts.
 const STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
@@ -19,18 +22,33 @@ pub(crate) fn run_id(settings: &Settings) -> String {
     if let Some(id) = &settings.nextest.run_id {
         return format!("nextest-{}", sanitize(id));
     }
-    let parent = std::os::unix::process::parent_id();
-    let started = process_start_time(parent).unwrap_or(0);
-    format!("parent-{parent}-{started}")
+    let owner = run_owner();
+    format!("parent-{}-{}", owner.pid, owner.start)
 }
 
-/// The start time of process `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`),
-/// which tells a process apart from a later one that reuses its id.
-fn process_start_time(pid: u32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces; count after it.
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(19)?.parse().ok()
+/// The process whose life is the run's: the parent of every test process (cargo, nextest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RunOwner {
+    /// Its process id.
+    pub pid: u32,
+    /// Its start time, which tells it apart from a later process with the same id.
+    pub start: u64,
+}
+
+impl RunOwner {
+    /// Whether the process is still running.
+    pub(crate) fn is_alive(self) -> bool {
+        process_start_time(self.pid) == Some(self.start)
+    }
+}
+
+/// This run's owner.
+pub(crate) fn run_owner() -> RunOwner {
+    let pid = std::os::unix::process::parent_id();
+    RunOwner {
+        pid,
+        start: process_start_time(pid).unwrap_or(0),
+    }
 }
 
 /// This run's directory, created on first use; stale runs' directories are removed then.
@@ -38,7 +56,7 @@ pub(crate) fn run_dir(settings: &Settings) -> io::Result<PathBuf> {
     let runs = settings.runtime_dir.join("runs");
     let dir = runs.join(run_id(settings));
     if !dir.exists() {
-        fs::create_dir_all(&dir)?;
+        create_private_dirs(&dir)?;
         remove_stale(&runs);
     }
     Ok(dir)

@@ -6,7 +6,7 @@
 //! per allowed holder. The kernel drops it when the file is closed: when the lease is dropped,
 //! when the body panics (the lease unwinds with it), or when the process dies.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use super::faults;
 use crate::probe::DeviceInfo;
 use crate::settings::Settings;
-use crate::util::files::sanitize;
-use crate::util::format::{count, format_duration};
+use crate::util::files::{create_private_dirs, open_lock_file, sanitize};
+use crate::util::format::{count, escape_control, format_duration};
+use crate::util::process::process_start_time;
 
 /// A test that has been waiting for its leases long enough to say so.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +53,7 @@ pub(crate) fn acquire(
     on_wait: &dyn Fn(&Waiting),
 ) -> Result<Vec<Lease>, String> {
     let dir = settings.runtime_dir.join("leases");
-    std::fs::create_dir_all(&dir)
+    create_private_dirs(&dir)
         .map_err(|error| format!("could not create the lease directory {}: {error}", dir.display()))?;
     let slots = settings.tests_per_device;
     let started = Instant::now();
@@ -125,18 +126,15 @@ fn lock_path(dir: &Path, device: &DeviceInfo, slot: u32) -> PathBuf {
 fn try_device(dir: &Path, device: &DeviceInfo, slots: u32, test: &str) -> Result<Option<Lease>, String> {
     for slot in 0..slots {
         let path = lock_path(dir, device, slot);
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
+        let mut file = open_lock_file(&path)
             .map_err(|error| format!("could not open the lease file {}: {error}", path.display()))?;
         match file.try_lock() {
             Ok(()) => {
                 // Who holds it, for the message of a test that waits.
                 let _ = file.set_len(0);
-                let _ = write!(file, "{test} (process {})", std::process::id());
+                let pid = std::process::id();
+                let start = process_start_time(pid).unwrap_or(0);
+                let _ = write!(file, "{pid} {start} {test}");
                 return Ok(Some(Lease {
                     device: device.clone(),
                     slot,
@@ -155,18 +153,20 @@ fn try_device(dir: &Path, device: &DeviceInfo, slots: u32, test: &str) -> Result
     Ok(None)
 }
 
-/// `device 0 NVIDIA H100 is held by tests::a (process 123)`, for every held slot.
+/// `device 0 NVIDIA H100 is held by tests::a (process 123)`, for every held slot. A holder is
+/// named only while its process lives; the file of a lock held by anything else says nothing
+/// gpu-test can vouch for.
 fn holders(dir: &Path, devices: &[&DeviceInfo], slots: u32) -> String {
     let mut held = Vec::new();
     for device in devices {
         let mut names = Vec::new();
         for slot in 0..slots {
             let mut text = String::new();
-            if let Ok(mut file) = File::open(lock_path(dir, device, slot)) {
+            if let Ok(mut file) = open_lock_file(&lock_path(dir, device, slot)) {
                 let _ = file.read_to_string(&mut text);
             }
-            if !text.is_empty() {
-                names.push(text);
+            if let Some(holder) = living_holder(&text) {
+                names.push(holder);
             }
         }
         if !names.is_empty() {
@@ -178,4 +178,15 @@ fn holders(dir: &Path, devices: &[&DeviceInfo], slots: u32) -> String {
     } else {
         held.join("; ")
     }
+}
+
+/// `tests::a (process 123)` from a lease file's `<pid> <start time> <test>`, if that process is
+/// still the one that wrote it.
+fn living_holder(text: &str) -> Option<String> {
+    let mut fields = text.splitn(3, ' ');
+    let pid: u32 = fields.next()?.parse().ok()?;
+    let start: u64 = fields.next()?.parse().ok()?;
+    let test = fields.next()?;
+    let alive = process_start_time(pid) == Some(start);
+    alive.then(|| format!("{} (process {pid})", escape_control(test)))
 }

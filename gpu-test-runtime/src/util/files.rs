@@ -2,24 +2,44 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::os::user_id;
+
+/// A file of gpu-test's own in a directory it owns: never followed through a symbolic link,
+/// readable and writable by this user alone.
+fn private_options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
+    options
+}
+
+/// Opens (creating it if need be) a lock file: never through a symbolic link, mode 0600.
+pub(crate) fn open_lock_file(path: &Path) -> io::Result<File> {
+    private_options()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+}
 
 /// Reads `path` (empty if absent), lets `update` change the text, and writes the result back
 /// atomically, all under an exclusive lock on `<path>.lock` so that concurrent processes each see
-/// the others' changes.
+/// the others' changes. `path` is in a private directory: nothing there is followed through a
+/// symbolic link.
 pub(crate) fn update_locked<T>(path: &Path, update: impl FnOnce(String) -> (String, T)) -> io::Result<T> {
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)?;
+        create_private_dirs(parent)?;
     }
-    let lock_path = path.with_extension("lock");
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)?;
+    let lock = open_lock_file(&path.with_extension("lock"))?;
     lock.lock()?;
     let mut current = String::new();
-    match File::open(path) {
+    match private_options().read(true).open(path) {
         Ok(mut file) => {
             file.read_to_string(&mut current)?;
         }
@@ -27,14 +47,16 @@ pub(crate) fn update_locked<T>(path: &Path, update: impl FnOnce(String) -> (Stri
         Err(error) => return Err(error),
     }
     let (next, result) = update(current);
-    write_atomically(path, next.as_bytes())?;
+    write_atomically(path, next.as_bytes(), 0o600)?;
     drop(lock);
     Ok(result)
 }
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`: readers see
-/// the old file or the new one, never a half-written one.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Writes `bytes` to a new temporary file beside `path` (created exclusively, never through a
+/// symbolic link, with `mode`), then renames it over `path`: readers see the old file or the new
+/// one, never a half-written one. On any failure the temporary file is removed.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -43,12 +65,68 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut file = File::create(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&temporary, path)
+    let temporary = dir.join(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&temporary)
+        .and_then(|mut file| {
+            file.write_all(bytes)?;
+            file.sync_all()
+        })
+        .and_then(|()| fs::rename(&temporary, path));
+    if written.is_err() {
+        let _ = fs::remove_file(&temporary);
+    }
+    written
+}
+
+/// Creates `dir` and any missing parents, each new one mode 0700.
+pub(crate) fn create_private_dirs(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// Makes sure `dir` is a directory this user alone controls: created mode 0700 if missing, and
+/// refused if it is a symbolic link, belongs to another user, or others may write to it (anyone
+/// who could would be able to plant, block or redirect gpu-test's files there).
+pub(crate) fn ensure_private_dir(dir: &Path) -> Result<(), String> {
+    if let Err(error) = create_private_dirs(dir) {
+        return Err(format!("{} could not be created: {error}", dir.display()));
+    }
+    let metadata =
+        fs::symlink_metadata(dir).map_err(|error| format!("{} cannot be read: {error}", dir.display()))?;
+    if metadata.file_type().is_symlink() {
+        return Err(format!(
+            "{} is a symbolic link; gpu-test keeps its files only in a directory of this user's own",
+            dir.display()
+        ));
+    }
+    if !metadata.is_dir() {
+        return Err(format!("{} is not a directory", dir.display()));
+    }
+    let me = user_id();
+    if metadata.uid() != me {
+        return Err(format!(
+            "{} belongs to user {}, not to this user ({me}): another user may have created it to read, block \
+             or redirect gpu-test's files",
+            dir.display(),
+            metadata.uid()
+        ));
+    }
+    if metadata.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{} may be written by other users (mode {:o}): make it private (chmod 700)",
+            dir.display(),
+            metadata.mode() & 0o7777
+        ));
+    }
+    Ok(())
 }
 
 /// FNV-1a: a stable hash for naming state files after paths, the same in every process.
@@ -74,6 +152,7 @@ pub(crate) fn sanitize(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
     use std::path::PathBuf;
 
     fn scratch(name: &str) -> PathBuf {
@@ -101,6 +180,43 @@ mod tests {
             }
         });
         assert_eq!(fs::read_to_string(&path).unwrap(), "200");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn files_are_private_and_never_followed_through_links() {
+        let dir = scratch("private");
+        let target = dir.join("elsewhere");
+        fs::write(&target, "precious").unwrap();
+        let link = dir.join("state");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(update_locked(&link, |text| (text, ())).is_err());
+        assert_eq!(fs::read_to_string(&target).unwrap(), "precious");
+
+        let file = dir.join("report.json");
+        write_atomically(&file, b"{}", 0o600).unwrap();
+        assert_eq!(fs::metadata(&file).unwrap().mode() & 0o777, 0o600);
+        let leftovers: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+
+        let open = dir.join("open");
+        fs::create_dir(&open).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(
+            ensure_private_dir(&open)
+                .unwrap_err()
+                .contains("may be written by other users")
+        );
+        let private = dir.join("runtime/nested");
+        ensure_private_dir(&private).unwrap();
+        assert_eq!(fs::metadata(&private).unwrap().mode() & 0o777, 0o700);
+        let linked = dir.join("linked");
+        std::os::unix::fs::symlink(&private, &linked).unwrap();
+        assert!(ensure_private_dir(&linked).unwrap_err().contains("symbolic link"));
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -69,6 +69,24 @@ pub(crate) fn count(n: usize, thing: &str) -> String {
     }
 }
 
+/// `text` with every control character written as an escape (`\n`, `\u{1b}`): text from a
+/// driver, a file or the environment can then neither break a line nor start a GitHub workflow
+/// command or a terminal sequence.
+pub(crate) fn escape_control(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// The text of a panic payload.
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(text) = payload.downcast_ref::<&str>() {
@@ -115,6 +133,15 @@ mod tests {
         assert_eq!(format_bytes(12_345), "12.1 KiB");
         assert_eq!(format_bytes(1234), "1234 B");
         assert_eq!(format_bytes(300_000_001), "286.1 MiB");
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape_control("NVIDIA H100"), "NVIDIA H100");
+        assert_eq!(
+            escape_control("H100\n::error::injected\u{1b}[31m"),
+            "H100\\n::error::injected\\u{1b}[31m"
+        );
     }
 
     #[test]

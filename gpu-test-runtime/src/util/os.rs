@@ -31,3 +31,14 @@ pub(crate) fn at_exit(callback: extern "C" fn()) -> bool {
     // is part of its type's use here: every callback gpu-test registers catches panics itself.
     unsafe { libc::atexit(callback) == 0 }
 }
+
+/// Ends the process now with `code`, without running further exit handlers: the one way to set
+/// the exit status from inside an `atexit` handler (calling `exit` there is undefined behaviour).
+/// Standard output and error are flushed first.
+pub(crate) fn exit_now(code: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: _exit ends the process; it takes no pointers.
+    unsafe { libc::_exit(code) }
+}

@@ -49,6 +49,15 @@ pub(crate) fn stdout_within(command: &mut Command, limit: Duration) -> Result<St
     }
 }
 
+/// The start time of process `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`),
+/// which tells a process apart from a later one that reuses its id; `None` when it is gone.
+pub(crate) fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces; count after it.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(19)?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
