@@ -478,3 +478,95 @@ fn files_in_the_runtime_directory_are_private_and_never_followed_through_links()
     );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
 }
+
+#[test]
+fn one_gpu_listed_twice_is_one_gpu_and_said_so_at_once() {
+    let machine = Machine::with_fake_driver()
+        .devices("NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake H100|9.0|80GiB")
+        .env("CUDA_VISIBLE_DEVICES", "0,0");
+    let run = harness(&machine, &["--exact", "two_devices"]);
+    run.assert_clean();
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stdout.contains(
+            "ignored (needs 2 CUDA devices, found 1 distinct among 2 ordinals (CUDA_VISIBLE_DEVICES=0,0 lists 0 \
+             twice, and one GPU cannot serve as two)"
+        ),
+        "{}",
+        run.all()
+    );
+    let json = machine.doctor(&["--json"]).json();
+    assert!(has_finding(&json, "lists 0 twice"), "{:#?}", findings(&json));
+}
+
+#[test]
+fn a_driver_library_whose_dependency_is_missing_is_not_called_absent() {
+    // The copy's dynamic section asks for "Xibgcc_s.so.1", which no directory has.
+    let machine = Machine::with_fake_driver().without_symbol("libgcc_s.so.1");
+    let run = harness(&machine, &["--exact", "round_trip"]);
+    run.assert_clean();
+    assert!(
+        run.stdout
+            .contains("was found but cannot be loaded: a library it needs, Xibgcc_s.so.1, is missing"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.stdout.contains("no CUDA driver"), "{}", run.all());
+    assert!(run.stderr.contains("`ldd "), "{}", run.all());
+}
+
+#[test]
+fn a_dangling_libcuda_link_is_named() {
+    let machine = Machine::without_driver();
+    let lib = machine.dir().join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/libcuda.so.580.65.06", lib.join("libcuda.so.1")).unwrap();
+    let run = harness(&machine, &["--exact", "round_trip"]);
+    run.assert_clean();
+    assert!(
+        run.stdout.contains(&format!(
+            "no CUDA driver: {}/libcuda.so.1 is a symbolic link to /nonexistent/libcuda.so.580.65.06, which \
+             does not exist",
+            lib.display()
+        )),
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
+fn an_empty_library_path_element_is_a_doctor_finding() {
+    let machine = Machine::with_fake_driver();
+    let lib = machine.dir().join("lib");
+    let machine = machine.env("LD_LIBRARY_PATH", &format!("{}::", lib.display()));
+    let json = machine.doctor(&["--json"]).json();
+    assert!(
+        has_finding(&json, "has an empty element (a leading, trailing or doubled ':')"),
+        "{:#?}",
+        findings(&json)
+    );
+}
+
+#[test]
+fn control_characters_from_the_driver_cannot_inject_annotations() {
+    let machine = Machine::with_fake_driver()
+        .devices("NVIDIA Fake\n::error::injected|9.0|8GiB")
+        .env("GITHUB_ACTIONS", "true");
+    for run in [harness(&machine, &[]), libtest(&machine, &[])] {
+        run.assert_clean();
+        let all = run.all();
+        assert!(
+            all.lines().all(|line| !line.starts_with("::error::injected")),
+            "{all}"
+        );
+        assert!(all.contains("NVIDIA Fake\\n::error::injected"), "{all}");
+    }
+    let text = machine.doctor(&[]);
+    assert!(
+        text.stdout
+            .lines()
+            .all(|line| !line.trim_start().starts_with("::error::injected")),
+        "{}",
+        text.stdout
+    );
+}

@@ -6,6 +6,7 @@ use std::ffi::{CStr, c_char, c_int};
 use super::error::CudaError;
 use super::guard::entering;
 use super::sys::{CuDevice, CuHandle, DriverSys};
+use crate::util::format::escape_control;
 
 /// `CUdevice_attribute` values gpu-test reads.
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +33,8 @@ impl DriverSys {
                 return None;
             }
             // SAFETY: on success the driver points `text` at a static NUL-terminated string.
-            Some(unsafe { CStr::from_ptr(text) }.to_string_lossy().into_owned())
+            let text = unsafe { CStr::from_ptr(text) }.to_string_lossy();
+            Some(escape_control(&text))
         };
         if let Some(name) = self.cuGetErrorName.and_then(ask) {
             error.name = Some(name);

@@ -7,6 +7,8 @@
 use std::ffi::{CStr, c_void};
 use std::path::{Path, PathBuf};
 
+use crate::util::format::escape_control;
+
 /// Where to look for a library.
 #[derive(Debug, Clone)]
 pub(crate) enum Search {
@@ -27,9 +29,22 @@ pub struct LoadAttempt {
 
 impl LoadAttempt {
     /// Whether the loader simply found no such file, as opposed to finding one it could not use
-    /// (permissions, wrong architecture, missing dependencies), which is worth reporting.
+    /// (permissions, wrong architecture, a missing dependency), which is worth reporting. The
+    /// loader says `<file>: cannot open shared object file: No such file or directory` for the
+    /// file it was asked for and for each library that file needs alike: only the first is "not
+    /// found".
     pub fn is_not_found(&self) -> bool {
-        self.error.contains("No such file or directory")
+        self.error.contains("No such file or directory") && self.missing_dependency().is_none()
+    }
+
+    /// The library this one needs and the loader could not find, when that is why it failed.
+    pub fn missing_dependency(&self) -> Option<&str> {
+        let (file, rest) = self.error.split_once(": ")?;
+        if !rest.starts_with("cannot open shared object file") {
+            return None;
+        }
+        let asked = Path::new(&self.name).file_name()?.to_str()?;
+        (file != self.name && file != asked).then_some(file)
     }
 }
 
@@ -101,7 +116,7 @@ pub(crate) fn load(name: &str) -> Result<Library, String> {
             library: std::mem::ManuallyDrop::new(library),
             name: name.to_string(),
         }),
-        Err(error) => Err(loader_message(&error)),
+        Err(error) => Err(escape_control(&loader_message(&error))),
     }
 }
 
@@ -153,6 +168,33 @@ mod tests {
         let attempts = load_first(&["libx.so".to_string()], &Search::Only(dirs)).unwrap_err();
         let names: Vec<&str> = attempts.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names, ["/nonexistent-a/libx.so", "/nonexistent-b/libx.so"]);
+    }
+
+    #[test]
+    fn a_missing_dependency_is_not_a_missing_library() {
+        let attempt = |name: &str, error: &str| LoadAttempt {
+            name: name.to_string(),
+            error: error.to_string(),
+        };
+        let missing = attempt(
+            "/lib/libcuda.so.1",
+            "/lib/libcuda.so.1: cannot open shared object file: No such file or directory",
+        );
+        assert!(missing.is_not_found() && missing.missing_dependency().is_none());
+        let by_name = attempt(
+            "libcuda.so.1",
+            "libcuda.so.1: cannot open shared object file: No such file or directory",
+        );
+        assert!(by_name.is_not_found());
+        let dependency = attempt(
+            "/lib/libcuda.so.1",
+            "libnvidia-ptxjitcompiler.so.1: cannot open shared object file: No such file or directory",
+        );
+        assert!(!dependency.is_not_found());
+        assert_eq!(
+            dependency.missing_dependency(),
+            Some("libnvidia-ptxjitcompiler.so.1")
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::cuda::guard::Hung;
 use crate::cuda::library::LoadAttempt;
 use crate::cuda::version::Version;
 use crate::probe::{DeviceError, DeviceInfo, LoadedLibrary, MAX_DEVICES, Nvrtc, Probe, VisibleDevices};
-use crate::util::format::format_duration;
+use crate::util::format::{escape_control, format_duration};
 
 /// Why no test can use the driver at all, or `None` when it is loaded and initialised.
 pub(crate) fn driver_problem(probe: &Probe) -> Option<SkipReason> {
@@ -111,6 +111,34 @@ pub(crate) fn driver_hung(hung: &Hung) -> SkipReason {
 }
 
 fn no_driver(probe: &Probe, tried: &[LoadAttempt]) -> SkipReason {
+    if let Some((link, target)) = probe.driver.dangling.first() {
+        return SkipReason::new(
+            SkipKind::NoDriver,
+            format!(
+                "no CUDA driver: {} is a symbolic link to {}, which does not exist (a driver removed or \
+                 upgraded halfway)",
+                escape_control(&link.display().to_string()),
+                escape_control(&target.display().to_string())
+            ),
+            "reinstall the NVIDIA driver, or remove the stale link so the loader finds the driver's own libcuda",
+        );
+    }
+    if let Some(attempt) = tried.iter().find(|a| a.missing_dependency().is_some()) {
+        let needed = attempt.missing_dependency().unwrap_or_default();
+        return SkipReason::new(
+            SkipKind::NoDriver,
+            format!(
+                "the CUDA driver library {} was found but cannot be loaded: a library it needs, {needed}, is \
+                 missing (the loader said: {})",
+                attempt.name, attempt.error
+            ),
+            format!(
+                "`ldd {}` lists what it needs and cannot find: install that (reinstalling the NVIDIA driver \
+                 restores its own libraries), or add its directory to LD_LIBRARY_PATH",
+                attempt.name
+            ),
+        );
+    }
     let names: Vec<&str> = tried.iter().map(|a| a.name.as_str()).collect();
     let mut reason = format!(
         "no CUDA driver: libcuda could not be loaded (tried {}; {})",

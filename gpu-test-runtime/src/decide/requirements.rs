@@ -90,16 +90,25 @@ impl Requirements {
         }
         let needed = self.devices as usize;
         if probe.devices.len() < needed {
-            return Err(self.too_few_devices(probe));
+            return Err(self.too_few_devices(probe, probe.devices.len()));
         }
         let mut suitable = Vec::new();
+        let mut keys = Vec::new();
         let mut problems = Vec::new();
         let mut hints = Vec::new();
         for device in &probe.devices {
             match self.device_problem(device, &mut hints) {
-                None => suitable.push(device.ordinal),
+                None if keys.contains(&device.key()) => {}
+                None => {
+                    keys.push(device.key());
+                    suitable.push(device.ordinal);
+                }
                 Some(problem) => problems.push(problem),
             }
+        }
+        // One GPU listed twice (CUDA_VISIBLE_DEVICES=0,0) is one GPU, and cannot be leased twice.
+        if suitable.len() < needed && probe.devices.len() >= needed && problems.is_empty() {
+            return Err(self.too_few_devices(probe, suitable.len()));
         }
         if suitable.len() < needed {
             let reason = if needed == 1 && probe.devices.len() == 1 {
@@ -127,13 +136,12 @@ impl Requirements {
         Ok(suitable)
     }
 
-    fn too_few_devices(&self, probe: &Probe) -> SkipReason {
+    fn too_few_devices(&self, probe: &Probe, found: usize) -> SkipReason {
         let needed = self.devices as usize;
-        let mut reason = format!(
-            "needs {}, found {}",
-            count(needed, "CUDA device"),
-            probe.devices.len()
-        );
+        let mut reason = format!("needs {}, found {found}", count(needed, "CUDA device"));
+        if found < probe.devices.len() {
+            reason.push_str(&format!(" distinct among {} ordinals", probe.devices.len()));
+        }
         let mut hint = format!("run on a machine with at least {}", count(needed, "GPU"));
         let visible = probe.environment.visible_devices();
         if let Some(explanation) = visible.explain_shortfall(needed) {

@@ -12,7 +12,7 @@ use crate::cuda::guard::guarded;
 use crate::decide::{driver_table, reasons};
 use crate::probe::{ComputeMode, DeviceInfo, Nvrtc, Probe, VisibleDevices};
 use crate::settings::settings;
-use crate::util::format::format_bytes;
+use crate::util::format::{escape_control, format_bytes};
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -153,7 +153,20 @@ impl<'p> Diagnosis<'p> {
                 "keep one driver library on the loader path: remove the directory of the one you do not want from LD_LIBRARY_PATH",
             );
         }
+        if probe.environment.library_path_has_empty_element() {
+            add(
+                Severity::Warning,
+                format!(
+                    "LD_LIBRARY_PATH=\"{}\" has an empty element (a leading, trailing or doubled ':'), which the \
+                     loader reads as the current directory: a libcuda.so.1 in whatever directory a test runs in \
+                     would be loaded",
+                    escape_control(probe.environment.ld_library_path.as_deref().unwrap_or_default())
+                ),
+                "remove the empty element (write LD_LIBRARY_PATH=/a:/b, not /a::/b or /a:)",
+            );
+        }
         for dir in probe.environment.library_path_dirs() {
+            let dir = &escape_control(dir);
             if dir.contains("stubs") {
                 add(
                     Severity::Warning,
@@ -167,6 +180,18 @@ impl<'p> Diagnosis<'p> {
                     "remove it, or install what was meant to be there",
                 );
             }
+        }
+        if let VisibleDevices::Set {
+            raw,
+            duplicate: Some(entry),
+            ..
+        } = probe.environment.visible_devices()
+        {
+            add(
+                Severity::Warning,
+                format!("CUDA_VISIBLE_DEVICES={raw} lists {entry} twice, and one GPU cannot serve as two"),
+                "list each device once (nvidia-smi -L lists them)",
+            );
         }
         if let VisibleDevices::Set { raw, invalid, .. } = probe.environment.visible_devices() {
             match (raw.trim().is_empty(), invalid) {

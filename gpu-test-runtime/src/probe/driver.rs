@@ -1,6 +1,8 @@
 //! Finding libcuda, resolving its entry points, asking its CUDA version and initialising it, then
 //! describing each device.
 
+use std::path::PathBuf;
+
 use super::LoadedLibrary;
 use crate::cuda::calls::Attribute;
 use crate::cuda::error::CudaError;
@@ -8,6 +10,7 @@ use crate::cuda::guard::{Calls, Hung};
 use crate::cuda::library::{self, Library, LoadAttempt, Search};
 use crate::cuda::sys::DriverSys;
 use crate::cuda::version::Version;
+use crate::util::format::escape_control;
 
 /// The names a Linux driver installs, its SONAME first. cudarc asks for `libcuda.so` first, so
 /// when both load the probe uses that one, as a test body would.
@@ -19,6 +22,9 @@ pub(super) const DRIVER_NAMES: [&str; 2] = ["libcuda.so.1", "libcuda.so"];
 pub(crate) struct Driver {
     /// The library that loaded, or every attempt when none did.
     pub library: Result<LoadedLibrary, Vec<LoadAttempt>>,
+    /// When none loaded: driver names that are symbolic links to files that do not exist, with
+    /// their targets (the loader reports them as absent).
+    pub dangling: Vec<(PathBuf, PathBuf)>,
     /// When `libcuda.so` and `libcuda.so.1` are different files, the one tests will not use.
     pub shadowed: Option<LoadedLibrary>,
     /// Entry points gpu-test needs that the library lacks.
@@ -52,6 +58,7 @@ impl Driver {
     pub(crate) fn hung(hung: Hung) -> Driver {
         Driver {
             library: Err(Vec::new()),
+            dangling: Vec::new(),
             shadowed: None,
             missing_symbols: Vec::new(),
             cuda_version: None,
@@ -65,7 +72,7 @@ impl Driver {
 
 /// Loads and initialises the driver. `fallback` allows trying cudarc's other candidate names
 /// when neither usual name loads (worth it only when a kernel module shows a driver exists).
-pub(super) fn probe_driver(search: &Search, fallback: bool, calls: &Calls) -> Driver {
+pub(super) fn probe_driver(search: &Search, fallback: bool, link_dirs: &[PathBuf], calls: &Calls) -> Driver {
     let mut tried = Vec::new();
     let mut load = |name: &str| {
         calls.enter("dlopen", name);
@@ -98,6 +105,7 @@ pub(super) fn probe_driver(search: &Search, fallback: bool, calls: &Calls) -> Dr
     let Some(library) = library else {
         return Driver {
             library: Err(tried),
+            dangling: dangling_links(link_dirs),
             shadowed: None,
             missing_symbols: Vec::new(),
             cuda_version: None,
@@ -122,6 +130,7 @@ pub(super) fn probe_driver(search: &Search, fallback: bool, calls: &Calls) -> Dr
         Err(missing_symbols) => {
             return Driver {
                 library: Ok(loaded),
+                dangling: Vec::new(),
                 shadowed,
                 missing_symbols,
                 cuda_version: None,
@@ -147,6 +156,7 @@ pub(super) fn probe_driver(search: &Search, fallback: bool, calls: &Calls) -> Dr
     let init = Some(sys.init());
     Driver {
         library: Ok(loaded),
+        dangling: Vec::new(),
         shadowed,
         missing_symbols: Vec::new(),
         cuda_version,
@@ -155,6 +165,24 @@ pub(super) fn probe_driver(search: &Search, fallback: bool, calls: &Calls) -> Dr
         hung: None,
         sys: Some(sys),
     }
+}
+
+/// The driver names in `dirs` that are symbolic links to nothing, with where they point.
+fn dangling_links(dirs: &[PathBuf]) -> Vec<(PathBuf, PathBuf)> {
+    let mut found = Vec::new();
+    for dir in dirs {
+        for name in DRIVER_NAMES {
+            let link = dir.join(name);
+            let is_link = std::fs::symlink_metadata(&link).is_ok_and(|m| m.file_type().is_symlink());
+            if is_link
+                && std::fs::metadata(&link).is_err()
+                && let Ok(target) = std::fs::read_link(&link)
+            {
+                found.push((link, target));
+            }
+        }
+    }
+    found
 }
 
 fn describe(library: &Library) -> LoadedLibrary {
@@ -284,7 +312,7 @@ pub(super) fn probe_devices(sys: &DriverSys) -> (Vec<DeviceInfo>, Vec<DeviceErro
 
 fn describe_device(sys: &DriverSys, ordinal: usize) -> Result<DeviceInfo, (&'static str, CudaError)> {
     let handle = sys.device(ordinal as i32).map_err(|e| ("cuDeviceGet", e))?;
-    let name = sys.device_name(handle).map_err(|e| ("cuDeviceGetName", e))?;
+    let name = escape_control(&sys.device_name(handle).map_err(|e| ("cuDeviceGetName", e))?);
     let attribute = |attribute| {
         sys.attribute(handle, attribute)
             .map_err(|e| ("cuDeviceGetAttribute", e))
@@ -301,7 +329,10 @@ fn describe_device(sys: &DriverSys, ordinal: usize) -> Result<DeviceInfo, (&'sta
             .ok()
             .and_then(|n| u32::try_from(n).ok()),
         uuid: sys.uuid(handle).and_then(Result::ok),
-        pci_bus_id: sys.pci_bus_id(handle).and_then(Result::ok),
+        pci_bus_id: sys
+            .pci_bus_id(handle)
+            .and_then(Result::ok)
+            .map(|id| escape_control(&id)),
         compute_mode: attribute(Attribute::ComputeMode)
             .ok()
             .map(ComputeMode::from_attribute),

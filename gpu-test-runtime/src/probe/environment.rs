@@ -3,6 +3,8 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use crate::util::format::escape_control;
+
 /// The names of the variables gpu-test records. Only these are ever read, printed or reported.
 pub(crate) const RECORDED: &[&str] = &[
     "CUDA_VISIBLE_DEVICES",
@@ -45,8 +47,8 @@ impl Environment {
         }
     }
 
-    /// `(name, value)` for each recorded variable that is set.
-    pub(crate) fn set_variables(&self) -> Vec<(&'static str, &str)> {
+    /// `(name, value)` for each recorded variable that is set, with control characters escaped.
+    pub(crate) fn set_variables(&self) -> Vec<(&'static str, String)> {
         let values = [
             &self.cuda_visible_devices,
             &self.cuda_device_order,
@@ -57,8 +59,16 @@ impl Environment {
         RECORDED
             .iter()
             .zip(values)
-            .filter_map(|(name, value)| value.as_deref().map(|v| (*name, v)))
+            .filter_map(|(name, value)| value.as_deref().map(|v| (*name, escape_control(v))))
             .collect()
+    }
+
+    /// Whether `LD_LIBRARY_PATH` has an empty element (a leading, trailing or doubled `:`), which
+    /// the loader reads as the current directory.
+    pub(crate) fn library_path_has_empty_element(&self) -> bool {
+        self.ld_library_path
+            .as_deref()
+            .is_some_and(|path| !path.is_empty() && path.split(':').any(str::is_empty))
     }
 
     /// The directories of `LD_LIBRARY_PATH`, in order, without empty elements.
@@ -92,15 +102,13 @@ impl Environment {
             .copied()
             .filter(|dir| !is_toolchain_dir(dir, &exe_dirs))
             .collect();
+        let shown = escape_control(&theirs.join(":"));
         if theirs.is_empty() {
             "LD_LIBRARY_PATH holds only cargo's own directories".to_string()
         } else if theirs.len() == dirs.len() {
-            format!("LD_LIBRARY_PATH={}", theirs.join(":"))
+            format!("LD_LIBRARY_PATH={shown}")
         } else {
-            format!(
-                "LD_LIBRARY_PATH={} (besides cargo's own directories)",
-                theirs.join(":")
-            )
+            format!("LD_LIBRARY_PATH={shown} (besides cargo's own directories)")
         }
     }
 }
@@ -141,6 +149,8 @@ pub(crate) enum VisibleDevices {
         valid: Vec<String>,
         /// The first entry the driver cannot read; it and everything after it are ignored.
         invalid: Option<String>,
+        /// The first entry listed twice, if one is.
+        duplicate: Option<String>,
     },
 }
 
@@ -150,12 +160,16 @@ impl VisibleDevices {
         let Some(raw) = value else {
             return VisibleDevices::Unset;
         };
-        let mut valid = Vec::new();
+        let mut valid: Vec<String> = Vec::new();
         let mut invalid = None;
+        let mut duplicate = None;
         if !raw.trim().is_empty() {
             for entry in raw.split(',') {
                 let entry = entry.trim();
                 if is_device_entry(entry) {
+                    if duplicate.is_none() && valid.iter().any(|v| v == entry) {
+                        duplicate = Some(entry.to_string());
+                    }
                     valid.push(entry.to_string());
                 } else {
                     invalid = Some(entry.to_string());
@@ -164,18 +178,30 @@ impl VisibleDevices {
             }
         }
         VisibleDevices::Set {
-            raw: raw.to_string(),
+            raw: escape_control(raw),
             valid,
-            invalid,
+            invalid: invalid.map(|entry| escape_control(&entry)),
+            duplicate,
         }
     }
 
     /// Why the variable leaves fewer devices than `needed` visible, if it does: the text that goes
     /// in parentheses after a device count.
     pub(crate) fn explain_shortfall(&self, needed: usize) -> Option<String> {
-        let VisibleDevices::Set { raw, valid, invalid } = self else {
+        let VisibleDevices::Set {
+            raw,
+            valid,
+            invalid,
+            duplicate,
+        } = self
+        else {
             return None;
         };
+        if let Some(entry) = duplicate {
+            return Some(format!(
+                "CUDA_VISIBLE_DEVICES={raw} lists {entry} twice, and one GPU cannot serve as two"
+            ));
+        }
         if raw.trim().is_empty() {
             return Some(format!(
                 "CUDA_VISIBLE_DEVICES=\"{raw}\" is set but empty, which hides every device"
@@ -227,7 +253,10 @@ mod tests {
             "HOME" => Some("/root".into()),
             _ => None,
         });
-        assert_eq!(env.set_variables(), vec![("CUDA_VISIBLE_DEVICES", "0")]);
+        assert_eq!(
+            env.set_variables(),
+            vec![("CUDA_VISIBLE_DEVICES", "0".to_string())]
+        );
         assert_eq!(env.describe_library_path(), "LD_LIBRARY_PATH is unset");
     }
 
@@ -300,5 +329,10 @@ mod tests {
         assert!(garbage.contains("not a device index or UUID"), "{garbage}");
         assert!(explain("0,,1", 2).unwrap().contains("an empty entry"));
         assert_eq!(VisibleDevices::Unset.explain_shortfall(4), None);
+        assert_eq!(
+            explain("0,0", 2).unwrap(),
+            "CUDA_VISIBLE_DEVICES=0,0 lists 0 twice, and one GPU cannot serve as two"
+        );
+        assert!(explain("0\n::error::x", 1).unwrap().contains("0\\n::error::x"));
     }
 }

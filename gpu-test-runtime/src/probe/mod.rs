@@ -22,6 +22,16 @@ pub(crate) use environment::{Environment, RECORDED, VisibleDevices};
 pub(crate) use system::{DeviceNode, KernelModule};
 pub(crate) use toolkit::{Nvcc, Nvrtc, Toolkit};
 
+/// Where distributions install the driver's libraries, looked at for stale links when none loads.
+const SYSTEM_LIBRARY_DIRS: &[&str] = &[
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/usr/lib64",
+    "/usr/lib",
+    "/lib/x86_64-linux-gnu",
+    "/lib64",
+];
+
 /// A shared library that loaded: the name it was asked for by, and the file it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadedLibrary {
@@ -76,9 +86,14 @@ impl Probe {
     pub fn detect() -> Probe {
         let environment = Environment::from_process();
         let override_root = crate::settings::system_root();
-        let search = match &override_root {
-            Some(_) => Search::Only(environment.library_path_dirs().map(PathBuf::from).collect()),
-            None => Search::System,
+        let library_path: Vec<PathBuf> = environment.library_path_dirs().map(PathBuf::from).collect();
+        let (search, link_dirs) = match &override_root {
+            Some(_) => (Search::Only(library_path.clone()), library_path),
+            None => {
+                let mut dirs = library_path;
+                dirs.extend(SYSTEM_LIBRARY_DIRS.iter().map(PathBuf::from));
+                (Search::System, dirs)
+            }
         };
         let system_root = override_root.unwrap_or_else(|| PathBuf::from("/"));
         let kernel_module = system::kernel_module(&system_root);
@@ -86,7 +101,7 @@ impl Probe {
         let driver_search = search.clone();
         // A wedged GPU can block the driver forever: the probe waits for it only so long.
         let probed = guarded(crate::settings::probe_timeout(), move |calls| {
-            let driver = driver::probe_driver(&driver_search, fallback, calls);
+            let driver = driver::probe_driver(&driver_search, fallback, &link_dirs, calls);
             let devices = match driver.ready_sys() {
                 Some(sys) => driver::probe_devices(sys),
                 None => (Vec::new(), Vec::new(), None),

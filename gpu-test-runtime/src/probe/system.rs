@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::util::format::escape_control;
 use crate::util::os::may_read_and_write;
 
 /// The NVIDIA kernel module, as `/proc/driver/nvidia/version` describes it.
@@ -29,7 +30,7 @@ pub struct DeviceNode {
 /// Reads the NVIDIA kernel module's state under `root`.
 pub(super) fn kernel_module(root: &Path) -> Option<KernelModule> {
     let text = std::fs::read_to_string(root.join("proc/driver/nvidia/version")).ok()?;
-    let first = text.lines().next().unwrap_or_default().trim().to_string();
+    let first = escape_control(text.lines().next().unwrap_or_default().trim());
     Some(KernelModule {
         release: parse_release(&first),
         description: first,

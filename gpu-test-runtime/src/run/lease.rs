@@ -76,6 +76,13 @@ pub(crate) fn acquire(
             if held.len() == needed {
                 break;
             }
+            // The same GPU under two ordinals is one device: never wait on a lease this test holds.
+            if held
+                .iter()
+                .any(|lease: &Lease| lease.device.key() == device.key())
+            {
+                continue;
+            }
             if let Some(lease) = try_device(&dir, device, slots, test)? {
                 held.push(lease);
             }
@@ -189,4 +196,23 @@ fn living_holder(text: &str) -> Option<String> {
     let test = fields.next()?;
     let alive = process_start_time(pid) == Some(start);
     alive.then(|| format!("{} (process {pid})", escape_control(test)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_living_holder_is_named() {
+        let pid = std::process::id();
+        let start = process_start_time(pid).unwrap();
+        assert_eq!(
+            living_holder(&format!("{pid} {start} tests::big")).as_deref(),
+            Some(format!("tests::big (process {pid})").as_str())
+        );
+        // The same id with another start time is a later process, not the holder.
+        assert_eq!(living_holder(&format!("{pid} {} tests::big", start + 1)), None);
+        assert_eq!(living_holder("tests::big (process 4242)"), None);
+        assert_eq!(living_holder(""), None);
+    }
 }
