@@ -570,3 +570,42 @@ fn control_characters_from_the_driver_cannot_inject_annotations() {
         text.stdout
     );
 }
+
+#[test]
+fn a_state_file_with_numbers_out_of_range_fails_loudly_without_a_panic() {
+    let machine = Machine::with_fake_driver();
+    let report = machine.dir().join("report.json");
+    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    // This run's state (the run is this test process, the fixture's parent) with a duration no
+    // Duration holds.
+    let me = std::process::id();
+    let run = format!("parent-{me}-{}", start_time(me));
+    let state = state_file(&machine, &report);
+    std::fs::create_dir_all(state.parent().unwrap()).unwrap();
+    let broken = serde_json::json!({
+        "run": run,
+        "suites": [],
+        "entries": [{
+            "suite": "other::gpu", "name": "t", "outcome": "failed", "cause": "none",
+            "duration": { "secs": 18446744073709551615u64, "nanos": 4000000000u64 },
+            "devices": [], "timings": []
+        }]
+    });
+    std::fs::write(&state, broken.to_string()).unwrap();
+    for run in [
+        libtest(&machine, &["--exact", "round_trip"]),
+        harness(&machine, &["--exact", "round_trip"]),
+    ] {
+        run.assert_clean();
+        assert_eq!(run.code, Some(101), "{}", run.all());
+        assert!(
+            run.stderr.contains("this run's report state in") && run.stderr.contains("cannot be read"),
+            "{}",
+            run.all()
+        );
+    }
+    assert!(
+        std::fs::read_to_string(&state).unwrap().contains("other::gpu"),
+        "the state is kept"
+    );
+}

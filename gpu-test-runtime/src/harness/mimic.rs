@@ -10,6 +10,7 @@ use super::{Session, Verdict, conclude, run_test, session};
 use crate::decide::Decision;
 use crate::report::console;
 use crate::report::outcomes::Outcomes;
+use crate::util::os::exit_now;
 
 /// Runs every `#[gpu_test]` in this binary with libtest's command line (filters, `--exact`,
 /// `--list`, `--ignored`, `--include-ignored`, `--test-threads`, `--format`, ...), then exits.
@@ -79,15 +80,26 @@ pub fn main() -> ! {
         if phase == Phase::List {
             after_nextest_list(session, &decisions);
         }
-        libtest_mimic::run(&args, trials).exit();
+        let conclusion = libtest_mimic::run(&args, trials);
+        exit(session, conclusion.has_failed());
     }
 
     let conclusion = libtest_mimic::run(&args, trials);
     if let Err(message) = conclude(session) {
         console::line(&message);
-        std::process::exit(101);
+        exit(session, true);
     }
-    conclusion.exit()
+    exit(session, conclusion.has_failed())
+}
+
+/// Ends the process: through the C library's exit normally, but past its exit handlers when the
+/// driver hung, since a driver's own handlers may wait on the call that never returned.
+fn exit(session: &Session, failed: bool) -> ! {
+    let code = if failed { 101 } else { 0 };
+    if session.decider.probe().driver.hung.is_some() {
+        exit_now(code);
+    }
+    std::process::exit(code)
 }
 
 fn trial(session: &'static Session, def: &'static TestDef, name: String, decision: Decision) -> Trial {
@@ -131,6 +143,6 @@ fn after_nextest_list(session: &Session, decisions: &[(String, Decision)]) {
     }
     if let Err(message) = outcomes.conclude_listing(settings, session.decider.probe(), &session.suite) {
         console::line(&message);
-        std::process::exit(101);
+        exit(session, true);
     }
 }

@@ -343,7 +343,25 @@ fn record(
     let owner = run_owner();
 
     let recorded = update_locked(&state, |text| {
-        let mut report = match serde_json::from_str::<Report>(&text) {
+        // A state this run wrote but that cannot be read back holds entries of the run's other
+        // processes: starting anew would drop them silently.
+        let parsed = serde_json::from_str::<Report>(&text);
+        if let Err(error) = &parsed {
+            let run_of_state = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|value| value.get("run").and_then(|r| r.as_str()).map(str::to_string));
+            if run_of_state.as_deref() == Some(run.as_str()) {
+                return (
+                    text,
+                    Err(format!(
+                        "this run's report state in {} cannot be read ({error}), and writing over it would lose \
+                         the entries of this run's other processes; remove it and run again",
+                        state.display()
+                    )),
+                );
+            }
+        }
+        let mut report = match parsed {
             Ok(report) if report.run == run => report,
             Ok(report) if report.owner.is_some_and(|o| o != owner && o.is_alive()) => {
                 let other = report.owner.map(|o| o.pid).unwrap_or_default();
