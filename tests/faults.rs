@@ -113,6 +113,13 @@ fn a_driver_that_hangs_later_is_named_at_that_call_under_both_harnesses() {
         "{:#?}",
         findings(&json)
     );
+    assert_eq!(json["driver"]["hung"]["call"], "cuDeviceGetCount", "{json:#}");
+    let text = machine.doctor(&[]);
+    assert!(
+        text.stdout.contains("did not answer: cuDeviceGetCount ("),
+        "{}",
+        text.stdout
+    );
 }
 
 #[test]
@@ -172,7 +179,8 @@ fn an_nvcc_that_hangs_is_stopped_at_the_limit() {
     let bin = machine.dir().join("slow-bin");
     std::fs::create_dir_all(&bin).unwrap();
     let nvcc = bin.join("nvcc");
-    std::fs::write(&nvcc, "#!/bin/sh\nexec sleep 600\n").unwrap();
+    // A wrapper that answers only after ten minutes, and leaves a process holding its output.
+    std::fs::write(&nvcc, "#!/bin/sh\n(sleep 600 &)\nexec sleep 600\n").unwrap();
     std::fs::set_permissions(&nvcc, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let path = format!("{}:/usr/bin:/bin", bin.display());
     let run = machine.env("PATH", &path).doctor(&["--json"]);
@@ -608,4 +616,18 @@ fn a_state_file_with_numbers_out_of_range_fails_loudly_without_a_panic() {
         std::fs::read_to_string(&state).unwrap().contains("other::gpu"),
         "the state is kept"
     );
+}
+
+#[test]
+fn a_fifo_at_the_report_path_does_not_block_the_run() {
+    let machine = Machine::with_fake_driver();
+    let report = machine.dir().join("report.xml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&report)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let run = harness(&machine.env("GPU_TEST_REPORT", report.to_str().unwrap()), &[]);
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(run.stderr.contains("is not a regular file"), "{}", run.all());
 }

@@ -101,6 +101,7 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
         #[doc(hidden)]
         static #def_name: #rt::__private::TestDef = #rt::__private::TestDef {
             package: ::core::env!("CARGO_PKG_NAME"),
+            bin: ::core::option_env!("CARGO_BIN_NAME"),
             module_path: ::core::module_path!(),
             path_start: #rt::__private::path_after_crate(::core::module_path!()),
             fn_name: ::core::stringify!(#name),

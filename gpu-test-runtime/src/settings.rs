@@ -7,7 +7,7 @@
 //! gpu-test does not know is a warning (a typo would otherwise silently turn strict mode off).
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -280,7 +280,7 @@ impl Settings {
                         .into(),
                 );
             }
-        } else if let Some(xdg) = get("XDG_RUNTIME_DIR") {
+        } else if let Some(xdg) = get("XDG_RUNTIME_DIR").filter(|dir| Path::new(dir).is_absolute()) {
             settings.runtime_dir = PathBuf::from(xdg).join("gpu-test");
         }
         if let Some(value) = get("GPU_TEST_SYSTEM_ROOT") {

@@ -38,5 +38,5 @@ fn main() -> ExitCode {
     } else {
         print!("{}", diagnosis.to_text());
     }
-    ExitCode::from(diagnosis.exit_code() as u8)
+    diagnosis.exit()
 }

@@ -8,9 +8,9 @@
 //! `write(2)` alone, which is async-signal-safe), then lets the signal take the process down.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// The signals a crashing driver raises.
@@ -27,6 +27,16 @@ static CRASH_LINE: AtomicPtr<&'static [u8]> = AtomicPtr::new(std::ptr::null_mut(
 
 /// Serialises guarded work: the signal handler and its line are process-wide.
 static GUARD: Mutex<()> = Mutex::new(());
+
+/// The first call that did not return: once one has not, none is made again.
+static HUNG: OnceLock<Hung> = OnceLock::new();
+
+/// Numbers each guarded run, so that a worker left behind by an earlier one cannot replace the
+/// crash line of the current one.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// The thread running the current guarded work; the crash line speaks only for it.
+static WORKER: AtomicI32 = AtomicI32::new(0);
 
 thread_local! {
     /// The calls of the guarded work running on this thread, if any.
@@ -49,6 +59,7 @@ pub(crate) fn entering(call: &'static str) {
 pub(crate) struct Calls {
     current: Arc<Mutex<Option<(&'static str, String)>>>,
     library: Arc<Mutex<String>>,
+    generation: u64,
 }
 
 impl Calls {
@@ -64,6 +75,9 @@ impl Calls {
     /// Records that `call` of `library` is about to be made.
     pub(crate) fn enter(&self, call: &'static str, library: &str) {
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some((call, library.to_string()));
+        if self.generation != GENERATION.load(Ordering::SeqCst) {
+            return;
+        }
         let line = format!(
             "gpu-test: the CUDA driver crashed in {call} ({library}): check `nvidia-smi`, and the kernel log \
              for Xid errors (`sudo dmesg | grep -i xid`); the process is stopped by signal "
@@ -97,35 +111,61 @@ pub(crate) fn guarded<T: Send + 'static>(
     work: impl FnOnce(&Calls) -> T + Send + 'static,
 ) -> Result<T, Hung> {
     let _serial = GUARD.lock().unwrap_or_else(|p| p.into_inner());
-    let calls = Calls::default();
+    // A driver that hung once is not called again: its call may still hold the driver's locks.
+    if let Some(hung) = HUNG.get() {
+        return Err(hung.clone());
+    }
+    let generation = GENERATION.fetch_add(1, Ordering::SeqCst) + 1;
+    let calls = Calls {
+        generation,
+        ..Calls::default()
+    };
     let (done, finished) = mpsc::channel();
     let previous = install_handlers();
+    // Shared so that, when no thread can be started, the work can still be run here.
+    let work = Arc::new(Mutex::new(Some(work)));
+    let worker_work = work.clone();
     let worker_calls = calls.clone();
     let spawned = std::thread::Builder::new()
         .name("gpu-test-driver".to_string())
         .spawn(move || {
+            // SAFETY: gettid has no arguments and cannot fail.
+            WORKER.store(unsafe { libc::gettid() }, Ordering::SeqCst);
             WATCHED.with(|watched| *watched.borrow_mut() = Some(worker_calls.clone()));
-            let _ = done.send(work(&worker_calls));
+            let work = worker_work.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(work) = work {
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&worker_calls)));
+                let _ = done.send(outcome);
+            }
         });
     let result = match spawned {
-        // Without a thread of its own the work runs here, unguarded, rather than not at all.
-        Err(_) => Err(None),
-        Ok(_) => finished.recv_timeout(limit).map_err(|_| Some(())),
+        Ok(_) => finished.recv_timeout(limit).ok(),
+        // Without a thread of its own (a process limit, say) the work runs here, unguarded,
+        // rather than being taken for a hang.
+        Err(_) => {
+            let work = work.lock().unwrap_or_else(|p| p.into_inner()).take();
+            work.map(|work| Ok(work(&calls)))
+        }
     };
     restore_handlers(&previous);
+    WORKER.store(0, Ordering::SeqCst);
     CRASH_LINE.store(std::ptr::null_mut(), Ordering::SeqCst);
     match result {
-        Ok(value) => Ok(value),
-        Err(Some(())) => {
+        Some(Ok(value)) => Ok(value),
+        // A panic in the work is a bug of gpu-test's, not the driver's: it goes on as one.
+        Some(Err(payload)) => std::panic::resume_unwind(payload),
+        None => {
             let (call, library) = calls.current().unzip();
-            Err(Hung { call, library, limit })
+            let hung = Hung { call, library, limit };
+            let _ = HUNG.set(hung.clone());
+            Err(hung)
         }
-        Err(None) => Err(Hung {
-            call: None,
-            library: None,
-            limit,
-        }),
     }
+}
+
+/// Whether a driver call did not return within its limit in this process.
+pub(crate) fn driver_hung() -> bool {
+    HUNG.get().is_some()
 }
 
 fn install_handlers() -> Vec<(libc::c_int, libc::sigaction)> {
@@ -136,7 +176,7 @@ fn install_handlers() -> Vec<(libc::c_int, libc::sigaction)> {
         unsafe {
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = on_fatal_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESETHAND;
+            action.sa_flags = libc::SA_RESETHAND | libc::SA_ONSTACK;
             libc::sigemptyset(&mut action.sa_mask);
             let mut old: libc::sigaction = std::mem::zeroed();
             if libc::sigaction(signal, &action, &mut old) == 0 {
@@ -158,7 +198,9 @@ fn restore_handlers(previous: &[(libc::c_int, libc::sigaction)]) {
 /// (SA_RESETHAND restored it), which ends the process as the crash would have.
 extern "C" fn on_fatal_signal(signal: libc::c_int) {
     let line = CRASH_LINE.load(Ordering::SeqCst);
-    if !line.is_null() {
+    // SAFETY: gettid is async-signal-safe. Another thread's crash is not the driver's to claim.
+    let ours = unsafe { libc::gettid() } == WORKER.load(Ordering::SeqCst);
+    if ours && !line.is_null() {
         // SAFETY: the pointer was made by Box::into_raw of a leaked slice and is never freed.
         let bytes: &[u8] = unsafe { *line };
         let mut buffer = [0u8; 10];
@@ -221,6 +263,8 @@ mod tests {
         .unwrap_err();
         assert_eq!(hung.call, Some("cuInit"));
         assert_eq!(hung.library.as_deref(), Some("libcuda.so.1"));
-        assert_eq!(guarded(Duration::from_secs(60), |_| 7), Ok(7));
+        // Once a call has not returned, no guarded work runs again in this process.
+        let again = guarded(Duration::from_secs(60), |_| 7).unwrap_err();
+        assert_eq!(again, hung);
     }
 }

@@ -130,12 +130,13 @@ fn no_driver(probe: &Probe, tried: &[LoadAttempt]) -> SkipReason {
             format!(
                 "the CUDA driver library {} was found but cannot be loaded: a library it needs, {needed}, is \
                  missing (the loader said: {})",
-                attempt.name, attempt.error
+                escape_control(&attempt.name),
+                attempt.error
             ),
             format!(
                 "`ldd {}` lists what it needs and cannot find: install that (reinstalling the NVIDIA driver \
                  restores its own libraries), or add its directory to LD_LIBRARY_PATH",
-                attempt.name
+                escape_control(&attempt.name)
             ),
         );
     }
@@ -285,6 +286,11 @@ pub(crate) fn nvrtc_newer_than_driver(
 
 /// A device count past belief (`cuDeviceGetCount` answered it), and what gpu-test did with it.
 pub(crate) fn implausible_device_count(reported: i32) -> String {
+    if reported < 0 {
+        return format!(
+            "cuDeviceGetCount reported {reported} devices, which is not a count: gpu-test read none"
+        );
+    }
     format!(
         "cuDeviceGetCount reported {reported} devices, which no machine has: gpu-test read at most the first \
          {MAX_DEVICES}"

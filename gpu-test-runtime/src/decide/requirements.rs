@@ -98,9 +98,10 @@ impl Requirements {
         let mut hints = Vec::new();
         for device in &probe.devices {
             match self.device_problem(device, &mut hints) {
-                None if keys.contains(&device.key()) => {}
+                // Only a UUID says two ordinals are one GPU (MIG instances share a PCI id).
+                None if device.uuid.is_some() && keys.contains(&device.uuid) => {}
                 None => {
-                    keys.push(device.key());
+                    keys.push(device.uuid.clone());
                     suitable.push(device.ordinal);
                 }
                 Some(problem) => problems.push(problem),

@@ -107,6 +107,11 @@ impl Diagnosis<'_> {
                 "kernel_module_release": probe.kernel_module.as_ref().and_then(|m| m.release.clone()),
                 "cuda_version": driver.cuda_version.map(|v| v.to_string()),
                 "init": init,
+                "hung": driver.hung.as_ref().map(|hung| json!({
+                    "call": hung.call,
+                    "library": hung.library,
+                    "limit_ms": hung.limit.as_millis() as u64,
+                })),
             },
             "devices": devices,
             "toolkit": { "nvrtc": nvrtc, "nvcc": nvcc },

@@ -8,11 +8,12 @@
 mod json;
 mod text;
 
-use crate::cuda::guard::guarded;
+use crate::cuda::guard::{driver_hung, guarded};
 use crate::decide::{driver_table, reasons};
 use crate::probe::{ComputeMode, DeviceInfo, Nvrtc, Probe, VisibleDevices};
 use crate::settings::settings;
 use crate::util::format::{escape_control, format_bytes};
+use crate::util::os::exit_now;
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -104,6 +105,16 @@ impl<'p> Diagnosis<'p> {
                     && device.compute_mode != Some(ComputeMode::Prohibited)
             })
             .count()
+    }
+
+    /// Ends the process with [`exit_code`](Self::exit_code), as the `gpu-doctor` binary does.
+    /// When the driver did not answer, the process ends past the C library's exit handlers: the
+    /// driver's own handlers could wait forever on the call that never returned.
+    pub fn exit(&self) -> ! {
+        if driver_hung() {
+            exit_now(self.exit_code());
+        }
+        std::process::exit(self.exit_code())
     }
 
     /// The exit code: 0 when at least one device is usable, 1 when none is.
@@ -364,7 +375,12 @@ impl<'p> Diagnosis<'p> {
 /// A context check on each device, under the probe's time limit: a driver that stops answering
 /// fails every check with that, and is not called again.
 fn check_contexts(probe: &'static Probe) -> Vec<ContextCheck> {
-    let checked = guarded(crate::settings::probe_timeout(), move |_| {
+    let library = match &probe.driver.library {
+        Ok(library) => library.display(),
+        Err(_) => String::new(),
+    };
+    let checked = guarded(crate::settings::probe_timeout(), move |calls| {
+        calls.set_library(&library);
         probe
             .devices
             .iter()

@@ -15,6 +15,15 @@ impl Diagnosis<'_> {
         let _ = writeln!(out, "gpu-test doctor {}", env!("CARGO_PKG_VERSION"));
         let _ = writeln!(out, "\nDriver");
         match &probe.driver.library {
+            _ if probe.driver.hung.is_some() => {
+                let hung = probe.driver.hung.as_ref();
+                let call = hung.and_then(|h| h.call).unwrap_or("a call");
+                let library = hung.and_then(|h| h.library.clone()).unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "  library        did not answer: {call} ({library}) did not return"
+                );
+            }
             Ok(library) => {
                 let _ = writeln!(
                     out,

@@ -7,6 +7,7 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use super::nextest::{self, Phase};
 use super::registry::{GPU_TESTS, TestDef};
 use super::{Session, Verdict, conclude, run_test, session};
+use crate::cuda::guard::driver_hung;
 use crate::decide::Decision;
 use crate::report::console;
 use crate::report::outcomes::Outcomes;
@@ -81,22 +82,22 @@ pub fn main() -> ! {
             after_nextest_list(session, &decisions);
         }
         let conclusion = libtest_mimic::run(&args, trials);
-        exit(session, conclusion.has_failed());
+        exit(conclusion.has_failed());
     }
 
     let conclusion = libtest_mimic::run(&args, trials);
     if let Err(message) = conclude(session) {
         console::line(&message);
-        exit(session, true);
+        exit(true);
     }
-    exit(session, conclusion.has_failed())
+    exit(conclusion.has_failed())
 }
 
 /// Ends the process: through the C library's exit normally, but past its exit handlers when the
 /// driver hung, since a driver's own handlers may wait on the call that never returned.
-fn exit(session: &Session, failed: bool) -> ! {
+fn exit(failed: bool) -> ! {
     let code = if failed { 101 } else { 0 };
-    if session.decider.probe().driver.hung.is_some() {
+    if driver_hung() {
         exit_now(code);
     }
     std::process::exit(code)
@@ -143,6 +144,6 @@ fn after_nextest_list(session: &Session, decisions: &[(String, Decision)]) {
     }
     if let Err(message) = outcomes.conclude_listing(settings, session.decider.probe(), &session.suite) {
         console::line(&message);
-        exit(session, true);
+        exit(true);
     }
 }

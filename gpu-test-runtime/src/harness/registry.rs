@@ -18,6 +18,8 @@ pub static GPU_TESTS: [&'static TestDef];
 pub struct TestDef {
     /// The package the test is in (`CARGO_PKG_NAME` when it was compiled).
     pub package: &'static str,
+    /// The binary target it is in, when it is in one (`CARGO_BIN_NAME`).
+    pub bin: Option<&'static str>,
     /// `module_path!()` where the test is defined.
     pub module_path: &'static str,
     /// Where the module path starts after the crate's name and `::` ([`path_after_crate`]).
@@ -80,6 +82,9 @@ impl TestDef {
     /// package for its library's unit tests, `package::target` for any other target (the
     /// target is the crate, the first element of the module path).
     pub(crate) fn suite(&self) -> String {
+        if let Some(bin) = self.bin {
+            return format!("{}::bin/{bin}", self.package);
+        }
         let krate = self.module_path.split("::").next().unwrap_or(self.module_path);
         if krate == self.package.replace('-', "_") {
             self.package.to_string()
@@ -123,6 +128,7 @@ mod tests {
     fn def(module_path: &'static str) -> TestDef {
         TestDef {
             package: "my-crate",
+            bin: None,
             module_path,
             path_start: path_after_crate(module_path),
             fn_name: "two_gpus",
@@ -151,6 +157,11 @@ mod tests {
         assert_eq!(def("my_crate::tests").suite(), "my-crate");
         assert_eq!(def("gpu::a").suite(), "my-crate::gpu");
         assert_eq!(def("gpu").suite(), "my-crate::gpu");
+        let in_a_bin = TestDef {
+            bin: Some("my-crate"),
+            ..def("my_crate::tests")
+        };
+        assert_eq!(in_a_bin.suite(), "my-crate::bin/my-crate");
     }
 
     #[test]

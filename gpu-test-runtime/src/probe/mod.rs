@@ -12,8 +12,8 @@ mod toolkit;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use crate::cuda::guard::guarded;
-use crate::cuda::library::Search;
+use crate::cuda::guard::{driver_hung, guarded};
+use crate::cuda::library::{LoadAttempt, Search};
 use crate::cuda::version::Version;
 
 pub use driver::DeviceInfo;
@@ -130,8 +130,22 @@ impl Probe {
     /// The CUDA toolkit's NVRTC, probed on first call (tests that compile no kernels never pay
     /// for the search).
     pub fn toolkit(&self) -> &Toolkit {
-        self.toolkit.get_or_init(|| Toolkit {
-            nvrtc: toolkit::probe_nvrtc(&self.search),
+        self.toolkit.get_or_init(|| {
+            if driver_hung() {
+                // A hang may hold the loader's own lock: loading anything more could wait on it.
+                let tried = vec![LoadAttempt {
+                    name: "libnvrtc".to_string(),
+                    error: "not looked for: the CUDA driver did not answer, and loading another library \
+                            could wait on it"
+                        .to_string(),
+                }];
+                return Toolkit {
+                    nvrtc: Nvrtc::NotFound { tried },
+                };
+            }
+            Toolkit {
+                nvrtc: toolkit::probe_nvrtc(&self.search),
+            }
         })
     }
 

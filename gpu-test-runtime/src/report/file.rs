@@ -250,6 +250,30 @@ fn is_a_report(text: &str) -> bool {
         || (text.trim_start().starts_with('{') && text.contains("\"gpu_test_version\""))
 }
 
+/// What is at the report's path, if anything, read without following a link and without
+/// waiting on a FIFO someone put there: only a regular file is read.
+fn read_existing(path: &Path) -> Result<Option<String>, String> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path);
+    let mut file = match file {
+        Ok(file) => file,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) if error.raw_os_error() == Some(libc::ELOOP) => {
+            return Err("is a symbolic link; gpu-test replaces only a report file of its own".to_string());
+        }
+        Err(error) => return Err(format!("cannot be read ({error})")),
+    };
+    let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+    if !regular {
+        return Err("is not a regular file".to_string());
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|error| format!("cannot be read ({error})"))?;
+    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+}
+
 /// Checks, before any test runs, that the report can be written: its directory is created, a
 /// file there that is not a gpu-test report is left alone with an error, and a temporary file
 /// can be made beside it (and is removed again). Nothing is left at the report's path. The
@@ -270,18 +294,15 @@ pub(crate) fn check_writable(target: &ReportTarget) -> Result<(), String> {
             dir.display()
         ))
     })?;
-    match std::fs::read(&path) {
-        Ok(bytes) if !is_a_report(&String::from_utf8_lossy(&bytes)) => {
+    match read_existing(&path) {
+        Ok(Some(text)) if !is_a_report(&text) => {
             return Err(invalid(format!(
                 "{} exists and is not a gpu-test report, so it is not overwritten; remove it or give another path",
                 path.display()
             )));
         }
         Ok(_) => {}
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-        Err(error) => {
-            return Err(invalid(format!("{} cannot be read ({error})", path.display())));
-        }
+        Err(why) => return Err(invalid(format!("{} {why}", path.display()))),
     }
     let probe = dir.join(format!(".gpu-test-check.{}.tmp", std::process::id()));
     let created = std::fs::OpenOptions::new()
@@ -363,7 +384,7 @@ fn record(
         }
         let mut report = match parsed {
             Ok(report) if report.run == run => report,
-            Ok(report) if report.owner.is_some_and(|o| o != owner && o.is_alive()) => {
+            Ok(report) if report.owner.is_some_and(|o| Some(o) != owner && o.is_alive()) => {
                 let other = report.owner.map(|o| o.pid).unwrap_or_default();
                 return (
                     text,
@@ -377,7 +398,7 @@ fn record(
             // An earlier run's report (or none, or one that cannot be read): this run starts anew.
             _ => Report {
                 run: run.clone(),
-                owner: Some(owner),
+                owner,
                 ..Report::default()
             },
         };

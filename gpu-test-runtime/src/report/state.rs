@@ -22,8 +22,8 @@ pub(crate) fn run_id(settings: &Settings) -> String {
     if let Some(id) = &settings.nextest.run_id {
         return format!("nextest-{}", sanitize(id));
     }
-    let owner = run_owner();
-    format!("parent-{}-{}", owner.pid, owner.start)
+    let parent = std::os::unix::process::parent_id();
+    format!("parent-{parent}-{}", process_start_time(parent).unwrap_or(0))
 }
 
 /// The process whose life is the run's: the parent of every test process (cargo, nextest).
@@ -42,13 +42,16 @@ impl RunOwner {
     }
 }
 
-/// This run's owner.
-pub(crate) fn run_owner() -> RunOwner {
+/// This run's owner, when the parent is a process whose life is the run's (cargo or nextest).
+/// A binary run by hand has a shell for a parent, which outlives many runs: then there is none.
+pub(crate) fn run_owner() -> Option<RunOwner> {
     let pid = std::os::unix::process::parent_id();
-    RunOwner {
+    let command = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let runs_tests = matches!(command.trim(), "cargo" | "cargo-nextest" | "nextest");
+    runs_tests.then(|| RunOwner {
         pid,
         start: process_start_time(pid).unwrap_or(0),
-    }
+    })
 }
 
 /// This run's directory, created on first use; stale runs' directories are removed then.

@@ -42,3 +42,11 @@ pub(crate) fn exit_now(code: i32) -> ! {
     // SAFETY: _exit ends the process; it takes no pointers.
     unsafe { libc::_exit(code) }
 }
+
+/// Sends SIGKILL to the process group `group` (a child started in a group of its own).
+pub(crate) fn kill_group(group: u32) {
+    if let Ok(group) = libc::pid_t::try_from(group) {
+        // SAFETY: kill takes no pointers; a negative id names the group.
+        unsafe { libc::kill(-group, libc::SIGKILL) };
+    }
+}

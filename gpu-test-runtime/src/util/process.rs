@@ -2,10 +2,13 @@
 //! mount, say) must not hang gpu-test with it.
 
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::format::format_duration;
+use super::os::kill_group;
 
 /// Runs `command` and returns its standard output, or why there is none: it could not start,
 /// failed, or was still running after `limit` (then it is killed).
@@ -14,34 +17,47 @@ pub(crate) fn stdout_within(command: &mut Command, limit: Duration) -> Result<St
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
+        // A group of its own, so that what a wrapper script starts is stopped with it.
+        .process_group(0)
         .spawn()
         .map_err(|error| format!("could not start: {error}"))?;
     let mut stdout = child.stdout.take();
     // The output is read on a thread of its own, so that a full pipe cannot stop the child.
-    let reader = std::thread::spawn(move || {
+    let (sent, output) = mpsc::channel();
+    std::thread::spawn(move || {
         let mut text = String::new();
         if let Some(stdout) = stdout.as_mut() {
             let _ = stdout.read_to_string(&mut text);
         }
-        text
+        let _ = sent.send(text);
     });
     let started = Instant::now();
+    let stopped = || {
+        format!(
+            "did not finish within {} (GPU_TEST_PROBE_TIMEOUT) and was stopped",
+            format_duration(limit)
+        )
+    };
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if started.elapsed() >= limit => {
+                kill_group(child.id());
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
-                    "did not finish within {} (GPU_TEST_PROBE_TIMEOUT) and was stopped",
-                    format_duration(limit)
-                ));
+                return Err(stopped());
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
             Err(error) => return Err(format!("could not be waited for: {error}")),
         }
     };
-    let text = reader.join().unwrap_or_default();
+    // Something it started may still hold its output open: wait for that no longer than the rest.
+    let text = output
+        .recv_timeout(limit.saturating_sub(started.elapsed()))
+        .map_err(|_| {
+            kill_group(child.id());
+            stopped()
+        })?;
     if status.success() {
         Ok(text)
     } else {
