@@ -197,6 +197,42 @@ fn nvrtc_missing_or_too_old_skips_kernel_tests_only() {
     );
     assert_eq!(skips(&run).len(), 2, "{}", run.all());
 
+    // A CUDA 13 toolkit's NVRTC, whose name the CUDA 12 bindings do not try, not on the path.
+    let machine = Machine::with_fake_driver().without_nvrtc();
+    let cuda13 = machine.dir().join("root/usr/local/cuda-13.0/lib64");
+    std::fs::create_dir_all(&cuda13).unwrap();
+    std::fs::copy(
+        &gpu_test_tests::built().fake_library,
+        cuda13.join("libnvrtc.so.13"),
+    )
+    .unwrap();
+    let reason = reason_of(&gpu_tests(&machine, &[]), "compiles_a_kernel");
+    assert!(
+        reason.contains(&format!(
+            "; NVRTC is on this machine as {}/libnvrtc.so.13, a name this build's cudarc bindings do not look for",
+            cuda13.display()
+        )) && reason.contains("hint: build with the cudarc bindings of that CUDA release (gpu-test-runtime's feature cuda-13000"),
+        "{reason}"
+    );
+
+    // A Python wheel's NVRTC, under a name cudarc tries, outside the loader's path.
+    let machine = Machine::with_fake_driver().without_nvrtc();
+    let wheel = machine
+        .dir()
+        .join("root/usr/local/lib/python3.12/dist-packages/nvidia/cuda_nvrtc/lib");
+    std::fs::create_dir_all(&wheel).unwrap();
+    std::fs::copy(
+        &gpu_test_tests::built().fake_library,
+        wheel.join("libnvrtc.so.12"),
+    )
+    .unwrap();
+    let reason = reason_of(&gpu_tests(&machine, &[]), "compiles_a_kernel");
+    assert!(
+        reason.contains("libnvrtc.so.12, which is not on the loader's path")
+            && reason.contains(&format!("hint: add {} to LD_LIBRARY_PATH", wheel.display())),
+        "{reason}"
+    );
+
     let run = gpu_tests(&Machine::with_fake_driver().nvrtc_version("11.8"), &[]);
     let reason = reason_of(&run, "compiles_a_kernel");
     assert!(

@@ -72,6 +72,39 @@ pub fn max_difference(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max)
 }
 
+/// This test binary run again as a child process, for tests about what happens across
+/// processes: it sees none of the parent's run (no report, no nextest phase), keeps its device
+/// leases in `runtime_dir`, apart from the lease the parent's own test holds, and sees only the
+/// GPU `device` (a UUID), so that what it does on one GPU cannot move to another.
+pub fn this_binary_again(
+    runtime_dir: &std::path::Path,
+    device: &str,
+    args: &[&str],
+) -> std::process::Command {
+    let exe = std::env::current_exe().expect("a test binary knows its own path");
+    let mut command = std::process::Command::new(exe);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("NEXTEST") || name == "GPU_TEST_REPORT" || name == "GITHUB_ACTIONS" {
+            command.env_remove(name.as_ref());
+        }
+    }
+    command
+        .env("GPU_TEST_RUNTIME_DIR", runtime_dir)
+        .env("CUDA_VISIBLE_DEVICES", device)
+        .args(args)
+        .stdin(std::process::Stdio::null());
+    command
+}
+
+/// A fresh private directory under the system's temporary directory, for one test.
+pub fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("gpu-test-examples-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a scratch directory");
+    dir
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,8 @@
 //! Why a test cannot run, in words: the reasons and hints shared by the requirement check and the
 //! doctor, each written once.
 
+use std::path::Path;
+
 use super::driver_table;
 use super::skip::{SkipKind, SkipReason};
 use crate::cuda::guard::Hung;
@@ -222,14 +224,17 @@ pub(crate) fn toolkit_problem(probe: &Probe, min_toolkit: Version) -> Option<Ski
     match &probe.toolkit().nvrtc {
         Nvrtc::NotFound { tried } => {
             let first = tried.first().map(|a| a.name.as_str()).unwrap_or("libnvrtc.so");
+            let mut reason = format!(
+                "{need}, but libnvrtc could not be loaded (tried {first} and {} other names cudarc looks for; {})",
+                tried.len().saturating_sub(1),
+                probe.environment.describe_library_path()
+            );
+            let (found, hint) = nvrtc_found_elsewhere(probe, tried);
+            reason.push_str(&found);
             Some(SkipReason::new(
                 SkipKind::ToolkitMissing,
-                format!(
-                    "{need}, but libnvrtc could not be loaded (tried {first} and {} other names cudarc looks for; {})",
-                    tried.len().saturating_sub(1),
-                    probe.environment.describe_library_path()
-                ),
-                install,
+                reason,
+                hint.unwrap_or_else(|| install.to_string()),
             ))
         }
         Nvrtc::Unrecognised { library } => Some(SkipReason::new(
@@ -256,6 +261,52 @@ pub(crate) fn toolkit_problem(probe: &Probe, min_toolkit: Version) -> Option<Ski
             let driver_cuda = probe.driver.cuda_version?;
             (*version > driver_cuda).then(|| nvrtc_newer_than_driver(probe, library, *version, driver_cuda))
         }
+    }
+}
+
+/// NVRTC on this machine that the loader was not asked for: where it is, and the fix. A file
+/// whose name cudarc tries (under another directory) needs its directory on the loader's path; one
+/// whose name it does not try (libnvrtc.so.13 for the CUDA 12 bindings) needs other bindings.
+pub(crate) fn nvrtc_found_elsewhere(probe: &Probe, tried: &[LoadAttempt]) -> (String, Option<String>) {
+    let elsewhere = &probe.toolkit().elsewhere;
+    let Some(first) = elsewhere.first() else {
+        return (String::new(), None);
+    };
+    let tried_names: Vec<&str> = tried
+        .iter()
+        .filter_map(|a| Path::new(&a.name).file_name()?.to_str())
+        .collect();
+    let listed: Vec<String> = elsewhere
+        .iter()
+        .map(|p| escape_control(&p.display().to_string()))
+        .collect();
+    let name = first
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dir = first
+        .parent()
+        .map(|d| escape_control(&d.display().to_string()))
+        .unwrap_or_default();
+    if tried_names.contains(&name.as_str()) {
+        (
+            format!(
+                "; NVRTC is on this machine at {}, which is not on the loader's path",
+                listed.join(", ")
+            ),
+            Some(format!("add {dir} to LD_LIBRARY_PATH")),
+        )
+    } else {
+        (
+            format!(
+                "; NVRTC is on this machine as {}, a name this build's cudarc bindings do not look for",
+                listed.join(", ")
+            ),
+            Some(format!(
+                "build with the cudarc bindings of that CUDA release (gpu-test-runtime's feature cuda-13000 \
+                 for libnvrtc.so.13), and add {dir} to LD_LIBRARY_PATH if it is not on the loader's path"
+            )),
+        )
     }
 }
 

@@ -304,14 +304,21 @@ impl<'p> Diagnosis<'p> {
         let driver_cuda = probe.driver.cuda_version;
         let nvrtc = &probe.toolkit().nvrtc;
         match nvrtc {
-            Nvrtc::NotFound { .. } => add(
-                Severity::Warning,
-                format!(
-                    "NVRTC could not be loaded ({}), so tests that compile kernels at run time (min_toolkit) are skipped",
-                    probe.environment.describe_library_path()
-                ),
-                "install the CUDA toolkit's NVRTC (the cuda-nvrtc package) and add its lib64 directory to LD_LIBRARY_PATH",
-            ),
+            Nvrtc::NotFound { tried } => {
+                let (found, hint) = reasons::nvrtc_found_elsewhere(probe, tried);
+                add(
+                    Severity::Warning,
+                    format!(
+                        "NVRTC could not be loaded ({}), so tests that compile kernels at run time (min_toolkit) are \
+                         skipped{found}",
+                        probe.environment.describe_library_path()
+                    ),
+                    hint.as_deref().unwrap_or(
+                        "install the CUDA toolkit's NVRTC (the cuda-nvrtc package) and add its lib64 directory to \
+                         LD_LIBRARY_PATH",
+                    ),
+                )
+            }
             Nvrtc::Unrecognised { library } => add(
                 Severity::Warning,
                 format!(

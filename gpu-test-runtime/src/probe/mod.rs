@@ -141,11 +141,19 @@ impl Probe {
                 }];
                 return Toolkit {
                     nvrtc: Nvrtc::NotFound { tried },
+                    elsewhere: Vec::new(),
                 };
             }
-            Toolkit {
-                nvrtc: toolkit::probe_nvrtc(&self.search),
-            }
+            let nvrtc = toolkit::probe_nvrtc(&self.search);
+            let elsewhere = match &nvrtc {
+                Nvrtc::NotFound { .. } => {
+                    let library_path: Vec<PathBuf> =
+                        self.environment.library_path_dirs().map(PathBuf::from).collect();
+                    toolkit::nvrtc_elsewhere(&self.system_root, &library_path)
+                }
+                _ => Vec::new(),
+            };
+            Toolkit { nvrtc, elsewhere }
         })
     }
 

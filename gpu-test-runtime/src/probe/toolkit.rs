@@ -15,6 +15,77 @@ use crate::util::process::stdout_within;
 pub struct Toolkit {
     /// NVRTC, the run-time compiler tests use to build kernels.
     pub nvrtc: Nvrtc,
+    /// When NVRTC could not be loaded: NVRTC libraries on this machine that the loader was not
+    /// asked for, under a name cudarc does not try or in a directory the loader does not search.
+    pub elsewhere: Vec<PathBuf>,
+}
+
+/// Where CUDA toolkits and Python wheels put NVRTC, relative to the system root.
+const NVRTC_HOMES: &[&str] = &["usr/local/cuda/lib64", "usr/lib/x86_64-linux-gnu", "usr/lib64"];
+
+/// NVRTC libraries (`libnvrtc.so*`, not its builtins) in the usual homes under `root`, in
+/// `/usr/local/cuda-*/lib64`, in Python wheels (`.../site-packages/nvidia/cuda_nvrtc/lib`), and
+/// in `extra` directories.
+pub(crate) fn nvrtc_elsewhere(root: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = NVRTC_HOMES.iter().map(|home| root.join(home)).collect();
+    dirs.extend(extra.iter().cloned());
+    for versioned in subdirs(&root.join("usr/local")) {
+        if versioned
+            .file_name()
+            .is_some_and(|name| name.to_string_lossy().starts_with("cuda-"))
+        {
+            dirs.push(versioned.join("lib64"));
+        }
+    }
+    for lib in ["usr/lib", "usr/local/lib", "opt/conda/lib"] {
+        for python in subdirs(&root.join(lib)) {
+            if !python
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("python3"))
+            {
+                continue;
+            }
+            for packages in ["site-packages", "dist-packages"] {
+                dirs.push(python.join(packages).join("nvidia/cuda_nvrtc/lib"));
+            }
+        }
+    }
+    let mut found: Vec<PathBuf> = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut here: Vec<PathBuf> = entries
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.file_name().is_some_and(|name| {
+                    let name = name.to_string_lossy();
+                    name.starts_with("libnvrtc.so") && !name.starts_with("libnvrtc-builtins")
+                })
+            })
+            .collect();
+        here.sort();
+        for path in here {
+            if !found.contains(&path) {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
 }
 
 /// NVRTC, looked up by the names cudarc's own loader tries, so that what the probe finds is

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Builds the GPU check bundle on any machine with the Rust toolchain and cargo-nextest (no GPU
+# needed): a nextest archive of the example GPU tests, cargo-nextest itself, gpu-doctor and
+# run.sh. Copy the bundle into a checkout of the same revision on a GPU machine, which needs only
+# the NVIDIA driver and a CUDA toolkit, and run `<bundle>/run.sh <output folder>` there.
+#
+#   examples/gpu-check/build.sh [--cuda 12|13] [BUNDLE_DIR]   (default: target/gpu-check-bundle)
+#
+# --cuda picks the cudarc bindings, and with them the NVRTC names searched: CUDA 12.x toolkits
+# install libnvrtc.so.12, CUDA 13.x libnvrtc.so.13 (the 13 bindings find both). Default: 12.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cuda=12
+bundle=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --cuda) cuda="${2:?--cuda needs 12 or 13}"; shift 2 ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        -*) echo "build.sh: unknown option $1" >&2; exit 2 ;;
+        *) bundle="$1"; shift ;;
+    esac
+done
+case "$cuda" in
+    12) features="cuda-12080" ;;
+    13) features="cuda-13000" ;;
+    *) echo "build.sh: --cuda $cuda: expected 12 or 13" >&2; exit 2 ;;
+esac
+bundle="${bundle:-$root/target/gpu-check-bundle}"
+mkdir -p "$bundle"
+bundle="$(cd "$bundle" && pwd)"
+nextest="$(command -v cargo-nextest || true)"
+if [ -z "$nextest" ]; then
+    echo "build.sh: cargo-nextest is not installed (cargo install cargo-nextest --locked)" >&2
+    exit 1
+fi
+cd "$root"
+# The gpu-check profile (the workspace's Cargo.toml) drops debug info: the bundle must stay small.
+cargo nextest archive -p gpu-test-examples --cargo-profile gpu-check \
+    --no-default-features --features "$features" \
+    --archive-file "$bundle/tests.tar.zst"
+cargo build -p gpu-test-runtime --bin gpu-doctor --profile gpu-check \
+    --no-default-features --features "$features"
+cp "${CARGO_TARGET_DIR:-$root/target}/gpu-check/gpu-doctor" "$bundle/gpu-doctor"
+cp "$nextest" "$bundle/cargo-nextest"
+cp "$root/examples/gpu-check/run.sh" "$bundle/run.sh"
+chmod +x "$bundle/run.sh" "$bundle/gpu-doctor" "$bundle/cargo-nextest"
+git -C "$root" rev-parse HEAD > "$bundle/revision" 2>/dev/null || echo unknown > "$bundle/revision"
+echo "$cuda" > "$bundle/cuda"
+size=$(du -sb "$bundle" | cut -f1)
+limit=$((64 * 1024 * 1024))
+echo "build.sh: bundle in $bundle, $((size / 1024 / 1024)) MiB"
+if [ "$size" -gt "$limit" ]; then
+    echo "build.sh: the bundle is $size bytes, over the 64 MiB limit" >&2
+    exit 1
+fi

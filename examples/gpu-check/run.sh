@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs the GPU check from a bundle made by build.sh, on a machine with the NVIDIA driver and a
+# CUDA toolkit (no Rust toolchain, no network). Everything it prints goes to OUTPUT_DIR:
+#
+#   run.sh OUTPUT_DIR [nextest arguments...]
+#
+# GPU_CHECK_FILTER, a nextest filterset, narrows the strict run (e.g. on a one-GPU machine:
+# GPU_CHECK_FILTER='not test(=copies_between_two_devices)').
+#
+#   machine.txt    date, kernel, nvidia-smi
+#   doctor.txt     gpu-doctor, for people     doctor.json   the same as JSON
+#   tests.txt      every GPU test, GPU_TEST_STRICT=1: an unmet requirement fails
+#   report.json    GPU_TEST_REPORT of that run
+#   skips.txt      the test that needs more memory than any GPU has, without strict mode: its
+#                  skip reason
+#
+# The checkout the bundle lies in (its parent directory, or GPU_CHECK_WORKSPACE) must be the
+# revision the bundle was built from. Exit status: that of the strict test run.
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+out="${1:?usage: run.sh OUTPUT_DIR [nextest arguments...]}"
+shift
+workspace="${GPU_CHECK_WORKSPACE:-$(cd "$here/.." && pwd)}"
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+nextest() {
+    "$here/cargo-nextest" nextest run --archive-file "$here/tests.tar.zst" \
+        --workspace-remap "$workspace" --no-fail-fast --no-tests=warn \
+        --status-level all --final-status-level all "$@"
+}
+{
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "bundle: revision $(cat "$here/revision"), CUDA $(cat "$here/cuda") bindings"
+    uname -a
+    nvidia-smi 2>&1 || echo "nvidia-smi: not available"
+} > "$out/machine.txt" 2>&1
+"$here/gpu-doctor" > "$out/doctor.txt" 2>&1
+echo "exit status: $?" >> "$out/doctor.txt"
+"$here/gpu-doctor" --json > "$out/doctor.json" 2> "$out/doctor-json.stderr"
+
+filter="not test(=needs_more_memory_than_any_gpu_has) and (${GPU_CHECK_FILTER:-all()})"
+echo "filter: $filter" > "$out/tests.txt"
+GPU_TEST_STRICT=1 GPU_TEST_REPORT="$out/report.json" \
+    nextest -E "$filter" "$@" >> "$out/tests.txt" 2>&1
+status=$?
+echo "exit status: $status" >> "$out/tests.txt"
+
+nextest -E 'test(=needs_more_memory_than_any_gpu_has)' > "$out/skips.txt" 2>&1
+echo "exit status: $?" >> "$out/skips.txt"
+
+echo "run.sh: the strict run exited $status; output in $out"
+exit "$status"

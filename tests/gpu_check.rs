@@ -1,0 +1,99 @@
+//! The GPU check bundle (examples/gpu-check) end to end on a CPU machine: built as a GPU
+//! machine's copy would be, then its run script on a machine with the fake driver, so that the
+//! flow cannot rot between runs on real GPUs.
+
+use std::path::Path;
+use std::process::Command;
+
+use gpu_test_tests::{Fixture, Machine, Run, cargo, scratch_dir, workspace_root};
+
+/// A stand-in for nvidia-smi that describes the fake driver's two devices as the real one would.
+fn fake_nvidia_smi(dir: &Path) {
+    let script = "#!/bin/sh\n\
+        echo 'GPU-fa4e0000-0000-0000-0000-000000000000, NVIDIA Fake H100, 81920, 570.86.15'\n\
+        echo 'GPU-fa4e0000-0000-0000-0000-000000000001, NVIDIA Fake H100, 81920, 570.86.15'\n";
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("nvidia-smi");
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_driver() {
+    let installed = cargo().args(["nextest", "--version"]).output();
+    assert!(
+        installed.is_ok_and(|o| o.status.success()),
+        "cargo-nextest is required (.ci/run installs it)"
+    );
+    let bundle = scratch_dir().join("gpu-check-bundle");
+    let _ = std::fs::remove_dir_all(&bundle);
+    let built = Run::of(
+        Command::new("bash")
+            .arg(workspace_root().join("examples/gpu-check/build.sh"))
+            .arg(&bundle)
+            // The outer cargo holds the workspace's target directory; the fixtures' is free.
+            .env("CARGO_TARGET_DIR", Fixture::target_dir()),
+    );
+    assert_eq!(built.code, Some(0), "{}", built.all());
+    assert!(built.stdout.contains("build.sh: bundle in"), "{}", built.all());
+    let size: u64 = std::fs::read_dir(&bundle)
+        .unwrap()
+        .flatten()
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert!(size <= 64 << 20, "the bundle is {size} bytes");
+
+    let machine = Machine::with_fake_driver()
+        .devices("NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake H100|9.0|80GiB")
+        .kernel_module("570.86.15")
+        // The fake runs no kernel: an out-of-bounds write is made to fault at its launch.
+        .env("FAKE_CUDA_FAIL", "cuLaunchKernel=700");
+    let bin = machine.dir().join("bin");
+    fake_nvidia_smi(&bin);
+    let out = machine.dir().join("out");
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    // Kernels do not run on the fake driver: the tests that check their results and their time
+    // are left to real GPUs.
+    let run = Run::of(
+        machine
+            .command(bundle.join("run.sh"))
+            .arg(&out)
+            .env("PATH", &path)
+            .env("GPU_CHECK_WORKSPACE", workspace_root())
+            .env("GPU_CHECK_FILTER", "not (binary(kernels) | binary(timing))"),
+    );
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
+    assert_eq!(run.code, Some(0), "{}\n{}", run.all(), read("tests.txt"));
+    assert!(
+        read("machine.txt").contains("NVIDIA Fake H100"),
+        "{}",
+        read("machine.txt")
+    );
+    assert!(
+        read("doctor.txt").contains("2 usable CUDA devices. (exit 0)"),
+        "{}",
+        read("doctor.txt")
+    );
+    let doctor: serde_json::Value = serde_json::from_str(&read("doctor.json")).unwrap();
+    assert_eq!(doctor["usable_devices"], 2);
+    let tests = read("tests.txt");
+    for test in [
+        "a_faulting_kernel_is_named_and_poisons_only_its_process",
+        "two_processes_on_one_gpu_take_turns",
+        "the_doctor_raises_no_false_alarm_and_agrees_with_nvidia_smi",
+        "copies_between_two_devices",
+    ] {
+        assert!(
+            tests.lines().any(|l| l.contains(" PASS ") && l.ends_with(test)),
+            "{test} did not pass:\n{tests}"
+        );
+    }
+    let report: serde_json::Value = serde_json::from_str(&read("report.json")).unwrap();
+    assert_eq!(report["summary"]["failed"], 0, "{report:#}");
+    assert!(report["summary"]["passed"].as_u64().unwrap() >= 4, "{report:#}");
+    let skips = read("skips.txt");
+    assert!(
+        skips.contains("SKIP") && skips.contains("needs_more_memory_than_any_gpu_has"),
+        "{skips}"
+    );
+}
