@@ -666,3 +666,63 @@ fn cargo_test_on_a_harness_crate() {
         );
     }
 }
+
+/// Without ANSI colour sequences and the run's duration, which differ between any two runs.
+fn plain(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    const FINISHED: &str = "finished in ";
+    match out.find(FINISHED) {
+        Some(at) => {
+            let from = at + FINISHED.len();
+            let end = out[from..].find('s').map_or(out.len(), |e| from + e + 1);
+            format!("{}{FINISHED}<time>{}", &out[..at], &out[end..])
+        }
+        None => out,
+    }
+}
+
+#[test]
+fn runs_with_nothing_to_run_print_exactly_what_libtest_mimic_prints() {
+    let machine = Machine::without_driver();
+    let cases: [&[&str]; 9] = [
+        &[],
+        &["--ignored"],
+        &["--include-ignored"],
+        &["-q"],
+        &["--format", "terse"],
+        &["round"],
+        &["--exact", "two_devices"],
+        &["--skip", "needs"],
+        &["nested", "--test-threads", "1"],
+    ];
+    for args in cases {
+        // gpu-test writes this run itself; with colours forced, libtest-mimic writes it.
+        let fast = gpu(&machine, args);
+        let mimic = gpu(&machine, &[args, &["--color", "always"]].concat());
+        assert_eq!(fast.code, mimic.code, "{args:?}");
+        assert_eq!(plain(&fast.stdout), plain(&mimic.stdout), "{args:?}");
+    }
+    for args in [
+        &["--list"][..],
+        &["--list", "--ignored"],
+        &["--list", "--format", "terse", "round"],
+    ] {
+        let fast = gpu(&machine, args);
+        let log = machine.dir().join("list.log");
+        let mimic = gpu(&machine, &[args, &["--logfile", log.to_str().unwrap()]].concat());
+        assert_eq!(mimic.code, Some(0), "{args:?}: {}", mimic.all());
+        assert_eq!(fast.stdout, std::fs::read_to_string(&log).unwrap(), "{args:?}");
+    }
+}

@@ -2,7 +2,11 @@
 //! in which an unmet GPU test is a real skip: ignored at list time, so `cargo nextest run` shows
 //! it as SKIP, and `ignored (<reason>)` under `cargo test`.
 
-use libtest_mimic::{Arguments, Completion, Failed, Trial};
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Instant;
+
+use libtest_mimic::{Arguments, ColorSetting, Completion, Failed, FormatSetting, Trial};
 
 use super::nextest::{self, Phase};
 use super::registry::{GPU_TESTS, TestDef};
@@ -10,6 +14,7 @@ use super::{Session, Verdict, conclude, run_test, session};
 use crate::cuda::guard::driver_hung;
 use crate::decide::Decision;
 use crate::report::console;
+use crate::report::libtest::{self, NotRun};
 use crate::report::outcomes::Outcomes;
 use crate::util::os::exit_now;
 
@@ -59,38 +64,131 @@ pub fn main() -> ! {
     // Each name is built once: sorting by `def.name()` would build it at every comparison.
     let mut defs: Vec<(String, &'static TestDef)> = GPU_TESTS.iter().map(|def| (def.name(), *def)).collect();
     defs.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut decisions = Vec::new();
-    let mut trials = Vec::with_capacity(defs.len());
+    let started = Instant::now();
+    let mut tests = Vec::with_capacity(defs.len());
     for (name, def) in defs {
         if filtered_out(&args, &name) {
-            // libtest-mimic drops it and counts it as filtered out; deciding would be wasted work.
-            trials.push(Trial::test(name, || Ok(())).with_ignored_flag(def.ignored));
+            // Deciding would be wasted work: it is counted as filtered out.
+            tests.push(Listed {
+                name,
+                def,
+                decision: None,
+                flagged: def.ignored,
+            });
             continue;
         }
         let listed_to_run = listed.as_ref().and_then(|l| l.get(&name)).copied();
         let decision = session.decider.decide(&def.requirements, listed_to_run);
         let unmet_and_ignored = matches!(decision, Decision::Skip(_)) && (args.list || args.ignored);
-        let flagged = def.ignored || unmet_and_ignored;
-        if phase == Phase::List {
-            decisions.push((name.clone(), decision.clone()));
-        }
-        trials.push(trial(session, def, name, decision).with_ignored_flag(flagged));
+        tests.push(Listed {
+            name,
+            def,
+            flagged: def.ignored || unmet_and_ignored,
+            decision: Some(decision),
+        });
     }
 
     if args.list {
         if phase == Phase::List {
+            let decisions: Vec<(String, Decision)> = tests
+                .iter()
+                .filter_map(|t| Some((t.name.clone(), t.decision.clone()?)))
+                .collect();
             after_nextest_list(session, &decisions);
         }
-        let conclusion = libtest_mimic::run(&args, trials);
+        if args.logfile.is_none() && !args.bench {
+            let shown = tests
+                .iter()
+                .filter(|t| t.decision.is_some() && (!args.ignored || t.flagged));
+            libtest::write_list(shown.map(|t| t.name.as_str()));
+            exit(false);
+        }
+        let conclusion = libtest_mimic::run(&args, trials(session, tests));
         exit(conclusion.has_failed());
     }
 
-    let conclusion = libtest_mimic::run(&args, trials);
+    let failed = match run_without_running(&args, session, &tests, started) {
+        Some(()) => false,
+        None => libtest_mimic::run(&args, trials(session, tests)).has_failed(),
+    };
     if let Err(message) = conclude(session) {
         console::line(&message);
         exit(true);
     }
-    exit(conclusion.has_failed())
+    exit(failed)
+}
+
+/// A test of this binary, named, and decided unless filters leave it out.
+struct Listed {
+    name: String,
+    def: &'static TestDef,
+    decision: Option<Decision>,
+    /// Ignored in libtest's sense: `#[ignore]`, or unmet while listing or running `--ignored`.
+    flagged: bool,
+}
+
+/// libtest-mimic's trials for `tests`.
+fn trials(session: &'static Session, tests: Vec<Listed>) -> Vec<Trial> {
+    tests
+        .into_iter()
+        .map(|test| match test.decision {
+            None => Trial::test(test.name, || Ok(())).with_ignored_flag(test.flagged),
+            Some(decision) => trial(session, test.def, test.name, decision).with_ignored_flag(test.flagged),
+        })
+        .collect()
+}
+
+/// Answers a run in which no test has to run (each is skipped or ignored) by writing libtest's
+/// output directly; `None` when some test must run, or the output is one that libtest-mimic
+/// should write (JSON, a log file, colours on a terminal).
+fn run_without_running(
+    args: &Arguments,
+    session: &Session,
+    tests: &[Listed],
+    started: Instant,
+) -> Option<()> {
+    let terse = args.quiet || args.format == Some(FormatSetting::Terse);
+    let pretty = !terse && matches!(args.format, None | Some(FormatSetting::Pretty));
+    let colours = match args.color {
+        Some(ColorSetting::Never) => false,
+        Some(ColorSetting::Always) => true,
+        _ => std::io::stdout().is_terminal(),
+    };
+    if !(terse || pretty) || colours || args.logfile.is_some() || args.bench {
+        return None;
+    }
+    let mut shown = Vec::with_capacity(tests.len());
+    let mut filtered = 0;
+    for test in tests {
+        let Some(decision) = &test.decision else {
+            filtered += 1;
+            continue;
+        };
+        if args.ignored && !test.flagged {
+            filtered += 1;
+            continue;
+        }
+        let ignored = test.flagged && !args.ignored && !args.include_ignored;
+        match decision {
+            _ if ignored => shown.push((test, None)),
+            Decision::Skip(reason) => shown.push((test, Some(reason))),
+            Decision::Run(_) | Decision::Fail(..) => return None,
+        }
+    }
+    let lines: Vec<(&str, NotRun<'_>)> = shown
+        .iter()
+        .map(|(test, reason)| match reason {
+            Some(reason) => (test.name.as_str(), NotRun::Skipped(&reason.reason)),
+            None => (test.name.as_str(), NotRun::Ignored),
+        })
+        .collect();
+    for (test, reason) in &shown {
+        if let Some(reason) = reason {
+            run_test(session, test.def, Decision::Skip(Arc::clone(reason)));
+        }
+    }
+    libtest::write_run(&lines, terse, filtered, started.elapsed());
+    Some(())
 }
 
 /// Ends the process: through the C library's exit normally, but past its exit handlers when the

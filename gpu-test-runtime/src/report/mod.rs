@@ -5,6 +5,7 @@
 pub(crate) mod console;
 pub(crate) mod file;
 pub(crate) mod github;
+pub(crate) mod libtest;
 pub(crate) mod model;
 pub(crate) mod outcomes;
 pub(crate) mod state;
