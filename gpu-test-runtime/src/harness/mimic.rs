@@ -46,7 +46,7 @@ use crate::util::os::exit_now;
 /// its reason; it never runs on the CPU. With `GPU_TEST_STRICT=1` it runs and fails with the
 /// reason instead. After the run, skipped tests are summarised on stderr by reason.
 pub fn main() -> ! {
-    let args = Arguments::from_args();
+    let mut args = arguments();
     let session = match session(GPU_TESTS.first().copied()) {
         Ok(session) => session,
         Err(message) => {
@@ -107,6 +107,10 @@ pub fn main() -> ! {
         exit(conclusion.has_failed());
     }
 
+    // One test to run (nextest runs each in a process of its own) needs no pool of threads.
+    if args.test_threads.is_none() && tests.iter().filter(|t| t.decision.is_some()).count() <= 1 {
+        args.test_threads = Some(1);
+    }
     let failed = match run_without_running(&args, session, &tests, started) {
         Some(()) => false,
         None => libtest_mimic::run(&args, trials(session, tests)).has_failed(),
@@ -116,6 +120,31 @@ pub fn main() -> ! {
         exit(true);
     }
     exit(failed)
+}
+
+/// libtest's command line. The line nextest runs each test with (`--exact NAME --nocapture`, in
+/// any order, perhaps with `--ignored` or `--include-ignored`) is read directly: parsing it with
+/// clap, as libtest-mimic does, takes longer in a debug build than the rest of a met test's
+/// set-up. Any other line goes to libtest-mimic's parser.
+fn arguments() -> Arguments {
+    let given: Vec<String> = std::env::args().skip(1).collect();
+    simple_arguments(&given).unwrap_or_else(Arguments::from_args)
+}
+
+fn simple_arguments(given: &[String]) -> Option<Arguments> {
+    let mut args = Arguments::default();
+    for word in given {
+        match word.as_str() {
+            "--exact" => args.exact = true,
+            "--nocapture" => args.nocapture = true,
+            "--ignored" => args.ignored = true,
+            "--include-ignored" => args.include_ignored = true,
+            flag if flag.starts_with('-') => return None,
+            _ if args.filter.is_some() => return None,
+            name => args.filter = Some(name.to_string()),
+        }
+    }
+    (args.exact && args.filter.is_some()).then_some(args)
 }
 
 /// A test of this binary, named, and decided unless filters leave it out.
@@ -243,5 +272,34 @@ fn after_nextest_list(session: &Session, decisions: &[(String, Decision)]) {
     if let Err(message) = outcomes.conclude_listing(settings, session.decider.probe(), &session.suite) {
         console::line(&message);
         exit(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn the_line_nextest_runs_a_test_with_is_read_without_clap() {
+        let args = simple_arguments(&words("--exact tests::a --nocapture")).unwrap();
+        assert_eq!(args.filter.as_deref(), Some("tests::a"));
+        assert!(args.exact && args.nocapture && !args.ignored);
+        let args = simple_arguments(&words("--nocapture --ignored --exact b")).unwrap();
+        assert!(args.ignored && args.filter.as_deref() == Some("b"));
+        // Anything else is clap's to read.
+        for other in [
+            "",
+            "--list",
+            "a",
+            "--exact a b",
+            "--exact a --test-threads 1",
+            "--exact a -q",
+        ] {
+            assert!(simple_arguments(&words(other)).is_none(), "{other}");
+        }
     }
 }

@@ -132,7 +132,7 @@ pub(crate) fn print_skip_summary(groups: &[(&SkipReason, usize)]) {
 
 /// The `gpu-test: skipped <name>: <reason>; hint: <hint>` lines of the default harness, written
 /// in batches: one write per skipped test would be most of what a skip costs. A batch goes out
-/// when it reaches 32 KiB, 50 ms after it started (a thread started with the batch sees to that,
+/// when it reaches 32 KiB, within 50 ms of being started (a thread of gpu-test's sees to that,
 /// however long the next test runs), and at [`flush_skip_lines`].
 static SKIP_LINES: Mutex<Option<Batch>> = Mutex::new(None);
 
@@ -149,17 +149,21 @@ struct Batch {
 /// Adds the skip line of the test whose name `push_name` appends.
 pub(crate) fn skip_line(push_name: impl FnOnce(&mut String), reason: &Arc<SkipReason>) {
     let mut lines = SKIP_LINES.lock().unwrap_or_else(|p| p.into_inner());
-    let batch = lines.get_or_insert_with(|| {
+    static FLUSHER: Once = Once::new();
+    FLUSHER.call_once(|| {
         let flusher = std::thread::Builder::new().name("gpu-test-skip-lines".to_string());
-        // Without the thread the lines still go out, with the next batch or at exit.
+        // One thread for the process, so that no line waits on the next test for long. Without
+        // it the lines still go out, with the next full batch or at exit.
         let _ = flusher.spawn(|| {
-            std::thread::sleep(BATCH_AGE);
-            flush_skip_lines();
+            loop {
+                std::thread::sleep(BATCH_AGE);
+                flush_skip_lines();
+            }
         });
-        Batch {
-            text: String::with_capacity(BATCH_SIZE),
-            reason: None,
-        }
+    });
+    let batch = lines.get_or_insert_with(|| Batch {
+        text: String::with_capacity(BATCH_SIZE),
+        reason: None,
     });
     if !batch
         .reason

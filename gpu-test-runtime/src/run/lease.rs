@@ -137,11 +137,12 @@ fn try_device(dir: &Path, device: &DeviceInfo, slots: u32, test: &str) -> Result
             .map_err(|error| format!("could not open the lease file {}: {error}", path.display()))?;
         match file.try_lock() {
             Ok(()) => {
-                // Who holds it, for the message of a test that waits.
-                let _ = file.set_len(0);
+                // Who holds it, for the message of a test that waits: one write, then the length.
                 let pid = std::process::id();
                 let start = process_start_time(pid).unwrap_or(0);
-                let _ = write!(file, "{pid} {start} {test}");
+                let holder = format!("{pid} {start} {test}");
+                let _ = file.write_all(holder.as_bytes());
+                let _ = file.set_len(holder.len() as u64);
                 return Ok(Some(Lease {
                     device: device.clone(),
                     slot,
