@@ -405,11 +405,12 @@ pub fn timing() -> Vec<Row> {
             .env("LD_LIBRARY_PATH", &driver)
             .env("GPU_TEST_RUNTIME_DIR", fixtures::bench_dir().join("runtime")),
     );
+    // The result may follow libtest's `test overhead ... ` on the same line.
     let line = stdout
         .lines()
-        .find(|l| l.starts_with("BENCH "))
+        .find_map(|l| l.split_once("BENCH ").map(|(_, numbers)| numbers))
         .expect("the timing test printed its result");
-    let numbers: Vec<u64> = line.split(' ').skip(1).map(|n| n.parse().unwrap()).collect();
+    let numbers: Vec<u64> = line.split(' ').map(|n| n.parse().unwrap()).collect();
     vec![Row {
         section: 6,
         what: "gpu.time per region, CPU side (fake driver)".to_string(),

@@ -163,6 +163,26 @@ pub(crate) fn guarded<T: Send + 'static>(
     }
 }
 
+/// Runs `work` here, with the crash line in place for its calls but no time limit: for work
+/// that does not call into a driver that may hang (loading the library), where a thread would
+/// cost more than the work.
+pub(crate) fn with_crash_line<T>(work: impl FnOnce(&Calls) -> T) -> T {
+    let _serial = GUARD.lock().unwrap_or_else(|p| p.into_inner());
+    let generation = GENERATION.fetch_add(1, Ordering::SeqCst) + 1;
+    let calls = Calls {
+        generation,
+        ..Calls::default()
+    };
+    let previous = install_handlers();
+    // SAFETY: gettid has no arguments and cannot fail.
+    WORKER.store(unsafe { libc::gettid() }, Ordering::SeqCst);
+    let value = work(&calls);
+    restore_handlers(&previous);
+    WORKER.store(0, Ordering::SeqCst);
+    CRASH_LINE.store(std::ptr::null_mut(), Ordering::SeqCst);
+    value
+}
+
 /// Whether a driver call did not return within its limit in this process.
 pub(crate) fn driver_hung() -> bool {
     HUNG.get().is_some()

@@ -70,9 +70,22 @@ impl Driver {
     }
 }
 
-/// Loads and initialises the driver. `fallback` allows trying cudarc's other candidate names
-/// when neither usual name loads (worth it only when a kernel module shows a driver exists).
-pub(super) fn probe_driver(search: &Search, fallback: bool, link_dirs: &[PathBuf], calls: &Calls) -> Driver {
+/// A driver library that loaded, not yet called.
+#[derive(Debug)]
+pub(super) struct Loaded {
+    library: Library,
+    shadowed: Option<LoadedLibrary>,
+}
+
+/// Loads the driver library: `libcuda.so.1` and `libcuda.so`, and when `fallback` allows it (a
+/// kernel module shows a driver exists) cudarc's other candidate names. `Err` is the whole
+/// answer when none loads.
+pub(super) fn load_driver(
+    search: &Search,
+    fallback: bool,
+    link_dirs: &[PathBuf],
+    calls: &Calls,
+) -> Result<Loaded, Box<Driver>> {
     let mut tried = Vec::new();
     let mut load = |name: &str| {
         calls.enter("dlopen", name);
@@ -102,8 +115,9 @@ pub(super) fn probe_driver(search: &Search, fallback: bool, link_dirs: &[PathBuf
             .filter(|name| !DRIVER_NAMES.contains(&name.as_str()))
             .find_map(|name| load(&name))
     });
-    let Some(library) = library else {
-        return Driver {
+    match library {
+        Some(library) => Ok(Loaded { library, shadowed }),
+        None => Err(Box::new(Driver {
             library: Err(tried),
             dangling: dangling_links(link_dirs),
             shadowed: None,
@@ -113,8 +127,13 @@ pub(super) fn probe_driver(search: &Search, fallback: bool, link_dirs: &[PathBuf
             init: None,
             hung: None,
             sys: None,
-        };
-    };
+        })),
+    }
+}
+
+/// Resolves the loaded driver's entry points, asks its CUDA version and initialises it.
+pub(super) fn probe_driver(loaded: Loaded, calls: &Calls) -> Driver {
+    let Loaded { library, shadowed } = loaded;
     let loaded = describe(&library);
     calls.set_library(&loaded.display());
     // Timing needs one of the two; which one depends on the driver's age.

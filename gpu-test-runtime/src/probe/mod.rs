@@ -12,7 +12,7 @@ mod toolkit;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use crate::cuda::guard::{driver_hung, guarded};
+use crate::cuda::guard::{driver_hung, guarded, with_crash_line};
 use crate::cuda::library::{LoadAttempt, Search};
 use crate::cuda::version::Version;
 
@@ -98,16 +98,21 @@ impl Probe {
         let system_root = override_root.unwrap_or_else(|| PathBuf::from("/"));
         let kernel_module = system::kernel_module(&system_root);
         let fallback = kernel_module.is_some();
-        let driver_search = search.clone();
-        // A wedged GPU can block the driver forever: the probe waits for it only so long.
-        let probed = guarded(crate::settings::probe_timeout(), move |calls| {
-            let driver = driver::probe_driver(&driver_search, fallback, &link_dirs, calls);
-            let devices = match driver.ready_sys() {
-                Some(sys) => driver::probe_devices(sys),
-                None => (Vec::new(), Vec::new(), None),
-            };
-            (driver, devices)
-        });
+        // Loading runs here (with the crash line in place): on a machine without a driver that
+        // is all there is, and it costs no thread.
+        let loaded = with_crash_line(|calls| driver::load_driver(&search, fallback, &link_dirs, calls));
+        let probed = match loaded {
+            Err(driver) => Ok((*driver, (Vec::new(), Vec::new(), None))),
+            // A wedged GPU can block the driver forever: the probe waits for it only so long.
+            Ok(loaded) => guarded(crate::settings::probe_timeout(), move |calls| {
+                let driver = driver::probe_driver(loaded, calls);
+                let devices = match driver.ready_sys() {
+                    Some(sys) => driver::probe_devices(sys),
+                    None => (Vec::new(), Vec::new(), None),
+                };
+                (driver, devices)
+            }),
+        };
         let (driver, (devices, device_errors, reported_device_count)) = match probed {
             Ok(probed) => probed,
             Err(hung) => (Driver::hung(hung), (Vec::new(), Vec::new(), None)),
