@@ -79,7 +79,7 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
     let tests = read("tests.txt");
     for test in [
         "a_faulting_kernel_is_named_and_poisons_only_its_process",
-        "two_processes_on_one_gpu_take_turns",
+        "a_second_process_waits_for_the_gpu_the_first_holds",
         "the_doctor_raises_no_false_alarm_and_agrees_with_nvidia_smi",
         "copies_between_two_devices",
     ] {

@@ -4,7 +4,7 @@
 # run.sh. Copy the bundle into a checkout of the same revision on a GPU machine, which needs only
 # the NVIDIA driver and a CUDA toolkit, and run `<bundle>/run.sh <output folder>` there.
 #
-#   examples/gpu-check/build.sh [--cuda 12|13] [BUNDLE_DIR]   (default: target/gpu-check-bundle)
+#   examples/gpu-check/build.sh [--cuda 12|13] [BUNDLE_DIR]   (default: gpu-bundle in the checkout)
 #
 # --cuda picks the cudarc bindings, and with them the NVRTC names searched: CUDA 12.x toolkits
 # install libnvrtc.so.12, CUDA 13.x libnvrtc.so.13 (the 13 bindings find both). Default: 12.
@@ -25,7 +25,8 @@ case "$cuda" in
     13) features="cuda-13000" ;;
     *) echo "build.sh: --cuda $cuda: expected 12 or 13" >&2; exit 2 ;;
 esac
-bundle="${bundle:-$root/target/gpu-check-bundle}"
+# run.sh takes the bundle's parent for the checkout, so the default bundle lies in its root.
+bundle="${bundle:-$root/gpu-bundle}"
 mkdir -p "$bundle"
 bundle="$(cd "$bundle" && pwd)"
 nextest="$(command -v cargo-nextest || true)"

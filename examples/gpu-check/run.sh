@@ -9,7 +9,8 @@
 #
 #   machine.txt    date, kernel, nvidia-smi
 #   doctor.txt     gpu-doctor, for people     doctor.json   the same as JSON
-#   tests.txt      every GPU test, GPU_TEST_STRICT=1: an unmet requirement fails
+#   tests.txt      every GPU test, GPU_TEST_STRICT=1: an unmet requirement fails, and so does a
+#                  run that selects no test
 #   report.json    GPU_TEST_REPORT of that run
 #   skips.txt      the test that needs more memory than any GPU has, without strict mode: its
 #                  skip reason
@@ -21,11 +22,11 @@ here="$(cd "$(dirname "$0")" && pwd)"
 out="${1:?usage: run.sh OUTPUT_DIR [nextest arguments...]}"
 shift
 workspace="${GPU_CHECK_WORKSPACE:-$(cd "$here/.." && pwd)}"
-mkdir -p "$out"
-out="$(cd "$out" && pwd)"
+mkdir -p "$out" || exit 2
+out="$(cd "$out" && pwd)" || exit 2
 nextest() {
     "$here/cargo-nextest" nextest run --archive-file "$here/tests.tar.zst" \
-        --workspace-remap "$workspace" --no-fail-fast --no-tests=warn \
+        --workspace-remap "$workspace" --no-fail-fast \
         --status-level all --final-status-level all "$@"
 }
 {
@@ -41,11 +42,11 @@ echo "exit status: $?" >> "$out/doctor.txt"
 filter="not test(=needs_more_memory_than_any_gpu_has) and (${GPU_CHECK_FILTER:-all()})"
 echo "filter: $filter" > "$out/tests.txt"
 GPU_TEST_STRICT=1 GPU_TEST_REPORT="$out/report.json" \
-    nextest -E "$filter" "$@" >> "$out/tests.txt" 2>&1
+    nextest --no-tests=fail -E "$filter" "$@" >> "$out/tests.txt" 2>&1
 status=$?
 echo "exit status: $status" >> "$out/tests.txt"
 
-nextest -E 'test(=needs_more_memory_than_any_gpu_has)' > "$out/skips.txt" 2>&1
+nextest --no-tests=warn -E 'test(=needs_more_memory_than_any_gpu_has)' > "$out/skips.txt" 2>&1
 echo "exit status: $?" >> "$out/skips.txt"
 
 echo "run.sh: the strict run exited $status; output in $out"

@@ -29,6 +29,13 @@ fn the_doctor_raises_no_false_alarm_and_agrees_with_nvidia_smi(_gpu: &Gpu) -> Re
         .as_array()
         .ok_or("no devices in the doctor's JSON")?;
     let visible: Vec<&str> = smi.lines().filter(|l| !l.trim().is_empty()).collect();
+    if std::env::var_os("CUDA_VISIBLE_DEVICES").is_none() {
+        assert_eq!(
+            devices.len(),
+            visible.len(),
+            "the doctor's devices against nvidia-smi:\n{smi}"
+        );
+    }
     for device in devices {
         let uuid = device["uuid"].as_str().ok_or("a device without a UUID")?;
         let line = visible

@@ -27,6 +27,8 @@ fn a_faulting_kernel_is_named_and_poisons_only_its_process(gpu: &Gpu) -> Result<
             && text.contains("cannot be used: its CUDA context was poisoned by fault_a_out_of_bounds_write"),
         "{text}"
     );
+    // This process's own context on the same GPU is untouched.
+    assert_eq!(gpu.stream().clone_dtoh(&gpu.stream().clone_htod(&[7u8])?)?, [7]);
     let _ = std::fs::remove_dir_all(&runtime);
     Ok(())
 }

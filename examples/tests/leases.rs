@@ -1,51 +1,63 @@
-//! Device leases on a real GPU: named by the device's UUID, and two test processes wanting one
-//! GPU (the only one they see) take turns.
+//! Device leases on a real GPU: named by the device's UUID, and a second test process wanting the
+//! GPU (the only one either sees) waits for the first to be done with it.
 
 use std::error::Error;
-use std::io::Write;
-use std::time::Duration;
+use std::io::{BufRead, BufReader, Write};
+use std::process::Stdio;
 
 use gpu_test_examples::{scratch_dir, this_binary_again};
 use gpu_test_runtime::{Gpu, gpu_test};
 
 #[gpu_test]
-fn two_processes_on_one_gpu_take_turns(gpu: &Gpu) -> Result<(), Box<dyn Error>> {
+fn a_second_process_waits_for_the_gpu_the_first_holds(gpu: &Gpu) -> Result<(), Box<dyn Error>> {
     let runtime = scratch_dir("leases");
     let log = runtime.join("holders.log");
     let uuid = gpu.info().uuid.clone().ok_or("the GPU has no UUID")?;
-    // Both at once: each holds the GPU for a moment, long enough to overlap were they allowed to.
-    let children = (0..2)
-        .map(|_| {
-            this_binary_again(
-                &runtime,
-                &uuid,
-                &["--ignored", "--exact", "holds_the_gpu_for_a_moment"],
-            )
-            .env("GPU_TEST_EXAMPLES_LOG", &log)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    for child in children {
-        let output = child.wait_with_output()?;
-        assert!(
-            output.status.success(),
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+    let child = |args: &[&str]| {
+        let mut command = this_binary_again(&runtime, &uuid, args);
+        command
+            .env("EXAMPLES_LEASE_LOG", &log)
+            .env("GPU_TEST_TESTS_PER_DEVICE", "1")
+            .env("GPU_TEST_LEASE_NOTICE", "0")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        command
+    };
+    // The first holds the GPU until this test writes to its standard input.
+    let mut first = child(&["--ignored", "--exact", "holds_the_gpu_until_told"])
+        .stdin(Stdio::piped())
+        .spawn()?;
+    let mut first_err = BufReader::new(first.stderr.take().ok_or("no stderr")?);
+    let mut line = String::new();
+    while !line.starts_with("holding the GPU") {
+        line.clear();
+        if first_err.read_line(&mut line)? == 0 {
+            return Err("the first process ended without holding the GPU".into());
+        }
     }
+    // The second says at once that it waits, naming the first; then the first lets go.
+    let mut second = child(&["--ignored", "--exact", "holds_the_gpu_until_told"])
+        .stdin(Stdio::piped())
+        .spawn()?;
+    let mut second_err = BufReader::new(second.stderr.take().ok_or("no stderr")?);
+    let mut waiting = String::new();
+    second_err.read_line(&mut waiting)?;
+    assert!(
+        waiting.contains("is waiting for a device lease") && waiting.contains("holds_the_gpu_until_told"),
+        "{waiting}"
+    );
+    first.stdin.take().ok_or("no stdin")?.write_all(b"done\n")?;
+    assert!(first.wait()?.success());
+    second.stdin.take().ok_or("no stdin")?.write_all(b"done\n")?;
+    assert!(second.wait()?.success());
+
     let lines: Vec<String> = std::fs::read_to_string(&log)?
         .lines()
         .map(str::to_string)
         .collect();
     assert_eq!(lines.len(), 4, "{lines:?}");
-    // One holder at a time: every begin is followed by its own end.
-    for pair in lines.chunks(2) {
-        let begin = pair[0].strip_prefix("begin ").expect("a begin");
-        assert_eq!(pair[1], format!("end {begin}"), "{lines:?}");
-    }
+    assert_eq!(lines[1], lines[0].replace("begin", "end"), "{lines:?}");
+    assert_eq!(lines[3], lines[2].replace("begin", "end"), "{lines:?}");
     let leases: Vec<String> = std::fs::read_dir(runtime.join("leases"))?
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -59,9 +71,9 @@ fn two_processes_on_one_gpu_take_turns(gpu: &Gpu) -> Result<(), Box<dyn Error>> 
 }
 
 #[gpu_test]
-#[ignore = "run twice at once by two_processes_on_one_gpu_take_turns"]
-fn holds_the_gpu_for_a_moment(_gpu: &Gpu) -> Result<(), Box<dyn Error>> {
-    let path = std::env::var("GPU_TEST_EXAMPLES_LOG")?;
+#[ignore = "run by a_second_process_waits_for_the_gpu_the_first_holds"]
+fn holds_the_gpu_until_told(_gpu: &Gpu) -> Result<(), Box<dyn Error>> {
+    let path = std::env::var("EXAMPLES_LEASE_LOG")?;
     let me = std::process::id();
     let append = |line: String| -> std::io::Result<()> {
         let mut file = std::fs::OpenOptions::new()
@@ -71,7 +83,9 @@ fn holds_the_gpu_for_a_moment(_gpu: &Gpu) -> Result<(), Box<dyn Error>> {
         file.write_all(line.as_bytes())
     };
     append(format!("begin {me}\n"))?;
-    std::thread::sleep(Duration::from_millis(300));
+    eprintln!("holding the GPU");
+    let mut told = String::new();
+    std::io::stdin().read_line(&mut told)?;
     append(format!("end {me}\n"))?;
     Ok(())
 }

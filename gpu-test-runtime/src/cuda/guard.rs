@@ -173,14 +173,19 @@ pub(crate) fn with_crash_line<T>(work: impl FnOnce(&Calls) -> T) -> T {
         generation,
         ..Calls::default()
     };
-    let previous = install_handlers();
+    /// Puts the previous handlers back however `work` ends, a panic included.
+    struct Restore(Vec<(libc::c_int, libc::sigaction)>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            restore_handlers(&self.0);
+            WORKER.store(0, Ordering::SeqCst);
+            CRASH_LINE.store(std::ptr::null_mut(), Ordering::SeqCst);
+        }
+    }
+    let _restore = Restore(install_handlers());
     // SAFETY: gettid has no arguments and cannot fail.
     WORKER.store(unsafe { libc::gettid() }, Ordering::SeqCst);
-    let value = work(&calls);
-    restore_handlers(&previous);
-    WORKER.store(0, Ordering::SeqCst);
-    CRASH_LINE.store(std::ptr::null_mut(), Ordering::SeqCst);
-    value
+    work(&calls)
 }
 
 /// Whether a driver call did not return within its limit in this process.

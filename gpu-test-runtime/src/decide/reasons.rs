@@ -1,7 +1,7 @@
 //! Why a test cannot run, in words: the reasons and hints shared by the requirement check and the
 //! doctor, each written once.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::driver_table;
 use super::skip::{SkipKind, SkipReason};
@@ -269,45 +269,48 @@ pub(crate) fn toolkit_problem(probe: &Probe, min_toolkit: Version) -> Option<Ski
 /// whose name it does not try (libnvrtc.so.13 for the CUDA 12 bindings) needs other bindings.
 pub(crate) fn nvrtc_found_elsewhere(probe: &Probe, tried: &[LoadAttempt]) -> (String, Option<String>) {
     let elsewhere = &probe.toolkit().elsewhere;
-    let Some(first) = elsewhere.first() else {
+    if elsewhere.is_empty() {
         return (String::new(), None);
-    };
+    }
     let tried_names: Vec<&str> = tried
         .iter()
         .filter_map(|a| Path::new(&a.name).file_name()?.to_str())
         .collect();
+    let is_tried = |path: &PathBuf| {
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|name| tried_names.contains(&name))
+    };
     let listed: Vec<String> = elsewhere
         .iter()
         .map(|p| escape_control(&p.display().to_string()))
         .collect();
-    let name = first
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let dir = first
-        .parent()
-        .map(|d| escape_control(&d.display().to_string()))
-        .unwrap_or_default();
-    if tried_names.contains(&name.as_str()) {
-        (
+    let dir_of = |path: &PathBuf| {
+        path.parent()
+            .map(|d| escape_control(&d.display().to_string()))
+            .unwrap_or_default()
+    };
+    // A file cudarc would load by name needs only its directory on the path.
+    if let Some(usable) = elsewhere.iter().find(|p| is_tried(p)) {
+        return (
             format!(
                 "; NVRTC is on this machine at {}, which is not on the loader's path",
                 listed.join(", ")
             ),
-            Some(format!("add {dir} to LD_LIBRARY_PATH")),
-        )
-    } else {
-        (
-            format!(
-                "; NVRTC is on this machine as {}, a name this build's cudarc bindings do not look for",
-                listed.join(", ")
-            ),
-            Some(format!(
-                "build with the cudarc bindings of that CUDA release (gpu-test-runtime's feature cuda-13000 \
-                 for libnvrtc.so.13), and add {dir} to LD_LIBRARY_PATH if it is not on the loader's path"
-            )),
-        )
+            Some(format!("add {} to LD_LIBRARY_PATH", dir_of(usable))),
+        );
     }
+    (
+        format!(
+            "; NVRTC is on this machine as {}, a name this build's cudarc bindings do not look for",
+            listed.join(", ")
+        ),
+        Some(format!(
+            "build with the cudarc bindings of that CUDA release (gpu-test-runtime's feature cuda-13000 \
+             for libnvrtc.so.13), and add {} to LD_LIBRARY_PATH if it is not on the loader's path",
+            dir_of(&elsewhere[0])
+        )),
+    )
 }
 
 /// NVRTC makes PTX for its own CUDA release, which an older driver cannot load.

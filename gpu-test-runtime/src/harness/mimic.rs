@@ -2,7 +2,6 @@
 //! in which an unmet GPU test is a real skip: ignored at list time, so `cargo nextest run` shows
 //! it as SKIP, and `ignored (<reason>)` under `cargo test`.
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -127,22 +126,36 @@ pub fn main() -> ! {
 /// clap, as libtest-mimic does, takes longer in a debug build than the rest of a met test's
 /// set-up. Any other line goes to libtest-mimic's parser.
 fn arguments() -> Arguments {
-    let given: Vec<String> = std::env::args().skip(1).collect();
-    simple_arguments(&given).unwrap_or_else(Arguments::from_args)
+    // A word that is not UTF-8 is clap's to report.
+    let given: Option<Vec<String>> = std::env::args_os()
+        .skip(1)
+        .map(|word| word.into_string().ok())
+        .collect();
+    given
+        .and_then(|given| simple_arguments(&given))
+        .unwrap_or_else(Arguments::from_args)
 }
 
 fn simple_arguments(given: &[String]) -> Option<Arguments> {
     let mut args = Arguments::default();
     for word in given {
-        match word.as_str() {
-            "--exact" => args.exact = true,
-            "--nocapture" => args.nocapture = true,
-            "--ignored" => args.ignored = true,
-            "--include-ignored" => args.include_ignored = true,
+        // Each flag once, as clap allows.
+        let flag = match word.as_str() {
+            "--exact" => &mut args.exact,
+            "--nocapture" => &mut args.nocapture,
+            "--ignored" => &mut args.ignored,
+            "--include-ignored" => &mut args.include_ignored,
             flag if flag.starts_with('-') => return None,
             _ if args.filter.is_some() => return None,
-            name => args.filter = Some(name.to_string()),
+            name => {
+                args.filter = Some(name.to_string());
+                continue;
+            }
+        };
+        if *flag {
+            return None;
         }
+        *flag = true;
     }
     (args.exact && args.filter.is_some()).then_some(args)
 }
@@ -178,10 +191,11 @@ fn run_without_running(
 ) -> Option<()> {
     let terse = args.quiet || args.format == Some(FormatSetting::Terse);
     let pretty = !terse && matches!(args.format, None | Some(FormatSetting::Pretty));
+    // The choice libtest-mimic's own stream makes (a terminal, NO_COLOR, CLICOLOR_FORCE, ...).
     let colours = match args.color {
         Some(ColorSetting::Never) => false,
         Some(ColorSetting::Always) => true,
-        _ => std::io::stdout().is_terminal(),
+        _ => anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never,
     };
     if !(terse || pretty) || colours || args.logfile.is_some() || args.bench {
         return None;

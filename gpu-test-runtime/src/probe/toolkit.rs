@@ -20,15 +20,16 @@ pub struct Toolkit {
     pub elsewhere: Vec<PathBuf>,
 }
 
-/// Where CUDA toolkits and Python wheels put NVRTC, relative to the system root.
-const NVRTC_HOMES: &[&str] = &["usr/local/cuda/lib64", "usr/lib/x86_64-linux-gnu", "usr/lib64"];
+/// Where CUDA toolkits put NVRTC outside the loader's own directories, relative to the root.
+const NVRTC_HOMES: &[&str] = &["usr/local/cuda/lib64", "opt/conda/lib"];
 
-/// NVRTC libraries (`libnvrtc.so*`, not its builtins) in the usual homes under `root`, in
-/// `/usr/local/cuda-*/lib64`, in Python wheels (`.../site-packages/nvidia/cuda_nvrtc/lib`), and
-/// in `extra` directories.
-pub(crate) fn nvrtc_elsewhere(root: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {
+/// NVRTC libraries (`libnvrtc.so*`, not its builtins, and not links to nothing) where toolkits
+/// and Python wheels put them but the loader does not look: `/usr/local/cuda/lib64`,
+/// `/usr/local/cuda-*/lib64`, a conda environment and `.../site-packages/nvidia/cuda_nvrtc/lib`,
+/// under `root`; directories in `searched` (the loader's path) are left out, since the loader's
+/// own message says why a library there did not load.
+pub(crate) fn nvrtc_elsewhere(root: &Path, searched: &[PathBuf]) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = NVRTC_HOMES.iter().map(|home| root.join(home)).collect();
-    dirs.extend(extra.iter().cloned());
     for versioned in subdirs(&root.join("usr/local")) {
         if versioned
             .file_name()
@@ -51,7 +52,14 @@ pub(crate) fn nvrtc_elsewhere(root: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {
         }
     }
     let mut found: Vec<PathBuf> = Vec::new();
+    let same = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
     for dir in dirs {
+        if searched.iter().any(|s| same(s, &dir)) {
+            continue;
+        }
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
@@ -59,10 +67,11 @@ pub(crate) fn nvrtc_elsewhere(root: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {
             .flatten()
             .map(|entry| entry.path())
             .filter(|path| {
-                path.file_name().is_some_and(|name| {
-                    let name = name.to_string_lossy();
-                    name.starts_with("libnvrtc.so") && !name.starts_with("libnvrtc-builtins")
-                })
+                path.exists()
+                    && path.file_name().is_some_and(|name| {
+                        let name = name.to_string_lossy();
+                        name.starts_with("libnvrtc.so") && !name.starts_with("libnvrtc-builtins")
+                    })
             })
             .collect();
         here.sort();

@@ -65,8 +65,15 @@ pub(crate) fn write_run(tests: &[(&str, NotRun<'_>)], terse: bool, filtered_out:
     write_stdout(&out);
 }
 
+/// Writes `text`; a stdout that cannot be written (a closed pipe) ends the process with 101, as
+/// libtest-mimic's panic on it would.
 fn write_stdout(text: &str) {
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes());
-    let _ = stdout.flush();
+    if stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        std::process::exit(101);
+    }
 }
