@@ -33,6 +33,8 @@ pub enum Tests {
     Ignored,
     /// `#[test] fn t{i}() {}`.
     Passing,
+    /// `#[test] fn t{i}() {}` in a target that links gpu-test-runtime (and uses nothing of it).
+    PassingLinked,
 }
 
 /// A test target: its name, kind and number of tests.
@@ -53,11 +55,14 @@ fn source(target: &Target) -> String {
     if matches!(target.tests, Tests::GpuDefault | Tests::GpuHarness) {
         out.push_str("use gpu_test_runtime::gpu_test;\n");
     }
+    if let Tests::PassingLinked = target.tests {
+        out.push_str("use gpu_test_runtime as _;\n");
+    }
     for i in 0..target.count {
         let _ = match target.tests {
             Tests::GpuDefault | Tests::GpuHarness => writeln!(out, "#[gpu_test]\nfn t{i}() {{}}"),
             Tests::Ignored => writeln!(out, "#[test]\n#[ignore]\nfn t{i}() {{}}"),
-            Tests::Passing => writeln!(out, "#[test]\nfn t{i}() {{}}"),
+            Tests::Passing | Tests::PassingLinked => writeln!(out, "#[test]\nfn t{i}() {{}}"),
         };
     }
     if let Tests::GpuHarness = target.tests {

@@ -61,23 +61,38 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
     body.vis = syn::Visibility::Inherited;
 
     let requirements = requirements(config, &rt);
-    let call = if takes_gpu {
-        quote!(#body_name(gpu))
-    } else {
-        quote!({
-            let _ = gpu;
-            #body_name()
-        })
-    };
-    // `<ReturnType as IntoOutcome>`, every token spanned on the return type, so that an
-    // unsupported return type is reported there rather than on the attribute.
-    let (output_type, output_span) = match &item.sig.output {
-        syn::ReturnType::Default => (quote!(()), item.sig.ident.span()),
-        syn::ReturnType::Type(_, ty) => (quote!(#ty), ty.span()),
-    };
-    let rt_spanned = respan(rt.clone(), output_span);
-    let into_outcome = quote_spanned! {output_span=>
-        <#output_type as #rt_spanned::__private::IntoOutcome>::into_outcome(#call)
+    // A body returning `()` is pointed at as it is; any other goes through a wrapper that
+    // converts its result: no closure, and no conversion the body does not need.
+    let call_name = format_ident!("__gpu_test_call_{}", name);
+    let (test_body, wrapper) = match (&item.sig.output, takes_gpu) {
+        (syn::ReturnType::Default, true) => (quote!(#rt::__private::TestBody::Gpu(#body_name)), quote!()),
+        (syn::ReturnType::Default, false) => (quote!(#rt::__private::TestBody::Plain(#body_name)), quote!()),
+        (syn::ReturnType::Type(_, ty), _) => {
+            let call = if takes_gpu {
+                quote!(#body_name(gpu))
+            } else {
+                quote!({
+                    let _ = gpu;
+                    #body_name()
+                })
+            };
+            // `<ReturnType as IntoOutcome>`, every token spanned on the return type, so that an
+            // unsupported return type is reported there rather than on the attribute.
+            let output_span = ty.span();
+            let rt_spanned = respan(rt.clone(), output_span);
+            let into_outcome = quote_spanned! {output_span=>
+                <#ty as #rt_spanned::__private::IntoOutcome>::into_outcome(#call)
+            };
+            let wrapper = quote! {
+                #(#cfgs)*
+                #[allow(non_snake_case, dead_code)]
+                #[doc(hidden)]
+                fn #call_name(gpu: &#rt::Gpu) -> #rt::__private::Outcome {
+                    #into_outcome
+                }
+            };
+            (quote!(#rt::__private::TestBody::Outcome(#call_name)), wrapper)
+        }
     };
     let line = quote_spanned!(name.span()=> ::core::line!());
     let ignored = ignore.is_some();
@@ -96,6 +111,8 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
         #[doc(hidden)]
         #body
 
+        #wrapper
+
         #(#cfgs)*
         #[allow(non_upper_case_globals, dead_code)]
         #[doc(hidden)]
@@ -103,7 +120,6 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
             package: ::core::env!("CARGO_PKG_NAME"),
             bin: ::core::option_env!("CARGO_BIN_NAME"),
             module_path: ::core::module_path!(),
-            path_start: #rt::__private::path_after_crate(::core::module_path!()),
             fn_name: ::core::stringify!(#name),
             file: ::core::file!(),
             line: #line,
@@ -112,7 +128,7 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
             ignore_reason: #ignore_reason,
             timeout_ms: #timeout_ms,
             started: ::core::sync::atomic::AtomicBool::new(false),
-            body: |gpu: &#rt::Gpu| #into_outcome,
+            body: #test_body,
         };
 
         #(#cfgs)*

@@ -128,7 +128,7 @@ pub use cudarc;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::harness::libtest::run_under_libtest;
-    pub use crate::harness::registry::{GPU_TESTS, TestDef, path_after_crate};
-    pub use crate::run::body::{IntoOutcome, Outcome};
+    pub use crate::harness::registry::{GPU_TESTS, TestDef};
+    pub use crate::run::body::{IntoOutcome, Outcome, TestBody};
     pub use linkme;
 }

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use crate::decide::requirements::Requirements;
 use crate::run::Body;
-use crate::run::body::Outcome;
-use crate::run::gpu::Gpu;
+use crate::run::body::TestBody;
 
 /// Every `#[gpu_test]` linked into the binary, for [`crate::main`].
 #[linkme::distributed_slice]
@@ -22,8 +21,6 @@ pub struct TestDef {
     pub bin: Option<&'static str>,
     /// `module_path!()` where the test is defined.
     pub module_path: &'static str,
-    /// Where the module path starts after the crate's name and `::` ([`path_after_crate`]).
-    pub path_start: usize,
     /// The function's name.
     pub fn_name: &'static str,
     /// `file!()` of the definition.
@@ -39,7 +36,7 @@ pub struct TestDef {
     /// The `timeout` key, in milliseconds.
     pub timeout_ms: Option<u64>,
     /// The body.
-    pub body: fn(&Gpu) -> Outcome,
+    pub body: TestBody,
     /// Set when the test first runs: a second run in one process means the function was
     /// registered twice (`#[test]` above `#[gpu_test]`, which the macro cannot see).
     pub started: AtomicBool,
@@ -95,7 +92,9 @@ impl TestDef {
 
     /// Appends [`TestDef::name`] to `out`.
     pub fn push_name(&self, out: &mut String) {
-        if let Some(path) = self.module_path.get(self.path_start..).filter(|p| !p.is_empty()) {
+        // The module path without the crate's name: found here rather than at compile time, where
+        // evaluating it for every test costs more than it ever saves.
+        if let Some((_, path)) = self.module_path.split_once("::") {
             out.push_str(path);
             out.push_str("::");
         }
@@ -103,34 +102,18 @@ impl TestDef {
     }
 }
 
-/// The offset in `module_path` just past the crate's name and its `::` (the length when the path
-/// is the crate alone): computed at compile time, so that naming a test costs no search.
-pub const fn path_after_crate(module_path: &str) -> usize {
-    let bytes = module_path.as_bytes();
-    let mut i = 0;
-    while i + 1 < bytes.len() {
-        if bytes[i] == b':' && bytes[i + 1] == b':' {
-            return i + 2;
-        }
-        i += 1;
-    }
-    bytes.len()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::gpu::Gpu;
 
-    fn body(_: &Gpu) -> Outcome {
-        Ok(())
-    }
+    fn body(_: &Gpu) {}
 
     fn def(module_path: &'static str) -> TestDef {
         TestDef {
             package: "my-crate",
             bin: None,
             module_path,
-            path_start: path_after_crate(module_path),
             fn_name: "two_gpus",
             file: file!(),
             line: line!(),
@@ -138,7 +121,7 @@ mod tests {
             ignored: false,
             ignore_reason: None,
             timeout_ms: None,
-            body,
+            body: TestBody::Gpu(body),
             started: AtomicBool::new(false),
         }
     }
@@ -148,8 +131,6 @@ mod tests {
         assert_eq!(def("my_crate::tests").name(), "tests::two_gpus");
         assert_eq!(def("my_crate::a::b").name(), "a::b::two_gpus");
         assert_eq!(def("gpu_suite").name(), "two_gpus");
-        assert_eq!(path_after_crate("my_crate::a"), 10);
-        assert_eq!(path_after_crate("my_crate"), 8);
     }
 
     #[test]

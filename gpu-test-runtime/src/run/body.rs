@@ -35,6 +35,34 @@ impl<E: Debug> IntoOutcome for Result<(), E> {
     }
 }
 
+/// A test's body, as the expansion of `#[gpu_test]` points at it: the function itself when it
+/// returns `()`, a wrapper that converts its result otherwise.
+#[derive(Debug, Clone, Copy)]
+pub enum TestBody {
+    /// `fn name(gpu: &Gpu)`.
+    Gpu(fn(&Gpu)),
+    /// `fn name()`.
+    Plain(fn()),
+    /// Any body that returns a value, converted by [`IntoOutcome`].
+    Outcome(fn(&Gpu) -> Outcome),
+}
+
+impl TestBody {
+    fn call(self, gpu: &Gpu) -> Outcome {
+        match self {
+            TestBody::Gpu(body) => {
+                body(gpu);
+                Ok(())
+            }
+            TestBody::Plain(body) => {
+                body();
+                Ok(())
+            }
+            TestBody::Outcome(body) => body(gpu),
+        }
+    }
+}
+
 /// How a body ended, when it did not succeed.
 #[derive(Debug)]
 pub(crate) enum BodyFailure {
@@ -53,12 +81,12 @@ pub(crate) enum BodyFailure {
 /// Runs `body` with `gpu`, within `timeout` if there is one. Panics are caught and returned.
 pub(crate) fn run_body(
     name: &str,
-    body: fn(&Gpu) -> Outcome,
+    body: TestBody,
     timeout: Option<Duration>,
     gpu: Arc<Gpu>,
 ) -> Result<(), BodyFailure> {
     let Some(limit) = timeout else {
-        return match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&gpu))) {
+        return match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body.call(&gpu))) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(BodyFailure::Returned(error)),
             Err(payload) => Err(BodyFailure::Panicked(payload)),
@@ -66,7 +94,7 @@ pub(crate) fn run_body(
     };
     let (done, finished) = mpsc::channel();
     let spawned = std::thread::Builder::new().name(name.to_string()).spawn(move || {
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&gpu)));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body.call(&gpu)));
         let _ = done.send(outcome);
     });
     if let Err(error) = spawned {

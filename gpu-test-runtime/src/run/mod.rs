@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::probe::{DeviceInfo, Probe};
 use crate::settings::Settings;
 use crate::util::format::{format_duration, panic_message};
-use body::{BodyFailure, Outcome, run_body};
+use body::{BodyFailure, TestBody, run_body};
 use faults::Blocked;
 use gpu::Gpu;
 use lease::Waiting;
@@ -26,7 +26,7 @@ pub(crate) struct Body<'a> {
     /// The test's name, for messages and leases.
     pub name: &'a str,
     /// The body.
-    pub function: fn(&Gpu) -> Outcome,
+    pub function: TestBody,
     /// How many devices it gets.
     pub devices: usize,
     /// Its `timeout`, if it has one.
