@@ -3,47 +3,17 @@
 //! machine and checks what gpu-test says, that it ends, and that it neither panics nor crashes
 //! by its own doing.
 
-use gpu_test_tests::{Fixture, Machine, Run};
+use gpu_test_tests::{Fixture, Machine, Run, finding_texts, has_finding};
 use serde_json::Value;
 
 /// The `harness = false` fixture (gpu-test's own `main()`).
 fn harness(machine: &Machine, args: &[&str]) -> Run {
-    Run::of(
-        machine
-            .command(Fixture::build("harness-basic").test("gpu"))
-            .args(args),
-    )
+    machine.run("harness-basic", "gpu", args)
 }
 
 /// The default-libtest fixture.
 fn libtest(machine: &Machine, args: &[&str]) -> Run {
-    Run::of(
-        machine
-            .command(Fixture::build("libtest-basic").test("gpu"))
-            .args(args),
-    )
-}
-
-/// The fixture whose bodies time GPU work and hold devices.
-fn execution(machine: &Machine, args: &[&str]) -> Run {
-    Run::of(
-        machine
-            .command(Fixture::build("execution").test("execution"))
-            .args(args),
-    )
-}
-
-fn findings(json: &Value) -> Vec<String> {
-    json["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| format!("{}: {} / {}", f["severity"], f["text"], f["hint"]))
-        .collect()
-}
-
-fn has_finding(json: &Value, text: &str) -> bool {
-    findings(json).iter().any(|f| f.contains(text))
+    machine.run("libtest-basic", "gpu", args)
 }
 
 /// A machine whose driver never returns from `call`, with a short probe limit.
@@ -109,9 +79,9 @@ fn a_driver_that_hangs_later_is_named_at_that_call_under_both_harnesses() {
     assert_eq!(doctor.code, Some(1), "{}", doctor.all());
     let json = doctor.json();
     assert!(
-        has_finding(&json, "the CUDA driver did not answer: cuDeviceGetCount"),
+        has_finding(&json, "error", "the CUDA driver did not answer: cuDeviceGetCount"),
         "{:#?}",
-        findings(&json)
+        finding_texts(&json)
     );
     assert_eq!(json["driver"]["hung"]["call"], "cuDeviceGetCount", "{json:#}");
     let text = machine.doctor(&[]);
@@ -167,9 +137,9 @@ fn an_absurd_device_count_is_capped_with_a_reason() {
     );
     let json = machine.doctor(&["--json"]).json();
     assert!(
-        has_finding(&json, "cuDeviceGetCount reported 2147483647 devices"),
+        has_finding(&json, "error", "cuDeviceGetCount reported 2147483647 devices"),
         "{:#?}",
-        findings(&json)
+        finding_texts(&json)
     );
 }
 
@@ -189,10 +159,11 @@ fn an_nvcc_that_hangs_is_stopped_at_the_limit() {
     assert!(
         has_finding(
             &json,
+            "warning",
             "nvcc --version did not finish within 200ms (GPU_TEST_PROBE_TIMEOUT) and was stopped"
         ),
         "{:#?}",
-        findings(&json)
+        finding_texts(&json)
     );
 }
 
@@ -224,7 +195,7 @@ fn codes_cudarc_does_not_know_in_its_context_setup_never_reach_cudarc() {
 fn event_times_that_are_not_times_fail_the_test_without_a_panic() {
     for value in ["inf", "1e38", "-1", "NaN"] {
         let machine = Machine::with_fake_driver().env("FAKE_CUDA_EVENT_MS", value);
-        let run = execution(&machine, &["--exact", "timed_regions"]);
+        let run = machine.run("execution", "execution", &["--exact", "timed_regions"]);
         run.assert_clean();
         assert_eq!(run.code, Some(101), "{value}: {}", run.all());
         assert!(
@@ -504,7 +475,11 @@ fn one_gpu_listed_twice_is_one_gpu_and_said_so_at_once() {
         run.all()
     );
     let json = machine.doctor(&["--json"]).json();
-    assert!(has_finding(&json, "lists 0 twice"), "{:#?}", findings(&json));
+    assert!(
+        has_finding(&json, "warning", "lists 0 twice"),
+        "{:#?}",
+        finding_texts(&json)
+    );
 }
 
 #[test]
@@ -549,9 +524,13 @@ fn an_empty_library_path_element_is_a_doctor_finding() {
     let machine = machine.env("LD_LIBRARY_PATH", &format!("{}::", lib.display()));
     let json = machine.doctor(&["--json"]).json();
     assert!(
-        has_finding(&json, "has an empty element (a leading, trailing or doubled ':')"),
+        has_finding(
+            &json,
+            "warning",
+            "has an empty element (a leading, trailing or doubled ':')"
+        ),
         "{:#?}",
-        findings(&json)
+        finding_texts(&json)
     );
 }
 

@@ -10,11 +10,7 @@ use gpu_test_tests::{Fixture, Machine, Run};
 const TWO_DEVICES: &str = "NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake H100|9.0|80GiB";
 
 fn execution(machine: &Machine, args: &[&str]) -> Run {
-    Run::of(
-        machine
-            .command(Fixture::build("execution").test("execution"))
-            .args(args),
-    )
+    machine.run("execution", "execution", args)
 }
 
 fn command(machine: &Machine, args: &[&str]) -> Command {

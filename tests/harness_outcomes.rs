@@ -23,7 +23,7 @@ fn fixture() -> std::sync::Arc<Fixture> {
 }
 
 fn gpu(machine: &Machine, args: &[&str]) -> Run {
-    Run::of(machine.command(fixture().test("gpu")).args(args))
+    machine.run("harness-basic", "gpu", args)
 }
 
 /// `test <name> ... <outcome>` lines: name to the rest of the line after `... `.

@@ -16,8 +16,7 @@ const GPU_TESTS: [&str; 8] = [
 ];
 
 fn gpu_tests(machine: &Machine, args: &[&str]) -> Run {
-    let fixture = Fixture::build("libtest-basic");
-    Run::of(machine.command(fixture.test("gpu")).args(args))
+    machine.run("libtest-basic", "gpu", args)
 }
 
 /// `(test name, reason)` for each skip line, sorted by name.

@@ -1,30 +1,7 @@
 //! The probe and the doctor on described machines: no driver, the fake driver in each state the
 //! issue names, and the environment mistakes the seed articles describe.
 
-use gpu_test_tests::Machine;
-use serde_json::Value;
-
-fn finding_texts(json: &Value) -> Vec<String> {
-    json["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            format!(
-                "{}: {} / {}",
-                f["severity"].as_str().unwrap(),
-                f["text"].as_str().unwrap(),
-                f["hint"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
-
-fn has_finding(json: &Value, severity: &str, text: &str) -> bool {
-    finding_texts(json)
-        .iter()
-        .any(|f| f.starts_with(&format!("{severity}: ")) && f.contains(text))
-}
+use gpu_test_tests::{Machine, finding_texts, has_finding};
 
 #[test]
 fn no_driver_names_what_was_tried_and_that_no_module_is_loaded() {

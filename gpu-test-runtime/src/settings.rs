@@ -41,8 +41,6 @@ pub(crate) struct Settings {
     pub lease_timeout: Duration,
     /// `GPU_TEST_LEASE_NOTICE`: how long a test waits for device leases before saying so.
     pub lease_notice: Duration,
-    /// `GPU_TEST_PROBE_TIMEOUT`: how long the probe waits for the driver to answer.
-    pub probe_timeout: Duration,
     /// `GPU_TEST_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/gpu-test`, else `<temp>/gpu-test-<uid>`:
     /// where lease locks and per-run state live.
     pub runtime_dir: PathBuf,
@@ -105,7 +103,6 @@ impl Default for Settings {
             tests_per_device: 1,
             lease_timeout: Duration::from_secs(600),
             lease_notice: Duration::from_secs(3),
-            probe_timeout: PROBE_TIMEOUT,
             runtime_dir: std::env::temp_dir().join(format!("gpu-test-{}", user_id())),
             runtime_dir_is_set: false,
             system_root: None,
@@ -164,6 +161,7 @@ pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// `GPU_TEST_PROBE_TIMEOUT`, read without failing: the probe needs it and must never fail (an
 /// invalid value is reported through [`settings`], and the probe uses the default meanwhile).
+/// The only reader of the variable's value.
 pub(crate) fn probe_timeout() -> Duration {
     std::env::var("GPU_TEST_PROBE_TIMEOUT")
         .ok()
@@ -233,39 +231,30 @@ impl Settings {
                 ),
             }
         }
-        if let Some(value) = get("GPU_TEST_LEASE_TIMEOUT") {
-            match parse_duration(&value) {
-                Some(duration) => settings.lease_timeout = duration,
-                None => fail(
-                    "GPU_TEST_LEASE_TIMEOUT",
-                    &value,
-                    "expected a duration greater than zero such as 30s, 500ms, 10m or 1h".into(),
-                ),
+        let mut duration = |variable: &'static str, zero: bool, examples: &str| -> Option<Duration> {
+            let value = get(variable)?;
+            let parsed = match value.trim() {
+                "0" if zero => Some(Duration::ZERO),
+                text => parse_duration(text),
+            };
+            if parsed.is_none() {
+                let accepted = if zero {
+                    format!("expected 0 (at once) or a duration such as {examples}")
+                } else {
+                    format!("expected a duration greater than zero such as {examples}")
+                };
+                fail(variable, &value, accepted);
             }
+            parsed
+        };
+        if let Some(timeout) = duration("GPU_TEST_LEASE_TIMEOUT", false, "30s, 500ms, 10m or 1h") {
+            settings.lease_timeout = timeout;
         }
-        if let Some(value) = get("GPU_TEST_LEASE_NOTICE") {
-            match value.trim() {
-                "0" => settings.lease_notice = Duration::ZERO,
-                text => match parse_duration(text) {
-                    Some(duration) => settings.lease_notice = duration,
-                    None => fail(
-                        "GPU_TEST_LEASE_NOTICE",
-                        &value,
-                        "expected 0 (at once) or a duration such as 3s, 500ms or 1m".into(),
-                    ),
-                },
-            }
+        if let Some(notice) = duration("GPU_TEST_LEASE_NOTICE", true, "3s, 500ms or 1m") {
+            settings.lease_notice = notice;
         }
-        if let Some(value) = get("GPU_TEST_PROBE_TIMEOUT") {
-            match parse_duration(&value) {
-                Some(duration) => settings.probe_timeout = duration,
-                None => fail(
-                    "GPU_TEST_PROBE_TIMEOUT",
-                    &value,
-                    "expected a duration greater than zero such as 120s, 30s or 5m".into(),
-                ),
-            }
-        }
+        // Checked here; read by the probe itself through probe_timeout(), which must never fail.
+        duration("GPU_TEST_PROBE_TIMEOUT", false, "120s, 30s or 5m");
         if let Some(value) = get("GPU_TEST_RUNTIME_DIR") {
             let dir = PathBuf::from(&value);
             if dir.is_absolute() {

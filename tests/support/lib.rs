@@ -301,6 +301,11 @@ impl Machine {
         copy
     }
 
+    /// Runs the test target `target` of the fixture crate `fixture` with `args` on this machine.
+    pub fn run(&self, fixture: &str, target: &str, args: &[&str]) -> Run {
+        Run::of(self.command(Fixture::build(fixture).test(target)).args(args))
+    }
+
     /// Runs `gpu-doctor` with `args` on this machine.
     pub fn doctor(&self, args: &[&str]) -> Run {
         Run::of(self.command(&built().doctor).args(args))
@@ -484,4 +489,28 @@ fn copy_dir(from: &Path, to: &Path) {
             fs::copy(entry.path(), &target).unwrap();
         }
     }
+}
+
+/// The doctor's findings in its JSON, as `severity: text / hint`.
+pub fn finding_texts(json: &serde_json::Value) -> Vec<String> {
+    json["findings"]
+        .as_array()
+        .expect("the doctor's JSON has findings")
+        .iter()
+        .map(|f| {
+            format!(
+                "{}: {} / {}",
+                f["severity"].as_str().unwrap_or_default(),
+                f["text"].as_str().unwrap_or_default(),
+                f["hint"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+/// Whether the doctor found something of `severity` whose text or hint contains `text`.
+pub fn has_finding(json: &serde_json::Value, severity: &str, text: &str) -> bool {
+    finding_texts(json)
+        .iter()
+        .any(|f| f.starts_with(&format!("{severity}: ")) && f.contains(text))
 }

@@ -13,6 +13,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use crate::util::os::exit_now;
+
 /// The signals a crashing driver raises.
 const FATAL: [libc::c_int; 5] = [
     libc::SIGSEGV,
@@ -115,13 +117,9 @@ pub(crate) fn guarded<T: Send + 'static>(
     if let Some(hung) = HUNG.get() {
         return Err(hung.clone());
     }
-    let generation = GENERATION.fetch_add(1, Ordering::SeqCst) + 1;
-    let calls = Calls {
-        generation,
-        ..Calls::default()
-    };
+    let armed = Armed::new();
+    let calls = armed.calls.clone();
     let (done, finished) = mpsc::channel();
-    let previous = install_handlers();
     // Shared so that, when no thread can be started, the work can still be run here.
     let work = Arc::new(Mutex::new(Some(work)));
     let worker_work = work.clone();
@@ -129,8 +127,7 @@ pub(crate) fn guarded<T: Send + 'static>(
     let spawned = std::thread::Builder::new()
         .name("gpu-test-driver".to_string())
         .spawn(move || {
-            // SAFETY: gettid has no arguments and cannot fail.
-            WORKER.store(unsafe { libc::gettid() }, Ordering::SeqCst);
+            mark_worker();
             WATCHED.with(|watched| *watched.borrow_mut() = Some(worker_calls.clone()));
             let work = worker_work.lock().unwrap_or_else(|p| p.into_inner()).take();
             if let Some(work) = work {
@@ -140,16 +137,15 @@ pub(crate) fn guarded<T: Send + 'static>(
         });
     let result = match spawned {
         Ok(_) => finished.recv_timeout(limit).ok(),
-        // Without a thread of its own (a process limit, say) the work runs here, unguarded,
-        // rather than being taken for a hang.
+        // Without a thread of its own (a process limit, say) the work runs here, without the
+        // time limit, rather than being taken for a hang.
         Err(_) => {
+            mark_worker();
             let work = work.lock().unwrap_or_else(|p| p.into_inner()).take();
             work.map(|work| Ok(work(&calls)))
         }
     };
-    restore_handlers(&previous);
-    WORKER.store(0, Ordering::SeqCst);
-    CRASH_LINE.store(std::ptr::null_mut(), Ordering::SeqCst);
+    drop(armed);
     match result {
         Some(Ok(value)) => Ok(value),
         // A panic in the work is a bug of gpu-test's, not the driver's: it goes on as one.
@@ -168,24 +164,53 @@ pub(crate) fn guarded<T: Send + 'static>(
 /// cost more than the work.
 pub(crate) fn with_crash_line<T>(work: impl FnOnce(&Calls) -> T) -> T {
     let _serial = GUARD.lock().unwrap_or_else(|p| p.into_inner());
-    let generation = GENERATION.fetch_add(1, Ordering::SeqCst) + 1;
-    let calls = Calls {
-        generation,
-        ..Calls::default()
-    };
-    /// Puts the previous handlers back however `work` ends, a panic included.
-    struct Restore(Vec<(libc::c_int, libc::sigaction)>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            restore_handlers(&self.0);
-            WORKER.store(0, Ordering::SeqCst);
-            CRASH_LINE.store(std::ptr::null_mut(), Ordering::SeqCst);
+    let armed = Armed::new();
+    mark_worker();
+    work(&armed.calls)
+}
+
+/// The crash line's handlers, installed for one run of guarded work with a fresh [`Calls`], and
+/// put back however the work ends, a panic included.
+struct Armed {
+    calls: Calls,
+    previous: Vec<(libc::c_int, libc::sigaction)>,
+}
+
+impl Armed {
+    fn new() -> Armed {
+        let generation = GENERATION.fetch_add(1, Ordering::SeqCst) + 1;
+        Armed {
+            calls: Calls {
+                generation,
+                ..Calls::default()
+            },
+            previous: install_handlers(),
         }
     }
-    let _restore = Restore(install_handlers());
+}
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        restore_handlers(&self.previous);
+        WORKER.store(0, Ordering::SeqCst);
+        CRASH_LINE.store(std::ptr::null_mut(), Ordering::SeqCst);
+    }
+}
+
+/// Makes the calling thread the one the crash line speaks for.
+fn mark_worker() {
     // SAFETY: gettid has no arguments and cannot fail.
     WORKER.store(unsafe { libc::gettid() }, Ordering::SeqCst);
-    work(&calls)
+}
+
+/// Ends the process with `code`: through the C library's `exit` normally, and past its exit
+/// handlers when a driver call hung, since the driver's own handlers could wait forever on the
+/// call that never returned.
+pub(crate) fn exit(code: i32) -> ! {
+    if driver_hung() {
+        exit_now(code);
+    }
+    std::process::exit(code)
 }
 
 /// Whether a driver call did not return within its limit in this process.

@@ -8,12 +8,11 @@
 mod json;
 mod text;
 
-use crate::cuda::guard::{driver_hung, guarded};
+use crate::cuda::guard::{self, guarded};
 use crate::decide::{driver_table, reasons};
 use crate::probe::{ComputeMode, DeviceInfo, Nvrtc, Probe, VisibleDevices};
 use crate::settings::settings;
 use crate::util::format::{escape_control, format_bytes};
-use crate::util::os::exit_now;
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -111,10 +110,7 @@ impl<'p> Diagnosis<'p> {
     /// When the driver did not answer, the process ends past the C library's exit handlers: the
     /// driver's own handlers could wait forever on the call that never returned.
     pub fn exit(&self) -> ! {
-        if driver_hung() {
-            exit_now(self.exit_code());
-        }
-        std::process::exit(self.exit_code())
+        guard::exit(self.exit_code())
     }
 
     /// The exit code: 0 when at least one device is usable, 1 when none is.

@@ -10,12 +10,11 @@ use libtest_mimic::{Arguments, ColorSetting, Completion, Failed, FormatSetting, 
 use super::nextest::{self, Phase};
 use super::registry::{GPU_TESTS, TestDef};
 use super::{Session, Verdict, conclude, run_test, session};
-use crate::cuda::guard::driver_hung;
+use crate::cuda::guard;
 use crate::decide::Decision;
 use crate::report::console;
 use crate::report::libtest::{self, NotRun};
 use crate::report::outcomes::Outcomes;
-use crate::util::os::exit_now;
 
 /// Runs every `#[gpu_test]` in this binary with libtest's command line (filters, `--exact`,
 /// `--list`, `--ignored`, `--include-ignored`, `--test-threads`, `--format`, ...), then exits.
@@ -234,14 +233,9 @@ fn run_without_running(
     Some(())
 }
 
-/// Ends the process: through the C library's exit normally, but past its exit handlers when the
-/// driver hung, since a driver's own handlers may wait on the call that never returned.
+/// Ends the process, failed or not, as [`guard::exit`] does.
 fn exit(failed: bool) -> ! {
-    let code = if failed { 101 } else { 0 };
-    if driver_hung() {
-        exit_now(code);
-    }
-    std::process::exit(code)
+    guard::exit(if failed { 101 } else { 0 })
 }
 
 fn trial(session: &'static Session, def: &'static TestDef, name: String, decision: Decision) -> Trial {

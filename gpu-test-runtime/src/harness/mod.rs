@@ -47,28 +47,21 @@ pub(crate) fn session(first: Option<&TestDef>) -> Result<&'static Session, &'sta
                 let lines: Vec<String> = errors.iter().map(|error| format!("gpu-test: {error}")).collect();
                 lines.join("\n")
             })?;
-            ensure_private_dir(&settings.runtime_dir).map_err(|error| {
-                format!(
-                    "gpu-test: the runtime directory is not usable: {error}; {}",
-                    if settings.runtime_dir_is_set {
-                        "GPU_TEST_RUNTIME_DIR names it: give a directory of this user's own"
-                    } else {
-                        "set GPU_TEST_RUNTIME_DIR to a directory of this user's own"
-                    }
-                )
+            // The runtime directory, and its report state when a report is wanted.
+            let runtime = ensure_private_dir(&settings.runtime_dir).and_then(|()| match settings.report {
+                Some(_) => file::check_state(settings),
+                None => Ok(()),
+            });
+            runtime.map_err(|error| {
+                let advice = if settings.runtime_dir_is_set {
+                    "GPU_TEST_RUNTIME_DIR names it: give a directory of this user's own"
+                } else {
+                    "set GPU_TEST_RUNTIME_DIR to a directory of this user's own"
+                };
+                format!("gpu-test: the runtime directory is not usable: {error}; {advice}")
             })?;
             if let Some(target) = &settings.report {
                 file::check_writable(target).map_err(|error| format!("gpu-test: {error}"))?;
-                file::check_state(settings).map_err(|error| {
-                    format!(
-                        "gpu-test: GPU_TEST_REPORT needs the runtime directory, and {error}{}",
-                        if settings.runtime_dir_is_set {
-                            " (GPU_TEST_RUNTIME_DIR names it)"
-                        } else {
-                            "; set GPU_TEST_RUNTIME_DIR to a directory of this user's own"
-                        }
-                    )
-                })?;
             }
             console::warn_unknown_variables(settings);
             Ok(Session {
