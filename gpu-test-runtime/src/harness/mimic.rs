@@ -109,9 +109,10 @@ pub fn main() -> ! {
     if args.test_threads.is_none() && tests.iter().filter(|t| t.decision.is_some()).count() <= 1 {
         args.test_threads = Some(1);
     }
-    let failed = match run_without_running(&args, session, &tests, started) {
-        Some(()) => false,
-        None => libtest_mimic::run(&args, trials(session, tests)).has_failed(),
+    let failed = if answered_without_running(&args, session, &tests, started) {
+        false
+    } else {
+        libtest_mimic::run(&args, trials(session, tests)).has_failed()
     };
     if let Err(message) = conclude(session) {
         console::line(&message);
@@ -180,14 +181,9 @@ fn trials(session: &'static Session, tests: Vec<Listed>) -> Vec<Trial> {
 }
 
 /// Answers a run in which no test has to run (each is skipped or ignored) by writing libtest's
-/// output directly; `None` when some test must run, or the output is one that libtest-mimic
-/// should write (JSON, a log file, colours on a terminal).
-fn run_without_running(
-    args: &Arguments,
-    session: &Session,
-    tests: &[Listed],
-    started: Instant,
-) -> Option<()> {
+/// output directly; `false` when some test must run, or the output is one that libtest-mimic
+/// should write (JSON, a log file, colours).
+fn answered_without_running(args: &Arguments, session: &Session, tests: &[Listed], started: Instant) -> bool {
     let terse = args.quiet || args.format == Some(FormatSetting::Terse);
     let pretty = !terse && matches!(args.format, None | Some(FormatSetting::Pretty));
     // The choice libtest-mimic's own stream makes (a terminal, NO_COLOR, CLICOLOR_FORCE, ...).
@@ -197,7 +193,7 @@ fn run_without_running(
         _ => anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never,
     };
     if !(terse || pretty) || colours || args.logfile.is_some() || args.bench {
-        return None;
+        return false;
     }
     let mut shown = Vec::with_capacity(tests.len());
     let mut filtered = 0;
@@ -214,7 +210,7 @@ fn run_without_running(
         match decision {
             _ if ignored => shown.push((test, None)),
             Decision::Skip(reason) => shown.push((test, Some(reason))),
-            Decision::Run(_) | Decision::Fail(..) => return None,
+            Decision::Run(_) | Decision::Fail(..) => return false,
         }
     }
     let lines: Vec<(&str, NotRun<'_>)> = shown
@@ -230,7 +226,7 @@ fn run_without_running(
         }
     }
     libtest::write_run(&lines, terse, filtered, started.elapsed());
-    Some(())
+    true
 }
 
 /// Ends the process, failed or not, as [`guard::exit`] does.
