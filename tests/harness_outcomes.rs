@@ -72,7 +72,8 @@ fn without_a_driver_every_gpu_test_is_ignored_with_its_reason_and_summarised() {
             "{test}: {outcome}"
         );
     }
-    assert_eq!(outcome_of(&run, "slow_but_met"), "ignored");
+    // The text of `#[ignore = "slow"]` is kept, as libtest keeps it.
+    assert_eq!(outcome_of(&run, "slow_but_met"), "ignored (slow)");
     assert!(
         run.stdout
             .contains("test result: ok. 0 passed; 0 failed; 7 ignored"),
@@ -91,6 +92,59 @@ fn without_a_driver_every_gpu_test_is_ignored_with_its_reason_and_summarised() {
         "{}",
         summary[1]
     );
+}
+
+#[test]
+fn ignore_texts_are_kept_when_tests_run_too() {
+    // With a driver, met tests run through libtest-mimic, which shows no text for a test it
+    // ignores itself: the harness ignores such a test at run time with its text instead.
+    let machine = Machine::with_fake_driver();
+    let run = gpu(&machine, &["--test-threads", "1"]);
+    run.assert_clean();
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(outcome_of(&run, "round_trip"), "ok");
+    assert_eq!(outcome_of(&run, "slow_but_met"), "ignored (slow)");
+    assert!(
+        run.stdout.contains("5 passed; 0 failed; 2 ignored"),
+        "{}",
+        run.stdout
+    );
+    // Asked for, it runs.
+    let run = gpu(&machine, &["--ignored", "--exact", "slow_but_met"]);
+    assert_eq!(outcome_of(&run, "slow_but_met"), "ok", "{}", run.all());
+    let run = gpu(&machine, &["--include-ignored", "--exact", "slow_but_met"]);
+    assert_eq!(outcome_of(&run, "slow_but_met"), "ok", "{}", run.all());
+}
+
+#[test]
+fn json_events_carry_skip_reasons_and_ignore_texts() {
+    let run = gpu(
+        &Machine::without_driver(),
+        &["--format", "json", "-Z", "unstable-options"],
+    );
+    run.assert_clean();
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let events: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let ignored = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["name"] == name && e["event"] == "ignored")
+            .unwrap_or_else(|| panic!("no ignored event for {name}:\n{}", run.stdout))["message"]
+            .clone()
+    };
+    assert!(
+        ignored("two_devices")
+            .as_str()
+            .is_some_and(|m| m.starts_with("no CUDA driver")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(ignored("slow_but_met"), "slow");
+    assert_eq!(events.last().unwrap()["ignored"], 7, "{}", run.stdout);
 }
 
 #[test]
@@ -406,16 +460,29 @@ fn json_report_merges_binaries_and_parallel_processes() {
     let round_trip = tests.iter().find(|t| t["name"] == "round_trip").unwrap();
     assert_eq!(
         round_trip["devices"],
-        serde_json::json!(["device 0 NVIDIA Fake H100 (GPU-fa4e0000-0000-0000-0000-000000000000)"])
+        serde_json::json!([{
+            "ordinal": 0,
+            "name": "NVIDIA Fake H100",
+            "compute_capability": "9.0",
+            "memory_bytes": 80u64 << 30,
+            "uuid": "GPU-fa4e0000-0000-0000-0000-000000000000",
+        }])
+    );
+    assert_eq!(
+        (round_trip["file"].as_str(), round_trip["line"].as_u64()),
+        (Some("tests/gpu.rs"), Some(5))
+    );
+    assert!(
+        json["written_at"]
+            .as_str()
+            .is_some_and(|t| t.len() == 20 && t.ends_with('Z')),
+        "{json:#}"
     );
     let suites = json["suites"].as_array().unwrap();
     assert_eq!(suites.len(), 2);
     assert_eq!(suites[0]["cuda_version"], "12.8");
     assert_eq!(suites[0]["driver_release"], "570.86.15");
-    assert_eq!(
-        suites[0]["devices"],
-        serde_json::json!(["0 NVIDIA Fake H100 (sm_90, 80 GiB)"])
-    );
+    assert_eq!(suites[0]["devices"][0]["compute_capability"], "9.0");
 }
 
 #[test]
@@ -429,8 +496,10 @@ fn github_annotations_are_emitted_once_per_reason_per_run() {
         .collect();
     assert_eq!(notices.len(), 1, "{}", first.stdout);
     assert!(
+        // On the first test skipped for the reason (tests/gpu.rs:29 is `fn compiles_a_kernel`).
         notices[0].starts_with(
-            "::notice title=gpu-test skipped 6 GPU tests::no CUDA driver: libcuda could not be loaded"
+            "::notice file=tests/gpu.rs,line=29,title=gpu-test skipped 6 GPU tests in harness-basic%3A%3Agpu::no \
+             CUDA driver: libcuda could not be loaded"
         ),
         "{}",
         notices[0]
@@ -452,9 +521,11 @@ fn github_annotations_are_emitted_once_per_reason_per_run() {
         .collect();
     assert_eq!(errors.len(), GPU_TESTS.len(), "{}", strict.stdout);
     assert!(
-        errors
-            .iter()
-            .any(|e| e.starts_with("::error title=gpu-test%3A round_trip failed::no CUDA driver"))
+        errors.iter().any(|e| e.starts_with(
+            "::error file=tests/gpu.rs,line=5,title=gpu-test%3A round_trip failed::no CUDA driver"
+        )),
+        "{}",
+        strict.stdout
     );
 }
 
@@ -613,11 +684,18 @@ fn the_github_job_summary_gets_the_reasons_nextest_hides() {
     let run = nextest(&machine, &[]);
     assert_eq!(run.code, Some(0), "{}", run.all());
     let text = std::fs::read_to_string(&summary).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 1, "one line per distinct reason in the run:\n{text}");
-    // Both binaries are listed at once; whichever records the reason first gives the count.
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort();
+    // One line per binary and reason, each counting that binary's tests (nextest's list phase
+    // decides `#[ignore]`d tests too).
+    assert_eq!(lines.len(), 2, "one line per binary and distinct reason:\n{text}");
     assert!(
-        lines[0].starts_with("- **gpu-test skipped ") && lines[0].contains("test(s)**: no CUDA driver: "),
+        lines[0]
+            .starts_with("- **gpu-test skipped 2 GPU tests in `harness-basic::failing`**: no CUDA driver: "),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("- **gpu-test skipped 7 GPU tests in `harness-basic::gpu`**: no CUDA driver: "),
         "{text}"
     );
 }

@@ -13,7 +13,7 @@ use super::{Session, Verdict, conclude, run_test, session};
 use crate::cuda::guard;
 use crate::decide::Decision;
 use crate::report::console;
-use crate::report::libtest::{self, NotRun};
+use crate::report::libtest::{self, Format, NotRun};
 use crate::report::outcomes::Outcomes;
 
 /// Runs every `#[gpu_test]` in this binary with libtest's command line (filters, `--exact`,
@@ -88,11 +88,7 @@ pub fn main() -> ! {
 
     if args.list {
         if phase == Phase::List {
-            let decisions: Vec<(String, Decision)> = tests
-                .iter()
-                .filter_map(|t| Some((t.name.clone(), t.decision.clone()?)))
-                .collect();
-            after_nextest_list(session, &decisions);
+            after_nextest_list(session, &tests);
         }
         if args.logfile.is_none() && !args.bench {
             let shown = tests
@@ -101,7 +97,7 @@ pub fn main() -> ! {
             libtest::write_list(shown.map(|t| t.name.as_str()));
             exit(false);
         }
-        let conclusion = libtest_mimic::run(&args, trials(session, tests));
+        let conclusion = libtest_mimic::run(&args, trials(session, &args, tests));
         exit(conclusion.has_failed());
     }
 
@@ -112,7 +108,7 @@ pub fn main() -> ! {
     let failed = if answered_without_running(&args, session, &tests, started) {
         false
     } else {
-        libtest_mimic::run(&args, trials(session, tests)).has_failed()
+        libtest_mimic::run(&args, trials(session, &args, tests)).has_failed()
     };
     if let Err(message) = conclude(session) {
         console::line(&message);
@@ -169,13 +165,20 @@ struct Listed {
     flagged: bool,
 }
 
-/// libtest-mimic's trials for `tests`.
-fn trials(session: &'static Session, tests: Vec<Listed>) -> Vec<Trial> {
+/// libtest-mimic's trials for `tests`. An `#[ignore = "text"]` test that this run does not run
+/// is ignored at run time with its text: libtest-mimic shows no text for a test it ignores itself.
+fn trials(session: &'static Session, args: &Arguments, tests: Vec<Listed>) -> Vec<Trial> {
+    let running_ignored = args.ignored || args.include_ignored;
     tests
         .into_iter()
-        .map(|test| match test.decision {
-            None => Trial::test(test.name, || Ok(())).with_ignored_flag(test.flagged),
-            Some(decision) => trial(session, test.def, test.name, decision).with_ignored_flag(test.flagged),
+        .map(|test| match (test.decision, test.def.ignore_reason) {
+            (None, _) => Trial::test(test.name, || Ok(())).with_ignored_flag(test.flagged),
+            (Some(_), Some(text)) if test.def.ignored && !running_ignored && !args.list => {
+                Trial::ignorable_test(test.name, move || Ok(Completion::ignored_with(text)))
+            }
+            (Some(decision), _) => {
+                trial(session, test.def, test.name, decision).with_ignored_flag(test.flagged)
+            }
         })
         .collect()
 }
@@ -184,15 +187,19 @@ fn trials(session: &'static Session, tests: Vec<Listed>) -> Vec<Trial> {
 /// output directly; `false` when some test must run, or the output is one that libtest-mimic
 /// should write (JSON, a log file, colours).
 fn answered_without_running(args: &Arguments, session: &Session, tests: &[Listed], started: Instant) -> bool {
-    let terse = args.quiet || args.format == Some(FormatSetting::Terse);
-    let pretty = !terse && matches!(args.format, None | Some(FormatSetting::Pretty));
+    let format = match args.format {
+        _ if args.quiet => Format::Terse,
+        None | Some(FormatSetting::Pretty) => Format::Pretty,
+        Some(FormatSetting::Terse) => Format::Terse,
+        Some(FormatSetting::Json) => Format::Json,
+    };
     // The choice libtest-mimic's own stream makes (a terminal, NO_COLOR, CLICOLOR_FORCE, ...).
     let colours = match args.color {
         Some(ColorSetting::Never) => false,
         Some(ColorSetting::Always) => true,
         _ => anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never,
     };
-    if !(terse || pretty) || colours || args.logfile.is_some() || args.bench {
+    if (colours && format != Format::Json) || args.logfile.is_some() || args.bench {
         return false;
     }
     let mut shown = Vec::with_capacity(tests.len());
@@ -217,7 +224,7 @@ fn answered_without_running(args: &Arguments, session: &Session, tests: &[Listed
         .iter()
         .map(|(test, reason)| match reason {
             Some(reason) => (test.name.as_str(), NotRun::Skipped(&reason.reason)),
-            None => (test.name.as_str(), NotRun::Ignored),
+            None => (test.name.as_str(), NotRun::Ignored(test.def.ignore_reason)),
         })
         .collect();
     for (test, reason) in &shown {
@@ -225,7 +232,7 @@ fn answered_without_running(args: &Arguments, session: &Session, tests: &[Listed
             run_test(session, test.def, Decision::Skip(Arc::clone(reason)));
         }
     }
-    libtest::write_run(&lines, terse, filtered, started.elapsed());
+    libtest::write_run(&lines, format, filtered, started.elapsed());
     true
 }
 
@@ -262,15 +269,21 @@ fn filtered_out(args: &Arguments, name: &str) -> bool {
 
 /// nextest runs skipped tests in no process at all, so the list phase is the one place their
 /// reasons are known: it records them in the report, and what it decided for the run phase.
-fn after_nextest_list(session: &Session, decisions: &[(String, Decision)]) {
+fn after_nextest_list(session: &Session, tests: &[Listed]) {
     let settings = session.settings;
-    if let Err(message) = nextest::write_listed(settings, decisions) {
+    let decisions: Vec<(String, Decision)> = tests
+        .iter()
+        .filter_map(|t| Some((t.name.clone(), t.decision.clone()?)))
+        .collect();
+    if let Err(message) = nextest::write_listed(settings, &decisions) {
         console::line(&message);
     }
     let mut outcomes = Outcomes::new(settings.report.is_some());
-    for (name, decision) in decisions {
-        if let Decision::Skip(reason) = decision {
-            outcomes.skipped(reason, || (session.suite.clone(), name.clone()));
+    for test in tests {
+        if let Some(Decision::Skip(reason)) = &test.decision {
+            outcomes.skipped(reason, test.def.location(), || {
+                (session.suite.clone(), test.name.clone())
+            });
         }
     }
     if let Err(message) = outcomes.conclude_listing(settings, session.decider.probe(), &session.suite) {

@@ -111,13 +111,15 @@ pub(crate) fn run_test(session: &Session, def: &'static TestDef, decision: Decis
     let suite = &session.suite;
     match decision {
         Decision::Skip(reason) => {
-            record(session, |o| o.skipped(&reason, || (suite.clone(), def.name())));
+            record(session, |o| {
+                o.skipped(&reason, def.location(), || (suite.clone(), def.name()))
+            });
             Verdict::Skipped(reason)
         }
         Decision::Fail(message, reason) => {
             let name = def.name();
             record(session, |o| {
-                o.ran(Entry::unmet(suite, &name, Outcome::Failed, &reason))
+                o.ran(Entry::unmet(suite, &name, Outcome::Failed, &reason).at(def.file, def.line))
             });
             Verdict::Failed(format!("gpu-test: {name} {message}"))
         }
@@ -131,7 +133,9 @@ pub(crate) fn run_test(session: &Session, def: &'static TestDef, decision: Decis
                 &|waiting| console::waiting(&name, waiting),
             );
             console::ran(&name, &execution);
-            record(session, |o| o.ran(Entry::executed(suite, &name, &execution)));
+            record(session, |o| {
+                o.ran(Entry::executed(suite, &name, &execution).at(def.file, def.line))
+            });
             match execution.outcome {
                 Ok(()) => Verdict::Passed,
                 Err(BodyFailure::Panicked(payload)) => Verdict::Panicked(payload),

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::decide::requirements::Requirements;
+use crate::report::model::Location;
 use crate::run::Body;
 use crate::run::body::TestBody;
 
@@ -87,6 +88,14 @@ impl TestDef {
             self.package.to_string()
         } else {
             format!("{}::{krate}", self.package)
+        }
+    }
+
+    /// Where the test is defined.
+    pub(crate) fn location(&self) -> Location {
+        Location {
+            file: self.file,
+            line: self.line,
         }
     }
 

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
+use super::model::DeviceRecord;
 use crate::decide::skip::SkipReason;
 use crate::run::Execution;
 use crate::run::lease::{Waiting, leases};
@@ -33,7 +34,12 @@ pub(crate) fn ran(test: &str, execution: &Execution) {
     if execution.devices.is_empty() {
         return;
     }
-    let mut lines = format!("gpu-test: {test} ran on {}\n", execution.devices.join(", "));
+    let devices: Vec<String> = execution
+        .devices
+        .iter()
+        .map(|d| DeviceRecord::of(d).label())
+        .collect();
+    let mut lines = format!("gpu-test: {test} ran on {}\n", devices.join(", "));
     for timing in &execution.timings {
         lines.push_str(&timing_line(test, timing));
         lines.push('\n');

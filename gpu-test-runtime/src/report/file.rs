@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::console::timing_line;
-use super::model::{Entry, Outcome, Report, SuiteInfo};
+use super::model::{DeviceRecord, Entry, Outcome, Report, SuiteInfo};
 use super::state::{run_id, run_owner};
 use crate::probe::Probe;
 use crate::run::timing::Timing;
@@ -25,6 +25,10 @@ use crate::util::files::{create_private_dirs, open_lock_file, stable_hash, updat
 struct JsonReport<'a> {
     gpu_test_version: &'static str,
     run: &'a str,
+    /// When this file was written (UTC, RFC 3339): the date a ledger of many runs shows.
+    written_at: String,
+    /// The machine's host name, to tell runs on several machines apart.
+    host: Option<String>,
     summary: JsonSummary,
     suites: &'a [SuiteInfo],
     tests: Vec<JsonEntry<'a>>,
@@ -42,12 +46,14 @@ struct JsonSummary {
 struct JsonEntry<'a> {
     suite: &'a str,
     name: &'a str,
+    file: Option<&'a str>,
+    line: Option<u32>,
     outcome: Outcome,
     reason: Option<&'a str>,
     kind: Option<&'static str>,
     hint: Option<&'a str>,
     duration_s: f64,
-    devices: &'a [String],
+    devices: &'a [DeviceRecord],
     timings: Vec<JsonTiming<'a>>,
 }
 
@@ -84,6 +90,8 @@ fn render_json(report: &Report) -> String {
     let json = JsonReport {
         gpu_test_version: env!("CARGO_PKG_VERSION"),
         run: &report.run,
+        written_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        host: host_name(),
         summary: JsonSummary {
             tests: report.entries.len(),
             passed: report.count(Outcome::Passed),
@@ -97,6 +105,8 @@ fn render_json(report: &Report) -> String {
             .map(|entry| JsonEntry {
                 suite: &entry.suite,
                 name: &entry.name,
+                file: entry.file.as_deref(),
+                line: entry.line,
                 outcome: entry.outcome,
                 reason: entry.reason(),
                 kind: entry.kind(),
@@ -114,6 +124,12 @@ fn render_json(report: &Report) -> String {
     let mut text = serde_json::to_string_pretty(&json).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// The host name the kernel reports, if it can be read.
+fn host_name() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    Some(name.trim().to_string()).filter(|n| !n.is_empty())
 }
 
 fn render_junit(report: &Report) -> String {
@@ -159,7 +175,7 @@ fn render_junit(report: &Report) -> String {
             property("gpu-test.cuda_version", cuda);
         }
         for (i, device) in suite.devices.iter().enumerate() {
-            property(&format!("gpu-test.device.{i}"), device);
+            property(&format!("gpu-test.device.{i}"), &device.summary());
         }
         for (name, value) in &suite.environment {
             property(name, value);
@@ -176,7 +192,8 @@ fn render_junit(report: &Report) -> String {
             let message = entry.message();
             let mut details = String::new();
             if !entry.devices.is_empty() {
-                let _ = writeln!(details, "devices: {}", entry.devices.join(", "));
+                let labels: Vec<String> = entry.devices.iter().map(DeviceRecord::label).collect();
+                let _ = writeln!(details, "devices: {}", labels.join(", "));
             }
             for timing in &entry.timings {
                 let _ = writeln!(details, "{}", timing_line(&entry.name, timing));

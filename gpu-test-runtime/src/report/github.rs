@@ -3,7 +3,8 @@
 
 use std::io::Write;
 
-use super::model::Entry;
+use super::model::{Entry, Location};
+
 use super::state::run_dir;
 use crate::decide::skip::SkipReason;
 use crate::settings::Settings;
@@ -31,26 +32,31 @@ fn first_time(settings: &Settings, file: &str, keys: Vec<String>) -> Vec<String>
     .unwrap_or(keys)
 }
 
-/// On GitHub Actions: one `::notice` per distinct skip reason in the run (across processes), and
-/// in strict mode one `::error` per failure, on stdout where the runner reads them.
-pub(crate) fn annotate(settings: &Settings, groups: &[(&SkipReason, usize)], failures: &[&Entry]) {
+/// On GitHub Actions: one `::notice` per distinct skip reason of this test binary, placed on the
+/// first test it skipped and counting the binary's tests (each binary of a run has its own, so
+/// none undercounts), and in strict mode one `::error` per failure on the failing test; on stdout,
+/// where the runner reads them. A notice already emitted in this run (by another process of the
+/// same binary) is not repeated.
+pub(crate) fn annotate(
+    settings: &Settings,
+    suite: &str,
+    groups: &[(&SkipReason, usize, Location)],
+    failures: &[&Entry],
+) {
     if !settings.github.actions {
         return;
     }
     let mut out = String::new();
-    let keys = groups.iter().map(|(reason, _)| key(reason)).collect();
+    let keys = groups.iter().map(|(reason, _, _)| key(suite, reason)).collect();
     let fresh = first_time(settings, "github-notices", keys);
-    for (reason, count) in groups {
-        if fresh.contains(&key(reason)) {
-            let tests = if *count == 1 {
-                "1 GPU test".to_string()
-            } else {
-                format!("{count} GPU tests")
-            };
-            out.push_str(&format!(
-                "::notice title={}::{}\n",
-                escape_property(&format!("gpu-test skipped {tests}")),
-                escape_data(&format!("{}; hint: {}", reason.reason, reason.hint))
+    for (reason, count, at) in groups {
+        if fresh.contains(&key(suite, reason)) {
+            let title = format!("gpu-test skipped {} in {suite}", tests(*count));
+            out.push_str(&workflow_command(
+                "notice",
+                Some((at.file, at.line)),
+                &title,
+                &format!("{}; hint: {}", reason.reason, reason.hint),
             ));
         }
     }
@@ -60,11 +66,9 @@ pub(crate) fn annotate(settings: &Settings, groups: &[(&SkipReason, usize)], fai
             if let Some(hint) = entry.hint() {
                 message.push_str(&format!("; hint: {hint}"));
             }
-            out.push_str(&format!(
-                "::error title={}::{}\n",
-                escape_property(&format!("gpu-test: {} failed", entry.name)),
-                escape_data(&message)
-            ));
+            let at = entry.file.as_deref().zip(entry.line);
+            let title = format!("gpu-test: {} failed", entry.name);
+            out.push_str(&workflow_command("error", at, &title, &message));
         }
     }
     let mut stdout = std::io::stdout().lock();
@@ -72,14 +76,33 @@ pub(crate) fn annotate(settings: &Settings, groups: &[(&SkipReason, usize)], fai
     let _ = stdout.flush();
 }
 
-fn key(reason: &SkipReason) -> String {
-    format!("{:016x}", stable_hash(&reason.reason))
+/// `::kind file=F,line=L,title=T::message`, escaped, with its newline.
+fn workflow_command(kind: &str, at: Option<(&str, u32)>, title: &str, message: &str) -> String {
+    let mut properties = Vec::new();
+    if let Some((file, line)) = at {
+        properties.push(format!("file={}", escape_property(file)));
+        properties.push(format!("line={line}"));
+    }
+    properties.push(format!("title={}", escape_property(title)));
+    format!("::{kind} {}::{}\n", properties.join(","), escape_data(message))
 }
 
-/// On GitHub Actions, appends each distinct skip reason of the run (once) to the job summary
-/// (`GITHUB_STEP_SUMMARY`). nextest discards what its list phase prints, so under nextest this is
-/// where the reasons of skipped tests show up.
-pub(crate) fn step_summary(settings: &Settings, groups: &[(&SkipReason, usize)]) {
+fn tests(count: usize) -> String {
+    if count == 1 {
+        "1 GPU test".to_string()
+    } else {
+        format!("{count} GPU tests")
+    }
+}
+
+fn key(suite: &str, reason: &SkipReason) -> String {
+    format!("{:016x}", stable_hash(&format!("{suite}\n{}", reason.reason)))
+}
+
+/// On GitHub Actions, appends each distinct skip reason of this test binary (once per run) to
+/// the job summary (`GITHUB_STEP_SUMMARY`). nextest discards what its list phase prints, so
+/// under nextest this is where the reasons of skipped tests show up.
+pub(crate) fn step_summary(settings: &Settings, suite: &str, groups: &[(&SkipReason, usize)]) {
     let Some(path) = settings
         .github
         .step_summary
@@ -88,14 +111,16 @@ pub(crate) fn step_summary(settings: &Settings, groups: &[(&SkipReason, usize)])
     else {
         return;
     };
-    let keys = groups.iter().map(|(reason, _)| key(reason)).collect();
+    let keys = groups.iter().map(|(reason, _)| key(suite, reason)).collect();
     let fresh = first_time(settings, "github-summary", keys);
     let mut text = String::new();
     for (reason, count) in groups {
-        if fresh.contains(&key(reason)) {
+        if fresh.contains(&key(suite, reason)) {
             text.push_str(&format!(
-                "- **gpu-test skipped {count} test(s)**: {} (fix: {})\n",
-                reason.reason, reason.hint
+                "- **gpu-test skipped {} in `{suite}`**: {} (fix: {})\n",
+                tests(*count),
+                reason.reason,
+                reason.hint
             ));
         }
     }
@@ -124,5 +149,19 @@ mod tests {
     fn workflow_commands_are_escaped() {
         assert_eq!(escape_data("50%\nnext"), "50%25%0Anext");
         assert_eq!(escape_property("a: b, c"), "a%3A b%2C c");
+    }
+
+    #[test]
+    fn annotations_sit_on_the_test() {
+        assert_eq!(
+            workflow_command(
+                "notice",
+                Some(("tests/gpu.rs", 12)),
+                "gpu-test skipped 2 GPU tests in a::gpu",
+                "no driver\nat all"
+            ),
+            "::notice file=tests/gpu.rs,line=12,title=gpu-test skipped 2 GPU tests in a%3A%3Agpu::no driver%0Aat all\n"
+        );
+        assert_eq!(workflow_command("error", None, "t", "m"), "::error title=t::m\n");
     }
 }

@@ -10,10 +10,19 @@ use serde::{Deserialize, Serialize};
 
 use super::state::RunOwner;
 use crate::decide::skip::SkipReason;
-use crate::probe::Probe;
+use crate::probe::{DeviceInfo, Probe};
 use crate::run::Execution;
 use crate::run::timing::Timing;
 use crate::util::format::format_bytes;
+
+/// Where a test is defined: `file!()` and `line!()` of the function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Location {
+    /// The source file, relative to the workspace root when cargo built it.
+    pub file: &'static str,
+    /// The line.
+    pub line: u32,
+}
 
 /// How a test ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,12 +60,65 @@ pub(crate) struct Entry {
     pub outcome: Outcome,
     /// Why it was skipped or failed.
     pub cause: Cause,
+    /// Where the test is defined (`file!()`), for annotations on its code.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// The line of the definition (`line!()`).
+    #[serde(default)]
+    pub line: Option<u32>,
     /// How long the body ran.
     pub duration: Duration,
-    /// Devices the body ran on (`device 0 NVIDIA H100 (GPU-...)`).
-    pub devices: Vec<String>,
+    /// Devices the body ran on.
+    pub devices: Vec<DeviceRecord>,
     /// The regions the body timed.
     pub timings: Vec<Timing>,
+}
+
+/// A device as reports record it: enough to tell later which GPUs a test ran on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct DeviceRecord {
+    /// The CUDA ordinal in the process that used it.
+    pub ordinal: usize,
+    /// The marketing name.
+    pub name: String,
+    /// `9.0` for sm_90.
+    pub compute_capability: String,
+    /// Total memory in bytes.
+    pub memory_bytes: u64,
+    /// `GPU-...`, when the driver told.
+    pub uuid: Option<String>,
+}
+
+impl DeviceRecord {
+    /// Records `info`.
+    pub(crate) fn of(info: &DeviceInfo) -> DeviceRecord {
+        DeviceRecord {
+            ordinal: info.ordinal,
+            name: info.name.clone(),
+            compute_capability: info.compute_capability.to_string(),
+            memory_bytes: info.total_memory,
+            uuid: info.uuid.clone(),
+        }
+    }
+
+    /// `device 0 NVIDIA H100 (GPU-...)`: a device the body ran on, as printed after it.
+    pub(crate) fn label(&self) -> String {
+        match &self.uuid {
+            Some(uuid) => format!("device {} {} ({uuid})", self.ordinal, self.name),
+            None => format!("device {} {}", self.ordinal, self.name),
+        }
+    }
+
+    /// `0 NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)`: a device a test binary saw.
+    pub(crate) fn summary(&self) -> String {
+        format!(
+            "{} {} (sm_{}, {})",
+            self.ordinal,
+            self.name,
+            self.compute_capability.replace('.', ""),
+            format_bytes(self.memory_bytes)
+        )
+    }
 }
 
 impl Entry {
@@ -67,6 +129,8 @@ impl Entry {
             name: name.to_string(),
             outcome,
             cause: Cause::Unmet(reason.clone()),
+            file: None,
+            line: None,
             duration: Duration::ZERO,
             devices: Vec::new(),
             timings: Vec::new(),
@@ -84,8 +148,10 @@ impl Entry {
             name: name.to_string(),
             outcome,
             cause,
+            file: None,
+            line: None,
             duration: execution.duration,
-            devices: execution.devices.clone(),
+            devices: execution.devices.iter().map(DeviceRecord::of).collect(),
             timings: execution.timings.clone(),
         }
     }
@@ -115,6 +181,13 @@ impl Entry {
         }
     }
 
+    /// Places the entry at its definition.
+    pub(crate) fn at(mut self, file: &str, line: u32) -> Entry {
+        self.file = Some(file.to_string());
+        self.line = Some(line);
+        self
+    }
+
     /// `reason; hint: hint`, or the failure, or nothing.
     pub(crate) fn message(&self) -> String {
         match (self.reason(), self.hint()) {
@@ -136,8 +209,8 @@ pub(crate) struct SuiteInfo {
     pub driver_release: Option<String>,
     /// The CUDA version the driver supports.
     pub cuda_version: Option<String>,
-    /// `0 NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)` per device.
-    pub devices: Vec<String>,
+    /// The devices the binary saw.
+    pub devices: Vec<DeviceRecord>,
     /// The CUDA-related variables that are set (never the whole environment).
     pub environment: BTreeMap<String, String>,
 }
@@ -150,19 +223,7 @@ impl SuiteInfo {
             probe: probe.summary(),
             driver_release: probe.driver_release().map(str::to_string),
             cuda_version: probe.driver.cuda_version.map(|v| v.to_string()),
-            devices: probe
-                .devices
-                .iter()
-                .map(|d| {
-                    format!(
-                        "{} {} ({}, {})",
-                        d.ordinal,
-                        d.name,
-                        d.compute_capability.sm(),
-                        format_bytes(d.total_memory)
-                    )
-                })
-                .collect(),
+            devices: probe.devices.iter().map(DeviceRecord::of).collect(),
             environment: probe
                 .environment
                 .set_variables()

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::model::{Entry, Outcome};
+use super::model::{Entry, Location, Outcome};
 use super::{console, file, github};
 use crate::decide::skip::SkipReason;
 use crate::probe::Probe;
@@ -15,7 +15,8 @@ use crate::settings::Settings;
 #[derive(Debug, Default)]
 pub(crate) struct Outcomes {
     detailed: bool,
-    skips: Vec<(Arc<SkipReason>, usize)>,
+    /// Each reason, how many tests it skipped, and where the first of them is defined.
+    skips: Vec<(Arc<SkipReason>, usize, Location)>,
     entries: Vec<Entry>,
 }
 
@@ -28,21 +29,27 @@ impl Outcomes {
         }
     }
 
-    /// A test skipped for `reason`; `entry` names it, and is only called when a report wants it.
-    pub(crate) fn skipped(&mut self, reason: &Arc<SkipReason>, entry: impl FnOnce() -> (Arc<str>, String)) {
+    /// A test defined at `at` skipped for `reason`; `entry` names it, and is only called when a
+    /// report wants it.
+    pub(crate) fn skipped(
+        &mut self,
+        reason: &Arc<SkipReason>,
+        at: Location,
+        entry: impl FnOnce() -> (Arc<str>, String),
+    ) {
         // Tests with the same requirements share one reason, so the pointer usually matches.
         match self
             .skips
             .iter_mut()
-            .find(|(r, _)| Arc::ptr_eq(r, reason) || r == reason)
+            .find(|(r, _, _)| Arc::ptr_eq(r, reason) || r == reason)
         {
             Some(group) => group.1 += 1,
-            None => self.skips.push((reason.clone(), 1)),
+            None => self.skips.push((reason.clone(), 1, at)),
         }
         if self.detailed {
             let (suite, name) = entry();
             self.entries
-                .push(Entry::unmet(&suite, &name, Outcome::Skipped, reason));
+                .push(Entry::unmet(&suite, &name, Outcome::Skipped, reason).at(at.file, at.line));
         }
     }
 
@@ -53,7 +60,16 @@ impl Outcomes {
 
     /// `(reason, number of tests)` for every distinct skip reason, most frequent first.
     pub(crate) fn skip_groups(&self) -> Vec<(&SkipReason, usize)> {
-        let mut groups: Vec<(&SkipReason, usize)> = self.skips.iter().map(|(r, n)| (&**r, *n)).collect();
+        self.located_skip_groups()
+            .into_iter()
+            .map(|(reason, n, _)| (reason, n))
+            .collect()
+    }
+
+    /// [`Outcomes::skip_groups`], each with where its first test is defined.
+    pub(crate) fn located_skip_groups(&self) -> Vec<(&SkipReason, usize, Location)> {
+        let mut groups: Vec<(&SkipReason, usize, Location)> =
+            self.skips.iter().map(|(r, n, at)| (&**r, *n, *at)).collect();
         groups.sort_by_key(|group| std::cmp::Reverse(group.1));
         groups
     }
@@ -74,9 +90,8 @@ impl Outcomes {
     /// What a process does with its outcomes when its tests are done: the skip summary on stderr,
     /// the GitHub annotations, and the report.
     pub(crate) fn conclude(self, settings: &Settings, probe: &Probe, suite: &str) -> Result<(), String> {
-        let groups = self.skip_groups();
-        console::print_skip_summary(&groups);
-        github::annotate(settings, &groups, &self.failures());
+        console::print_skip_summary(&self.skip_groups());
+        github::annotate(settings, suite, &self.located_skip_groups(), &self.failures());
         file::record_if_wanted(settings, probe, suite, self.into_entries())
     }
 
@@ -88,7 +103,7 @@ impl Outcomes {
         probe: &Probe,
         suite: &str,
     ) -> Result<(), String> {
-        github::step_summary(settings, &self.skip_groups());
+        github::step_summary(settings, suite, &self.skip_groups());
         file::record_if_wanted(settings, probe, suite, self.into_entries())
     }
 }
@@ -114,13 +129,25 @@ mod tests {
         let devices = Arc::new(SkipReason::new(SkipKind::TooFewDevices, "needs 2", "add one"));
         for detailed in [false, true] {
             let mut outcomes = Outcomes::new(detailed);
-            outcomes.skipped(&driver, || (suite.clone(), "a".to_string()));
-            outcomes.skipped(&devices, || (suite.clone(), "b".to_string()));
-            outcomes.skipped(&same_text, || (suite.clone(), "c".to_string()));
+            let at = |line| Location {
+                file: "tests/gpu.rs",
+                line,
+            };
+            outcomes.skipped(&driver, at(3), || (suite.clone(), "a".to_string()));
+            outcomes.skipped(&devices, at(7), || (suite.clone(), "b".to_string()));
+            outcomes.skipped(&same_text, at(9), || (suite.clone(), "c".to_string()));
             let groups = outcomes.skip_groups();
             assert_eq!(groups.len(), 2);
             assert_eq!((groups[0].0.reason.as_str(), groups[0].1), ("no CUDA driver", 2));
-            assert_eq!(outcomes.into_entries().len(), if detailed { 3 } else { 0 });
+            assert_eq!(outcomes.located_skip_groups()[0].2, at(3));
+            let entries = outcomes.into_entries();
+            assert_eq!(entries.len(), if detailed { 3 } else { 0 });
+            if detailed {
+                assert_eq!(
+                    (entries[2].file.as_deref(), entries[2].line),
+                    (Some("tests/gpu.rs"), Some(9))
+                );
+            }
         }
     }
 }

@@ -40,8 +40,8 @@ pub(crate) struct Execution {
     pub outcome: Result<(), BodyFailure>,
     /// From leasing the devices to the body's end.
     pub duration: Duration,
-    /// `device 0 NVIDIA H100 (GPU-...)` for each device the body was given.
-    pub devices: Vec<String>,
+    /// The devices the body was given.
+    pub devices: Vec<DeviceInfo>,
     /// The regions the body timed with `Gpu::time`.
     pub timings: Vec<Timing>,
 }
@@ -118,14 +118,7 @@ pub(crate) fn execute(
             return Execution::failed(started, BodyFailure::Setup(message));
         }
     }
-    let devices: Vec<String> = gpu
-        .devices()
-        .iter()
-        .map(|d| match &d.info().uuid {
-            Some(uuid) => format!("{} ({uuid})", d.info().label()),
-            None => d.info().label(),
-        })
-        .collect();
+    let devices: Vec<DeviceInfo> = gpu.devices().iter().map(|d| d.info().clone()).collect();
     let gpu = Arc::new(gpu);
     let mut outcome = run_body(body.name, body.function, body.timeout, gpu.clone());
     if let Err(BodyFailure::TimedOut(_)) = outcome {
