@@ -12,8 +12,9 @@ const USAGE: &str = "usage: gpu-doctor [--json]
 Prints this machine's CUDA diagnosis: driver, devices, toolkit, environment, and
 each finding with a fix.
 
-  --json   print the diagnosis as JSON
-  --help   print this help
+  --json      print the diagnosis as JSON
+  --version   print gpu-doctor's version
+  --help      print this help
 
 Exit status: 0 if at least one CUDA device is usable, 1 if none is, 2 on bad usage.";
 
@@ -22,6 +23,10 @@ fn main() -> ExitCode {
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--json" => json = true,
+            "-V" | "--version" => {
+                println!("gpu-doctor {}", env!("CARGO_PKG_VERSION"));
+                return ExitCode::SUCCESS;
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;

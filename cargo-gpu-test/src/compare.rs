@@ -1,0 +1,239 @@
+//! Comparing the GPU time of two runs: for each test and timed region, the old median against
+//! the new, with the regions that got slower past a threshold flagged.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::render::format_ms;
+use crate::report::Report;
+
+/// A percentage given on the command line (`10`, `10%`, `2.5%`); the error names the option.
+pub fn parse_percent(option: &str, text: &str) -> Result<f64, String> {
+    let number = text.trim().trim_end_matches('%').trim();
+    match number.parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
+        _ => Err(format!(
+            "{option} {text:?} is not a percentage: give a number of percent, e.g. 10 or 2.5%"
+        )),
+    }
+}
+
+/// One region of one test, in both runs or one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// `my-crate::gpu tests::saxpy`.
+    pub test: String,
+    /// The region's label.
+    pub label: String,
+    /// The device's position among the test's devices timed with this label (0 for most tests),
+    /// so that runs on differently named GPUs still line up.
+    pub device: usize,
+    /// The old median, in milliseconds.
+    pub old_ms: Option<f64>,
+    /// The new median, in milliseconds.
+    pub new_ms: Option<f64>,
+}
+
+impl Row {
+    /// How much slower the new run is, in percent (negative: faster).
+    pub fn change_percent(&self) -> Option<f64> {
+        match (self.old_ms, self.new_ms) {
+            (Some(old), Some(new)) if old > 0.0 => Some((new / old - 1.0) * 100.0),
+            _ => None,
+        }
+    }
+}
+
+type Key = (String, String, usize);
+
+fn regions(report: &Report) -> BTreeMap<Key, f64> {
+    let mut regions = BTreeMap::new();
+    for test in &report.tests {
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for timing in &test.timings {
+            let index = seen.entry(timing.label.as_str()).or_default();
+            regions.insert(
+                (
+                    format!("{} {}", test.suite, test.name),
+                    timing.label.clone(),
+                    *index,
+                ),
+                timing.median_ms,
+            );
+            *index += 1;
+        }
+    }
+    regions
+}
+
+/// Every region of either run, sorted by test and label.
+pub fn compare(old: &Report, new: &Report) -> Vec<Row> {
+    let old = regions(old);
+    let mut new = regions(new);
+    let mut rows = Vec::new();
+    for (key, old_ms) in old {
+        let new_ms = new.remove(&key);
+        rows.push(Row {
+            test: key.0,
+            label: key.1,
+            device: key.2,
+            old_ms: Some(old_ms),
+            new_ms,
+        });
+    }
+    for (key, new_ms) in new {
+        rows.push(Row {
+            test: key.0,
+            label: key.1,
+            device: key.2,
+            old_ms: None,
+            new_ms: Some(new_ms),
+        });
+    }
+    rows.sort_by(|a, b| (&a.test, &a.label, a.device).cmp(&(&b.test, &b.label, b.device)));
+    rows
+}
+
+/// The comparison as a table, the regions slower than `threshold` percent flagged, and whether
+/// any is slower than `fail_above` percent.
+pub fn render(old: &Report, new: &Report, threshold: f64, fail_above: Option<f64>) -> (String, bool) {
+    let rows = compare(old, new);
+    if rows.is_empty() {
+        return (
+            "neither report has GPU timings (regions timed with gpu.time)\n".to_string(),
+            false,
+        );
+    }
+    let cells: Vec<[String; 5]> = rows
+        .iter()
+        .map(|row| {
+            let region = if row.device == 0 {
+                row.label.clone()
+            } else {
+                format!("{} (device #{})", row.label, row.device)
+            };
+            let time = |ms: Option<f64>| ms.map(format_ms).unwrap_or_else(|| "-".to_string());
+            let change = match (row.change_percent(), row.old_ms, row.new_ms) {
+                (Some(p), _, _) if p > threshold => format!("{p:+.1}%  SLOWER"),
+                (Some(p), _, _) => format!("{p:+.1}%"),
+                (None, None, _) => "new".to_string(),
+                (None, _, None) => "gone".to_string(),
+                _ => "-".to_string(),
+            };
+            [
+                row.test.clone(),
+                region,
+                time(row.old_ms),
+                time(row.new_ms),
+                change,
+            ]
+        })
+        .collect();
+    let header = ["test", "region", "old median", "new median", "change"];
+    let widths: Vec<usize> = (0..5)
+        .map(|i| {
+            cells
+                .iter()
+                .map(|c| c[i].chars().count())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for line in std::iter::once(header.map(str::to_string)).chain(cells) {
+        let mut text = String::new();
+        for (i, cell) in line.iter().enumerate() {
+            let _ = write!(text, "{cell:<width$}  ", width = widths[i]);
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    }
+    let slower: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.change_percent().is_some_and(|p| p > threshold))
+        .collect();
+    let _ = writeln!(
+        out,
+        "\n{} of {} regions slower by more than {threshold}%",
+        slower.len(),
+        rows.iter().filter(|r| r.change_percent().is_some()).count()
+    );
+    let failed =
+        fail_above.is_some_and(|limit| rows.iter().any(|r| r.change_percent().is_some_and(|p| p > limit)));
+    if let (true, Some(limit)) = (failed, fail_above) {
+        let _ = writeln!(
+            out,
+            "failing: a region is slower by more than {limit}% (--fail-above)"
+        );
+    }
+    (out, failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::sample;
+
+    fn slower_by(factor: f64) -> Report {
+        let mut new = sample();
+        for test in &mut new.tests {
+            for timing in &mut test.timings {
+                timing.median_ms *= factor;
+            }
+        }
+        new
+    }
+
+    #[test]
+    fn regions_line_up_by_test_label_and_device() {
+        let mut new = slower_by(1.2);
+        new.tests[3].timings[0].device = "device 0 NVIDIA A100".to_string();
+        let rows = compare(&sample(), &new);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].test.as_str(), rows[0].label.as_str()),
+            ("my-crate::gpu saxpy", "saxpy")
+        );
+        let change = rows[0].change_percent().unwrap();
+        assert!((change - 20.0).abs() < 1e-9, "{change}");
+    }
+
+    #[test]
+    fn slower_regions_are_flagged_and_fail_above_the_limit() {
+        let (text, failed) = render(&sample(), &slower_by(1.2), 10.0, Some(15.0));
+        assert!(failed);
+        assert!(
+            text.contains("my-crate::gpu saxpy  saxpy   41.3 us     49.6 us     +20.0%  SLOWER"),
+            "{text}"
+        );
+        assert!(text.contains("1 of 1 regions slower by more than 10%"), "{text}");
+        let (_, failed) = render(&sample(), &slower_by(1.2), 10.0, Some(25.0));
+        assert!(!failed);
+        let (text, failed) = render(&sample(), &slower_by(0.5), 10.0, Some(0.0));
+        assert!(!failed, "{text}");
+        assert!(text.contains("-50.0%"), "{text}");
+    }
+
+    #[test]
+    fn regions_in_one_run_only_are_shown() {
+        let mut new = sample();
+        new.tests[3].timings[0].label = "saxpy_v2".to_string();
+        let rows = compare(&sample(), &new);
+        assert_eq!(rows.len(), 2);
+        let (text, _) = render(&sample(), &new, 10.0, None);
+        assert!(text.contains("gone") && text.contains("new"), "{text}");
+    }
+
+    #[test]
+    fn percentages_are_read_or_refused() {
+        assert_eq!(parse_percent("--threshold", "10%"), Ok(10.0));
+        assert_eq!(parse_percent("--threshold", "2.5"), Ok(2.5));
+        assert!(
+            parse_percent("--fail-above", "ten")
+                .unwrap_err()
+                .starts_with("--fail-above \"ten\"")
+        );
+        assert!(parse_percent("--fail-above", "-3").is_err());
+    }
+}

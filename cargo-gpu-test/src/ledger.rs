@@ -1,0 +1,366 @@
+//! The ledger: from the reports of many runs on many machines, which GPU tests never ran on a GPU
+//! (or never on a given compute capability or driver), and when each last did. A GPU test that is
+//! skipped everywhere passes everywhere; only the reports of all runs together show it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::report::{Report, Test};
+
+/// What counts as having run: on any GPU, or only on these.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// A compute capability (`9.0`) one of the test's devices must have.
+    pub compute: Option<String>,
+    /// A driver release or its prefix (`580`, `580.65.06`).
+    pub driver: Option<String>,
+}
+
+impl Filter {
+    /// Reads `--compute` (`9.0` or `sm_90`) and `--driver` (`580` or `580.65.06`); the error
+    /// names the option, the value and what is accepted.
+    pub fn new(compute: Option<&str>, driver: Option<&str>) -> Result<Filter, String> {
+        let compute = compute.map(parse_compute).transpose()?;
+        let driver = match driver {
+            Some(d)
+                if d.is_empty()
+                    || !d
+                        .split('.')
+                        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) =>
+            {
+                return Err(format!(
+                    "--driver {d:?} is not a driver release: give its numbers, e.g. 580 or 580.65.06"
+                ));
+            }
+            d => d.map(str::to_string),
+        };
+        Ok(Filter { compute, driver })
+    }
+
+    fn describe(&self) -> String {
+        let mut out = "on a GPU".to_string();
+        if let Some(compute) = &self.compute {
+            let _ = write!(out, " of compute capability {compute}");
+        }
+        if let Some(driver) = &self.driver {
+            let _ = write!(out, " with driver {driver}");
+        }
+        out
+    }
+}
+
+fn parse_compute(text: &str) -> Result<String, String> {
+    let digits = text.strip_prefix("sm_").unwrap_or(text);
+    let (major, minor) = match digits.split_once('.') {
+        Some((major, minor)) => (major, minor),
+        None if text.starts_with("sm_") && digits.len() >= 2 => digits.split_at(digits.len() - 1),
+        None => ("", ""),
+    };
+    let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if number(major) && number(minor) {
+        Ok(format!("{}.{}", major.trim_start_matches('0').max("0"), minor))
+    } else {
+        Err(format!(
+            "--compute {text:?} is not a compute capability: give it as 9.0 or sm_90"
+        ))
+    }
+}
+
+/// Whether `release` is `prefix` or starts with it, number by number (`580` matches
+/// `580.65.06`, not `5800.1`).
+fn release_matches(release: &str, prefix: &str) -> bool {
+    let mut release = release.split('.');
+    prefix.split('.').all(|part| release.next() == Some(part))
+}
+
+/// One run of a test, from one report.
+#[derive(Debug, Clone)]
+struct Sighting<'a> {
+    date: Option<&'a str>,
+    host: Option<&'a str>,
+    driver: Option<&'a str>,
+    test: &'a Test,
+}
+
+impl Sighting<'_> {
+    fn matches(&self, filter: &Filter) -> bool {
+        if !self.test.ran_on_a_gpu() {
+            return false;
+        }
+        let compute_ok = filter.compute.as_ref().is_none_or(|c| {
+            self.test
+                .devices
+                .iter()
+                .any(|d| parse_compute(&d.compute_capability).as_ref() == Ok(c))
+        });
+        let driver_ok = filter
+            .driver
+            .as_ref()
+            .is_none_or(|d| self.driver.is_some_and(|r| release_matches(r, d)));
+        compute_ok && driver_ok
+    }
+
+    /// `2026-11-28 on gpu-runner-1 (device 0 NVIDIA H200 (sm_90), driver 580.65.06)`.
+    fn describe(&self, with_devices: bool) -> String {
+        let mut out = self
+            .date
+            .map(|d| d.get(..10).unwrap_or(d).to_string())
+            .unwrap_or_else(|| "(date unknown)".to_string());
+        if let Some(host) = self.host {
+            let _ = write!(out, " on {host}");
+        }
+        if with_devices {
+            let devices: Vec<String> = self.test.devices.iter().map(|d| d.label()).collect();
+            let _ = write!(out, " ({}", devices.join(", "));
+            if let Some(driver) = self.driver {
+                let _ = write!(out, ", driver {driver}");
+            }
+            out.push(')');
+        }
+        out
+    }
+}
+
+/// A test the ledger lists, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// `my-crate::gpu tests::saxpy`.
+    pub test: String,
+    /// Whether it ran as the filter asks in some report.
+    pub ran_as_asked: bool,
+    /// The explanation: the last run as asked, else the last run on any GPU, else the last skip.
+    pub detail: String,
+}
+
+/// The latest of `sightings` by date (reports without a date count as oldest).
+fn latest<'s, 'a>(sightings: impl Iterator<Item = &'s Sighting<'a>>) -> Option<&'s Sighting<'a>> {
+    sightings.max_by(|a, b| a.date.cmp(&b.date))
+}
+
+/// The ledger over `reports`: one entry per GPU test (by binary and name), sorted.
+pub fn ledger(reports: &[Report], filter: &Filter) -> Vec<Entry> {
+    let mut sightings: BTreeMap<(&str, &str), Vec<Sighting<'_>>> = BTreeMap::new();
+    for report in reports {
+        for test in &report.tests {
+            sightings
+                .entry((test.suite.as_str(), test.name.as_str()))
+                .or_default()
+                .push(Sighting {
+                    date: report.written_at.as_deref(),
+                    host: report.host.as_deref(),
+                    driver: report
+                        .suite(&test.suite)
+                        .and_then(|s| s.driver_release.as_deref()),
+                    test,
+                });
+        }
+    }
+    let mut entries = Vec::new();
+    for ((suite, name), seen) in sightings {
+        let test = format!("{suite} {name}");
+        let matching = latest(seen.iter().filter(|s| s.matches(filter)));
+        let on_a_gpu = latest(seen.iter().filter(|s| s.test.ran_on_a_gpu()));
+        let last = latest(seen.iter());
+        let reports = if seen.len() == 1 {
+            "1 report".to_string()
+        } else {
+            format!("{} reports", seen.len())
+        };
+        let (ran_as_asked, detail) = match (matching, on_a_gpu, last) {
+            (Some(run), _, _) => (true, format!("last ran {}", run.describe(true))),
+            (None, Some(run), _) => (
+                false,
+                format!(
+                    "never ran {} in {reports}; last ran on a GPU {}",
+                    filter.describe(),
+                    run.describe(true)
+                ),
+            ),
+            (None, None, Some(last)) => {
+                let why = match (&last.test.reason, last.test.outcome) {
+                    (Some(reason), crate::report::Outcome::Skipped) => format!("skipped: {reason}"),
+                    (Some(reason), _) => format!("failed before running: {reason}"),
+                    (None, _) => "did not run".to_string(),
+                };
+                (
+                    false,
+                    format!(
+                        "never ran on a GPU in {reports}; last seen {}, {why}",
+                        last.describe(false)
+                    ),
+                )
+            }
+            (None, None, None) => continue,
+        };
+        entries.push(Entry {
+            test,
+            ran_as_asked,
+            detail,
+        });
+    }
+    entries
+}
+
+/// The ledger as text: the tests that did not run as asked (every test with `all`), then a
+/// count. The `bool` is whether any test did not.
+pub fn render(reports: &[Report], filter: &Filter, all: bool) -> (String, bool) {
+    let entries = ledger(reports, filter);
+    let missing = entries.iter().filter(|e| !e.ran_as_asked).count();
+    let mut out = String::new();
+    let shown: Vec<&Entry> = entries.iter().filter(|e| all || !e.ran_as_asked).collect();
+    if !shown.is_empty() {
+        let width = shown.iter().map(|e| e.test.chars().count()).max().unwrap_or(0);
+        for entry in shown {
+            let mark = if entry.ran_as_asked { "ran   " } else { "MISSING" };
+            let _ = writeln!(out, "{mark:<7} {:<width$}  {}", entry.test, entry.detail);
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "{} of {} GPU tests in {} ran {} at least once{}",
+        entries.len() - missing,
+        entries.len(),
+        if reports.len() == 1 {
+            "1 report".to_string()
+        } else {
+            format!("{} reports", reports.len())
+        },
+        filter.describe(),
+        if missing == 0 {
+            String::new()
+        } else {
+            format!("; {missing} never did")
+        }
+    );
+    (out, missing > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::sample;
+    use crate::report::{Device, Outcome};
+
+    /// The sample run, and a later one on an sm_80 machine with driver 550 where `all_reduce`
+    /// ran and `saxpy` was skipped.
+    fn two_runs() -> Vec<Report> {
+        let first = sample();
+        let mut second = sample();
+        second.written_at = Some("2026-12-01T08:00:00Z".to_string());
+        second.host = Some("a100-box".to_string());
+        second.suites[0].driver_release = Some("550.54.14".to_string());
+        let a100 = Device {
+            ordinal: 0,
+            name: "NVIDIA A100".to_string(),
+            compute_capability: "8.0".to_string(),
+        };
+        for test in &mut second.tests {
+            match test.name.as_str() {
+                "all_reduce" => {
+                    test.outcome = Outcome::Passed;
+                    test.devices = vec![
+                        a100.clone(),
+                        Device {
+                            ordinal: 1,
+                            ..a100.clone()
+                        },
+                    ];
+                }
+                "saxpy" => {
+                    test.outcome = Outcome::Skipped;
+                    test.devices.clear();
+                    test.reason = Some("no CUDA driver".to_string());
+                }
+                "kernel_fault" => test.devices = vec![a100.clone()],
+                _ => {}
+            }
+        }
+        vec![first, second]
+    }
+
+    fn detail<'a>(entries: &'a [Entry], test: &str) -> &'a Entry {
+        entries.iter().find(|e| e.test.ends_with(test)).unwrap()
+    }
+
+    #[test]
+    fn a_test_skipped_everywhere_is_missing_with_its_last_reason() {
+        let entries = ledger(&two_runs(), &Filter::default());
+        let big = detail(&entries, " big_matmul");
+        assert!(!big.ran_as_asked);
+        assert_eq!(
+            big.detail,
+            "never ran on a GPU in 2 reports; last seen 2026-12-01 on a100-box, skipped: needs 2 CUDA devices, \
+             found 1 (CUDA_VISIBLE_DEVICES=0 hides the others)"
+        );
+        // saxpy ran in the first run only: that is its last run, though it was skipped later.
+        let saxpy = detail(&entries, " saxpy");
+        assert!(saxpy.ran_as_asked);
+        assert_eq!(
+            saxpy.detail,
+            "last ran 2026-11-28 on gpu-runner-1 (device 0 NVIDIA H200 (sm_90), driver 580.65.06)"
+        );
+        assert_eq!(entries.iter().filter(|e| !e.ran_as_asked).count(), 1);
+    }
+
+    #[test]
+    fn filters_ask_for_a_compute_capability_or_a_driver() {
+        let runs = two_runs();
+        let hopper = Filter::new(Some("sm_90"), None).unwrap();
+        let entries = ledger(&runs, &hopper);
+        let all_reduce = detail(&entries, " all_reduce");
+        assert!(!all_reduce.ran_as_asked);
+        assert_eq!(
+            all_reduce.detail,
+            "never ran on a GPU of compute capability 9.0 in 2 reports; last ran on a GPU 2026-12-01 on a100-box \
+             (device 0 NVIDIA A100 (sm_80), device 1 NVIDIA A100 (sm_80), driver 550.54.14)"
+        );
+        assert!(detail(&entries, " kernel_fault").ran_as_asked);
+
+        let driver_550 = Filter::new(None, Some("550")).unwrap();
+        let entries = ledger(&runs, &driver_550);
+        assert!(detail(&entries, " all_reduce").ran_as_asked);
+        assert!(!detail(&entries, " saxpy").ran_as_asked);
+        // A prefix matches whole numbers only.
+        assert!(!release_matches("5500.1", "550"));
+        assert!(release_matches("550.54.14", "550.54"));
+    }
+
+    #[test]
+    fn the_text_lists_what_is_missing_and_says_whether_anything_is() {
+        let (text, missing) = render(&two_runs(), &Filter::default(), false);
+        assert!(missing);
+        assert!(
+            text.starts_with("MISSING my-crate::gpu big_matmul  never ran on a GPU in 2 reports"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("3 of 4 GPU tests in 2 reports ran on a GPU at least once; 1 never did\n"),
+            "{text}"
+        );
+        let (all, _) = render(&two_runs(), &Filter::default(), true);
+        assert_eq!(all.lines().filter(|l| l.starts_with("ran ")).count(), 3, "{all}");
+    }
+
+    #[test]
+    fn bad_filters_are_named() {
+        assert_eq!(
+            Filter::new(Some("9.0"), None).unwrap().compute.as_deref(),
+            Some("9.0")
+        );
+        assert_eq!(
+            Filter::new(Some("sm_120"), None).unwrap().compute.as_deref(),
+            Some("12.0")
+        );
+        assert!(
+            Filter::new(Some("hopper"), None)
+                .unwrap_err()
+                .contains("--compute \"hopper\"")
+        );
+        assert!(
+            Filter::new(None, Some("r580"))
+                .unwrap_err()
+                .contains("--driver \"r580\"")
+        );
+    }
+}

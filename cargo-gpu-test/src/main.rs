@@ -1,0 +1,205 @@
+//! `cargo gpu-test`: the command-line companion of gpu-test.
+//!
+//! - `cargo gpu-test run [ARGS...]`: the tests under `cargo nextest run` (or `cargo test`), then
+//!   every skipped GPU test with its reason and fix;
+//! - `cargo gpu-test doctor [--json]`: why this machine can or cannot run GPU tests;
+//! - `cargo gpu-test report FILE`: a JSON report for people or a CI job summary;
+//! - `cargo gpu-test ledger FILES...`: GPU tests that never ran on a GPU across many runs;
+//! - `cargo gpu-test compare OLD NEW`: GPU time per test and region, old against new.
+
+#![warn(missing_docs)]
+
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "cargo-gpu-test supports Linux only (and WSL2, which is Linux): gpu-test finds the NVIDIA driver the way \
+     Linux loads it"
+);
+
+mod compare;
+mod ledger;
+mod render;
+mod report;
+mod run;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Honest GPU tests: run them, see why each skipped one was skipped, diagnose the machine, and
+/// track which GPU tests ran where.
+#[derive(Debug, Parser)]
+#[command(name = "cargo-gpu-test", bin_name = "cargo gpu-test", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the tests (`cargo nextest run` when installed, else `cargo test`), then list every
+    /// skipped GPU test with its reason and fix.
+    ///
+    /// ARGS go to the runner unchanged (`-p my-crate`, `--no-fail-fast`, `-- --exact name`, ...).
+    /// The run writes a JSON report to GPU_TEST_REPORT if it names a .json file, else to a
+    /// private temporary file. Exit status: the runner's, except that a run in which every GPU
+    /// test was skipped succeeds (nextest would say "no tests to run"); with GPU_TEST_STRICT=1
+    /// unmet tests fail instead.
+    Run {
+        /// The test runner.
+        #[arg(long, value_enum, default_value_t = run::Runner::Auto)]
+        runner: run::Runner,
+        /// Arguments for the runner.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+        args: Vec<OsString>,
+    },
+    /// Why this machine can or cannot run GPU tests: driver, devices, toolkit, environment,
+    /// and each finding with its fix.
+    ///
+    /// Exit status: 0 when at least one CUDA device is usable, 1 when none is.
+    Doctor {
+        /// Print the diagnosis as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Render a JSON report (GPU_TEST_REPORT=<path>.json) for people, or as Markdown for a CI
+    /// job summary (`>> $GITHUB_STEP_SUMMARY`).
+    Report {
+        /// The JSON report.
+        file: PathBuf,
+        /// How to render it.
+        #[arg(long, value_enum, default_value_t = render::Format::Text)]
+        format: render::Format,
+    },
+    /// From the JSON reports of many runs and machines, list the GPU tests that never ran on a
+    /// GPU (or never on a given compute capability or driver), with the last date each did.
+    ///
+    /// Exit status: 0 when every test ran as asked in some report, 1 when one never did.
+    Ledger {
+        /// JSON reports.
+        #[arg(required = true, value_name = "FILES")]
+        files: Vec<PathBuf>,
+        /// Count only runs on a device of this compute capability (`9.0` or `sm_90`).
+        #[arg(long, value_name = "X.Y")]
+        compute: Option<String>,
+        /// Count only runs under this driver release, or one it prefixes (`580`, `580.65.06`).
+        #[arg(long, value_name = "RELEASE")]
+        driver: Option<String>,
+        /// List every test, not only those that never ran as asked.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Compare the GPU time (CUDA events) of two runs per test and region, flagging regions
+    /// that got slower.
+    ///
+    /// Exit status: 1 with --fail-above when a region is slower by more than that, else 0.
+    Compare {
+        /// The baseline's JSON report.
+        old: PathBuf,
+        /// The new run's JSON report.
+        new: PathBuf,
+        /// Flag regions slower by more than this many percent.
+        #[arg(long, default_value = "10", value_name = "PERCENT")]
+        threshold: String,
+        /// Exit with status 1 when a region is slower by more than this many percent.
+        #[arg(long, value_name = "PERCENT")]
+        fail_above: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    // Run by cargo as `cargo-gpu-test gpu-test ...`, or directly as `cargo-gpu-test ...`.
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "gpu-test") {
+        args.remove(1);
+    }
+    let cli = Cli::parse_from(args);
+    match execute(cli.command) {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(message) => {
+            eprintln!("cargo gpu-test: error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn execute(command: Command) -> Result<i32, String> {
+    match command {
+        Command::Run { runner, args } => run::run(runner, &args),
+        Command::Doctor { json } => {
+            let diagnosis = gpu_test_runtime::Diagnosis::new(gpu_test_runtime::probe());
+            if json {
+                print!("{}", diagnosis.to_json());
+            } else {
+                print!("{}", diagnosis.to_text());
+            }
+            Ok(diagnosis.exit_code())
+        }
+        Command::Report { file, format } => {
+            print!("{}", render::render(&report::load(&file)?, format));
+            Ok(0)
+        }
+        Command::Ledger {
+            files,
+            compute,
+            driver,
+            all,
+        } => {
+            let filter = ledger::Filter::new(compute.as_deref(), driver.as_deref())?;
+            let reports = files
+                .iter()
+                .map(|f| report::load(f))
+                .collect::<Result<Vec<_>, _>>()?;
+            let (text, missing) = ledger::render(&reports, &filter, all);
+            print!("{text}");
+            Ok(i32::from(missing))
+        }
+        Command::Compare {
+            old,
+            new,
+            threshold,
+            fail_above,
+        } => {
+            let threshold = compare::parse_percent("--threshold", &threshold)?;
+            let fail_above = fail_above
+                .map(|f| compare::parse_percent("--fail-above", &f))
+                .transpose()?;
+            let (old, new) = (report::load(&old)?, report::load(&new)?);
+            let (text, failed) = compare::render(&old, &new, threshold, fail_above);
+            print!("{text}");
+            Ok(i32::from(failed))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_passes_every_argument_through() {
+        let cli = Cli::try_parse_from([
+            "cargo-gpu-test",
+            "run",
+            "-p",
+            "my-crate",
+            "--no-fail-fast",
+            "--",
+            "--exact",
+            "x",
+        ])
+        .unwrap();
+        let Command::Run { runner, args } = cli.command else {
+            panic!("not run");
+        };
+        assert_eq!(runner, run::Runner::Auto);
+        assert_eq!(args, ["-p", "my-crate", "--no-fail-fast", "--", "--exact", "x"]);
+    }
+}

@@ -1,0 +1,347 @@
+//! A report for people (`text`) and for CI job summaries (`markdown`): the counts, each test
+//! binary's machine, the failures, the skipped tests grouped by reason with the fix, and the GPU
+//! timings.
+
+use std::fmt::Write as _;
+
+use crate::report::{Outcome, Report, Test};
+
+/// The two ways a report is rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Plain text, for a terminal or a log.
+    Text,
+    /// Markdown, for `$GITHUB_STEP_SUMMARY` and pull-request comments.
+    Markdown,
+}
+
+/// Skipped tests sharing one reason.
+#[derive(Debug)]
+pub struct SkipGroup<'a> {
+    /// The reason.
+    pub reason: &'a str,
+    /// The fix.
+    pub hint: Option<&'a str>,
+    /// The tests, in report order.
+    pub tests: Vec<&'a Test>,
+}
+
+/// The skipped tests of `report`, grouped by reason, the largest group first.
+pub fn skip_groups(report: &Report) -> Vec<SkipGroup<'_>> {
+    let mut groups: Vec<SkipGroup<'_>> = Vec::new();
+    for test in report.tests.iter().filter(|t| t.outcome == Outcome::Skipped) {
+        let reason = test.reason.as_deref().unwrap_or("no reason recorded");
+        match groups.iter_mut().find(|g| g.reason == reason) {
+            Some(group) => group.tests.push(test),
+            None => groups.push(SkipGroup {
+                reason,
+                hint: test.hint.as_deref(),
+                tests: vec![test],
+            }),
+        }
+    }
+    groups.sort_by_key(|g| std::cmp::Reverse(g.tests.len()));
+    groups
+}
+
+/// `my-crate::gpu tests::a`: a test with its binary.
+fn qualified(test: &Test) -> String {
+    format!("{} {}", test.suite, test.name)
+}
+
+/// `N GPU tests skipped, by reason:` and each group with its fix and its tests: what `cargo
+/// gpu-test run` prints after a run, where nextest showed no reasons.
+pub fn skipped_text(report: &Report) -> Option<String> {
+    let groups = skip_groups(report);
+    if groups.is_empty() {
+        return None;
+    }
+    let total: usize = groups.iter().map(|g| g.tests.len()).sum();
+    let mut out = format!("{} skipped, by reason:\n", tests(total));
+    for group in &groups {
+        let _ = writeln!(out, "  {} x {}", group.tests.len(), group.reason);
+        if let Some(hint) = group.hint {
+            let _ = writeln!(out, "      fix: {hint}");
+        }
+        for test in &group.tests {
+            let _ = write!(out, "      {}", qualified(test));
+            if let Some(at) = test.location() {
+                let _ = write!(out, " ({at})");
+            }
+            out.push('\n');
+        }
+    }
+    Some(out)
+}
+
+fn tests(n: usize) -> String {
+    if n == 1 {
+        "1 GPU test".to_string()
+    } else {
+        format!("{n} GPU tests")
+    }
+}
+
+/// `41.3 us`, `1.20 ms`, `2.50 s`: three significant digits.
+pub fn format_ms(ms: f64) -> String {
+    let (value, unit) = if ms < 1.0 {
+        (ms * 1000.0, "us")
+    } else if ms < 1000.0 {
+        (ms, "ms")
+    } else {
+        (ms / 1000.0, "s")
+    };
+    let decimals = if value >= 100.0 {
+        0
+    } else if value >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{value:.decimals$} {unit}")
+}
+
+/// The whole report in `format`.
+pub fn render(report: &Report, format: Format) -> String {
+    match format {
+        Format::Text => text(report),
+        Format::Markdown => markdown(report),
+    }
+}
+
+fn counts(report: &Report) -> String {
+    format!(
+        "{}: {} passed, {} failed, {} skipped",
+        tests(report.tests.len()),
+        report.count(Outcome::Passed),
+        report.count(Outcome::Failed),
+        report.count(Outcome::Skipped)
+    )
+}
+
+fn written(report: &Report) -> String {
+    let mut out = format!("run {}", report.run);
+    if let Some(at) = &report.written_at {
+        let _ = write!(out, ", written {at}");
+    }
+    if let Some(host) = &report.host {
+        let _ = write!(out, " on {host}");
+    }
+    out
+}
+
+fn machine(suite: &crate::report::Suite) -> String {
+    let mut out = match (&suite.driver_release, &suite.cuda_version) {
+        (Some(release), Some(cuda)) => format!("driver {release} (CUDA {cuda})"),
+        (None, Some(cuda)) => format!("driver with CUDA {cuda}"),
+        _ => suite.probe.clone(),
+    };
+    if !suite.devices.is_empty() {
+        let devices: Vec<String> = suite.devices.iter().map(|d| d.label()).collect();
+        let _ = write!(out, "; {}", devices.join(", "));
+    }
+    for (name, value) in &suite.environment {
+        let _ = write!(out, "; {name}={value}");
+    }
+    out
+}
+
+fn timing_rows(report: &Report) -> Vec<(String, String, String, usize, String)> {
+    let mut rows = Vec::new();
+    for test in &report.tests {
+        for timing in &test.timings {
+            rows.push((
+                qualified(test),
+                timing.label.clone(),
+                timing.device.clone(),
+                timing.count,
+                format!(
+                    "{} (min {}, max {})",
+                    format_ms(timing.median_ms),
+                    format_ms(timing.min_ms),
+                    format_ms(timing.max_ms)
+                ),
+            ));
+        }
+    }
+    rows
+}
+
+fn text(report: &Report) -> String {
+    let mut out = format!("gpu-test report: {}\n{}\n", written(report), counts(report));
+    if !report.suites.is_empty() {
+        out.push_str("\nMachines, per test binary:\n");
+        for suite in &report.suites {
+            let _ = writeln!(out, "  {}: {}", suite.suite, machine(suite));
+        }
+    }
+    let failed: Vec<&Test> = report
+        .tests
+        .iter()
+        .filter(|t| t.outcome == Outcome::Failed)
+        .collect();
+    if !failed.is_empty() {
+        out.push_str("\nFailed:\n");
+        for test in failed {
+            let _ = write!(out, "  {}", qualified(test));
+            if let Some(at) = test.location() {
+                let _ = write!(out, " ({at})");
+            }
+            let _ = writeln!(out, ": {}", test.reason.as_deref().unwrap_or("failed"));
+            if let Some(hint) = &test.hint {
+                let _ = writeln!(out, "      fix: {hint}");
+            }
+        }
+    }
+    if let Some(skipped) = skipped_text(report) {
+        out.push('\n');
+        out.push_str(&skipped);
+    }
+    let rows = timing_rows(report);
+    if !rows.is_empty() {
+        out.push_str("\nGPU time (CUDA events), median per region:\n");
+        for (test, label, device, count, times) in rows {
+            let _ = writeln!(out, "  {test}: {label} {count} x {times}, {device}");
+        }
+    }
+    out
+}
+
+/// Text for a Markdown table cell: pipes and newlines would break the table.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+fn markdown(report: &Report) -> String {
+    let mut out = format!(
+        "## gpu-test\n\n**{}** ({})\n",
+        counts(report),
+        cell(&written(report))
+    );
+    if !report.suites.is_empty() {
+        out.push_str("\n| test binary | machine |\n|---|---|\n");
+        for suite in &report.suites {
+            let _ = writeln!(out, "| `{}` | {} |", cell(&suite.suite), cell(&machine(suite)));
+        }
+    }
+    let failed: Vec<&Test> = report
+        .tests
+        .iter()
+        .filter(|t| t.outcome == Outcome::Failed)
+        .collect();
+    if !failed.is_empty() {
+        out.push_str("\n### Failed\n\n| test | where | why |\n|---|---|---|\n");
+        for test in failed {
+            let mut why = test.reason.clone().unwrap_or_else(|| "failed".to_string());
+            if let Some(hint) = &test.hint {
+                let _ = write!(why, "; fix: {hint}");
+            }
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} |",
+                cell(&qualified(test)),
+                test.location()
+                    .map(|l| format!("`{}`", cell(&l)))
+                    .unwrap_or_default(),
+                cell(&why)
+            );
+        }
+    }
+    let groups = skip_groups(report);
+    if !groups.is_empty() {
+        out.push_str("\n### Skipped, by reason\n\n| tests | reason | fix |\n|---|---|---|\n");
+        for group in &groups {
+            let names: Vec<String> = group
+                .tests
+                .iter()
+                .map(|t| format!("`{}`", cell(&qualified(t))))
+                .collect();
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                names.join("<br>"),
+                cell(group.reason),
+                cell(group.hint.unwrap_or(""))
+            );
+        }
+    }
+    let rows = timing_rows(report);
+    if !rows.is_empty() {
+        out.push_str("\n### GPU time (CUDA events)\n\n| test | region | device | count | median |\n|---|---|---|---|---|\n");
+        for (test, label, device, count, times) in rows {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {count} | {} |",
+                cell(&test),
+                cell(&label),
+                cell(&device),
+                cell(&times)
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::sample;
+
+    #[test]
+    fn skipped_tests_are_grouped_by_reason_with_the_fix() {
+        let report = sample();
+        let text = skipped_text(&report).unwrap();
+        assert_eq!(
+            text,
+            "2 GPU tests skipped, by reason:\n  \
+             2 x needs 2 CUDA devices, found 1 (CUDA_VISIBLE_DEVICES=0 hides the others)\n      \
+             fix: run on a machine with at least 2 GPUs, or unset CUDA_VISIBLE_DEVICES\n      \
+             my-crate::gpu all_reduce (tests/gpu.rs:30)\n      \
+             my-crate::gpu big_matmul (tests/gpu.rs:40)\n"
+        );
+    }
+
+    #[test]
+    fn text_shows_counts_machine_failures_and_timing() {
+        let text = render(&sample(), Format::Text);
+        assert!(text.starts_with(
+            "gpu-test report: run nextest-0f8b6c2e, written 2026-11-28T09:15:02Z on gpu-runner-1\n\
+             4 GPU tests: 1 passed, 1 failed, 2 skipped\n"
+        ));
+        assert!(text.contains(
+            "  my-crate::gpu: driver 580.65.06 (CUDA 13.0); device 0 NVIDIA H200 (sm_90); \
+             CUDA_VISIBLE_DEVICES=0\n"
+        ));
+        assert!(text.contains(
+            "  my-crate::gpu kernel_fault (tests/gpu.rs:50): left a CUDA error on device 0 NVIDIA H200: \
+             CUDA_ERROR_ILLEGAL_ADDRESS (700)\n"
+        ));
+        assert!(text.contains(
+            "  my-crate::gpu saxpy: saxpy 10 x 41.3 us (min 40.9 us, max 44.0 us), device 0 NVIDIA H200\n"
+        ));
+    }
+
+    #[test]
+    fn markdown_is_tables_that_survive_pipes() {
+        let mut report = sample();
+        report.tests[0].reason = Some("a | b".to_string());
+        let text = render(&report, Format::Markdown);
+        assert!(text.starts_with("## gpu-test\n\n**4 GPU tests: 1 passed, 1 failed, 2 skipped**"));
+        assert!(
+            text.contains("| `my-crate::gpu all_reduce` | a \\| b | run on a machine"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| `my-crate::gpu kernel_fault` | `tests/gpu.rs:50` |"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn times_keep_three_digits() {
+        assert_eq!(format_ms(0.0413), "41.3 us");
+        assert_eq!(format_ms(1.2), "1.20 ms");
+        assert_eq!(format_ms(250.0), "250 ms");
+        assert_eq!(format_ms(2500.0), "2.50 s");
+    }
+}

@@ -1,0 +1,205 @@
+//! gpu-test's JSON report (`GPU_TEST_REPORT=<path>.json`), read back: what every GPU test of a
+//! run did, on which devices, with which timings, and what each test binary saw of its machine.
+//! Fields added by later versions are ignored; a field this version needs and does not find is
+//! an error naming the file.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// One run's report.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Report {
+    /// The run's identity.
+    pub run: String,
+    /// When it was written (UTC, RFC 3339); reports of older versions have none.
+    #[serde(default)]
+    pub written_at: Option<String>,
+    /// The host it was written on.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// What each test binary saw of its machine.
+    #[serde(default)]
+    pub suites: Vec<Suite>,
+    /// One per GPU test.
+    pub tests: Vec<Test>,
+}
+
+/// A test binary and its machine.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Suite {
+    /// `package::target`.
+    pub suite: String,
+    /// The probe's summary line.
+    #[serde(default)]
+    pub probe: String,
+    /// The NVIDIA driver release (`580.65.06`).
+    #[serde(default)]
+    pub driver_release: Option<String>,
+    /// The CUDA version the driver supports.
+    #[serde(default)]
+    pub cuda_version: Option<String>,
+    /// The devices the binary saw.
+    #[serde(default)]
+    pub devices: Vec<Device>,
+    /// The CUDA-related variables that were set.
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+}
+
+/// A device.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Device {
+    /// Its CUDA ordinal in the test's process.
+    pub ordinal: usize,
+    /// Its name.
+    pub name: String,
+    /// `9.0`.
+    pub compute_capability: String,
+}
+
+impl Device {
+    /// `device 0 NVIDIA H100 (sm_90)`.
+    pub fn label(&self) -> String {
+        format!(
+            "device {} {} (sm_{})",
+            self.ordinal,
+            self.name,
+            self.compute_capability.replace('.', "")
+        )
+    }
+}
+
+/// How a test ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The body ran and succeeded.
+    Passed,
+    /// The body failed, or strict mode failed an unmet requirement.
+    Failed,
+    /// A requirement was unmet.
+    Skipped,
+}
+
+/// One GPU test.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Test {
+    /// Its binary.
+    pub suite: String,
+    /// Its name, as libtest prints it.
+    pub name: String,
+    /// Where it is defined.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// The line of its definition.
+    #[serde(default)]
+    pub line: Option<u32>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Why it was skipped, or how it failed.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The fix for an unmet requirement.
+    #[serde(default)]
+    pub hint: Option<String>,
+    /// The devices its body ran on: empty when it did not run on a GPU.
+    #[serde(default)]
+    pub devices: Vec<Device>,
+    /// Its timed regions.
+    #[serde(default)]
+    pub timings: Vec<Timing>,
+}
+
+impl Test {
+    /// Whether its body ran on a GPU (passed or failed there).
+    pub fn ran_on_a_gpu(&self) -> bool {
+        !self.devices.is_empty()
+    }
+
+    /// `tests/gpu.rs:12`, when known.
+    pub fn location(&self) -> Option<String> {
+        Some(format!("{}:{}", self.file.as_ref()?, self.line?))
+    }
+}
+
+/// A timed region: the aggregate of every `gpu.time` with one label on one device.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Timing {
+    /// The label.
+    pub label: String,
+    /// `device 0 NVIDIA H100`.
+    pub device: String,
+    /// How many times it was timed.
+    pub count: usize,
+    /// The median, in milliseconds.
+    pub median_ms: f64,
+    /// The fastest, in milliseconds.
+    #[serde(default)]
+    pub min_ms: f64,
+    /// The slowest, in milliseconds.
+    #[serde(default)]
+    pub max_ms: f64,
+}
+
+impl Report {
+    /// The suite named `name`, if the report describes it.
+    pub fn suite(&self, name: &str) -> Option<&Suite> {
+        self.suites.iter().find(|s| s.suite == name)
+    }
+
+    /// How many tests ended so.
+    pub fn count(&self, outcome: Outcome) -> usize {
+        self.tests.iter().filter(|t| t.outcome == outcome).count()
+    }
+}
+
+/// Reads the report at `path`; the error names the file and what is wrong with it.
+pub fn load(path: &Path) -> Result<Report, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("cannot read the report {}: {error}", path.display()))?;
+    parse(&text).map_err(|error| format!("{} is not a gpu-test JSON report: {error}", path.display()))
+}
+
+/// Parses a report's text.
+pub fn parse(text: &str) -> Result<Report, String> {
+    if text.trim_start().starts_with('<') {
+        return Err(
+            "it is XML (a JUnit report); write a JSON one with GPU_TEST_REPORT=<path>.json".to_string(),
+        );
+    }
+    serde_json::from_str(text).map_err(|error| error.to_string())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A report as gpu-test writes it, for the other modules' tests.
+    pub(crate) fn sample() -> Report {
+        parse(include_str!("../tests/data/report.json")).unwrap()
+    }
+
+    #[test]
+    fn a_written_report_is_read() {
+        let report = sample();
+        assert_eq!(report.tests.len(), 4);
+        assert_eq!(report.count(Outcome::Skipped), 2);
+        let saxpy = report.tests.iter().find(|t| t.name == "saxpy").unwrap();
+        assert!(saxpy.ran_on_a_gpu());
+        assert_eq!(saxpy.devices[0].compute_capability, "9.0");
+        assert_eq!(saxpy.location().as_deref(), Some("tests/gpu.rs:12"));
+        assert_eq!(saxpy.timings[0].median_ms, 0.0413);
+    }
+
+    #[test]
+    fn other_files_are_refused_with_the_reason() {
+        assert!(
+            parse("<?xml version=\"1.0\"?><testsuites/>")
+                .unwrap_err()
+                .contains("JUnit")
+        );
+        assert!(parse("{\"run\": 1}").is_err());
+    }
+}

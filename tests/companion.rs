@@ -1,0 +1,351 @@
+//! `cargo gpu-test`, used as a user would: installed with `cargo install --path`, run as a cargo
+//! subcommand in a crate outside this workspace, on described machines (no driver, the fake
+//! driver), and its `report`, `ledger` and `compare` commands on reports of fixture runs.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use gpu_test_tests::{Fixture, Machine, Run, cargo, scratch_dir, workspace_root};
+
+/// `cargo install --path cargo-gpu-test` into a directory of its own, once per process; the
+/// directory holding the installed `cargo-gpu-test`.
+fn installed() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let root = scratch_dir().join("installed");
+        let output = cargo()
+            .args(["install", "--locked", "--debug", "--force", "--path"])
+            .arg(workspace_root().join("cargo-gpu-test"))
+            .arg("--root")
+            .arg(&root)
+            .arg("--target-dir")
+            .arg(Fixture::target_dir())
+            .output()
+            .expect("run cargo install");
+        assert!(
+            output.status.success(),
+            "cargo install --path cargo-gpu-test failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        root.join("bin")
+    })
+}
+
+/// `PATH` with the installed companion first, so that `cargo gpu-test` finds it.
+fn path_with_companion() -> std::ffi::OsString {
+    let mut dirs = vec![installed().to_path_buf()];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(dirs).unwrap()
+}
+
+/// `cargo gpu-test ARGS` in `dir`, on `machine`.
+fn cargo_gpu_test(machine: &Machine, dir: &Path, args: &[&str]) -> Run {
+    let mut command = machine.command(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command
+        .env("PATH", path_with_companion())
+        .env("CARGO_TARGET_DIR", Fixture::target_dir())
+        .current_dir(dir)
+        .arg("gpu-test")
+        .args(args);
+    Run::of(&mut command)
+}
+
+/// The installed `cargo-gpu-test ARGS`, run directly.
+fn companion(machine: &Machine, args: &[&str]) -> Run {
+    Run::of(machine.command(installed().join("cargo-gpu-test")).args(args))
+}
+
+fn nextest_installed() -> bool {
+    cargo()
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn run_under_nextest_shows_every_skip_reason_and_passes_on_a_cpu_machine() {
+    assert!(
+        nextest_installed(),
+        "these tests need cargo-nextest (.ci/run installs it)"
+    );
+    let fixture = Fixture::build("harness-basic");
+    let machine = Machine::without_driver();
+    let run = cargo_gpu_test(&machine, &fixture.dir, &["run", "--no-fail-fast"]);
+    run.assert_clean();
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    // nextest itself ran: its summary line, and the plain test passing.
+    assert!(run.all().contains("cpu_only"), "{}", run.all());
+    assert!(run.stderr.contains("Summary ["), "{}", run.all());
+    // Then every skipped GPU test, grouped by reason, with the fix and where it is.
+    let after = run
+        .stderr
+        .split_once("cargo gpu-test: ")
+        .unwrap_or_else(|| panic!("no skip list:\n{}", run.all()))
+        .1;
+    assert!(
+        after.starts_with(
+            "9 GPU tests skipped, by reason:\n  9 x no CUDA driver: libcuda could not be loaded"
+        ),
+        "{after}"
+    );
+    assert!(after.contains("      fix: install the NVIDIA driver"), "{after}");
+    for test in ["two_devices", "round_trip", "nested::without_the_handle"] {
+        assert!(
+            after.contains(&format!("harness-basic::gpu {test} (tests/gpu.rs:")),
+            "{test}:\n{after}"
+        );
+    }
+}
+
+#[test]
+fn a_run_in_which_every_gpu_test_is_skipped_succeeds_and_says_so() {
+    let fixture = Fixture::build("harness-basic");
+    let machine = Machine::without_driver();
+    // Only the GPU binary: nextest has nothing left to run and says so with exit status 4.
+    let run = cargo_gpu_test(&machine, &fixture.dir, &["run", "--test", "gpu"]);
+    run.assert_clean();
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("every GPU test of this run was skipped: none ran on a GPU (nextest had no test left"),
+        "{}",
+        run.all()
+    );
+    // Strict: the unmet tests run and fail, and so does the command.
+    let strict = Machine::without_driver().env("GPU_TEST_STRICT", "1");
+    let run = cargo_gpu_test(&strict, &fixture.dir, &["run", "--test", "gpu"]);
+    run.assert_clean();
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    assert!(run.all().contains("FAIL"), "{}", run.all());
+    // cargo test as the runner, by choice.
+    let run = cargo_gpu_test(
+        &machine,
+        &fixture.dir,
+        &["run", "--runner", "cargo-test", "--test", "gpu"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stdout.contains("... ignored (no CUDA driver"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains("every GPU test of this run was skipped"),
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
+fn a_junit_report_variable_is_refused_with_the_way_out() {
+    let fixture = Fixture::build("harness-basic");
+    let machine = Machine::without_driver().env("GPU_TEST_REPORT", "gpu.xml");
+    let run = cargo_gpu_test(&machine, &fixture.dir, &["run"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr
+            .starts_with("cargo gpu-test: error: GPU_TEST_REPORT=\"gpu.xml\": cargo gpu-test run reads the run's report back"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn doctor_and_version() {
+    let machine = Machine::with_fake_driver();
+    let fixture = Fixture::build("harness-basic");
+    let run = cargo_gpu_test(&machine, &fixture.dir, &["doctor", "--json"]);
+    run.assert_clean();
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(run.json()["devices"][0]["name"], "NVIDIA Fake H100");
+    let none = cargo_gpu_test(&Machine::without_driver(), &fixture.dir, &["doctor"]);
+    assert_eq!(none.code, Some(1), "{}", none.all());
+    assert!(none.stdout.contains("no CUDA driver"), "{}", none.stdout);
+    let version = cargo_gpu_test(&machine, &fixture.dir, &["--version"]);
+    assert_eq!(
+        version.stdout,
+        format!("cargo-gpu-test {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+/// Runs the fixture `execution`'s `timed_regions` on `machine`, writing a JSON report; its path.
+fn timed_report(machine: &Machine, name: &str) -> PathBuf {
+    let report = machine.dir().join(name);
+    let run = Run::of(
+        machine
+            .command(Fixture::build("execution").test("execution"))
+            .env("GPU_TEST_REPORT", &report)
+            .args(["--exact", "timed_regions"]),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    report
+}
+
+#[test]
+fn compare_flags_regions_that_got_slower() {
+    let old = Machine::with_fake_driver().env("FAKE_CUDA_EVENT_MS", "0.040");
+    let new = Machine::with_fake_driver().env("FAKE_CUDA_EVENT_MS", "0.050");
+    let (old, new) = (timed_report(&old, "old.json"), timed_report(&new, "new.json"));
+    let (old, new) = (old.to_str().unwrap(), new.to_str().unwrap());
+    let machine = Machine::without_driver();
+    let run = companion(&machine, &["compare", old, new, "--fail-above", "20"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        run.stdout
+            .contains("execution timed_regions  saxpy   40.0 us     50.0 us     +25.0%  SLOWER"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("2 of 2 regions slower by more than 10%"),
+        "{}",
+        run.stdout
+    );
+    let run = companion(&machine, &["compare", old, new, "--fail-above", "30"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let run = companion(&machine, &["compare", new, old, "--fail-above", "0"]);
+    assert_eq!(run.code, Some(0), "faster is not a failure:\n{}", run.all());
+    assert!(run.stdout.contains("-20.0%"), "{}", run.stdout);
+}
+
+#[test]
+fn ledger_finds_the_tests_that_never_ran_on_a_gpu() {
+    let fixture = Fixture::build("harness-basic");
+    let run_on = |machine: Machine, name: &str| {
+        let report = machine.dir().join(name);
+        let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+        let run = Run::of(machine.command(fixture.test("gpu")).arg("--test-threads=1"));
+        assert_eq!(run.code, Some(0), "{}", run.all());
+        (machine, report)
+    };
+    // A CPU machine, and an sm_90 machine with one GPU and driver 570.
+    let (_cpu, cpu) = run_on(Machine::without_driver(), "cpu.json");
+    let (_gpu, gpu) = run_on(Machine::with_fake_driver(), "gpu.json");
+    let (cpu, gpu) = (cpu.to_str().unwrap(), gpu.to_str().unwrap());
+    let machine = Machine::without_driver();
+
+    let run = companion(&machine, &["ledger", cpu, gpu]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let missing: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("MISSING")).collect();
+    // The fake GPU meets every requirement but two devices.
+    assert_eq!(missing.len(), 1, "{}", run.stdout);
+    assert!(
+        missing[0].starts_with(
+            "MISSING harness-basic::gpu two_devices  never ran on a GPU in 2 reports; last seen "
+        ) && missing[0].ends_with("skipped: needs 2 CUDA devices, found 1"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .ends_with("5 of 6 GPU tests in 2 reports ran on a GPU at least once; 1 never did\n"),
+        "{}",
+        run.stdout
+    );
+
+    // Only the CPU run: nothing ran.
+    let run = companion(&machine, &["ledger", cpu]);
+    assert!(
+        run.stdout
+            .ends_with("0 of 6 GPU tests in 1 report ran on a GPU at least once; 6 never did\n"),
+        "{}",
+        run.stdout
+    );
+
+    // The fake GPU is sm_90 with driver 570: asked for sm_80, or driver 580, nothing ran.
+    let run = companion(&machine, &["ledger", cpu, gpu, "--compute", "8.0"]);
+    assert!(
+        run.stdout
+            .contains("never ran on a GPU of compute capability 8.0 in 2 reports; last ran on a GPU "),
+        "{}",
+        run.stdout
+    );
+    let run = companion(
+        &machine,
+        &[
+            "ledger",
+            cpu,
+            gpu,
+            "--compute",
+            "sm_90",
+            "--driver",
+            "570",
+            "--all",
+        ],
+    );
+    assert!(
+        run.stdout.contains("ran     harness-basic::gpu round_trip"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("(device 0 NVIDIA Fake H100 (sm_90), driver 570.86.15)"),
+        "{}",
+        run.stdout
+    );
+    let run = companion(&machine, &["ledger", gpu, "--driver", "580"]);
+    assert!(run.stdout.ends_with("; 6 never did\n"), "{}", run.stdout);
+
+    // Bad input: named.
+    let run = companion(&machine, &["ledger", gpu, "--compute", "hopper"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("--compute \"hopper\" is not a compute capability"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn report_renders_a_fixture_run_as_text_and_markdown() {
+    let machine = Machine::with_fake_driver();
+    let report = machine.dir().join("report.json");
+    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let fixture = Fixture::build("harness-basic");
+    let run = Run::of(machine.command(fixture.test("gpu")).arg("--test-threads=1"));
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let report = report.to_str().unwrap();
+    let text = companion(&machine, &["report", report]);
+    assert_eq!(text.code, Some(0), "{}", text.all());
+    assert!(
+        text.stdout.contains("6 GPU tests: 5 passed, 0 failed, 1 skipped"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains(
+            "  harness-basic::gpu: driver 570.86.15 (CUDA 12.8); device 0 NVIDIA Fake H100 (sm_90)"
+        ),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("  1 x needs 2 CUDA devices, found 1\n"),
+        "{}",
+        text.stdout
+    );
+    let markdown = companion(&machine, &["report", report, "--format", "markdown"]);
+    assert!(
+        markdown.stdout.starts_with("## gpu-test\n"),
+        "{}",
+        markdown.stdout
+    );
+    assert!(
+        markdown
+            .stdout
+            .contains("| `harness-basic::gpu two_devices` | needs 2 CUDA devices, found 1 |"),
+        "{}",
+        markdown.stdout
+    );
+    let bad = companion(&machine, &["report", report, "--format", "html"]);
+    assert_eq!(bad.code, Some(2), "{}", bad.all());
+    assert!(
+        bad.stderr.contains("possible values: text, markdown"),
+        "{}",
+        bad.stderr
+    );
+}
