@@ -160,6 +160,19 @@ fn doctor_and_version() {
     run.assert_clean();
     assert_eq!(run.code, Some(0), "{}", run.all());
     assert_eq!(run.json()["devices"][0]["name"], "NVIDIA Fake H100");
+    assert_eq!(run.json()["gpu_test_slots"], 1);
+    // Two GPUs, two tests on each: a nextest `gpu` group of four.
+    let two = Machine::with_fake_driver()
+        .devices("NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake A100|8.0|40GiB")
+        .env("GPU_TEST_TESTS_PER_DEVICE", "2");
+    let run = cargo_gpu_test(&two, &fixture.dir, &["doctor"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stdout
+            .contains("nextest: give the `gpu` test group max-threads = 4 (2 usable device(s) x"),
+        "{}",
+        run.stdout
+    );
     let none = cargo_gpu_test(&Machine::without_driver(), &fixture.dir, &["doctor"]);
     assert_eq!(none.code, Some(1), "{}", none.all());
     assert!(none.stdout.contains("no CUDA driver"), "{}", none.stdout);

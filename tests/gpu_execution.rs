@@ -346,3 +346,54 @@ fn a_crate_with_its_own_cudarc_version_builds_and_runs() {
         run.all()
     );
 }
+
+/// The README's nextest configuration, as the `execution` fixture carries it: a `gpu` test group
+/// whose `max-threads` is the machine's GPUs × tests per device queues GPU tests in nextest, so
+/// that none waits for a device lease (where waiting counts against nextest's slow-test timeout).
+#[test]
+fn a_nextest_test_group_queues_gpu_tests_before_the_leases() {
+    let config = std::fs::read_to_string(
+        gpu_test_tests::workspace_root().join("tests/fixtures/execution/.config/nextest.toml"),
+    )
+    .unwrap();
+    let readme = std::fs::read_to_string(gpu_test_tests::workspace_root().join("README.md")).unwrap();
+    assert!(
+        readme.contains(&config),
+        "the README shows the fixture's .config/nextest.toml"
+    );
+
+    let fixture = Fixture::build("execution");
+    let machine = Machine::with_fake_driver();
+    let log = machine.dir().join("leases.log");
+    let machine = machine
+        .env("LEASE_LOG", log.to_str().unwrap())
+        .env("GPU_TEST_LEASE_NOTICE", "0");
+    let mut command = machine.command(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command
+        .args(["nextest", "run", "--color", "never", "--manifest-path"])
+        .arg(fixture.dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(Fixture::target_dir())
+        // Four at a time, but the group lets one GPU test run at once on the one fake GPU.
+        .args([
+            "--test-threads",
+            "4",
+            "--run-ignored",
+            "only",
+            "-E",
+            "test(/^hold_[0-9]+$/)",
+        ])
+        .args(["--success-output", "immediate"]);
+    let run = Run::of(&mut command);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(run.stderr.contains("10 tests run: 10 passed"), "{}", run.all());
+    // Each test printed that it held the device, and none had to wait for it.
+    assert_eq!(run.all().matches("holding: hold_").count(), 20, "{}", run.all());
+    assert!(
+        !run.all().contains("is waiting for a device lease"),
+        "{}",
+        run.all()
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(max_holders(&text).values().copied().max(), Some(1), "{text}");
+}

@@ -119,6 +119,7 @@ impl Diagnosis<'_> {
             "device_nodes": nodes,
             "findings": findings,
             "usable_devices": self.usable_devices(),
+            "gpu_test_slots": self.gpu_test_slots(),
         })
     }
 }

@@ -106,6 +106,14 @@ impl<'p> Diagnosis<'p> {
             .count()
     }
 
+    /// How many GPU tests this machine runs at once: usable devices × `GPU_TEST_TESTS_PER_DEVICE`.
+    /// A nextest `gpu` test group with this `max-threads` queues GPU tests in nextest, where they
+    /// do not count against its slow-test timeout, instead of in gpu-test's device leases.
+    pub fn gpu_test_slots(&self) -> usize {
+        let per_device = settings().map(|s| s.tests_per_device).unwrap_or(1);
+        self.usable_devices() * per_device as usize
+    }
+
     /// Ends the process with [`exit_code`](Self::exit_code), as the `gpu-doctor` binary does.
     /// When the driver did not answer, the process ends past the C library's exit handlers: the
     /// driver's own handlers could wait forever on the call that never returned.

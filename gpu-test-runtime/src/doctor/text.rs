@@ -170,6 +170,14 @@ impl Diagnosis<'_> {
             let _ = writeln!(out, "  {:<7}  fix: {}", "", finding.hint);
         }
         let usable = self.usable_devices();
+        if usable > 0 {
+            let _ = writeln!(
+                out,
+                "\nnextest: give the `gpu` test group max-threads = {} ({usable} usable device(s) x \
+                 GPU_TEST_TESTS_PER_DEVICE), so that GPU tests queue in nextest rather than in device leases",
+                self.gpu_test_slots()
+            );
+        }
         let _ = writeln!(
             out,
             "\n{} (exit {})",
