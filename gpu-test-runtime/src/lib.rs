@@ -73,8 +73,10 @@
 //!
 //! # Environment variables
 //!
-//! Unset or empty means the default; any other value that is not accepted stops the tests with an
-//! error naming the variable.
+//! Unset or empty means the default; any other value that is not accepted is an error naming the
+//! variable, the value and what is accepted, and no GPU test runs: gpu-test's harness stops the
+//! test binary with it before any test (exit status 101), and under the default harness each GPU
+//! test fails with it. Never a silent default.
 //!
 //! | variable | accepted | effect |
 //! |---|---|---|
@@ -98,6 +100,17 @@
 
 #![warn(unreachable_pub, missing_docs)]
 #![deny(unsafe_code)]
+
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "gpu-test-runtime supports Linux only (and WSL2, which is Linux): it finds and loads the NVIDIA driver \
+     the way Linux does (libcuda.so.1, /proc/driver/nvidia, /dev/nvidia*)"
+);
+
+/// The crate's README, whose examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
 
 // The stages, each importing only from those above it.
 mod cuda;

@@ -2,8 +2,10 @@
 //! here, once per process. (The CUDA variables are facts about the machine: the probe records
 //! them.)
 //!
-//! Unset or empty means the default; any other value that is not accepted is an error that names
-//! the variable, the value and what is accepted, never a silent default. A `GPU_TEST_*` variable
+//! Unset or empty means the default; any other value that is not accepted is an error naming the
+//! variable, the value and what is accepted, and no GPU test runs: gpu-test's harness stops the
+//! test binary with it before any test (exit status 101), and under the default harness each GPU
+//! test fails with it. Never a silent default. A `GPU_TEST_*` variable
 //! gpu-test does not know is a warning (a typo would otherwise silently turn strict mode off).
 
 use std::fmt;

@@ -514,3 +514,8 @@ pub fn has_finding(json: &serde_json::Value, severity: &str, text: &str) -> bool
         .iter()
         .any(|f| f.starts_with(&format!("{severity}: ")) && f.contains(text))
 }
+
+/// The workspace README's Rust examples, compiled and run as doctests so that none goes stale.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;
