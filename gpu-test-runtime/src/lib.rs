@@ -112,36 +112,44 @@ compile_error!(
 #[doc = include_str!("../README.md")]
 struct ReadmeExamples;
 
-// The stages, each importing only from those above it.
-mod cuda;
-mod decide;
-mod doctor;
-mod harness;
-mod probe;
-mod report;
-mod run;
-mod settings;
-mod util;
+/// Compiles its items on Linux only, so that another target stops at the `compile_error!` above
+/// rather than at what Linux has and it lacks.
+macro_rules! on_linux {
+    ($($item:item)*) => { $(#[cfg(target_os = "linux")] $item)* };
+}
 
-pub use cuda::error::CudaError;
-pub use cuda::version::Version;
-pub use decide::requirements::Requirements;
-pub use decide::skip::{SkipKind, SkipReason};
-pub use doctor::Diagnosis;
-pub use gpu_test_macros::gpu_test;
-pub use harness::mimic::main;
-pub use probe::{DeviceInfo, Probe, probe};
-pub use run::gpu::{Gpu, GpuDevice, Timed};
-pub use run::timing::Timing;
+on_linux! {
+    // The stages, each importing only from those above it.
+    mod cuda;
+    mod decide;
+    mod doctor;
+    mod harness;
+    mod probe;
+    mod report;
+    mod run;
+    mod settings;
+    mod util;
+
+    pub use cuda::error::CudaError;
+    pub use cuda::version::Version;
+    pub use decide::requirements::Requirements;
+    pub use decide::skip::{SkipKind, SkipReason};
+    pub use doctor::Diagnosis;
+    pub use gpu_test_macros::gpu_test;
+    pub use harness::mimic::main;
+    pub use probe::{DeviceInfo, Probe, probe};
+    pub use run::gpu::{Gpu, GpuDevice, Timed};
+    pub use run::timing::Timing;
+
+    /// What the expansion of `#[gpu_test]` refers to; not a public API.
+    #[doc(hidden)]
+    pub mod __private {
+        pub use crate::harness::libtest::run_under_libtest;
+        pub use crate::harness::registry::{GPU_TESTS, TestDef};
+        pub use crate::run::body::{IntoOutcome, Outcome, TestBody};
+        pub use linkme;
+    }
+}
 
 /// cudarc, re-exported so that test code and gpu-test agree on its types.
 pub use cudarc;
-
-/// What the expansion of `#[gpu_test]` refers to; not a public API.
-#[doc(hidden)]
-pub mod __private {
-    pub use crate::harness::libtest::run_under_libtest;
-    pub use crate::harness::registry::{GPU_TESTS, TestDef};
-    pub use crate::run::body::{IntoOutcome, Outcome, TestBody};
-    pub use linkme;
-}
