@@ -29,7 +29,7 @@ pub struct SkipGroup<'a> {
 /// The skipped tests of `report`, grouped by reason, the largest group first.
 pub fn skip_groups(report: &Report) -> Vec<SkipGroup<'_>> {
     let mut groups: Vec<SkipGroup<'_>> = Vec::new();
-    for test in report.tests.iter().filter(|t| t.outcome == Outcome::Skipped) {
+    for test in report.ended(Outcome::Skipped) {
         let reason = test.reason.as_deref().unwrap_or("no reason recorded");
         match groups.iter_mut().find(|g| g.reason == reason) {
             Some(group) => group.tests.push(test),
@@ -175,11 +175,7 @@ fn text(report: &Report) -> String {
             let _ = writeln!(out, "  {}: {}", suite.suite, machine(suite));
         }
     }
-    let failed: Vec<&Test> = report
-        .tests
-        .iter()
-        .filter(|t| t.outcome == Outcome::Failed)
-        .collect();
+    let failed = report.ended(Outcome::Failed);
     if !failed.is_empty() {
         out.push_str("\nFailed:\n");
         for test in failed {
@@ -224,11 +220,7 @@ fn markdown(report: &Report) -> String {
             let _ = writeln!(out, "| `{}` | {} |", cell(&suite.suite), cell(&machine(suite)));
         }
     }
-    let failed: Vec<&Test> = report
-        .tests
-        .iter()
-        .filter(|t| t.outcome == Outcome::Failed)
-        .collect();
+    let failed = report.ended(Outcome::Failed);
     if !failed.is_empty() {
         out.push_str("\n### Failed\n\n| test | where | why |\n|---|---|---|\n");
         for test in failed {

@@ -149,9 +149,14 @@ impl Report {
         self.suites.iter().find(|s| s.suite == name)
     }
 
+    /// The tests that ended so.
+    pub fn ended(&self, outcome: Outcome) -> Vec<&Test> {
+        self.tests.iter().filter(|t| t.outcome == outcome).collect()
+    }
+
     /// How many tests ended so.
     pub fn count(&self, outcome: Outcome) -> usize {
-        self.tests.iter().filter(|t| t.outcome == outcome).count()
+        self.ended(outcome).len()
     }
 }
 
