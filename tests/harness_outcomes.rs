@@ -812,3 +812,83 @@ fn runs_with_nothing_to_run_print_exactly_what_libtest_mimic_prints() {
         assert_eq!(fast.stdout, std::fs::read_to_string(&log).unwrap(), "{args:?}");
     }
 }
+
+/// `#[gpu_test(feature = "cuda")]`: built without the crate's feature, the test still exists and
+/// is skipped with the reason under both harnesses and nextest (and fails, strict); built with
+/// it, it runs.
+#[test]
+fn a_test_built_without_its_feature_is_skipped_not_lost() {
+    let fixture = Fixture::build("features");
+    let machine = Machine::with_fake_driver();
+    let reason = "built without feature `cuda`, which the test's body needs";
+
+    let run = Run::of(&mut machine.command(fixture.test("gpu")));
+    run.assert_clean();
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(outcome_of(&run, "needs_no_feature"), "ok");
+    assert_eq!(
+        outcome_of(&run, "doubles_with_cuda"),
+        format!("ignored ({reason})")
+    );
+
+    // The default harness: the test passes and says why on stderr.
+    let run = Run::of(&mut machine.command(fixture.test("plain")));
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stderr.contains(&format!(
+            "gpu-test: skipped doubles_with_cuda_under_libtest: {reason}; hint: build with `--features cuda`"
+        )),
+        "{}",
+        run.stderr
+    );
+
+    // Strict: both fail, naming the reason.
+    let strict = Machine::with_fake_driver().env("GPU_TEST_STRICT", "1");
+    for target in ["gpu", "plain"] {
+        let run = Run::of(&mut strict.command(fixture.test(target)));
+        assert_eq!(run.code, Some(101), "{target}: {}", run.all());
+        assert!(run.all().contains(reason), "{target}: {}", run.all());
+    }
+
+    // nextest lists it as skipped, not absent.
+    let mut command = machine.command(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command
+        .args([
+            "nextest",
+            "run",
+            "--color",
+            "never",
+            "--status-level",
+            "skip",
+            "--manifest-path",
+        ])
+        .arg(fixture.dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(Fixture::target_dir());
+    let run = Run::of(&mut command);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.contains("SKIP") && l.ends_with("features::gpu doubles_with_cuda")),
+        "{}",
+        run.all()
+    );
+
+    // Built with the feature, the body is compiled and runs.
+    let mut command = fixture.cargo_test(&machine);
+    command.args(["--features", "cuda", "--", "--test-threads=1"]);
+    let run = Run::of(&mut command);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stdout.contains("test doubles_with_cuda ... ok"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stdout.contains("test doubles_with_cuda_under_libtest ... ok"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.all().contains(reason), "{}", run.all());
+}

@@ -19,6 +19,7 @@ pub(crate) const KEYS: &[&str] = &[
     "min_memory",
     "min_toolkit",
     "timeout",
+    "feature",
     "crate",
 ];
 
@@ -31,6 +32,7 @@ pub(crate) struct Args {
     pub(crate) min_memory: Option<u64>,
     pub(crate) min_toolkit: Option<Version>,
     pub(crate) timeout_ms: Option<u64>,
+    pub(crate) feature: Option<LitStr>,
     pub(crate) crate_path: Option<syn::Path>,
 }
 
@@ -101,6 +103,12 @@ impl Args {
                     .map_err(|message| syn::Error::new(text.span(), format!("timeout: {message}")))?;
                 replace(&mut self.timeout_ms, ms).map_err(|_| duplicate())
             }
+            "feature" => {
+                let text = string_value(&name, value)?;
+                values::check_feature_name(&text.value())
+                    .map_err(|message| syn::Error::new(text.span(), format!("feature: {message}")))?;
+                replace(&mut self.feature, text).map_err(|_| duplicate())
+            }
             "crate" => {
                 let text = string_value(&name, value)?;
                 let path: syn::Path = text.parse().map_err(|_| {
@@ -136,6 +144,7 @@ fn example(key: &str) -> &'static str {
         "min_memory" => "`min_memory = \"16 GiB\"`",
         "min_toolkit" => "`min_toolkit = \"12.0\"`",
         "timeout" => "`timeout = \"30s\"`",
+        "feature" => "`feature = \"cuda\"`",
         "crate" => "`crate = \"::gpu_test_runtime\"`",
         _ => "`key = value`",
     }
@@ -281,7 +290,10 @@ mod tests {
             message.contains("unknown key `device`; did you mean `devices`?"),
             "{message}"
         );
-        assert!(message.contains("devices, min_cuda, min_compute, min_memory, min_toolkit, timeout, crate"));
+        assert!(
+            message
+                .contains("devices, min_cuda, min_compute, min_memory, min_toolkit, timeout, feature, crate")
+        );
         let message = error(quote!(mincuda = "11.8"));
         assert!(message.contains("did you mean `min_cuda`?"), "{message}");
         let message = error(quote!(colour = "red"));

@@ -59,6 +59,28 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
     let mut body = item.clone();
     body.sig.ident = body_name.clone();
     body.vis = syn::Visibility::Inherited;
+    // With `feature = "cuda"`, the body as written exists only in builds with the feature.
+    // Without it, a stub of the same signature stands in (so that the types it names stay used),
+    // and the test exists and is skipped before anything could call the stub.
+    let (only_with_feature, stub) = match &config.feature {
+        Some(feature) => {
+            let mut stub = body.clone();
+            stub.block = syn::parse_quote!({
+                ::core::unreachable!("a #[gpu_test] built without its feature is never run")
+            });
+            (
+                quote!(#[cfg(feature = #feature)]),
+                quote! {
+                    #(#cfgs)*
+                    #[cfg(not(feature = #feature))]
+                    #[allow(non_snake_case, dead_code, unused)]
+                    #[doc(hidden)]
+                    #stub
+                },
+            )
+        }
+        None => (quote!(), quote!()),
+    };
 
     let requirements = requirements(config, &rt);
     // A body returning `()` is pointed at as it is; any other goes through a wrapper that
@@ -107,9 +129,12 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
 
     quote! {
         #(#cfgs)*
+        #only_with_feature
         #[allow(non_snake_case, dead_code)]
         #[doc(hidden)]
         #body
+
+        #stub
 
         #wrapper
 
@@ -188,6 +213,9 @@ fn requirements(config: &Args, rt: &TokenStream) -> TokenStream {
         let v = version(v);
         built = quote!(#built.min_toolkit(#v));
     }
+    if let Some(feature) = &config.feature {
+        built = quote!(#built.feature(#feature, ::core::cfg!(feature = #feature)));
+    }
     built
 }
 
@@ -224,6 +252,34 @@ mod tests {
             "{out}"
         );
         assert!(!out.contains("gpu_test_runtime"), "{out}");
+    }
+
+    #[test]
+    fn a_feature_gates_the_body_but_not_the_test() {
+        let out = gpu_test(
+            quote!(feature = "cuda"),
+            quote!(
+                fn t(gpu: &Gpu) {}
+            ),
+        )
+        .to_string();
+        assert!(
+            out.contains("# [cfg (feature = \"cuda\")] # [allow (non_snake_case , dead_code)] # [doc (hidden)] fn __gpu_test_body_t"),
+            "{out}"
+        );
+        assert!(
+            out.contains(". feature (\"cuda\" , :: core :: cfg ! (feature = \"cuda\"))"),
+            "{out}"
+        );
+        assert!(
+            out.contains("# [cfg (not (feature = \"cuda\"))] # [allow (non_snake_case , dead_code , unused)] # [doc (hidden)] fn __gpu_test_body_t (gpu : & Gpu) { :: core :: unreachable !"),
+            "{out}"
+        );
+        // The #[test] function carries no feature gate.
+        assert!(
+            out.contains("# [:: core :: prelude :: v1 :: test] fn t ()"),
+            "{out}"
+        );
     }
 
     #[test]

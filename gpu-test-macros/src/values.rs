@@ -119,9 +119,37 @@ pub(crate) fn parse_duration_ms(text: &str) -> Result<u64, String> {
     Ok(ms)
 }
 
+/// Checks a cargo feature name as cargo does: a letter, digit or `_` first, then letters,
+/// digits, `_`, `-`, `+` or `.`.
+pub(crate) fn check_feature_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+' | '.'));
+    if first_ok && rest_ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "\"{name}\" is not a cargo feature name: give the name of a feature of this crate, such as \"cuda\" \
+             (letters, digits, `_`, `-`, `+` and `.`, not starting with `-`, `+` or `.`)"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn feature_names_follow_cargo() {
+        for good in ["cuda", "cuda-12", "_x", "a+b", "v1.2"] {
+            assert_eq!(check_feature_name(good), Ok(()), "{good}");
+        }
+        for bad in ["", "-cuda", "cu da", "dep:cuda", ".x"] {
+            assert!(check_feature_name(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn versions_parse() {

@@ -67,6 +67,7 @@
 //! | `min_memory = "16 GiB"` | every device the test uses has this much memory (B, KiB, MiB, GiB, TiB, KB, MB, GB, TB) | any |
 //! | `min_toolkit = "X.Y"` | NVRTC X.Y or newer can be loaded (the test compiles kernels at run time) | not needed |
 //! | `timeout = "30s"` | the body fails if it runs longer (ms, s, m, h) | none |
+//! | `feature = "cuda"` | the body is compiled only with this cargo feature; without it the test is skipped, not lost | always compiled |
 //! | `crate = "path"` | where the generated code finds this crate, when it is re-exported | `::gpu_test_runtime` |
 //!
 //! The body is `fn name()` or `fn name(gpu: &Gpu)` and returns `()` or `Result<(), E: Debug>`.

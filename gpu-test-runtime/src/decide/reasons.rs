@@ -183,6 +183,19 @@ fn no_driver(probe: &Probe, tried: &[LoadAttempt]) -> SkipReason {
 }
 
 /// Why the driver does not meet `min_cuda`, or `None` when it does.
+/// A body compiled only with a cargo feature the build lacks: the Rust form of a CPU-only build,
+/// in which GPU tests gated by `#[cfg(feature = ...)]` would vanish from the run unseen.
+pub(crate) fn built_without_feature(name: &str) -> SkipReason {
+    SkipReason::new(
+        SkipKind::BuiltWithoutFeature,
+        format!("built without feature `{name}`, which the test's body needs"),
+        format!(
+            "build with `--features {name}` (from a workspace root, `--features <package>/{name}`, or \
+             `--all-features`)"
+        ),
+    )
+}
+
 pub(crate) fn cuda_too_old(probe: &Probe, min_cuda: Version) -> Option<SkipReason> {
     let needed = match driver_table::min_driver_for(min_cuda) {
         Some(driver) => format!("CUDA {min_cuda} needs driver >= {driver}"),

@@ -22,6 +22,8 @@ pub struct Requirements {
     min_compute: Option<Version>,
     min_memory: Option<u64>,
     min_toolkit: Option<Version>,
+    /// The cargo feature the body needs, and whether the build enabled it.
+    feature: Option<(&'static str, bool)>,
 }
 
 impl Default for Requirements {
@@ -39,6 +41,7 @@ impl Requirements {
             min_compute: None,
             min_memory: None,
             min_toolkit: None,
+            feature: None,
         }
     }
 
@@ -72,6 +75,15 @@ impl Requirements {
         self
     }
 
+    /// The body is compiled only with the cargo feature `name` of the crate under test;
+    /// `enabled` is whether this build has it (`cfg!(feature = "name")` there). Without it the
+    /// test is skipped, before anything about the machine: no GPU can run a body that was not
+    /// compiled.
+    pub const fn feature(mut self, name: &'static str, enabled: bool) -> Requirements {
+        self.feature = Some((name, enabled));
+        self
+    }
+
     /// The number of devices needed.
     pub const fn device_count(&self) -> u32 {
         self.devices
@@ -80,6 +92,9 @@ impl Requirements {
     /// Decides whether `probe` meets these requirements. `Ok` holds the ordinals of every device
     /// that meets the per-device requirements (at least [`device_count`](Self::device_count)).
     pub fn check(&self, probe: &Probe) -> Result<Vec<usize>, SkipReason> {
+        if let Some((name, false)) = self.feature {
+            return Err(reasons::built_without_feature(name));
+        }
         if let Some(problem) = reasons::driver_problem(probe) {
             return Err(problem);
         }
@@ -215,6 +230,9 @@ impl fmt::Display for Requirements {
         }
         if let Some(v) = self.min_toolkit {
             parts.push(format!("min_toolkit = \"{v}\""));
+        }
+        if let Some((name, _)) = self.feature {
+            parts.push(format!("feature = \"{name}\""));
         }
         f.write_str(&parts.join(", "))
     }

@@ -43,6 +43,9 @@ pub enum SkipKind {
     ToolkitTooOld,
     /// NVRTC makes PTX newer than the driver can load.
     ToolkitNewerThanDriver,
+    /// The test's body is compiled only with a cargo feature the build did not enable
+    /// (`#[gpu_test(feature = "cuda")]`).
+    BuiltWithoutFeature,
 }
 
 impl SkipKind {
@@ -59,6 +62,7 @@ impl SkipKind {
             SkipKind::ToolkitMissing => "toolkit_missing",
             SkipKind::ToolkitTooOld => "toolkit_too_old",
             SkipKind::ToolkitNewerThanDriver => "toolkit_newer_than_driver",
+            SkipKind::BuiltWithoutFeature => "built_without_feature",
         }
     }
 }
