@@ -350,3 +350,78 @@ fn the_doctor_rejects_unknown_arguments() {
         run.stderr
     );
 }
+
+/// The ways a GPU goes missing in containers and WSL2, each a named reason with its fix, in the
+/// skip reason and the doctor alike.
+#[test]
+fn containers_and_wsl_explain_a_missing_driver() {
+    let cases: [(Machine, &str, &str); 5] = [
+        (
+            Machine::without_driver().file(".dockerenv", ""),
+            "this is a container (Docker (/.dockerenv)) started without GPU access: it has no /dev/nvidia* device files",
+            "`docker run --gpus all`",
+        ),
+        (
+            Machine::without_driver().file("proc/1/cgroup", "0::/kubepods/burstable/pod42/abc\n"),
+            "this is a container (a Kubernetes pod (/proc/1/cgroup)) started without GPU access",
+            "request `nvidia.com/gpu` in the pod's resources",
+        ),
+        (
+            Machine::without_driver()
+                .file("run/.containerenv", "")
+                .kernel_module("570.86.15")
+                .device_node("nvidia0", 0o666)
+                .device_node("nvidiactl", 0o666),
+            "this is a container (Podman (/run/.containerenv)) with the GPU device files but without the driver \
+             library: the NVIDIA Container Toolkit did not mount libcuda into it",
+            "nvidia-ctk runtime configure",
+        ),
+        (
+            Machine::without_driver().file(
+                "proc/sys/kernel/osrelease",
+                "5.15.167.4-microsoft-standard-WSL2\n",
+            ),
+            "this is WSL2, where libcuda comes from the Windows NVIDIA driver (/usr/lib/wsl/lib/libcuda.so.1), and it \
+             is not there",
+            "install or update the NVIDIA driver on Windows",
+        ),
+        (
+            Machine::without_driver()
+                .file(
+                    "proc/sys/kernel/osrelease",
+                    "5.15.167.4-microsoft-standard-WSL2\n",
+                )
+                .file("usr/lib/wsl/lib/libcuda.so.1", ""),
+            "this is WSL2, and its libcuda.so.1 (from the Windows NVIDIA driver) is in /usr/lib/wsl/lib, where the \
+             loader does not look",
+            "add /usr/lib/wsl/lib to LD_LIBRARY_PATH",
+        ),
+    ];
+    for (machine, reason, hint) in cases {
+        let run = machine.doctor(&["--json"]);
+        run.assert_clean();
+        let json = run.json();
+        assert!(
+            has_finding(&json, "error", reason) && has_finding(&json, "error", hint),
+            "{reason}\n{:#?}",
+            finding_texts(&json)
+        );
+        let text = machine.doctor(&[]);
+        assert!(text.stdout.contains("  platform "), "{}", text.stdout);
+        // The same reason skips a test.
+        let run = machine.run("harness-basic", "gpu", &["--exact", "round_trip"]);
+        assert!(run.stdout.contains(reason), "{}", run.all());
+    }
+    // Without any mark, none of it is said.
+    let plain = Machine::without_driver().doctor(&["--json"]);
+    let json = plain.json();
+    let findings = finding_texts(&json).join("\n");
+    assert!(
+        !findings.contains("container") && !findings.contains("WSL2"),
+        "{findings}"
+    );
+    assert_eq!(
+        json["platform"],
+        serde_json::json!({ "container": null, "wsl": false })
+    );
+}

@@ -130,6 +130,7 @@ pub struct Machine {
     missing_symbols: Vec<String>,
     kernel_release: Option<String>,
     device_nodes: Vec<(String, u32)>,
+    files: Vec<(String, String)>,
     written: OnceLock<()>,
 }
 
@@ -144,6 +145,7 @@ impl Machine {
             missing_symbols: Vec::new(),
             kernel_release: None,
             device_nodes: Vec::new(),
+            files: Vec::new(),
             written: OnceLock::new(),
         }
     }
@@ -218,6 +220,12 @@ impl Machine {
         self
     }
 
+    /// A file under the system root (`.dockerenv`, `proc/1/cgroup`, ...) holding `contents`.
+    pub fn file(mut self, path: &str, contents: &str) -> Machine {
+        self.files.push((path.to_string(), contents.to_string()));
+        self
+    }
+
     /// The directory the machine lives in.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -267,6 +275,11 @@ impl Machine {
                 ),
             )
             .unwrap();
+        }
+        for (path, contents) in &self.files {
+            let path = root.join(path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, contents).unwrap();
         }
         for (name, mode) in &self.device_nodes {
             use std::os::unix::fs::PermissionsExt;

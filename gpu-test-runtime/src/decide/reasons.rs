@@ -8,7 +8,7 @@ use super::skip::{SkipKind, SkipReason};
 use crate::cuda::guard::Hung;
 use crate::cuda::library::LoadAttempt;
 use crate::cuda::version::Version;
-use crate::probe::{DeviceError, DeviceInfo, LoadedLibrary, MAX_DEVICES, Nvrtc, Probe, VisibleDevices};
+use crate::probe::{DeviceError, DeviceInfo, LoadedLibrary, MAX_DEVICES, Nvrtc, Probe, VisibleDevices, WSL_LIB_DIR};
 use crate::util::format::{escape_control, format_duration};
 
 /// Why no test can use the driver at all, or `None` when it is loaded and initialised.
@@ -77,6 +77,13 @@ pub(crate) fn driver_problem(probe: &Probe) -> Option<SkipReason> {
             hint = "give this user read and write access to /dev/nvidia* (usually by adding it to the \
                     group that owns them, such as video or render)"
                 .to_string();
+        } else if error.code == 100
+            && probe.device_nodes().is_empty()
+            && matches!(visible, VisibleDevices::Unset)
+            && let Some((why, fix)) = missing_on_this_platform(probe)
+        {
+            reason.push_str(&format!("; {why}"));
+            hint = fix;
         } else if error.code == 100
             && probe.device_nodes().is_empty()
             && matches!(visible, VisibleDevices::Unset)
@@ -172,17 +179,76 @@ fn no_driver(probe: &Probe, tried: &[LoadAttempt]) -> SkipReason {
              NVIDIA GPU this skip is expected"
         }
     };
-    let hint = if unusable.is_empty() {
+    let mut hint = if unusable.is_empty() {
         hint.to_string()
     } else {
         "a libcuda file was found but could not be loaded (see the loader's message): check its permissions \
          and that it is a 64-bit driver library"
             .to_string()
     };
+    if unusable.is_empty()
+        && let Some((why, fix)) = missing_on_this_platform(probe)
+    {
+        reason.push_str(&format!("; {why}"));
+        hint = fix;
+    }
     SkipReason::new(SkipKind::NoDriver, reason, hint)
 }
 
-/// Why the driver does not meet `min_cuda`, or `None` when it does.
+/// Why a container or WSL2 has no driver library, and the fix, when the process runs in one.
+pub(crate) fn missing_on_this_platform(probe: &Probe) -> Option<(String, String)> {
+    let platform = probe.platform();
+    if platform.wsl {
+        let wsl_lib = format!("/{WSL_LIB_DIR}");
+        return Some(match &platform.wsl_libcuda {
+            Some(_) => (
+                format!(
+                    "this is WSL2, and its libcuda.so.1 (from the Windows NVIDIA driver) is in {wsl_lib}, \
+                     where the loader does not look"
+                ),
+                format!(
+                    "add {wsl_lib} to LD_LIBRARY_PATH, or restore /etc/ld.so.conf.d/ld.wsl.conf (it lists \
+                     {wsl_lib}) and run `sudo ldconfig`"
+                ),
+            ),
+            None => (
+                format!(
+                    "this is WSL2, where libcuda comes from the Windows NVIDIA driver ({wsl_lib}/libcuda.so.1), \
+                     and it is not there"
+                ),
+                "install or update the NVIDIA driver on Windows, which provides CUDA to WSL2 (do not install a \
+                 Linux NVIDIA driver inside WSL), then run `wsl --shutdown` and reopen the distribution"
+                    .to_string(),
+            ),
+        });
+    }
+    let container = platform.container.as_deref()?;
+    Some(if probe.device_nodes().is_empty() {
+        (
+            format!(
+                "this is a container ({}) started without GPU access: it has no /dev/nvidia* device files",
+                escape_control(container)
+            ),
+            "start the container with the GPUs passed in through the NVIDIA Container Toolkit: `docker run \
+             --gpus all`, or with CDI `--device nvidia.com/gpu=all` (Docker, Podman); in Kubernetes, request \
+             `nvidia.com/gpu` in the pod's resources"
+                .to_string(),
+        )
+    } else {
+        (
+            format!(
+                "this is a container ({}) with the GPU device files but without the driver library: the \
+                 NVIDIA Container Toolkit did not mount libcuda into it",
+                escape_control(container)
+            ),
+            "configure the container runtime for the NVIDIA Container Toolkit on the host (`sudo nvidia-ctk \
+             runtime configure --runtime=docker`, then restart it) and start the container with `--gpus all`, \
+             rather than passing /dev/nvidia* alone with --device"
+                .to_string(),
+        )
+    })
+}
+
 /// A body compiled only with a cargo feature the build lacks: the Rust form of a CPU-only build,
 /// in which GPU tests gated by `#[cfg(feature = ...)]` would vanish from the run unseen.
 pub(crate) fn built_without_feature(name: &str) -> SkipReason {
@@ -196,6 +262,7 @@ pub(crate) fn built_without_feature(name: &str) -> SkipReason {
     )
 }
 
+/// Why the driver does not meet `min_cuda`, or `None` when it does.
 pub(crate) fn cuda_too_old(probe: &Probe, min_cuda: Version) -> Option<SkipReason> {
     let needed = match driver_table::min_driver_for(min_cuda) {
         Some(driver) => format!("CUDA {min_cuda} needs driver >= {driver}"),

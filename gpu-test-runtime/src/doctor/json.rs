@@ -117,6 +117,10 @@ impl Diagnosis<'_> {
             "toolkit": { "nvrtc": nvrtc, "nvcc": nvcc },
             "environment": environment,
             "device_nodes": nodes,
+            "platform": {
+                "container": probe.platform().container,
+                "wsl": probe.platform().wsl,
+            },
             "findings": findings,
             "usable_devices": self.usable_devices(),
             "gpu_test_slots": self.gpu_test_slots(),

@@ -128,6 +128,7 @@ impl Diagnosis<'_> {
         let _ = writeln!(out, "  nvcc           {nvcc}");
 
         let _ = writeln!(out, "\nEnvironment");
+        let _ = writeln!(out, "  {:<22} {}", "platform", probe.platform().describe());
         for name in RECORDED {
             let value = probe
                 .environment

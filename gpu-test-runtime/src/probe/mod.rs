@@ -19,7 +19,7 @@ use crate::cuda::version::Version;
 pub use driver::DeviceInfo;
 pub(crate) use driver::{ComputeMode, DeviceError, Driver, MAX_DEVICES};
 pub(crate) use environment::{Environment, RECORDED, VisibleDevices};
-pub(crate) use system::{DeviceNode, KernelModule};
+pub(crate) use system::{DeviceNode, KernelModule, Platform, WSL_LIB_DIR};
 pub(crate) use toolkit::{Nvcc, Nvrtc, Toolkit};
 
 /// Where distributions install the driver's libraries, looked at for stale links when none loads.
@@ -73,6 +73,7 @@ pub struct Probe {
     toolkit: OnceLock<Toolkit>,
     nvcc: OnceLock<Option<Nvcc>>,
     device_nodes: OnceLock<Vec<DeviceNode>>,
+    platform: OnceLock<Platform>,
 }
 
 /// The probe of this process, computed on first use and then shared.
@@ -129,6 +130,7 @@ impl Probe {
             toolkit: OnceLock::new(),
             nvcc: OnceLock::new(),
             device_nodes: OnceLock::new(),
+            platform: OnceLock::new(),
         }
     }
 
@@ -182,6 +184,12 @@ impl Probe {
     pub fn device_nodes(&self) -> &[DeviceNode] {
         self.device_nodes
             .get_or_init(|| system::device_nodes(&self.system_root))
+    }
+
+    /// Whether this is a container or WSL2, read when first asked: only a missing driver needs
+    /// it, so a machine whose driver works never reads it.
+    pub(crate) fn platform(&self) -> &Platform {
+        self.platform.get_or_init(|| system::platform(&self.system_root))
     }
 
     /// The devices the driver reports, in CUDA ordinal order (after `CUDA_VISIBLE_DEVICES`).

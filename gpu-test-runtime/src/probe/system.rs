@@ -75,6 +75,70 @@ pub(super) fn device_nodes(root: &Path) -> Vec<DeviceNode> {
     nodes
 }
 
+/// Where the process runs, when that explains a missing GPU: a container, or WSL2.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Platform {
+    /// The container the process runs in, described with the evidence (`Docker (/.dockerenv)`).
+    pub container: Option<String>,
+    /// Whether this is WSL2, where the Windows driver provides `libcuda`.
+    pub wsl: bool,
+    /// `/usr/lib/wsl/lib/libcuda.so.1`, when it exists (WSL2's driver library).
+    pub wsl_libcuda: Option<PathBuf>,
+}
+
+impl Platform {
+    /// `Docker (/.dockerenv)`, `WSL2`, or `not a container` for the doctor.
+    pub(crate) fn describe(&self) -> String {
+        match (&self.container, self.wsl) {
+            (Some(container), true) => format!("{container}, on WSL2"),
+            (Some(container), false) => container.clone(),
+            (None, true) => "WSL2".to_string(),
+            (None, false) => "not a container, not WSL2".to_string(),
+        }
+    }
+}
+
+/// Where WSL2 mounts the Windows driver's Linux libraries.
+pub(crate) const WSL_LIB_DIR: &str = "usr/lib/wsl/lib";
+
+/// Reads the platform under `root`: container markers (`/.dockerenv`, `/run/.containerenv`, the
+/// cgroup of process 1) and WSL2's kernel release and library directory.
+pub(super) fn platform(root: &Path) -> Platform {
+    let container = if root.join(".dockerenv").exists() {
+        Some("Docker (/.dockerenv)".to_string())
+    } else if root.join("run/.containerenv").exists() {
+        Some("Podman (/run/.containerenv)".to_string())
+    } else {
+        std::fs::read_to_string(root.join("proc/1/cgroup"))
+            .ok()
+            .and_then(|cgroup| container_in_cgroup(&cgroup))
+            .map(|engine| format!("{engine} (/proc/1/cgroup)"))
+    };
+    let release = std::fs::read_to_string(root.join("proc/sys/kernel/osrelease")).unwrap_or_default();
+    let wsl = release.to_ascii_lowercase().contains("microsoft") || root.join("dev/dxg").exists();
+    let libcuda = root.join(WSL_LIB_DIR).join("libcuda.so.1");
+    Platform {
+        container,
+        wsl,
+        wsl_libcuda: (wsl && libcuda.exists()).then_some(libcuda),
+    }
+}
+
+/// The container engine process 1's cgroup names, if any.
+fn container_in_cgroup(cgroup: &str) -> Option<&'static str> {
+    const ENGINES: [(&str, &str); 5] = [
+        ("kubepods", "a Kubernetes pod"),
+        ("docker", "a Docker container"),
+        ("libpod", "a Podman container"),
+        ("containerd", "a containerd container"),
+        ("lxc", "an LXC container"),
+    ];
+    ENGINES
+        .iter()
+        .find(|(marker, _)| cgroup.contains(marker))
+        .map(|(_, engine)| *engine)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +190,26 @@ mod tests {
         assert_eq!(names, ["nvidia0", "nvidiactl"]);
         assert!(nodes.iter().all(|n| n.accessible));
         assert_eq!(kernel_module(&root.join("nowhere")), None);
+        assert_eq!(platform(&root), Platform::default());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn containers_and_wsl_are_recognised_by_their_marks() {
+        let root = std::env::temp_dir().join(format!("gpu-test-platform-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("proc/1")).unwrap();
+        std::fs::write(root.join("proc/1/cgroup"), "0::/kubepods/besteffort/pod1234\n").unwrap();
+        assert_eq!(platform(&root).container.as_deref(), Some("a Kubernetes pod (/proc/1/cgroup)"));
+        std::fs::write(root.join(".dockerenv"), "").unwrap();
+        assert_eq!(platform(&root).container.as_deref(), Some("Docker (/.dockerenv)"));
+
+        std::fs::create_dir_all(root.join("proc/sys/kernel")).unwrap();
+        std::fs::write(root.join("proc/sys/kernel/osrelease"), "5.15.167.4-microsoft-standard-WSL2\n").unwrap();
+        let wsl = platform(&root);
+        assert!(wsl.wsl && wsl.wsl_libcuda.is_none());
+        std::fs::create_dir_all(root.join(WSL_LIB_DIR)).unwrap();
+        std::fs::write(root.join(WSL_LIB_DIR).join("libcuda.so.1"), "").unwrap();
+        assert!(platform(&root).wsl_libcuda.is_some());
         std::fs::remove_dir_all(&root).unwrap();
     }
 }
