@@ -362,3 +362,40 @@ fn report_renders_a_fixture_run_as_text_and_markdown() {
         bad.stderr
     );
 }
+
+#[test]
+fn an_earlier_report_is_not_read_as_this_runs_and_filters_keep_nextests_status() {
+    let fixture = Fixture::build("harness-basic");
+    let machine = Machine::without_driver();
+    let report = machine.dir().join("earlier.json");
+    std::fs::write(
+        &report,
+        std::fs::read(workspace_root().join("cargo-gpu-test/tests/data/report.json")).unwrap(),
+    )
+    .unwrap();
+    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    // Only the library's plain test: no GPU test rewrites the report, so the earlier one's skips
+    // are not this run's.
+    let run = cargo_gpu_test(&machine, &fixture.dir, &["run", "--lib"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stderr.contains("no GPU test was run or skipped"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.stderr.contains("all_reduce"), "{}", run.all());
+
+    // A filter that matches nothing: nextest's "no tests to run" stands.
+    let machine = Machine::without_driver();
+    let run = cargo_gpu_test(
+        &machine,
+        &fixture.dir,
+        &["run", "--test", "gpu", "-E", "test(no_such_test)"],
+    );
+    assert_eq!(run.code, Some(4), "{}", run.all());
+    assert!(
+        run.stderr.contains("so nextest's status 4 stands"),
+        "{}",
+        run.all()
+    );
+}

@@ -159,13 +159,33 @@ pub fn render(old: &Report, new: &Report, threshold: f64, fail_above: Option<f64
         slower.len(),
         rows.iter().filter(|r| r.change_percent().is_some()).count()
     );
-    let failed =
-        fail_above.is_some_and(|limit| rows.iter().any(|r| r.change_percent().is_some_and(|p| p > limit)));
-    if let (true, Some(limit)) = (failed, fail_above) {
+    let gone = rows
+        .iter()
+        .filter(|r| r.old_ms.is_some() && r.new_ms.is_none())
+        .count();
+    if gone > 0 {
         let _ = writeln!(
             out,
-            "failing: a region is slower by more than {limit}% (--fail-above)"
+            "{gone} region(s) timed in the old run were not timed in the new one"
         );
+    }
+    let mut failed = false;
+    if let Some(limit) = fail_above {
+        if rows.iter().any(|r| r.change_percent().is_some_and(|p| p > limit)) {
+            let _ = writeln!(
+                out,
+                "failing: a region is slower by more than {limit}% (--fail-above)"
+            );
+            failed = true;
+        }
+        // A region that is no longer timed (a test that stopped running on a GPU) is not a pass.
+        if gone > 0 {
+            let _ = writeln!(
+                out,
+                "failing: regions of the old run are gone from the new one, so their time is unknown (--fail-above)"
+            );
+            failed = true;
+        }
     }
     (out, failed)
 }
@@ -216,13 +236,26 @@ mod tests {
     }
 
     #[test]
-    fn regions_in_one_run_only_are_shown() {
+    fn regions_in_one_run_only_are_shown_and_gone_ones_fail() {
         let mut new = sample();
         new.tests[3].timings[0].label = "saxpy_v2".to_string();
         let rows = compare(&sample(), &new);
         assert_eq!(rows.len(), 2);
-        let (text, _) = render(&sample(), &new, 10.0, None);
+        let (text, failed) = render(&sample(), &new, 10.0, None);
         assert!(text.contains("gone") && text.contains("new"), "{text}");
+        assert!(!failed);
+        let (text, failed) = render(&sample(), &new, 10.0, Some(50.0));
+        assert!(failed, "{text}");
+        assert!(
+            text.contains("1 region(s) timed in the old run were not timed in the new one"),
+            "{text}"
+        );
+        // A new run without any timing (its tests no longer ran on a GPU) fails too.
+        let mut none = sample();
+        none.tests.iter_mut().for_each(|t| t.timings.clear());
+        assert!(render(&sample(), &none, 10.0, Some(50.0)).1);
+        // New regions alone do not.
+        assert!(!render(&none, &sample(), 10.0, Some(0.0)).1);
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod report;
 mod run;
 
 use std::ffi::OsString;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -42,10 +43,10 @@ enum Command {
     /// skipped GPU test with its reason and fix.
     ///
     /// ARGS go to the runner unchanged (`-p my-crate`, `--no-fail-fast`, `-- --exact name`, ...).
-    /// The run writes a JSON report to GPU_TEST_REPORT if it names a .json file, else to a
-    /// private temporary file. Exit status: the runner's, except that a run in which every GPU
-    /// test was skipped succeeds (nextest would say "no tests to run"); with GPU_TEST_STRICT=1
-    /// unmet tests fail instead.
+    /// The run writes a JSON report to GPU_TEST_REPORT, which must then end in .json, or to a
+    /// private temporary file when it is unset. Exit status: the runner's, except that a nextest
+    /// run in which every GPU test was skipped and no filter was given succeeds (nextest alone
+    /// would say "no tests to run"); with GPU_TEST_STRICT=1 unmet tests fail instead.
     Run {
         /// The test runner.
         #[arg(long, value_enum, default_value_t = run::Runner::Auto)]
@@ -129,12 +130,16 @@ fn execute(command: Command) -> Result<i32, String> {
         Command::Run { runner, args } => run::run(runner, &args),
         Command::Doctor { json } => {
             let diagnosis = gpu_test_runtime::Diagnosis::new(gpu_test_runtime::probe());
-            if json {
-                print!("{}", diagnosis.to_json());
+            let text = if json {
+                diagnosis.to_json()
             } else {
-                print!("{}", diagnosis.to_text());
-            }
-            Ok(diagnosis.exit_code())
+                diagnosis.to_text()
+            };
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+            // Past the C library's exit handlers when the driver hung: a hung driver's own
+            // handlers could wait forever.
+            diagnosis.exit()
         }
         Command::Report { file, format } => {
             print!("{}", render::render(&report::load(&file)?, format));

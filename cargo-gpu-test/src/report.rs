@@ -205,6 +205,12 @@ pub(crate) mod tests {
                 .unwrap_err()
                 .contains("JUnit")
         );
-        assert!(parse("{\"run\": 1}").is_err());
+        let error = parse("{\"run\": \"r\"}").unwrap_err();
+        assert!(error.contains("missing field `tests`"), "{error}");
+        let error = parse(
+            "{\"run\": \"r\", \"tests\": [{\"suite\": \"s\", \"name\": \"n\", \"outcome\": \"lost\"}]}",
+        )
+        .unwrap_err();
+        assert!(error.contains("unknown variant `lost`"), "{error}");
     }
 }

@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::render::skipped_text;
@@ -54,23 +54,32 @@ impl ReportPath {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or_default();
-        let dir = std::env::temp_dir().join(format!("cargo-gpu-test-{}-{nanos:08x}", std::process::id()));
-        // Created new and private: a directory someone else put there in advance is an error,
-        // not a place to write the report.
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|error| {
-                format!(
-                    "cannot create a private directory {} for the run's report: {error}",
-                    dir.display()
-                )
-            })?;
+        let dir = private_dir_name(nanos);
+        create_private_dir(&dir)?;
         Ok(ReportPath {
             path: dir.join("gpu-test-report.json"),
             temporary: Some(dir),
         })
     }
+}
+
+/// `<temp>/cargo-gpu-test-<pid>-<salt>`.
+fn private_dir_name(salt: u32) -> PathBuf {
+    std::env::temp_dir().join(format!("cargo-gpu-test-{}-{salt:08x}", std::process::id()))
+}
+
+/// Creates `dir` new and private (0700): a directory or link someone else put there in advance
+/// is an error, not a place to write the report.
+fn create_private_dir(dir: &std::path::Path) -> Result<(), String> {
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(dir)
+        .map_err(|error| {
+            format!(
+                "cannot create a private directory {} for the run's report: {error}",
+                dir.display()
+            )
+        })
 }
 
 impl Drop for ReportPath {
@@ -95,8 +104,8 @@ fn nextest_installed() -> bool {
 }
 
 /// Runs the tests with `args` passed through, prints the skipped GPU tests by reason, and
-/// returns the exit status: the runner's, except that a run whose every GPU test was skipped
-/// (nextest then has nothing to run) succeeds.
+/// returns the exit status: the runner's, except that a nextest run whose every GPU test was
+/// skipped (nextest then has nothing to run) succeeds.
 pub fn run(runner: Runner, args: &[OsString]) -> Result<i32, String> {
     let nextest = match runner {
         Runner::Auto => nextest_installed(),
@@ -105,8 +114,8 @@ pub fn run(runner: Runner, args: &[OsString]) -> Result<i32, String> {
     };
     let report = ReportPath::choose(std::env::var_os("GPU_TEST_REPORT"))?;
     // A report of an earlier run at the user's path must not pass for this run's: one this run
-    // did not rewrite is not read.
-    let earlier = modified(&report.path);
+    // did not rewrite (every run has its own id, so a rewrite differs) is not read.
+    let earlier = std::fs::read(&report.path).ok();
     let mut command = Command::new(cargo());
     if nextest {
         command.args(["nextest", "run"]);
@@ -123,42 +132,205 @@ pub fn run(runner: Runner, args: &[OsString]) -> Result<i32, String> {
         .status()
         .map_err(|error| format!("cannot start `{shown}`: {error}"))?;
     let code = status.code().unwrap_or(101);
-    let written = match modified(&report.path) {
-        Some(time) if Some(time) != earlier => Some(report::load(&report.path)?),
+    let written = match std::fs::read(&report.path).ok() {
+        Some(now) if Some(&now) != earlier.as_ref() => match report::parse(&String::from_utf8_lossy(&now)) {
+            Ok(report) => Some(report),
+            Err(error) => {
+                // The run's own status still decides; only the list of skips is lost, and said so.
+                eprintln!(
+                    "cargo gpu-test: warning: the run's report {} cannot be read ({error}), so its skipped tests \
+                     are not listed",
+                    report.path.display()
+                );
+                return Ok(code);
+            }
+        },
         _ => None,
     };
-    Ok(conclude(written.as_ref(), code, nextest))
+    let ran = Ran {
+        code,
+        nextest,
+        filtered: narrows_selection(args),
+    };
+    if nextest
+        && std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")
+        && let Some(report) = &written
+    {
+        print!("{}", github_notices(report));
+    }
+    Ok(conclude(written.as_ref(), ran))
 }
 
-/// When the file at `path` was last written, if there is one.
-fn modified(path: &Path) -> Option<std::time::SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+/// How the runner ended, and what the exit status depends on.
+#[derive(Debug, Clone, Copy)]
+struct Ran {
+    code: i32,
+    nextest: bool,
+    /// Whether the arguments may have narrowed which tests run (filters, a partition, `--`).
+    filtered: bool,
+}
+
+/// `cargo nextest run` options that take a value (the next word, unless given with `=`).
+const OPTIONS_WITH_VALUES: &[&str] = &[
+    "-p",
+    "--package",
+    "-F",
+    "--features",
+    "--bin",
+    "--example",
+    "--test",
+    "--bench",
+    "--target",
+    "--target-dir",
+    "--cargo-profile",
+    "-P",
+    "--profile",
+    "--manifest-path",
+    "--build-jobs",
+    "-j",
+    "--test-threads",
+    "--retries",
+    "--config",
+    "--tool-config-file",
+    "--color",
+    "--status-level",
+    "--final-status-level",
+    "--success-output",
+    "--failure-output",
+    "--max-fail",
+    "--no-tests",
+    "--message-format",
+    "--message-format-version",
+    "--workspace-remap",
+    "--archive-file",
+    "--archive-format",
+    "--extract-to",
+    "--exclude",
+    "--cargo-message-format",
+    "-Z",
+];
+
+/// Whether `args` may select fewer tests than every test of the binaries built: a filterset, a
+/// name filter, a partition, `--run-ignored`, or arguments for the test binaries after `--`.
+/// Anything not known to be harmless counts, so that a typo in a filter is never read as "every
+/// GPU test was skipped".
+fn narrows_selection(args: &[OsString]) -> bool {
+    let mut words = args.iter().map(|a| a.to_string_lossy());
+    while let Some(word) = words.next() {
+        let name = word.split('=').next().unwrap_or_default();
+        if word == "--"
+            || matches!(
+                name,
+                "-E" | "--filterset" | "--filter-expr" | "--partition" | "--run-ignored"
+            )
+        {
+            return true;
+        }
+        if word.starts_with("-E") && word.len() > 2 {
+            return true;
+        }
+        if !word.starts_with('-') {
+            // A positional word is a name filter.
+            return true;
+        }
+        if OPTIONS_WITH_VALUES.contains(&name) && !word.contains('=') {
+            words.next();
+        }
+    }
+    false
+}
+
+/// On GitHub Actions, the notices nextest hides: one per test binary and skip reason, on the
+/// first test it skipped.
+fn github_notices(report: &Report) -> String {
+    let mut out = String::new();
+    for group in crate::render::skip_groups(report) {
+        let mut suites: Vec<&str> = group.tests.iter().map(|t| t.suite.as_str()).collect();
+        suites.dedup();
+        for suite in suites {
+            let tests: Vec<_> = group.tests.iter().filter(|t| t.suite == suite).collect();
+            let first = tests[0];
+            let mut properties = Vec::new();
+            if let (Some(file), Some(line)) = (&first.file, first.line) {
+                properties.push(format!("file={}", escape_property(file)));
+                properties.push(format!("line={line}"));
+            }
+            let count = if tests.len() == 1 {
+                "1 GPU test".to_string()
+            } else {
+                format!("{} GPU tests", tests.len())
+            };
+            properties.push(format!(
+                "title={}",
+                escape_property(&format!("gpu-test skipped {count} in {suite}"))
+            ));
+            let mut message = group.reason.to_string();
+            if let Some(hint) = group.hint {
+                message.push_str(&format!("; hint: {hint}"));
+            }
+            out.push_str(&format!(
+                "::notice {}::{}\n",
+                properties.join(","),
+                escape_data(&message)
+            ));
+        }
+    }
+    out
+}
+
+fn escape_data(text: &str) -> String {
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
 /// Prints what the run skipped and why, and decides the exit status.
-fn conclude(report: Option<&Report>, code: i32, nextest: bool) -> i32 {
+fn conclude(report: Option<&Report>, ran: Ran) -> i32 {
+    let no_tests = ran.nextest && ran.code == NEXTEST_NO_TESTS;
     let Some(report) = report else {
-        eprintln!("cargo gpu-test: no GPU test was run or skipped (no #[gpu_test] among the tests selected)");
-        return code;
+        if ran.code == 0 || no_tests {
+            eprintln!(
+                "cargo gpu-test: no GPU test was run or skipped (no #[gpu_test] among the tests built)"
+            );
+        }
+        return ran.code;
     };
     if let Some(text) = skipped_text(report) {
         eprint!("\ncargo gpu-test: {text}");
-    }
-    let all_skipped = !report.tests.is_empty() && report.count(Outcome::Skipped) == report.tests.len();
-    if all_skipped {
-        eprintln!(
-            "cargo gpu-test: every GPU test of this run was skipped: none ran on a GPU{}",
-            if code == NEXTEST_NO_TESTS && nextest {
-                " (nextest had no test left to run, which is not a failure here)"
-            } else {
-                ""
-            }
-        );
-        if code == NEXTEST_NO_TESTS && nextest {
-            return 0;
+        if ran.nextest && ran.filtered {
+            eprintln!(
+                "cargo gpu-test: (nextest lists every test of a binary before it applies filters, so this may \
+                 include tests the filters left out)"
+            );
         }
     }
-    code
+    let all_skipped = !report.tests.is_empty() && report.count(Outcome::Skipped) == report.tests.len();
+    if !all_skipped {
+        return ran.code;
+    }
+    match (no_tests, ran.filtered) {
+        (true, false) => {
+            eprintln!(
+                "cargo gpu-test: every GPU test of this run was skipped: none ran on a GPU (nextest had no test left \
+                 to run, which is not a failure here)"
+            );
+            0
+        }
+        (true, true) => {
+            eprintln!(
+                "cargo gpu-test: nextest had no test to run, and with filters given cargo gpu-test cannot tell \
+                 whether they selected only skipped GPU tests or nothing at all, so nextest's status 4 stands; \
+                 pass --no-tests=pass if an empty run is expected"
+            );
+            ran.code
+        }
+        (false, _) => {
+            eprintln!("cargo gpu-test: every GPU test of this run was skipped: none ran on a GPU");
+            ran.code
+        }
+    }
 }
 
 #[cfg(test)]
@@ -166,19 +338,65 @@ mod tests {
     use super::*;
     use crate::report::tests::sample;
 
+    fn ran(code: i32, filtered: bool) -> Ran {
+        Ran {
+            code,
+            nextest: true,
+            filtered,
+        }
+    }
+
     #[test]
     fn a_run_of_nothing_but_skips_succeeds_under_nextest() {
         let mut report = sample();
         report.tests.retain(|t| t.outcome == Outcome::Skipped);
-        assert_eq!(conclude(Some(&report), NEXTEST_NO_TESTS, true), 0);
+        assert_eq!(conclude(Some(&report), ran(NEXTEST_NO_TESTS, false)), 0);
+        // With filters, an empty selection cannot be told from one of skipped tests.
+        assert_eq!(
+            conclude(Some(&report), ran(NEXTEST_NO_TESTS, true)),
+            NEXTEST_NO_TESTS
+        );
         // The same status for a run with tests that did run is nextest's to give.
         assert_eq!(
-            conclude(Some(&sample()), NEXTEST_NO_TESTS, true),
+            conclude(Some(&sample()), ran(NEXTEST_NO_TESTS, false)),
             NEXTEST_NO_TESTS
         );
         // Without any GPU test, "no tests" stays an error.
-        assert_eq!(conclude(None, NEXTEST_NO_TESTS, true), NEXTEST_NO_TESTS);
-        assert_eq!(conclude(Some(&sample()), 100, true), 100);
+        assert_eq!(conclude(None, ran(NEXTEST_NO_TESTS, false)), NEXTEST_NO_TESTS);
+        assert_eq!(conclude(Some(&sample()), ran(100, false)), 100);
+    }
+
+    #[test]
+    fn filters_are_told_from_options_and_their_values() {
+        let narrows =
+            |words: &[&str]| narrows_selection(&words.iter().map(OsString::from).collect::<Vec<_>>());
+        assert!(!narrows(&[]));
+        assert!(!narrows(&[
+            "-p",
+            "my-crate",
+            "--test",
+            "gpu",
+            "--no-fail-fast",
+            "--features=cuda"
+        ]));
+        assert!(!narrows(&["--retries", "2", "--profile", "ci", "--workspace"]));
+        assert!(narrows(&["-E", "test(typo)"]));
+        assert!(narrows(&["-Etest(x)"]));
+        assert!(narrows(&["--filterset=test(x)"]));
+        assert!(narrows(&["--test", "gpu", "saxpy"]));
+        assert!(narrows(&["--partition", "count:1/2"]));
+        assert!(narrows(&["--", "--exact", "x"]));
+    }
+
+    #[test]
+    fn notices_are_placed_and_counted_per_binary() {
+        let notices = github_notices(&sample());
+        assert_eq!(
+            notices,
+            "::notice file=tests/gpu.rs,line=30,title=gpu-test skipped 2 GPU tests in my-crate%3A%3Agpu::needs 2 CUDA \
+             devices, found 1 (CUDA_VISIBLE_DEVICES=0 hides the others); hint: run on a machine with at least 2 GPUs, \
+             or unset CUDA_VISIBLE_DEVICES\n"
+        );
     }
 
     #[test]
@@ -196,5 +414,18 @@ mod tests {
         );
         drop(temporary);
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_directory_someone_put_in_the_way_is_not_used() {
+        // Planted in advance at the name, as a link to a place of another user's choosing: refused.
+        let elsewhere = std::env::temp_dir().join(format!("cargo-gpu-test-elsewhere-{}", std::process::id()));
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        let planted = private_dir_name(42);
+        std::os::unix::fs::symlink(&elsewhere, &planted).unwrap();
+        let error = create_private_dir(&planted).unwrap_err();
+        assert!(error.contains("cannot create a private directory"), "{error}");
+        std::fs::remove_file(&planted).unwrap();
+        std::fs::remove_dir(&elsewhere).unwrap();
     }
 }

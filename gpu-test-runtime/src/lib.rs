@@ -96,8 +96,8 @@
 //! - [`Requirements::check`]: the decision, as a [`SkipReason`] when unmet.
 //! - [`Gpu`]: the devices leased to a body, each with a cudarc context and stream, and
 //!   [`Gpu::time`] for CUDA-event timing ([`Timed`], [`Timing`]).
-//! - [`Diagnosis`]: the same facts for people; the `gpu-doctor` binary prints it
-//!   (`cargo run -p gpu-test-runtime --bin gpu-doctor`).
+//! - [`Diagnosis`]: the same facts for people; `cargo gpu-test doctor` prints it (the
+//!   `cargo-gpu-test` crate), as does this crate's `gpu-doctor` binary.
 
 #![warn(unreachable_pub, missing_docs)]
 #![deny(unsafe_code)]

@@ -184,8 +184,8 @@ fn trials(session: &'static Session, args: &Arguments, tests: Vec<Listed>) -> Ve
 }
 
 /// Answers a run in which no test has to run (each is skipped or ignored) by writing libtest's
-/// output directly; `false` when some test must run, or the output is one that libtest-mimic
-/// should write (JSON, a log file, colours).
+/// output directly (pretty, terse or JSON); `false` when some test must run, or the output is
+/// one that libtest-mimic should write (a log file, colours).
 fn answered_without_running(args: &Arguments, session: &Session, tests: &[Listed], started: Instant) -> bool {
     let format = match args.format {
         _ if args.quiet => Format::Terse,
