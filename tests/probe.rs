@@ -425,3 +425,32 @@ fn containers_and_wsl_explain_a_missing_driver() {
         serde_json::json!({ "container": null, "wsl": false })
     );
 }
+
+/// `CUDA_VISIBLE_DEVICES` naming a UUID no GPU has, or an index past the last GPU: the driver
+/// stops at that entry, and the reason names it.
+#[test]
+fn visible_devices_that_match_nothing_are_named() {
+    let absent = Machine::with_fake_driver().env("CUDA_VISIBLE_DEVICES", "GPU-deadbeef");
+    let run = absent.doctor(&["--json"]);
+    let json = run.json();
+    assert!(
+        has_finding(
+            &json,
+            "error",
+            "CUDA_VISIBLE_DEVICES=GPU-deadbeef lists GPU-deadbeef, which matches no device (no GPU or MIG instance \
+             has that UUID), so the driver ignores it"
+        ),
+        "{:#?}",
+        finding_texts(&json)
+    );
+    let beyond = Machine::with_fake_driver().env("CUDA_VISIBLE_DEVICES", "0,5");
+    let run = beyond.run("harness-basic", "gpu", &["--exact", "two_devices"]);
+    assert!(
+        run.stdout.contains(
+            "ignored (needs 2 CUDA devices, found 1 (CUDA_VISIBLE_DEVICES=0,5 lists 5, which matches no device (no \
+             GPU has that index), so the driver ignores it))"
+        ),
+        "{}",
+        run.all()
+    );
+}

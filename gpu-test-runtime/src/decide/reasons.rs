@@ -55,7 +55,7 @@ pub(crate) fn driver_problem(probe: &Probe) -> Option<SkipReason> {
     }
     let visible = probe.environment.visible_devices();
     if (error.code == 100 || error.code == 101)
-        && let Some(explanation) = visible.explain_shortfall(1)
+        && let Some(explanation) = visible.explain_shortfall(1, 0)
     {
         reason.push_str(&format!("; {explanation}"));
         hint = "unset CUDA_VISIBLE_DEVICES, or set it to device indices or UUIDs such as 0,1 or GPU-..."

@@ -185,9 +185,9 @@ impl VisibleDevices {
         }
     }
 
-    /// Why the variable leaves fewer devices than `needed` visible, if it does: the text that goes
-    /// in parentheses after a device count.
-    pub(crate) fn explain_shortfall(&self, needed: usize) -> Option<String> {
+    /// Why the variable leaves fewer devices than `needed` visible, when the driver reported
+    /// `found`, if it does: the text that goes in parentheses after a device count.
+    pub(crate) fn explain_shortfall(&self, needed: usize, found: usize) -> Option<String> {
         let VisibleDevices::Set {
             raw,
             valid,
@@ -221,6 +221,25 @@ impl VisibleDevices {
             return Some(format!(
                 "CUDA_VISIBLE_DEVICES=\"{raw}\" {visible}: {what} is not a device index or UUID \
                  (GPU-..., MIG-...), and the driver ignores everything from the first invalid entry on"
+            ));
+        }
+        // The driver stops at the first entry that matches no device: an index past the last
+        // GPU, or a UUID no GPU has (another machine's, or a GPU since replaced).
+        if found < valid.len() && found < needed {
+            let entry = &valid[found];
+            let what = if entry.bytes().all(|b| b.is_ascii_digit()) {
+                "no GPU has that index"
+            } else {
+                "no GPU or MIG instance has that UUID"
+            };
+            let rest = if found + 1 < valid.len() {
+                " and every entry after it"
+            } else {
+                ""
+            };
+            return Some(format!(
+                "CUDA_VISIBLE_DEVICES={raw} lists {entry}, which matches no device ({what}), so the driver \
+                 ignores it{rest}"
             ));
         }
         (valid.len() < needed).then(|| format!("CUDA_VISIBLE_DEVICES={raw} hides the others"))
@@ -310,7 +329,9 @@ mod tests {
 
     #[test]
     fn shortfalls_are_explained() {
-        let explain = |value: &str, needed| VisibleDevices::parse(Some(value)).explain_shortfall(needed);
+        let explain = |value: &str, needed: usize| {
+            VisibleDevices::parse(Some(value)).explain_shortfall(needed, needed.min(value.split(',').count()))
+        };
         assert_eq!(
             explain("0", 2).unwrap(),
             "CUDA_VISIBLE_DEVICES=0 hides the others"
@@ -328,7 +349,16 @@ mod tests {
         );
         assert!(garbage.contains("not a device index or UUID"), "{garbage}");
         assert!(explain("0,,1", 2).unwrap().contains("an empty entry"));
-        assert_eq!(VisibleDevices::Unset.explain_shortfall(4), None);
+        assert_eq!(VisibleDevices::Unset.explain_shortfall(4, 1), None);
+        // Entries that match nothing: the first of them is named.
+        let absent = VisibleDevices::parse(Some("GPU-deadbeef,0")).explain_shortfall(1, 0).unwrap();
+        assert_eq!(
+            absent,
+            "CUDA_VISIBLE_DEVICES=GPU-deadbeef,0 lists GPU-deadbeef, which matches no device (no GPU or MIG \
+             instance has that UUID), so the driver ignores it and every entry after it"
+        );
+        let beyond = VisibleDevices::parse(Some("0,7")).explain_shortfall(2, 1).unwrap();
+        assert!(beyond.contains("lists 7, which matches no device (no GPU has that index), so the driver ignores it"), "{beyond}");
         assert_eq!(
             explain("0,0", 2).unwrap(),
             "CUDA_VISIBLE_DEVICES=0,0 lists 0 twice, and one GPU cannot serve as two"
