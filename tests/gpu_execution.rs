@@ -397,3 +397,50 @@ fn a_nextest_test_group_queues_gpu_tests_before_the_leases() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(max_holders(&text).values().copied().max(), Some(1), "{text}");
 }
+
+/// The leak check: a test that leaves device memory allocated fails naming the bytes and the
+/// device, by its attribute or for every test with GPU_TEST_LEAK_CHECK=1; one that frees what it
+/// allocates passes; `leak_check = false` opts out.
+#[test]
+fn a_test_that_leaks_device_memory_fails_when_checked() {
+    let machine = Machine::with_fake_driver();
+    let run = execution(&machine, &["--ignored", "--exact", "leak_checked_leak"]);
+    run.assert_clean();
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.all().contains(
+            "leak_checked_leak left device memory allocated: 4096 bytes (4 KiB) on device 0 NVIDIA Fake H100"
+        ),
+        "{}",
+        run.all()
+    );
+    let run = execution(&machine, &["--ignored", "--exact", "leak_checked_clean"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+
+    // Unchecked, a leak passes; GPU_TEST_LEAK_CHECK=1 checks every test, and the key turns it off.
+    let run = execution(&machine, &["--ignored", "--exact", "leaks_unless_checked"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let checked = Machine::with_fake_driver().env("GPU_TEST_LEAK_CHECK", "1");
+    let run = execution(&checked, &["--ignored", "--exact", "leaks_unless_checked"]);
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.all().contains("1024 bytes (1 KiB) on device 0"),
+        "{}",
+        run.all()
+    );
+    let run = execution(&checked, &["--ignored", "--exact", "leaks_with_the_check_off"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+
+    // Sharing a device would make a device-wide measurement meaningless: said, not guessed.
+    let shared = Machine::with_fake_driver()
+        .env("GPU_TEST_LEAK_CHECK", "1")
+        .env("GPU_TEST_TESTS_PER_DEVICE", "2");
+    let run = execution(&shared, &["--ignored", "--exact", "leak_checked_clean"]);
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.all()
+            .contains("GPU_TEST_TESTS_PER_DEVICE=2 lets other tests share it"),
+        "{}",
+        run.all()
+    );
+}

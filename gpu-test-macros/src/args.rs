@@ -19,6 +19,7 @@ pub(crate) const KEYS: &[&str] = &[
     "min_memory",
     "min_toolkit",
     "timeout",
+    "leak_check",
     "feature",
     "crate",
 ];
@@ -32,6 +33,7 @@ pub(crate) struct Args {
     pub(crate) min_memory: Option<u64>,
     pub(crate) min_toolkit: Option<Version>,
     pub(crate) timeout_ms: Option<u64>,
+    pub(crate) leak_check: Option<bool>,
     pub(crate) feature: Option<LitStr>,
     pub(crate) crate_path: Option<syn::Path>,
 }
@@ -103,6 +105,19 @@ impl Args {
                     .map_err(|message| syn::Error::new(text.span(), format!("timeout: {message}")))?;
                 replace(&mut self.timeout_ms, ms).map_err(|_| duplicate())
             }
+            "leak_check" => {
+                let Some(Lit::Bool(flag)) = literal(value) else {
+                    return Err(syn::Error::new(
+                        value.span(),
+                        format!(
+                            "leak_check: expected `true` or `false`, such as {}, got {}",
+                            example(&name),
+                            describe(value)
+                        ),
+                    ));
+                };
+                replace(&mut self.leak_check, flag.value).map_err(|_| duplicate())
+            }
             "feature" => {
                 let text = string_value(&name, value)?;
                 values::check_feature_name(&text.value())
@@ -145,6 +160,7 @@ fn example(key: &str) -> &'static str {
         "min_toolkit" => "`min_toolkit = \"12.0\"`",
         "timeout" => "`timeout = \"30s\"`",
         "feature" => "`feature = \"cuda\"`",
+        "leak_check" => "`leak_check = true`",
         "crate" => "`crate = \"::gpu_test_runtime\"`",
         _ => "`key = value`",
     }
@@ -290,10 +306,9 @@ mod tests {
             message.contains("unknown key `device`; did you mean `devices`?"),
             "{message}"
         );
-        assert!(
-            message
-                .contains("devices, min_cuda, min_compute, min_memory, min_toolkit, timeout, feature, crate")
-        );
+        assert!(message.contains(
+            "devices, min_cuda, min_compute, min_memory, min_toolkit, timeout, leak_check, feature, crate"
+        ));
         let message = error(quote!(mincuda = "11.8"));
         assert!(message.contains("did you mean `min_cuda`?"), "{message}");
         let message = error(quote!(colour = "red"));

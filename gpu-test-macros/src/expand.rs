@@ -122,6 +122,10 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
         Some(reason) => quote!(::core::option::Option::Some(#reason)),
         None => quote!(::core::option::Option::None),
     };
+    let leak_check = match config.leak_check {
+        Some(flag) => quote!(::core::option::Option::Some(#flag)),
+        None => quote!(::core::option::Option::None),
+    };
     let timeout_ms = match config.timeout_ms {
         Some(ms) => quote!(::core::option::Option::Some(#ms)),
         None => quote!(::core::option::Option::None),
@@ -152,6 +156,7 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
             ignored: #ignored,
             ignore_reason: #ignore_reason,
             timeout_ms: #timeout_ms,
+            leak_check: #leak_check,
             started: ::core::sync::atomic::AtomicBool::new(false),
             body: #test_body,
         };

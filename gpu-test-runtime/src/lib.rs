@@ -67,6 +67,7 @@
 //! | `min_memory = "16 GiB"` | every device the test uses has this much memory (B, KiB, MiB, GiB, TiB, KB, MB, GB, TB) | any |
 //! | `min_toolkit = "X.Y"` | NVRTC X.Y or newer can be loaded (the test compiles kernels at run time) | not needed |
 //! | `timeout = "30s"` | the body fails if it runs longer (ms, s, m, h) | none |
+//! | `leak_check = true` | the test fails if it leaves device memory allocated | `GPU_TEST_LEAK_CHECK` |
 //! | `feature = "cuda"` | the body is compiled only with this cargo feature; without it the test is skipped, not lost | always compiled |
 //! | `crate = "path"` | where the generated code finds this crate, when it is re-exported | `::gpu_test_runtime` |
 //!
@@ -82,6 +83,7 @@
 //! | variable | accepted | effect |
 //! |---|---|---|
 //! | `GPU_TEST_STRICT` | unset, empty, `0`, `1`, `true`, `false` | `1`/`true`: an unmet requirement fails the test |
+//! | `GPU_TEST_LEAK_CHECK` | unset, empty, `0`, `1`, `true`, `false` | `1`/`true`: a test that leaves device memory allocated fails |
 //! | `GPU_TEST_REPORT` | a path ending in `.xml` or `.json` | a JUnit or JSON report of every GPU test of the run |
 //! | `GPU_TEST_TESTS_PER_DEVICE` | 1 to 1024 (default 1) | how many tests may hold one device at a time |
 //! | `GPU_TEST_LEASE_TIMEOUT` | `500ms`, `30s`, `10m`, `1h` (default `10m`) | how long a test waits for device leases |

@@ -21,6 +21,7 @@ use crate::util::suggest::nearest;
 /// README).
 pub(crate) const VARIABLES: &[&str] = &[
     "GPU_TEST_STRICT",
+    "GPU_TEST_LEAK_CHECK",
     "GPU_TEST_REPORT",
     "GPU_TEST_TESTS_PER_DEVICE",
     "GPU_TEST_LEASE_TIMEOUT",
@@ -35,6 +36,8 @@ pub(crate) const VARIABLES: &[&str] = &[
 pub(crate) struct Settings {
     /// `GPU_TEST_STRICT`: an unmet requirement fails the test instead of skipping it.
     pub strict: bool,
+    /// `GPU_TEST_LEAK_CHECK`: a test that leaves device memory allocated fails.
+    pub leak_check: bool,
     /// `GPU_TEST_REPORT`: where to write the report of every GPU test, and in which format.
     pub report: Option<ReportTarget>,
     /// `GPU_TEST_TESTS_PER_DEVICE`: how many tests may hold one device at a time.
@@ -101,6 +104,7 @@ impl Default for Settings {
     fn default() -> Settings {
         Settings {
             strict: false,
+            leak_check: false,
             report: None,
             tests_per_device: 1,
             lease_timeout: Duration::from_secs(600),
@@ -201,6 +205,17 @@ impl Settings {
                 "0" | "false" => settings.strict = false,
                 _ => fail(
                     "GPU_TEST_STRICT",
+                    &value,
+                    "accepted values are unset, empty, 0, 1, true, false".into(),
+                ),
+            }
+        }
+        if let Some(value) = get("GPU_TEST_LEAK_CHECK") {
+            match value.as_str() {
+                "1" | "true" => settings.leak_check = true,
+                "0" | "false" => settings.leak_check = false,
+                _ => fail(
+                    "GPU_TEST_LEAK_CHECK",
                     &value,
                     "accepted values are unset, empty, 0, 1, true, false".into(),
                 ),
@@ -336,6 +351,14 @@ mod tests {
             parse(&[("GPU_TEST_STRICT", ""), ("GPU_TEST_REPORT", "")]).unwrap(),
             Settings::default()
         );
+    }
+
+    #[test]
+    fn leak_check_is_on_or_off() {
+        assert!(parse(&[("GPU_TEST_LEAK_CHECK", "1")]).unwrap().leak_check);
+        assert!(!parse(&[("GPU_TEST_LEAK_CHECK", "")]).unwrap().leak_check);
+        let errors = parse(&[("GPU_TEST_LEAK_CHECK", "yes")]).unwrap_err();
+        assert!(errors[0].to_string().starts_with("GPU_TEST_LEAK_CHECK=\"yes\" is not valid"), "{}", errors[0]);
     }
 
     #[test]

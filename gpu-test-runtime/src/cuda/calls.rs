@@ -223,6 +223,25 @@ impl DriverSys {
         self.check(unsafe { (self.cuEventDestroy_v2)(event) })
     }
 
+    /// Releases to the device what `device`'s default stream-ordered memory pool holds for
+    /// reuse (`cuMemPoolTrimTo(pool, 0)`), where the device has pools and the driver the calls:
+    /// memory freed with `cuMemFreeAsync` stays in the pool, not free on the device.
+    pub(crate) fn trim_default_pool(&self, device: CuDevice) -> Result<(), CudaError> {
+        let (Some(get_pool), Some(trim)) = (self.cuDeviceGetDefaultMemPool, self.cuMemPoolTrimTo) else {
+            return Ok(());
+        };
+        if self.attribute(device, Attribute::MemoryPoolsSupported)? == 0 {
+            return Ok(());
+        }
+        entering("cuDeviceGetDefaultMemPool");
+        let mut pool: CuHandle = std::ptr::null_mut();
+        // SAFETY: a valid out-pointer and a device handle from cuDeviceGet.
+        self.check(unsafe { get_pool(&mut pool, device) })?;
+        entering("cuMemPoolTrimTo");
+        // SAFETY: `pool` is the device's default pool, which lives as long as the context.
+        self.check(unsafe { trim(pool, 0) })
+    }
+
     /// `cuMemGetInfo_v2` for the current context: `(free, total)` bytes, if the driver has it.
     pub(crate) fn memory_info(&self) -> Option<Result<(u64, u64), CudaError>> {
         entering("cuMemGetInfo_v2");

@@ -98,6 +98,8 @@ driver_symbols! {
         cuDeviceGetUuid_v2 = "cuDeviceGetUuid_v2": fn(*mut [u8; 16], CuDevice);
         cuDeviceGetPCIBusId = "cuDeviceGetPCIBusId": fn(*mut c_char, c_int, CuDevice);
         cuMemGetInfo_v2 = "cuMemGetInfo_v2": fn(*mut usize, *mut usize);
+        cuDeviceGetDefaultMemPool = "cuDeviceGetDefaultMemPool": fn(*mut CuHandle, CuDevice);
+        cuMemPoolTrimTo = "cuMemPoolTrimTo": fn(CuHandle, usize);
         cuEventElapsedTime = "cuEventElapsedTime": fn(*mut f32, CuHandle, CuHandle);
         cuEventElapsedTime_v2 = "cuEventElapsedTime_v2": fn(*mut f32, CuHandle, CuHandle);
     }

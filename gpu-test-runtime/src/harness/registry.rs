@@ -36,6 +36,8 @@ pub struct TestDef {
     pub ignore_reason: Option<&'static str>,
     /// The `timeout` key, in milliseconds.
     pub timeout_ms: Option<u64>,
+    /// The `leak_check` key; `None` follows `GPU_TEST_LEAK_CHECK`.
+    pub leak_check: Option<bool>,
     /// The body.
     pub body: TestBody,
     /// Set when the test first runs: a second run in one process means the function was
@@ -65,6 +67,7 @@ impl TestDef {
             function: self.body,
             devices: self.requirements.device_count() as usize,
             timeout: self.timeout_ms.map(Duration::from_millis),
+            leak_check: self.leak_check,
         }
     }
 
@@ -130,6 +133,7 @@ mod tests {
             ignored: false,
             ignore_reason: None,
             timeout_ms: None,
+            leak_check: None,
             body: TestBody::Gpu(body),
             started: AtomicBool::new(false),
         }

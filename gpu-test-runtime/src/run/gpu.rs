@@ -114,6 +114,21 @@ impl GpuDevice {
         Ok(Timed { value, elapsed })
     }
 
+    /// The device memory in use, in bytes, device-wide: after the context's work is done and
+    /// what the stream-ordered pool keeps for reuse is released. `None` when the driver cannot
+    /// tell (no `cuMemGetInfo_v2`).
+    pub(crate) fn memory_in_use(&self) -> Result<Option<u64>, CudaError> {
+        self.synchronize()?;
+        self.sys.trim_default_pool(self.context.cu_device())?;
+        Ok(match self.sys.memory_info() {
+            Some(info) => {
+                let (free, total) = info?;
+                Some(total.saturating_sub(free))
+            }
+            None => None,
+        })
+    }
+
     /// Waits for the context's work and returns the error it raised, if any (a fault in an
     /// earlier kernel surfaces here), through gpu-test's own driver call.
     pub(crate) fn synchronize(&self) -> Result<(), CudaError> {

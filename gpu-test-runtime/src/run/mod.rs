@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::probe::{DeviceInfo, Probe};
 use crate::settings::Settings;
-use crate::util::format::{format_duration, panic_message};
+use crate::util::format::{format_bytes, format_duration, panic_message};
 use body::{BodyFailure, TestBody, run_body};
 use faults::Blocked;
 use gpu::Gpu;
@@ -31,6 +31,8 @@ pub(crate) struct Body<'a> {
     pub devices: usize,
     /// Its `timeout`, if it has one.
     pub timeout: Option<Duration>,
+    /// Its `leak_check` key: `None` follows `GPU_TEST_LEAK_CHECK`.
+    pub leak_check: Option<bool>,
 }
 
 /// A test that ran: how it ended, how long it took, on which devices, and its GPU timings.
@@ -118,6 +120,24 @@ pub(crate) fn execute(
             return Execution::failed(started, BodyFailure::Setup(message));
         }
     }
+    let leak_check = body.leak_check.unwrap_or(settings.leak_check);
+    let in_use_before = if leak_check {
+        if settings.tests_per_device > 1 {
+            let message = format!(
+                "cannot be checked for leaks: device memory is measured device-wide, so the check needs the \
+                 device to itself, and GPU_TEST_TESTS_PER_DEVICE={} lets other tests share it; set it to 1 for \
+                 leak-checked runs",
+                settings.tests_per_device
+            );
+            return Execution::failed(started, BodyFailure::Setup(message));
+        }
+        match memory_in_use(&gpu) {
+            Ok(in_use) => Some(in_use),
+            Err(message) => return Execution::failed(started, BodyFailure::Setup(message)),
+        }
+    } else {
+        None
+    };
     let devices: Vec<DeviceInfo> = gpu.devices().iter().map(|d| d.info().clone()).collect();
     let gpu = Arc::new(gpu);
     let mut outcome = run_body(body.name, body.function, body.timeout, gpu.clone());
@@ -154,10 +174,62 @@ pub(crate) fn execute(
             }
         }
     }
+    if let (Some(before), Ok(())) = (&in_use_before, &outcome) {
+        outcome = check_for_leaks(&gpu, before);
+    }
     Execution {
         outcome,
         duration: started.elapsed(),
         devices,
         timings: gpu.timings(),
     }
+}
+
+/// The device memory in use on each of `gpu`'s devices; the error says which device could not
+/// be measured and why.
+fn memory_in_use(gpu: &Gpu) -> Result<Vec<u64>, String> {
+    gpu.devices()
+        .iter()
+        .map(|device| match device.memory_in_use() {
+            Ok(Some(bytes)) => Ok(bytes),
+            Ok(None) => Err(format!(
+                "cannot be checked for leaks: the CUDA driver lacks cuMemGetInfo_v2, so the memory in use on {} \
+                 cannot be measured",
+                device.info().label()
+            )),
+            Err(error) => Err(format!(
+                "cannot be checked for leaks: measuring the memory in use on {} failed: {error}",
+                device.info().label()
+            )),
+        })
+        .collect()
+}
+
+/// Compares the memory in use after the body with `before`: a device with more in use than
+/// before the body is a leak, which fails the test naming the bytes and the device.
+fn check_for_leaks(gpu: &Gpu, before: &[u64]) -> Result<(), BodyFailure> {
+    let after = memory_in_use(gpu).map_err(BodyFailure::Cuda)?;
+    let leaks: Vec<String> = gpu
+        .devices()
+        .iter()
+        .zip(before.iter().zip(&after))
+        .filter(|(_, (before, after))| after > before)
+        .map(|(device, (before, after))| {
+            format!(
+                "{} bytes ({}) on {} ({before} bytes in use before the body, {after} after)",
+                after - before,
+                format_bytes(after - before),
+                device.info().label()
+            )
+        })
+        .collect();
+    if leaks.is_empty() {
+        return Ok(());
+    }
+    Err(BodyFailure::Cuda(format!(
+        "left device memory allocated: {}; measured after synchronising and releasing what the memory pool \
+         caches: free what the test allocates before it returns (drop its CudaSlices), or turn the check off \
+         for it with leak_check = false",
+        leaks.join("; ")
+    )))
 }
