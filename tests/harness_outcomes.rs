@@ -892,3 +892,120 @@ fn a_test_built_without_its_feature_is_skipped_not_lost() {
     );
     assert!(!run.all().contains(reason), "{}", run.all());
 }
+
+/// `#[gpu_test(each_device)]` on a machine with two GPUs of different compute capability: one
+/// trial per device under gpu-test's harness and nextest, one run per device inside the one test
+/// under libtest, each named `<test>::cuda<N>` and decided for its device alone.
+#[test]
+fn each_device_runs_once_per_qualifying_device() {
+    let machine = Machine::with_fake_driver().devices("NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake T4|7.5|16GiB");
+    let report = machine.dir().join("report.json");
+    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let run = machine.run("per-device", "gpu", &["--test-threads", "1"]);
+    run.assert_clean();
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(outcome_of(&run, "on_every_modern_gpu::cuda0"), "ok");
+    assert_eq!(
+        outcome_of(&run, "on_every_modern_gpu::cuda1"),
+        "ignored (device 1 NVIDIA Fake T4 is sm_75, needs min_compute 8.0)"
+    );
+    assert!(run.stderr.contains("body ran on ordinal 0"), "{}", run.stderr);
+    assert!(!run.stderr.contains("body ran on ordinal 1"), "{}", run.stderr);
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let entry = |name: &str| {
+        json["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {json:#}"))
+            .clone()
+    };
+    assert_eq!(entry("on_every_modern_gpu::cuda0")["devices"][0]["ordinal"], 0);
+    assert_eq!(entry("on_every_modern_gpu::cuda1")["outcome"], "skipped");
+
+    // Listing agrees with the run.
+    let listed_ignored = machine.run("per-device", "gpu", &["--list", "--ignored"]);
+    assert_eq!(
+        listed(&listed_ignored),
+        set(&["on_every_modern_gpu::cuda1"]),
+        "{}",
+        listed_ignored.all()
+    );
+
+    // Without a driver there are no devices to name: the test is one trial, skipped.
+    let run = Machine::without_driver().run("per-device", "gpu", &[]);
+    assert!(
+        outcome_of(&run, "on_every_modern_gpu").starts_with("ignored (no CUDA driver"),
+        "{}",
+        run.all()
+    );
+
+    // Under libtest: one test, a run per device, each named.
+    let run = machine.run(
+        "per-device",
+        "plain",
+        &["--exact", "on_every_modern_gpu_under_libtest"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("gpu-test: on_every_modern_gpu_under_libtest::cuda0 ran on device 0 NVIDIA Fake H100"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "gpu-test: skipped on_every_modern_gpu_under_libtest::cuda1: device 1 NVIDIA Fake T4 is sm_75, needs \
+             min_compute 8.0"
+        ),
+        "{}",
+        run.stderr
+    );
+    let run = machine.run(
+        "per-device",
+        "plain",
+        &["--ignored", "--exact", "fails_on_the_second"],
+    );
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.all()
+            .contains("gpu-test: fails_on_the_second::cuda0 ran on device 0"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.all()
+            .contains("fails_on_the_second::cuda1 panicked: assertion `left != right` failed: the body failed on the second device"),
+        "{}",
+        run.all()
+    );
+
+    // nextest: a process per device, the unqualified one skipped.
+    let fixture = Fixture::build("per-device");
+    let mut command = machine.command(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command
+        .args([
+            "nextest",
+            "run",
+            "--color",
+            "never",
+            "--status-level",
+            "skip",
+            "--test",
+            "gpu",
+            "--manifest-path",
+        ])
+        .arg(fixture.dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(Fixture::target_dir());
+    let run = Run::of(&mut command);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let line = |status: &str, name: &str| {
+        run.stderr
+            .lines()
+            .any(|l| l.trim_start().starts_with(status) && l.ends_with(&format!("per-device::gpu {name}")))
+    };
+    assert!(line("PASS", "on_every_modern_gpu::cuda0"), "{}", run.all());
+    assert!(line("SKIP", "on_every_modern_gpu::cuda1"), "{}", run.all());
+}

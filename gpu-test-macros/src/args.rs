@@ -14,6 +14,7 @@ use crate::values::{self, Version};
 /// The keys the attribute accepts, in the order the documentation lists them.
 pub(crate) const KEYS: &[&str] = &[
     "devices",
+    "each_device",
     "min_cuda",
     "min_compute",
     "min_memory",
@@ -28,6 +29,8 @@ pub(crate) const KEYS: &[&str] = &[
 #[derive(Default)]
 pub(crate) struct Args {
     pub(crate) devices: Option<u32>,
+    /// `each_device`, where it was written.
+    pub(crate) each_device: Option<proc_macro2::Span>,
     pub(crate) min_cuda: Option<Version>,
     pub(crate) min_compute: Option<Version>,
     pub(crate) min_memory: Option<u64>,
@@ -45,6 +48,16 @@ impl Args {
         let parser = |input: ParseStream| -> syn::Result<()> {
             while !input.is_empty() {
                 let key = Ident::parse_any(input)?;
+                if key == "each_device" && !input.peek(Token![=]) {
+                    if let Err(error) = args.set_each_device(&key) {
+                        errors.add(error);
+                    }
+                    if input.is_empty() {
+                        break;
+                    }
+                    input.parse::<Token![,]>()?;
+                    continue;
+                }
                 if !input.peek(Token![=]) {
                     return Err(syn::Error::new(
                         key.span(),
@@ -65,7 +78,27 @@ impl Args {
         };
         let parsed = parser.parse2(tokens);
         errors.keep(parsed);
+        if let (Some(span), Some(devices)) = (args.each_device, args.devices)
+            && devices > 1
+        {
+            errors.add(syn::Error::new(
+                span,
+                format!(
+                    "`each_device` runs the test once per device, with that one device; it cannot be combined \
+                     with `devices = {devices}`: remove one of them"
+                ),
+            ));
+        }
         args
+    }
+
+    fn set_each_device(&mut self, key: &Ident) -> syn::Result<()> {
+        replace(&mut self.each_device, key.span()).map_err(|_| {
+            syn::Error::new(
+                key.span(),
+                "`each_device` is given more than once; give each key once",
+            )
+        })
     }
 
     fn set(&mut self, key: &Ident, value: &Expr) -> syn::Result<()> {
@@ -105,6 +138,17 @@ impl Args {
                     .map_err(|message| syn::Error::new(text.span(), format!("timeout: {message}")))?;
                 replace(&mut self.timeout_ms, ms).map_err(|_| duplicate())
             }
+            "each_device" => match literal(value) {
+                Some(Lit::Bool(flag)) if flag.value => self.set_each_device(key),
+                Some(Lit::Bool(_)) => Ok(()),
+                _ => Err(syn::Error::new(
+                    value.span(),
+                    format!(
+                        "each_device: write `each_device` alone (or `each_device = true`), got {}",
+                        describe(value)
+                    ),
+                )),
+            },
             "leak_check" => {
                 let Some(Lit::Bool(flag)) = literal(value) else {
                     return Err(syn::Error::new(
@@ -154,6 +198,7 @@ fn replace<T>(slot: &mut Option<T>, value: T) -> Result<(), ()> {
 fn example(key: &str) -> &'static str {
     match key {
         "devices" => "`devices = 2`",
+        "each_device" => "`each_device`",
         "min_cuda" => "`min_cuda = \"11.8\"`",
         "min_compute" => "`min_compute = \"8.0\"`",
         "min_memory" => "`min_memory = \"16 GiB\"`",
@@ -300,6 +345,26 @@ mod tests {
     }
 
     #[test]
+    fn each_device_is_a_flag_that_excludes_more_devices() {
+        let mut errors = Errors::default();
+        let args = Args::parse(quote!(each_device, min_compute = "8.0"), &mut errors);
+        assert!(errors.finish().is_ok());
+        assert!(args.each_device.is_some());
+        let mut errors = Errors::default();
+        let args = Args::parse(quote!(each_device = true, devices = 1), &mut errors);
+        assert!(errors.finish().is_ok() && args.each_device.is_some());
+        let message = error(quote!(each_device, devices = 2));
+        assert!(
+            message.contains("cannot be combined with `devices = 2`"),
+            "{message}"
+        );
+        let message = error(quote!(each_device, each_device));
+        assert!(message.contains("given more than once"), "{message}");
+        let message = error(quote!(each_device = 3));
+        assert!(message.contains("write `each_device` alone"), "{message}");
+    }
+
+    #[test]
     fn unknown_key_suggests_the_nearest_and_lists_all() {
         let message = error(quote!(device = 2));
         assert!(
@@ -307,7 +372,7 @@ mod tests {
             "{message}"
         );
         assert!(message.contains(
-            "devices, min_cuda, min_compute, min_memory, min_toolkit, timeout, leak_check, feature, crate"
+            "devices, each_device, min_cuda, min_compute, min_memory, min_toolkit, timeout, leak_check, feature, crate"
         ));
         let message = error(quote!(mincuda = "11.8"));
         assert!(message.contains("did you mean `min_cuda`?"), "{message}");

@@ -122,6 +122,7 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
         Some(reason) => quote!(::core::option::Option::Some(#reason)),
         None => quote!(::core::option::Option::None),
     };
+    let each_device = config.each_device.is_some();
     let leak_check = match config.leak_check {
         Some(flag) => quote!(::core::option::Option::Some(#flag)),
         None => quote!(::core::option::Option::None),
@@ -157,6 +158,7 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
             ignore_reason: #ignore_reason,
             timeout_ms: #timeout_ms,
             leak_check: #leak_check,
+            each_device: #each_device,
             started: ::core::sync::atomic::AtomicBool::new(false),
             body: #test_body,
         };

@@ -9,7 +9,7 @@ pub(crate) mod skip;
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::probe::Probe;
+use crate::probe::{DeviceInfo, Probe};
 use requirements::Requirements;
 use skip::SkipReason;
 
@@ -57,7 +57,27 @@ impl Decider {
     /// The one decision policy. `listed_to_run` is what nextest's list phase decided for this
     /// test, when this process is nextest's run phase.
     pub(crate) fn decide(&self, requirements: &Requirements, listed_to_run: Option<bool>) -> Decision {
-        match self.check(requirements) {
+        self.apply_policy(self.check(requirements), listed_to_run)
+    }
+
+    /// The decision for one device of an `each_device` test: run on it alone, or not. `earlier`
+    /// are the devices before it.
+    pub(crate) fn decide_device(
+        &self,
+        requirements: &Requirements,
+        device: &DeviceInfo,
+        earlier: &[DeviceInfo],
+        listed_to_run: Option<bool>,
+    ) -> Decision {
+        let checked = requirements
+            .check_device(self.probe, device, earlier)
+            .map(|()| Arc::new(vec![device.ordinal]))
+            .map_err(Arc::new);
+        self.apply_policy(checked, listed_to_run)
+    }
+
+    fn apply_policy(&self, checked: Checked, listed_to_run: Option<bool>) -> Decision {
+        match checked {
             Ok(ordinals) => Decision::Run(ordinals),
             Err(reason) if self.strict => Decision::Fail(
                 format!("cannot run, and GPU_TEST_STRICT=1 makes that a failure: {reason}"),

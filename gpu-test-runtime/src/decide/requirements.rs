@@ -89,6 +89,48 @@ impl Requirements {
         self.devices
     }
 
+    /// Decides whether `device` alone meets these requirements (`each_device`): what the machine
+    /// must offer (the feature, the driver, `min_cuda`, `min_toolkit`) and what the one device
+    /// must be. `earlier` are the devices before it, so that a GPU listed twice runs once.
+    pub fn check_device(&self, probe: &Probe, device: &DeviceInfo, earlier: &[DeviceInfo]) -> Result<(), SkipReason> {
+        if let Some((name, false)) = self.feature {
+            return Err(reasons::built_without_feature(name));
+        }
+        if let Some(problem) = reasons::driver_problem(probe) {
+            return Err(problem);
+        }
+        if let Some(min_cuda) = self.min_cuda
+            && let Some(problem) = reasons::cuda_too_old(probe, min_cuda)
+        {
+            return Err(problem);
+        }
+        if let Some(same) = earlier
+            .iter()
+            .find(|e| e.uuid.is_some() && e.uuid == device.uuid)
+        {
+            return Err(SkipReason::new(
+                SkipKind::DeviceUnsuitable,
+                format!(
+                    "{} is the same GPU as device {} (CUDA_VISIBLE_DEVICES lists it twice): one run per GPU",
+                    device.label(),
+                    same.ordinal
+                ),
+                "list each GPU once in CUDA_VISIBLE_DEVICES",
+            ));
+        }
+        let mut hints = Vec::new();
+        if let Some(problem) = self.device_problem(device, &mut hints) {
+            hints.dedup();
+            return Err(SkipReason::new(SkipKind::DeviceUnsuitable, problem, hints.join("; ")));
+        }
+        if let Some(min_toolkit) = self.min_toolkit
+            && let Some(problem) = reasons::toolkit_problem(probe, min_toolkit)
+        {
+            return Err(problem);
+        }
+        Ok(())
+    }
+
     /// Decides whether `probe` meets these requirements. `Ok` holds the ordinals of every device
     /// that meets the per-device requirements (at least [`device_count`](Self::device_count)).
     pub fn check(&self, probe: &Probe) -> Result<Vec<usize>, SkipReason> {

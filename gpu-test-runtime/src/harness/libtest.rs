@@ -7,8 +7,10 @@
 use std::sync::Once;
 
 use super::registry::TestDef;
-use super::{Verdict, conclude, run_test, session};
+use super::{Session, Verdict, conclude, run_test, session};
 use crate::decide::Decision;
+use crate::probe::DeviceInfo;
+use crate::util::format::panic_message;
 use crate::report::console;
 use crate::util::os::{at_exit, exit_now};
 
@@ -26,14 +28,44 @@ pub fn run_under_libtest(def: &'static TestDef) {
     AT_EXIT.call_once(|| {
         at_exit(finish);
     });
+    let devices = &session.decider.probe().devices;
+    if def.each_device && !devices.is_empty() {
+        return run_on_each_device(session, def, devices);
+    }
     let decision = session.decider.decide(&def.requirements, None);
     if let Decision::Skip(reason) = &decision {
         console::skip_line(|out| def.push_name(out), reason);
     }
-    match run_test(session, def, decision) {
+    match run_test(session, def, None, decision) {
         Verdict::Passed | Verdict::Skipped(_) => {}
         Verdict::Failed(message) => panic!("{message}"),
         Verdict::Panicked(payload) => std::panic::resume_unwind(payload),
+    }
+}
+
+/// An `each_device` test under libtest, which has one test to show for it: the body runs once
+/// per qualifying device, each run named `<test>::cuda<N>` in the output and the report, and the
+/// test fails after the last device if any run failed.
+fn run_on_each_device(session: &Session, def: &'static TestDef, devices: &[DeviceInfo]) {
+    let mut failures = Vec::new();
+    for (index, device) in devices.iter().enumerate() {
+        let trial = format!("{}::cuda{}", def.name(), device.ordinal);
+        let decision = session
+            .decider
+            .decide_device(&def.requirements, device, &devices[..index], None);
+        if let Decision::Skip(reason) = &decision {
+            console::skip_line(|out| out.push_str(&trial), reason);
+        }
+        match run_test(session, def, Some(&trial), decision) {
+            Verdict::Passed | Verdict::Skipped(_) => {}
+            Verdict::Failed(message) => failures.push(message),
+            Verdict::Panicked(payload) => {
+                failures.push(format!("gpu-test: {trial} panicked: {}", panic_message(&*payload)))
+            }
+        }
+    }
+    if !failures.is_empty() {
+        panic!("{}", failures.join("\n"));
     }
 }
 

@@ -64,26 +64,34 @@ pub fn main() -> ! {
     defs.sort_by(|a, b| a.0.cmp(&b.0));
     let started = Instant::now();
     let mut tests = Vec::with_capacity(defs.len());
-    for (name, def) in defs {
-        if filtered_out(&args, &name) {
-            // Deciding would be wasted work: it is counted as filtered out.
-            tests.push(Listed {
-                name,
-                def,
-                decision: None,
-                flagged: def.ignored,
-            });
-            continue;
-        }
-        let listed_to_run = listed.as_ref().and_then(|l| l.get(&name)).copied();
-        let decision = session.decider.decide(&def.requirements, listed_to_run);
-        let unmet_and_ignored = matches!(decision, Decision::Skip(_)) && (args.list || args.ignored);
+    let listed_to_run = |name: &str| listed.as_ref().and_then(|l| l.get(name)).copied();
+    let mut push = |name: String, def: &'static TestDef, decide: &dyn Fn(&str) -> Decision| {
+        // A test filtered out is not decided: deciding would be wasted work.
+        let decision = (!filtered_out(&args, &name)).then(|| decide(&name));
+        let unmet_and_ignored = matches!(decision, Some(Decision::Skip(_))) && (args.list || args.ignored);
         tests.push(Listed {
+            flagged: def.ignored || unmet_and_ignored,
             name,
             def,
-            flagged: def.ignored || unmet_and_ignored,
-            decision: Some(decision),
+            decision,
         });
+    };
+    let devices = &session.decider.probe().devices;
+    for (name, def) in defs {
+        if def.each_device && !devices.is_empty() {
+            // One trial per device, named by its CUDA ordinal, deciding for that device alone.
+            for (index, device) in devices.iter().enumerate() {
+                let decide = |trial: &str| {
+                    session
+                        .decider
+                        .decide_device(&def.requirements, device, &devices[..index], listed_to_run(trial))
+                };
+                push(format!("{name}::cuda{}", device.ordinal), def, &decide);
+            }
+            continue;
+        }
+        let decide = |name: &str| session.decider.decide(&def.requirements, listed_to_run(name));
+        push(name, def, &decide);
     }
 
     if args.list {
@@ -229,7 +237,7 @@ fn answered_without_running(args: &Arguments, session: &Session, tests: &[Listed
         .collect();
     for (test, reason) in &shown {
         if let Some(reason) = reason {
-            run_test(session, test.def, Decision::Skip(Arc::clone(reason)));
+            run_test(session, test.def, Some(&test.name), Decision::Skip(Arc::clone(reason)));
         }
     }
     libtest::write_run(&lines, format, filtered, started.elapsed());
@@ -242,7 +250,7 @@ fn exit(failed: bool) -> ! {
 }
 
 fn trial(session: &'static Session, def: &'static TestDef, name: String, decision: Decision) -> Trial {
-    Trial::ignorable_test(name, move || match run_test(session, def, decision) {
+    Trial::ignorable_test(name.clone(), move || match run_test(session, def, Some(&name), decision) {
         Verdict::Passed => Ok(Completion::Completed),
         Verdict::Skipped(reason) => Ok(Completion::ignored_with(&reason.reason)),
         Verdict::Failed(message) => Err(Failed::from(message)),

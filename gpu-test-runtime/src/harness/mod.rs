@@ -106,25 +106,25 @@ pub(crate) enum Verdict {
 }
 
 /// Carries out `decision` for `def`: runs the body and prints where it ran, or not, and records
-/// the test's entry.
-pub(crate) fn run_test(session: &Session, def: &'static TestDef, decision: Decision) -> Verdict {
+/// the test's entry. `trial` names it when it is not the function's name (one device of an
+/// `each_device` test).
+pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&str>, decision: Decision) -> Verdict {
     let suite = &session.suite;
+    let name_of = || trial.map(str::to_string).unwrap_or_else(|| def.name());
     match decision {
         Decision::Skip(reason) => {
-            record(session, |o| {
-                o.skipped(&reason, def.location(), || (suite.clone(), def.name()))
-            });
+            record(session, |o| o.skipped(&reason, def.location(), || (suite.clone(), name_of())));
             Verdict::Skipped(reason)
         }
         Decision::Fail(message, reason) => {
-            let name = def.name();
+            let name = name_of();
             record(session, |o| {
                 o.ran(Entry::unmet(suite, &name, Outcome::Failed, &reason).at(def.file, def.line))
             });
             Verdict::Failed(format!("gpu-test: {name} {message}"))
         }
         Decision::Run(ordinals) => {
-            let name = def.name();
+            let name = name_of();
             let execution = execute(
                 def.body_named(&name),
                 session.decider.probe(),

@@ -38,6 +38,8 @@ pub struct TestDef {
     pub timeout_ms: Option<u64>,
     /// The `leak_check` key; `None` follows `GPU_TEST_LEAK_CHECK`.
     pub leak_check: Option<bool>,
+    /// `each_device`: one trial per visible device, each on that device alone.
+    pub each_device: bool,
     /// The body.
     pub body: TestBody,
     /// Set when the test first runs: a second run in one process means the function was
@@ -134,6 +136,7 @@ mod tests {
             ignore_reason: None,
             timeout_ms: None,
             leak_check: None,
+            each_device: false,
             body: TestBody::Gpu(body),
             started: AtomicBool::new(false),
         }
