@@ -444,3 +444,82 @@ fn a_test_that_leaks_device_memory_fails_when_checked() {
         run.all()
     );
 }
+
+/// Memory-aware leases: tests declaring 6 GiB on a 16 GiB GPU, four slots per device, from
+/// three processes at once: the declared memory of the tests holding the GPU never exceeds what
+/// it had free, so at most two hold it at a time.
+#[test]
+fn declared_memory_never_exceeds_what_the_device_had_free() {
+    let machine = Machine::with_fake_driver().devices("NVIDIA Fake A|9.0|16GiB");
+    let log = machine.dir().join("leases.log");
+    let machine = machine
+        .env("LEASE_LOG", log.to_str().unwrap())
+        .env("GPU_TEST_TESTS_PER_DEVICE", "4");
+    let children: Vec<Child> = (0..3)
+        .map(|_| {
+            command(&machine, &["--ignored", "six_gib_", "--test-threads", "4"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.lines().count(), 3 * 6 * 2, "{text}");
+    let peak = max_holders(&text).values().copied().max().unwrap();
+    assert!(
+        peak * 6 <= 16,
+        "{peak} tests declaring 6 GiB each held the 16 GiB GPU at once:\n{text}"
+    );
+}
+
+#[test]
+fn min_free_memory_waits_then_fails_saying_how_much_was_free() {
+    let machine = Machine::with_fake_driver().devices("NVIDIA Fake A|9.0|16GiB");
+    let run = execution(&machine, &["--ignored", "--exact", "needs_eight_gib_free"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+
+    let crowded = Machine::with_fake_driver()
+        .devices("NVIDIA Fake A|9.0|16GiB")
+        .env("FAKE_CUDA_USED_ELSEWHERE", "12GiB")
+        .env("GPU_TEST_LEASE_TIMEOUT", "300ms")
+        .env("GPU_TEST_LEASE_NOTICE", "0");
+    let run = execution(&crowded, &["--ignored", "--exact", "needs_eight_gib_free"]);
+    run.assert_clean();
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    let why = "device 0 NVIDIA Fake A has 4 GiB free, and the test needs min_free_memory = \"8 GiB\"";
+    assert!(
+        run.stderr.contains("is waiting for a device lease") && run.stderr.contains(why),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.all()
+            .contains("could not get a device lease within 300ms (GPU_TEST_LEASE_TIMEOUT)")
+            && run.all().contains(why),
+        "{}",
+        run.all()
+    );
+
+    // More than the GPU has at all can never fit: a skip, with the reason.
+    let run = execution(
+        &machine,
+        &["--ignored", "--exact", "declares_more_than_the_gpu_has"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stdout.contains(
+            "ignored (device 0 NVIDIA Fake A has 16 GiB in all, less than its memory = \"24 GiB\")"
+        ),
+        "{}",
+        run.all()
+    );
+}

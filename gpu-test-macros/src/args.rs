@@ -18,6 +18,8 @@ pub(crate) const KEYS: &[&str] = &[
     "min_cuda",
     "min_compute",
     "min_memory",
+    "memory",
+    "min_free_memory",
     "min_toolkit",
     "timeout",
     "leak_check",
@@ -34,6 +36,8 @@ pub(crate) struct Args {
     pub(crate) min_cuda: Option<Version>,
     pub(crate) min_compute: Option<Version>,
     pub(crate) min_memory: Option<u64>,
+    pub(crate) memory: Option<u64>,
+    pub(crate) min_free_memory: Option<u64>,
     pub(crate) min_toolkit: Option<Version>,
     pub(crate) timeout_ms: Option<u64>,
     pub(crate) leak_check: Option<bool>,
@@ -132,6 +136,17 @@ impl Args {
                     .map_err(|message| syn::Error::new(text.span(), format!("min_memory: {message}")))?;
                 replace(&mut self.min_memory, bytes).map_err(|_| duplicate())
             }
+            "memory" | "min_free_memory" => {
+                let text = string_value(&name, value)?;
+                let bytes = values::parse_size(&text.value())
+                    .map_err(|message| syn::Error::new(text.span(), format!("{name}: {message}")))?;
+                let slot = if name == "memory" {
+                    &mut self.memory
+                } else {
+                    &mut self.min_free_memory
+                };
+                replace(slot, bytes).map_err(|_| duplicate())
+            }
             "timeout" => {
                 let text = string_value(&name, value)?;
                 let ms = values::parse_duration_ms(&text.value())
@@ -202,6 +217,8 @@ fn example(key: &str) -> &'static str {
         "min_cuda" => "`min_cuda = \"11.8\"`",
         "min_compute" => "`min_compute = \"8.0\"`",
         "min_memory" => "`min_memory = \"16 GiB\"`",
+        "memory" => "`memory = \"8 GiB\"`",
+        "min_free_memory" => "`min_free_memory = \"8 GiB\"`",
         "min_toolkit" => "`min_toolkit = \"12.0\"`",
         "timeout" => "`timeout = \"30s\"`",
         "feature" => "`feature = \"cuda\"`",
@@ -372,7 +389,7 @@ mod tests {
             "{message}"
         );
         assert!(message.contains(
-            "devices, each_device, min_cuda, min_compute, min_memory, min_toolkit, timeout, leak_check, feature, crate"
+            "devices, each_device, min_cuda, min_compute, min_memory, memory, min_free_memory, min_toolkit, timeout, leak_check, feature, crate"
         ));
         let message = error(quote!(mincuda = "11.8"));
         assert!(message.contains("did you mean `min_cuda`?"), "{message}");

@@ -216,6 +216,12 @@ fn requirements(config: &Args, rt: &TokenStream) -> TokenStream {
     if let Some(bytes) = config.min_memory {
         built = quote!(#built.min_memory(#bytes));
     }
+    if let Some(bytes) = config.memory {
+        built = quote!(#built.memory(#bytes));
+    }
+    if let Some(bytes) = config.min_free_memory {
+        built = quote!(#built.min_free_memory(#bytes));
+    }
     if let Some(v) = config.min_toolkit {
         let v = version(v);
         built = quote!(#built.min_toolkit(#v));

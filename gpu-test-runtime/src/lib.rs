@@ -66,6 +66,8 @@
 //! | `min_cuda = "X.Y"` | the driver supports at least CUDA X.Y | any |
 //! | `min_compute = "X.Y"` | every device the test uses has compute capability X.Y or newer | any |
 //! | `min_memory = "16 GiB"` | every device the test uses has this much memory (B, KiB, MiB, GiB, TiB, KB, MB, GB, TB) | any |
+//! | `memory = "8 GiB"` | declared memory per device: leases admit the test while declared memory fits in what the device had free | not declared |
+//! | `min_free_memory = "8 GiB"` | free memory per device when the lease is taken, else wait, then fail | not needed |
 //! | `min_toolkit = "X.Y"` | NVRTC X.Y or newer can be loaded (the test compiles kernels at run time) | not needed |
 //! | `timeout = "30s"` | the body fails if it runs longer (ms, s, m, h) | none |
 //! | `leak_check = true` | the test fails if it leaves device memory allocated | `GPU_TEST_LEAK_CHECK` |

@@ -242,6 +242,18 @@ impl DriverSys {
         self.check(unsafe { trim(pool, 0) })
     }
 
+    /// `(free, total)` bytes on the device of `ordinal`, read through its primary context,
+    /// retained for the call; `Ok(None)` when the driver lacks `cuMemGetInfo_v2`.
+    pub(crate) fn device_memory(&self, ordinal: i32) -> Result<Option<(u64, u64)>, CudaError> {
+        let handle = self.device(ordinal)?;
+        let context = self.retain_primary_context(handle)?;
+        let memory = self
+            .set_current_context(context)
+            .and_then(|()| self.memory_info().transpose());
+        let _ = self.release_primary_context(handle);
+        memory
+    }
+
     /// `cuMemGetInfo_v2` for the current context: `(free, total)` bytes, if the driver has it.
     pub(crate) fn memory_info(&self) -> Option<Result<(u64, u64), CudaError>> {
         entering("cuMemGetInfo_v2");

@@ -21,6 +21,8 @@ pub struct Requirements {
     min_cuda: Option<Version>,
     min_compute: Option<Version>,
     min_memory: Option<u64>,
+    memory: Option<u64>,
+    min_free_memory: Option<u64>,
     min_toolkit: Option<Version>,
     /// The cargo feature the body needs, and whether the build enabled it.
     feature: Option<(&'static str, bool)>,
@@ -40,6 +42,8 @@ impl Requirements {
             min_cuda: None,
             min_compute: None,
             min_memory: None,
+            memory: None,
+            min_free_memory: None,
             min_toolkit: None,
             feature: None,
         }
@@ -67,6 +71,30 @@ impl Requirements {
     pub const fn min_memory(mut self, bytes: u64) -> Requirements {
         self.min_memory = Some(bytes);
         self
+    }
+
+    /// The test uses about this many bytes on each of its devices: device leases admit it while
+    /// the declared memory of the tests holding a device fits in what the device had free.
+    pub const fn memory(mut self, bytes: u64) -> Requirements {
+        self.memory = Some(bytes);
+        self
+    }
+
+    /// At least this many bytes free on each device when its lease is taken (other processes
+    /// may hold memory): the test waits for it, and fails saying how much was free.
+    pub const fn min_free_memory(mut self, bytes: u64) -> Requirements {
+        self.min_free_memory = Some(bytes);
+        self
+    }
+
+    /// The declared memory per device, if any.
+    pub(crate) const fn declared_memory(&self) -> Option<u64> {
+        self.memory
+    }
+
+    /// The free memory needed per device when the lease is taken, if any.
+    pub(crate) const fn needed_free_memory(&self) -> Option<u64> {
+        self.min_free_memory
     }
 
     /// NVRTC of at least this release, loadable by cudarc.
@@ -245,6 +273,18 @@ impl Requirements {
                 format_bytes(min)
             ));
         }
+        for (key, bytes) in [("memory", self.memory), ("min_free_memory", self.min_free_memory)] {
+            if let Some(bytes) = bytes
+                && device.total_memory < bytes
+            {
+                faults.push(format!(
+                    "has {} in all, less than its {key} = \"{}\"",
+                    format_bytes(device.total_memory),
+                    format_bytes(bytes)
+                ));
+                hints.push(format!("run on a GPU with at least {} of memory", format_bytes(bytes)));
+            }
+        }
         if device.compute_mode == Some(ComputeMode::Prohibited) {
             let (fault, hint) = reasons::compute_mode_prohibited(device);
             faults.push(fault.to_string());
@@ -269,6 +309,12 @@ impl fmt::Display for Requirements {
         }
         if let Some(bytes) = self.min_memory {
             parts.push(format!("min_memory = \"{}\"", format_bytes(bytes)));
+        }
+        if let Some(bytes) = self.memory {
+            parts.push(format!("memory = \"{}\"", format_bytes(bytes)));
+        }
+        if let Some(bytes) = self.min_free_memory {
+            parts.push(format!("min_free_memory = \"{}\"", format_bytes(bytes)));
         }
         if let Some(v) = self.min_toolkit {
             parts.push(format!("min_toolkit = \"{v}\""));

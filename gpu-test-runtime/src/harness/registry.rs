@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::decide::requirements::Requirements;
 use crate::report::model::Location;
 use crate::run::Body;
+use crate::run::lease::MemoryDemand;
 use crate::run::body::TestBody;
 
 /// Every `#[gpu_test]` linked into the binary, for [`crate::main`].
@@ -70,6 +71,10 @@ impl TestDef {
             devices: self.requirements.device_count() as usize,
             timeout: self.timeout_ms.map(Duration::from_millis),
             leak_check: self.leak_check,
+            memory: MemoryDemand {
+                declared: self.requirements.declared_memory(),
+                min_free: self.requirements.needed_free_memory(),
+            },
         }
     }
 

@@ -5,6 +5,13 @@
 //! A lease is an exclusive `flock` on `<runtime dir>/leases/<device UUID>.<slot>.lock`, one slot
 //! per allowed holder. The kernel drops it when the file is closed: when the lease is dropped,
 //! when the body panics (the lease unwinds with it), or when the process dies.
+//!
+//! A test that declares its memory (`memory = "8 GiB"`) or needs free memory
+//! (`min_free_memory`) is admitted under the device's admission lock (`<UUID>.admit.lock`): the
+//! declared memory of the tests holding the device plus its own must fit in what the device had
+//! free when its first current holder took it (recorded in `<UUID>.budget`), and the free memory
+//! now must be at least `min_free_memory`. Holding the admission lock while checking and taking a
+//! slot makes the two one step for every process.
 
 use std::fs::{File, TryLockError};
 use std::io::{Read, Write};
@@ -15,8 +22,31 @@ use super::faults;
 use crate::probe::DeviceInfo;
 use crate::settings::Settings;
 use crate::util::files::{create_private_dirs, open_lock_file, sanitize};
-use crate::util::format::{count, escape_control, format_duration};
+use crate::util::format::{count, escape_control, format_bytes, format_duration};
 use crate::util::process::process_start_time;
+
+/// What a test asks of a device's memory when it takes its lease.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct MemoryDemand {
+    /// `memory`: what the test declares it uses.
+    pub declared: Option<u64>,
+    /// `min_free_memory`: what must be free when the lease is taken.
+    pub min_free: Option<u64>,
+}
+
+impl MemoryDemand {
+    fn is_empty(&self) -> bool {
+        self.declared.is_none() && self.min_free.is_none()
+    }
+}
+
+/// Why a device was not leased this time round.
+enum Refusal {
+    /// Every slot is held.
+    Full,
+    /// The memory does not fit: why, in words.
+    Memory(String),
+}
 
 /// A test that has been waiting for its leases long enough to say so.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,11 +75,16 @@ pub(crate) struct Lease {
 /// held by other tests, and telling `on_wait` once when the wait gets long. Devices this process
 /// can no longer use (a sticky error, an abandoned body) are passed over; if too few remain, or
 /// the wait exceeds the lease timeout, the error says why.
+///
+/// With a [`MemoryDemand`], `free_memory` tells how much a device has free now (`None` when the
+/// driver cannot tell, which admits the test on declared memory alone).
 pub(crate) fn acquire(
     test: &str,
     candidates: &[&DeviceInfo],
     needed: usize,
     settings: &Settings,
+    demand: MemoryDemand,
+    free_memory: &dyn Fn(&DeviceInfo) -> Option<u64>,
     on_wait: &dyn Fn(&Waiting),
 ) -> Result<Vec<Lease>, String> {
     let dir = settings.runtime_dir.join("leases");
@@ -72,6 +107,7 @@ pub(crate) fn acquire(
             return Err(excluded.join("; "));
         }
         let mut held = Vec::with_capacity(needed);
+        let mut refusals = Vec::new();
         for device in &usable {
             if held.len() == needed {
                 break;
@@ -83,8 +119,10 @@ pub(crate) fn acquire(
             {
                 continue;
             }
-            if let Some(lease) = try_device(&dir, device, slots, test)? {
-                held.push(lease);
+            match admit(&dir, device, slots, test, demand, free_memory)? {
+                Ok(lease) => held.push(lease),
+                Err(Refusal::Memory(why)) => refusals.push(why),
+                Err(Refusal::Full) => {}
             }
         }
         if held.len() == needed {
@@ -94,12 +132,20 @@ pub(crate) fn acquire(
         // could each hold one device and wait for the other's.
         drop(held);
         let waited = started.elapsed();
+        let why = || {
+            let mut why = holders(&dir, &usable, slots);
+            for refusal in &refusals {
+                why.push_str("; ");
+                why.push_str(refusal);
+            }
+            why
+        };
         if waited >= settings.lease_timeout {
             return Err(format!(
                 "could not get {} within {} (GPU_TEST_LEASE_TIMEOUT): {}",
                 leases(needed),
                 format_duration(settings.lease_timeout),
-                holders(&dir, &usable, slots)
+                why()
             ));
         }
         if !announced && waited >= settings.lease_notice {
@@ -107,7 +153,7 @@ pub(crate) fn acquire(
             on_wait(&Waiting {
                 needed,
                 slots,
-                holders: holders(&dir, &usable, slots),
+                holders: why(),
                 timeout: settings.lease_timeout,
             });
         }
@@ -129,8 +175,111 @@ fn lock_path(dir: &Path, device: &DeviceInfo, slot: u32) -> PathBuf {
     dir.join(format!("{}.{slot}.lock", sanitize(&device.key())))
 }
 
-/// The first free slot of `device`, taken.
-fn try_device(dir: &Path, device: &DeviceInfo, slots: u32, test: &str) -> Result<Option<Lease>, String> {
+/// A slot of `device` for a test with `demand`: the first free one, when the memory fits too.
+fn admit(
+    dir: &Path,
+    device: &DeviceInfo,
+    slots: u32,
+    test: &str,
+    demand: MemoryDemand,
+    free_memory: &dyn Fn(&DeviceInfo) -> Option<u64>,
+) -> Result<Result<Lease, Refusal>, String> {
+    if demand.is_empty() {
+        return try_device(dir, device, slots, test, 0).map(|lease| lease.ok_or(Refusal::Full));
+    }
+    let key = sanitize(&device.key());
+    let admission = dir.join(format!("{key}.admit.lock"));
+    let admission = open_lock_file(&admission)
+        .and_then(|file| file.lock().map(|()| file))
+        .map_err(|error| format!("could not take the admission lock {}: {error}", admission.display()))?;
+    let held: u64 = held_slots(dir, device, slots).iter().map(|holder| holder.declared).sum();
+    let budget_file = dir.join(format!("{key}.budget"));
+    let now_free = free_memory(device);
+    // What the device had free when the first of the holders that declare memory took it: what
+    // they may declare among them. That first one records it; with none, it is what is free now.
+    let budget = if held == 0 {
+        now_free
+    } else {
+        read_budget(&budget_file).or(now_free)
+    };
+    if let Some(min_free) = demand.min_free
+        && let Some(free) = now_free
+        && free < min_free
+    {
+        return Ok(Err(Refusal::Memory(format!(
+            "{} has {} free, and the test needs min_free_memory = \"{}\" (other processes hold the rest)",
+            device.label(),
+            format_bytes(free),
+            format_bytes(min_free)
+        ))));
+    }
+    if let (Some(declared), Some(budget)) = (demand.declared, budget)
+        && held.saturating_add(declared) > budget
+    {
+            return Ok(Err(Refusal::Memory(format!(
+                "{}: the tests holding it declare {}, and this test's memory = \"{}\" would not fit in the {} \
+                 it had free",
+                device.label(),
+                format_bytes(held),
+                format_bytes(declared),
+                format_bytes(budget)
+        ))));
+    }
+    let lease = try_device(dir, device, slots, test, demand.declared.unwrap_or(0))?;
+    if lease.is_some()
+        && held == 0
+        && demand.declared.is_some()
+        && let Some(budget) = budget
+    {
+        let _ = write_budget(&budget_file, budget);
+    }
+    drop(admission);
+    Ok(lease.ok_or(Refusal::Full))
+}
+
+/// A living holder of a device's slot, as its lease file says.
+struct Holder {
+    /// The memory it declared.
+    declared: u64,
+}
+
+/// The holders of `device`'s slots: each slot whose lock is held by someone, with what its file
+/// says (a slot held by a process that wrote nothing readable declared nothing).
+fn held_slots(dir: &Path, device: &DeviceInfo, slots: u32) -> Vec<Holder> {
+    let mut held = Vec::new();
+    for slot in 0..slots {
+        let Ok(mut file) = open_lock_file(&lock_path(dir, device, slot)) else {
+            continue;
+        };
+        match file.try_lock() {
+            // Free: nobody holds it. (The lock goes with the file.)
+            Ok(()) => continue,
+            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::Error(_)) => continue,
+        }
+        let mut text = String::new();
+        let _ = file.read_to_string(&mut text);
+        let declared = parse_holder(&text).map(|h| h.declared).unwrap_or(0);
+        held.push(Holder { declared });
+    }
+    held
+}
+
+fn read_budget(path: &Path) -> Option<u64> {
+    let mut text = String::new();
+    open_lock_file(path).ok()?.read_to_string(&mut text).ok()?;
+    text.trim().parse().ok()
+}
+
+fn write_budget(path: &Path, bytes: u64) -> std::io::Result<()> {
+    let mut file = open_lock_file(path)?;
+    let text = bytes.to_string();
+    file.write_all(text.as_bytes())?;
+    file.set_len(text.len() as u64)
+}
+
+/// The first free slot of `device`, taken by `test` declaring `declared` bytes.
+fn try_device(dir: &Path, device: &DeviceInfo, slots: u32, test: &str, declared: u64) -> Result<Option<Lease>, String> {
     for slot in 0..slots {
         let path = lock_path(dir, device, slot);
         let mut file = open_lock_file(&path)
@@ -140,7 +289,7 @@ fn try_device(dir: &Path, device: &DeviceInfo, slots: u32, test: &str) -> Result
                 // Who holds it, for the message of a test that waits: one write, then the length.
                 let pid = std::process::id();
                 let start = process_start_time(pid).unwrap_or(0);
-                let holder = format!("{pid} {start} {test}");
+                let holder = format!("{pid} {start} {declared} {test}");
                 let _ = file.write_all(holder.as_bytes());
                 let _ = file.set_len(holder.len() as u64);
                 return Ok(Some(Lease {
@@ -188,15 +337,34 @@ fn holders(dir: &Path, devices: &[&DeviceInfo], slots: u32) -> String {
     }
 }
 
-/// `tests::a (process 123)` from a lease file's `<pid> <start time> <test>`, if that process is
-/// still the one that wrote it.
+/// A lease file's `<pid> <start time> <declared bytes> <test>`.
+struct HolderText<'a> {
+    pid: u32,
+    start: u64,
+    declared: u64,
+    test: &'a str,
+}
+
+fn parse_holder(text: &str) -> Option<HolderText<'_>> {
+    let mut fields = text.splitn(4, ' ');
+    Some(HolderText {
+        pid: fields.next()?.parse().ok()?,
+        start: fields.next()?.parse().ok()?,
+        declared: fields.next()?.parse().ok()?,
+        test: fields.next()?,
+    })
+}
+
+/// `tests::a (process 123)` from a lease file, if that process is still the one that wrote it.
 fn living_holder(text: &str) -> Option<String> {
-    let mut fields = text.splitn(3, ' ');
-    let pid: u32 = fields.next()?.parse().ok()?;
-    let start: u64 = fields.next()?.parse().ok()?;
-    let test = fields.next()?;
-    let alive = process_start_time(pid) == Some(start);
-    alive.then(|| format!("{} (process {pid})", escape_control(test)))
+    let holder = parse_holder(text)?;
+    let alive = process_start_time(holder.pid) == Some(holder.start);
+    let declared = if holder.declared > 0 {
+        format!(", memory {}", format_bytes(holder.declared))
+    } else {
+        String::new()
+    };
+    alive.then(|| format!("{} (process {}{declared})", escape_control(holder.test), holder.pid))
 }
 
 #[cfg(test)]
@@ -208,11 +376,15 @@ mod tests {
         let pid = std::process::id();
         let start = process_start_time(pid).unwrap();
         assert_eq!(
-            living_holder(&format!("{pid} {start} tests::big")).as_deref(),
+            living_holder(&format!("{pid} {start} 0 tests::big")).as_deref(),
             Some(format!("tests::big (process {pid})").as_str())
         );
+        assert_eq!(
+            living_holder(&format!("{pid} {start} {} tests::big", 8u64 << 30)).as_deref(),
+            Some(format!("tests::big (process {pid}, memory 8 GiB)").as_str())
+        );
         // The same id with another start time is a later process, not the holder.
-        assert_eq!(living_holder(&format!("{pid} {} tests::big", start + 1)), None);
+        assert_eq!(living_holder(&format!("{pid} {} 0 tests::big", start + 1)), None);
         assert_eq!(living_holder("tests::big (process 4242)"), None);
         assert_eq!(living_holder(""), None);
     }

@@ -17,7 +17,7 @@ use crate::util::format::{format_bytes, format_duration, panic_message};
 use body::{BodyFailure, TestBody, run_body};
 use faults::Blocked;
 use gpu::Gpu;
-use lease::Waiting;
+use lease::{MemoryDemand, Waiting};
 use timing::Timing;
 
 /// A test body and what executing it needs to know.
@@ -33,6 +33,8 @@ pub(crate) struct Body<'a> {
     pub timeout: Option<Duration>,
     /// Its `leak_check` key: `None` follows `GPU_TEST_LEAK_CHECK`.
     pub leak_check: Option<bool>,
+    /// Its `memory` and `min_free_memory` keys, for admission to a device.
+    pub memory: MemoryDemand,
 }
 
 /// A test that ran: how it ended, how long it took, on which devices, and its GPU timings.
@@ -91,7 +93,19 @@ pub(crate) fn execute(
         .iter()
         .filter_map(|ordinal| probe.devices.iter().find(|d| d.ordinal == *ordinal))
         .collect();
-    let leases = match lease::acquire(body.name, &candidates, body.devices, settings, on_wait) {
+    let free_memory = |device: &DeviceInfo| {
+        let sys = probe.driver.ready_sys()?;
+        sys.device_memory(device.ordinal as i32).ok().flatten().map(|(free, _)| free)
+    };
+    let leases = match lease::acquire(
+        body.name,
+        &candidates,
+        body.devices,
+        settings,
+        body.memory,
+        &free_memory,
+        on_wait,
+    ) {
         Ok(leases) => leases,
         Err(message) => return Execution::failed(started, BodyFailure::Setup(message)),
     };

@@ -12,6 +12,7 @@
 //! | `FAKE_CUDA_DEVICE_COUNT` | what `cuDeviceGetCount` reports, whatever the devices | their number |
 //! | `FAKE_CUDA_EVENT_MS` | `,`-separated elapsed times `cuEventElapsedTime` returns in turn | `0.5` |
 //! | `FAKE_CUDA_LOG` | a file each context retain and release is appended to | none |
+//! | `FAKE_CUDA_USED_ELSEWHERE` | memory other processes hold on each device (`12GiB`), which `cuMemGetInfo` does not report free | `0` |
 //! | `FAKE_NVRTC_VERSION` | what `nvrtcVersion` reports | `12.8` |
 //!
 //! `CUDA_VISIBLE_DEVICES` is applied as the real driver applies it: indices or UUID prefixes,
@@ -55,6 +56,7 @@ pub struct Config {
     pub device_count: Option<i32>,
     pub log: Option<PathBuf>,
     pub nvrtc_version: (i32, i32),
+    pub used_elsewhere: u64,
 }
 
 impl Config {
@@ -125,7 +127,13 @@ impl Config {
                     .map_err(|_| format!("FAKE_CUDA_DEVICE_COUNT={value:?} is not an integer"))?,
             ),
         };
+        let used_elsewhere = match lookup("FAKE_CUDA_USED_ELSEWHERE") {
+            None => 0,
+            Some(value) => parse_memory(&value)
+                .ok_or_else(|| format!("FAKE_CUDA_USED_ELSEWHERE={value:?} is not a size such as 12GiB"))?,
+        };
         Ok(Config {
+            used_elsewhere,
             hang: calls("FAKE_CUDA_HANG"),
             crash: calls("FAKE_CUDA_CRASH"),
             device_count,

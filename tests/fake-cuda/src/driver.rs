@@ -323,7 +323,8 @@ pub extern "C" fn cuMemGetInfo_v2(free: *mut usize, total: *mut usize) -> c_int 
         Err(code) => return code,
     };
     let memory = device(ordinal).map(|d| d.memory as usize).unwrap_or(0);
-    let used: usize = state().allocations.values().map(|a| a.len()).sum();
+    let used: usize =
+        state().allocations.values().map(|a| a.len()).sum::<usize>() + config().used_elsewhere as usize;
     put(free, memory.saturating_sub(used));
     put(total, memory)
 }
