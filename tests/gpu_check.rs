@@ -82,6 +82,11 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
         "a_second_process_waits_for_the_gpu_the_first_holds",
         "the_doctor_raises_no_false_alarm_and_agrees_with_nvidia_smi",
         "copies_between_two_devices",
+        "every_gpu_round_trips_a_buffer::cuda0",
+        "every_gpu_round_trips_a_buffer::cuda1",
+        "a_test_that_frees_what_it_allocates_passes_the_leak_check",
+        "a_leak_fails_the_leak_check",
+        "a_test_that_declares_its_memory_runs_within_it",
     ] {
         assert!(
             tests.lines().any(|l| l.contains(" PASS ") && l.ends_with(test)),

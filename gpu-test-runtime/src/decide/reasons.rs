@@ -231,7 +231,7 @@ pub(crate) fn missing_on_this_platform(probe: &Probe) -> Option<(String, String)
             ),
             "start the container with the GPUs passed in through the NVIDIA Container Toolkit: `docker run \
              --gpus all`, or with CDI `--device nvidia.com/gpu=all` (Docker, Podman); in Kubernetes, request \
-             `nvidia.com/gpu` in the pod's resources"
+             `nvidia.com/gpu` in the pod's resources; on a host without an NVIDIA GPU this skip is expected"
                 .to_string(),
         )
     } else {
