@@ -454,3 +454,44 @@ fn visible_devices_that_match_nothing_are_named() {
         run.all()
     );
 }
+
+/// A GPU in MIG mode without an instance visible to CUDA: the driver shows no device, and
+/// nvidia-smi says why.
+#[test]
+fn mig_mode_without_an_instance_is_explained() {
+    let machine = Machine::with_fake_driver().init_result(100);
+    let bin = machine.dir().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let smi = bin.join("nvidia-smi");
+    std::fs::write(
+        &smi,
+        "#!/bin/sh\ncase \"$*\" in *mig.mode.current*) echo '0, Enabled'; echo '1, Disabled';; esac\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&smi, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let machine = machine.env("PATH", &path);
+    let json = machine.doctor(&["--json"]).json();
+    assert!(
+        has_finding(
+            &json,
+            "error",
+            "GPU 0 is in MIG mode (nvidia-smi), and CUDA sees no MIG instance"
+        ) && has_finding(&json, "error", "CUDA_VISIBLE_DEVICES=MIG-<uuid>"),
+        "{:#?}",
+        finding_texts(&json)
+    );
+    let run = machine.run("harness-basic", "gpu", &["--exact", "round_trip"]);
+    assert!(run.stdout.contains("GPU 0 is in MIG mode"), "{}", run.all());
+    // Without MIG mode, nothing of it is said.
+    let plain = Machine::with_fake_driver()
+        .init_result(100)
+        .doctor(&["--json"])
+        .json();
+    assert!(
+        !finding_texts(&plain).join("\n").contains("MIG mode"),
+        "{:#?}",
+        finding_texts(&plain)
+    );
+}

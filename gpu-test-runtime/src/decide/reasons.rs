@@ -62,6 +62,12 @@ pub(crate) fn driver_problem(probe: &Probe) -> Option<SkipReason> {
             .to_string();
         return Some(SkipReason::new(SkipKind::DriverInitFailed, reason, hint));
     }
+    if error.code == 100
+        && let Some((why, fix)) = mig_without_instances(probe)
+    {
+        reason.push_str(&format!("; {why}"));
+        return Some(SkipReason::new(SkipKind::DriverInitFailed, reason, fix));
+    }
     if matches!(error.code, 100 | 304 | 999) {
         let blocked: Vec<String> = probe
             .device_nodes()
@@ -193,6 +199,30 @@ fn no_driver(probe: &Probe, tried: &[LoadAttempt]) -> SkipReason {
         hint = fix;
     }
     SkipReason::new(SkipKind::NoDriver, reason, hint)
+}
+
+/// Why no device shows when GPUs are in MIG mode and no MIG instance is visible, and the fix: a
+/// GPU in MIG mode runs CUDA only in the instances made on it.
+pub(crate) fn mig_without_instances(probe: &Probe) -> Option<(String, String)> {
+    if probe.kernel_module.is_none() || !probe.devices.is_empty() {
+        return None;
+    }
+    let gpus = probe.gpus_in_mig_mode();
+    let first = gpus.first()?;
+    let listed: Vec<String> = gpus.iter().map(u32::to_string).collect();
+    let which = if gpus.len() == 1 {
+        format!("GPU {first} is")
+    } else {
+        format!("GPUs {} are", listed.join(", "))
+    };
+    Some((
+        format!("{which} in MIG mode (nvidia-smi), and CUDA sees no MIG instance"),
+        format!(
+            "create a GPU instance with its compute instance (`sudo nvidia-smi mig -i {first} -cgi <profile> -C`) \
+             and select it with CUDA_VISIBLE_DEVICES=MIG-<uuid> (`nvidia-smi -L` lists them), or turn MIG mode \
+             off (`sudo nvidia-smi -i {first} -mig 0`)"
+        ),
+    ))
 }
 
 /// Why a container or WSL2 has no driver library, and the fix, when the process runs in one.

@@ -236,6 +236,12 @@ impl Requirements {
                 ", and list {needed} devices in CUDA_VISIBLE_DEVICES or unset it"
             ));
         }
+        if found == 0
+            && let Some((why, fix)) = reasons::mig_without_instances(probe)
+        {
+            reason.push_str(&format!(" ({why})"));
+            hint = fix;
+        }
         if let Some(reported) = probe.reported_device_count {
             reason.push_str(&format!("; {}", reasons::implausible_device_count(reported)));
         }

@@ -74,6 +74,7 @@ pub struct Probe {
     nvcc: OnceLock<Option<Nvcc>>,
     device_nodes: OnceLock<Vec<DeviceNode>>,
     platform: OnceLock<Platform>,
+    mig: OnceLock<Option<Vec<u32>>>,
 }
 
 /// The probe of this process, computed on first use and then shared.
@@ -131,6 +132,7 @@ impl Probe {
             nvcc: OnceLock::new(),
             device_nodes: OnceLock::new(),
             platform: OnceLock::new(),
+            mig: OnceLock::new(),
         }
     }
 
@@ -184,6 +186,15 @@ impl Probe {
     pub fn device_nodes(&self) -> &[DeviceNode] {
         self.device_nodes
             .get_or_init(|| system::device_nodes(&self.system_root))
+    }
+
+    /// The GPUs in MIG mode (nvidia-smi's indices), asked of nvidia-smi when first needed: only
+    /// to explain why the driver shows no device. Empty when nvidia-smi cannot tell.
+    pub(crate) fn gpus_in_mig_mode(&self) -> &[u32] {
+        self.mig
+            .get_or_init(|| system::gpus_in_mig_mode(crate::settings::probe_timeout()))
+            .as_deref()
+            .unwrap_or_default()
     }
 
     /// Whether this is a container or WSL2, read when first asked: only a missing driver needs

@@ -98,6 +98,26 @@ impl Platform {
     }
 }
 
+/// The GPUs in MIG mode, by `nvidia-smi` index, as `nvidia-smi --query-gpu=index,mig.mode.current`
+/// reports them; `None` when nvidia-smi cannot tell (not installed, failed, did not answer within
+/// `limit`).
+pub(super) fn gpus_in_mig_mode(limit: std::time::Duration) -> Option<Vec<u32>> {
+    let mut command = std::process::Command::new("nvidia-smi");
+    command.args(["--query-gpu=index,mig.mode.current", "--format=csv,noheader"]);
+    let text = crate::util::process::stdout_within(&mut command, limit).ok()?;
+    Some(parse_mig_modes(&text))
+}
+
+/// The indices whose MIG mode is `Enabled` in nvidia-smi's `index, mode` lines.
+fn parse_mig_modes(text: &str) -> Vec<u32> {
+    text.lines()
+        .filter_map(|line| {
+            let (index, mode) = line.split_once(',')?;
+            (mode.trim() == "Enabled").then(|| index.trim().parse().ok())?
+        })
+        .collect()
+}
+
 /// Where WSL2 mounts the Windows driver's Linux libraries.
 pub(crate) const WSL_LIB_DIR: &str = "usr/lib/wsl/lib";
 
@@ -192,6 +212,12 @@ mod tests {
         assert_eq!(kernel_module(&root.join("nowhere")), None);
         assert_eq!(platform(&root), Platform::default());
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn mig_modes_are_read_from_nvidia_smi_lines() {
+        assert_eq!(parse_mig_modes("0, Enabled\n1, Disabled\n2, [N/A]\n3, Enabled\n"), [0, 3]);
+        assert!(parse_mig_modes("garbage\n").is_empty());
     }
 
     #[test]
