@@ -495,3 +495,26 @@ fn mig_mode_without_an_instance_is_explained() {
         finding_texts(&plain)
     );
 }
+
+/// `CUDA_VISIBLE_DEVICES=MIG-<uuid>`: the instance is a device with its own memory, named by its
+/// MIG UUID as nvidia-smi names it, and tests run on it.
+#[test]
+fn a_mig_instance_selected_by_uuid_is_a_device_of_its_own() {
+    let machine = Machine::with_fake_driver()
+        .devices("NVIDIA Fake A100 MIG 3g.40gb|8.0|40GiB;NVIDIA Fake A100 MIG 1g.10gb|8.0|10GiB")
+        .env("CUDA_VISIBLE_DEVICES", "MIG-fa4e0000-0000-0000-0000-000000000001");
+    let json = machine.doctor(&["--json"]).json();
+    let devices = json["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 1, "{json:#}");
+    assert_eq!(devices[0]["name"], "NVIDIA Fake A100 MIG 1g.10gb");
+    assert_eq!(devices[0]["uuid"], "MIG-fa4e0000-0000-0000-0000-000000000001");
+    assert_eq!(devices[0]["total_memory"], 10u64 << 30);
+    let run = machine.run("harness-basic", "gpu", &["--exact", "round_trip"]);
+    assert!(
+        run.stderr.contains(
+            "gpu-test: round_trip ran on device 0 NVIDIA Fake A100 MIG 1g.10gb (MIG-fa4e0000-0000-0000-0000-000000000001)"
+        ),
+        "{}",
+        run.all()
+    );
+}

@@ -77,6 +77,23 @@ pub struct Probe {
     mig: OnceLock<Option<Vec<u32>>>,
 }
 
+/// Writes the UUID of each device that `CUDA_VISIBLE_DEVICES` selected as a MIG instance
+/// (`MIG-<uuid>`, in the variable's order) as nvidia-smi does, `MIG-...`: the driver gives the
+/// instance's UUID without saying it is one. Leases are then per instance, as MIG isolates them.
+fn name_mig_instances(devices: &mut [DeviceInfo], visible: &VisibleDevices) {
+    let VisibleDevices::Set { valid, .. } = visible else {
+        return;
+    };
+    for (device, entry) in devices.iter_mut().zip(valid) {
+        if entry.starts_with("MIG-")
+            && let Some(uuid) = &mut device.uuid
+            && let Some(rest) = uuid.strip_prefix("GPU-")
+        {
+            *uuid = format!("MIG-{rest}");
+        }
+    }
+}
+
 /// The probe of this process, computed on first use and then shared.
 pub fn probe() -> &'static Probe {
     static PROBE: OnceLock<Probe> = OnceLock::new();
@@ -115,10 +132,11 @@ impl Probe {
                 (driver, devices)
             }),
         };
-        let (driver, (devices, device_errors, reported_device_count)) = match probed {
+        let (driver, (mut devices, device_errors, reported_device_count)) = match probed {
             Ok(probed) => probed,
             Err(hung) => (Driver::hung(hung), (Vec::new(), Vec::new(), None)),
         };
+        name_mig_instances(&mut devices, &environment.visible_devices());
         Probe {
             driver,
             devices,

@@ -17,6 +17,7 @@
 //!
 //! `CUDA_VISIBLE_DEVICES` is applied as the real driver applies it: indices or UUID prefixes,
 //! read up to the first entry that matches nothing; with no device left, `cuInit` returns 100.
+//! A `MIG-<uuid>` entry selects the device of that UUID as a MIG instance would be selected.
 
 use std::path::PathBuf;
 
@@ -269,8 +270,11 @@ fn apply_visible_devices(physical: &[Device], visible: Option<&str>) -> Vec<Devi
         let entry = entry.trim();
         let found = if !entry.is_empty() && entry.bytes().all(|b| b.is_ascii_digit()) {
             entry.parse::<usize>().ok().and_then(|i| physical.get(i))
-        } else if entry.starts_with("GPU-") && entry.len() > 4 {
-            physical.iter().find(|d| uuid_string(&d.uuid).starts_with(entry))
+        } else if (entry.starts_with("GPU-") || entry.starts_with("MIG-")) && entry.len() > 4 {
+            // A MIG- entry names a MIG instance by its UUID: any fake device stands for one.
+            physical
+                .iter()
+                .find(|d| uuid_string(&d.uuid)[4..].starts_with(&entry[4..]))
         } else {
             None
         };
