@@ -922,6 +922,10 @@ fn each_device_runs_once_per_qualifying_device() {
             .clone()
     };
     assert_eq!(entry("on_every_modern_gpu::cuda0")["devices"][0]["ordinal"], 0);
+    assert_eq!(
+        entry("on_every_modern_gpu::cuda0")["each_device_of"],
+        "on_every_modern_gpu"
+    );
     assert_eq!(entry("on_every_modern_gpu::cuda1")["outcome"], "skipped");
 
     // Listing agrees with the run.
@@ -1008,4 +1012,41 @@ fn each_device_runs_once_per_qualifying_device() {
     };
     assert!(line("PASS", "on_every_modern_gpu::cuda0"), "{}", run.all());
     assert!(line("SKIP", "on_every_modern_gpu::cuda1"), "{}", run.all());
+}
+
+/// nextest's list phase sees two GPUs and lists `::cuda0` and `::cuda1`; a run phase that sees
+/// no device still has those trials, and fails the one it is asked for rather than matching
+/// nothing (which nextest would count as a pass).
+#[test]
+fn each_device_trials_listed_by_nextest_exist_in_its_run_phase() {
+    let two = Machine::with_fake_driver().devices("NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake A100|8.0|40GiB");
+    let runtime = two.dir().join("shared-runtime");
+    let nextest = |machine: Machine, phase: &str| {
+        machine
+            .env("NEXTEST", "1")
+            .env("NEXTEST_RUN_ID", "5e1f-run")
+            .env("NEXTEST_BINARY_ID", "per-device::gpu")
+            .env("NEXTEST_TEST_PHASE", phase)
+            .env("GPU_TEST_RUNTIME_DIR", runtime.to_str().unwrap())
+    };
+    let two = nextest(two, "list");
+    let list = two.run("per-device", "gpu", &["--list", "--format", "terse"]);
+    assert_eq!(
+        listed(&list),
+        set(&["on_every_modern_gpu::cuda0", "on_every_modern_gpu::cuda1"]),
+        "{}",
+        list.all()
+    );
+    let gone = nextest(Machine::without_driver(), "run");
+    let run = gone.run(
+        "per-device",
+        "gpu",
+        &["--exact", "on_every_modern_gpu::cuda1", "--nocapture"],
+    );
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.all().contains("device 1 is not visible in this process"),
+        "{}",
+        run.all()
+    );
 }

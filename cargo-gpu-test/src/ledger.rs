@@ -143,7 +143,8 @@ pub fn ledger(reports: &[Report], filter: &Filter) -> Vec<Entry> {
     for report in reports {
         for test in &report.tests {
             sightings
-                .entry((test.suite.as_str(), test.name.as_str()))
+                // An `each_device` test is one test, whichever devices each machine named it by.
+                .entry((test.suite.as_str(), test.test_name()))
                 .or_default()
                 .push(Sighting {
                     date: report.written_at.as_deref(),
@@ -340,6 +341,24 @@ mod tests {
         );
         let (all, _) = render(&two_runs(), &Filter::default(), true);
         assert_eq!(all.lines().filter(|l| l.starts_with("ran ")).count(), 3, "{all}");
+    }
+
+    #[test]
+    fn the_runs_of_an_each_device_test_are_one_test() {
+        let mut cpu = sample();
+        cpu.tests.retain(|t| t.name == "saxpy");
+        cpu.tests[0].outcome = Outcome::Skipped;
+        cpu.tests[0].devices.clear();
+        let mut gpu = sample();
+        gpu.tests.retain(|t| t.name == "saxpy");
+        gpu.tests[0].name = "saxpy::cuda0".to_string();
+        gpu.tests[0].each_device_of = Some("saxpy".to_string());
+        let entries = ledger(&[cpu, gpu], &Filter::default());
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        assert!(
+            entries[0].ran_as_asked && entries[0].test == "my-crate::gpu saxpy",
+            "{entries:?}"
+        );
     }
 
     #[test]

@@ -90,6 +90,9 @@ pub struct Test {
     pub suite: String,
     /// Its name, as libtest prints it.
     pub name: String,
+    /// For one device's run of an `each_device` test (`tests::a::cuda0`), the test's own name.
+    #[serde(default)]
+    pub each_device_of: Option<String>,
     /// Where it is defined.
     #[serde(default)]
     pub file: Option<String>,
@@ -116,6 +119,11 @@ impl Test {
     /// Whether its body ran on a GPU (passed or failed there).
     pub fn ran_on_a_gpu(&self) -> bool {
         !self.devices.is_empty()
+    }
+
+    /// The test this entry is a run of: its own name, or the `each_device` test it ran for.
+    pub fn test_name(&self) -> &str {
+        self.each_device_of.as_deref().unwrap_or(&self.name)
     }
 
     /// `tests/gpu.rs:12`, when known.

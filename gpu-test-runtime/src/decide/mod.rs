@@ -76,6 +76,17 @@ impl Decider {
         self.apply_policy(checked, listed_to_run)
     }
 
+    /// The decision for the run of an `each_device` test on device `ordinal`, which nextest's list
+    /// phase saw and this process does not.
+    pub(crate) fn decide_missing_device(&self, ordinal: usize, listed_to_run: Option<bool>) -> Decision {
+        let reason = SkipReason::new(
+            skip::SkipKind::TooFewDevices,
+            format!("device {ordinal} is not visible in this process"),
+            "check the driver and CUDA_VISIBLE_DEVICES: the device was visible when the tests were listed",
+        );
+        self.apply_policy(Err(Arc::new(reason)), listed_to_run)
+    }
+
     fn apply_policy(&self, checked: Checked, listed_to_run: Option<bool>) -> Decision {
         match checked {
             Ok(ordinals) => Decision::Run(ordinals),

@@ -230,7 +230,7 @@ impl Requirements {
         }
         let mut hint = format!("run on a machine with at least {}", count(needed, "GPU"));
         let visible = probe.environment.visible_devices();
-        if let Some(explanation) = visible.explain_shortfall(needed, probe.devices.len()) {
+        if let Some(explanation) = visible.explain_shortfall(needed, probe.devices.len() + probe.device_errors.len()) {
             reason.push_str(&format!(" ({explanation})"));
             hint.push_str(&format!(
                 ", and list {needed} devices in CUDA_VISIBLE_DEVICES or unset it"

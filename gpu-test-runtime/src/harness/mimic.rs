@@ -88,7 +88,25 @@ pub fn main() -> ! {
                 };
                 push(format!("{name}::cuda{}", device.ordinal), def, &decide);
             }
-            continue;
+        }
+        if def.each_device {
+            // nextest's run phase asks for the trials its list phase saw: one whose device this
+            // process does not see still exists, and fails saying so rather than matching nothing.
+            let prefix = format!("{name}::cuda");
+            let mut missing: Vec<(usize, String)> = listed
+                .iter()
+                .flat_map(|l| l.keys())
+                .filter_map(|trial| Some((trial.strip_prefix(&prefix)?.parse().ok()?, trial.clone())))
+                .filter(|(ordinal, _)| !devices.iter().any(|d| d.ordinal == *ordinal))
+                .collect();
+            missing.sort();
+            for (ordinal, trial) in missing {
+                let decide = |trial: &str| session.decider.decide_missing_device(ordinal, listed_to_run(trial));
+                push(trial, def, &decide);
+            }
+            if !devices.is_empty() {
+                continue;
+            }
         }
         let decide = |name: &str| session.decider.decide(&def.requirements, listed_to_run(name));
         push(name, def, &decide);
@@ -290,7 +308,8 @@ fn after_nextest_list(session: &Session, tests: &[Listed]) {
     for test in tests {
         if let Some(Decision::Skip(reason)) = &test.decision {
             outcomes.skipped(reason, test.def.location(), || {
-                (session.suite.clone(), test.name.clone())
+                let each_device_of = test.def.each_device.then(|| test.def.name());
+                (session.suite.clone(), test.name.clone(), each_device_of)
             });
         }
     }

@@ -105,6 +105,12 @@ pub(crate) enum Verdict {
     Panicked(Box<dyn Any + Send>),
 }
 
+/// `entry`, marked as one device's run of `def` when `def` is an `each_device` test.
+fn per_device(def: &TestDef, mut entry: Entry) -> Entry {
+    entry.each_device_of = def.each_device.then(|| def.name());
+    entry
+}
+
 /// Carries out `decision` for `def`: runs the body and prints where it ran, or not, and records
 /// the test's entry. `trial` names it when it is not the function's name (one device of an
 /// `each_device` test).
@@ -113,13 +119,17 @@ pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&
     let name_of = || trial.map(str::to_string).unwrap_or_else(|| def.name());
     match decision {
         Decision::Skip(reason) => {
-            record(session, |o| o.skipped(&reason, def.location(), || (suite.clone(), name_of())));
+            record(session, |o| {
+                o.skipped(&reason, def.location(), || {
+                    (suite.clone(), name_of(), def.each_device.then(|| def.name()))
+                })
+            });
             Verdict::Skipped(reason)
         }
         Decision::Fail(message, reason) => {
             let name = name_of();
             record(session, |o| {
-                o.ran(Entry::unmet(suite, &name, Outcome::Failed, &reason).at(def.file, def.line))
+                o.ran(per_device(def, Entry::unmet(suite, &name, Outcome::Failed, &reason).at(def.file, def.line)))
             });
             Verdict::Failed(format!("gpu-test: {name} {message}"))
         }
@@ -134,7 +144,7 @@ pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&
             );
             console::ran(&name, &execution);
             record(session, |o| {
-                o.ran(Entry::executed(suite, &name, &execution).at(def.file, def.line))
+                o.ran(per_device(def, Entry::executed(suite, &name, &execution).at(def.file, def.line)))
             });
             match execution.outcome {
                 Ok(()) => Verdict::Passed,

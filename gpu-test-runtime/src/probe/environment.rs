@@ -223,6 +223,13 @@ impl VisibleDevices {
                  (GPU-..., MIG-...), and the driver ignores everything from the first invalid entry on"
             ));
         }
+        // CUDA shows a process one MIG instance, however many the variable lists.
+        if found == 1 && valid.len() > 1 && valid[0].starts_with("MIG-") && found < needed {
+            return Some(format!(
+                "CUDA_VISIBLE_DEVICES={raw} lists {} MIG instances, and CUDA shows a process only the first",
+                valid.len()
+            ));
+        }
         // The driver stops at the first entry that matches no device: an index past the last
         // GPU, or a UUID no GPU has (another machine's, or a GPU since replaced).
         if found < valid.len() && found < needed {
@@ -357,6 +364,8 @@ mod tests {
             "CUDA_VISIBLE_DEVICES=GPU-deadbeef,0 lists GPU-deadbeef, which matches no device (no GPU or MIG \
              instance has that UUID), so the driver ignores it and every entry after it"
         );
+        let two_instances = VisibleDevices::parse(Some("MIG-aa,MIG-bb")).explain_shortfall(2, 1).unwrap();
+        assert!(two_instances.ends_with("lists 2 MIG instances, and CUDA shows a process only the first"), "{two_instances}");
         let beyond = VisibleDevices::parse(Some("0,7")).explain_shortfall(2, 1).unwrap();
         assert!(beyond.contains("lists 7, which matches no device (no GPU has that index), so the driver ignores it"), "{beyond}");
         assert_eq!(

@@ -78,13 +78,17 @@ pub struct Probe {
 }
 
 /// Writes the UUID of each device that `CUDA_VISIBLE_DEVICES` selected as a MIG instance
-/// (`MIG-<uuid>`, in the variable's order) as nvidia-smi does, `MIG-...`: the driver gives the
-/// instance's UUID without saying it is one. Leases are then per instance, as MIG isolates them.
+/// (`MIG-<uuid>`, the entry at the device's ordinal) as nvidia-smi does, `MIG-...`: the driver
+/// gives the instance's UUID without saying it is one. Leases are then per instance, as MIG
+/// isolates them. (Without the variable, an instance the driver picks keeps the `GPU-` form.)
 fn name_mig_instances(devices: &mut [DeviceInfo], visible: &VisibleDevices) {
     let VisibleDevices::Set { valid, .. } = visible else {
         return;
     };
-    for (device, entry) in devices.iter_mut().zip(valid) {
+    for device in devices.iter_mut() {
+        let Some(entry) = valid.get(device.ordinal) else {
+            continue;
+        };
         if entry.starts_with("MIG-")
             && let Some(uuid) = &mut device.uuid
             && let Some(rest) = uuid.strip_prefix("GPU-")

@@ -46,6 +46,7 @@ struct JsonSummary {
 struct JsonEntry<'a> {
     suite: &'a str,
     name: &'a str,
+    each_device_of: Option<&'a str>,
     file: Option<&'a str>,
     line: Option<u32>,
     outcome: Outcome,
@@ -105,6 +106,7 @@ fn render_json(report: &Report) -> String {
             .map(|entry| JsonEntry {
                 suite: &entry.suite,
                 name: &entry.name,
+                each_device_of: entry.each_device_of.as_deref(),
                 file: entry.file.as_deref(),
                 line: entry.line,
                 outcome: entry.outcome,

@@ -60,6 +60,10 @@ pub(crate) struct Entry {
     pub outcome: Outcome,
     /// Why it was skipped or failed.
     pub cause: Cause,
+    /// For one device's run of an `each_device` test, the test's own name: runs on different
+    /// machines are named by different devices, and are one test.
+    #[serde(default)]
+    pub each_device_of: Option<String>,
     /// Where the test is defined (`file!()`), for annotations on its code.
     #[serde(default)]
     pub file: Option<String>,
@@ -129,6 +133,7 @@ impl Entry {
             name: name.to_string(),
             outcome,
             cause: Cause::Unmet(reason.clone()),
+            each_device_of: None,
             file: None,
             line: None,
             duration: Duration::ZERO,
@@ -148,6 +153,7 @@ impl Entry {
             name: name.to_string(),
             outcome,
             cause,
+            each_device_of: None,
             file: None,
             line: None,
             duration: execution.duration,

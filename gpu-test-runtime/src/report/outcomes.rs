@@ -35,7 +35,7 @@ impl Outcomes {
         &mut self,
         reason: &Arc<SkipReason>,
         at: Location,
-        entry: impl FnOnce() -> (Arc<str>, String),
+        entry: impl FnOnce() -> (Arc<str>, String, Option<String>),
     ) {
         // Tests with the same requirements share one reason, so the pointer usually matches.
         match self
@@ -47,9 +47,10 @@ impl Outcomes {
             None => self.skips.push((reason.clone(), 1, at)),
         }
         if self.detailed {
-            let (suite, name) = entry();
-            self.entries
-                .push(Entry::unmet(&suite, &name, Outcome::Skipped, reason).at(at.file, at.line));
+            let (suite, name, each_device_of) = entry();
+            let mut entry = Entry::unmet(&suite, &name, Outcome::Skipped, reason).at(at.file, at.line);
+            entry.each_device_of = each_device_of;
+            self.entries.push(entry);
         }
     }
 
@@ -133,9 +134,9 @@ mod tests {
                 file: "tests/gpu.rs",
                 line,
             };
-            outcomes.skipped(&driver, at(3), || (suite.clone(), "a".to_string()));
-            outcomes.skipped(&devices, at(7), || (suite.clone(), "b".to_string()));
-            outcomes.skipped(&same_text, at(9), || (suite.clone(), "c".to_string()));
+            outcomes.skipped(&driver, at(3), || (suite.clone(), "a".to_string(), None));
+            outcomes.skipped(&devices, at(7), || (suite.clone(), "b".to_string(), None));
+            outcomes.skipped(&same_text, at(9), || (suite.clone(), "c".to_string(), None));
             let groups = outcomes.skip_groups();
             assert_eq!(groups.len(), 2);
             assert_eq!((groups[0].0.reason.as_str(), groups[0].1), ("no CUDA driver", 2));

@@ -9,8 +9,8 @@
 //! A test that declares its memory (`memory = "8 GiB"`) or needs free memory
 //! (`min_free_memory`) is admitted under the device's admission lock (`<UUID>.admit.lock`): the
 //! declared memory of the tests holding the device plus its own must fit in what the device had
-//! free when its first current holder took it (recorded in `<UUID>.budget`), and the free memory
-//! now must be at least `min_free_memory`. Holding the admission lock while checking and taking a
+//! free when the first of those holders took it (recorded in `<UUID>.budget`), less what other
+//! programs took since; and the free memory now must be at least `min_free_memory`. Holding the admission lock while checking and taking a
 //! slot makes the two one step for every process.
 
 use std::fs::{File, TryLockError};
@@ -76,15 +76,16 @@ pub(crate) struct Lease {
 /// can no longer use (a sticky error, an abandoned body) are passed over; if too few remain, or
 /// the wait exceeds the lease timeout, the error says why.
 ///
-/// With a [`MemoryDemand`], `free_memory` tells how much a device has free now (`None` when the
-/// driver cannot tell, which admits the test on declared memory alone).
+/// With a [`MemoryDemand`], `free_memory` tells how much a device has free now; a device whose
+/// free memory cannot be read is not admitted for `min_free_memory`, and its whole memory is the
+/// budget for declared memory.
 pub(crate) fn acquire(
     test: &str,
     candidates: &[&DeviceInfo],
     needed: usize,
     settings: &Settings,
     demand: MemoryDemand,
-    free_memory: &dyn Fn(&DeviceInfo) -> Option<u64>,
+    free_memory: &FreeMemory<'_>,
     on_wait: &dyn Fn(&Waiting),
 ) -> Result<Vec<Lease>, String> {
     let dir = settings.runtime_dir.join("leases");
@@ -182,60 +183,92 @@ fn admit(
     slots: u32,
     test: &str,
     demand: MemoryDemand,
-    free_memory: &dyn Fn(&DeviceInfo) -> Option<u64>,
+    free_memory: &FreeMemory<'_>,
 ) -> Result<Result<Lease, Refusal>, String> {
     if demand.is_empty() {
         return try_device(dir, device, slots, test, 0).map(|lease| lease.ok_or(Refusal::Full));
     }
     let key = sanitize(&device.key());
-    let admission = dir.join(format!("{key}.admit.lock"));
-    let admission = open_lock_file(&admission)
-        .and_then(|file| file.lock().map(|()| file))
-        .map_err(|error| format!("could not take the admission lock {}: {error}", admission.display()))?;
-    let held: u64 = held_slots(dir, device, slots).iter().map(|holder| holder.declared).sum();
-    let budget_file = dir.join(format!("{key}.budget"));
-    let now_free = free_memory(device);
-    // What the device had free when the first of the holders that declare memory took it: what
-    // they may declare among them. That first one records it; with none, it is what is free now.
-    let budget = if held == 0 {
-        now_free
-    } else {
-        read_budget(&budget_file).or(now_free)
-    };
-    if let Some(min_free) = demand.min_free
-        && let Some(free) = now_free
-        && free < min_free
-    {
-        return Ok(Err(Refusal::Memory(format!(
-            "{} has {} free, and the test needs min_free_memory = \"{}\" (other processes hold the rest)",
-            device.label(),
-            format_bytes(free),
-            format_bytes(min_free)
-        ))));
+    let path = dir.join(format!("{key}.admit.lock"));
+    let admission =
+        open_lock_file(&path).map_err(|error| format!("could not open the admission lock {}: {error}", path.display()))?;
+    // Another process is admitting a test to this device: try again shortly, as for a held slot,
+    // so that a process stuck in the driver meanwhile holds up no one past their lease timeout.
+    match admission.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => return Ok(Err(Refusal::Full)),
+        Err(TryLockError::Error(error)) => {
+            return Err(format!("could not take the admission lock {}: {error}", path.display()));
+        }
     }
-    if let (Some(declared), Some(budget)) = (demand.declared, budget)
+    let held: u64 = held_slots(dir, device, slots).iter().map(|holder| holder.declared).sum();
+    // A slot first: memory is measured only on a device this test could take, so that a waiting
+    // test opens no context on a device others are using (a leak check there would count it).
+    let Some(lease) = try_device(dir, device, slots, test, demand.declared.unwrap_or(0))? else {
+        return Ok(Err(Refusal::Full));
+    };
+    let now_free = match free_memory(device) {
+        Ok(free) => free,
+        // A full device can fail even the context that would measure it: that is no room.
+        Err(error) => {
+            return Ok(Err(Refusal::Memory(format!(
+                "the free memory of {} could not be read ({error})",
+                device.label()
+            ))));
+        }
+    };
+    let budget_file = dir.join(format!("{key}.budget"));
+    let recorded = if held > 0 { read_budget(&budget_file) } else { None };
+    // What the declaring holders may share: what the device had free when the first of them took
+    // it, less what other programs have taken since; the whole device when the driver cannot tell.
+    let budget = match (recorded, now_free) {
+        (Some(recorded), Some(free)) => recorded.min(free.saturating_add(held)),
+        (None, Some(free)) => free.saturating_add(held),
+        (Some(recorded), None) => recorded,
+        (None, None) => device.total_memory,
+    };
+    if let Some(min_free) = demand.min_free {
+        let refusal = match now_free {
+            Some(free) if free < min_free => Some(format!(
+                "{} has {} free, and the test needs min_free_memory = \"{}\" (other processes hold the rest)",
+                device.label(),
+                format_bytes(free),
+                format_bytes(min_free)
+            )),
+            Some(_) => None,
+            None => Some(format!(
+                "the free memory of {} cannot be read (the driver lacks cuMemGetInfo_v2), so min_free_memory = \"{}\" \
+                 cannot be checked",
+                device.label(),
+                format_bytes(min_free)
+            )),
+        };
+        if let Some(refusal) = refusal {
+            return Ok(Err(Refusal::Memory(refusal)));
+        }
+    }
+    if let Some(declared) = demand.declared
         && held.saturating_add(declared) > budget
     {
-            return Ok(Err(Refusal::Memory(format!(
-                "{}: the tests holding it declare {}, and this test's memory = \"{}\" would not fit in the {} \
-                 it had free",
-                device.label(),
-                format_bytes(held),
-                format_bytes(declared),
-                format_bytes(budget)
+        return Ok(Err(Refusal::Memory(format!(
+            "{}: the tests holding it declare {}, and this test's memory = \"{}\" would not fit in the {} it \
+             had free",
+            device.label(),
+            format_bytes(held),
+            format_bytes(declared),
+            format_bytes(budget)
         ))));
     }
-    let lease = try_device(dir, device, slots, test, demand.declared.unwrap_or(0))?;
-    if lease.is_some()
-        && held == 0
-        && demand.declared.is_some()
-        && let Some(budget) = budget
-    {
+    if held == 0 && demand.declared.is_some() {
         let _ = write_budget(&budget_file, budget);
     }
     drop(admission);
-    Ok(lease.ok_or(Refusal::Full))
+    Ok(Ok(lease))
 }
+
+/// How much memory a device has free now: `Ok(None)` when the driver cannot tell, `Err` when
+/// asking failed.
+pub(crate) type FreeMemory<'a> = dyn Fn(&DeviceInfo) -> Result<Option<u64>, String> + 'a;
 
 /// A living holder of a device's slot, as its lease file says.
 struct Holder {
@@ -387,5 +420,83 @@ mod tests {
         assert_eq!(living_holder(&format!("{pid} {} 0 tests::big", start + 1)), None);
         assert_eq!(living_holder("tests::big (process 4242)"), None);
         assert_eq!(living_holder(""), None);
+    }
+
+    fn device() -> DeviceInfo {
+        DeviceInfo {
+            ordinal: 0,
+            name: "NVIDIA Test".to_string(),
+            compute_capability: crate::cuda::version::Version::new(9, 0),
+            total_memory: 16 << 30,
+            multiprocessors: None,
+            uuid: Some(format!("GPU-lease-test-{}", std::process::id())),
+            pci_bus_id: None,
+            compute_mode: None,
+        }
+    }
+
+    fn declaring(gib: u64) -> MemoryDemand {
+        MemoryDemand {
+            declared: Some(gib << 30),
+            min_free: None,
+        }
+    }
+
+    #[test]
+    fn admission_follows_declared_memory_and_what_others_took() {
+        let dir = std::env::temp_dir().join(format!("gpu-test-admission-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let device = device();
+        let free = std::cell::Cell::new(16u64 << 30);
+        let free_memory = |_: &DeviceInfo| -> Result<Option<u64>, String> { Ok(Some(free.get())) };
+        let admit = |test: &str, demand: MemoryDemand| admit(&dir, &device, 4, test, demand, &free_memory).unwrap();
+
+        let a = admit("a", declaring(6)).ok().expect("the first fits");
+        // `a` allocated its 6 GiB: 10 GiB free, and the recorded 16 GiB still holds.
+        free.set(10 << 30);
+        let b = admit("b", declaring(6)).ok().expect("12 GiB of 16 fits");
+        free.set(4 << 30);
+        match admit("c", declaring(6)) {
+            Err(Refusal::Memory(why)) => assert!(why.contains("declare 12 GiB"), "{why}"),
+            _ => panic!("18 GiB of 16 was admitted"),
+        }
+        drop(b);
+        // Another program took 6 GiB meanwhile: 16 - 6 (a) - 6 (other) = 4 GiB free, so the
+        // budget is 4 + 6 declared = 10 GiB, not the 16 recorded.
+        free.set(4 << 30);
+        match admit("d", declaring(6)) {
+            Err(Refusal::Memory(why)) => assert!(why.contains("would not fit in the 10 GiB"), "{why}"),
+            _ => panic!("admitted past what other programs left"),
+        }
+        drop(a);
+        // min_free_memory is compared with what is free now; an unreadable device is no room.
+        let min_free = MemoryDemand {
+            declared: None,
+            min_free: Some(8 << 30),
+        };
+        assert!(matches!(admit("e", min_free), Err(Refusal::Memory(_))));
+        free.set(12 << 30);
+        assert!(admit("f", min_free).is_ok());
+        let broken = |_: &DeviceInfo| -> Result<Option<u64>, String> { Err("out of memory".to_string()) };
+        match admit_with(&dir, &device, min_free, &broken) {
+            Err(Refusal::Memory(why)) => assert!(why.contains("could not be read (out of memory)"), "{why}"),
+            _ => panic!("admitted without knowing the free memory"),
+        }
+        // Another process admitting to the device: wait, never block.
+        let key = sanitize(&device.key());
+        let busy = open_lock_file(&dir.join(format!("{key}.admit.lock"))).unwrap();
+        busy.lock().unwrap();
+        assert!(matches!(admit("g", declaring(1)), Err(Refusal::Full)));
+        drop(busy);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn admit_with(
+        dir: &Path,
+        device: &DeviceInfo,
+        demand: MemoryDemand,
+        free_memory: &FreeMemory<'_>,
+    ) -> Result<Lease, Refusal> {
+        admit(dir, device, 4, "x", demand, free_memory).unwrap()
     }
 }

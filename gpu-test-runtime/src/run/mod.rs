@@ -93,9 +93,13 @@ pub(crate) fn execute(
         .iter()
         .filter_map(|ordinal| probe.devices.iter().find(|d| d.ordinal == *ordinal))
         .collect();
-    let free_memory = |device: &DeviceInfo| {
-        let sys = probe.driver.ready_sys()?;
-        sys.device_memory(device.ordinal as i32).ok().flatten().map(|(free, _)| free)
+    let free_memory = |device: &DeviceInfo| -> Result<Option<u64>, String> {
+        let Some(sys) = probe.driver.ready_sys() else {
+            return Ok(None);
+        };
+        sys.device_memory(device.ordinal as i32)
+            .map(|memory| memory.map(|(free, _)| free))
+            .map_err(|error| error.to_string())
     };
     let leases = match lease::acquire(
         body.name,
