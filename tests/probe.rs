@@ -444,6 +444,16 @@ fn visible_devices_that_match_nothing_are_named() {
         finding_texts(&json)
     );
     let beyond = Machine::with_fake_driver().env("CUDA_VISIBLE_DEVICES", "0,5");
+    let json = beyond.doctor(&["--json"]).json();
+    assert!(
+        has_finding(
+            &json,
+            "warning",
+            "CUDA_VISIBLE_DEVICES=0,5 lists 5, which matches no device"
+        ),
+        "{:#?}",
+        finding_texts(&json)
+    );
     let run = beyond.run("harness-basic", "gpu", &["--exact", "two_devices"]);
     assert!(
         run.stdout.contains(
@@ -484,6 +494,18 @@ fn mig_mode_without_an_instance_is_explained() {
     );
     let run = machine.run("harness-basic", "gpu", &["--exact", "round_trip"]);
     assert!(run.stdout.contains("GPU 0 is in MIG mode"), "{}", run.all());
+    // A machine whose other GPU shows: the one in MIG mode is named, not silently missing.
+    let mixed = Machine::with_fake_driver().env("PATH", &path);
+    let json = mixed.doctor(&["--json"]).json();
+    assert!(
+        has_finding(
+            &json,
+            "info",
+            "GPU 0 is in MIG mode (nvidia-smi): CUDA shows it only as a MIG instance"
+        ),
+        "{:#?}",
+        finding_texts(&json)
+    );
     // Without MIG mode, nothing of it is said.
     let plain = Machine::with_fake_driver()
         .init_result(100)

@@ -222,6 +222,30 @@ impl<'p> Diagnosis<'p> {
                     ),
                     "use device indices or UUIDs such as 0,1 or GPU-... (nvidia-smi -L lists them)",
                 ),
+                // Entries that match no device (a UUID no GPU has, an index past the last): the
+                // driver stops at the first, though some devices are still shown.
+                (false, None) if !probe.devices.is_empty() => {
+                    let counted = probe.devices.len() + probe.device_errors.len();
+                    let visible = probe.environment.visible_devices();
+                    let listed = match &visible {
+                        VisibleDevices::Set { valid, .. } => valid.len(),
+                        VisibleDevices::Unset => 0,
+                    };
+                    match visible.explain_shortfall(listed, counted) {
+                        Some(why) if counted < listed => add(
+                            Severity::Warning,
+                            why,
+                            "list only devices this machine has (nvidia-smi -L lists them), or unset it",
+                        ),
+                        _ => add(
+                            Severity::Info,
+                            format!(
+                                "CUDA_VISIBLE_DEVICES={raw} limits which devices CUDA shows, and renumbers them from 0"
+                            ),
+                            "unset it to see every device",
+                        ),
+                    }
+                }
                 (false, None) => add(
                     Severity::Info,
                     format!(
@@ -229,6 +253,21 @@ impl<'p> Diagnosis<'p> {
                     ),
                     "unset it to see every device",
                 ),
+            }
+        }
+        // A GPU in MIG mode shows in CUDA only as the MIG instance a process selects: on a machine
+        // whose other GPUs show, it is missing without a word.
+        if !probe.devices.is_empty() && probe.kernel_module.is_some() {
+            for gpu in probe.gpus_in_mig_mode() {
+                add(
+                    Severity::Info,
+                    format!(
+                        "GPU {gpu} is in MIG mode (nvidia-smi): CUDA shows it only as a MIG instance selected with \
+                         CUDA_VISIBLE_DEVICES=MIG-<uuid>, not as a whole device"
+                    ),
+                    "select an instance (`nvidia-smi -L` lists them), or turn MIG mode off (`sudo nvidia-smi -i <gpu> \
+                     -mig 0`)",
+                );
             }
         }
         if probe.devices.len() > 1 && probe.environment.cuda_device_order.is_none() {

@@ -13,6 +13,7 @@
 //! | `FAKE_CUDA_EVENT_MS` | `,`-separated elapsed times `cuEventElapsedTime` returns in turn | `0.5` |
 //! | `FAKE_CUDA_LOG` | a file each context retain and release is appended to | none |
 //! | `FAKE_CUDA_USED_ELSEWHERE` | memory other processes hold on each device (`12GiB`), which `cuMemGetInfo` does not report free | `0` |
+//! | `FAKE_CUDA_MEMORY_POOLS` | `1`: devices have stream-ordered memory pools, which keep what `cuMemFreeAsync` frees until `cuMemPoolTrimTo` | none |
 //! | `FAKE_NVRTC_VERSION` | what `nvrtcVersion` reports | `12.8` |
 //!
 //! `CUDA_VISIBLE_DEVICES` is applied as the real driver applies it: indices or UUID prefixes,
@@ -58,6 +59,7 @@ pub struct Config {
     pub log: Option<PathBuf>,
     pub nvrtc_version: (i32, i32),
     pub used_elsewhere: u64,
+    pub memory_pools: bool,
 }
 
 impl Config {
@@ -135,6 +137,7 @@ impl Config {
         };
         Ok(Config {
             used_elsewhere,
+            memory_pools: lookup("FAKE_CUDA_MEMORY_POOLS").as_deref() == Some("1"),
             hang: calls("FAKE_CUDA_HANG"),
             crash: calls("FAKE_CUDA_CRASH"),
             device_count,

@@ -178,7 +178,8 @@ pub extern "C" fn cuDeviceGetAttribute(value: *mut c_int, attribute: c_int, ordi
         33 => device.physical_index as i32, // PCI bus id
         75 => device.major,
         76 => device.minor,
-        115 => 0, // memory pools: none, so cudarc allocates with cuMemAlloc_v2
+        // Memory pools: with them cudarc allocates with cuMemAllocAsync, else cuMemAlloc_v2.
+        115 => i32::from(config().memory_pools),
         _ => 0,
     };
     put(value, answer)
@@ -323,8 +324,10 @@ pub extern "C" fn cuMemGetInfo_v2(free: *mut usize, total: *mut usize) -> c_int 
         Err(code) => return code,
     };
     let memory = device(ordinal).map(|d| d.memory as usize).unwrap_or(0);
-    let used: usize =
-        state().allocations.values().map(|a| a.len()).sum::<usize>() + config().used_elsewhere as usize;
+    let state = state();
+    let used: usize = state.allocations.values().map(|a| a.len()).sum::<usize>()
+        + state.pool_cached as usize
+        + config().used_elsewhere as usize;
     put(free, memory.saturating_sub(used));
     put(total, memory)
 }
@@ -436,7 +439,7 @@ pub extern "C" fn cuMemAlloc_v2(out: *mut u64, bytes: usize) -> c_int {
     };
     let capacity = device(ordinal).map(|d| d.memory).unwrap_or(0);
     let mut state = state();
-    let used: u64 = state.allocations.values().map(|a| a.len() as u64).sum();
+    let used: u64 = state.allocations.values().map(|a| a.len() as u64).sum::<u64>() + state.pool_cached;
     if used + bytes as u64 > capacity || bytes > (1 << 31) {
         return 2; // CUDA_ERROR_OUT_OF_MEMORY
     }
@@ -461,7 +464,33 @@ pub extern "C" fn cuMemFree_v2(address: u64) -> c_int {
 
 #[unsafe(no_mangle)]
 pub extern "C" fn cuMemFreeAsync(address: u64, _stream: Handle) -> c_int {
-    cuMemFree_v2(address)
+    if !config().memory_pools {
+        return cuMemFree_v2(address);
+    }
+    // The pool keeps the memory for reuse: still in use until trimmed.
+    let mut state = state();
+    match state.allocations.remove(&address) {
+        Some(bytes) => {
+            state.pool_cached += bytes.len() as u64;
+            SUCCESS
+        }
+        None => INVALID_VALUE,
+    }
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn cuDeviceGetDefaultMemPool(pool: *mut Handle, ordinal: c_int) -> c_int {
+    match ready("cuDeviceGetDefaultMemPool", Some(ordinal)).and_then(|()| device(ordinal)) {
+        Ok(_) => put(pool, (0x7000 + ordinal as usize) as Handle),
+        Err(code) => code,
+    }
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn cuMemPoolTrimTo(_pool: Handle, keep: usize) -> c_int {
+    let mut state = state();
+    state.pool_cached = state.pool_cached.min(keep as u64);
+    SUCCESS
 }
 
 fn copy_to_device(call: &str, device: u64, host: *const c_void, bytes: usize) -> c_int {

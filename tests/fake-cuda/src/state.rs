@@ -36,6 +36,9 @@ pub struct State {
     pub contexts: HashMap<i32, Context>,
     /// Device allocations: address to bytes.
     pub allocations: HashMap<u64, Box<[u8]>>,
+    /// Bytes freed with `cuMemFreeAsync` that the stream-ordered pool keeps until trimmed (with
+    /// `FAKE_CUDA_MEMORY_POOLS=1`): in use, as far as `cuMemGetInfo` tells.
+    pub pool_cached: u64,
     /// Recorded events: handle to the context ordinal.
     pub events: HashMap<usize, i32>,
     pub streams: HashMap<usize, i32>,
