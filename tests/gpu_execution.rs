@@ -81,16 +81,12 @@ fn max_holders(log: &str) -> HashMap<String, i32> {
     most
 }
 
-fn run_holders_in_parallel(tests_per_device: &str) -> HashMap<String, i32> {
-    let machine = Machine::with_fake_driver().devices(TWO_DEVICES);
-    let log = machine.dir().join("leases.log");
-    let machine = machine
-        .env("LEASE_LOG", log.to_str().unwrap())
-        .env("GPU_TEST_TESTS_PER_DEVICE", tests_per_device);
-    // Three processes of eight threads each, all after two devices.
+/// Runs the execution binary with `args` in three processes at once on `machine`, each to
+/// success; the lease log the bodies wrote.
+fn in_three_processes(machine: &Machine, args: &[&str], log: &std::path::Path) -> String {
     let children: Vec<Child> = (0..3)
         .map(|_| {
-            command(&machine, &["--ignored", "hold_", "--test-threads", "8"])
+            command(machine, args)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -105,7 +101,17 @@ fn run_holders_in_parallel(tests_per_device: &str) -> HashMap<String, i32> {
             String::from_utf8_lossy(&output.stdout)
         );
     }
-    let text = std::fs::read_to_string(&log).unwrap();
+    std::fs::read_to_string(log).unwrap()
+}
+
+fn run_holders_in_parallel(tests_per_device: &str) -> HashMap<String, i32> {
+    let machine = Machine::with_fake_driver().devices(TWO_DEVICES);
+    let log = machine.dir().join("leases.log");
+    let machine = machine
+        .env("LEASE_LOG", log.to_str().unwrap())
+        .env("GPU_TEST_TESTS_PER_DEVICE", tests_per_device);
+    // Three processes of eight threads each, all after two devices.
+    let text = in_three_processes(&machine, &["--ignored", "hold_", "--test-threads", "8"], &log);
     assert_eq!(
         text.lines().count(),
         3 * (10 + 2 * 2) * 2,
@@ -466,24 +472,7 @@ fn declared_memory_never_exceeds_what_the_device_had_free() {
     let machine = machine
         .env("LEASE_LOG", log.to_str().unwrap())
         .env("GPU_TEST_TESTS_PER_DEVICE", "4");
-    let children: Vec<Child> = (0..3)
-        .map(|_| {
-            command(&machine, &["--ignored", "six_gib_", "--test-threads", "4"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stdout)
-        );
-    }
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = in_three_processes(&machine, &["--ignored", "six_gib_", "--test-threads", "4"], &log);
     assert_eq!(text.lines().count(), 3 * 6 * 2, "{text}");
     let peak = max_holders(&text).values().copied().max().unwrap();
     assert!(

@@ -559,7 +559,12 @@ fn a_test_listed_to_run_that_cannot_run_later_fails_instead_of_passing() {
 }
 
 fn nextest(machine: &Machine, extra: &[&str]) -> Run {
-    let fixture = fixture();
+    nextest_on("harness-basic", machine, extra)
+}
+
+/// `cargo nextest run` on the fixture `name`, on `machine`, with `extra` arguments.
+fn nextest_on(name: &str, machine: &Machine, extra: &[&str]) -> Run {
+    let fixture = Fixture::build(name);
     let cargo_path = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = machine.command(cargo_path);
     command
@@ -851,21 +856,7 @@ fn a_test_built_without_its_feature_is_skipped_not_lost() {
     }
 
     // nextest lists it as skipped, not absent.
-    let mut command = machine.command(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    command
-        .args([
-            "nextest",
-            "run",
-            "--color",
-            "never",
-            "--status-level",
-            "skip",
-            "--manifest-path",
-        ])
-        .arg(fixture.dir.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(Fixture::target_dir());
-    let run = Run::of(&mut command);
+    let run = nextest_on("features", &machine, &["--status-level", "skip"]);
     assert_eq!(run.code, Some(0), "{}", run.all());
     assert!(
         run.stderr
@@ -986,24 +977,11 @@ fn each_device_runs_once_per_qualifying_device() {
     );
 
     // nextest: a process per device, the unqualified one skipped.
-    let fixture = Fixture::build("per-device");
-    let mut command = machine.command(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    command
-        .args([
-            "nextest",
-            "run",
-            "--color",
-            "never",
-            "--status-level",
-            "skip",
-            "--test",
-            "gpu",
-            "--manifest-path",
-        ])
-        .arg(fixture.dir.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(Fixture::target_dir());
-    let run = Run::of(&mut command);
+    let run = nextest_on(
+        "per-device",
+        &machine,
+        &["--status-level", "skip", "--test", "gpu"],
+    );
     assert_eq!(run.code, Some(0), "{}", run.all());
     let line = |status: &str, name: &str| {
         run.stderr
