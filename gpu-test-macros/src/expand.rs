@@ -5,7 +5,7 @@
 //! ```text
 //! fn __gpu_test_body_two(gpu: &Gpu) { .. }                 // the body as written
 //! static __GPU_TEST_two: TestDef = TestDef { .. };          // name, requirements, body
-//! #[distributed_slice(GPU_TESTS)] static ..: &TestDef = &__GPU_TEST_two; // for `main()`
+//! #[used] #[link_section = "gpu_test_defs"] static ..: &TestDef = &__GPU_TEST_two; // for `main()`
 //! #[test] fn two() { run_under_libtest(&__GPU_TEST_two) }  // for the default harness
 //! ```
 //!
@@ -164,9 +164,9 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
         };
 
         #(#cfgs)*
-        #[#rt::__private::linkme::distributed_slice(#rt::__private::GPU_TESTS)]
-        #[linkme(crate = #rt::__private::linkme)]
-        #[allow(non_upper_case_globals)]
+        #[used]
+        #[unsafe(link_section = "gpu_test_defs")]
+        #[allow(non_upper_case_globals, unsafe_code)]
         #[doc(hidden)]
         static #registration: &#rt::__private::TestDef = &#def_name;
 

@@ -151,9 +151,8 @@ on_linux! {
     #[doc(hidden)]
     pub mod __private {
         pub use crate::harness::libtest::run_under_libtest;
-        pub use crate::harness::registry::{GPU_TESTS, TestDef};
+        pub use crate::harness::registry::TestDef;
         pub use crate::run::body::{IntoOutcome, Outcome, TestBody};
-        pub use linkme;
     }
 }
 

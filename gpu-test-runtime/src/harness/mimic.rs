@@ -8,7 +8,7 @@ use std::time::Instant;
 use libtest_mimic::{Arguments, ColorSetting, Completion, Failed, FormatSetting, Trial};
 
 use super::nextest::{self, Phase};
-use super::registry::{GPU_TESTS, TestDef};
+use super::registry::{TestDef, registered};
 use super::{Session, Verdict, conclude, run_test, session};
 use crate::cuda::guard;
 use crate::decide::Decision;
@@ -45,7 +45,7 @@ use crate::report::outcomes::Outcomes;
 /// reason instead. After the run, skipped tests are summarised on stderr by reason.
 pub fn main() -> ! {
     let mut args = arguments();
-    let session = match session(GPU_TESTS.first().copied()) {
+    let session = match session(registered().first().copied()) {
         Ok(session) => session,
         Err(message) => {
             console::line(message);
@@ -60,7 +60,7 @@ pub fn main() -> ! {
     };
 
     // Each name is built once: sorting by `def.name()` would build it at every comparison.
-    let mut defs: Vec<(String, &'static TestDef)> = GPU_TESTS.iter().map(|def| (def.name(), *def)).collect();
+    let mut defs: Vec<(String, &'static TestDef)> = registered().iter().map(|def| (def.name(), *def)).collect();
     defs.sort_by(|a, b| a.0.cmp(&b.0));
     let started = Instant::now();
     let mut tests = Vec::with_capacity(defs.len());

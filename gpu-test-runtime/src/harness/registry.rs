@@ -1,5 +1,14 @@
 //! The test registry: every `#[gpu_test]` of a binary, described by the macro's expansion and
 //! collected at link time (no code runs before `main`).
+//!
+//! Each expansion puts a pointer to its [`TestDef`] in the `gpu_test_defs` link section; the
+//! linker gathers them into one array and defines `__start_gpu_test_defs` and
+//! `__stop_gpu_test_defs` around it (rustc keeps such sections from linker garbage collection).
+//! This is what linkme does, without the macro and type checks linkme's attribute expands to for
+//! every element, which cost more to compile than the rest of a test's expansion.
+
+// Reading the section is the one unsafe step outside `cuda/` and `util/os.rs`.
+#![allow(unsafe_code)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -10,9 +19,31 @@ use crate::run::Body;
 use crate::run::lease::MemoryDemand;
 use crate::run::body::TestBody;
 
+// An empty entry, so that the section (and its start and stop symbols) exists in a binary with
+// no GPU test at all.
+#[used]
+#[unsafe(link_section = "gpu_test_defs")]
+static NO_TEST: [&TestDef; 0] = [];
+
+unsafe extern "Rust" {
+    #[link_name = "__start_gpu_test_defs"]
+    static SECTION_START: [&'static TestDef; 0];
+    #[link_name = "__stop_gpu_test_defs"]
+    static SECTION_STOP: [&'static TestDef; 0];
+}
+
 /// Every `#[gpu_test]` linked into the binary, for [`crate::main`].
-#[linkme::distributed_slice]
-pub static GPU_TESTS: [&'static TestDef];
+pub(crate) fn registered() -> &'static [&'static TestDef] {
+    // SAFETY: the linker places every entry of `gpu_test_defs` between the two symbols it defines,
+    // and each entry is a `&'static TestDef` written by the expansion of `#[gpu_test]` (the only
+    // code that names the section), aligned as the type requires; the array is never written.
+    unsafe {
+        let start = (&raw const SECTION_START).cast::<&'static TestDef>();
+        let stop = (&raw const SECTION_STOP).cast::<&'static TestDef>();
+        let len = (stop as usize - start as usize) / std::mem::size_of::<&TestDef>();
+        std::slice::from_raw_parts(start, len)
+    }
+}
 
 /// One `#[gpu_test]` function, as the macro describes it.
 #[derive(Debug)]
@@ -145,6 +176,12 @@ mod tests {
             body: TestBody::Gpu(body),
             started: AtomicBool::new(false),
         }
+    }
+
+    #[test]
+    fn a_binary_without_gpu_tests_has_an_empty_registry() {
+        // This test binary has no #[gpu_test]: the section exists, empty, and links.
+        assert!(registered().is_empty());
     }
 
     #[test]
