@@ -5,7 +5,7 @@
 //! ```text
 //! fn __gpu_test_body_two(gpu: &Gpu) { .. }                 // the body as written
 //! static __GPU_TEST_two: TestDef = TestDef { .. };          // name, requirements, body
-//! #[used] #[link_section = "gpu_test_defs"] static ..: &TestDef = &__GPU_TEST_two; // for `main()`
+//! __register_gpu_test!(..= &__GPU_TEST_two);              // a link-section entry, for `main()`
 //! #[test] fn two() { run_under_libtest(&__GPU_TEST_two) }  // for the default harness
 //! ```
 //!
@@ -164,11 +164,7 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
         };
 
         #(#cfgs)*
-        #[used]
-        #[unsafe(link_section = "gpu_test_defs")]
-        #[allow(non_upper_case_globals, unsafe_code)]
-        #[doc(hidden)]
-        static #registration: &#rt::__private::TestDef = &#def_name;
+        #rt::__register_gpu_test!(#registration = &#def_name);
 
         #(#cfgs)*
         #[::core::prelude::v1::test]

@@ -19,16 +19,39 @@ use crate::run::Body;
 use crate::run::lease::MemoryDemand;
 use crate::run::body::TestBody;
 
+/// Registers a test's description in the registry's link section: what the expansion of
+/// `#[gpu_test]` calls. Being this crate's macro, it is the one place that names the section, and
+/// its unsafe attribute does not count against a test crate's `#![forbid(unsafe_code)]`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __register_gpu_test {
+    ($registration:ident = $def:expr) => {
+        #[used]
+        // The section's name carries the version (`REGISTRY_SECTION`): two versions of gpu-test in
+        // one binary keep their registries apart, as their descriptions differ.
+        #[unsafe(link_section = "gpu_test_defs_0_1_0")]
+        #[allow(non_upper_case_globals)]
+        #[doc(hidden)]
+        static $registration: &$crate::__private::TestDef = $def;
+    };
+}
+
+/// The registry's section, named for this version (`.` and `-` as `_`, for the start and stop
+/// symbols' sake): the literal in [`__register_gpu_test`], `NO_TEST` and the symbols below.
+#[cfg(test)]
+const REGISTRY_SECTION: &str = "gpu_test_defs_0_1_0";
+
 // An empty entry, so that the section (and its start and stop symbols) exists in a binary with
-// no GPU test at all.
+// no GPU test at all. Mutable like the entries (each a pointer relocated at load time), so that
+// the section is writable whichever static comes first.
 #[used]
-#[unsafe(link_section = "gpu_test_defs")]
-static NO_TEST: [&TestDef; 0] = [];
+#[unsafe(link_section = "gpu_test_defs_0_1_0")]
+static mut NO_TEST: [&TestDef; 0] = [];
 
 unsafe extern "Rust" {
-    #[link_name = "__start_gpu_test_defs"]
+    #[link_name = "__start_gpu_test_defs_0_1_0"]
     static SECTION_START: [&'static TestDef; 0];
-    #[link_name = "__stop_gpu_test_defs"]
+    #[link_name = "__stop_gpu_test_defs_0_1_0"]
     static SECTION_STOP: [&'static TestDef; 0];
 }
 
@@ -176,6 +199,19 @@ mod tests {
             body: TestBody::Gpu(body),
             started: AtomicBool::new(false),
         }
+    }
+
+    #[test]
+    fn the_registry_section_is_named_for_this_version() {
+        let version: String = env!("CARGO_PKG_VERSION")
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        assert_eq!(REGISTRY_SECTION, format!("gpu_test_defs_{version}"));
+        let source = include_str!("registry.rs");
+        assert_eq!(source.matches(&format!("\"{REGISTRY_SECTION}\"")).count(), 3);
+        assert_eq!(source.matches(&format!("\"__start_{REGISTRY_SECTION}\"")).count(), 1);
+        assert_eq!(source.matches(&format!("\"__stop_{REGISTRY_SECTION}\"")).count(), 1);
     }
 
     #[test]
