@@ -176,6 +176,15 @@ fn doctor_and_version() {
     let none = cargo_gpu_test(&Machine::without_driver(), &fixture.dir, &["doctor"]);
     assert_eq!(none.code, Some(1), "{}", none.all());
     assert!(none.stdout.contains("no CUDA driver"), "{}", none.stdout);
+    let help = cargo_gpu_test(&machine, &fixture.dir, &["--help"]);
+    assert_eq!(help.code, Some(0), "{}", help.all());
+    for command in ["run", "doctor", "report", "ledger", "compare"] {
+        assert!(
+            help.stdout.contains(&format!("  {command} ")),
+            "{command}:\n{}",
+            help.stdout
+        );
+    }
     let version = cargo_gpu_test(&machine, &fixture.dir, &["--version"]);
     assert_eq!(
         version.stdout,

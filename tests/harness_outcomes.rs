@@ -957,6 +957,23 @@ fn each_device_runs_once_per_qualifying_device() {
         "{}",
         run.stderr
     );
+    // The report names each device's run of the one libtest test.
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let names: Vec<&str> = json["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["each_device_of"] == "on_every_modern_gpu_under_libtest")
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "on_every_modern_gpu_under_libtest::cuda0",
+            "on_every_modern_gpu_under_libtest::cuda1"
+        ],
+        "{json:#}"
+    );
     let run = machine.run(
         "per-device",
         "plain",

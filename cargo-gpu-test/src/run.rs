@@ -249,41 +249,20 @@ fn github_notices(report: &Report) -> String {
         suites.dedup();
         for suite in suites {
             let tests: Vec<_> = group.tests.iter().filter(|t| t.suite == suite).collect();
-            let first = tests[0];
-            let mut properties = Vec::new();
-            if let (Some(file), Some(line)) = (&first.file, first.line) {
-                properties.push(format!("file={}", escape_property(file)));
-                properties.push(format!("line={line}"));
-            }
-            let count = if tests.len() == 1 {
-                "1 GPU test".to_string()
-            } else {
-                format!("{} GPU tests", tests.len())
-            };
-            properties.push(format!(
-                "title={}",
-                escape_property(&format!("gpu-test skipped {count} in {suite}"))
-            ));
+            let at = tests[0].file.as_deref().zip(tests[0].line);
             let mut message = group.reason.to_string();
             if let Some(hint) = group.hint {
                 message.push_str(&format!("; hint: {hint}"));
             }
-            out.push_str(&format!(
-                "::notice {}::{}\n",
-                properties.join(","),
-                escape_data(&message)
+            out.push_str(&gpu_test_runtime::__companion::skip_notice(
+                suite,
+                tests.len(),
+                at,
+                &message,
             ));
         }
     }
     out
-}
-
-fn escape_data(text: &str) -> String {
-    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
-}
-
-fn escape_property(text: &str) -> String {
-    escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
 /// Prints what the run skipped and why, and decides the exit status.

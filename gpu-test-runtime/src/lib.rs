@@ -156,5 +156,12 @@ on_linux! {
     }
 }
 
+/// What `cargo gpu-test` shares with the harness; not a public API.
+#[cfg(target_os = "linux")]
+#[doc(hidden)]
+pub mod __companion {
+    pub use crate::report::github::skip_notice;
+}
+
 /// cudarc, re-exported so that test code and gpu-test agree on its types.
 pub use cudarc;

@@ -120,16 +120,8 @@ impl Requirements {
     /// Decides whether `device` alone meets these requirements (`each_device`): what the machine
     /// must offer (the feature, the driver, `min_cuda`, `min_toolkit`) and what the one device
     /// must be. `earlier` are the devices before it, so that a GPU listed twice runs once.
-    pub fn check_device(&self, probe: &Probe, device: &DeviceInfo, earlier: &[DeviceInfo]) -> Result<(), SkipReason> {
-        if let Some((name, false)) = self.feature {
-            return Err(reasons::built_without_feature(name));
-        }
-        if let Some(problem) = reasons::driver_problem(probe) {
-            return Err(problem);
-        }
-        if let Some(min_cuda) = self.min_cuda
-            && let Some(problem) = reasons::cuda_too_old(probe, min_cuda)
-        {
+    pub(crate) fn check_device(&self, probe: &Probe, device: &DeviceInfo, earlier: &[DeviceInfo]) -> Result<(), SkipReason> {
+        if let Some(problem) = self.machine_problem(probe) {
             return Err(problem);
         }
         if let Some(same) = earlier
@@ -151,9 +143,7 @@ impl Requirements {
             hints.dedup();
             return Err(SkipReason::new(SkipKind::DeviceUnsuitable, problem, hints.join("; ")));
         }
-        if let Some(min_toolkit) = self.min_toolkit
-            && let Some(problem) = reasons::toolkit_problem(probe, min_toolkit)
-        {
+        if let Some(problem) = self.toolkit_problem(probe) {
             return Err(problem);
         }
         Ok(())
@@ -162,15 +152,7 @@ impl Requirements {
     /// Decides whether `probe` meets these requirements. `Ok` holds the ordinals of every device
     /// that meets the per-device requirements (at least [`device_count`](Self::device_count)).
     pub fn check(&self, probe: &Probe) -> Result<Vec<usize>, SkipReason> {
-        if let Some((name, false)) = self.feature {
-            return Err(reasons::built_without_feature(name));
-        }
-        if let Some(problem) = reasons::driver_problem(probe) {
-            return Err(problem);
-        }
-        if let Some(min_cuda) = self.min_cuda
-            && let Some(problem) = reasons::cuda_too_old(probe, min_cuda)
-        {
+        if let Some(problem) = self.machine_problem(probe) {
             return Err(problem);
         }
         let needed = self.devices as usize;
@@ -214,12 +196,24 @@ impl Requirements {
                 hints.join("; "),
             ));
         }
-        if let Some(min_toolkit) = self.min_toolkit
-            && let Some(problem) = reasons::toolkit_problem(probe, min_toolkit)
-        {
+        if let Some(problem) = self.toolkit_problem(probe) {
             return Err(problem);
         }
         Ok(suitable)
+    }
+
+    /// What no device can make up for, checked before any device: the feature the body needs,
+    /// the driver, `min_cuda`.
+    fn machine_problem(&self, probe: &Probe) -> Option<SkipReason> {
+        if let Some((name, false)) = self.feature {
+            return Some(reasons::built_without_feature(name));
+        }
+        reasons::driver_problem(probe).or_else(|| reasons::cuda_too_old(probe, self.min_cuda?))
+    }
+
+    /// `min_toolkit`, checked after the devices.
+    fn toolkit_problem(&self, probe: &Probe) -> Option<SkipReason> {
+        reasons::toolkit_problem(probe, self.min_toolkit?)
     }
 
     fn too_few_devices(&self, probe: &Probe, found: usize) -> SkipReason {

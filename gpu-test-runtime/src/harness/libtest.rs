@@ -6,7 +6,7 @@
 
 use std::sync::Once;
 
-use super::registry::TestDef;
+use super::registry::{TestDef, device_trial};
 use super::{Session, Verdict, conclude, run_test, session};
 use crate::decide::Decision;
 use crate::probe::DeviceInfo;
@@ -49,7 +49,7 @@ pub fn run_under_libtest(def: &'static TestDef) {
 fn run_on_each_device(session: &Session, def: &'static TestDef, devices: &[DeviceInfo]) {
     let mut failures = Vec::new();
     for (index, device) in devices.iter().enumerate() {
-        let trial = format!("{}::cuda{}", def.name(), device.ordinal);
+        let trial = device_trial(&def.name(), device.ordinal);
         let decision = session
             .decider
             .decide_device(&def.requirements, device, &devices[..index], None);

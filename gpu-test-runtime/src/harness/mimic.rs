@@ -8,7 +8,7 @@ use std::time::Instant;
 use libtest_mimic::{Arguments, ColorSetting, Completion, Failed, FormatSetting, Trial};
 
 use super::nextest::{self, Phase};
-use super::registry::{TestDef, registered};
+use super::registry::{TestDef, device_trial, registered, trial_ordinal};
 use super::{Session, Verdict, conclude, run_test, session};
 use crate::cuda::guard;
 use crate::decide::Decision;
@@ -86,17 +86,16 @@ pub fn main() -> ! {
                         .decider
                         .decide_device(&def.requirements, device, &devices[..index], listed_to_run(trial))
                 };
-                push(format!("{name}::cuda{}", device.ordinal), def, &decide);
+                push(device_trial(&name, device.ordinal), def, &decide);
             }
         }
         if def.each_device {
             // nextest's run phase asks for the trials its list phase saw: one whose device this
             // process does not see still exists, and fails saying so rather than matching nothing.
-            let prefix = format!("{name}::cuda");
             let mut missing: Vec<(usize, String)> = listed
                 .iter()
                 .flat_map(|l| l.keys())
-                .filter_map(|trial| Some((trial.strip_prefix(&prefix)?.parse().ok()?, trial.clone())))
+                .filter_map(|trial| Some((trial_ordinal(&name, trial)?, trial.clone())))
                 .filter(|(ordinal, _)| !devices.iter().any(|d| d.ordinal == *ordinal))
                 .collect();
             missing.sort();

@@ -102,6 +102,16 @@ pub struct TestDef {
     pub started: AtomicBool,
 }
 
+/// `<test>::cuda<N>`: the run of an `each_device` test on the device of CUDA ordinal `ordinal`.
+pub(crate) fn device_trial(test: &str, ordinal: usize) -> String {
+    format!("{test}::cuda{ordinal}")
+}
+
+/// The ordinal of `trial` when it is a [`device_trial`] of `test`.
+pub(crate) fn trial_ordinal(test: &str, trial: &str) -> Option<usize> {
+    trial.strip_prefix(test)?.strip_prefix("::cuda")?.parse().ok()
+}
+
 impl TestDef {
     /// Marks the test as started; `Err` with the explanation if it already was.
     pub(crate) fn start(&self) -> Result<(), String> {
@@ -212,6 +222,14 @@ mod tests {
         assert_eq!(source.matches(&format!("\"{REGISTRY_SECTION}\"")).count(), 3);
         assert_eq!(source.matches(&format!("\"__start_{REGISTRY_SECTION}\"")).count(), 1);
         assert_eq!(source.matches(&format!("\"__stop_{REGISTRY_SECTION}\"")).count(), 1);
+    }
+
+    #[test]
+    fn device_trials_are_named_and_read_back() {
+        assert_eq!(device_trial("a::b", 3), "a::b::cuda3");
+        assert_eq!(trial_ordinal("a::b", "a::b::cuda12"), Some(12));
+        assert_eq!(trial_ordinal("a::b", "a::bc::cuda1"), None);
+        assert_eq!(trial_ordinal("a::b", "a::b::cudax"), None);
     }
 
     #[test]

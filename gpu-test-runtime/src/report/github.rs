@@ -51,13 +51,8 @@ pub(crate) fn annotate(
     let fresh = first_time(settings, "github-notices", keys);
     for (reason, count, at) in groups {
         if fresh.contains(&key(suite, reason)) {
-            let title = format!("gpu-test skipped {} in {suite}", tests(*count));
-            out.push_str(&workflow_command(
-                "notice",
-                Some((at.file, at.line)),
-                &title,
-                &format!("{}; hint: {}", reason.reason, reason.hint),
-            ));
+            let message = format!("{}; hint: {}", reason.reason, reason.hint);
+            out.push_str(&skip_notice(suite, *count, Some((at.file, at.line)), &message));
         }
     }
     if settings.strict {
@@ -74,6 +69,14 @@ pub(crate) fn annotate(
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(out.as_bytes());
     let _ = stdout.flush();
+}
+
+/// The `::notice` for `count` tests of the test binary `suite` skipped for one reason (`message`:
+/// the reason and its hint), placed on the first of them: what `cargo gpu-test run` also emits
+/// after a nextest run, whose list phase's output nextest discards.
+pub fn skip_notice(suite: &str, count: usize, at: Option<(&str, u32)>, message: &str) -> String {
+    let title = format!("gpu-test skipped {} in {suite}", tests(count));
+    workflow_command("notice", at, &title, message)
 }
 
 /// `::kind file=F,line=L,title=T::message`, escaped, with its newline.

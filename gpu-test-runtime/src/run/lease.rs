@@ -201,7 +201,7 @@ fn admit(
             return Err(format!("could not take the admission lock {}: {error}", path.display()));
         }
     }
-    let held: u64 = held_slots(dir, device, slots).iter().map(|holder| holder.declared).sum();
+    let held = declared_by_holders(dir, device, slots);
     // A slot first: memory is measured only on a device this test could take, so that a waiting
     // test opens no context on a device others are using (a leak check there would count it).
     let Some(lease) = try_device(dir, device, slots, test, demand.declared.unwrap_or(0))? else {
@@ -270,16 +270,10 @@ fn admit(
 /// asking failed.
 pub(crate) type FreeMemory<'a> = dyn Fn(&DeviceInfo) -> Result<Option<u64>, String> + 'a;
 
-/// A living holder of a device's slot, as its lease file says.
-struct Holder {
-    /// The memory it declared.
-    declared: u64,
-}
-
-/// The holders of `device`'s slots: each slot whose lock is held by someone, with what its file
-/// says (a slot held by a process that wrote nothing readable declared nothing).
-fn held_slots(dir: &Path, device: &DeviceInfo, slots: u32) -> Vec<Holder> {
-    let mut held = Vec::new();
+/// The memory the current holders of `device`'s slots declared: each slot whose lock someone
+/// holds counts what its file says (nothing readable counts as nothing declared).
+fn declared_by_holders(dir: &Path, device: &DeviceInfo, slots: u32) -> u64 {
+    let mut declared = 0u64;
     for slot in 0..slots {
         let Ok(mut file) = open_lock_file(&lock_path(dir, device, slot)) else {
             continue;
@@ -292,10 +286,9 @@ fn held_slots(dir: &Path, device: &DeviceInfo, slots: u32) -> Vec<Holder> {
         }
         let mut text = String::new();
         let _ = file.read_to_string(&mut text);
-        let declared = parse_holder(&text).map(|h| h.declared).unwrap_or(0);
-        held.push(Holder { declared });
+        declared = declared.saturating_add(parse_holder(&text).map_or(0, |h| h.declared));
     }
-    held
+    declared
 }
 
 fn read_budget(path: &Path) -> Option<u64> {
