@@ -185,7 +185,7 @@ fn small_and_old_devices_are_named() {
 }
 
 #[test]
-fn nvrtc_missing_or_too_old_skips_kernel_tests_only() {
+fn nvrtc_missing_skips_kernel_tests_only() {
     let run = gpu_tests(&Machine::with_fake_driver().without_nvrtc(), &[]);
     run.assert_clean();
     let reason = reason_of(&run, "compiles_a_kernel");
@@ -199,12 +199,7 @@ fn nvrtc_missing_or_too_old_skips_kernel_tests_only() {
     // A CUDA 13 toolkit's NVRTC, whose name the CUDA 12 bindings do not try, not on the path.
     let machine = Machine::with_fake_driver().without_nvrtc();
     let cuda13 = machine.dir().join("root/usr/local/cuda-13.0/lib64");
-    std::fs::create_dir_all(&cuda13).unwrap();
-    std::fs::copy(
-        &gpu_test_tests::built().fake_library,
-        cuda13.join("libnvrtc.so.13"),
-    )
-    .unwrap();
+    machine.nvrtc_file(&cuda13.join("libnvrtc.so.13"), "libnvrtc.so.13");
     let reason = reason_of(&gpu_tests(&machine, &[]), "compiles_a_kernel");
     assert!(
         reason.contains(&format!(
@@ -214,24 +209,100 @@ fn nvrtc_missing_or_too_old_skips_kernel_tests_only() {
         "{reason}"
     );
 
-    // A Python wheel's NVRTC, under a name cudarc tries, outside the loader's path.
+    // The same from a CUDA 13 wheel (nvidia/cu13/lib) of a virtual environment on PATH.
+    let machine = Machine::with_fake_driver().without_nvrtc();
+    let venv = machine.dir().join("venv");
+    let wheel = venv.join("lib/python3.12/site-packages/nvidia/cu13/lib");
+    machine.nvrtc_file(&wheel.join("libnvrtc.so.13"), "libnvrtc.so.13");
+    std::fs::create_dir_all(venv.join("bin")).unwrap();
+    std::fs::write(venv.join("pyvenv.cfg"), "home = /usr/bin\n").unwrap();
+    let path = format!(
+        "{}:{}",
+        venv.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let reason = reason_of(&gpu_tests(&machine.env("PATH", &path), &[]), "compiles_a_kernel");
+    assert!(
+        reason.contains(&format!(
+            "; NVRTC is on this machine as {}/libnvrtc.so.13, a name",
+            wheel.display()
+        )),
+        "{reason}"
+    );
+}
+
+/// NVRTC off the loader's path, under a name cudarc asks for (a toolkit's lib64 not in
+/// LD_LIBRARY_PATH): gpu-test loads it by its full path, and the test's own cudarc calls then
+/// find it, unless another user could have put it there.
+#[test]
+fn nvrtc_outside_the_loader_path_is_loaded_for_kernel_tests() {
+    // The fake NVRTC, like the real one, asks the loader for its builtins by name when compiling.
+    let machine = Machine::with_fake_driver()
+        .without_nvrtc()
+        .env("FAKE_NVRTC_BUILTINS", "1");
+    let lib64 = machine.dir().join("root/usr/local/cuda/lib64");
+    machine.nvrtc_file(&lib64.join("libnvrtc.so.12"), "libnvrtc.so.12");
+    let run = gpu_tests(&machine, &[]);
+    assert!(
+        run.stdout.contains("test compiles_a_kernel ... FAILED")
+            && run.all().contains("NVRTC_ERROR_BUILTIN_OPERATION_FAILURE"),
+        "without its builtins NVRTC cannot compile:\n{}",
+        run.all()
+    );
+    machine.nvrtc_file(
+        &lib64.join("libnvrtc-builtins.so.12.8"),
+        "libnvrtc-builtins.so.12.8",
+    );
+    let run = gpu_tests(&machine, &[]);
+    run.assert_clean();
+    assert_passed(&run, "compiles_a_kernel");
+    let notes = run.stderr_lines("gpu-test: note: NVRTC is not on the loader's path");
+    assert_eq!(notes.len(), 1, "{}", run.all());
+    assert!(
+        notes[0].contains(&format!(
+            "gpu-test loaded {}/libnvrtc.so.12 for the tests",
+            lib64.display()
+        )) && notes[0]
+            .contains("and cudarc finds it as libnvrtc.so.12; programs outside gpu-test do not find it")
+            && notes[0].ends_with(&format!("(add {} to LD_LIBRARY_PATH)", lib64.display())),
+        "{}",
+        notes[0]
+    );
+
+    // A directory others may write to: not loaded, and the skip says why.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&lib64, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let run = gpu_tests(&machine, &[]);
+    run.assert_clean();
+    let reason = reason_of(&run, "compiles_a_kernel");
+    assert!(
+        reason.contains(&format!(
+            "which is not on the loader's path; {0}/libnvrtc.so.12: not loaded, since another user could have put it \
+             there: {0} may be written by other users (mode 777); hint: add {0} to LD_LIBRARY_PATH",
+            lib64.display()
+        )),
+        "{reason}"
+    );
+    assert!(run.stderr_lines("gpu-test: note:").is_empty(), "{}", run.all());
+
+    // A file under a name cudarc asks for whose SONAME is another: loading it would not help.
     let machine = Machine::with_fake_driver().without_nvrtc();
     let wheel = machine
         .dir()
         .join("root/usr/local/lib/python3.12/dist-packages/nvidia/cuda_nvrtc/lib");
-    std::fs::create_dir_all(&wheel).unwrap();
-    std::fs::copy(
-        &gpu_test_tests::built().fake_library,
-        wheel.join("libnvrtc.so.12"),
-    )
-    .unwrap();
+    machine.nvrtc_file(&wheel.join("libnvrtc.so.12"), "libnvrtc-other.so");
     let reason = reason_of(&gpu_tests(&machine, &[]), "compiles_a_kernel");
     assert!(
-        reason.contains("libnvrtc.so.12, which is not on the loader's path")
-            && reason.contains(&format!("hint: add {} to LD_LIBRARY_PATH", wheel.display())),
+        reason.contains(&format!(
+            "{}/libnvrtc.so.12: it loaded, but the loader hands it out under none of the names cudarc asks for",
+            wheel.display()
+        )) && reason.contains(&format!("hint: add {} to LD_LIBRARY_PATH", wheel.display())),
         "{reason}"
     );
+}
 
+#[test]
+fn nvrtc_too_old_skips_kernel_tests_only() {
     let run = gpu_tests(&Machine::with_fake_driver().nvrtc_version("11.8"), &[]);
     let reason = reason_of(&run, "compiles_a_kernel");
     assert!(

@@ -233,6 +233,41 @@ fn nvrtc_missing_too_old_and_newer_than_the_driver() {
         .doctor(&["--json"])
         .json();
     assert_eq!(json["toolkit"]["nvrtc"]["version"], "11.8");
+    assert_eq!(json["toolkit"]["nvrtc"]["outside_loader_path"], false);
+
+    // A toolkit's NVRTC off the loader's path is loaded by its full path: a note, not a warning.
+    let machine = Machine::with_fake_driver().without_nvrtc();
+    let lib64 = machine.dir().join("root/usr/local/cuda/lib64");
+    machine.nvrtc_file(&lib64.join("libnvrtc.so.12"), "libnvrtc.so.12");
+    let builtins = lib64.join("libnvrtc-builtins.so.12.8");
+    machine.nvrtc_file(&builtins, "libnvrtc-builtins.so.12.8");
+    let json = machine.doctor(&["--json"]).json();
+    let nvrtc = &json["toolkit"]["nvrtc"];
+    assert_eq!(nvrtc["version"], "12.8", "{json:#}");
+    assert_eq!(nvrtc["outside_loader_path"], true);
+    assert_eq!(nvrtc["loaded_as"], "libnvrtc.so.12");
+    assert_eq!(nvrtc["builtins"], builtins.display().to_string());
+    assert!(
+        has_finding(
+            &json,
+            "info",
+            &format!(
+                "NVRTC ({}/libnvrtc.so.12) is not on the loader's path",
+                lib64.display()
+            )
+        ) && !finding_texts(&json)
+            .iter()
+            .any(|f| f.contains("NVRTC") && !f.starts_with("info: ")),
+        "{:#?}",
+        finding_texts(&json)
+    );
+    let text = machine.doctor(&[]);
+    assert!(
+        text.stdout
+            .contains(&format!("12.8 ({}/libnvrtc.so.12)", lib64.display())),
+        "{}",
+        text.all()
+    );
 
     let json = Machine::with_fake_driver()
         .driver_version(12040, "550.54.14")

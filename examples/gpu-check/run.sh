@@ -7,7 +7,7 @@
 # GPU_CHECK_FILTER, a nextest filterset, narrows the strict run (e.g. on a one-GPU machine:
 # GPU_CHECK_FILTER='not test(=copies_between_two_devices)').
 #
-#   machine.txt    date, kernel, nvidia-smi
+#   machine.txt    date, kernel, nvidia-smi, the loader's path and its cache's CUDA libraries
 #   doctor.txt     gpu-doctor, for people     doctor.json   the same as JSON
 #   tests.txt      every GPU test, GPU_TEST_STRICT=1: an unmet requirement fails, and so does a
 #                  run that selects no test
@@ -34,6 +34,10 @@ nextest() {
     echo "bundle: revision $(cat "$here/revision"), CUDA $(cat "$here/cuda") bindings"
     uname -a
     nvidia-smi 2>&1 || echo "nvidia-smi: not available"
+    # Where the loader finds the CUDA libraries: what decides which NVRTC the tests get.
+    echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH-}"
+    echo "PATH=${PATH-}"
+    ldconfig -p 2>/dev/null | grep -E 'libcuda\.so|libnvrtc' || echo "ld.so.cache: no libcuda or libnvrtc"
 } > "$out/machine.txt" 2>&1
 "$here/gpu-doctor" > "$out/doctor.txt" 2>&1
 echo "exit status: $?" >> "$out/doctor.txt"

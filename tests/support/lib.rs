@@ -314,6 +314,28 @@ impl Machine {
         copy
     }
 
+    /// Puts a copy of the fake NVRTC at `path` (inside this machine's directory) whose `SONAME` is
+    /// `soname`, as a toolkit's or a wheel's NVRTC answers to its own name once loaded.
+    pub fn nvrtc_file(&self, path: &Path, soname: &str) {
+        const OWN: &[u8] = b"\0libgpu-test-fake-cuda.so.0\0";
+        assert!(
+            path.starts_with(&self.dir),
+            "{} is not in this machine",
+            path.display()
+        );
+        assert!(
+            soname.len() <= OWN.len() - 2,
+            "{soname} is longer than the fake's own SONAME"
+        );
+        let mut bytes = fs::read(&built().fake_library).unwrap();
+        let at = find(&bytes, OWN).expect("the fake driver has its own SONAME") + 1;
+        let mut renamed = soname.as_bytes().to_vec();
+        renamed.resize(OWN.len() - 2, 0);
+        bytes[at..at + renamed.len()].copy_from_slice(&renamed);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, bytes).unwrap();
+    }
+
     /// Runs the test target `target` of the fixture crate `fixture` with `args` on this machine.
     pub fn run(&self, fixture: &str, target: &str, args: &[&str]) -> Run {
         Run::of(self.command(Fixture::build(fixture).test(target)).args(args))

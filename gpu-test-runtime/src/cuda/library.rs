@@ -74,6 +74,28 @@ impl Library {
         unsafe { self.function::<*const c_void>(symbol) == other.function::<*const c_void>(symbol) }
     }
 
+    /// The first of `names` under which the loader, asked by name as cudarc asks it, now hands out
+    /// this library (judged by `symbol`). A library loaded by its full path answers to the name
+    /// in its `SONAME`, so a later `dlopen("libnvrtc.so.13")` gets it wherever it lies.
+    pub(crate) fn answers_to<'a>(&self, names: &'a [String], symbol: &str) -> Option<&'a str> {
+        // SAFETY: the symbol is only used as an address, never called.
+        let ours = unsafe { self.function::<*const c_void>(symbol) }?;
+        names.iter().map(String::as_str).find(|name| {
+            // RTLD_NOLOAD: only an object already loaded is returned, nothing new is mapped, so
+            // no initialiser runs. Dropping the handle closes it, which only gives back the
+            // reference this call took.
+            // SAFETY: see above; the symbol is compared as an address, never called.
+            unsafe {
+                libloading::os::unix::Library::open(Some(*name), libc::RTLD_NOW | libc::RTLD_NOLOAD)
+                    .is_ok_and(|found| {
+                        found
+                            .get::<*const c_void>(symbol)
+                            .is_ok_and(|theirs| *theirs == ours)
+                    })
+            }
+        })
+    }
+
     /// The file the loader mapped for this library, found from the address of one of its symbols.
     pub(crate) fn path_of_symbol(&self, symbol: &str) -> Option<PathBuf> {
         // SAFETY: the symbol is only used as an address, never called.

@@ -400,7 +400,19 @@ pub(crate) fn nvrtc_found_elsewhere(probe: &Probe, tried: &[LoadAttempt]) -> (St
             .map(|d| escape_control(&d.display().to_string()))
             .unwrap_or_default()
     };
-    // A file cudarc would load by name needs only its directory on the path.
+    // A file cudarc would load by name, which gpu-test did not load for it, needs its directory
+    // on the path.
+    if let Some(refused) = probe.toolkit().not_loaded.first() {
+        return (
+            format!(
+                "; NVRTC is on this machine at {}, which is not on the loader's path; {}: {}",
+                listed.join(", "),
+                escape_control(&refused.path.display().to_string()),
+                escape_control(&refused.why)
+            ),
+            Some(format!("add {} to LD_LIBRARY_PATH", dir_of(&refused.path))),
+        );
+    }
     if let Some(usable) = elsewhere.iter().find(|p| is_tried(p)) {
         return (
             format!(

@@ -103,6 +103,11 @@ impl Requirements {
         self
     }
 
+    /// Whether the test declared `min_toolkit`, so that NVRTC was looked for before it ran.
+    pub(crate) const fn needs_toolkit(&self) -> bool {
+        self.min_toolkit.is_some()
+    }
+
     /// The body is compiled only with the cargo feature `name` of the crate under test;
     /// `enabled` is whether this build has it (`cfg!(feature = "name")` there). Without it the
     /// test is skipped, before anything about the machine: no GPU can run a body that was not

@@ -70,6 +70,9 @@ impl Diagnosis<'_> {
                 "found": true,
                 "version": version.to_string(),
                 "library": library.display(),
+                "loaded_as": library.name,
+                "outside_loader_path": probe.toolkit().outside_loader_path,
+                "builtins": probe.toolkit().builtins.as_ref().map(|path| path.display().to_string()),
             }),
             other => json!({ "found": false, "detail": format!("{other:?}") }),
         };

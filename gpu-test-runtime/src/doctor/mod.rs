@@ -376,6 +376,43 @@ impl<'p> Diagnosis<'p> {
                 "reinstall the CUDA toolkit's NVRTC",
             ),
             Nvrtc::Found { library, version } => {
+                if probe.toolkit().outside_loader_path {
+                    let file = escape_control(&library.display());
+                    let dir = library
+                        .path
+                        .as_deref()
+                        .and_then(|path| path.parent())
+                        .map(|dir| escape_control(&dir.display().to_string()))
+                        .unwrap_or_default();
+                    add(
+                        Severity::Info,
+                        format!(
+                            "NVRTC ({file}) is not on the loader's path: gpu-test loads it by its full path for tests \
+                             that declare min_toolkit, and cudarc then finds it as {}; tests without min_toolkit and \
+                             programs outside gpu-test do not find it",
+                            library.name
+                        ),
+                        &format!("add {dir} to LD_LIBRARY_PATH"),
+                    );
+                    let builtins = probe.toolkit().not_loaded.iter().filter(|refused| {
+                        refused
+                            .path
+                            .file_name()
+                            .is_some_and(|name| name.to_string_lossy().starts_with("libnvrtc-builtins"))
+                    });
+                    for refused in builtins {
+                        add(
+                            Severity::Warning,
+                            format!(
+                                "NVRTC's builtins {} were not loaded ({}), so compiling a kernel fails with \
+                                 NVRTC_ERROR_BUILTIN_OPERATION_FAILURE",
+                                escape_control(&refused.path.display().to_string()),
+                                escape_control(&refused.why)
+                            ),
+                            &format!("add {dir} to LD_LIBRARY_PATH"),
+                        );
+                    }
+                }
                 if let Some(driver) = driver_cuda.filter(|d| version > d) {
                     let reason = reasons::nvrtc_newer_than_driver(probe, library, *version, driver);
                     add(Severity::Warning, reason.reason, &reason.hint);

@@ -173,18 +173,42 @@ impl Probe {
                 return Toolkit {
                     nvrtc: Nvrtc::NotFound { tried },
                     elsewhere: Vec::new(),
+                    outside_loader_path: false,
+                    builtins: None,
+                    not_loaded: Vec::new(),
                 };
             }
             let nvrtc = toolkit::probe_nvrtc(&self.search);
-            let elsewhere = match &nvrtc {
-                Nvrtc::NotFound { .. } => {
-                    let library_path: Vec<PathBuf> =
-                        self.environment.library_path_dirs().map(PathBuf::from).collect();
-                    toolkit::nvrtc_elsewhere(&self.system_root, &library_path)
-                }
-                _ => Vec::new(),
-            };
-            Toolkit { nvrtc, elsewhere }
+            if !matches!(nvrtc, Nvrtc::NotFound { .. }) {
+                return Toolkit {
+                    nvrtc,
+                    elsewhere: Vec::new(),
+                    outside_loader_path: false,
+                    builtins: None,
+                    not_loaded: Vec::new(),
+                };
+            }
+            let env = &self.environment;
+            let library_path: Vec<PathBuf> = env.library_path_dirs().map(PathBuf::from).collect();
+            let toolkit_homes: Vec<PathBuf> = [&env.cuda_home, &env.cuda_path]
+                .into_iter()
+                .flatten()
+                .filter(|home| !home.is_empty())
+                .map(PathBuf::from)
+                .collect();
+            let path_dirs: Vec<PathBuf> = std::env::var_os("PATH")
+                .map(|path| std::env::split_paths(&path).filter(|d| d.is_absolute()).collect())
+                .unwrap_or_default();
+            let elsewhere = toolkit::nvrtc_elsewhere(&self.system_root, &library_path, &toolkit_homes, &path_dirs);
+            let names = cudarc::get_lib_name_candidates("nvrtc");
+            let loaded = toolkit::load_from_elsewhere(&elsewhere, &names);
+            Toolkit {
+                outside_loader_path: loaded.nvrtc.is_some(),
+                nvrtc: loaded.nvrtc.unwrap_or(nvrtc),
+                elsewhere,
+                builtins: loaded.builtins,
+                not_loaded: loaded.not_loaded,
+            }
         })
     }
 

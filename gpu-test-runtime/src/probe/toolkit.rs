@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::LoadedLibrary;
-use crate::cuda::library::{self, LoadAttempt, Search};
+use crate::cuda::library::{self, Library, LoadAttempt, Search};
 use crate::cuda::nvrtc::{NvrtcVersion, nvrtc_version};
 use crate::cuda::version::Version;
+use crate::util::files;
 use crate::util::process::stdout_within;
 
 /// What was found of the CUDA toolkit.
@@ -15,39 +16,85 @@ use crate::util::process::stdout_within;
 pub struct Toolkit {
     /// NVRTC, the run-time compiler tests use to build kernels.
     pub nvrtc: Nvrtc,
-    /// When NVRTC could not be loaded: NVRTC libraries on this machine that the loader was not
-    /// asked for, under a name cudarc does not try or in a directory the loader does not search.
+    /// When NVRTC was not on the loader's path: NVRTC libraries on this machine that the loader
+    /// was not asked for, in a directory it does not search or under a name cudarc does not try.
     pub elsewhere: Vec<PathBuf>,
+    /// Whether [`nvrtc`](Self::nvrtc) is one of [`elsewhere`](Self::elsewhere), loaded by its
+    /// full path: cudarc, which asks the loader by name, then gets it under the name its
+    /// `SONAME` gives.
+    pub outside_loader_path: bool,
+    /// NVRTC's builtins library (`libnvrtc-builtins.so.X.Y`), loaded from beside NVRTC when
+    /// NVRTC came from outside the loader's path: NVRTC asks the loader for it by name.
+    pub builtins: Option<PathBuf>,
+    /// Files in `elsewhere` (and builtins beside them) that were not loaded, and why.
+    pub not_loaded: Vec<NotLoaded>,
 }
 
-/// Where CUDA toolkits put NVRTC outside the loader's own directories, relative to the root.
+/// An NVRTC library outside the loader's path that gpu-test did not load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotLoaded {
+    /// The file.
+    pub path: PathBuf,
+    /// Why: another user could have put it there, the loader refused it, or cudarc would still
+    /// not find it.
+    pub why: String,
+}
+
+/// Where toolkits put NVRTC outside the loader's own directories, relative to the root.
 const NVRTC_HOMES: &[&str] = &["usr/local/cuda/lib64", "opt/conda/lib"];
 
+/// Where Python environments keep their packages, relative to the root.
+const PYTHON_PREFIXES: &[&str] = &["usr/lib", "usr/local/lib", "opt/conda/lib"];
+
 /// NVRTC libraries (`libnvrtc.so*`, not its builtins, and not links to nothing) where toolkits
-/// and Python wheels put them but the loader does not look: `/usr/local/cuda/lib64`,
-/// `/usr/local/cuda-*/lib64`, a conda environment and `.../site-packages/nvidia/cuda_nvrtc/lib`,
-/// under `root`; directories in `searched` (the loader's path) are left out, since the loader's
-/// own message says why a library there did not load.
-pub(crate) fn nvrtc_elsewhere(root: &Path, searched: &[PathBuf]) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = NVRTC_HOMES.iter().map(|home| root.join(home)).collect();
-    for versioned in subdirs(&root.join("usr/local")) {
-        if versioned
-            .file_name()
-            .is_some_and(|name| name.to_string_lossy().starts_with("cuda-"))
-        {
-            dirs.push(versioned.join("lib64"));
+/// and Python wheels put them but the loader does not look, in this order:
+/// - `lib64` of `toolkit_homes` (`CUDA_HOME`, `CUDA_PATH`), `/usr/local/cuda/lib64`, a conda
+///   environment's `lib`, then `/usr/local/cuda-*/lib64`;
+/// - the NVIDIA wheels of each Python environment (`nvidia/cuda_nvrtc/lib` up to CUDA 12,
+///   `nvidia/cu13/lib` from CUDA 13): the system's under `root`, and those of the virtual or
+///   conda environments whose `bin` is on `PATH` (`path_dirs`).
+///
+/// Directories in `searched` (the loader's path) are left out, since the loader's own message
+/// says why a library there did not load.
+pub(crate) fn nvrtc_elsewhere(
+    root: &Path,
+    searched: &[PathBuf],
+    toolkit_homes: &[PathBuf],
+    path_dirs: &[PathBuf],
+) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = toolkit_homes.iter().map(|home| home.join("lib64")).collect();
+    dirs.extend(NVRTC_HOMES.iter().map(|home| root.join(home)));
+    dirs.extend(
+        subdirs(&root.join("usr/local"))
+            .into_iter()
+            .filter(|dir| name_starts_with(dir, "cuda-"))
+            .map(|dir| dir.join("lib64")),
+    );
+    let mut python_prefixes: Vec<PathBuf> = PYTHON_PREFIXES.iter().map(|p| root.join(p)).collect();
+    for bin in path_dirs {
+        let Some(environment) = bin.parent() else {
+            continue;
+        };
+        let is_venv = environment.join("pyvenv.cfg").is_file();
+        let is_conda = environment.join("conda-meta").is_dir();
+        if is_conda {
+            dirs.push(environment.join("lib"));
+        }
+        if is_venv || is_conda {
+            python_prefixes.push(environment.join("lib"));
         }
     }
-    for lib in ["usr/lib", "usr/local/lib", "opt/conda/lib"] {
-        for python in subdirs(&root.join(lib)) {
-            if !python
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("python3"))
-            {
-                continue;
-            }
+    for prefix in &python_prefixes {
+        for python in subdirs(prefix).into_iter().filter(|dir| name_starts_with(dir, "python3")) {
             for packages in ["site-packages", "dist-packages"] {
-                dirs.push(python.join(packages).join("nvidia/cuda_nvrtc/lib"));
+                let nvidia = python.join(packages).join("nvidia");
+                dirs.push(nvidia.join("cuda_nvrtc/lib"));
+                dirs.extend(
+                    subdirs(&nvidia)
+                        .into_iter()
+                        .filter(|dir| is_cuda_release_dir(dir))
+                        .map(|dir| dir.join("lib")),
+                );
             }
         }
     }
@@ -84,6 +131,20 @@ pub(crate) fn nvrtc_elsewhere(root: &Path, searched: &[PathBuf]) -> Vec<PathBuf>
     found
 }
 
+fn name_starts_with(path: &Path, prefix: &str) -> bool {
+    path.file_name()
+        .is_some_and(|name| name.to_string_lossy().starts_with(prefix))
+}
+
+/// `cu13`, `cu14`: the directory where the NVIDIA wheels of that CUDA release put their
+/// libraries.
+fn is_cuda_release_dir(dir: &Path) -> bool {
+    dir.file_name()
+        .and_then(|name| name.to_str())
+        .and_then(|name| name.strip_prefix("cu"))
+        .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+}
+
 fn subdirs(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
@@ -95,6 +156,75 @@ fn subdirs(dir: &Path) -> Vec<PathBuf> {
         .collect();
     dirs.sort();
     dirs
+}
+
+/// What was loaded from outside the loader's path.
+#[derive(Debug, Default)]
+pub(super) struct FromElsewhere {
+    /// NVRTC, as cudarc will get it.
+    pub nvrtc: Option<Nvrtc>,
+    /// Its builtins library, from beside it.
+    pub builtins: Option<PathBuf>,
+    /// What was not loaded, and why.
+    pub not_loaded: Vec<NotLoaded>,
+}
+
+/// Loads, by its full path, the first NVRTC in `elsewhere` that cudarc will then get when it
+/// asks the loader by one of `names`, and the builtins library beside it. Only a file under a
+/// versioned name cudarc asks for (`libnvrtc.so.12`) is tried, since such a file answers to its
+/// own name; the bare `libnvrtc.so` of a toolkit answers to its release's name, which these
+/// bindings may not ask for. A file another user could have put there is not loaded.
+pub(super) fn load_from_elsewhere(elsewhere: &[PathBuf], names: &[String]) -> FromElsewhere {
+    let mut loaded = FromElsewhere::default();
+    let asked_for = |path: &PathBuf| {
+        path.file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.contains(".so.") && names.iter().any(|n| n == name))
+    };
+    for path in elsewhere.iter().filter(|path| asked_for(path)) {
+        let library = match load_trusted(path) {
+            Ok(library) => library,
+            Err(refused) => {
+                loaded.not_loaded.push(refused);
+                continue;
+            }
+        };
+        let Some(name) = library.answers_to(names, "nvrtcVersion") else {
+            loaded.not_loaded.push(NotLoaded {
+                path: path.clone(),
+                why: "it loaded, but the loader hands it out under none of the names cudarc asks for (its \
+                      SONAME is another), or it is not NVRTC"
+                    .to_string(),
+            });
+            continue;
+        };
+        let nvrtc = describe_nvrtc(&library, name);
+        // NVRTC asks the loader for its builtins by name when it first compiles, and a toolkit's
+        // NVRTC does not look beside itself: off the loader's path, they must be loaded too.
+        if let (Some(version), Some(dir)) = (nvrtc.version(), path.parent()) {
+            let builtins = dir.join(format!("libnvrtc-builtins.so.{}.{}", version.major, version.minor));
+            if builtins.exists() {
+                match load_trusted(&builtins) {
+                    Ok(_) => loaded.builtins = Some(builtins),
+                    Err(refused) => loaded.not_loaded.push(refused),
+                }
+            }
+        }
+        loaded.nvrtc = Some(nvrtc);
+        break;
+    }
+    loaded
+}
+
+/// Loads `path` if no other user could have put it there.
+fn load_trusted(path: &Path) -> Result<Library, NotLoaded> {
+    let refuse = |why: String| NotLoaded {
+        path: path.to_path_buf(),
+        why,
+    };
+    files::trusted_to_load(path)
+        .map_err(|why| refuse(format!("not loaded, since another user could have put it there: {why}")))?;
+    library::load(&path.to_string_lossy()).map_err(|error| refuse(format!("the loader refused it: {error}")))
 }
 
 /// NVRTC, looked up by the names cudarc's own loader tries, so that what the probe finds is
@@ -137,18 +267,22 @@ impl Nvrtc {
     }
 }
 
-/// Loads NVRTC and asks its version.
+/// Loads NVRTC by the names cudarc tries, and asks its version.
 pub(super) fn probe_nvrtc(search: &Search) -> Nvrtc {
     let names = cudarc::get_lib_name_candidates("nvrtc");
-    let library = match library::load_first(&names, search) {
-        Ok(library) => library,
-        Err(tried) => return Nvrtc::NotFound { tried },
-    };
+    match library::load_first(&names, search) {
+        Ok(library) => describe_nvrtc(&library, &library.name),
+        Err(tried) => Nvrtc::NotFound { tried },
+    }
+}
+
+/// What `library`, which cudarc loads as `name`, says of itself.
+fn describe_nvrtc(library: &Library, name: &str) -> Nvrtc {
     let loaded = LoadedLibrary {
         path: library.path_of_symbol("nvrtcVersion"),
-        name: library.name.clone(),
+        name: name.to_string(),
     };
-    match nvrtc_version(&library) {
+    match nvrtc_version(library) {
         NvrtcVersion::Missing => Nvrtc::Unrecognised { library: loaded },
         NvrtcVersion::Failed(code) => Nvrtc::VersionFailed {
             library: loaded,
@@ -238,5 +372,37 @@ mod tests {
         );
         assert_eq!(tried.len(), cudarc::get_lib_name_candidates("nvrtc").len());
         std::fs::remove_dir_all(&empty).unwrap();
+    }
+
+    #[test]
+    fn nvrtc_is_looked_for_where_toolkits_and_environments_keep_it() {
+        let root = std::env::temp_dir().join(format!("gpu-test-nvrtc-homes-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let put = |dir: &str, name: &str| {
+            let dir = root.join(dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(name), "").unwrap();
+            dir.join(name)
+        };
+        let home = put("opt/cuda-home/lib64", "libnvrtc.so.12");
+        let toolkit = put("usr/local/cuda-12.8/lib64", "libnvrtc.so.12");
+        put("usr/local/cuda-12.8/lib64", "libnvrtc-builtins.so.12.8");
+        let conda = put("envs/ml/lib", "libnvrtc.so.12");
+        std::fs::create_dir_all(root.join("envs/ml/conda-meta")).unwrap();
+        let cu13 = put("venv/lib/python3.12/site-packages/nvidia/cu13/lib", "libnvrtc.so.13");
+        std::fs::write(root.join("venv/pyvenv.cfg"), "").unwrap();
+        put("venv/lib/python3.12/site-packages/nvidia/cublas/lib", "libnvrtc.so.12");
+        let searched = put("on-path", "libnvrtc.so.12");
+
+        let found = nvrtc_elsewhere(
+            &root,
+            &[searched.parent().unwrap().to_path_buf()],
+            &[root.join("opt/cuda-home")],
+            &[root.join("envs/ml/bin"), root.join("venv/bin"), root.join("on-path")],
+        );
+        assert_eq!(found, [home, toolkit, conda, cu13]);
+        assert!(is_cuda_release_dir(Path::new("nvidia/cu13")));
+        assert!(!is_cuda_release_dir(Path::new("nvidia/cublas")) && !is_cuda_release_dir(Path::new("nvidia/cu")));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

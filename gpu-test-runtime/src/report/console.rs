@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use super::model::DeviceRecord;
 use crate::decide::skip::SkipReason;
+use crate::probe::{Nvrtc, Toolkit};
 use crate::run::Execution;
 use crate::run::lease::{Waiting, leases};
 use crate::run::timing::Timing;
 use crate::settings::Settings;
-use crate::util::format::format_duration;
+use crate::util::format::{escape_control, format_duration};
 use crate::util::stderr::write_stderr;
 
 /// Prints one line of text as it is (a message that already says `gpu-test:`).
@@ -26,6 +27,33 @@ pub(crate) fn warn_unknown_variables(settings: &Settings) {
         for unknown in &settings.unknown {
             write_stderr(&format!("gpu-test: warning: {unknown}\n"));
         }
+    });
+}
+
+/// Says, once per process, that NVRTC came from outside the loader's path: the test passes
+/// where a program of the user's own, asking the loader the same way, would not find NVRTC.
+pub(crate) fn nvrtc_outside_loader_path(toolkit: &Toolkit) {
+    static ONCE: Once = Once::new();
+    let Nvrtc::Found { library, .. } = &toolkit.nvrtc else {
+        return;
+    };
+    if !toolkit.outside_loader_path {
+        return;
+    }
+    ONCE.call_once(|| {
+        let dir = library
+            .path
+            .as_deref()
+            .and_then(|path| path.parent())
+            .map(|dir| escape_control(&dir.display().to_string()))
+            .unwrap_or_default();
+        write_stderr(&format!(
+            "gpu-test: note: NVRTC is not on the loader's path; gpu-test loaded {} for the tests that declare \
+             min_toolkit, and cudarc finds it as {}; programs outside gpu-test do not find it (add {dir} to \
+             LD_LIBRARY_PATH)\n",
+            escape_control(&library.display()),
+            library.name
+        ));
     });
 }
 

@@ -3,7 +3,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::os::user_id;
@@ -129,6 +129,75 @@ pub(crate) fn ensure_private_dir(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether code may be loaded from `file` without trusting anyone but root and this user: every
+/// directory the loader passes on the way to it, every symbolic link it follows (to the end),
+/// and the file itself belong to root or this user, and none of them may be written by others,
+/// except a directory with the sticky bit (such as `/tmp`), where others cannot replace what is
+/// not theirs. The error names the first place that fails and why.
+pub(crate) fn trusted_to_load(file: &Path) -> Result<(), String> {
+    if !file.is_absolute() {
+        return Err(format!("{} is not an absolute path", file.display()));
+    }
+    let mut links = 0;
+    walk_trusted(file, &mut links).map(|_| ())
+}
+
+/// Follows `path` from the root a component at a time, checking each step; returns where it
+/// leads.
+fn walk_trusted(path: &Path, links: &mut u32) -> Result<PathBuf, String> {
+    use std::path::Component;
+    let mut at = PathBuf::from("/");
+    check_trusted(&at, &fs::symlink_metadata(&at).map_err(|e| unreadable(&at, &e))?)?;
+    for component in path.components() {
+        let next = match component {
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => continue,
+            Component::ParentDir => {
+                at.pop();
+                continue;
+            }
+            Component::Normal(name) => at.join(name),
+        };
+        let metadata = fs::symlink_metadata(&next).map_err(|e| unreadable(&next, &e))?;
+        check_trusted(&next, &metadata)?;
+        if metadata.file_type().is_symlink() {
+            *links += 1;
+            if *links > 40 {
+                return Err(format!("{} passes through more than 40 symbolic links", path.display()));
+            }
+            let target = fs::read_link(&next).map_err(|e| unreadable(&next, &e))?;
+            at = walk_trusted(&at.join(target), links)?;
+        } else {
+            at = next;
+        }
+    }
+    Ok(at)
+}
+
+fn check_trusted(path: &Path, metadata: &fs::Metadata) -> Result<(), String> {
+    let me = user_id();
+    if metadata.uid() != 0 && metadata.uid() != me {
+        return Err(format!(
+            "{} belongs to user {}, not to root or this user ({me})",
+            path.display(),
+            metadata.uid()
+        ));
+    }
+    let sticky_dir = metadata.is_dir() && metadata.mode() & 0o1000 != 0;
+    // A link's own mode means nothing: who owns it, and its directory, is what counts.
+    if !metadata.file_type().is_symlink() && metadata.mode() & 0o022 != 0 && !sticky_dir {
+        return Err(format!(
+            "{} may be written by other users (mode {:o})",
+            path.display(),
+            metadata.mode() & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+fn unreadable(path: &Path, error: &io::Error) -> String {
+    format!("{} cannot be read: {error}", path.display())
+}
+
 /// FNV-1a: a stable hash for naming state files after paths, the same in every process.
 pub(crate) fn stable_hash(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
@@ -224,5 +293,41 @@ mod tests {
     fn hashes_and_names_are_stable() {
         assert_eq!(stable_hash("a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(sanitize("nx::h$a b"), "nx__h_a_b");
+    }
+
+    #[test]
+    fn loading_is_trusted_only_where_no_other_user_may_write() {
+        let dir = scratch("trusted");
+        let lib = dir.join("lib");
+        fs::create_dir_all(&lib).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(&lib, fs::Permissions::from_mode(0o755)).unwrap();
+        let file = lib.join("libnvrtc.so.12");
+        fs::write(&file, "").unwrap();
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(trusted_to_load(&file), Ok(()));
+
+        // A link is followed: a target under a directory others may write is refused, by name.
+        let open = dir.join("open");
+        fs::create_dir_all(&open).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+        fs::write(open.join("libnvrtc.so.12"), "").unwrap();
+        let link = lib.join("libnvrtc.so.11");
+        std::os::unix::fs::symlink("../open/libnvrtc.so.12", &link).unwrap();
+        let error = trusted_to_load(&link).unwrap_err();
+        assert_eq!(
+            error,
+            format!("{} may be written by other users (mode 777)", open.display())
+        );
+
+        // The sticky bit keeps others from replacing what is not theirs.
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o1777)).unwrap();
+        assert_eq!(trusted_to_load(&link), Ok(()));
+
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o666)).unwrap();
+        let error = trusted_to_load(&file).unwrap_err();
+        assert!(error.starts_with(&format!("{} may be written", file.display())), "{error}");
+        assert!(trusted_to_load(Path::new("relative/libnvrtc.so")).is_err());
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -15,6 +15,7 @@
 //! | `FAKE_CUDA_USED_ELSEWHERE` | memory other processes hold on each device (`12GiB`), which `cuMemGetInfo` does not report free | `0` |
 //! | `FAKE_CUDA_MEMORY_POOLS` | `1`: devices have stream-ordered memory pools, which keep what `cuMemFreeAsync` frees until `cuMemPoolTrimTo` | none |
 //! | `FAKE_NVRTC_VERSION` | what `nvrtcVersion` reports | `12.8` |
+//! | `FAKE_NVRTC_BUILTINS` | `1`: compiling asks the loader for `libnvrtc-builtins.so.X.Y` by name, as NVRTC does, and fails with `NVRTC_ERROR_BUILTIN_OPERATION_FAILURE` without it | none |
 //!
 //! `CUDA_VISIBLE_DEVICES` is applied as the real driver applies it: indices or UUID prefixes,
 //! read up to the first entry that matches nothing; with no device left, `cuInit` returns 100.
@@ -58,6 +59,7 @@ pub struct Config {
     pub device_count: Option<i32>,
     pub log: Option<PathBuf>,
     pub nvrtc_version: (i32, i32),
+    pub nvrtc_builtins: bool,
     pub used_elsewhere: u64,
     pub memory_pools: bool,
 }
@@ -151,6 +153,7 @@ impl Config {
                 .filter(|p| !p.is_empty())
                 .map(PathBuf::from),
             nvrtc_version,
+            nvrtc_builtins: lookup("FAKE_NVRTC_BUILTINS").is_some_and(|v| v == "1"),
         })
     }
 

@@ -8,6 +8,7 @@ use crate::state::config;
 
 const NVRTC_SUCCESS: c_int = 0;
 const NVRTC_ERROR_INVALID_INPUT: c_int = 3;
+const NVRTC_ERROR_BUILTIN_OPERATION_FAILURE: c_int = 7;
 
 struct Program {
     ptx: Vec<u8>,
@@ -37,6 +38,7 @@ pub extern "C" fn nvrtcGetErrorString(code: c_int) -> *const c_char {
         0 => b"NVRTC_SUCCESS\0",
         3 => b"NVRTC_ERROR_INVALID_INPUT\0",
         6 => b"NVRTC_ERROR_COMPILATION\0",
+        7 => b"NVRTC_ERROR_BUILTIN_OPERATION_FAILURE\0",
         _ => b"NVRTC_ERROR unknown\0",
     };
     text.as_ptr().cast()
@@ -71,9 +73,23 @@ pub extern "C" fn nvrtcCompileProgram(
     _count: c_int,
     _options: *const *const c_char,
 ) -> c_int {
-    config()
+    let config = config();
+    if config.nvrtc_builtins && !builtins_load(config.nvrtc_version) {
+        return NVRTC_ERROR_BUILTIN_OPERATION_FAILURE;
+    }
+    config
         .failure("nvrtcCompileProgram", None, 0)
         .unwrap_or(NVRTC_SUCCESS)
+}
+
+/// Loads the builtins as NVRTC does: by name, so only the loader's path, or an object already
+/// loaded under that `SONAME`, provides it.
+fn builtins_load((major, minor): (i32, i32)) -> bool {
+    let Ok(name) = std::ffi::CString::new(format!("libnvrtc-builtins.so.{major}.{minor}")) else {
+        return false;
+    };
+    // SAFETY: a valid NUL-terminated name; the handle is kept, as NVRTC keeps it.
+    !unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW) }.is_null()
 }
 
 fn with_ptx(program: usize, f: impl FnOnce(&[u8]) -> c_int) -> c_int {
