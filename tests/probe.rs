@@ -261,6 +261,25 @@ fn nvrtc_missing_too_old_and_newer_than_the_driver() {
         "{:#?}",
         finding_texts(&json)
     );
+    std::fs::remove_file(&builtins).unwrap();
+    let json = machine.doctor(&["--json"]).json();
+    assert!(
+        has_finding(
+            &json,
+            "warning",
+            &format!(
+                "NVRTC's builtins could not be loaded with it ({}: NVRTC's builtins are neither beside it nor on the \
+                 loader's path",
+                builtins.display()
+            )
+        ),
+        "{:#?}",
+        finding_texts(&json)
+    );
+    assert_eq!(
+        json["toolkit"]["nvrtc"]["passed_over"][0]["path"],
+        builtins.display().to_string()
+    );
     let text = machine.doctor(&[]);
     assert!(
         text.stdout

@@ -238,7 +238,14 @@ impl Machine {
         let root = self.dir.join("root");
         self.written.get_or_init(|| self.write_files(&lib, &root));
         let mut command = clean_command(program);
+        // gpu-test looks for NVRTC in the Python environments on PATH: none of the host's.
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let path = std::env::split_paths(&path).filter(|dir| {
+            dir.parent()
+                .is_none_or(|env| !env.join("pyvenv.cfg").exists() && !env.join("conda-meta").exists())
+        });
         command
+            .env("PATH", std::env::join_paths(path).unwrap())
             .env("LD_LIBRARY_PATH", &lib)
             .env("GPU_TEST_SYSTEM_ROOT", &root)
             .env("GPU_TEST_RUNTIME_DIR", self.dir.join("runtime"))

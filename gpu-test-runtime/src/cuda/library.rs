@@ -52,6 +52,8 @@ impl LoadAttempt {
 #[derive(Debug)]
 pub(crate) struct Library {
     library: std::mem::ManuallyDrop<libloading::Library>,
+    /// The loader's handle, as an address: one per loaded object.
+    handle: usize,
     /// The name it was loaded by.
     pub(crate) name: String,
 }
@@ -75,22 +77,20 @@ impl Library {
     }
 
     /// The first of `names` under which the loader, asked by name as cudarc asks it, now hands out
-    /// this library (judged by `symbol`). A library loaded by its full path answers to the name
-    /// in its `SONAME`, so a later `dlopen("libnvrtc.so.13")` gets it wherever it lies.
-    pub(crate) fn answers_to<'a>(&self, names: &'a [String], symbol: &str) -> Option<&'a str> {
-        // SAFETY: the symbol is only used as an address, never called.
-        let ours = unsafe { self.function::<*const c_void>(symbol) }?;
+    /// this library. A library loaded by its full path answers to the name in its `SONAME`, so a
+    /// later `dlopen("libnvrtc.so.13")` gets it wherever it lies.
+    pub(crate) fn answers_to<'a>(&self, names: &'a [String]) -> Option<&'a str> {
         names.iter().map(String::as_str).find(|name| {
-            // RTLD_NOLOAD: only an object already loaded is returned, nothing new is mapped, so
-            // no initialiser runs. Dropping the handle closes it, which only gives back the
-            // reference this call took.
-            // SAFETY: see above; the symbol is compared as an address, never called.
+            // RTLD_NOLOAD: only an object already loaded is returned and nothing new is mapped,
+            // so no initialiser runs. The loader returns one handle per object, so equal handles
+            // are the same library. Closing gives back only the reference this call took.
+            // SAFETY: see above; the handle is compared, then closed once.
             unsafe {
                 libloading::os::unix::Library::open(Some(*name), libc::RTLD_NOW | libc::RTLD_NOLOAD)
                     .is_ok_and(|found| {
-                        found
-                            .get::<*const c_void>(symbol)
-                            .is_ok_and(|theirs| *theirs == ours)
+                        let handle = found.into_raw() as usize;
+                        let _ = libloading::os::unix::Library::from_raw(handle as *mut c_void).close();
+                        handle == self.handle
                     })
             }
         })
@@ -133,11 +133,17 @@ pub(crate) fn load_first(names: &[String], search: &Search) -> Result<Library, V
 pub(crate) fn load(name: &str) -> Result<Library, String> {
     // SAFETY: loading runs the library's initialisers. For the CUDA libraries these are the
     // vendor's own, which every CUDA program runs the same way.
-    match unsafe { libloading::Library::new(name) } {
-        Ok(library) => Ok(Library {
-            library: std::mem::ManuallyDrop::new(library),
-            name: name.to_string(),
-        }),
+    match unsafe { libloading::os::unix::Library::new(name) } {
+        Ok(library) => {
+            let handle = library.into_raw();
+            // SAFETY: `handle` came from `into_raw` just above and is taken back once.
+            let library = unsafe { libloading::os::unix::Library::from_raw(handle) };
+            Ok(Library {
+                library: std::mem::ManuallyDrop::new(library.into()),
+                handle: handle as usize,
+                name: name.to_string(),
+            })
+        }
         Err(error) => Err(escape_control(&loader_message(&error))),
     }
 }

@@ -8,7 +8,9 @@ use super::skip::{SkipKind, SkipReason};
 use crate::cuda::guard::Hung;
 use crate::cuda::library::LoadAttempt;
 use crate::cuda::version::Version;
-use crate::probe::{DeviceError, DeviceInfo, LoadedLibrary, MAX_DEVICES, Nvrtc, Probe, VisibleDevices, WSL_LIB_DIR};
+use crate::probe::{
+    DeviceError, DeviceInfo, LoadedLibrary, MAX_DEVICES, Nvrtc, PassedOver, Probe, VisibleDevices, WSL_LIB_DIR,
+};
 use crate::util::format::{escape_control, format_duration};
 
 /// Why no test can use the driver at all, or `None` when it is loaded and initialised.
@@ -331,7 +333,8 @@ pub(crate) fn toolkit_problem(probe: &Probe, min_toolkit: Version) -> Option<Ski
     let need = format!("needs NVRTC >= {min_toolkit} (min_toolkit)");
     let install = "install the CUDA toolkit's NVRTC (the cuda-nvrtc package) and add its lib64 directory to \
                    LD_LIBRARY_PATH";
-    match &probe.toolkit().nvrtc {
+    let toolkit = probe.toolkit();
+    match &toolkit.nvrtc {
         Nvrtc::NotFound { tried } => {
             let first = tried.first().map(|a| a.name.as_str()).unwrap_or("libnvrtc.so");
             let mut reason = format!(
@@ -339,6 +342,10 @@ pub(crate) fn toolkit_problem(probe: &Probe, min_toolkit: Version) -> Option<Ski
                 tried.len().saturating_sub(1),
                 probe.environment.describe_library_path()
             );
+            // A file the loader found but could not use says more than the names not found.
+            if let Some(broken) = tried.iter().find(|attempt| !attempt.is_not_found()) {
+                reason.push_str(&format!("; {}: {}", escape_control(&broken.name), broken.error));
+            }
             let (found, hint) = nvrtc_found_elsewhere(probe, tried);
             reason.push_str(&found);
             Some(SkipReason::new(
@@ -367,6 +374,20 @@ pub(crate) fn toolkit_problem(probe: &Probe, min_toolkit: Version) -> Option<Ski
                 "put the lib64 directory of a CUDA {min_toolkit} or newer toolkit first in LD_LIBRARY_PATH"
             ),
         )),
+        Nvrtc::Found { library, .. } if toolkit.outside_loader_path && toolkit.builtins.is_none() => {
+            let passed_over = toolkit.passed_over.iter().find(|p| p.is_builtins())?;
+            Some(SkipReason::new(
+                SkipKind::ToolkitMissing,
+                format!(
+                    "{need}: NVRTC {} is not on the loader's path, and its builtins could not be loaded with it \
+                     ({}: {})",
+                    library.display(),
+                    escape_control(&passed_over.path.display().to_string()),
+                    escape_control(&passed_over.why)
+                ),
+                passed_over_fix(passed_over),
+            ))
+        }
         Nvrtc::Found { library, version } => {
             let driver_cuda = probe.driver.cuda_version?;
             (*version > driver_cuda).then(|| nvrtc_newer_than_driver(probe, library, *version, driver_cuda))
@@ -400,17 +421,16 @@ pub(crate) fn nvrtc_found_elsewhere(probe: &Probe, tried: &[LoadAttempt]) -> (St
             .map(|d| escape_control(&d.display().to_string()))
             .unwrap_or_default()
     };
-    // A file cudarc would load by name, which gpu-test did not load for it, needs its directory
-    // on the path.
-    if let Some(refused) = probe.toolkit().not_loaded.first() {
+    // A file cudarc would load by name, which gpu-test could not use for it: why, and the fix.
+    if let Some(passed_over) = probe.toolkit().passed_over.first() {
         return (
             format!(
                 "; NVRTC is on this machine at {}, which is not on the loader's path; {}: {}",
                 listed.join(", "),
-                escape_control(&refused.path.display().to_string()),
-                escape_control(&refused.why)
+                escape_control(&passed_over.path.display().to_string()),
+                escape_control(&passed_over.why)
             ),
-            Some(format!("add {} to LD_LIBRARY_PATH", dir_of(&refused.path))),
+            Some(passed_over_fix(passed_over)),
         );
     }
     if let Some(usable) = elsewhere.iter().find(|p| is_tried(p)) {
@@ -433,6 +453,26 @@ pub(crate) fn nvrtc_found_elsewhere(probe: &Probe, tried: &[LoadAttempt]) -> (St
             dir_of(&elsewhere[0])
         )),
     )
+}
+
+/// The fix for an NVRTC file gpu-test could not use: a place others may change is made safe
+/// first, since putting it on the loader's path would let them change what every program loads.
+pub(crate) fn passed_over_fix(passed_over: &PassedOver) -> String {
+    match &passed_over.untrusted {
+        Some(place) => format!(
+            "make {} belong to root or you and writable by no one else (chmod go-w), or install NVRTC where \
+             that holds",
+            escape_control(&place.display().to_string())
+        ),
+        None => format!(
+            "add {} to LD_LIBRARY_PATH",
+            passed_over
+                .path
+                .parent()
+                .map(|dir| escape_control(&dir.display().to_string()))
+                .unwrap_or_default()
+        ),
+    }
 }
 
 /// NVRTC makes PTX for its own CUDA release, which an older driver cannot load.

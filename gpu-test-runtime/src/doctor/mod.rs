@@ -376,40 +376,44 @@ impl<'p> Diagnosis<'p> {
                 "reinstall the CUDA toolkit's NVRTC",
             ),
             Nvrtc::Found { library, version } => {
-                if probe.toolkit().outside_loader_path {
+                let toolkit = probe.toolkit();
+                if toolkit.outside_loader_path {
                     let file = escape_control(&library.display());
-                    let dir = library
-                        .path
-                        .as_deref()
-                        .and_then(|path| path.parent())
-                        .map(|dir| escape_control(&dir.display().to_string()))
-                        .unwrap_or_default();
+                    let dir = library.directory_for_messages();
+                    let passed_over: String = toolkit
+                        .passed_over
+                        .iter()
+                        .map(|p| {
+                            format!(
+                                "; passed over {}: {}",
+                                escape_control(&p.path.display().to_string()),
+                                escape_control(&p.why)
+                            )
+                        })
+                        .collect();
                     add(
                         Severity::Info,
                         format!(
                             "NVRTC ({file}) is not on the loader's path: gpu-test loads it by its full path for tests \
-                             that declare min_toolkit, and cudarc then finds it as {}; tests without min_toolkit and \
-                             programs outside gpu-test do not find it",
+                             that declare min_toolkit, and cudarc then finds it as {}; tests that do not declare \
+                             min_toolkit find it only after one that does in the same process, and programs outside \
+                             gpu-test do not find it{passed_over}",
                             library.name
                         ),
                         &format!("add {dir} to LD_LIBRARY_PATH"),
                     );
-                    let builtins = probe.toolkit().not_loaded.iter().filter(|refused| {
-                        refused
-                            .path
-                            .file_name()
-                            .is_some_and(|name| name.to_string_lossy().starts_with("libnvrtc-builtins"))
-                    });
-                    for refused in builtins {
+                    if toolkit.builtins.is_none()
+                        && let Some(builtins) = toolkit.passed_over.iter().find(|p| p.is_builtins())
+                    {
                         add(
                             Severity::Warning,
                             format!(
-                                "NVRTC's builtins {} were not loaded ({}), so compiling a kernel fails with \
-                                 NVRTC_ERROR_BUILTIN_OPERATION_FAILURE",
-                                escape_control(&refused.path.display().to_string()),
-                                escape_control(&refused.why)
+                                "NVRTC's builtins could not be loaded with it ({}: {}), so compiling a kernel would \
+                                 fail (NVRTC_ERROR_BUILTIN_OPERATION_FAILURE): min_toolkit tests are skipped",
+                                escape_control(&builtins.path.display().to_string()),
+                                escape_control(&builtins.why)
                             ),
-                            &format!("add {dir} to LD_LIBRARY_PATH"),
+                            &reasons::passed_over_fix(builtins),
                         );
                     }
                 }

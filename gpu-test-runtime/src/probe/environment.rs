@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use crate::util::format::escape_control;
 
-/// The names of the variables gpu-test records. Only these are ever read, printed or reported.
+/// The names of the variables gpu-test records. Only these are printed or reported; `PATH` is also
+/// read, to find `nvcc` and the Python environments whose NVRTC wheels the loader does not see.
 pub(crate) const RECORDED: &[&str] = &[
     "CUDA_VISIBLE_DEVICES",
     "CUDA_DEVICE_ORDER",

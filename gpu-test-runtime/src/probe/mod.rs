@@ -20,7 +20,7 @@ pub use driver::DeviceInfo;
 pub(crate) use driver::{ComputeMode, DeviceError, Driver, MAX_DEVICES};
 pub(crate) use environment::{Environment, RECORDED, VisibleDevices};
 pub(crate) use system::{DeviceNode, KernelModule, Platform, WSL_LIB_DIR};
-pub(crate) use toolkit::{Nvcc, Nvrtc, Toolkit};
+pub(crate) use toolkit::{Nvcc, Nvrtc, PassedOver, Toolkit};
 
 /// Where distributions install the driver's libraries, looked at for stale links when none loads.
 const SYSTEM_LIBRARY_DIRS: &[&str] = &[
@@ -42,6 +42,15 @@ pub struct LoadedLibrary {
 }
 
 impl LoadedLibrary {
+    /// The directory of the file, for messages (control characters escaped); empty if unknown.
+    pub(crate) fn directory_for_messages(&self) -> String {
+        self.path
+            .as_deref()
+            .and_then(|path| path.parent())
+            .map(|dir| crate::util::format::escape_control(&dir.display().to_string()))
+            .unwrap_or_default()
+    }
+
     /// The file if known, else the name.
     pub fn display(&self) -> String {
         match &self.path {
@@ -175,7 +184,7 @@ impl Probe {
                     elsewhere: Vec::new(),
                     outside_loader_path: false,
                     builtins: None,
-                    not_loaded: Vec::new(),
+                    passed_over: Vec::new(),
                 };
             }
             let nvrtc = toolkit::probe_nvrtc(&self.search);
@@ -185,21 +194,24 @@ impl Probe {
                     elsewhere: Vec::new(),
                     outside_loader_path: false,
                     builtins: None,
-                    not_loaded: Vec::new(),
+                    passed_over: Vec::new(),
                 };
             }
             let env = &self.environment;
-            let library_path: Vec<PathBuf> = env.library_path_dirs().map(PathBuf::from).collect();
+            // The loader's own directories are left out: a file there that cudarc did not get
+            // failed for a reason the loader's message gives.
+            let mut searched: Vec<PathBuf> = env.library_path_dirs().map(PathBuf::from).collect();
+            searched.extend(system::loader_dirs(&self.system_root));
             let toolkit_homes: Vec<PathBuf> = [&env.cuda_home, &env.cuda_path]
                 .into_iter()
                 .flatten()
-                .filter(|home| !home.is_empty())
                 .map(PathBuf::from)
+                .filter(|home| home.is_absolute())
                 .collect();
             let path_dirs: Vec<PathBuf> = std::env::var_os("PATH")
                 .map(|path| std::env::split_paths(&path).filter(|d| d.is_absolute()).collect())
                 .unwrap_or_default();
-            let elsewhere = toolkit::nvrtc_elsewhere(&self.system_root, &library_path, &toolkit_homes, &path_dirs);
+            let elsewhere = toolkit::nvrtc_elsewhere(&self.system_root, &searched, &toolkit_homes, &path_dirs);
             let names = cudarc::get_lib_name_candidates("nvrtc");
             let loaded = toolkit::load_from_elsewhere(&elsewhere, &names);
             Toolkit {
@@ -207,7 +219,7 @@ impl Probe {
                 nvrtc: loaded.nvrtc.unwrap_or(nvrtc),
                 elsewhere,
                 builtins: loaded.builtins,
-                not_loaded: loaded.not_loaded,
+                passed_over: loaded.passed_over,
             }
         })
     }

@@ -27,6 +27,87 @@ pub struct DeviceNode {
     pub accessible: bool,
 }
 
+/// The directories in the loader's cache, as `/etc/ld.so.conf` and the files it includes name
+/// them (under `root`), with the loader's default directories: where the loader looks after
+/// `LD_LIBRARY_PATH`. The cache may lag behind these files until `ldconfig` runs again.
+pub(super) fn loader_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    read_ld_so_conf(root, &root.join("etc/ld.so.conf"), 0, &mut dirs);
+    for default in ["lib", "usr/lib", "lib64", "usr/lib64"] {
+        dirs.push(root.join(default));
+    }
+    dirs
+}
+
+fn read_ld_so_conf(root: &Path, file: &Path, depth: u32, dirs: &mut Vec<PathBuf>) {
+    // Includes may include each other; the loader's own ldconfig stops somewhere too.
+    if depth > 8 {
+        return;
+    }
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return;
+    };
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        if let Some(pattern) = line.strip_prefix("include").filter(|rest| rest.starts_with([' ', '\t'])) {
+            for pattern in pattern.split_whitespace() {
+                // A relative pattern is relative to the including file's directory.
+                let pattern = match pattern.strip_prefix('/') {
+                    Some(absolute) => root.join(absolute),
+                    None => file.parent().unwrap_or(root).join(pattern),
+                };
+                for included in glob_file_names(&pattern) {
+                    read_ld_so_conf(root, &included, depth + 1, dirs);
+                }
+            }
+        } else if let Some(dir) = line.strip_prefix('/') {
+            // `hwcap` lines and anything else that is not a directory are not the loader's path.
+            dirs.push(root.join(dir));
+        }
+    }
+}
+
+/// The files `pattern` matches, where only its last component may hold `*` wildcards (as
+/// `include /etc/ld.so.conf.d/*.conf` does), sorted as ldconfig reads them.
+fn glob_file_names(pattern: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Some(name)) = (pattern.parent(), pattern.file_name().and_then(|n| n.to_str())) else {
+        return Vec::new();
+    };
+    if !name.contains('*') {
+        return vec![pattern.to_path_buf()];
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|entry| entry.file_name().to_str().is_some_and(|candidate| wildcard_match(name, candidate)))
+        .map(|entry| entry.path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Whether `text` matches `pattern`, where `*` stands for any run of characters.
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
 /// Reads the NVIDIA kernel module's state under `root`.
 pub(super) fn kernel_module(root: &Path) -> Option<KernelModule> {
     let text = std::fs::read_to_string(root.join("proc/driver/nvidia/version")).ok()?;
@@ -236,6 +317,40 @@ mod tests {
         std::fs::create_dir_all(root.join(WSL_LIB_DIR)).unwrap();
         std::fs::write(root.join(WSL_LIB_DIR).join("libcuda.so.1"), "").unwrap();
         assert!(platform(&root).wsl_libcuda.is_some());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_loaders_directories_come_from_ld_so_conf_and_its_includes() {
+        let root = std::env::temp_dir().join(format!("gpu-test-ld-so-conf-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let conf_d = root.join("etc/ld.so.conf.d");
+        std::fs::create_dir_all(&conf_d).unwrap();
+        std::fs::write(
+            root.join("etc/ld.so.conf"),
+            "# comment\ninclude /etc/ld.so.conf.d/*.conf\n/opt/lib # trailing\nhwcap 0 nosegneg\n",
+        )
+        .unwrap();
+        std::fs::write(conf_d.join("988_cuda-13.conf"), "/usr/local/cuda-13.0/targets/x86_64-linux/lib\n").unwrap();
+        std::fs::write(conf_d.join("000_cuda.conf"), "/usr/local/cuda/lib64\ninclude loop.conf\n").unwrap();
+        std::fs::write(conf_d.join("loop.conf"), "include loop.conf\n").unwrap();
+        std::fs::write(conf_d.join("notes.txt"), "/not/read\n").unwrap();
+        let dirs = loader_dirs(&root);
+        let expected: Vec<PathBuf> = [
+            "usr/local/cuda/lib64",
+            "usr/local/cuda-13.0/targets/x86_64-linux/lib",
+            "opt/lib",
+            "lib",
+            "usr/lib",
+            "lib64",
+            "usr/lib64",
+        ]
+        .iter()
+        .map(|d| root.join(d))
+        .collect();
+        assert_eq!(dirs, expected);
+        assert!(wildcard_match("*.conf", "x.conf") && !wildcard_match("*.conf", "x.confx"));
+        assert!(wildcard_match("a*b*c", "abc") && !wildcard_match("a*bc*c", "abc"));
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -7,7 +7,7 @@ use super::LoadedLibrary;
 use crate::cuda::library::{self, Library, LoadAttempt, Search};
 use crate::cuda::nvrtc::{NvrtcVersion, nvrtc_version};
 use crate::cuda::version::Version;
-use crate::util::files;
+use crate::util::files::{self, NotTrusted};
 use crate::util::process::stdout_within;
 
 /// What was found of the CUDA toolkit.
@@ -23,21 +23,36 @@ pub struct Toolkit {
     /// full path: cudarc, which asks the loader by name, then gets it under the name its
     /// `SONAME` gives.
     pub outside_loader_path: bool,
-    /// NVRTC's builtins library (`libnvrtc-builtins.so.X.Y`), loaded from beside NVRTC when
-    /// NVRTC came from outside the loader's path: NVRTC asks the loader for it by name.
+    /// When NVRTC came from outside the loader's path, its builtins library
+    /// (`libnvrtc-builtins.so.X.Y`, which NVRTC asks the loader for by name when it first
+    /// compiles): the file loaded from beside NVRTC, or the name the loader found it by. `None`
+    /// there means compiling would fail, and [`passed_over`](Self::passed_over) says why.
     pub builtins: Option<PathBuf>,
-    /// Files in `elsewhere` (and builtins beside them) that were not loaded, and why.
-    pub not_loaded: Vec<NotLoaded>,
+    /// Files in `elsewhere`, and builtins beside them, that gpu-test did not use, and why (some
+    /// were loaded to find that out, and stay loaded, as every library gpu-test loads does).
+    pub passed_over: Vec<PassedOver>,
 }
 
-/// An NVRTC library outside the loader's path that gpu-test did not load.
+/// An NVRTC library, or its builtins, outside the loader's path that gpu-test did not use.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotLoaded {
+pub struct PassedOver {
     /// The file.
     pub path: PathBuf,
-    /// Why: another user could have put it there, the loader refused it, or cudarc would still
-    /// not find it.
+    /// Why: another user could have put it there, the loader refused it, it is missing, or
+    /// cudarc would still not find it.
     pub why: String,
+    /// When another user owns, or group or others may write to, a place on the way to the file:
+    /// that place.
+    pub untrusted: Option<PathBuf>,
+}
+
+impl PassedOver {
+    /// Whether this is NVRTC's builtins library rather than NVRTC.
+    pub fn is_builtins(&self) -> bool {
+        self.path
+            .file_name()
+            .is_some_and(|name| name.to_string_lossy().starts_with("libnvrtc-builtins"))
+    }
 }
 
 /// Where toolkits put NVRTC outside the loader's own directories, relative to the root.
@@ -46,10 +61,11 @@ const NVRTC_HOMES: &[&str] = &["usr/local/cuda/lib64", "opt/conda/lib"];
 /// Where Python environments keep their packages, relative to the root.
 const PYTHON_PREFIXES: &[&str] = &["usr/lib", "usr/local/lib", "opt/conda/lib"];
 
-/// NVRTC libraries (`libnvrtc.so*`, not its builtins, and not links to nothing) where toolkits
+/// NVRTC libraries (`libnvrtc.so*` files, not its builtins) where toolkits
 /// and Python wheels put them but the loader does not look, in this order:
-/// - `lib64` of `toolkit_homes` (`CUDA_HOME`, `CUDA_PATH`), `/usr/local/cuda/lib64`, a conda
-///   environment's `lib`, then `/usr/local/cuda-*/lib64`;
+/// - `lib64` of `toolkit_homes` (`CUDA_HOME`, `CUDA_PATH`), `/usr/local/cuda/lib64`,
+///   `/opt/conda/lib`, `/usr/local/cuda-*/lib64`, then the `lib` of each conda environment whose
+///   `bin` is on `PATH` (`path_dirs`);
 /// - the NVIDIA wheels of each Python environment (`nvidia/cuda_nvrtc/lib` up to CUDA 12,
 ///   `nvidia/cu13/lib` from CUDA 13): the system's under `root`, and those of the virtual or
 ///   conda environments whose `bin` is on `PATH` (`path_dirs`).
@@ -114,7 +130,8 @@ pub(crate) fn nvrtc_elsewhere(
             .flatten()
             .map(|entry| entry.path())
             .filter(|path| {
-                path.exists()
+                // A file (through links): opening a FIFO or a device would block or worse.
+                path.is_file()
                     && path.file_name().is_some_and(|name| {
                         let name = name.to_string_lossy();
                         name.starts_with("libnvrtc.so") && !name.starts_with("libnvrtc-builtins")
@@ -163,10 +180,10 @@ fn subdirs(dir: &Path) -> Vec<PathBuf> {
 pub(super) struct FromElsewhere {
     /// NVRTC, as cudarc will get it.
     pub nvrtc: Option<Nvrtc>,
-    /// Its builtins library, from beside it.
+    /// Its builtins library.
     pub builtins: Option<PathBuf>,
-    /// What was not loaded, and why.
-    pub not_loaded: Vec<NotLoaded>,
+    /// What was not used, and why.
+    pub passed_over: Vec<PassedOver>,
 }
 
 /// Loads, by its full path, the first NVRTC in `elsewhere` that cudarc will then get when it
@@ -184,30 +201,26 @@ pub(super) fn load_from_elsewhere(elsewhere: &[PathBuf], names: &[String]) -> Fr
     for path in elsewhere.iter().filter(|path| asked_for(path)) {
         let library = match load_trusted(path) {
             Ok(library) => library,
-            Err(refused) => {
-                loaded.not_loaded.push(refused);
+            Err(passed_over) => {
+                loaded.passed_over.push(passed_over);
                 continue;
             }
         };
-        let Some(name) = library.answers_to(names, "nvrtcVersion") else {
-            loaded.not_loaded.push(NotLoaded {
+        let Some(name) = library.answers_to(names) else {
+            loaded.passed_over.push(PassedOver {
                 path: path.clone(),
                 why: "it loaded, but the loader hands it out under none of the names cudarc asks for (its \
                       SONAME is another), or it is not NVRTC"
                     .to_string(),
+                untrusted: None,
             });
             continue;
         };
         let nvrtc = describe_nvrtc(&library, name);
-        // NVRTC asks the loader for its builtins by name when it first compiles, and a toolkit's
-        // NVRTC does not look beside itself: off the loader's path, they must be loaded too.
-        if let (Some(version), Some(dir)) = (nvrtc.version(), path.parent()) {
-            let builtins = dir.join(format!("libnvrtc-builtins.so.{}.{}", version.major, version.minor));
-            if builtins.exists() {
-                match load_trusted(&builtins) {
-                    Ok(_) => loaded.builtins = Some(builtins),
-                    Err(refused) => loaded.not_loaded.push(refused),
-                }
+        if let Some(version) = nvrtc.version() {
+            match load_builtins(path, version) {
+                Ok(builtins) => loaded.builtins = Some(builtins),
+                Err(passed_over) => loaded.passed_over.push(passed_over),
             }
         }
         loaded.nvrtc = Some(nvrtc);
@@ -216,15 +229,61 @@ pub(super) fn load_from_elsewhere(elsewhere: &[PathBuf], names: &[String]) -> Fr
     loaded
 }
 
+/// NVRTC asks the loader for `libnvrtc-builtins.so.X.Y` by name when it first compiles, and a
+/// toolkit's NVRTC does not look beside itself: with NVRTC off the loader's path, the builtins
+/// beside it are loaded by their full path too, or else they must be on the loader's path.
+fn load_builtins(nvrtc: &Path, version: Version) -> Result<PathBuf, PassedOver> {
+    let name = format!("libnvrtc-builtins.so.{}.{}", version.major, version.minor);
+    let beside = nvrtc.with_file_name(&name);
+    if beside.is_file() {
+        let library = load_trusted(&beside)?;
+        return match library.answers_to(std::slice::from_ref(&name)) {
+            Some(_) => Ok(beside),
+            None => Err(PassedOver {
+                path: beside,
+                why: format!("it loaded, but the loader does not hand it out as {name} (its SONAME is another)"),
+                untrusted: None,
+            }),
+        };
+    }
+    match library::load(&name) {
+        Ok(_) => Ok(PathBuf::from(name)),
+        Err(error) => Err(PassedOver {
+            path: beside,
+            why: format!("NVRTC's builtins are neither beside it nor on the loader's path ({error})"),
+            untrusted: None,
+        }),
+    }
+}
+
 /// Loads `path` if no other user could have put it there.
-fn load_trusted(path: &Path) -> Result<Library, NotLoaded> {
-    let refuse = |why: String| NotLoaded {
+fn load_trusted(path: &Path) -> Result<Library, PassedOver> {
+    let passed_over = |why: String, untrusted: Option<PathBuf>| PassedOver {
         path: path.to_path_buf(),
         why,
+        untrusted,
     };
-    files::trusted_to_load(path)
-        .map_err(|why| refuse(format!("not loaded, since another user could have put it there: {why}")))?;
-    library::load(&path.to_string_lossy()).map_err(|error| refuse(format!("the loader refused it: {error}")))
+    match files::trusted_to_load(path) {
+        Ok(()) => {}
+        Err(NotTrusted::Others { place, problem }) => {
+            return Err(passed_over(
+                format!(
+                    "not loaded, since another user could have put it there: {} {problem}",
+                    place.display()
+                ),
+                Some(place),
+            ));
+        }
+        Err(NotTrusted::Unreadable(why)) => return Err(passed_over(format!("not loaded: {why}"), None)),
+    }
+    // The path checked must be the path loaded, byte for byte.
+    let Some(text) = path.to_str() else {
+        return Err(passed_over(
+            "not loaded: its path is not UTF-8, which gpu-test does not load from".to_string(),
+            None,
+        ));
+    };
+    library::load(text).map_err(|error| passed_over(format!("the loader refused it: {error}"), None))
 }
 
 /// NVRTC, looked up by the names cudarc's own loader tries, so that what the probe finds is

@@ -41,12 +41,7 @@ pub(crate) fn nvrtc_outside_loader_path(toolkit: &Toolkit) {
         return;
     }
     ONCE.call_once(|| {
-        let dir = library
-            .path
-            .as_deref()
-            .and_then(|path| path.parent())
-            .map(|dir| escape_control(&dir.display().to_string()))
-            .unwrap_or_default();
+        let dir = library.directory_for_messages();
         write_stderr(&format!(
             "gpu-test: note: NVRTC is not on the loader's path; gpu-test loaded {} for the tests that declare \
              min_toolkit, and cudarc finds it as {}; programs outside gpu-test do not find it (add {dir} to \

@@ -129,22 +129,42 @@ pub(crate) fn ensure_private_dir(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Why a file may not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum NotTrusted {
+    /// `place`, on the way to the file or the file itself, belongs to another user or may be
+    /// written by group or others: `problem` says which.
+    Others { place: PathBuf, problem: String },
+    /// The path could not be followed to the end.
+    Unreadable(String),
+}
+
+impl std::fmt::Display for NotTrusted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotTrusted::Others { place, problem } => write!(f, "{} {problem}", place.display()),
+            NotTrusted::Unreadable(why) => f.write_str(why),
+        }
+    }
+}
+
 /// Whether code may be loaded from `file` without trusting anyone but root and this user: every
 /// directory the loader passes on the way to it, every symbolic link it follows (to the end),
-/// and the file itself belong to root or this user, and none of them may be written by others,
-/// except a directory with the sticky bit (such as `/tmp`), where others cannot replace what is
-/// not theirs. The error names the first place that fails and why.
-pub(crate) fn trusted_to_load(file: &Path) -> Result<(), String> {
+/// and the file itself belong to root or this user, and none of them may be written by group or
+/// others, except a directory with the sticky bit (such as `/tmp`), where others cannot replace
+/// what is not theirs. Only root or this user could then swap the file between this check and
+/// its loading.
+pub(crate) fn trusted_to_load(file: &Path) -> Result<(), NotTrusted> {
     if !file.is_absolute() {
-        return Err(format!("{} is not an absolute path", file.display()));
+        return Err(NotTrusted::Unreadable(format!("{} is not an absolute path", file.display())));
     }
     let mut links = 0;
-    walk_trusted(file, &mut links).map(|_| ())
+    walk_trusted(file, file, &mut links).map(|_| ())
 }
 
 /// Follows `path` from the root a component at a time, checking each step; returns where it
-/// leads.
-fn walk_trusted(path: &Path, links: &mut u32) -> Result<PathBuf, String> {
+/// leads. `asked` is the file first asked about, for the message.
+fn walk_trusted(path: &Path, asked: &Path, links: &mut u32) -> Result<PathBuf, NotTrusted> {
     use std::path::Component;
     let mut at = PathBuf::from("/");
     check_trusted(&at, &fs::symlink_metadata(&at).map_err(|e| unreadable(&at, &e))?)?;
@@ -162,10 +182,13 @@ fn walk_trusted(path: &Path, links: &mut u32) -> Result<PathBuf, String> {
         if metadata.file_type().is_symlink() {
             *links += 1;
             if *links > 40 {
-                return Err(format!("{} passes through more than 40 symbolic links", path.display()));
+                return Err(NotTrusted::Unreadable(format!(
+                    "{} passes through more than 40 symbolic links",
+                    asked.display()
+                )));
             }
             let target = fs::read_link(&next).map_err(|e| unreadable(&next, &e))?;
-            at = walk_trusted(&at.join(target), links)?;
+            at = walk_trusted(&at.join(target), asked, links)?;
         } else {
             at = next;
         }
@@ -173,29 +196,31 @@ fn walk_trusted(path: &Path, links: &mut u32) -> Result<PathBuf, String> {
     Ok(at)
 }
 
-fn check_trusted(path: &Path, metadata: &fs::Metadata) -> Result<(), String> {
+fn check_trusted(path: &Path, metadata: &fs::Metadata) -> Result<(), NotTrusted> {
     let me = user_id();
+    let others = |problem: String| NotTrusted::Others {
+        place: path.to_path_buf(),
+        problem,
+    };
     if metadata.uid() != 0 && metadata.uid() != me {
-        return Err(format!(
-            "{} belongs to user {}, not to root or this user ({me})",
-            path.display(),
+        return Err(others(format!(
+            "belongs to user {}, not to root or this user ({me})",
             metadata.uid()
-        ));
+        )));
     }
     let sticky_dir = metadata.is_dir() && metadata.mode() & 0o1000 != 0;
     // A link's own mode means nothing: who owns it, and its directory, is what counts.
     if !metadata.file_type().is_symlink() && metadata.mode() & 0o022 != 0 && !sticky_dir {
-        return Err(format!(
-            "{} may be written by other users (mode {:o})",
-            path.display(),
+        return Err(others(format!(
+            "may be written by group or others (mode {:o})",
             metadata.mode() & 0o7777
-        ));
+        )));
     }
     Ok(())
 }
 
-fn unreadable(path: &Path, error: &io::Error) -> String {
-    format!("{} cannot be read: {error}", path.display())
+fn unreadable(path: &Path, error: &io::Error) -> NotTrusted {
+    NotTrusted::Unreadable(format!("{} cannot be read: {error}", path.display()))
 }
 
 /// FNV-1a: a stable hash for naming state files after paths, the same in every process.
@@ -314,20 +339,40 @@ mod tests {
         fs::write(open.join("libnvrtc.so.12"), "").unwrap();
         let link = lib.join("libnvrtc.so.11");
         std::os::unix::fs::symlink("../open/libnvrtc.so.12", &link).unwrap();
-        let error = trusted_to_load(&link).unwrap_err();
         assert_eq!(
-            error,
-            format!("{} may be written by other users (mode 777)", open.display())
+            trusted_to_load(&link),
+            Err(NotTrusted::Others {
+                place: open.clone(),
+                problem: "may be written by group or others (mode 777)".to_string()
+            })
         );
 
         // The sticky bit keeps others from replacing what is not theirs.
         fs::set_permissions(&open, fs::Permissions::from_mode(0o1777)).unwrap();
         assert_eq!(trusted_to_load(&link), Ok(()));
 
-        fs::set_permissions(&file, fs::Permissions::from_mode(0o666)).unwrap();
-        let error = trusted_to_load(&file).unwrap_err();
-        assert!(error.starts_with(&format!("{} may be written", file.display())), "{error}");
-        assert!(trusted_to_load(Path::new("relative/libnvrtc.so")).is_err());
+        // Group write counts as others': a group may hold other users.
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o664)).unwrap();
+        let error = trusted_to_load(&file).unwrap_err().to_string();
+        assert_eq!(error, format!("{} may be written by group or others (mode 664)", file.display()));
+
+        // Dangling links, loops and relative paths are errors, not panics or hangs.
+        let dangling = lib.join("libnvrtc.so.10");
+        std::os::unix::fs::symlink("missing", &dangling).unwrap();
+        assert!(matches!(trusted_to_load(&dangling), Err(NotTrusted::Unreadable(_))));
+        let looped = lib.join("libnvrtc.so.9");
+        std::os::unix::fs::symlink("libnvrtc.so.9", &looped).unwrap();
+        assert_eq!(
+            trusted_to_load(&looped),
+            Err(NotTrusted::Unreadable(format!(
+                "{} passes through more than 40 symbolic links",
+                looped.display()
+            )))
+        );
+        assert!(matches!(
+            trusted_to_load(Path::new("relative/libnvrtc.so")),
+            Err(NotTrusted::Unreadable(_))
+        ));
         fs::remove_dir_all(&dir).unwrap();
     }
 }
