@@ -42,6 +42,28 @@ fn no_driver_names_what_was_tried_and_that_no_module_is_loaded() {
     );
 }
 
+/// Where /proc/driver/nvidia/version cannot be read (some containers and sandboxes), the release
+/// comes from the driver library's file name, as the driver installs it.
+#[test]
+fn the_driver_release_without_the_kernel_module_file() {
+    let machine = Machine::with_fake_driver()
+        .without_kernel_module()
+        .driver_file("libcuda.so.580.95.05");
+    let json = machine.doctor(&["--json"]).json();
+    assert_eq!(json["driver"]["kernel_module_release"], serde_json::Value::Null);
+    assert_eq!(json["driver"]["release"], "580.95.05", "{json:#}");
+    let text = machine.doctor(&[]).stdout;
+    assert!(
+        text.contains("  release        580.95.05 (from the library's file name)"),
+        "{text}"
+    );
+    let json = Machine::with_fake_driver()
+        .without_kernel_module()
+        .doctor(&["--json"])
+        .json();
+    assert_eq!(json["driver"]["release"], serde_json::Value::Null);
+}
+
 #[test]
 fn a_loaded_module_without_its_library_says_where_to_look() {
     let run = Machine::without_driver()
@@ -74,6 +96,7 @@ fn one_device_that_works() {
     let json = run.json();
     assert_eq!(json["driver"]["cuda_version"], "12.8");
     assert_eq!(json["driver"]["kernel_module_release"], "570.86.15");
+    assert_eq!(json["driver"]["release"], "570.86.15");
     assert_eq!(json["driver"]["init"]["ok"], true);
     let device = &json["devices"][0];
     assert_eq!(device["name"], "NVIDIA Fake H100");

@@ -129,6 +129,7 @@ pub struct Machine {
     nvrtc: bool,
     missing_symbols: Vec<String>,
     kernel_release: Option<String>,
+    driver_file: Option<String>,
     device_nodes: Vec<(String, u32)>,
     files: Vec<(String, String)>,
     written: OnceLock<()>,
@@ -144,6 +145,7 @@ impl Machine {
             nvrtc: false,
             missing_symbols: Vec::new(),
             kernel_release: None,
+            driver_file: None,
             device_nodes: Vec::new(),
             files: Vec::new(),
             written: OnceLock::new(),
@@ -204,6 +206,13 @@ impl Machine {
     /// A loaded NVIDIA kernel module of this release (`/proc/driver/nvidia/version`).
     pub fn kernel_module(mut self, release: &str) -> Machine {
         self.kernel_release = Some(release.to_string());
+        self
+    }
+
+    /// The driver library is a file of this name (`libcuda.so.580.95.05`, as the driver installs
+    /// it), which `libcuda.so.1` and `libcuda.so` link to.
+    pub fn driver_file(mut self, name: &str) -> Machine {
+        self.driver_file = Some(name.to_string());
         self
     }
 
@@ -268,8 +277,20 @@ impl Machine {
             if self.nvrtc {
                 names.extend(["libnvrtc.so", "libnvrtc.so.12"]);
             }
+            let driver = match &self.driver_file {
+                Some(file) => {
+                    fs::copy(&library, lib.join(file)).unwrap();
+                    lib.join(file)
+                }
+                None => library.clone(),
+            };
             for name in names {
-                std::os::unix::fs::symlink(&library, lib.join(name)).unwrap();
+                let target = if name.starts_with("libcuda") {
+                    &driver
+                } else {
+                    &library
+                };
+                std::os::unix::fs::symlink(target, lib.join(name)).unwrap();
             }
         }
         if let Some(release) = &self.kernel_release {

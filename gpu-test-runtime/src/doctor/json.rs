@@ -112,6 +112,7 @@ impl Diagnosis<'_> {
                 "tried": tried,
                 "missing_symbols": driver.missing_symbols,
                 "kernel_module_release": probe.kernel_module.as_ref().and_then(|m| m.release.clone()),
+                "release": probe.driver_release(),
                 "cuda_version": driver.cuda_version.map(|v| v.to_string()),
                 "init": init,
                 "hung": driver.hung.as_ref().map(|hung| json!({

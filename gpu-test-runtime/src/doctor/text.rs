@@ -44,6 +44,11 @@ impl Diagnosis<'_> {
             None => "not loaded (no /proc/driver/nvidia/version)".to_string(),
         };
         let _ = writeln!(out, "  kernel module  {module}");
+        if probe.kernel_module.as_ref().and_then(|m| m.release.as_ref()).is_none()
+            && let Some(release) = probe.driver_release()
+        {
+            let _ = writeln!(out, "  release        {release} (from the library's file name)");
+        }
         let cuda = match (probe.driver.cuda_version, &probe.driver.version_error) {
             (Some(version), _) => format!("{version} (the newest CUDA this driver supports)"),
             (None, Some(error)) => error.clone(),

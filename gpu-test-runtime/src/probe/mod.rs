@@ -107,6 +107,15 @@ fn name_mig_instances(devices: &mut [DeviceInfo], visible: &VisibleDevices) {
     }
 }
 
+/// `550.54.14` in `libcuda.so.550.54.14`: digits and at least one dot, not the `1` of the
+/// `libcuda.so.1` link.
+fn release_in_file_name(file: &str) -> Option<&str> {
+    let release = file.strip_prefix("libcuda.so.")?;
+    let parts: Vec<&str> = release.split('.').collect();
+    (parts.len() >= 2 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
+        .then_some(release)
+}
+
 /// The probe of this process, computed on first use and then shared.
 pub fn probe() -> &'static Probe {
     static PROBE: OnceLock<Probe> = OnceLock::new();
@@ -276,9 +285,16 @@ impl Probe {
         self.driver.is_ready()
     }
 
-    /// The driver release, e.g. `550.54.14`, from the kernel module, when known.
+    /// The driver release, e.g. `550.54.14`, when known: the kernel module's, or where
+    /// `/proc/driver/nvidia/version` cannot be read (some containers and sandboxes), the one in
+    /// the name of the driver library's file (`libcuda.so.550.54.14`), which the driver installs
+    /// under its release.
     pub fn driver_release(&self) -> Option<&str> {
-        self.kernel_module.as_ref()?.release.as_deref()
+        if let Some(release) = self.kernel_module.as_ref().and_then(|m| m.release.as_deref()) {
+            return Some(release);
+        }
+        let file = self.driver.library.as_ref().ok()?.path.as_deref()?.file_name()?.to_str()?;
+        release_in_file_name(file)
     }
 
     /// A one-line summary: `driver 550.54.14 (CUDA 12.4), 2 devices: 0 NVIDIA H100 (sm_90), ...`.
@@ -311,6 +327,21 @@ impl Probe {
             ),
             (_, 1) => format!("{driver}, 1 device: {}", devices[0]),
             (_, n) => format!("{driver}, {n} devices: {}", devices.join(", ")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::release_in_file_name;
+
+    #[test]
+    fn a_release_is_read_from_the_driver_library_file_name() {
+        assert_eq!(release_in_file_name("libcuda.so.580.95.05"), Some("580.95.05"));
+        assert_eq!(release_in_file_name("libcuda.so.550.54"), Some("550.54"));
+        // The links' names, and anything else, are not releases.
+        for other in ["libcuda.so.1", "libcuda.so", "libcuda.so.580..05", "libcuda.so.580.x", "libnvrtc.so.12.8"] {
+            assert_eq!(release_in_file_name(other), None, "{other}");
         }
     }
 }
