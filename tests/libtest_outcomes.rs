@@ -247,9 +247,12 @@ fn nvrtc_outside_the_loader_path_is_loaded_for_kernel_tests() {
         reason.starts_with(&format!(
             "needs NVRTC >= 12.0 (min_toolkit): NVRTC {0}/libnvrtc.so.12 is not on the loader's path, and its \
              builtins could not be loaded with it ({0}/libnvrtc-builtins.so.12.8: NVRTC's builtins are neither \
-             beside it nor on the loader's path (libnvrtc-builtins.so.12.8: cannot open shared object file",
+             beside it nor on the loader's path (",
             lib64.display()
-        )) && reason.ends_with(&format!("hint: add {} to LD_LIBRARY_PATH", lib64.display())),
+        )) && reason.ends_with(
+            "hint: install libnvrtc-builtins.so.12.8, which comes with NVRTC (the cuda-nvrtc package), beside NVRTC \
+             or on the loader's path"
+        ),
         "{reason}"
     );
     machine.nvrtc_file(

@@ -62,6 +62,14 @@ fn the_driver_release_without_the_kernel_module_file() {
         .doctor(&["--json"])
         .json();
     assert_eq!(json["driver"]["release"], serde_json::Value::Null);
+    // A forward-compatibility library's release is not the driver's that nvidia-smi shows.
+    let json = Machine::with_fake_driver()
+        .without_kernel_module()
+        .driver_file("compat/libcuda.so.575.57.08")
+        .doctor(&["--json"])
+        .json();
+    assert_eq!(json["driver"]["cuda_version"], "12.8", "{json:#}");
+    assert_eq!(json["driver"]["release"], serde_json::Value::Null);
 }
 
 #[test]
@@ -284,6 +292,31 @@ fn nvrtc_missing_too_old_and_newer_than_the_driver() {
         "{:#?}",
         finding_texts(&json)
     );
+    // A directory /etc/ld.so.conf names, added after ldconfig ran: the fix is ldconfig.
+    let listed = Machine::with_fake_driver()
+        .without_nvrtc()
+        .file("etc/ld.so.conf", "include /etc/ld.so.conf.d/*.conf\n")
+        .file("etc/ld.so.conf.d/cuda.conf", "/usr/local/cuda/lib64\n");
+    let listed_lib64 = listed.dir().join("root/usr/local/cuda/lib64");
+    listed.nvrtc_file(&listed_lib64.join("libnvrtc.so.12"), "libnvrtc.so.12");
+    listed.nvrtc_file(
+        &listed_lib64.join("libnvrtc-builtins.so.12.8"),
+        "libnvrtc-builtins.so.12.8",
+    );
+    let json = listed.doctor(&["--json"]).json();
+    assert!(
+        has_finding(
+            &json,
+            "info",
+            &format!(
+                "/ run ldconfig as root: /etc/ld.so.conf names {}, but the loader's cache does not have it yet",
+                listed_lib64.display()
+            )
+        ),
+        "{:#?}",
+        finding_texts(&json)
+    );
+
     std::fs::remove_file(&builtins).unwrap();
     let json = machine.doctor(&["--json"]).json();
     assert!(

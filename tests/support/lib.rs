@@ -210,7 +210,8 @@ impl Machine {
     }
 
     /// The driver library is a file of this name (`libcuda.so.580.95.05`, as the driver installs
-    /// it), which `libcuda.so.1` and `libcuda.so` link to.
+    /// it; a relative path puts it in a subdirectory), which `libcuda.so.1` and `libcuda.so` link
+    /// to.
     pub fn driver_file(mut self, name: &str) -> Machine {
         self.driver_file = Some(name.to_string());
         self
@@ -279,6 +280,7 @@ impl Machine {
             }
             let driver = match &self.driver_file {
                 Some(file) => {
+                    fs::create_dir_all(lib.join(file).parent().unwrap()).unwrap();
                     fs::copy(&library, lib.join(file)).unwrap();
                     lib.join(file)
                 }

@@ -9,7 +9,8 @@ use crate::cuda::guard::Hung;
 use crate::cuda::library::LoadAttempt;
 use crate::cuda::version::Version;
 use crate::probe::{
-    DeviceError, DeviceInfo, LoadedLibrary, MAX_DEVICES, Nvrtc, PassedOver, Probe, VisibleDevices, WSL_LIB_DIR,
+    DeviceError, DeviceInfo, LoadedLibrary, MAX_DEVICES, Nvrtc, Obstacle, PassedOver, Probe, VisibleDevices,
+    WSL_LIB_DIR,
 };
 use crate::util::format::{escape_control, format_duration};
 
@@ -375,7 +376,16 @@ pub(crate) fn toolkit_problem(probe: &Probe, min_toolkit: Version) -> Option<Ski
             ),
         )),
         Nvrtc::Found { library, .. } if toolkit.outside_loader_path && toolkit.builtins.is_none() => {
-            let passed_over = toolkit.passed_over.iter().find(|p| p.is_builtins())?;
+            let Some(passed_over) = toolkit.passed_over.iter().find(|p| p.is_builtins()) else {
+                return Some(SkipReason::new(
+                    SkipKind::ToolkitMissing,
+                    format!(
+                        "{need}: NVRTC {} is not on the loader's path, and its builtins were not loaded with it",
+                        library.display()
+                    ),
+                    install,
+                ));
+            };
             Some(SkipReason::new(
                 SkipKind::ToolkitMissing,
                 format!(
@@ -385,7 +395,7 @@ pub(crate) fn toolkit_problem(probe: &Probe, min_toolkit: Version) -> Option<Ski
                     escape_control(&passed_over.path.display().to_string()),
                     escape_control(&passed_over.why)
                 ),
-                passed_over_fix(passed_over),
+                passed_over_fix(probe, passed_over),
             ))
         }
         Nvrtc::Found { library, version } => {
@@ -430,7 +440,7 @@ pub(crate) fn nvrtc_found_elsewhere(probe: &Probe, tried: &[LoadAttempt]) -> (St
                 escape_control(&passed_over.path.display().to_string()),
                 escape_control(&passed_over.why)
             ),
-            Some(passed_over_fix(passed_over)),
+            Some(passed_over_fix(probe, passed_over)),
         );
     }
     if let Some(usable) = elsewhere.iter().find(|p| is_tried(p)) {
@@ -439,7 +449,7 @@ pub(crate) fn nvrtc_found_elsewhere(probe: &Probe, tried: &[LoadAttempt]) -> (St
                 "; NVRTC is on this machine at {}, which is not on the loader's path",
                 listed.join(", ")
             ),
-            Some(format!("add {} to LD_LIBRARY_PATH", dir_of(usable))),
+            Some(usable.parent().map(|dir| loader_path_fix(probe, dir)).unwrap_or_default()),
         );
     }
     (
@@ -457,21 +467,50 @@ pub(crate) fn nvrtc_found_elsewhere(probe: &Probe, tried: &[LoadAttempt]) -> (St
 
 /// The fix for an NVRTC file gpu-test could not use: a place others may change is made safe
 /// first, since putting it on the loader's path would let them change what every program loads.
-pub(crate) fn passed_over_fix(passed_over: &PassedOver) -> String {
-    match &passed_over.untrusted {
-        Some(place) => format!(
+pub(crate) fn passed_over_fix(probe: &Probe, passed_over: &PassedOver) -> String {
+    let path = escape_control(&passed_over.path.display().to_string());
+    match &passed_over.obstacle {
+        Obstacle::Untrusted { place } => format!(
             "make {} belong to root or you and writable by no one else (chmod go-w), or install NVRTC where \
              that holds",
             escape_control(&place.display().to_string())
         ),
-        None => format!(
-            "add {} to LD_LIBRARY_PATH",
-            passed_over
+        Obstacle::Unusable => {
+            format!("fix what the loader says of {path} (`ldd {path}` lists what it lacks), or install NVRTC again")
+        }
+        Obstacle::BuiltinsMissing => {
+            let name = passed_over
                 .path
-                .parent()
-                .map(|dir| escape_control(&dir.display().to_string()))
-                .unwrap_or_default()
-        ),
+                .file_name()
+                .map(|name| escape_control(&name.to_string_lossy()))
+                .unwrap_or_default();
+            format!(
+                "install {name}, which comes with NVRTC (the cuda-nvrtc package), beside NVRTC or on the loader's path"
+            )
+        }
+        Obstacle::NeedsLoaderPath => match passed_over.path.parent() {
+            Some(dir) => loader_path_fix(probe, dir),
+            None => "add its directory to LD_LIBRARY_PATH".to_string(),
+        },
+    }
+}
+
+/// How to put NVRTC's directory on the loader's path, so that programs outside gpu-test find it.
+pub(crate) fn nvrtc_loader_path_fix(probe: &Probe, library: &LoadedLibrary) -> String {
+    match library.path.as_deref().and_then(Path::parent) {
+        Some(dir) => loader_path_fix(probe, dir),
+        None => "add NVRTC's directory to LD_LIBRARY_PATH".to_string(),
+    }
+}
+
+/// How to put `dir` on the loader's path: `ldconfig` when `/etc/ld.so.conf` already names it
+/// (the cache is only out of date), else `LD_LIBRARY_PATH`.
+pub(crate) fn loader_path_fix(probe: &Probe, dir: &Path) -> String {
+    let shown = escape_control(&dir.display().to_string());
+    if probe.ld_so_conf_lists(dir) {
+        format!("run ldconfig as root: /etc/ld.so.conf names {shown}, but the loader's cache does not have it yet")
+    } else {
+        format!("add {shown} to LD_LIBRARY_PATH")
     }
 }
 

@@ -379,10 +379,11 @@ impl<'p> Diagnosis<'p> {
                 let toolkit = probe.toolkit();
                 if toolkit.outside_loader_path {
                     let file = escape_control(&library.display());
-                    let dir = library.directory_for_messages();
+                    // The builtins have a warning of their own, below.
                     let passed_over: String = toolkit
                         .passed_over
                         .iter()
+                        .filter(|p| !p.is_builtins())
                         .map(|p| {
                             format!(
                                 "; passed over {}: {}",
@@ -400,7 +401,7 @@ impl<'p> Diagnosis<'p> {
                              gpu-test do not find it{passed_over}",
                             library.name
                         ),
-                        &format!("add {dir} to LD_LIBRARY_PATH"),
+                        &reasons::nvrtc_loader_path_fix(probe, library),
                     );
                     if toolkit.builtins.is_none()
                         && let Some(builtins) = toolkit.passed_over.iter().find(|p| p.is_builtins())
@@ -413,7 +414,7 @@ impl<'p> Diagnosis<'p> {
                                 escape_control(&builtins.path.display().to_string()),
                                 escape_control(&builtins.why)
                             ),
-                            &reasons::passed_over_fix(builtins),
+                            &reasons::passed_over_fix(probe, builtins),
                         );
                     }
                 }

@@ -136,7 +136,7 @@ pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&
         Decision::Run(ordinals) => {
             let name = name_of();
             if def.requirements.needs_toolkit() {
-                console::nvrtc_outside_loader_path(session.decider.probe().toolkit());
+                console::nvrtc_outside_loader_path(session.decider.probe());
             }
             let execution = execute(
                 def.body_named(&name),

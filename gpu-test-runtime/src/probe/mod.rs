@@ -9,7 +9,7 @@ mod environment;
 mod system;
 mod toolkit;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use crate::cuda::guard::{driver_hung, guarded, with_crash_line};
@@ -20,7 +20,7 @@ pub use driver::DeviceInfo;
 pub(crate) use driver::{ComputeMode, DeviceError, Driver, MAX_DEVICES};
 pub(crate) use environment::{Environment, RECORDED, VisibleDevices};
 pub(crate) use system::{DeviceNode, KernelModule, Platform, WSL_LIB_DIR};
-pub(crate) use toolkit::{Nvcc, Nvrtc, PassedOver, Toolkit};
+pub(crate) use toolkit::{Nvcc, Nvrtc, Obstacle, PassedOver, Toolkit};
 
 /// Where distributions install the driver's libraries, looked at for stale links when none loads.
 const SYSTEM_LIBRARY_DIRS: &[&str] = &[
@@ -42,15 +42,6 @@ pub struct LoadedLibrary {
 }
 
 impl LoadedLibrary {
-    /// The directory of the file, for messages (control characters escaped); empty if unknown.
-    pub(crate) fn directory_for_messages(&self) -> String {
-        self.path
-            .as_deref()
-            .and_then(|path| path.parent())
-            .map(|dir| crate::util::format::escape_control(&dir.display().to_string()))
-            .unwrap_or_default()
-    }
-
     /// The file if known, else the name.
     pub fn display(&self) -> String {
         match &self.path {
@@ -84,6 +75,7 @@ pub struct Probe {
     device_nodes: OnceLock<Vec<DeviceNode>>,
     platform: OnceLock<Platform>,
     mig: OnceLock<Option<Vec<u32>>>,
+    ld_so_conf: OnceLock<Vec<PathBuf>>,
 }
 
 /// Writes the UUID of each device that `CUDA_VISIBLE_DEVICES` selected as a MIG instance
@@ -112,8 +104,12 @@ fn name_mig_instances(devices: &mut [DeviceInfo], visible: &VisibleDevices) {
 fn release_in_file_name(file: &str) -> Option<&str> {
     let release = file.strip_prefix("libcuda.so.")?;
     let parts: Vec<&str> = release.split('.').collect();
-    (parts.len() >= 2 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
-        .then_some(release)
+    // NVIDIA's releases have a major of three digits or more (390.157, 580.95.05): Jetson's
+    // `libcuda.so.1.1` is a file, but not a release.
+    (parts.len() >= 2
+        && parts[0].len() >= 3
+        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
+    .then_some(release)
 }
 
 /// The probe of this process, computed on first use and then shared.
@@ -173,6 +169,7 @@ impl Probe {
             device_nodes: OnceLock::new(),
             platform: OnceLock::new(),
             mig: OnceLock::new(),
+            ld_so_conf: OnceLock::new(),
         }
     }
 
@@ -207,10 +204,7 @@ impl Probe {
                 };
             }
             let env = &self.environment;
-            // The loader's own directories are left out: a file there that cudarc did not get
-            // failed for a reason the loader's message gives.
-            let mut searched: Vec<PathBuf> = env.library_path_dirs().map(PathBuf::from).collect();
-            searched.extend(system::loader_dirs(&self.system_root));
+            let searched: Vec<PathBuf> = env.library_path_dirs().map(PathBuf::from).collect();
             let toolkit_homes: Vec<PathBuf> = [&env.cuda_home, &env.cuda_path]
                 .into_iter()
                 .flatten()
@@ -222,7 +216,7 @@ impl Probe {
                 .unwrap_or_default();
             let elsewhere = toolkit::nvrtc_elsewhere(&self.system_root, &searched, &toolkit_homes, &path_dirs);
             let names = cudarc::get_lib_name_candidates("nvrtc");
-            let loaded = toolkit::load_from_elsewhere(&elsewhere, &names);
+            let loaded = toolkit::load_from_elsewhere(&elsewhere, &names, &self.search);
             Toolkit {
                 outside_loader_path: loaded.nvrtc.is_some(),
                 nvrtc: loaded.nvrtc.unwrap_or(nvrtc),
@@ -253,6 +247,16 @@ impl Probe {
     pub fn device_nodes(&self) -> &[DeviceNode] {
         self.device_nodes
             .get_or_init(|| system::device_nodes(&self.system_root))
+    }
+
+    /// Whether `/etc/ld.so.conf` (or a file it includes) names `dir`, read when first asked: a
+    /// library there that the loader did not find by name came after `ldconfig` last ran.
+    pub(crate) fn ld_so_conf_lists(&self, dir: &Path) -> bool {
+        let same = |a: &Path| a == dir || std::fs::canonicalize(a).is_ok_and(|a| std::fs::canonicalize(dir).is_ok_and(|b| a == b));
+        self.ld_so_conf
+            .get_or_init(|| system::ld_so_conf_dirs(&self.system_root))
+            .iter()
+            .any(|listed| same(listed))
     }
 
     /// The GPUs in MIG mode (nvidia-smi's indices), asked of nvidia-smi when first needed: only
@@ -286,15 +290,21 @@ impl Probe {
     }
 
     /// The driver release, e.g. `550.54.14`, when known: the kernel module's, or where
-    /// `/proc/driver/nvidia/version` cannot be read (some containers and sandboxes), the one in
-    /// the name of the driver library's file (`libcuda.so.550.54.14`), which the driver installs
-    /// under its release.
+    /// `/proc/driver/nvidia/version` gives none (some containers and sandboxes), the one in the
+    /// name of the driver library's file (`libcuda.so.550.54.14`), which the driver installs
+    /// under its release; not that of a forward-compatibility library (`compat/`), whose release
+    /// is not the one `nvidia-smi` shows.
     pub fn driver_release(&self) -> Option<&str> {
         if let Some(release) = self.kernel_module.as_ref().and_then(|m| m.release.as_deref()) {
             return Some(release);
         }
-        let file = self.driver.library.as_ref().ok()?.path.as_deref()?.file_name()?.to_str()?;
-        release_in_file_name(file)
+        let path = self.driver.library.as_ref().ok()?.path.as_deref()?;
+        // The forward-compatibility library has a release of its own, newer than the kernel
+        // module's that nvidia-smi shows.
+        if path.parent().and_then(Path::file_name).is_some_and(|dir| dir == "compat") {
+            return None;
+        }
+        release_in_file_name(path.file_name()?.to_str()?)
     }
 
     /// A one-line summary: `driver 550.54.14 (CUDA 12.4), 2 devices: 0 NVIDIA H100 (sm_90), ...`.
@@ -340,7 +350,14 @@ mod tests {
         assert_eq!(release_in_file_name("libcuda.so.580.95.05"), Some("580.95.05"));
         assert_eq!(release_in_file_name("libcuda.so.550.54"), Some("550.54"));
         // The links' names, and anything else, are not releases.
-        for other in ["libcuda.so.1", "libcuda.so", "libcuda.so.580..05", "libcuda.so.580.x", "libnvrtc.so.12.8"] {
+        for other in [
+            "libcuda.so.1",
+            "libcuda.so.1.1",
+            "libcuda.so",
+            "libcuda.so.580..05",
+            "libcuda.so.580.x",
+            "libnvrtc.so.12.8",
+        ] {
             assert_eq!(release_in_file_name(other), None, "{other}");
         }
     }

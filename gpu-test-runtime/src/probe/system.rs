@@ -27,23 +27,24 @@ pub struct DeviceNode {
     pub accessible: bool,
 }
 
-/// The directories in the loader's cache, as `/etc/ld.so.conf` and the files it includes name
-/// them (under `root`), with the loader's default directories: where the loader looks after
-/// `LD_LIBRARY_PATH`. The cache may lag behind these files until `ldconfig` runs again.
-pub(super) fn loader_dirs(root: &Path) -> Vec<PathBuf> {
+/// The directories `/etc/ld.so.conf` and the files it includes name (under `root`): those that
+/// `ldconfig` puts in the loader's cache. A library there that the loader does not find by name
+/// was added after `ldconfig` last ran.
+pub(super) fn ld_so_conf_dirs(root: &Path) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    read_ld_so_conf(root, &root.join("etc/ld.so.conf"), 0, &mut dirs);
-    for default in ["lib", "usr/lib", "lib64", "usr/lib64"] {
-        dirs.push(root.join(default));
-    }
+    let mut read = Vec::new();
+    read_ld_so_conf(root, &root.join("etc/ld.so.conf"), &mut read, &mut dirs);
     dirs
 }
 
-fn read_ld_so_conf(root: &Path, file: &Path, depth: u32, dirs: &mut Vec<PathBuf>) {
-    // Includes may include each other; the loader's own ldconfig stops somewhere too.
-    if depth > 8 {
+fn read_ld_so_conf(root: &Path, file: &Path, read: &mut Vec<PathBuf>, dirs: &mut Vec<PathBuf>) {
+    // Each file once, so that files including each other end; only regular files, since
+    // reading a FIFO would block; and no more than ldconfig itself would bother with.
+    let canonical = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+    if read.contains(&canonical) || read.len() >= 256 || !file.is_file() {
         return;
     }
+    read.push(canonical);
     let Ok(text) = std::fs::read_to_string(file) else {
         return;
     };
@@ -57,12 +58,15 @@ fn read_ld_so_conf(root: &Path, file: &Path, depth: u32, dirs: &mut Vec<PathBuf>
                     None => file.parent().unwrap_or(root).join(pattern),
                 };
                 for included in glob_file_names(&pattern) {
-                    read_ld_so_conf(root, &included, depth + 1, dirs);
+                    read_ld_so_conf(root, &included, read, dirs);
                 }
             }
         } else if let Some(dir) = line.strip_prefix('/') {
             // `hwcap` lines and anything else that is not a directory are not the loader's path.
-            dirs.push(root.join(dir));
+            let dir = root.join(dir);
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
         }
     }
 }
@@ -81,7 +85,13 @@ fn glob_file_names(pattern: &Path) -> Vec<PathBuf> {
     };
     let mut files: Vec<PathBuf> = entries
         .flatten()
-        .filter(|entry| entry.file_name().to_str().is_some_and(|candidate| wildcard_match(name, candidate)))
+        .filter(|entry| {
+            // glob(3), which ldconfig uses, leaves out hidden files.
+            entry
+                .file_name()
+                .to_str()
+                .is_some_and(|candidate| !candidate.starts_with('.') && wildcard_match(name, candidate))
+        })
         .map(|entry| entry.path())
         .collect();
     files.sort();
@@ -321,7 +331,7 @@ mod tests {
     }
 
     #[test]
-    fn the_loaders_directories_come_from_ld_so_conf_and_its_includes() {
+    fn the_cached_directories_come_from_ld_so_conf_and_its_includes() {
         let root = std::env::temp_dir().join(format!("gpu-test-ld-so-conf-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         let conf_d = root.join("etc/ld.so.conf.d");
@@ -333,17 +343,14 @@ mod tests {
         .unwrap();
         std::fs::write(conf_d.join("988_cuda-13.conf"), "/usr/local/cuda-13.0/targets/x86_64-linux/lib\n").unwrap();
         std::fs::write(conf_d.join("000_cuda.conf"), "/usr/local/cuda/lib64\ninclude loop.conf\n").unwrap();
-        std::fs::write(conf_d.join("loop.conf"), "include loop.conf\n").unwrap();
+        std::fs::write(conf_d.join("loop.conf"), "include loop.conf 000_cuda.conf\n").unwrap();
         std::fs::write(conf_d.join("notes.txt"), "/not/read\n").unwrap();
-        let dirs = loader_dirs(&root);
+        std::fs::write(conf_d.join(".hidden.conf"), "/not/read/either\n").unwrap();
+        let dirs = ld_so_conf_dirs(&root);
         let expected: Vec<PathBuf> = [
             "usr/local/cuda/lib64",
             "usr/local/cuda-13.0/targets/x86_64-linux/lib",
             "opt/lib",
-            "lib",
-            "usr/lib",
-            "lib64",
-            "usr/lib64",
         ]
         .iter()
         .map(|d| root.join(d))

@@ -38,12 +38,29 @@ pub struct Toolkit {
 pub struct PassedOver {
     /// The file.
     pub path: PathBuf,
-    /// Why: another user could have put it there, the loader refused it, it is missing, or
-    /// cudarc would still not find it.
+    /// Why, in words.
     pub why: String,
-    /// When another user owns, or group or others may write to, a place on the way to the file:
-    /// that place.
-    pub untrusted: Option<PathBuf>,
+    /// What stood in the way, which decides the fix.
+    pub obstacle: Obstacle,
+}
+
+/// What kept gpu-test from using an NVRTC library it found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Obstacle {
+    /// Another user owns, or group or others may write to, this place on the way to the file.
+    Untrusted {
+        /// The place.
+        place: PathBuf,
+    },
+    /// The loader refused the file (a missing dependency, the wrong architecture), or it is not
+    /// NVRTC.
+    Unusable,
+    /// gpu-test could not hand it to cudarc, but the loader would find it by name from its
+    /// directory (its SONAME is another, or its path is not UTF-8).
+    NeedsLoaderPath,
+    /// NVRTC's builtins are neither beside it nor on the loader's path.
+    BuiltinsMissing,
 }
 
 impl PassedOver {
@@ -191,7 +208,7 @@ pub(super) struct FromElsewhere {
 /// versioned name cudarc asks for (`libnvrtc.so.12`) is tried, since such a file answers to its
 /// own name; the bare `libnvrtc.so` of a toolkit answers to its release's name, which these
 /// bindings may not ask for. A file another user could have put there is not loaded.
-pub(super) fn load_from_elsewhere(elsewhere: &[PathBuf], names: &[String]) -> FromElsewhere {
+pub(super) fn load_from_elsewhere(elsewhere: &[PathBuf], names: &[String], search: &Search) -> FromElsewhere {
     let mut loaded = FromElsewhere::default();
     let asked_for = |path: &PathBuf| {
         path.file_name()
@@ -210,15 +227,15 @@ pub(super) fn load_from_elsewhere(elsewhere: &[PathBuf], names: &[String]) -> Fr
             loaded.passed_over.push(PassedOver {
                 path: path.clone(),
                 why: "it loaded, but the loader hands it out under none of the names cudarc asks for (its \
-                      SONAME is another), or it is not NVRTC"
+                      SONAME is another)"
                     .to_string(),
-                untrusted: None,
+                obstacle: Obstacle::NeedsLoaderPath,
             });
             continue;
         };
         let nvrtc = describe_nvrtc(&library, name);
         if let Some(version) = nvrtc.version() {
-            match load_builtins(path, version) {
+            match load_builtins(path, version, search) {
                 Ok(builtins) => loaded.builtins = Some(builtins),
                 Err(passed_over) => loaded.passed_over.push(passed_over),
             }
@@ -232,7 +249,7 @@ pub(super) fn load_from_elsewhere(elsewhere: &[PathBuf], names: &[String]) -> Fr
 /// NVRTC asks the loader for `libnvrtc-builtins.so.X.Y` by name when it first compiles, and a
 /// toolkit's NVRTC does not look beside itself: with NVRTC off the loader's path, the builtins
 /// beside it are loaded by their full path too, or else they must be on the loader's path.
-fn load_builtins(nvrtc: &Path, version: Version) -> Result<PathBuf, PassedOver> {
+fn load_builtins(nvrtc: &Path, version: Version, search: &Search) -> Result<PathBuf, PassedOver> {
     let name = format!("libnvrtc-builtins.so.{}.{}", version.major, version.minor);
     let beside = nvrtc.with_file_name(&name);
     if beside.is_file() {
@@ -242,26 +259,29 @@ fn load_builtins(nvrtc: &Path, version: Version) -> Result<PathBuf, PassedOver> 
             None => Err(PassedOver {
                 path: beside,
                 why: format!("it loaded, but the loader does not hand it out as {name} (its SONAME is another)"),
-                untrusted: None,
+                obstacle: Obstacle::NeedsLoaderPath,
             }),
         };
     }
-    match library::load(&name) {
+    match library::load_first(std::slice::from_ref(&name), search) {
         Ok(_) => Ok(PathBuf::from(name)),
-        Err(error) => Err(PassedOver {
+        Err(tried) => Err(PassedOver {
             path: beside,
-            why: format!("NVRTC's builtins are neither beside it nor on the loader's path ({error})"),
-            untrusted: None,
+            why: format!(
+                "NVRTC's builtins are neither beside it nor on the loader's path ({})",
+                tried.first().map(|attempt| attempt.error.as_str()).unwrap_or("not looked for")
+            ),
+            obstacle: Obstacle::BuiltinsMissing,
         }),
     }
 }
 
 /// Loads `path` if no other user could have put it there.
 fn load_trusted(path: &Path) -> Result<Library, PassedOver> {
-    let passed_over = |why: String, untrusted: Option<PathBuf>| PassedOver {
+    let passed_over = |why: String, obstacle: Obstacle| PassedOver {
         path: path.to_path_buf(),
         why,
-        untrusted,
+        obstacle,
     };
     match files::trusted_to_load(path) {
         Ok(()) => {}
@@ -271,19 +291,19 @@ fn load_trusted(path: &Path) -> Result<Library, PassedOver> {
                     "not loaded, since another user could have put it there: {} {problem}",
                     place.display()
                 ),
-                Some(place),
+                Obstacle::Untrusted { place },
             ));
         }
-        Err(NotTrusted::Unreadable(why)) => return Err(passed_over(format!("not loaded: {why}"), None)),
+        Err(NotTrusted::Unreadable(why)) => return Err(passed_over(format!("not loaded: {why}"), Obstacle::Unusable)),
     }
     // The path checked must be the path loaded, byte for byte.
     let Some(text) = path.to_str() else {
         return Err(passed_over(
             "not loaded: its path is not UTF-8, which gpu-test does not load from".to_string(),
-            None,
+            Obstacle::NeedsLoaderPath,
         ));
     };
-    library::load(text).map_err(|error| passed_over(format!("the loader refused it: {error}"), None))
+    library::load(text).map_err(|error| passed_over(format!("the loader refused it: {error}"), Obstacle::Unusable))
 }
 
 /// NVRTC, looked up by the names cudarc's own loader tries, so that what the probe finds is

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use super::model::DeviceRecord;
 use crate::decide::skip::SkipReason;
-use crate::probe::{Nvrtc, Toolkit};
+use crate::decide::reasons::nvrtc_loader_path_fix;
+use crate::probe::{Nvrtc, Probe};
 use crate::run::Execution;
 use crate::run::lease::{Waiting, leases};
 use crate::run::timing::Timing;
@@ -32,8 +33,9 @@ pub(crate) fn warn_unknown_variables(settings: &Settings) {
 
 /// Says, once per process, that NVRTC came from outside the loader's path: the test passes
 /// where a program of the user's own, asking the loader the same way, would not find NVRTC.
-pub(crate) fn nvrtc_outside_loader_path(toolkit: &Toolkit) {
+pub(crate) fn nvrtc_outside_loader_path(probe: &Probe) {
     static ONCE: Once = Once::new();
+    let toolkit = probe.toolkit();
     let Nvrtc::Found { library, .. } = &toolkit.nvrtc else {
         return;
     };
@@ -41,13 +43,12 @@ pub(crate) fn nvrtc_outside_loader_path(toolkit: &Toolkit) {
         return;
     }
     ONCE.call_once(|| {
-        let dir = library.directory_for_messages();
         write_stderr(&format!(
             "gpu-test: note: NVRTC is not on the loader's path; gpu-test loaded {} for the tests that declare \
-             min_toolkit, and cudarc finds it as {}; programs outside gpu-test do not find it (add {dir} to \
-             LD_LIBRARY_PATH)\n",
+             min_toolkit, and cudarc finds it as {}; programs outside gpu-test do not find it ({})\n",
             escape_control(&library.display()),
-            library.name
+            library.name,
+            nvrtc_loader_path_fix(probe, library)
         ));
     });
 }
