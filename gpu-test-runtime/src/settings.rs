@@ -51,8 +51,9 @@ pub(crate) struct Settings {
     pub runtime_dir: PathBuf,
     /// Whether `GPU_TEST_RUNTIME_DIR` chose it.
     pub runtime_dir_is_set: bool,
-    /// `GPU_TEST_SYSTEM_ROOT`: read `/proc`, `/sys` and `/dev` under this directory, and load
-    /// CUDA libraries only from `LD_LIBRARY_PATH`, as if the machine had nothing else.
+    /// `GPU_TEST_SYSTEM_ROOT`: read `/proc`, `/dev` and `/etc/ld.so.conf`, and look for toolkits
+    /// and system Pythons, under this directory, and load the driver only from `LD_LIBRARY_PATH`,
+    /// as if the machine had nothing else.
     pub system_root: Option<PathBuf>,
     /// `GPU_TEST_*` variables that are set but not known, with a suggestion when one is close.
     pub unknown: Vec<String>,

@@ -143,18 +143,18 @@ fn no_driver(probe: &Probe, tried: &[LoadAttempt]) -> SkipReason {
     }
     if let Some(attempt) = tried.iter().find(|a| a.missing_dependency().is_some()) {
         let needed = attempt.missing_dependency().unwrap_or_default();
+        // `ldd` needs the file, where the loader was asked by name.
+        let file = escape_control(&probe.locate_library(&attempt.name));
         return SkipReason::new(
             SkipKind::NoDriver,
             format!(
-                "the CUDA driver library {} was found but cannot be loaded: a library it needs, {needed}, is \
+                "the CUDA driver library {file} was found but cannot be loaded: a library it needs, {needed}, is \
                  missing (the loader said: {})",
-                escape_control(&attempt.name),
                 attempt.error
             ),
             format!(
-                "`ldd {}` lists what it needs and cannot find: install that (reinstalling the NVIDIA driver \
-                 restores its own libraries), or add its directory to LD_LIBRARY_PATH",
-                escape_control(&attempt.name)
+                "`ldd {file}` lists what it needs and cannot find: install that (reinstalling the NVIDIA driver \
+                 restores its own libraries), or add its directory to LD_LIBRARY_PATH"
             ),
         );
     }
@@ -458,7 +458,7 @@ pub(crate) fn nvrtc_found_elsewhere(probe: &Probe, tried: &[LoadAttempt]) -> (St
             listed.join(", ")
         ),
         Some(format!(
-            "build with the cudarc bindings of that CUDA release (gpu-test-runtime's feature cuda-13000 \
+            "build with the cudarc bindings of that CUDA release (gpu-test-runtime's feature cuda-13000 or newer \
              for libnvrtc.so.13), and add {} to LD_LIBRARY_PATH if it is not on the loader's path",
             dir_of(&elsewhere[0])
         )),

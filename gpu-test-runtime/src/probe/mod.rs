@@ -249,6 +249,24 @@ impl Probe {
             .get_or_init(|| system::device_nodes(&self.system_root))
     }
 
+    /// The file the loader would take for the bare library name `name`, looked for in
+    /// `LD_LIBRARY_PATH` and the usual system directories, for messages that tell the user to
+    /// inspect it; `name` itself when it is a path or no such file is found.
+    pub(crate) fn locate_library(&self, name: &str) -> String {
+        if name.contains('/') {
+            return name.to_string();
+        }
+        let dirs = self
+            .environment
+            .library_path_dirs()
+            .map(PathBuf::from)
+            .chain(SYSTEM_LIBRARY_DIRS.iter().map(PathBuf::from));
+        dirs.map(|dir| dir.join(name))
+            .find(|path| path.is_file())
+            .map(|path| path.display().to_string())
+            .unwrap_or_else(|| name.to_string())
+    }
+
     /// Whether `/etc/ld.so.conf` (or a file it includes) names `dir`, read when first asked: a
     /// library there that the loader did not find by name came after `ldconfig` last ran.
     pub(crate) fn ld_so_conf_lists(&self, dir: &Path) -> bool {
@@ -259,8 +277,9 @@ impl Probe {
             .any(|listed| same(listed))
     }
 
-    /// The GPUs in MIG mode (nvidia-smi's indices), asked of nvidia-smi when first needed: only
-    /// to explain why the driver shows no device. Empty when nvidia-smi cannot tell.
+    /// The GPUs in MIG mode (nvidia-smi's indices), asked of nvidia-smi when first needed: by a
+    /// test only to explain why the driver shows no device, by the doctor also to name GPUs that
+    /// CUDA shows only as MIG instances. Empty when nvidia-smi cannot tell.
     pub(crate) fn gpus_in_mig_mode(&self) -> &[u32] {
         self.mig
             .get_or_init(|| system::gpus_in_mig_mode(crate::settings::probe_timeout()))
@@ -301,7 +320,7 @@ impl Probe {
         let path = self.driver.library.as_ref().ok()?.path.as_deref()?;
         // The forward-compatibility library has a release of its own, newer than the kernel
         // module's that nvidia-smi shows.
-        if path.parent().and_then(Path::file_name).is_some_and(|dir| dir == "compat") {
+        if path.ancestors().skip(1).any(|dir| dir.file_name().is_some_and(|name| name == "compat")) {
             return None;
         }
         release_in_file_name(path.file_name()?.to_str()?)

@@ -233,7 +233,9 @@ pub(super) fn load_from_elsewhere(elsewhere: &[PathBuf], names: &[String], searc
             });
             continue;
         };
-        let nvrtc = describe_nvrtc(&library, name);
+        // Named by the path it was loaded from, whose directory is the one to put on the
+        // loader's path, rather than by the file the links lead to.
+        let nvrtc = describe_nvrtc(&library, name, Some(path));
         if let Some(version) = nvrtc.version() {
             match load_builtins(path, version, search) {
                 Ok(builtins) => loaded.builtins = Some(builtins),
@@ -350,15 +352,19 @@ impl Nvrtc {
 pub(super) fn probe_nvrtc(search: &Search) -> Nvrtc {
     let names = cudarc::get_lib_name_candidates("nvrtc");
     match library::load_first(&names, search) {
-        Ok(library) => describe_nvrtc(&library, &library.name),
+        Ok(library) => describe_nvrtc(&library, &library.name, None),
         Err(tried) => Nvrtc::NotFound { tried },
     }
 }
 
-/// What `library`, which cudarc loads as `name`, says of itself.
-fn describe_nvrtc(library: &Library, name: &str) -> Nvrtc {
+/// What `library`, which cudarc loads as `name`, says of itself; `loaded_from` is the path it
+/// was loaded by, when not by name.
+fn describe_nvrtc(library: &Library, name: &str, loaded_from: Option<&Path>) -> Nvrtc {
     let loaded = LoadedLibrary {
-        path: library.path_of_symbol("nvrtcVersion"),
+        path: match loaded_from {
+            Some(path) => Some(path.to_path_buf()),
+            None => library.path_of_symbol("nvrtcVersion"),
+        },
         name: name.to_string(),
     };
     match nvrtc_version(library) {
