@@ -196,6 +196,18 @@ fn nvrtc_missing_skips_kernel_tests_only() {
     );
     assert_eq!(skips(&run).len(), 2, "{}", run.all());
 
+    // A file on the loader's path that is not a library: the loader's own message says so.
+    let machine = Machine::with_fake_driver().without_nvrtc();
+    let broken = machine.dir().join("lib/libnvrtc.so.12");
+    std::fs::create_dir_all(broken.parent().unwrap()).unwrap();
+    std::fs::write(&broken, "not a library").unwrap();
+    let reason = reason_of(&gpu_tests(&machine, &[]), "compiles_a_kernel");
+    assert!(
+        reason.contains(&format!("; {}: {}: ", broken.display(), broken.display()))
+            && !reason.contains("No such file"),
+        "{reason}"
+    );
+
     // A CUDA 13 toolkit's NVRTC, whose name the CUDA 12 bindings do not try, not on the path.
     let machine = Machine::with_fake_driver().without_nvrtc();
     let cuda13 = machine.dir().join("root/usr/local/cuda-13.0/lib64");
@@ -291,6 +303,23 @@ fn nvrtc_outside_the_loader_path_is_loaded_for_kernel_tests() {
         "{reason}"
     );
     assert!(run.stderr_lines("gpu-test: note:").is_empty(), "{}", run.all());
+
+    // Builtins others may write to are not loaded either, and without them nothing compiles.
+    let machine = Machine::with_fake_driver().without_nvrtc();
+    let lib64 = machine.dir().join("root/usr/local/cuda/lib64");
+    machine.nvrtc_file(&lib64.join("libnvrtc.so.12"), "libnvrtc.so.12");
+    let builtins = lib64.join("libnvrtc-builtins.so.12.8");
+    machine.nvrtc_file(&builtins, "libnvrtc-builtins.so.12.8");
+    std::fs::set_permissions(&builtins, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let reason = reason_of(&gpu_tests(&machine, &[]), "compiles_a_kernel");
+    assert!(
+        reason.contains(&format!(
+            "its builtins could not be loaded with it ({0}: not loaded, since another user could have put it there: \
+             {0} may be written by group or others (mode 666)); hint: make {0} belong to root or you",
+            builtins.display()
+        )),
+        "{reason}"
+    );
 
     // A file under a name cudarc asks for whose SONAME is another: loading it would not help.
     let machine = Machine::with_fake_driver().without_nvrtc();
