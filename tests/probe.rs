@@ -45,7 +45,7 @@ fn no_driver_names_what_was_tried_and_that_no_module_is_loaded() {
 /// Where /proc/driver/nvidia/version cannot be read (some containers and sandboxes), the release
 /// comes from the driver library's file name, as the driver installs it.
 #[test]
-fn the_driver_release_without_the_kernel_module_file() {
+fn the_driver_release_with_and_without_the_kernel_module_file() {
     let machine = Machine::with_fake_driver()
         .without_kernel_module()
         .driver_file("libcuda.so.580.95.05");
@@ -62,6 +62,13 @@ fn the_driver_release_without_the_kernel_module_file() {
         .doctor(&["--json"])
         .json();
     assert_eq!(json["driver"]["release"], serde_json::Value::Null);
+    // The kernel module's release, which nvidia-smi shows, comes first.
+    let json = Machine::with_fake_driver()
+        .kernel_module("570.86.15")
+        .driver_file("libcuda.so.580.95.05")
+        .doctor(&["--json"])
+        .json();
+    assert_eq!(json["driver"]["release"], "570.86.15");
     // A forward-compatibility library's release is not the driver's that nvidia-smi shows.
     let json = Machine::with_fake_driver()
         .without_kernel_module()
