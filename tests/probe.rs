@@ -79,6 +79,42 @@ fn the_driver_release_with_and_without_the_kernel_module_file() {
     assert_eq!(json["driver"]["release"], serde_json::Value::Null);
 }
 
+/// libcuda.so and libcuda.so.1 as two files: a warning when they are different drivers, a note
+/// when they are two copies of one release (containers often mount the driver twice).
+#[test]
+fn two_driver_files_conflict_only_when_their_releases_differ() {
+    let json = Machine::with_fake_driver()
+        .driver_file("libcuda.so.580.95.05")
+        .dev_link_file("other/libcuda.so.570.86.15")
+        .doctor(&["--json"])
+        .json();
+    assert!(
+        has_finding(&json, "warning", "are different files; tests load libcuda.so"),
+        "{:#?}",
+        finding_texts(&json)
+    );
+    let json = Machine::with_fake_driver()
+        .driver_file("libcuda.so.580.95.05")
+        .dev_link_file("other/libcuda.so.580.95.05")
+        .doctor(&["--json"])
+        .json();
+    assert!(
+        has_finding(
+            &json,
+            "info",
+            "are two copies of driver 580.95.05; tests load libcuda.so"
+        ) && !finding_texts(&json).iter().any(|f| f.contains("different files")),
+        "{:#?}",
+        finding_texts(&json)
+    );
+    let json = Machine::with_fake_driver().doctor(&["--json"]).json();
+    assert!(
+        !finding_texts(&json).iter().any(|f| f.contains("libcuda.so (")),
+        "{:#?}",
+        finding_texts(&json)
+    );
+}
+
 #[test]
 fn a_loaded_module_without_its_library_says_where_to_look() {
     let run = Machine::without_driver()

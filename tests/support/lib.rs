@@ -130,6 +130,7 @@ pub struct Machine {
     missing_symbols: Vec<String>,
     kernel_release: Option<String>,
     driver_file: Option<String>,
+    dev_link_file: Option<String>,
     device_nodes: Vec<(String, u32)>,
     files: Vec<(String, String)>,
     written: OnceLock<()>,
@@ -146,6 +147,7 @@ impl Machine {
             missing_symbols: Vec::new(),
             kernel_release: None,
             driver_file: None,
+            dev_link_file: None,
             device_nodes: Vec::new(),
             files: Vec::new(),
             written: OnceLock::new(),
@@ -214,6 +216,13 @@ impl Machine {
     /// to.
     pub fn driver_file(mut self, name: &str) -> Machine {
         self.driver_file = Some(name.to_string());
+        self
+    }
+
+    /// `libcuda.so` links to a copy of the driver library of its own, at this path under the
+    /// library directory (`other/libcuda.so.580.95.05`), rather than to `libcuda.so.1`'s file.
+    pub fn dev_link_file(mut self, name: &str) -> Machine {
+        self.dev_link_file = Some(name.to_string());
         self
     }
 
@@ -286,11 +295,19 @@ impl Machine {
                 }
                 None => library.clone(),
             };
+            let dev_link = match &self.dev_link_file {
+                Some(file) => {
+                    fs::create_dir_all(lib.join(file).parent().unwrap()).unwrap();
+                    fs::copy(&library, lib.join(file)).unwrap();
+                    lib.join(file)
+                }
+                None => driver.clone(),
+            };
             for name in names {
-                let target = if name.starts_with("libcuda") {
-                    &driver
-                } else {
-                    &library
+                let target = match name {
+                    "libcuda.so" => &dev_link,
+                    "libcuda.so.1" => &driver,
+                    _ => &library,
                 };
                 std::os::unix::fs::symlink(target, lib.join(name)).unwrap();
             }

@@ -158,15 +158,29 @@ impl<'p> Diagnosis<'p> {
         if let (Ok(used), Some(other)) = (&probe.driver.library, &probe.driver.shadowed)
             && probe.driver.is_ready()
         {
-            add(
-                Severity::Warning,
-                format!(
-                    "libcuda.so ({}) and libcuda.so.1 ({}) are different files; tests load libcuda.so",
-                    used.display(),
-                    other.display()
+            let hint = "keep one driver library on the loader path: remove the directory of the one you do not want \
+                        from LD_LIBRARY_PATH";
+            match (used.release_in_file_name(), other.release_in_file_name()) {
+                // Containers often mount the same driver twice; only different releases conflict.
+                (Some(a), Some(b)) if a == b => add(
+                    Severity::Info,
+                    format!(
+                        "libcuda.so ({}) and libcuda.so.1 ({}) are two copies of driver {a}; tests load libcuda.so",
+                        used.display(),
+                        other.display()
+                    ),
+                    hint,
                 ),
-                "keep one driver library on the loader path: remove the directory of the one you do not want from LD_LIBRARY_PATH",
-            );
+                _ => add(
+                    Severity::Warning,
+                    format!(
+                        "libcuda.so ({}) and libcuda.so.1 ({}) are different files; tests load libcuda.so",
+                        used.display(),
+                        other.display()
+                    ),
+                    hint,
+                ),
+            }
         }
         if probe.environment.library_path_has_empty_element() {
             add(

@@ -42,6 +42,11 @@ pub struct LoadedLibrary {
 }
 
 impl LoadedLibrary {
+    /// The driver release its file is named for (`580.95.05` in `libcuda.so.580.95.05`).
+    pub(crate) fn release_in_file_name(&self) -> Option<&str> {
+        release_in_file_name(self.path.as_deref()?.file_name()?.to_str()?)
+    }
+
     /// The file if known, else the name.
     pub fn display(&self) -> String {
         match &self.path {
