@@ -101,4 +101,30 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
         skips.contains("SKIP") && skips.contains("needs_more_memory_than_any_gpu_has"),
         "{skips}"
     );
+    // A device run brings back at most 8 files.
+    let files = std::fs::read_dir(&out).unwrap().count();
+    assert!(files <= 8, "{files} files in the output folder");
+    // The record for docs/gpu-runs.md holds every file as it was.
+    let entry = read("entry.md");
+    assert!(
+        entry.starts_with("## ") && entry.lines().next().unwrap().contains("NVIDIA Fake H100"),
+        "{entry}"
+    );
+    assert!(entry.contains("The strict run exited 0."), "{entry}");
+    for file in [
+        "machine.txt",
+        "doctor.txt",
+        "tests.txt",
+        "skips.txt",
+        "report.json",
+    ] {
+        let mut body = read(file);
+        if !body.ends_with('\n') {
+            body.push('\n');
+        }
+        assert!(
+            entry.contains(&format!("### {file}\n\n```text\n{body}```\n")),
+            "{file} is not in the entry:\n{entry}"
+        );
+    }
 }

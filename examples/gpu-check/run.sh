@@ -14,6 +14,7 @@
 #   report.json    GPU_TEST_REPORT of that run
 #   skips.txt      the test that needs more memory than any GPU has, without strict mode: its
 #                  skip reason
+#   entry.md       all of the above as an entry for docs/gpu-runs.md
 #
 # The checkout the bundle lies in (its parent directory, or GPU_CHECK_WORKSPACE) must be the
 # revision the bundle was built from. Exit status: that of the strict test run.
@@ -41,7 +42,15 @@ nextest() {
 } > "$out/machine.txt" 2>&1
 "$here/gpu-doctor" > "$out/doctor.txt" 2>&1
 echo "exit status: $?" >> "$out/doctor.txt"
-"$here/gpu-doctor" --json > "$out/doctor.json" 2> "$out/doctor-json.stderr"
+# What the JSON run says on stderr goes with the text, to keep the folder to the 8 files a
+# device run brings back.
+json_stderr="$(mktemp)"
+"$here/gpu-doctor" --json > "$out/doctor.json" 2> "$json_stderr"
+if [ -s "$json_stderr" ]; then
+    echo "gpu-doctor --json wrote to stderr:" >> "$out/doctor.txt"
+    cat "$json_stderr" >> "$out/doctor.txt"
+fi
+rm -f "$json_stderr"
 
 filter="not test(=needs_more_memory_than_any_gpu_has) and (${GPU_CHECK_FILTER:-all()})"
 echo "filter: $filter" > "$out/tests.txt"
@@ -53,5 +62,26 @@ echo "exit status: $status" >> "$out/tests.txt"
 nextest --no-tests=warn -E 'test(=needs_more_memory_than_any_gpu_has)' > "$out/skips.txt" 2>&1
 echo "exit status: $?" >> "$out/skips.txt"
 
-echo "run.sh: the strict run exited $status; output in $out"
+# The entry for docs/gpu-runs.md: a heading naming the date, GPU, driver, toolkit and bundle,
+# then every file above as it was.
+{
+    gpu="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n 1)"
+    nvcc="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
+    toolkit="$("$nvcc" --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\),.*/\1/p' | head -n 1)"
+    echo "## $(date -u +%Y-%m-%d): ${gpu:-no GPU named by nvidia-smi}, toolkit ${toolkit:-unknown}"
+    echo
+    echo "Bundle: revision $(cat "$here/revision"), CUDA $(cat "$here/cuda") bindings. The strict run exited $status."
+    for file in machine.txt doctor.txt tests.txt skips.txt report.json; do
+        echo
+        echo "### $file"
+        echo
+        echo '```text'
+        cat "$out/$file"
+        # A file that does not end its last line would swallow the closing fence.
+        [ -z "$(tail -c 1 "$out/$file")" ] || echo
+        echo '```'
+    done
+} > "$out/entry.md" 2>&1
+
+echo "run.sh: the strict run exited $status; output in $out (entry.md is the record for docs/gpu-runs.md)"
 exit "$status"
