@@ -287,22 +287,17 @@ impl Machine {
             if self.nvrtc {
                 names.extend(["libnvrtc.so", "libnvrtc.so.12"]);
             }
-            let driver = match &self.driver_file {
-                Some(file) => {
-                    fs::create_dir_all(lib.join(file).parent().unwrap()).unwrap();
-                    fs::copy(&library, lib.join(file)).unwrap();
-                    lib.join(file)
-                }
-                None => library.clone(),
+            // A copy of the library at `file` under `lib`, if one is asked for.
+            let copy = |file: &Option<String>| {
+                file.as_ref().map(|file| {
+                    let path = lib.join(file);
+                    fs::create_dir_all(path.parent().unwrap()).unwrap();
+                    fs::copy(&library, &path).unwrap();
+                    path
+                })
             };
-            let dev_link = match &self.dev_link_file {
-                Some(file) => {
-                    fs::create_dir_all(lib.join(file).parent().unwrap()).unwrap();
-                    fs::copy(&library, lib.join(file)).unwrap();
-                    lib.join(file)
-                }
-                None => driver.clone(),
-            };
+            let driver = copy(&self.driver_file).unwrap_or_else(|| library.clone());
+            let dev_link = copy(&self.dev_link_file).unwrap_or_else(|| driver.clone());
             for name in names {
                 let target = match name {
                     "libcuda.so" => &dev_link,

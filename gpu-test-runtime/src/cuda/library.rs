@@ -69,11 +69,10 @@ impl Library {
         unsafe { self.library.get::<F>(symbol).ok().map(|symbol| *symbol) }
     }
 
-    /// Whether `other` is the same loaded object, judged by the address of `symbol` in each: one
-    /// file loaded under two names is one object, so its symbols have the same address.
-    pub(crate) fn same_object(&self, other: &Library, symbol: &str) -> bool {
-        // SAFETY: the symbols are compared as addresses, never called.
-        unsafe { self.function::<*const c_void>(symbol) == other.function::<*const c_void>(symbol) }
+    /// Whether `other` is the same loaded object: one file loaded under two names is one object,
+    /// and the loader gives one handle per object.
+    pub(crate) fn same_object(&self, other: &Library) -> bool {
+        self.handle == other.handle
     }
 
     /// The first of `names` under which the loader, asked by name as cudarc asks it, now hands out

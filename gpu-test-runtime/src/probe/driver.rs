@@ -101,7 +101,7 @@ pub(super) fn load_driver(
     let dev_name = load(DRIVER_NAMES[1]);
     let (library, shadowed) = match (dev_name, soname) {
         (Some(dev), Some(so)) => {
-            let shadowed = (!dev.same_object(&so, "cuInit")).then(|| describe(&so));
+            let shadowed = (!dev.same_object(&so)).then(|| describe(&so));
             (Some(dev), shadowed)
         }
         (dev, so) => (dev.or(so), None),

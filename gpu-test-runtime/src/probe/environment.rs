@@ -28,6 +28,9 @@ pub(crate) struct Environment {
     pub cuda_home: Option<String>,
     /// `CUDA_PATH`: a CUDA toolkit installation (the Windows convention, also used on Linux).
     pub cuda_path: Option<String>,
+    /// `PATH`, never printed or reported: where `nvcc` is, and which Python environments are
+    /// active (their wheels may hold NVRTC).
+    pub path: Option<OsString>,
 }
 
 impl Environment {
@@ -45,6 +48,7 @@ impl Environment {
             ld_library_path: get("LD_LIBRARY_PATH"),
             cuda_home: get("CUDA_HOME"),
             cuda_path: get("CUDA_PATH"),
+            path: lookup("PATH"),
         }
     }
 
@@ -70,6 +74,14 @@ impl Environment {
         self.ld_library_path
             .as_deref()
             .is_some_and(|path| !path.is_empty() && path.split(':').any(str::is_empty))
+    }
+
+    /// `PATH`'s directories, in order, empty elements left out.
+    pub(crate) fn path_dirs(&self) -> Vec<PathBuf> {
+        self.path
+            .as_deref()
+            .map(|path| std::env::split_paths(path).filter(|dir| !dir.as_os_str().is_empty()).collect())
+            .unwrap_or_default()
     }
 
     /// The directories of `LD_LIBRARY_PATH`, in order, without empty elements.

@@ -216,9 +216,7 @@ impl Probe {
                 .map(PathBuf::from)
                 .filter(|home| home.is_absolute())
                 .collect();
-            let path_dirs: Vec<PathBuf> = std::env::var_os("PATH")
-                .map(|path| std::env::split_paths(&path).filter(|d| d.is_absolute()).collect())
-                .unwrap_or_default();
+            let path_dirs: Vec<PathBuf> = env.path_dirs().into_iter().filter(|d| d.is_absolute()).collect();
             let elsewhere = toolkit::nvrtc_elsewhere(&self.system_root, &searched, &toolkit_homes, &path_dirs);
             let names = cudarc::get_lib_name_candidates("nvrtc");
             let loaded = toolkit::load_from_elsewhere(&elsewhere, &names, &self.search);
@@ -237,10 +235,9 @@ impl Probe {
     pub fn nvcc(&self) -> Option<&Nvcc> {
         self.nvcc
             .get_or_init(|| {
-                let path = std::env::var("PATH").ok();
                 let env = &self.environment;
                 toolkit::find_nvcc(
-                    path.as_deref(),
+                    &env.path_dirs(),
                     &[env.cuda_home.as_deref(), env.cuda_path.as_deref()],
                     &self.system_root,
                 )
@@ -322,13 +319,14 @@ impl Probe {
         if let Some(release) = self.kernel_module.as_ref().and_then(|m| m.release.as_deref()) {
             return Some(release);
         }
-        let path = self.driver.library.as_ref().ok()?.path.as_deref()?;
+        let library = self.driver.library.as_ref().ok()?;
         // The forward-compatibility library has a release of its own, newer than the kernel
         // module's that nvidia-smi shows.
+        let path = library.path.as_deref()?;
         if path.ancestors().skip(1).any(|dir| dir.file_name().is_some_and(|name| name == "compat")) {
             return None;
         }
-        release_in_file_name(path.file_name()?.to_str()?)
+        library.release_in_file_name()
     }
 
     /// A one-line summary: `driver 550.54.14 (CUDA 12.4), 2 devices: 0 NVIDIA H100 (sm_90), ...`.

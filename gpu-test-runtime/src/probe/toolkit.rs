@@ -393,13 +393,8 @@ pub struct Nvcc {
 
 /// Looks for `nvcc` on `PATH`, then under `CUDA_HOME`, `CUDA_PATH` and `/usr/local/cuda` (the
 /// last under `root`), and runs the first one found with `--version`.
-pub(super) fn find_nvcc(path_var: Option<&str>, cuda_dirs: &[Option<&str>], root: &Path) -> Option<Nvcc> {
-    let mut candidates: Vec<PathBuf> = path_var
-        .unwrap_or_default()
-        .split(':')
-        .filter(|dir| !dir.is_empty())
-        .map(|dir| Path::new(dir).join("nvcc"))
-        .collect();
+pub(super) fn find_nvcc(path_dirs: &[PathBuf], cuda_dirs: &[Option<&str>], root: &Path) -> Option<Nvcc> {
+    let mut candidates: Vec<PathBuf> = path_dirs.iter().map(|dir| dir.join("nvcc")).collect();
     candidates.extend(
         cuda_dirs
             .iter()
