@@ -222,18 +222,10 @@ fn nvrtc_missing_skips_kernel_tests_only() {
     );
 
     // The same from a CUDA 13 wheel (nvidia/cu13/lib) of a virtual environment on PATH.
-    let machine = Machine::with_fake_driver().without_nvrtc();
-    let venv = machine.dir().join("venv");
-    let wheel = venv.join("lib/python3.12/site-packages/nvidia/cu13/lib");
+    let (machine, site_packages) = Machine::with_fake_driver().without_nvrtc().python_env("venv");
+    let wheel = site_packages.join("nvidia/cu13/lib");
     machine.nvrtc_file(&wheel.join("libnvrtc.so.13"), "libnvrtc.so.13");
-    std::fs::create_dir_all(venv.join("bin")).unwrap();
-    std::fs::write(venv.join("pyvenv.cfg"), "home = /usr/bin\n").unwrap();
-    let path = format!(
-        "{}:{}",
-        venv.join("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let reason = reason_of(&gpu_tests(&machine.env("PATH", &path), &[]), "compiles_a_kernel");
+    let reason = reason_of(&gpu_tests(&machine, &[]), "compiles_a_kernel");
     assert!(
         reason.contains(&format!(
             "; NVRTC is on this machine as {}/libnvrtc.so.13, a name",

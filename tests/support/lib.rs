@@ -133,6 +133,7 @@ pub struct Machine {
     dev_link_file: Option<String>,
     device_nodes: Vec<(String, u32)>,
     files: Vec<(String, String)>,
+    path_first: Vec<PathBuf>,
     written: OnceLock<()>,
 }
 
@@ -150,6 +151,7 @@ impl Machine {
             dev_link_file: None,
             device_nodes: Vec::new(),
             files: Vec::new(),
+            path_first: Vec::new(),
             written: OnceLock::new(),
         }
     }
@@ -245,6 +247,19 @@ impl Machine {
         self
     }
 
+    /// A Python virtual environment `name` inside this machine, active as `bin/activate` leaves
+    /// one (its `bin` first on `PATH`). Returns the machine and the environment's
+    /// `site-packages`, where NVIDIA's wheels put `nvidia/`.
+    pub fn python_env(mut self, name: &str) -> (Machine, PathBuf) {
+        let venv = self.dir.join(name);
+        let site_packages = venv.join("lib/python3.12/site-packages");
+        fs::create_dir_all(&site_packages).unwrap();
+        fs::create_dir_all(venv.join("bin")).unwrap();
+        fs::write(venv.join("pyvenv.cfg"), "home = /usr/bin\n").unwrap();
+        self.path_first.push(venv.join("bin"));
+        (self, site_packages)
+    }
+
     /// The directory the machine lives in.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -263,6 +278,7 @@ impl Machine {
             dir.parent()
                 .is_none_or(|env| !env.join("pyvenv.cfg").exists() && !env.join("conda-meta").exists())
         });
+        let path = self.path_first.iter().cloned().chain(path);
         command
             .env("PATH", std::env::join_paths(path).unwrap())
             .env("LD_LIBRARY_PATH", &lib)
@@ -474,17 +490,28 @@ impl Fixture {
     /// Copies and builds the fixture `name` (`tests/fixtures/<name>`), once per process; a file
     /// lock keeps parallel test processes from building the same copy at once.
     pub fn build(name: &str) -> Arc<Fixture> {
-        static BUILT: Mutex<Vec<(String, Arc<Fixture>)>> = Mutex::new(Vec::new());
+        Fixture::build_with(name, &[])
+    }
+
+    /// [`Fixture::build`] with more arguments for `cargo test --no-run` (features), once per
+    /// process for each set of them.
+    pub fn build_with(name: &str, cargo_args: &[&str]) -> Arc<Fixture> {
+        type Built = Vec<((String, Vec<String>), Arc<Fixture>)>;
+        static BUILT: Mutex<Built> = Mutex::new(Vec::new());
+        let key = (
+            name.to_string(),
+            cargo_args.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        );
         let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, fixture)) = built.iter().find(|(n, _)| n == name) {
+        if let Some((_, fixture)) = built.iter().find(|(k, _)| *k == key) {
             return fixture.clone();
         }
-        let fixture = Arc::new(Fixture::copy_and_build(name));
-        built.push((name.to_string(), fixture.clone()));
+        let fixture = Arc::new(Fixture::copy_and_build(name, cargo_args));
+        built.push((key, fixture.clone()));
         fixture
     }
 
-    fn copy_and_build(name: &str) -> Fixture {
+    fn copy_and_build(name: &str, cargo_args: &[&str]) -> Fixture {
         let fixtures = scratch_dir().join("fixtures");
         fs::create_dir_all(&fixtures).unwrap();
         let lock = fs::File::create(fixtures.join(format!("{name}.lock"))).unwrap();
@@ -502,6 +529,7 @@ impl Fixture {
         }
         let output = cargo()
             .args(["test", "--no-run", "--message-format=json"])
+            .args(cargo_args)
             .arg("--manifest-path")
             .arg(&manifest)
             .arg("--target-dir")

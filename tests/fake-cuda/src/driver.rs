@@ -16,6 +16,7 @@ const NO_DEVICE: c_int = 100;
 const INVALID_DEVICE: c_int = 101;
 const INVALID_CONTEXT: c_int = 201;
 const INVALID_HANDLE: c_int = 400;
+const NOT_SUPPORTED: c_int = 801;
 
 type Handle = *mut c_void;
 
@@ -235,6 +236,18 @@ pub extern "C" fn cuGetErrorString(code: c_int, out: *mut *const c_char) -> c_in
         Some((_, message)) => put(out, message.as_ptr().cast()),
         None => INVALID_VALUE,
     }
+}
+
+/// The driver's private table of internal entry points, which NVIDIA's own libraries (NVRTC
+/// among them, when it compiles) ask `libcuda.so.1` for. The fake has none to give; a real NVRTC
+/// handles the refusal, but not a missing symbol.
+#[unsafe(no_mangle)]
+pub extern "C" fn cuGetExportTable(table: *mut *const c_void, _id: *const c_void) -> c_int {
+    if !table.is_null() {
+        // SAFETY: a valid out-pointer when not null, as the driver API requires.
+        unsafe { table.write(std::ptr::null()) };
+    }
+    NOT_SUPPORTED
 }
 
 fn context_handle(ordinal: i32) -> Handle {

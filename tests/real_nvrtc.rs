@@ -1,0 +1,172 @@
+//! gpu-test with NVIDIA's own NVRTC, from the Python wheels that PyTorch installs
+//! (`nvidia-cuda-nvrtc-cu12`, and `nvidia-cuda-nvrtc` from CUDA 13 on), beside the fake driver.
+//! The wheel lies in a virtual environment on `PATH`, off the loader's path, as on a GPU runner
+//! with PyTorch: gpu-test must find it, load it and its builtins by their full paths so that
+//! cudarc gets them by name, and the examples' kernels must then compile for real. NVRTC needs no
+//! GPU, so this runs on any x86_64 Linux machine.
+//!
+//! The tests are ignored by default, since the wheels are downloads: `.ci/real-nvrtc` fetches the
+//! pinned wheels (checking their hashes), unpacks them, and runs these tests with
+//! `REAL_NVRTC_WHEELS` naming the folder (`cu12/` and `cu13/`, each holding a wheel's `nvidia/`
+//! and its `*.dist-info`).
+
+use std::path::{Path, PathBuf};
+
+use gpu_test_tests::{Fixture, Machine, Run, finding_texts, has_finding};
+
+/// An unpacked NVRTC wheel.
+struct Wheel {
+    /// Its `nvidia/` folder, which pip puts in `site-packages`.
+    nvidia: PathBuf,
+    /// Its version (`12.9.86`), from its `.dist-info` folder.
+    version: String,
+}
+
+impl Wheel {
+    /// The wheel unpacked as `name` (`cu12`, `cu13`) in `REAL_NVRTC_WHEELS`.
+    fn unpacked(name: &str) -> Wheel {
+        let root = std::env::var_os("REAL_NVRTC_WHEELS")
+            .filter(|dir| !dir.is_empty())
+            .unwrap_or_else(|| {
+                panic!(
+                    "REAL_NVRTC_WHEELS is not set: run .ci/real-nvrtc, which downloads the wheels and sets it"
+                )
+            });
+        let dir = Path::new(&root).join(name);
+        let entries = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("REAL_NVRTC_WHEELS: cannot read {}: {e}", dir.display()));
+        let version = entries
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name().into_string().ok()?;
+                let stem = name.strip_suffix(".dist-info")?;
+                Some(stem.rsplit_once('-')?.1.to_string())
+            })
+            .next()
+            .unwrap_or_else(|| panic!("{} holds no *.dist-info: not an unpacked wheel", dir.display()));
+        Wheel {
+            nvidia: dir.join("nvidia"),
+            version,
+        }
+    }
+
+    /// `12.9` of `12.9.86`: the CUDA release NVRTC reports.
+    fn release(&self) -> &str {
+        let mut dots = self.version.match_indices('.');
+        let end = dots.nth(1).map_or(self.version.len(), |(at, _)| at);
+        &self.version[..end]
+    }
+
+    /// A machine with the fake driver at CUDA 13.0 (driver 580, as on the H100 and H200 runners),
+    /// no NVRTC on the loader's path, strict mode, and this wheel in a virtual environment on
+    /// `PATH`. Returns the machine and the wheel's `nvidia/` folder inside it.
+    fn machine(&self) -> (Machine, PathBuf) {
+        let (machine, site_packages) = Machine::with_fake_driver()
+            .without_nvrtc()
+            .driver_version(13000, "580.95.05")
+            .env("GPU_TEST_STRICT", "1")
+            .python_env("venv");
+        let nvidia = site_packages.join("nvidia");
+        std::os::unix::fs::symlink(&self.nvidia, &nvidia).unwrap();
+        (machine, nvidia)
+    }
+}
+
+/// Runs the fixture's kernel test, built with `features`, on a machine with `wheel`, and checks
+/// that the test passed in strict mode with PTX from that very wheel, loaded from `library`
+/// (under the wheel's `nvidia/`) as gpu-test's note says.
+fn compiles_the_examples_kernels(wheel: &str, library: &str, features: &[&str]) {
+    let wheel = Wheel::unpacked(wheel);
+    let (machine, nvidia) = wheel.machine();
+    let fixture = Fixture::build_with("real-nvrtc", features);
+    let run = Run::of(&mut machine.command(fixture.test("kernels")));
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    // The body's own lines come between the test's name and its `ok`.
+    assert!(
+        run.stdout
+            .contains("test result: ok. 1 passed; 0 failed; 0 ignored"),
+        "{}",
+        run.all()
+    );
+    let made_by = format!(
+        "ptx: // Cuda compilation tools, release {}, V{}",
+        wheel.release(),
+        wheel.version
+    );
+    assert!(run.stdout.contains(&made_by), "no `{made_by}` in:\n{}", run.all());
+    let notes = run.stderr_lines("gpu-test: note: NVRTC is not on the loader's path");
+    let loaded = nvidia.join(library);
+    assert!(
+        notes.len() == 1 && notes[0].contains(&format!("gpu-test loaded {} for the tests", loaded.display())),
+        "expected one note naming {}:\n{}",
+        loaded.display(),
+        run.all()
+    );
+}
+
+#[test]
+#[ignore = "needs NVIDIA's NVRTC wheels: .ci/real-nvrtc downloads them and runs these tests"]
+fn nvrtc_12_from_its_wheel_compiles_the_examples_kernels() {
+    compiles_the_examples_kernels("cu12", "cuda_nvrtc/lib/libnvrtc.so.12", &[]);
+}
+
+#[test]
+#[ignore = "needs NVIDIA's NVRTC wheels: .ci/real-nvrtc downloads them and runs these tests"]
+fn nvrtc_13_from_its_wheel_compiles_the_examples_kernels_with_the_cuda_13_bindings() {
+    compiles_the_examples_kernels(
+        "cu13",
+        "cu13/lib/libnvrtc.so.13",
+        &["--no-default-features", "--features", "cuda-13000"],
+    );
+}
+
+#[test]
+#[ignore = "needs NVIDIA's NVRTC wheels: .ci/real-nvrtc downloads them and runs these tests"]
+fn the_doctor_reads_the_wheels_nvrtc() {
+    // The CUDA 12 wheel: loaded by its full path, its version as NVRTC itself reports it.
+    let wheel = Wheel::unpacked("cu12");
+    let (machine, nvidia) = wheel.machine();
+    let lib = nvidia.join("cuda_nvrtc/lib");
+    let json = machine.doctor(&["--json"]).json();
+    let nvrtc = &json["toolkit"]["nvrtc"];
+    assert_eq!(nvrtc["version"], wheel.release(), "{json:#}");
+    assert_eq!(nvrtc["loaded_as"], "libnvrtc.so.12", "{json:#}");
+    assert_eq!(nvrtc["outside_loader_path"], true, "{json:#}");
+    assert_eq!(
+        nvrtc["builtins"],
+        lib.join(format!("libnvrtc-builtins.so.{}", wheel.release()))
+            .display()
+            .to_string(),
+        "{json:#}"
+    );
+    let findings = finding_texts(&json);
+    assert!(
+        has_finding(
+            &json,
+            "info",
+            &format!(
+                "NVRTC ({}/libnvrtc.so.12) is not on the loader's path",
+                lib.display()
+            )
+        ) && findings.iter().all(|f| f.starts_with("info: ")),
+        "{findings:#?}"
+    );
+
+    // The CUDA 13 wheel, to a doctor built with the CUDA 12 bindings: named, with the fix.
+    let wheel = Wheel::unpacked("cu13");
+    let (machine, nvidia) = wheel.machine();
+    let json = machine.doctor(&["--json"]).json();
+    assert!(
+        has_finding(
+            &json,
+            "warning",
+            &format!(
+                "NVRTC is on this machine as {}/cu13/lib/libnvrtc.so.13, a name this build's cudarc bindings do not \
+                 look for",
+                nvidia.display()
+            )
+        ),
+        "{:#?}",
+        finding_texts(&json)
+    );
+}
