@@ -167,6 +167,28 @@ fn an_old_driver_names_the_release_each_cuda_needs() {
         "{kernel}"
     );
     assert_passed(&run, "round_trip");
+
+    // NVRTC from a wheel: the older NVRTC is the wheel of the driver's CUDA release, installed
+    // where this one came from.
+    let (machine, site_packages) = Machine::with_fake_driver()
+        .without_nvrtc()
+        .nvrtc_version("12.9")
+        .python_env("venv");
+    let wheel = site_packages.join("nvidia/cuda_nvrtc/lib");
+    machine.nvrtc_file(&wheel.join("libnvrtc.so.12"), "libnvrtc.so.12");
+    machine.nvrtc_file(
+        &wheel.join("libnvrtc-builtins.so.12.9"),
+        "libnvrtc-builtins.so.12.9",
+    );
+    let kernel = reason_of(&gpu_tests(&machine, &[]), "compiles_a_kernel");
+    assert!(
+        kernel.ends_with(&format!(
+            "hint: update the driver to 575.51.03 or newer, or install the NVRTC wheel of CUDA 12.8 into the \
+             Python environment it came from ({}): pip install \"nvidia-cuda-nvrtc-cu12<12.9\"",
+            machine.dir().join("venv").display()
+        )),
+        "{kernel}"
+    );
 }
 
 #[test]
