@@ -73,8 +73,9 @@ impl Wheel {
 }
 
 /// Runs the fixture's kernel test, built with `features`, on a machine with `wheel`, and checks
-/// that the test passed in strict mode with PTX from that very wheel, loaded from `library`
-/// (under the wheel's `nvidia/`) as gpu-test's note says.
+/// that the test passed in strict mode, every kernel the examples run on a GPU compiled, with
+/// PTX from that very wheel, loaded from `library` (under the wheel's `nvidia/`) as gpu-test's
+/// note says.
 fn compiles_the_examples_kernels(wheel: &str, library: &str, features: &[&str]) {
     let wheel = Wheel::unpacked(wheel);
     let (machine, nvidia) = wheel.machine();
@@ -94,6 +95,16 @@ fn compiles_the_examples_kernels(wheel: &str, library: &str, features: &[&str]) 
         wheel.version
     );
     assert!(run.stdout.contains(&made_by), "no `{made_by}` in:\n{}", run.all());
+    let kernels = gpu_test_examples::SOURCES
+        .iter()
+        .flat_map(|(_, kernels)| kernels.iter());
+    for kernel in kernels {
+        assert!(
+            run.stdout.contains(&format!("compiled: {kernel}\n")),
+            "{kernel} was not compiled:\n{}",
+            run.all()
+        );
+    }
     let notes = run.stderr_lines("gpu-test: note: NVRTC is not on the loader's path");
     let loaded = nvidia.join(library);
     assert!(

@@ -53,6 +53,34 @@ extern "C" __global__ void matmul(const float *a, const float *b, float *c, int 
 }
 "#;
 
+/// A fixed amount of arithmetic per element, so that the work is proportional to `n` (the
+/// timing test).
+pub const BUSY: &str = r#"
+extern "C" __global__ void busy(float *v, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) {
+        float x = v[i];
+        for (int k = 0; k < 2048; ++k) {
+            x = x * 0.999f + 0.001f;
+        }
+        v[i] = x;
+    }
+}
+"#;
+
+/// A write far outside any allocation (the fault test), which the GPU reports as
+/// CUDA_ERROR_ILLEGAL_ADDRESS.
+pub const OUT_OF_BOUNDS_WRITE: &str =
+    r#"extern "C" __global__ void poke(int *p) { p[0x7fffffffLL * 64] = 1; }"#;
+
+/// Every kernel source above with its entry points, so that each can be compiled with a real
+/// NVRTC where no GPU is (gpu-test's own tests do).
+pub const SOURCES: &[(&str, &[&str])] = &[
+    (KERNELS, &["vector_add", "saxpy", "matmul"]),
+    (BUSY, &["busy"]),
+    (OUT_OF_BOUNDS_WRITE, &["poke"]),
+];
+
 /// Deterministic test input: `n` values in [-1, 1).
 pub fn input(n: usize, seed: u32) -> Vec<f32> {
     let mut state = seed.wrapping_mul(2_654_435_761).max(1);

@@ -36,7 +36,7 @@ fn a_faulting_kernel_is_named_and_poisons_only_its_process(gpu: &Gpu) -> Result<
 #[gpu_test(min_toolkit = "11.8")]
 #[ignore = "faults on purpose; run by a_faulting_kernel_is_named_and_poisons_only_its_process"]
 fn fault_a_out_of_bounds_write(gpu: &Gpu) -> Result<(), Box<dyn Error>> {
-    let ptx = compile_ptx("extern \"C\" __global__ void poke(int *p) { p[0x7fffffffLL * 64] = 1; }")?;
+    let ptx = compile_ptx(gpu_test_examples::OUT_OF_BOUNDS_WRITE)?;
     let kernel = gpu.context().load_module(ptx)?.load_function("poke")?;
     let stream = gpu.stream();
     let mut data = stream.alloc_zeros::<i32>(1)?;

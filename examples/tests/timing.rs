@@ -9,25 +9,11 @@ use gpu_test_runtime::cudarc::driver::{LaunchConfig, PushKernelArg};
 use gpu_test_runtime::cudarc::nvrtc::compile_ptx;
 use gpu_test_runtime::{Gpu, gpu_test};
 
-/// A fixed amount of arithmetic per element, so that the work is proportional to `n`.
-const BUSY: &str = r#"
-extern "C" __global__ void busy(float *v, int n) {
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) {
-        float x = v[i];
-        for (int k = 0; k < 2048; ++k) {
-            x = x * 0.999f + 0.001f;
-        }
-        v[i] = x;
-    }
-}
-"#;
-
 #[gpu_test(min_toolkit = "11.8")]
 fn event_time_is_below_wall_time_and_scales_with_the_work(gpu: &Gpu) -> Result<(), Box<dyn Error>> {
     let kernel = gpu
         .context()
-        .load_module(compile_ptx(BUSY)?)?
+        .load_module(compile_ptx(gpu_test_examples::BUSY)?)?
         .load_function("busy")?;
     let stream = gpu.stream();
     // The median of several runs of each size, after a warm-up run.
