@@ -1,7 +1,7 @@
 //! The probe and the doctor on described machines: no driver, the fake driver in each state the
 //! issue names, and the environment mistakes the seed articles describe.
 
-use gpu_test_tests::{Machine, finding_texts, has_finding};
+use gpu_test_tests::{Machine, assert_nvrtc_loaded_from, finding_texts, has_finding};
 
 #[test]
 fn no_driver_names_what_was_tried_and_that_no_module_is_loaded() {
@@ -322,25 +322,7 @@ fn nvrtc_missing_too_old_and_newer_than_the_driver() {
     let builtins = lib64.join("libnvrtc-builtins.so.12.8");
     machine.nvrtc_file(&builtins, "libnvrtc-builtins.so.12.8");
     let json = machine.doctor(&["--json"]).json();
-    let nvrtc = &json["toolkit"]["nvrtc"];
-    assert_eq!(nvrtc["version"], "12.8", "{json:#}");
-    assert_eq!(nvrtc["outside_loader_path"], true);
-    assert_eq!(nvrtc["loaded_as"], "libnvrtc.so.12");
-    assert_eq!(nvrtc["builtins"], builtins.display().to_string());
-    assert!(
-        has_finding(
-            &json,
-            "info",
-            &format!(
-                "NVRTC ({}/libnvrtc.so.12) is not on the loader's path",
-                lib64.display()
-            )
-        ) && !finding_texts(&json)
-            .iter()
-            .any(|f| f.contains("NVRTC") && !f.starts_with("info: ")),
-        "{:#?}",
-        finding_texts(&json)
-    );
+    assert_nvrtc_loaded_from(&json, &lib64, "libnvrtc.so.12", "12.8");
     // A directory /etc/ld.so.conf names, added after ldconfig ran: the fix is ldconfig.
     let listed = Machine::with_fake_driver()
         .without_nvrtc()

@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use gpu_test_tests::{Fixture, Machine, Run, finding_texts, has_finding};
+use gpu_test_tests::{Fixture, Machine, Run, assert_nvrtc_loaded_from, finding_texts, has_finding};
 
 /// An unpacked NVRTC wheel.
 struct Wheel {
@@ -137,30 +137,12 @@ fn the_doctor_reads_the_wheels_nvrtc() {
     // The CUDA 12 wheel: loaded by its full path, its version as NVRTC itself reports it.
     let wheel = Wheel::unpacked("cu12");
     let (machine, nvidia) = wheel.machine();
-    let lib = nvidia.join("cuda_nvrtc/lib");
     let json = machine.doctor(&["--json"]).json();
-    let nvrtc = &json["toolkit"]["nvrtc"];
-    assert_eq!(nvrtc["version"], wheel.release(), "{json:#}");
-    assert_eq!(nvrtc["loaded_as"], "libnvrtc.so.12", "{json:#}");
-    assert_eq!(nvrtc["outside_loader_path"], true, "{json:#}");
-    assert_eq!(
-        nvrtc["builtins"],
-        lib.join(format!("libnvrtc-builtins.so.{}", wheel.release()))
-            .display()
-            .to_string(),
-        "{json:#}"
-    );
-    let findings = finding_texts(&json);
-    assert!(
-        has_finding(
-            &json,
-            "info",
-            &format!(
-                "NVRTC ({}/libnvrtc.so.12) is not on the loader's path",
-                lib.display()
-            )
-        ) && findings.iter().all(|f| f.starts_with("info: ")),
-        "{findings:#?}"
+    assert_nvrtc_loaded_from(
+        &json,
+        &nvidia.join("cuda_nvrtc/lib"),
+        "libnvrtc.so.12",
+        wheel.release(),
     );
 
     // The CUDA 13 wheel, to a doctor built with the CUDA 12 bindings: named, with the fix.

@@ -620,6 +620,30 @@ pub fn has_finding(json: &serde_json::Value, severity: &str, text: &str) -> bool
         .any(|f| f.starts_with(&format!("{severity}: ")) && f.contains(text))
 }
 
+/// Asserts that the doctor's JSON shows NVRTC `version` loaded by its full path from `dir`,
+/// answering to `soname`, with its builtins beside it, and says so in a note and in no warning or
+/// error.
+pub fn assert_nvrtc_loaded_from(json: &serde_json::Value, dir: &Path, soname: &str, version: &str) {
+    let nvrtc = &json["toolkit"]["nvrtc"];
+    assert_eq!(nvrtc["version"], version, "{json:#}");
+    assert_eq!(nvrtc["outside_loader_path"], true, "{json:#}");
+    assert_eq!(nvrtc["loaded_as"], soname, "{json:#}");
+    let builtins = dir.join(format!("libnvrtc-builtins.so.{version}"));
+    assert_eq!(nvrtc["builtins"], builtins.display().to_string(), "{json:#}");
+    let note = format!(
+        "NVRTC ({}) is not on the loader's path",
+        dir.join(soname).display()
+    );
+    assert!(
+        has_finding(json, "info", &note)
+            && !finding_texts(json)
+                .iter()
+                .any(|f| f.contains("NVRTC") && !f.starts_with("info: ")),
+        "{:#?}",
+        finding_texts(json)
+    );
+}
+
 /// The workspace README's Rust examples, compiled and run as doctests so that none goes stale.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
