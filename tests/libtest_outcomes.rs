@@ -189,6 +189,24 @@ fn an_old_driver_names_the_release_each_cuda_needs() {
         )),
         "{kernel}"
     );
+    // NVRTC of a newer major release than the driver's: a wheel of the driver's release would be
+    // another package, which cudarc tries after this one, so the fix is the loader's path.
+    let (machine, site_packages) = Machine::with_fake_driver()
+        .without_nvrtc()
+        .nvrtc_version("13.0")
+        .python_env("venv");
+    let wheel = site_packages.join("nvidia/cuda_nvrtc/lib");
+    machine.nvrtc_file(&wheel.join("libnvrtc.so.12"), "libnvrtc.so.12");
+    machine.nvrtc_file(
+        &wheel.join("libnvrtc-builtins.so.13.0"),
+        "libnvrtc-builtins.so.13.0",
+    );
+    let kernel = reason_of(&gpu_tests(&machine, &[]), "compiles_a_kernel");
+    assert!(
+        kernel.ends_with("or put an NVRTC of CUDA 12.8 or older first in LD_LIBRARY_PATH")
+            && !kernel.contains("pip"),
+        "{kernel}"
+    );
 }
 
 #[test]

@@ -52,7 +52,7 @@ fn the_driver_release_with_and_without_the_kernel_module_file() {
     let json = machine.doctor(&["--json"]).json();
     assert_eq!(json["driver"]["kernel_module_release"], serde_json::Value::Null);
     assert_eq!(json["driver"]["release"], "580.95.05", "{json:#}");
-    // A working driver is healthy without the file (gVisor, where the GPU runners are, has none).
+    // A working driver is healthy without the file (sandboxes such as gVisor have none).
     let alarms: Vec<String> = finding_texts(&json)
         .into_iter()
         .filter(|f| !f.starts_with("info: "))

@@ -57,8 +57,8 @@ impl Wheel {
         &self.version[..end]
     }
 
-    /// A machine with the fake driver at CUDA 13.0 (driver 580, as on the H100 and H200 runners),
-    /// no NVRTC on the loader's path, strict mode, and this wheel in a virtual environment on
+    /// A machine with the fake driver at CUDA 13.0 (a driver of the 580 series, which loads PTX
+    /// of both wheels), no NVRTC on the loader's path, strict mode, and this wheel in a virtual environment on
     /// `PATH`. Returns the machine and the wheel's `nvidia/` folder inside it.
     fn machine(&self) -> (Machine, PathBuf) {
         let (machine, site_packages) = Machine::with_fake_driver()
@@ -143,6 +143,11 @@ fn the_doctor_reads_the_wheels_nvrtc() {
         &nvidia.join("cuda_nvrtc/lib"),
         "libnvrtc.so.12",
         wheel.release(),
+    );
+    assert_eq!(
+        json["toolkit"]["nvrtc"]["python_environment"],
+        machine.dir().join("venv").display().to_string(),
+        "{json:#}"
     );
 
     // The CUDA 13 wheel, to a doctor built with the CUDA 12 bindings: named, with the fix.

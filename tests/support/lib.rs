@@ -482,6 +482,8 @@ impl Run {
 pub struct Fixture {
     /// The copy's directory.
     pub dir: PathBuf,
+    /// The arguments it was built with (features), which [`Fixture::cargo_test`] passes too.
+    pub cargo_args: Vec<String>,
     /// The test executables, by target name.
     pub tests: HashMap<String, PathBuf>,
 }
@@ -538,7 +540,7 @@ impl Fixture {
             .expect("run cargo");
         assert!(
             output.status.success(),
-            "building fixture {name} failed:\n{}",
+            "building fixture {name} {cargo_args:?} failed:\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
         let mut tests = HashMap::new();
@@ -556,14 +558,20 @@ impl Fixture {
             }
         }
         drop(lock);
-        Fixture { dir, tests }
+        Fixture {
+            dir,
+            cargo_args: cargo_args.iter().map(|a| a.to_string()).collect(),
+            tests,
+        }
     }
 
     /// `cargo test` on the fixture, as a user would run it, on `machine`.
     pub fn cargo_test(&self, machine: &Machine) -> Command {
         let mut command = machine.command(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
         command
-            .args(["test", "--manifest-path"])
+            .arg("test")
+            .args(&self.cargo_args)
+            .arg("--manifest-path")
             .arg(self.dir.join("Cargo.toml"))
             .arg("--target-dir")
             .arg(Fixture::target_dir());

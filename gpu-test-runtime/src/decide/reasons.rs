@@ -529,11 +529,19 @@ pub(crate) fn nvrtc_newer_than_driver(
         Some(min) => format!("update the driver to {min} or newer"),
         None => "update the driver".to_string(),
     };
-    let older = match library.path.as_deref().and_then(wheel_environment) {
+    // pip can put an older wheel in place of this one only within one major release: the CUDA
+    // 12 and 13 wheels are different packages in different folders, and cudarc tries the
+    // newer name first.
+    let python_environment = probe
+        .toolkit()
+        .python_environment
+        .as_ref()
+        .filter(|_| version.major == driver_cuda.major && driver_cuda.major >= 12);
+    let older = match python_environment {
         Some(environment) => format!(
             "or install the NVRTC wheel of CUDA {driver_cuda} into the Python environment it came from ({}): \
              pip install \"{}\"",
-            environment.display(),
+            escape_control(&environment.display().to_string()),
             nvrtc_wheel_requirement(driver_cuda)
         ),
         None => format!("or put an NVRTC of CUDA {driver_cuda} or older first in LD_LIBRARY_PATH"),
@@ -548,27 +556,13 @@ pub(crate) fn nvrtc_newer_than_driver(
     )
 }
 
-/// The Python environment whose NVIDIA wheel holds `library`
-/// (`<environment>/lib/python3.12/site-packages/nvidia/cu13/lib/libnvrtc.so.13`).
-fn wheel_environment(library: &Path) -> Option<&Path> {
-    let nvidia = library
-        .ancestors()
-        .find(|dir| dir.file_name().is_some_and(|name| name == "nvidia"))?;
-    let packages = nvidia.parent()?;
-    let is_packages = packages
-        .file_name()
-        .is_some_and(|name| name == "site-packages" || name == "dist-packages");
-    // <environment>/lib/python3.X/site-packages
-    is_packages.then(|| packages.parent()?.parent()?.parent())?
-}
-
-/// The pip requirement for the newest NVRTC wheel a driver of CUDA `cuda` loads PTX from: the
-/// package is per major release up to CUDA 12 (`nvidia-cuda-nvrtc-cu12`) and one from CUDA 13
-/// on, and `<12.9` also covers a driver of a CUDA release that had no wheels (12.7).
+/// The pip requirement for the newest NVRTC wheel a driver of CUDA `cuda` (12.0 or newer, which
+/// all have wheels) loads PTX from: `nvidia-cuda-nvrtc-cu12` for CUDA 12, one package from CUDA
+/// 13 on, and `<12.8` also covers a driver of a CUDA release that had no wheels (12.7).
 fn nvrtc_wheel_requirement(cuda: Version) -> String {
     let package = match cuda.major {
-        ..=12 => format!("nvidia-cuda-nvrtc-cu{}", cuda.major),
-        _ => "nvidia-cuda-nvrtc".to_string(),
+        12 => "nvidia-cuda-nvrtc-cu12",
+        _ => "nvidia-cuda-nvrtc",
     };
     format!("{package}<{}.{}", cuda.major, cuda.minor.saturating_add(1))
 }
@@ -631,32 +625,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_wheel_is_known_by_its_nvidia_folder_in_site_packages() {
-        let venv = Path::new("/home/me/.venv");
-        for library in [
-            "/home/me/.venv/lib/python3.12/site-packages/nvidia/cu13/lib/libnvrtc.so.13",
-            "/home/me/.venv/lib/python3.10/dist-packages/nvidia/cuda_nvrtc/lib/libnvrtc.so.12",
-        ] {
-            assert_eq!(wheel_environment(Path::new(library)), Some(venv), "{library}");
-        }
-        for library in [
-            "/usr/local/cuda/lib64/libnvrtc.so.12",
-            "/opt/nvidia/lib/libnvrtc.so.12",
-            "/site-packages/nvidia/lib/libnvrtc.so.12",
-        ] {
-            assert_eq!(wheel_environment(Path::new(library)), None, "{library}");
-        }
-    }
-
-    #[test]
     fn the_wheel_requirement_names_the_package_of_the_drivers_release() {
         assert_eq!(
             nvrtc_wheel_requirement(Version::new(12, 8)),
             "nvidia-cuda-nvrtc-cu12<12.9"
         );
         assert_eq!(
-            nvrtc_wheel_requirement(Version::new(11, 4)),
-            "nvidia-cuda-nvrtc-cu11<11.5"
+            nvrtc_wheel_requirement(Version::new(12, 7)),
+            "nvidia-cuda-nvrtc-cu12<12.8"
         );
         assert_eq!(nvrtc_wheel_requirement(Version::new(13, 0)), "nvidia-cuda-nvrtc<13.1");
     }

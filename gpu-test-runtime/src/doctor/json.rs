@@ -73,6 +73,11 @@ impl Diagnosis<'_> {
                 "loaded_as": library.name,
                 "outside_loader_path": probe.toolkit().outside_loader_path,
                 "builtins": probe.toolkit().builtins.as_ref().map(|path| path.display().to_string()),
+                "python_environment": probe
+                    .toolkit()
+                    .python_environment
+                    .as_ref()
+                    .map(|path| path.display().to_string()),
                 "passed_over": probe.toolkit().passed_over.iter().map(|p| json!({
                     "path": p.path.display().to_string(),
                     "why": p.why,

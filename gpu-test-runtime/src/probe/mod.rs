@@ -196,11 +196,13 @@ impl Probe {
                     outside_loader_path: false,
                     builtins: None,
                     passed_over: Vec::new(),
+                    python_environment: None,
                 };
             }
             let nvrtc = toolkit::probe_nvrtc(&self.search);
             if !matches!(nvrtc, Nvrtc::NotFound { .. }) {
                 return Toolkit {
+                    python_environment: nvrtc.library_path().and_then(toolkit::python_environment_of),
                     nvrtc,
                     elsewhere: Vec::new(),
                     outside_loader_path: false,
@@ -220,9 +222,12 @@ impl Probe {
             let elsewhere = toolkit::nvrtc_elsewhere(&self.system_root, &searched, &toolkit_homes, &path_dirs);
             let names = cudarc::get_lib_name_candidates("nvrtc");
             let loaded = toolkit::load_from_elsewhere(&elsewhere, &names, &self.search);
+            let nvrtc_found = loaded.nvrtc.is_some();
+            let nvrtc = loaded.nvrtc.unwrap_or(nvrtc);
             Toolkit {
-                outside_loader_path: loaded.nvrtc.is_some(),
-                nvrtc: loaded.nvrtc.unwrap_or(nvrtc),
+                python_environment: nvrtc.library_path().and_then(toolkit::python_environment_of),
+                outside_loader_path: nvrtc_found,
+                nvrtc,
                 elsewhere,
                 builtins: loaded.builtins,
                 passed_over: loaded.passed_over,

@@ -31,6 +31,9 @@ pub struct Toolkit {
     /// Files in `elsewhere`, and builtins beside them, that gpu-test did not use, and why (some
     /// were loaded to find that out, and stay loaded, as every library gpu-test loads does).
     pub passed_over: Vec<PassedOver>,
+    /// When NVRTC is an NVIDIA wheel's (`<environment>/lib/python3.12/site-packages/nvidia/...`)
+    /// of a virtual or conda environment: that environment, where pip would put another.
+    pub python_environment: Option<PathBuf>,
 }
 
 /// An NVRTC library, or its builtins, outside the loader's path that gpu-test did not use.
@@ -163,6 +166,25 @@ pub(crate) fn nvrtc_elsewhere(
         }
     }
     found
+}
+
+/// The virtual or conda environment whose NVIDIA wheel holds `library`: the folder above
+/// `lib/python3.X/site-packages/nvidia/`, if it has a `pyvenv.cfg` or a `conda-meta`. (A user's
+/// or the system's site-packages is no environment to install into with a plain `pip install`.)
+pub(super) fn python_environment_of(library: &Path) -> Option<PathBuf> {
+    let nvidia = library
+        .ancestors()
+        .find(|dir| dir.file_name().is_some_and(|name| name == "nvidia"))?;
+    let packages = nvidia.parent()?;
+    if !packages
+        .file_name()
+        .is_some_and(|name| name == "site-packages" || name == "dist-packages")
+    {
+        return None;
+    }
+    let environment = packages.parent()?.parent()?.parent()?;
+    (environment.join("pyvenv.cfg").is_file() || environment.join("conda-meta").is_dir())
+        .then(|| environment.to_path_buf())
 }
 
 fn name_starts_with(path: &Path, prefix: &str) -> bool {
@@ -346,6 +368,16 @@ impl Nvrtc {
             _ => None,
         }
     }
+
+    /// The file of the library that loaded, if one did and its file is known.
+    pub(crate) fn library_path(&self) -> Option<&Path> {
+        match self {
+            Nvrtc::NotFound { .. } => None,
+            Nvrtc::Unrecognised { library }
+            | Nvrtc::VersionFailed { library, .. }
+            | Nvrtc::Found { library, .. } => library.path.as_deref(),
+        }
+    }
 }
 
 /// Loads NVRTC by the names cudarc tries, and asks its version.
@@ -429,6 +461,31 @@ pub(super) fn parse_nvcc_release(output: &str) -> Option<Version> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wheels_environment_is_a_virtual_or_conda_environment_above_site_packages() {
+        let root = std::env::temp_dir().join(format!("gpu-test-toolkit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let venv = root.join("venv");
+        let conda = root.join("conda");
+        let user = root.join("home/.local");
+        std::fs::create_dir_all(&venv).unwrap();
+        std::fs::write(venv.join("pyvenv.cfg"), "home = /usr/bin\n").unwrap();
+        std::fs::create_dir_all(conda.join("conda-meta")).unwrap();
+        std::fs::create_dir_all(&user).unwrap();
+        let of = |prefix: &Path, rest: &str| python_environment_of(&prefix.join(rest));
+        let wheel = "lib/python3.12/site-packages/nvidia/cu13/lib/libnvrtc.so.13";
+        assert_eq!(of(&venv, wheel), Some(venv.clone()));
+        assert_eq!(
+            of(&conda, "lib/python3.10/dist-packages/nvidia/cuda_nvrtc/lib/libnvrtc.so.12"),
+            Some(conda.clone())
+        );
+        // A user's site-packages (pip install --user), and a toolkit's lib64, are none.
+        assert_eq!(of(&user, wheel), None);
+        assert_eq!(of(&venv, "lib64/libnvrtc.so.12"), None);
+        assert_eq!(of(&venv, "lib/python3.12/site-packages/other/libnvrtc.so.12"), None);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn nvcc_release_is_read_from_its_banner() {
