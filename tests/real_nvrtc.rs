@@ -56,29 +56,36 @@ impl Wheel {
         let end = dots.nth(1).map_or(self.version.len(), |(at, _)| at);
         &self.version[..end]
     }
-
-    /// A machine with the fake driver at CUDA 13.0 (a driver of the 580 series, which loads PTX
-    /// of both wheels), no NVRTC on the loader's path, strict mode, and this wheel in a virtual environment on
-    /// `PATH`. Returns the machine and the wheel's `nvidia/` folder inside it.
-    fn machine(&self) -> (Machine, PathBuf) {
-        let (machine, site_packages) = Machine::with_fake_driver()
-            .without_nvrtc()
-            .driver_version(13000, "580.95.05")
-            .env("GPU_TEST_STRICT", "1")
-            .python_env("venv");
-        let nvidia = site_packages.join("nvidia");
-        std::os::unix::fs::symlink(&self.nvidia, &nvidia).unwrap();
-        (machine, nvidia)
-    }
 }
 
-/// Runs the fixture's kernel test, built with `features`, on a machine with `wheel`, and checks
-/// that the test passed in strict mode, every kernel the examples run on a GPU compiled, with
-/// PTX from that very wheel, loaded from `library` (under the wheel's `nvidia/`) as gpu-test's
+/// A machine with the fake driver at CUDA 13.0 (a driver of the 580 series, which loads PTX of
+/// both wheels), no NVRTC on the loader's path, strict mode, and `wheels` installed in one
+/// virtual environment on `PATH` (each wheel's folders under `nvidia/`, as pip puts them).
+/// Returns the machine and the environment's `nvidia/` folder.
+fn machine_with(wheels: &[&Wheel]) -> (Machine, PathBuf) {
+    let (machine, site_packages) = Machine::with_fake_driver()
+        .without_nvrtc()
+        .driver_version(13000, "580.95.05")
+        .env("GPU_TEST_STRICT", "1")
+        .python_env("venv");
+    let nvidia = site_packages.join("nvidia");
+    std::fs::create_dir(&nvidia).unwrap();
+    for wheel in wheels {
+        for entry in std::fs::read_dir(&wheel.nvidia).unwrap().flatten() {
+            std::os::unix::fs::symlink(entry.path(), nvidia.join(entry.file_name())).unwrap();
+        }
+    }
+    (machine, nvidia)
+}
+
+/// Runs the fixture's kernel test, built with `features`, on a machine with the wheels
+/// `installed`, and checks that the test passed in strict mode, every kernel the examples run on
+/// a GPU compiled, with PTX from `wheel`, loaded from `library` (under `nvidia/`) as gpu-test's
 /// note says.
-fn compiles_the_examples_kernels(wheel: &str, library: &str, features: &[&str]) {
+fn compiles_the_examples_kernels(installed: &[&str], wheel: &str, library: &str, features: &[&str]) {
+    let installed: Vec<Wheel> = installed.iter().map(|name| Wheel::unpacked(name)).collect();
+    let (machine, nvidia) = machine_with(&installed.iter().collect::<Vec<_>>());
     let wheel = Wheel::unpacked(wheel);
-    let (machine, nvidia) = wheel.machine();
     let fixture = Fixture::build_with("real-nvrtc", features);
     let run = Run::of(&mut machine.command(fixture.test("kernels")));
     assert_eq!(run.code, Some(0), "{}", run.all());
@@ -115,20 +122,46 @@ fn compiles_the_examples_kernels(wheel: &str, library: &str, features: &[&str]) 
     );
 }
 
+const CUDA_13_BINDINGS: &[&str] = &["--no-default-features", "--features", "cuda-13000"];
+
 #[test]
 #[ignore = "needs NVIDIA's NVRTC wheels: .ci/real-nvrtc downloads them and runs these tests"]
 fn nvrtc_12_from_its_wheel_compiles_the_examples_kernels() {
-    compiles_the_examples_kernels("cu12", "cuda_nvrtc/lib/libnvrtc.so.12", &[]);
+    compiles_the_examples_kernels(&["cu12"], "cu12", "cuda_nvrtc/lib/libnvrtc.so.12", &[]);
 }
 
 #[test]
 #[ignore = "needs NVIDIA's NVRTC wheels: .ci/real-nvrtc downloads them and runs these tests"]
 fn nvrtc_13_from_its_wheel_compiles_the_examples_kernels_with_the_cuda_13_bindings() {
+    compiles_the_examples_kernels(&["cu13"], "cu13", "cu13/lib/libnvrtc.so.13", CUDA_13_BINDINGS);
+}
+
+/// The CUDA 13 bindings also ask for `libnvrtc.so.12`, so a bundle built with them works with
+/// either toolkit.
+#[test]
+#[ignore = "needs NVIDIA's NVRTC wheels: .ci/real-nvrtc downloads them and runs these tests"]
+fn nvrtc_12_from_its_wheel_compiles_the_examples_kernels_with_the_cuda_13_bindings() {
     compiles_the_examples_kernels(
+        &["cu12"],
+        "cu12",
+        "cuda_nvrtc/lib/libnvrtc.so.12",
+        CUDA_13_BINDINGS,
+    );
+}
+
+/// Both wheels in one environment: the NVRTC that cudarc would ask the loader for first, were
+/// both on its path (`libnvrtc.so.13` with the CUDA 13 bindings, which the CUDA 12 ones never
+/// ask for).
+#[test]
+#[ignore = "needs NVIDIA's NVRTC wheels: .ci/real-nvrtc downloads them and runs these tests"]
+fn with_both_wheels_each_binding_gets_the_nvrtc_cudarc_asks_for_first() {
+    compiles_the_examples_kernels(
+        &["cu12", "cu13"],
         "cu13",
         "cu13/lib/libnvrtc.so.13",
-        &["--no-default-features", "--features", "cuda-13000"],
+        CUDA_13_BINDINGS,
     );
+    compiles_the_examples_kernels(&["cu12", "cu13"], "cu12", "cuda_nvrtc/lib/libnvrtc.so.12", &[]);
 }
 
 #[test]
@@ -136,7 +169,7 @@ fn nvrtc_13_from_its_wheel_compiles_the_examples_kernels_with_the_cuda_13_bindin
 fn the_doctor_reads_the_wheels_nvrtc() {
     // The CUDA 12 wheel: loaded by its full path, its version as NVRTC itself reports it.
     let wheel = Wheel::unpacked("cu12");
-    let (machine, nvidia) = wheel.machine();
+    let (machine, nvidia) = machine_with(&[&wheel]);
     let json = machine.doctor(&["--json"]).json();
     assert_nvrtc_loaded_from(
         &json,
@@ -152,7 +185,7 @@ fn the_doctor_reads_the_wheels_nvrtc() {
 
     // The CUDA 13 wheel, to a doctor built with the CUDA 12 bindings: named, with the fix.
     let wheel = Wheel::unpacked("cu13");
-    let (machine, nvidia) = wheel.machine();
+    let (machine, nvidia) = machine_with(&[&wheel]);
     let json = machine.doctor(&["--json"]).json();
     assert!(
         has_finding(

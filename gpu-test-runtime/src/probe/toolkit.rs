@@ -229,15 +229,23 @@ pub(super) struct FromElsewhere {
 /// asks the loader by one of `names`, and the builtins library beside it. Only a file under a
 /// versioned name cudarc asks for (`libnvrtc.so.12`) is tried, since such a file answers to its
 /// own name; the bare `libnvrtc.so` of a toolkit answers to its release's name, which these
-/// bindings may not ask for. A file another user could have put there is not loaded.
+/// bindings may not ask for. Files are tried in the order of `names`, as cudarc would find them
+/// were their directories on the loader's path: with the CUDA 13 bindings, a CUDA 13 wheel's
+/// `libnvrtc.so.13` before a CUDA 12 wheel's `libnvrtc.so.12` in the same environment. A file
+/// another user could have put there is not loaded.
 pub(super) fn load_from_elsewhere(elsewhere: &[PathBuf], names: &[String], search: &Search) -> FromElsewhere {
     let mut loaded = FromElsewhere::default();
-    let asked_for = |path: &PathBuf| {
-        path.file_name()
-            .and_then(|name| name.to_str())
-            .is_some_and(|name| name.contains(".so.") && names.iter().any(|n| n == name))
-    };
-    for path in elsewhere.iter().filter(|path| asked_for(path)) {
+    let mut asked_for: Vec<(usize, &PathBuf)> = elsewhere
+        .iter()
+        .filter_map(|path| {
+            let name = path.file_name()?.to_str()?;
+            let preference = names.iter().position(|n| n == name)?;
+            name.contains(".so.").then_some((preference, path))
+        })
+        .collect();
+    // Stable: within one name, the order of the search.
+    asked_for.sort_by_key(|(preference, _)| *preference);
+    for (_, path) in asked_for {
         let library = match load_trusted(path) {
             Ok(library) => library,
             Err(passed_over) => {
