@@ -59,15 +59,19 @@ impl Wheel {
 }
 
 /// A machine with the fake driver at CUDA 13.0 (a driver of the 580 series, which loads PTX of
-/// both wheels), no NVRTC on the loader's path, strict mode, and `wheels` installed in one
-/// virtual environment on `PATH` (each wheel's folders under `nvidia/`, as pip puts them).
-/// Returns the machine and the environment's `nvidia/` folder.
-fn machine_with(wheels: &[&Wheel]) -> (Machine, PathBuf) {
-    let (machine, site_packages) = Machine::with_fake_driver()
+/// both wheels), no NVRTC on the loader's path, and strict mode.
+fn machine() -> Machine {
+    Machine::with_fake_driver()
         .without_nvrtc()
         .driver_version(13000, "580.95.05")
         .env("GPU_TEST_STRICT", "1")
-        .python_env("venv");
+}
+
+/// [`machine`] with `wheels` installed in one virtual environment on `PATH` (each wheel's
+/// folders under `nvidia/`, as pip puts them). Returns the machine and the environment's
+/// `nvidia/` folder.
+fn machine_with(wheels: &[&Wheel]) -> (Machine, PathBuf) {
+    let (machine, site_packages) = machine().python_env("venv");
     let nvidia = site_packages.join("nvidia");
     std::fs::create_dir(&nvidia).unwrap();
     for wheel in wheels {
@@ -79,13 +83,17 @@ fn machine_with(wheels: &[&Wheel]) -> (Machine, PathBuf) {
 }
 
 /// Runs the fixture's kernel test, built with `features`, on a machine with the wheels
-/// `installed`, and checks that the test passed in strict mode, every kernel the examples run on
-/// a GPU compiled, with PTX from `wheel`, loaded from `library` (under `nvidia/`) as gpu-test's
-/// note says.
+/// `installed`, and checks it as [`compiles_with`] does, with `library` under `nvidia/`.
 fn compiles_the_examples_kernels(installed: &[&str], wheel: &str, library: &str, features: &[&str]) {
     let installed: Vec<Wheel> = installed.iter().map(|name| Wheel::unpacked(name)).collect();
     let (machine, nvidia) = machine_with(&installed.iter().collect::<Vec<_>>());
-    let wheel = Wheel::unpacked(wheel);
+    compiles_with(&machine, &Wheel::unpacked(wheel), &nvidia.join(library), features);
+}
+
+/// Runs the fixture's kernel test, built with `features`, on `machine`, and checks that the test
+/// passed in strict mode, every kernel the examples run on a GPU compiled, with PTX from `wheel`'s
+/// NVRTC, loaded from `loaded` as gpu-test's note says.
+fn compiles_with(machine: &Machine, wheel: &Wheel, loaded: &Path, features: &[&str]) {
     let fixture = Fixture::build_with("real-nvrtc", features);
     let run = Run::of(&mut machine.command(fixture.test("kernels")));
     assert_eq!(run.code, Some(0), "{}", run.all());
@@ -113,7 +121,6 @@ fn compiles_the_examples_kernels(installed: &[&str], wheel: &str, library: &str,
         );
     }
     let notes = run.stderr_lines("gpu-test: note: NVRTC is not on the loader's path");
-    let loaded = nvidia.join(library);
     assert!(
         notes.len() == 1 && notes[0].contains(&format!("gpu-test loaded {} for the tests", loaded.display())),
         "expected one note naming {}:\n{}",
@@ -162,6 +169,40 @@ fn with_both_wheels_each_binding_gets_the_nvrtc_cudarc_asks_for_first() {
         CUDA_13_BINDINGS,
     );
     compiles_the_examples_kernels(&["cu12", "cu13"], "cu12", "cuda_nvrtc/lib/libnvrtc.so.12", &[]);
+}
+
+/// NVRTC 13.0 laid out as a CUDA toolkit installs it in `/usr/local/cuda/lib64`, a chain of
+/// links down to the versioned file, and not on the loader's path: the toolkit of a GPU runner
+/// whose `ld.so.conf` does not name it.
+#[test]
+#[ignore = "needs NVIDIA's NVRTC wheels: .ci/real-nvrtc downloads them and runs these tests"]
+fn nvrtc_13_in_a_toolkits_lib64_compiles_the_examples_kernels_with_the_cuda_13_bindings() {
+    let wheel = Wheel::unpacked("cu13");
+    let machine = machine();
+    let lib64 = machine
+        .dir()
+        .join("root/usr/local/cuda-13.0/targets/x86_64-linux/lib");
+    std::fs::create_dir_all(&lib64).unwrap();
+    let link = |name: &str, to: &Path| std::os::unix::fs::symlink(to, lib64.join(name)).unwrap();
+    // libnvrtc.so -> libnvrtc.so.13 -> libnvrtc.so.13.0.88, and the builtins likewise.
+    let built = wheel.nvidia.join("cu13/lib");
+    let nvrtc = format!("libnvrtc.so.{}", wheel.version);
+    link(&nvrtc, &built.join("libnvrtc.so.13"));
+    link("libnvrtc.so.13", Path::new(&nvrtc));
+    link("libnvrtc.so", Path::new("libnvrtc.so.13"));
+    let builtins = format!("libnvrtc-builtins.so.{}", wheel.release());
+    let builtins_file = format!("libnvrtc-builtins.so.{}", wheel.version);
+    link(&builtins_file, &built.join(&builtins));
+    link(&builtins, Path::new(&builtins_file));
+    let cuda = machine.dir().join("root/usr/local/cuda");
+    std::os::unix::fs::symlink("cuda-13.0", &cuda).unwrap();
+    std::os::unix::fs::symlink("targets/x86_64-linux/lib", cuda.join("lib64")).unwrap();
+    compiles_with(
+        &machine,
+        &wheel,
+        &cuda.join("lib64/libnvrtc.so.13"),
+        CUDA_13_BINDINGS,
+    );
 }
 
 #[test]
