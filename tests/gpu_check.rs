@@ -10,8 +10,8 @@ use gpu_test_tests::{Fixture, Machine, Run, cargo, scratch_dir, workspace_root};
 /// A stand-in for nvidia-smi that describes the fake driver's two devices as the real one would.
 fn fake_nvidia_smi(dir: &Path) {
     let script = "#!/bin/sh\n\
-        echo 'GPU-fa4e0000-0000-0000-0000-000000000000, NVIDIA Fake H100, 81920, 570.86.15'\n\
-        echo 'GPU-fa4e0000-0000-0000-0000-000000000001, NVIDIA Fake H100, 81920, 570.86.15'\n";
+        echo 'GPU-fa4e0000-0000-0000-0000-000000000000, NVIDIA Fake H100, 81920, 580.95.05'\n\
+        echo 'GPU-fa4e0000-0000-0000-0000-000000000001, NVIDIA Fake H100, 81920, 580.95.05'\n";
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("nvidia-smi");
     std::fs::write(&path, script).unwrap();
@@ -27,9 +27,12 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
     );
     let bundle = scratch_dir().join("gpu-check-bundle");
     let _ = std::fs::remove_dir_all(&bundle);
+    // The CUDA 13 bindings, which GPU machines with a CUDA 13 toolkit need (and which find a CUDA
+    // 12 toolkit's NVRTC too), on a driver of CUDA 13.0.
     let built = Run::of(
         Command::new("bash")
             .arg(workspace_root().join("examples/gpu-check/build.sh"))
+            .args(["--cuda", "13"])
             .arg(&bundle)
             // The outer cargo holds the workspace's target directory; the fixtures' is free.
             .env("CARGO_TARGET_DIR", Fixture::target_dir()),
@@ -45,7 +48,7 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
 
     let machine = Machine::with_fake_driver()
         .devices("NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake H100|9.0|80GiB")
-        .kernel_module("570.86.15")
+        .driver_version(13000, "580.95.05")
         // The fake runs no kernel: an out-of-bounds write is made to fault at its launch.
         .env("FAKE_CUDA_FAIL", "cuLaunchKernel=700");
     let bin = machine.dir().join("bin");
@@ -65,7 +68,8 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
     let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
     assert_eq!(run.code, Some(0), "{}\n{}", run.all(), read("tests.txt"));
     assert!(
-        read("machine.txt").contains("NVIDIA Fake H100"),
+        read("machine.txt").contains("NVIDIA Fake H100")
+            && read("machine.txt").contains(", CUDA 13 bindings"),
         "{}",
         read("machine.txt")
     );
