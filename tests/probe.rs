@@ -567,6 +567,67 @@ fn containers_and_wsl_explain_a_missing_driver() {
     );
 }
 
+/// NVIDIA's control devices without a GPU's own device file, and cuInit finding no device: in a
+/// container, one given no GPU (the NVIDIA Container Toolkit with none selected); on a host, a
+/// kernel module that found none.
+#[test]
+fn control_devices_without_a_gpus_device_file_are_named() {
+    let container = Machine::with_fake_driver()
+        .init_result(100)
+        .without_device_node("nvidia0")
+        .device_node("nvidia-uvm", 0o666)
+        .file(".dockerenv", "");
+    let dev = container.dir().join("root/dev");
+    let json = container.doctor(&["--json"]).json();
+    assert!(
+        has_finding(
+            &json,
+            "error",
+            &format!(
+                "; there is {0}/nvidia-uvm, {0}/nvidiactl but no GPU's device file (/dev/nvidia0, ...)",
+                dev.display()
+            )
+        ) && has_finding(
+            &json,
+            "error",
+            "this container (Docker (/.dockerenv)) was given NVIDIA's control devices but no GPU: start it with \
+             the GPUs selected (`docker run --gpus all`"
+        ),
+        "{:#?}",
+        finding_texts(&json)
+    );
+    // The same reason skips a test.
+    let run = container.run("harness-basic", "gpu", &["--exact", "round_trip"]);
+    assert!(run.stdout.contains("but no GPU's device file"), "{}", run.all());
+
+    let host = Machine::with_fake_driver()
+        .init_result(100)
+        .without_device_node("nvidia0");
+    let json = host.doctor(&["--json"]).json();
+    assert!(
+        has_finding(
+            &json,
+            "error",
+            "the NVIDIA kernel module made a device file for no GPU"
+        ),
+        "{:#?}",
+        finding_texts(&json)
+    );
+    // With a GPU's device file, the cause is elsewhere.
+    let json = Machine::with_fake_driver()
+        .init_result(100)
+        .file(".dockerenv", "")
+        .doctor(&["--json"])
+        .json();
+    assert!(
+        !finding_texts(&json)
+            .iter()
+            .any(|f| f.contains("no GPU's device file")),
+        "{:#?}",
+        finding_texts(&json)
+    );
+}
+
 /// `CUDA_VISIBLE_DEVICES` naming a UUID no GPU has, or an index past the last GPU: the driver
 /// stops at that entry, and the reason names it.
 #[test]

@@ -234,6 +234,12 @@ impl Machine {
         self
     }
 
+    /// No such `/dev` file.
+    pub fn without_device_node(mut self, name: &str) -> Machine {
+        self.device_nodes.retain(|(n, _)| n != name);
+        self
+    }
+
     /// Sets the permission bits of a `/dev` file (created if absent).
     pub fn device_node(mut self, name: &str, mode: u32) -> Machine {
         self.device_nodes.retain(|(n, _)| n != name);

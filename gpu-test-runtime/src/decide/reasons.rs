@@ -101,9 +101,44 @@ pub(crate) fn driver_problem(probe: &Probe) -> Option<SkipReason> {
             hint = "no GPU is visible to this system: check `nvidia-smi`; in a container, start it with the \
                     NVIDIA container toolkit (docker run --gpus all)"
                 .to_string();
+        } else if error.code == 100
+            && matches!(visible, VisibleDevices::Unset)
+            && !probe.device_nodes().iter().any(|node| is_gpu_device_file(&node.path))
+        {
+            // The control files without a GPU's own: a container given NVIDIA's devices with no
+            // GPU selected, or a host whose kernel module found no GPU.
+            let files: Vec<String> = probe
+                .device_nodes()
+                .iter()
+                .map(|node| escape_control(&node.path.display().to_string()))
+                .collect();
+            reason.push_str(&format!(
+                "; there is {} but no GPU's device file (/dev/nvidia0, ...)",
+                files.join(", ")
+            ));
+            hint = match probe.platform().container.as_deref() {
+                Some(container) => format!(
+                    "this container ({}) was given NVIDIA's control devices but no GPU: start it with the GPUs \
+                     selected (`docker run --gpus all`, NVIDIA_VISIBLE_DEVICES=all, or CDI `--device \
+                     nvidia.com/gpu=all`); on a host without an NVIDIA GPU this skip is expected",
+                    escape_control(container)
+                ),
+                None => "the NVIDIA kernel module made a device file for no GPU: check that `nvidia-smi` and \
+                         `lspci | grep -i nvidia` list the GPU"
+                    .to_string(),
+            };
         }
     }
     Some(SkipReason::new(SkipKind::DriverInitFailed, reason, hint))
+}
+
+/// `/dev/nvidia0`, `/dev/nvidia1`, ...: a GPU's own device file, as opposed to `nvidiactl`,
+/// `nvidia-uvm` or `nvidia-modeset`.
+fn is_gpu_device_file(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|name| name.to_str())
+        .and_then(|name| name.strip_prefix("nvidia"))
+        .is_some_and(|number| !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The driver did not answer within the probe's limit.
@@ -623,6 +658,16 @@ pub(crate) fn compute_mode_prohibited(device: &DeviceInfo) -> (&'static str, Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gpus_device_file_is_nvidia_and_a_number() {
+        for gpu in ["/dev/nvidia0", "/dev/nvidia15"] {
+            assert!(is_gpu_device_file(Path::new(gpu)), "{gpu}");
+        }
+        for other in ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-modeset", "/dev/nvidia"] {
+            assert!(!is_gpu_device_file(Path::new(other)), "{other}");
+        }
+    }
 
     #[test]
     fn the_wheel_requirement_names_the_package_of_the_drivers_release() {
