@@ -577,16 +577,12 @@ fn control_devices_without_a_gpus_device_file_are_named() {
         .without_device_node("nvidia0")
         .device_node("nvidia-uvm", 0o666)
         .file(".dockerenv", "");
-    let dev = container.dir().join("root/dev");
     let json = container.doctor(&["--json"]).json();
     assert!(
         has_finding(
             &json,
             "error",
-            &format!(
-                "; there is {0}/nvidia-uvm, {0}/nvidiactl but no GPU's device file (/dev/nvidia0, ...)",
-                dev.display()
-            )
+            "; /dev has nvidia-uvm, nvidiactl but no GPU's device file (nvidia0, ...)"
         ) && has_finding(
             &json,
             "error",
@@ -600,15 +596,33 @@ fn control_devices_without_a_gpus_device_file_are_named() {
     let run = container.run("harness-basic", "gpu", &["--exact", "round_trip"]);
     assert!(run.stdout.contains("but no GPU's device file"), "{}", run.all());
 
+    // On a host: the files were never made, or there is no kernel module to make them. A valid
+    // CUDA_VISIBLE_DEVICES changes nothing.
     let host = Machine::with_fake_driver()
         .init_result(100)
-        .without_device_node("nvidia0");
+        .without_device_node("nvidia0")
+        .env("CUDA_VISIBLE_DEVICES", "0");
     let json = host.doctor(&["--json"]).json();
     assert!(
         has_finding(
             &json,
             "error",
-            "the NVIDIA kernel module made a device file for no GPU"
+            "the GPU's device file was never made: run `sudo nvidia-smi` once"
+        ),
+        "{:#?}",
+        finding_texts(&json)
+    );
+    let json = Machine::with_fake_driver()
+        .init_result(100)
+        .without_device_node("nvidia0")
+        .without_kernel_module()
+        .doctor(&["--json"])
+        .json();
+    assert!(
+        has_finding(
+            &json,
+            "error",
+            "the NVIDIA kernel module is not loaded (no /proc/driver/nvidia/version): load it"
         ),
         "{:#?}",
         finding_texts(&json)
@@ -623,6 +637,90 @@ fn control_devices_without_a_gpus_device_file_are_named() {
         !finding_texts(&json)
             .iter()
             .any(|f| f.contains("no GPU's device file")),
+        "{:#?}",
+        finding_texts(&json)
+    );
+}
+
+/// Of several NVRTCs off the loader's path: the one in `CUDA_HOME` first, since the user named
+/// it; then the name cudarc asks for first; never one of a newer major release than the driver
+/// (cudarc, asking for the newest name first, would get it rather than one that works).
+#[test]
+fn of_several_nvrtcs_the_named_toolkit_then_cudarcs_order_and_never_one_too_new() {
+    let (machine, site_packages) = Machine::with_fake_driver().without_nvrtc().python_env("venv");
+    let wheel = site_packages.join("nvidia/cuda_nvrtc/lib");
+    machine.nvrtc_file(&wheel.join("libnvrtc.so.12"), "libnvrtc.so.12");
+    machine.nvrtc_file(
+        &wheel.join("libnvrtc-builtins.so.12.8"),
+        "libnvrtc-builtins.so.12.8",
+    );
+    let home = machine.dir().join("root/opt/cuda-11.8/lib64");
+    machine.nvrtc_file(&home.join("libnvrtc.so.11"), "libnvrtc.so.11");
+    machine.nvrtc_file(
+        &home.join("libnvrtc-builtins.so.12.8"),
+        "libnvrtc-builtins.so.12.8",
+    );
+    let library = |machine: &Machine| {
+        let json = machine.doctor(&["--json"]).json();
+        json["toolkit"]["nvrtc"]["library"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    // cudarc asks for libnvrtc.so.12 before libnvrtc.so.11.
+    assert_eq!(
+        library(&machine),
+        wheel.join("libnvrtc.so.12").display().to_string()
+    );
+    let cuda_home = home.parent().unwrap().display().to_string();
+    let machine = machine.env("CUDA_HOME", &cuda_home);
+    assert_eq!(
+        library(&machine),
+        home.join("libnvrtc.so.11").display().to_string()
+    );
+
+    // A driver of CUDA 11.8: the CUDA 12 NVRTC is passed over, saying why, for an older one.
+    let (machine, site_packages) = Machine::with_fake_driver()
+        .without_nvrtc()
+        .driver_version(11080, "520.61.05")
+        .nvrtc_version("11.8")
+        .python_env("venv");
+    let wheel = site_packages.join("nvidia/cuda_nvrtc/lib");
+    machine.nvrtc_file(&wheel.join("libnvrtc.so.12"), "libnvrtc.so.12");
+    let toolkit = machine.dir().join("root/usr/local/cuda-11.8/lib64");
+    machine.nvrtc_file(&toolkit.join("libnvrtc.so.11"), "libnvrtc.so.11");
+    machine.nvrtc_file(
+        &toolkit.join("libnvrtc-builtins.so.11.8"),
+        "libnvrtc-builtins.so.11.8",
+    );
+    let json = machine.doctor(&["--json"]).json();
+    let nvrtc = &json["toolkit"]["nvrtc"];
+    assert_eq!(
+        nvrtc["library"],
+        toolkit.join("libnvrtc.so.11").display().to_string(),
+        "{json:#}"
+    );
+    assert_eq!(
+        nvrtc["passed_over"][0]["path"],
+        wheel.join("libnvrtc.so.12").display().to_string()
+    );
+    assert_eq!(
+        nvrtc["passed_over"][0]["why"],
+        "not loaded: NVRTC of CUDA 12 makes PTX that the driver (CUDA 11.8) cannot load"
+    );
+    // Without the older one: the reason says why the newer one was not taken, and the fix.
+    std::fs::remove_file(toolkit.join("libnvrtc.so.11")).unwrap();
+    let json = machine.doctor(&["--json"]).json();
+    assert!(
+        has_finding(
+            &json,
+            "warning",
+            "NVRTC of CUDA 12 makes PTX that the driver (CUDA 11.8) cannot load"
+        ) && has_finding(
+            &json,
+            "warning",
+            "/ update the driver to 525.60.13 or newer (CUDA 12.0), or install an NVRTC of CUDA 11.8 or older"
+        ),
         "{:#?}",
         finding_texts(&json)
     );

@@ -1,9 +1,9 @@
 //! gpu-test with NVIDIA's own NVRTC, from the Python wheels that PyTorch installs
 //! (`nvidia-cuda-nvrtc-cu12`, and `nvidia-cuda-nvrtc` from CUDA 13 on), beside the fake driver.
-//! The wheel lies in a virtual environment on `PATH`, off the loader's path, as on a GPU runner
-//! with PyTorch: gpu-test must find it, load it and its builtins by their full paths so that
-//! cudarc gets them by name, and the examples' kernels must then compile for real. NVRTC needs no
-//! GPU, so this runs on any x86_64 Linux machine.
+//! The wheel lies in a virtual environment on `PATH`, off the loader's path, as PyTorch's do:
+//! gpu-test must find it, load it and its builtins by their full paths so that cudarc gets them
+//! by name, and the examples' kernels must then compile for real. NVRTC needs no GPU, so this
+//! runs on any x86_64 Linux machine.
 //!
 //! The tests are ignored by default, since the wheels are downloads: `.ci/real-nvrtc` fetches the
 //! pinned wheels (checking their hashes), unpacks them, and runs these tests with
@@ -172,8 +172,8 @@ fn with_both_wheels_each_binding_gets_the_nvrtc_cudarc_asks_for_first() {
 }
 
 /// NVRTC 13.0 laid out as a CUDA toolkit installs it in `/usr/local/cuda/lib64`, a chain of
-/// links down to the versioned file, and not on the loader's path: the toolkit of a GPU runner
-/// whose `ld.so.conf` does not name it.
+/// links down to the versioned file, and not on the loader's path: a machine whose
+/// `ld.so.conf` does not name the toolkit.
 #[test]
 #[ignore = "needs NVIDIA's NVRTC wheels: .ci/real-nvrtc downloads them and runs these tests"]
 fn nvrtc_13_in_a_toolkits_lib64_compiles_the_examples_kernels_with_the_cuda_13_bindings() {

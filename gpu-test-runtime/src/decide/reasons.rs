@@ -56,6 +56,40 @@ pub(crate) fn driver_problem(probe: &Probe) -> Option<SkipReason> {
             library.display()
         );
     }
+    // The control files without a GPU's own: a container given NVIDIA's devices with no GPU
+    // selected, or a host where the GPU's file was never made (nvidia-modprobe or udev makes
+    // them, the first time a program as root asks). Whatever CUDA_VISIBLE_DEVICES says, no GPU
+    // can be seen without it.
+    let nodes = probe.device_nodes();
+    if error.code == 100 && !nodes.is_empty() && !nodes.iter().any(|node| is_gpu_device_file(&node.path)) {
+        let names: Vec<String> = nodes
+            .iter()
+            .filter_map(|node| node.path.file_name())
+            .map(|name| escape_control(&name.to_string_lossy()))
+            .collect();
+        reason.push_str(&format!(
+            "; /dev has {} but no GPU's device file (nvidia0, ...)",
+            names.join(", ")
+        ));
+        hint = match (probe.platform().container.as_deref(), &probe.kernel_module) {
+            (Some(container), _) => format!(
+                "this container ({}) was given NVIDIA's control devices but no GPU: start it with the GPUs \
+                 selected (`docker run --gpus all`, NVIDIA_VISIBLE_DEVICES=all, or CDI `--device \
+                 nvidia.com/gpu=all`); on a host without an NVIDIA GPU this skip is expected",
+                escape_control(container)
+            ),
+            (None, Some(_)) => "the GPU's device file was never made: run `sudo nvidia-smi` once, which \
+                                makes /dev/nvidia0 and the others, and check that nvidia-modprobe is \
+                                installed setuid root; if `lspci | grep -i nvidia` lists no NVIDIA GPU, \
+                                this skip is expected"
+                .to_string(),
+            (None, None) => "the NVIDIA kernel module is not loaded (no /proc/driver/nvidia/version): load it \
+                             (`sudo modprobe nvidia`, or reinstall the driver), then run `sudo nvidia-smi` \
+                             once to make the GPUs' device files"
+                .to_string(),
+        };
+        return Some(SkipReason::new(SkipKind::DriverInitFailed, reason, hint));
+    }
     let visible = probe.environment.visible_devices();
     if (error.code == 100 || error.code == 101)
         && let Some(explanation) = visible.explain_shortfall(1, 0)
@@ -101,32 +135,6 @@ pub(crate) fn driver_problem(probe: &Probe) -> Option<SkipReason> {
             hint = "no GPU is visible to this system: check `nvidia-smi`; in a container, start it with the \
                     NVIDIA container toolkit (docker run --gpus all)"
                 .to_string();
-        } else if error.code == 100
-            && matches!(visible, VisibleDevices::Unset)
-            && !probe.device_nodes().iter().any(|node| is_gpu_device_file(&node.path))
-        {
-            // The control files without a GPU's own: a container given NVIDIA's devices with no
-            // GPU selected, or a host whose kernel module found no GPU.
-            let files: Vec<String> = probe
-                .device_nodes()
-                .iter()
-                .map(|node| escape_control(&node.path.display().to_string()))
-                .collect();
-            reason.push_str(&format!(
-                "; there is {} but no GPU's device file (/dev/nvidia0, ...)",
-                files.join(", ")
-            ));
-            hint = match probe.platform().container.as_deref() {
-                Some(container) => format!(
-                    "this container ({}) was given NVIDIA's control devices but no GPU: start it with the GPUs \
-                     selected (`docker run --gpus all`, NVIDIA_VISIBLE_DEVICES=all, or CDI `--device \
-                     nvidia.com/gpu=all`); on a host without an NVIDIA GPU this skip is expected",
-                    escape_control(container)
-                ),
-                None => "the NVIDIA kernel module made a device file for no GPU: check that `nvidia-smi` and \
-                         `lspci | grep -i nvidia` list the GPU"
-                    .to_string(),
-            };
         }
     }
     Some(SkipReason::new(SkipKind::DriverInitFailed, reason, hint))
@@ -527,6 +535,17 @@ pub(crate) fn passed_over_fix(probe: &Probe, passed_over: &PassedOver) -> String
             Some(dir) => loader_path_fix(probe, dir),
             None => "add its directory to LD_LIBRARY_PATH".to_string(),
         },
+        Obstacle::NewerThanDriver { cuda_major } => {
+            let release = Version::new(*cuda_major, 0);
+            let update = match driver_table::min_driver_for(release) {
+                Some(min) => format!("update the driver to {min} or newer (CUDA {release})"),
+                None => format!("update the driver to one of CUDA {release} or newer"),
+            };
+            match probe.driver.cuda_version {
+                Some(driver) => format!("{update}, or install an NVRTC of CUDA {driver} or older"),
+                None => update,
+            }
+        }
     }
 }
 
@@ -578,6 +597,13 @@ pub(crate) fn nvrtc_newer_than_driver(
              pip install \"{}\"",
             escape_control(&environment.display().to_string()),
             nvrtc_wheel_requirement(driver_cuda)
+        ),
+        // cudarc asks for the newest name first (libnvrtc.so.13 before .so.12), so an older NVRTC
+        // of another major release is found only once this one is off the loader's path.
+        None if version.major > driver_cuda.major => format!(
+            "or take this CUDA {} NVRTC off the loader's path and put an NVRTC of CUDA {driver_cuda} or older \
+             on it",
+            version.major
         ),
         None => format!("or put an NVRTC of CUDA {driver_cuda} or older first in LD_LIBRARY_PATH"),
     };

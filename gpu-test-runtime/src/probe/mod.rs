@@ -221,7 +221,9 @@ impl Probe {
             let path_dirs: Vec<PathBuf> = env.path_dirs().into_iter().filter(|d| d.is_absolute()).collect();
             let elsewhere = toolkit::nvrtc_elsewhere(&self.system_root, &searched, &toolkit_homes, &path_dirs);
             let names = cudarc::get_lib_name_candidates("nvrtc");
-            let loaded = toolkit::load_from_elsewhere(&elsewhere, &names, &self.search);
+            let named: Vec<PathBuf> = toolkit_homes.iter().map(|home| home.join("lib64")).collect();
+            let loaded =
+                toolkit::load_from_elsewhere(&elsewhere, &named, &names, self.driver.cuda_version, &self.search);
             let nvrtc_found = loaded.nvrtc.is_some();
             let nvrtc = loaded.nvrtc.unwrap_or(nvrtc);
             Toolkit {

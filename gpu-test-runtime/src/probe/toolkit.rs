@@ -64,6 +64,13 @@ pub enum Obstacle {
     NeedsLoaderPath,
     /// NVRTC's builtins are neither beside it nor on the loader's path.
     BuiltinsMissing,
+    /// NVRTC of a newer major CUDA release than the driver's (`libnvrtc.so.13` beside a driver of
+    /// CUDA 12.8), whose PTX that driver cannot load. It is not loaded: once loaded, cudarc, which
+    /// asks for the newest name first, would get it rather than an older NVRTC that works.
+    NewerThanDriver {
+        /// Its major release, from its name.
+        cuda_major: u32,
+    },
 }
 
 impl PassedOver {
@@ -229,23 +236,50 @@ pub(super) struct FromElsewhere {
 /// asks the loader by one of `names`, and the builtins library beside it. Only a file under a
 /// versioned name cudarc asks for (`libnvrtc.so.12`) is tried, since such a file answers to its
 /// own name; the bare `libnvrtc.so` of a toolkit answers to its release's name, which these
-/// bindings may not ask for. Files are tried in the order of `names`, as cudarc would find them
-/// were their directories on the loader's path: with the CUDA 13 bindings, a CUDA 13 wheel's
-/// `libnvrtc.so.13` before a CUDA 12 wheel's `libnvrtc.so.12` in the same environment. A file
-/// another user could have put there is not loaded.
-pub(super) fn load_from_elsewhere(elsewhere: &[PathBuf], names: &[String], search: &Search) -> FromElsewhere {
+/// bindings may not ask for.
+///
+/// The order: first the files in `named` (the `lib64` of `CUDA_HOME` and `CUDA_PATH`, which the
+/// user chose), then the rest in the order of `names`, as cudarc would find them were their
+/// directories on the loader's path (with the CUDA 13 bindings, a CUDA 13 wheel's
+/// `libnvrtc.so.13` before a CUDA 12 wheel's `libnvrtc.so.12` in the same environment); within
+/// one name, the order of the search. A file of a newer major release than `driver_cuda`, or one
+/// another user could have put there, is not loaded.
+pub(super) fn load_from_elsewhere(
+    elsewhere: &[PathBuf],
+    named: &[PathBuf],
+    names: &[String],
+    driver_cuda: Option<Version>,
+    search: &Search,
+) -> FromElsewhere {
     let mut loaded = FromElsewhere::default();
-    let mut asked_for: Vec<(usize, &PathBuf)> = elsewhere
+    let mut asked_for: Vec<(bool, usize, &PathBuf)> = elsewhere
         .iter()
         .filter_map(|path| {
             let name = path.file_name()?.to_str()?;
             let preference = names.iter().position(|n| n == name)?;
-            name.contains(".so.").then_some((preference, path))
+            let chosen = path.parent().is_some_and(|dir| named.iter().any(|n| n == dir));
+            name.contains(".so.").then_some((!chosen, preference, path))
         })
         .collect();
-    // Stable: within one name, the order of the search.
-    asked_for.sort_by_key(|(preference, _)| *preference);
-    for (_, path) in asked_for {
+    asked_for.sort_by_key(|(not_chosen, preference, _)| (*not_chosen, *preference));
+    for (_, _, path) in asked_for {
+        let major = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .and_then(|name| name.strip_prefix("libnvrtc.so."))
+            .and_then(|version| version.split('.').next()?.parse::<u32>().ok());
+        if let (Some(cuda_major), Some(driver)) = (major, driver_cuda)
+            && cuda_major > driver.major
+        {
+            loaded.passed_over.push(PassedOver {
+                path: path.clone(),
+                why: format!(
+                    "not loaded: NVRTC of CUDA {cuda_major} makes PTX that the driver (CUDA {driver}) cannot load"
+                ),
+                obstacle: Obstacle::NewerThanDriver { cuda_major },
+            });
+            continue;
+        }
         let library = match load_trusted(path) {
             Ok(library) => library,
             Err(passed_over) => {
