@@ -3,7 +3,7 @@
 //! machine and checks what gpu-test says, that it ends, and that it neither panics nor crashes
 //! by its own doing.
 
-use gpu_test_tests::{Fixture, Machine, Run, finding_texts, has_finding};
+use gpu_test_tests::{Fixture, Machine, Run, assert_finding};
 use serde_json::Value;
 
 /// The `harness = false` fixture (gpu-test's own `main()`).
@@ -78,11 +78,7 @@ fn a_driver_that_hangs_later_is_named_at_that_call_under_both_harnesses() {
     doctor.assert_clean();
     assert_eq!(doctor.code, Some(1), "{}", doctor.all());
     let json = doctor.json();
-    assert!(
-        has_finding(&json, "error", "the CUDA driver did not answer: cuDeviceGetCount"),
-        "{:#?}",
-        finding_texts(&json)
-    );
+    assert_finding(&json, "error", "the CUDA driver did not answer: cuDeviceGetCount");
     assert_eq!(json["driver"]["hung"]["call"], "cuDeviceGetCount", "{json:#}");
     let text = machine.doctor(&[]);
     assert!(
@@ -136,11 +132,7 @@ fn an_absurd_device_count_is_capped_with_a_reason() {
         run.all()
     );
     let json = machine.doctor(&["--json"]).json();
-    assert!(
-        has_finding(&json, "error", "cuDeviceGetCount reported 2147483647 devices"),
-        "{:#?}",
-        finding_texts(&json)
-    );
+    assert_finding(&json, "error", "cuDeviceGetCount reported 2147483647 devices");
 }
 
 #[test]
@@ -156,14 +148,10 @@ fn an_nvcc_that_hangs_is_stopped_at_the_limit() {
     let run = machine.env("PATH", &path).doctor(&["--json"]);
     run.assert_clean();
     let json = run.json();
-    assert!(
-        has_finding(
-            &json,
-            "warning",
-            "nvcc --version did not finish within 200ms (GPU_TEST_PROBE_TIMEOUT) and was stopped"
-        ),
-        "{:#?}",
-        finding_texts(&json)
+    assert_finding(
+        &json,
+        "warning",
+        "nvcc --version did not finish within 200ms (GPU_TEST_PROBE_TIMEOUT) and was stopped",
     );
 }
 
@@ -475,11 +463,7 @@ fn one_gpu_listed_twice_is_one_gpu_and_said_so_at_once() {
         run.all()
     );
     let json = machine.doctor(&["--json"]).json();
-    assert!(
-        has_finding(&json, "warning", "lists 0 twice"),
-        "{:#?}",
-        finding_texts(&json)
-    );
+    assert_finding(&json, "warning", "lists 0 twice");
 }
 
 #[test]
@@ -523,14 +507,10 @@ fn an_empty_library_path_element_is_a_doctor_finding() {
     let lib = machine.dir().join("lib");
     let machine = machine.env("LD_LIBRARY_PATH", &format!("{}::", lib.display()));
     let json = machine.doctor(&["--json"]).json();
-    assert!(
-        has_finding(
-            &json,
-            "warning",
-            "has an empty element (a leading, trailing or doubled ':')"
-        ),
-        "{:#?}",
-        finding_texts(&json)
+    assert_finding(
+        &json,
+        "warning",
+        "has an empty element (a leading, trailing or doubled ':')",
     );
 }
 

@@ -1,7 +1,7 @@
 //! The probe and the doctor on described machines: no driver, the fake driver in each state the
 //! issue names, and the environment mistakes the seed articles describe.
 
-use gpu_test_tests::{Machine, assert_nvrtc_loaded_from, finding_texts, has_finding};
+use gpu_test_tests::{Machine, assert_finding, assert_nvrtc_loaded_from, finding_texts, has_finding};
 
 #[test]
 fn no_driver_names_what_was_tried_and_that_no_module_is_loaded() {
@@ -94,11 +94,7 @@ fn two_driver_files_conflict_only_when_their_releases_differ() {
         .dev_link_file("other/libcuda.so.570.86.15")
         .doctor(&["--json"])
         .json();
-    assert!(
-        has_finding(&json, "warning", "are different files; tests load libcuda.so"),
-        "{:#?}",
-        finding_texts(&json)
-    );
+    assert_finding(&json, "warning", "are different files; tests load libcuda.so");
     let json = Machine::with_fake_driver()
         .driver_file("libcuda.so.580.95.05")
         .dev_link_file("other/libcuda.so.580.95.05")
@@ -263,11 +259,7 @@ fn cuda_visible_devices_empty_or_garbage_is_explained() {
         .doctor(&["--json"]);
     run.assert_clean();
     let json = run.json();
-    assert!(
-        has_finding(&json, "error", "CUDA_ERROR_NO_DEVICE (100)"),
-        "{:#?}",
-        finding_texts(&json)
-    );
+    assert_finding(&json, "error", "CUDA_ERROR_NO_DEVICE (100)");
     assert!(has_finding(
         &json,
         "error",
@@ -283,14 +275,10 @@ fn cuda_visible_devices_empty_or_garbage_is_explained() {
         .env("CUDA_VISIBLE_DEVICES", "garbage")
         .doctor(&["--json"]);
     let json = run.json();
-    assert!(
-        has_finding(
-            &json,
-            "error",
-            r#"CUDA_VISIBLE_DEVICES="garbage" hides every device: "garbage" is not a device index or UUID"#
-        ),
-        "{:#?}",
-        finding_texts(&json)
+    assert_finding(
+        &json,
+        "error",
+        r#"CUDA_VISIBLE_DEVICES="garbage" hides every device: "garbage" is not a device index or UUID"#,
     );
     assert!(has_finding(
         &json,
@@ -335,33 +323,25 @@ fn nvrtc_missing_too_old_and_newer_than_the_driver() {
         "libnvrtc-builtins.so.12.8",
     );
     let json = listed.doctor(&["--json"]).json();
-    assert!(
-        has_finding(
-            &json,
-            "info",
-            &format!(
-                "/ run ldconfig as root: /etc/ld.so.conf names {}, but the loader's cache does not have it yet",
-                listed_lib64.display()
-            )
+    assert_finding(
+        &json,
+        "info",
+        &format!(
+            "/ run ldconfig as root: /etc/ld.so.conf names {}, but the loader's cache does not have it yet",
+            listed_lib64.display()
         ),
-        "{:#?}",
-        finding_texts(&json)
     );
 
     std::fs::remove_file(&builtins).unwrap();
     let json = machine.doctor(&["--json"]).json();
-    assert!(
-        has_finding(
-            &json,
-            "warning",
-            &format!(
-                "NVRTC's builtins could not be loaded with it ({}: NVRTC's builtins are neither beside it nor on the \
+    assert_finding(
+        &json,
+        "warning",
+        &format!(
+            "NVRTC's builtins could not be loaded with it ({}: NVRTC's builtins are neither beside it nor on the \
                  loader's path",
-                builtins.display()
-            )
+            builtins.display()
         ),
-        "{:#?}",
-        finding_texts(&json)
     );
     assert_eq!(
         json["toolkit"]["nvrtc"]["passed_over"][0]["path"],
@@ -448,14 +428,10 @@ fn stub_directories_on_the_library_path_are_a_warning() {
     let lib = machine.dir().join("lib");
     let path = format!("{}:/usr/local/cuda/lib64/stubs", lib.display());
     let json = Machine::doctor(&machine.env("LD_LIBRARY_PATH", &path), &["--json"]).json();
-    assert!(
-        has_finding(
-            &json,
-            "warning",
-            "LD_LIBRARY_PATH contains /usr/local/cuda/lib64/stubs"
-        ),
-        "{:#?}",
-        finding_texts(&json)
+    assert_finding(
+        &json,
+        "warning",
+        "LD_LIBRARY_PATH contains /usr/local/cuda/lib64/stubs",
     );
 }
 
@@ -603,14 +579,10 @@ fn control_devices_without_a_gpus_device_file_are_named() {
         .without_device_node("nvidia0")
         .env("CUDA_VISIBLE_DEVICES", "0");
     let json = host.doctor(&["--json"]).json();
-    assert!(
-        has_finding(
-            &json,
-            "error",
-            "the GPU's device file was never made: run `sudo nvidia-smi` once"
-        ),
-        "{:#?}",
-        finding_texts(&json)
+    assert_finding(
+        &json,
+        "error",
+        "the GPU's device file was never made: run `sudo nvidia-smi` once",
     );
     let json = Machine::with_fake_driver()
         .init_result(100)
@@ -618,14 +590,10 @@ fn control_devices_without_a_gpus_device_file_are_named() {
         .without_kernel_module()
         .doctor(&["--json"])
         .json();
-    assert!(
-        has_finding(
-            &json,
-            "error",
-            "the NVIDIA kernel module is not loaded (no /proc/driver/nvidia/version): load it"
-        ),
-        "{:#?}",
-        finding_texts(&json)
+    assert_finding(
+        &json,
+        "error",
+        "the NVIDIA kernel module is not loaded (no /proc/driver/nvidia/version): load it",
     );
     // With a GPU's device file, the cause is elsewhere.
     let json = Machine::with_fake_driver()
@@ -719,7 +687,7 @@ fn of_several_nvrtcs_the_named_toolkit_then_cudarcs_order_and_never_one_too_new(
         ) && has_finding(
             &json,
             "warning",
-            "/ update the driver to 525.60.13 or newer (CUDA 12.0), or install an NVRTC of CUDA 11.8 or older"
+            "/ update the driver to 525.60.13 or newer, or install an NVRTC of CUDA 11.8 or older"
         ),
         "{:#?}",
         finding_texts(&json)
@@ -733,26 +701,18 @@ fn visible_devices_that_match_nothing_are_named() {
     let absent = Machine::with_fake_driver().env("CUDA_VISIBLE_DEVICES", "GPU-deadbeef");
     let run = absent.doctor(&["--json"]);
     let json = run.json();
-    assert!(
-        has_finding(
-            &json,
-            "error",
-            "CUDA_VISIBLE_DEVICES=GPU-deadbeef lists GPU-deadbeef, which matches no device (no GPU or MIG instance \
-             has that UUID), so the driver ignores it"
-        ),
-        "{:#?}",
-        finding_texts(&json)
+    assert_finding(
+        &json,
+        "error",
+        "CUDA_VISIBLE_DEVICES=GPU-deadbeef lists GPU-deadbeef, which matches no device (no GPU or MIG instance \
+             has that UUID), so the driver ignores it",
     );
     let beyond = Machine::with_fake_driver().env("CUDA_VISIBLE_DEVICES", "0,5");
     let json = beyond.doctor(&["--json"]).json();
-    assert!(
-        has_finding(
-            &json,
-            "warning",
-            "CUDA_VISIBLE_DEVICES=0,5 lists 5, which matches no device"
-        ),
-        "{:#?}",
-        finding_texts(&json)
+    assert_finding(
+        &json,
+        "warning",
+        "CUDA_VISIBLE_DEVICES=0,5 lists 5, which matches no device",
     );
     let run = beyond.run("harness-basic", "gpu", &["--exact", "two_devices"]);
     assert!(
@@ -797,14 +757,10 @@ fn mig_mode_without_an_instance_is_explained() {
     // A machine whose other GPU shows: the one in MIG mode is named, not silently missing.
     let mixed = Machine::with_fake_driver().env("PATH", &path);
     let json = mixed.doctor(&["--json"]).json();
-    assert!(
-        has_finding(
-            &json,
-            "info",
-            "GPU 0 is in MIG mode (nvidia-smi): CUDA shows it only as a MIG instance"
-        ),
-        "{:#?}",
-        finding_texts(&json)
+    assert_finding(
+        &json,
+        "info",
+        "GPU 0 is in MIG mode (nvidia-smi): CUDA shows it only as a MIG instance",
     );
     // Without MIG mode, nothing of it is said.
     let plain = Machine::with_fake_driver()

@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use gpu_test_tests::{Fixture, Machine, Run, assert_nvrtc_loaded_from, finding_texts, has_finding};
+use gpu_test_tests::{Fixture, Machine, Run, assert_finding, assert_nvrtc_loaded_from};
 
 /// An unpacked NVRTC wheel.
 struct Wheel {
@@ -228,17 +228,13 @@ fn the_doctor_reads_the_wheels_nvrtc() {
     let wheel = Wheel::unpacked("cu13");
     let (machine, nvidia) = machine_with(&[&wheel]);
     let json = machine.doctor(&["--json"]).json();
-    assert!(
-        has_finding(
-            &json,
-            "warning",
-            &format!(
-                "NVRTC is on this machine as {}/cu13/lib/libnvrtc.so.13, a name this build's cudarc bindings do not \
+    assert_finding(
+        &json,
+        "warning",
+        &format!(
+            "NVRTC is on this machine as {}/cu13/lib/libnvrtc.so.13, a name this build's cudarc bindings do not \
                  look for",
-                nvidia.display()
-            )
+            nvidia.display()
         ),
-        "{:#?}",
-        finding_texts(&json)
     );
 }

@@ -634,6 +634,17 @@ pub fn has_finding(json: &serde_json::Value, severity: &str, text: &str) -> bool
         .any(|f| f.starts_with(&format!("{severity}: ")) && f.contains(text))
 }
 
+/// Asserts that the doctor found something of `severity` whose text or hint contains `text`,
+/// listing every finding when it did not.
+#[track_caller]
+pub fn assert_finding(json: &serde_json::Value, severity: &str, text: &str) {
+    assert!(
+        has_finding(json, severity, text),
+        "no {severity} finding with `{text}` among {:#?}",
+        finding_texts(json)
+    );
+}
+
 /// Asserts that the doctor's JSON shows NVRTC `version` loaded by its full path from `dir`,
 /// answering to `soname`, with its builtins beside it, and says so in a note and in no warning or
 /// error.

@@ -378,6 +378,20 @@ pub(crate) fn toolkit_problem(probe: &Probe, min_toolkit: Version) -> Option<Ski
     let install = "install the CUDA toolkit's NVRTC (the cuda-nvrtc package) and add its lib64 directory to \
                    LD_LIBRARY_PATH";
     let toolkit = probe.toolkit();
+    // NVRTC loaded from off the loader's path without its builtins: compiling would fail.
+    if let (Nvrtc::Found { library, .. }, Some(passed_over)) = (&toolkit.nvrtc, toolkit.missing_builtins()) {
+        return Some(SkipReason::new(
+            SkipKind::ToolkitMissing,
+            format!(
+                "{need}: NVRTC {} is not on the loader's path, and its builtins could not be loaded with it \
+                 ({}: {})",
+                library.display(),
+                escape_control(&passed_over.path.display().to_string()),
+                escape_control(&passed_over.why)
+            ),
+            passed_over_fix(probe, passed_over),
+        ));
+    }
     match &toolkit.nvrtc {
         Nvrtc::NotFound { tried } => {
             let first = tried.first().map(|a| a.name.as_str()).unwrap_or("libnvrtc.so");
@@ -418,29 +432,6 @@ pub(crate) fn toolkit_problem(probe: &Probe, min_toolkit: Version) -> Option<Ski
                 "put the lib64 directory of a CUDA {min_toolkit} or newer toolkit first in LD_LIBRARY_PATH"
             ),
         )),
-        Nvrtc::Found { library, .. } if toolkit.outside_loader_path && toolkit.builtins.is_none() => {
-            let Some(passed_over) = toolkit.passed_over.iter().find(|p| p.is_builtins()) else {
-                return Some(SkipReason::new(
-                    SkipKind::ToolkitMissing,
-                    format!(
-                        "{need}: NVRTC {} is not on the loader's path, and its builtins were not loaded with it",
-                        library.display()
-                    ),
-                    install,
-                ));
-            };
-            Some(SkipReason::new(
-                SkipKind::ToolkitMissing,
-                format!(
-                    "{need}: NVRTC {} is not on the loader's path, and its builtins could not be loaded with it \
-                     ({}: {})",
-                    library.display(),
-                    escape_control(&passed_over.path.display().to_string()),
-                    escape_control(&passed_over.why)
-                ),
-                passed_over_fix(probe, passed_over),
-            ))
-        }
         Nvrtc::Found { library, version } => {
             let driver_cuda = probe.driver.cuda_version?;
             (*version > driver_cuda).then(|| nvrtc_newer_than_driver(probe, library, *version, driver_cuda))
@@ -536,11 +527,7 @@ pub(crate) fn passed_over_fix(probe: &Probe, passed_over: &PassedOver) -> String
             None => "add its directory to LD_LIBRARY_PATH".to_string(),
         },
         Obstacle::NewerThanDriver { cuda_major } => {
-            let release = Version::new(*cuda_major, 0);
-            let update = match driver_table::min_driver_for(release) {
-                Some(min) => format!("update the driver to {min} or newer (CUDA {release})"),
-                None => format!("update the driver to one of CUDA {release} or newer"),
-            };
+            let update = update_driver_for(Version::new(*cuda_major, 0));
             match probe.driver.cuda_version {
                 Some(driver) => format!("{update}, or install an NVRTC of CUDA {driver} or older"),
                 None => update,
@@ -579,10 +566,7 @@ pub(crate) fn nvrtc_newer_than_driver(
         Some(release) => format!("driver {release} (CUDA {driver_cuda})"),
         None => format!("the driver (CUDA {driver_cuda})"),
     };
-    let update = match driver_table::min_driver_for(version) {
-        Some(min) => format!("update the driver to {min} or newer"),
-        None => "update the driver".to_string(),
-    };
+    let update = update_driver_for(version);
     // pip can put an older wheel in place of this one only within one major release: the CUDA
     // 12 and 13 wheels are different packages in different folders, and cudarc tries the
     // newer name first.
@@ -615,6 +599,15 @@ pub(crate) fn nvrtc_newer_than_driver(
         ),
         format!("{update}, {older}"),
     )
+}
+
+/// `update the driver to 580.65.06 or newer`: the driver that loads PTX of CUDA `cuda`, when
+/// NVIDIA's table names it.
+fn update_driver_for(cuda: Version) -> String {
+    match driver_table::min_driver_for(cuda) {
+        Some(min) => format!("update the driver to {min} or newer"),
+        None => format!("update the driver to one for CUDA {cuda} or newer"),
+    }
 }
 
 /// The pip requirement for the newest NVRTC wheel a driver of CUDA `cuda` (12.0 or newer, which

@@ -417,9 +417,7 @@ impl<'p> Diagnosis<'p> {
                         ),
                         &reasons::nvrtc_loader_path_fix(probe, library),
                     );
-                    if toolkit.builtins.is_none()
-                        && let Some(builtins) = toolkit.passed_over.iter().find(|p| p.is_builtins())
-                    {
+                    if let Some(builtins) = toolkit.missing_builtins() {
                         add(
                             Severity::Warning,
                             format!(

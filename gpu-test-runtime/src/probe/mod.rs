@@ -15,6 +15,7 @@ use std::sync::OnceLock;
 use crate::cuda::guard::{driver_hung, guarded, with_crash_line};
 use crate::cuda::library::{LoadAttempt, Search};
 use crate::cuda::version::Version;
+use crate::util::files;
 
 pub use driver::DeviceInfo;
 pub(crate) use driver::{ComputeMode, DeviceError, Driver, MAX_DEVICES};
@@ -190,50 +191,28 @@ impl Probe {
                             could wait on it"
                         .to_string(),
                 }];
-                return Toolkit {
-                    nvrtc: Nvrtc::NotFound { tried },
-                    elsewhere: Vec::new(),
-                    outside_loader_path: false,
-                    builtins: None,
-                    passed_over: Vec::new(),
-                    python_environment: None,
-                };
+                return Toolkit::on_loader_path(Nvrtc::NotFound { tried });
             }
             let nvrtc = toolkit::probe_nvrtc(&self.search);
             if !matches!(nvrtc, Nvrtc::NotFound { .. }) {
-                return Toolkit {
-                    python_environment: nvrtc.library_path().and_then(toolkit::python_environment_of),
-                    nvrtc,
-                    elsewhere: Vec::new(),
-                    outside_loader_path: false,
-                    builtins: None,
-                    passed_over: Vec::new(),
-                };
+                return Toolkit::on_loader_path(nvrtc);
             }
             let env = &self.environment;
             let searched: Vec<PathBuf> = env.library_path_dirs().map(PathBuf::from).collect();
-            let toolkit_homes: Vec<PathBuf> = [&env.cuda_home, &env.cuda_path]
+            // The lib64 of the toolkits the user named, searched first and preferred.
+            let named: Vec<PathBuf> = [&env.cuda_home, &env.cuda_path]
                 .into_iter()
                 .flatten()
                 .map(PathBuf::from)
                 .filter(|home| home.is_absolute())
+                .map(|home| home.join("lib64"))
                 .collect();
             let path_dirs: Vec<PathBuf> = env.path_dirs().into_iter().filter(|d| d.is_absolute()).collect();
-            let elsewhere = toolkit::nvrtc_elsewhere(&self.system_root, &searched, &toolkit_homes, &path_dirs);
+            let elsewhere = toolkit::nvrtc_elsewhere(&self.system_root, &searched, &named, &path_dirs);
             let names = cudarc::get_lib_name_candidates("nvrtc");
-            let named: Vec<PathBuf> = toolkit_homes.iter().map(|home| home.join("lib64")).collect();
             let loaded =
                 toolkit::load_from_elsewhere(&elsewhere, &named, &names, self.driver.cuda_version, &self.search);
-            let nvrtc_found = loaded.nvrtc.is_some();
-            let nvrtc = loaded.nvrtc.unwrap_or(nvrtc);
-            Toolkit {
-                python_environment: nvrtc.library_path().and_then(toolkit::python_environment_of),
-                outside_loader_path: nvrtc_found,
-                nvrtc,
-                elsewhere,
-                builtins: loaded.builtins,
-                passed_over: loaded.passed_over,
-            }
+            Toolkit::from_elsewhere(nvrtc, elsewhere, loaded)
         })
     }
 
@@ -279,11 +258,10 @@ impl Probe {
     /// Whether `/etc/ld.so.conf` (or a file it includes) names `dir`, read when first asked: a
     /// library there that the loader did not find by name came after `ldconfig` last ran.
     pub(crate) fn ld_so_conf_lists(&self, dir: &Path) -> bool {
-        let same = |a: &Path| a == dir || std::fs::canonicalize(a).is_ok_and(|a| std::fs::canonicalize(dir).is_ok_and(|b| a == b));
         self.ld_so_conf
             .get_or_init(|| system::ld_so_conf_dirs(&self.system_root))
             .iter()
-            .any(|listed| same(listed))
+            .any(|listed| files::same_place(listed, dir))
     }
 
     /// The GPUs in MIG mode (nvidia-smi's indices), asked of nvidia-smi when first needed: by a

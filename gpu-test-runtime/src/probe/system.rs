@@ -279,7 +279,7 @@ mod tests {
 
     #[test]
     fn a_described_machine_is_read_from_its_root() {
-        let root = std::env::temp_dir().join(format!("gpu-test-system-{}", std::process::id()));
+        let root = crate::util::files::scratch_dir("system");
         std::fs::create_dir_all(root.join("proc/driver/nvidia")).unwrap();
         std::fs::create_dir_all(root.join("dev")).unwrap();
         std::fs::write(
@@ -313,7 +313,7 @@ mod tests {
 
     #[test]
     fn containers_and_wsl_are_recognised_by_their_marks() {
-        let root = std::env::temp_dir().join(format!("gpu-test-platform-{}", std::process::id()));
+        let root = crate::util::files::scratch_dir("platform");
         std::fs::create_dir_all(root.join("proc/1")).unwrap();
         std::fs::write(root.join("proc/1/cgroup"), "0::/kubepods/besteffort/pod1234\n").unwrap();
         assert_eq!(platform(&root).container.as_deref(), Some("a Kubernetes pod (/proc/1/cgroup)"));
@@ -332,8 +332,7 @@ mod tests {
 
     #[test]
     fn the_cached_directories_come_from_ld_so_conf_and_its_includes() {
-        let root = std::env::temp_dir().join(format!("gpu-test-ld-so-conf-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let root = crate::util::files::scratch_dir("ld-so-conf");
         let conf_d = root.join("etc/ld.so.conf.d");
         std::fs::create_dir_all(&conf_d).unwrap();
         std::fs::write(

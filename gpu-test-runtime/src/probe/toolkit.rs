@@ -73,6 +73,44 @@ pub enum Obstacle {
     },
 }
 
+impl Toolkit {
+    /// NVRTC as the loader found it by name (or did not, and nothing else was looked for).
+    pub(super) fn on_loader_path(nvrtc: Nvrtc) -> Toolkit {
+        Toolkit {
+            python_environment: nvrtc.library_path().and_then(python_environment_of),
+            nvrtc,
+            elsewhere: Vec::new(),
+            outside_loader_path: false,
+            builtins: None,
+            passed_over: Vec::new(),
+        }
+    }
+
+    /// What was found off the loader's path (`elsewhere`), and what of it was `loaded`; `by_name`
+    /// is what the loader said, kept when nothing was.
+    pub(super) fn from_elsewhere(by_name: Nvrtc, elsewhere: Vec<PathBuf>, loaded: FromElsewhere) -> Toolkit {
+        let outside_loader_path = loaded.nvrtc.is_some();
+        let nvrtc = loaded.nvrtc.unwrap_or(by_name);
+        Toolkit {
+            python_environment: nvrtc.library_path().and_then(python_environment_of),
+            nvrtc,
+            elsewhere,
+            outside_loader_path,
+            builtins: loaded.builtins,
+            passed_over: loaded.passed_over,
+        }
+    }
+
+    /// When NVRTC was loaded from off the loader's path but its builtins were not: why, so that
+    /// compiling would fail (NVRTC_ERROR_BUILTIN_OPERATION_FAILURE).
+    pub(crate) fn missing_builtins(&self) -> Option<&PassedOver> {
+        if !self.outside_loader_path || self.builtins.is_some() {
+            return None;
+        }
+        self.passed_over.iter().find(|p| p.is_builtins())
+    }
+}
+
 impl PassedOver {
     /// Whether this is NVRTC's builtins library rather than NVRTC.
     pub fn is_builtins(&self) -> bool {
@@ -90,7 +128,7 @@ const PYTHON_PREFIXES: &[&str] = &["usr/lib", "usr/local/lib", "opt/conda/lib"];
 
 /// NVRTC libraries (`libnvrtc.so*` files, not its builtins) where toolkits
 /// and Python wheels put them but the loader does not look, in this order:
-/// - `lib64` of `toolkit_homes` (`CUDA_HOME`, `CUDA_PATH`), `/usr/local/cuda/lib64`,
+/// - `named` (the `lib64` of `CUDA_HOME` and `CUDA_PATH`), `/usr/local/cuda/lib64`,
 ///   `/opt/conda/lib`, `/usr/local/cuda-*/lib64`, then the `lib` of each conda environment whose
 ///   `bin` is on `PATH` (`path_dirs`);
 /// - the NVIDIA wheels of each Python environment (`nvidia/cuda_nvrtc/lib` up to CUDA 12,
@@ -102,10 +140,10 @@ const PYTHON_PREFIXES: &[&str] = &["usr/lib", "usr/local/lib", "opt/conda/lib"];
 pub(crate) fn nvrtc_elsewhere(
     root: &Path,
     searched: &[PathBuf],
-    toolkit_homes: &[PathBuf],
+    named: &[PathBuf],
     path_dirs: &[PathBuf],
 ) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = toolkit_homes.iter().map(|home| home.join("lib64")).collect();
+    let mut dirs: Vec<PathBuf> = named.to_vec();
     dirs.extend(NVRTC_HOMES.iter().map(|home| root.join(home)));
     dirs.extend(
         subdirs(&root.join("usr/local"))
@@ -142,12 +180,8 @@ pub(crate) fn nvrtc_elsewhere(
         }
     }
     let mut found: Vec<PathBuf> = Vec::new();
-    let same = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    };
     for dir in dirs {
-        if searched.iter().any(|s| same(s, &dir)) {
+        if searched.iter().any(|s| files::same_place(s, &dir)) {
             continue;
         }
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -349,18 +383,14 @@ fn load_trusted(path: &Path) -> Result<Library, PassedOver> {
         why,
         obstacle,
     };
-    match files::trusted_to_load(path) {
-        Ok(()) => {}
-        Err(NotTrusted::Others { place, problem }) => {
-            return Err(passed_over(
-                format!(
-                    "not loaded, since another user could have put it there: {} {problem}",
-                    place.display()
-                ),
-                Obstacle::Untrusted { place },
-            ));
-        }
-        Err(NotTrusted::Unreadable(why)) => return Err(passed_over(format!("not loaded: {why}"), Obstacle::Unusable)),
+    if let Err(error) = files::trusted_to_load(path) {
+        return Err(match error {
+            NotTrusted::Others { ref place, .. } => passed_over(
+                format!("not loaded, since another user could have put it there: {error}"),
+                Obstacle::Untrusted { place: place.clone() },
+            ),
+            NotTrusted::Unreadable(_) => passed_over(format!("not loaded: {error}"), Obstacle::Unusable),
+        });
     }
     // The path checked must be the path loaded, byte for byte.
     let Some(text) = path.to_str() else {
@@ -506,8 +536,7 @@ mod tests {
 
     #[test]
     fn a_wheels_environment_is_a_virtual_or_conda_environment_above_site_packages() {
-        let root = std::env::temp_dir().join(format!("gpu-test-toolkit-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let root = crate::util::files::scratch_dir("toolkit");
         let venv = root.join("venv");
         let conda = root.join("conda");
         let user = root.join("home/.local");
@@ -540,8 +569,7 @@ mod tests {
 
     #[test]
     fn nvrtc_absence_lists_cudarc_names() {
-        let empty = std::env::temp_dir().join(format!("gpu-test-nvrtc-none-{}", std::process::id()));
-        std::fs::create_dir_all(&empty).unwrap();
+        let empty = crate::util::files::scratch_dir("nvrtc-none");
         let Nvrtc::NotFound { tried } = probe_nvrtc(&Search::Only(vec![empty.clone()])) else {
             panic!("an empty directory holds no NVRTC");
         };
@@ -555,8 +583,7 @@ mod tests {
 
     #[test]
     fn nvrtc_is_looked_for_where_toolkits_and_environments_keep_it() {
-        let root = std::env::temp_dir().join(format!("gpu-test-nvrtc-homes-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let root = crate::util::files::scratch_dir("nvrtc-homes");
         let put = |dir: &str, name: &str| {
             let dir = root.join(dir);
             std::fs::create_dir_all(&dir).unwrap();
@@ -576,7 +603,7 @@ mod tests {
         let found = nvrtc_elsewhere(
             &root,
             &[searched.parent().unwrap().to_path_buf()],
-            &[root.join("opt/cuda-home")],
+            &[root.join("opt/cuda-home/lib64")],
             &[root.join("envs/ml/bin"), root.join("venv/bin"), root.join("on-path")],
         );
         assert_eq!(found, [home, toolkit, conda, cu13]);

@@ -437,8 +437,7 @@ mod tests {
 
     #[test]
     fn admission_follows_declared_memory_and_what_others_took() {
-        let dir = std::env::temp_dir().join(format!("gpu-test-admission-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::util::files::scratch_dir("admission");
         let device = device();
         let free = std::cell::Cell::new(16u64 << 30);
         let free_memory = |_: &DeviceInfo| -> Result<Option<u64>, String> { Ok(Some(free.get())) };

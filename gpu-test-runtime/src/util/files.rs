@@ -223,6 +223,22 @@ fn unreadable(path: &Path, error: &io::Error) -> NotTrusted {
     NotTrusted::Unreadable(format!("{} cannot be read: {error}", path.display()))
 }
 
+/// Whether `a` and `b` name the same place: equal, or leading to the same file through links
+/// (`/usr/local/cuda/lib64` and `/usr/local/cuda-13.0/targets/x86_64-linux/lib`).
+pub(crate) fn same_place(a: &Path, b: &Path) -> bool {
+    a == b || fs::canonicalize(a).is_ok_and(|a| fs::canonicalize(b).is_ok_and(|b| a == b))
+}
+
+/// A fresh, empty directory for one unit test, under the system's temporary directory and named
+/// for the process, so that test binaries running at once keep apart.
+#[cfg(test)]
+pub(crate) fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gpu-test-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// FNV-1a: a stable hash for naming state files after paths, the same in every process.
 pub(crate) fn stable_hash(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
@@ -250,10 +266,7 @@ mod tests {
     use std::path::PathBuf;
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("gpu-test-files-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
+        scratch_dir(&format!("files-{name}"))
     }
 
     #[test]
