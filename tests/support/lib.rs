@@ -504,18 +504,16 @@ impl Fixture {
     /// [`Fixture::build`] with more arguments for `cargo test --no-run` (features), once per
     /// process for each set of them.
     pub fn build_with(name: &str, cargo_args: &[&str]) -> Arc<Fixture> {
-        type Built = Vec<((String, Vec<String>), Arc<Fixture>)>;
-        static BUILT: Mutex<Built> = Mutex::new(Vec::new());
-        let key = (
-            name.to_string(),
-            cargo_args.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-        );
+        static BUILT: Mutex<Vec<(String, Arc<Fixture>)>> = Mutex::new(Vec::new());
         let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, fixture)) = built.iter().find(|(k, _)| *k == key) {
+        if let Some((_, fixture)) = built
+            .iter()
+            .find(|(n, fixture)| n == name && fixture.cargo_args == cargo_args)
+        {
             return fixture.clone();
         }
         let fixture = Arc::new(Fixture::copy_and_build(name, cargo_args));
-        built.push((key, fixture.clone()));
+        built.push((name.to_string(), fixture.clone()));
         fixture
     }
 
