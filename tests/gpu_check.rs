@@ -45,6 +45,22 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
         .map(|e| e.metadata().unwrap().len())
         .sum();
     assert!(size <= 64 << 20, "the bundle is {size} bytes");
+    // The bundle names the oldest glibc its programs run on: the newest symbol version any of
+    // them asks for, which is at most this machine's own.
+    let needs_glibc = std::fs::read_to_string(bundle.join("glibc")).unwrap();
+    let needs_glibc = needs_glibc.trim();
+    let has_glibc = this_machines_glibc();
+    let needed_by = |program: &str| newest_glibc_symbol(&std::fs::read(bundle.join(program)).unwrap());
+    assert!(
+        [needed_by("gpu-doctor"), needed_by("cargo-nextest")]
+            .iter()
+            .all(|version| version_key(version) <= version_key(needs_glibc)),
+        "the bundle says glibc {needs_glibc}"
+    );
+    assert!(
+        version_key(needs_glibc) <= version_key(&has_glibc),
+        "glibc {needs_glibc}, above this machine's {has_glibc}"
+    );
 
     let machine = Machine::with_fake_driver()
         .devices("NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake H100|9.0|80GiB")
@@ -131,4 +147,68 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
             "{file} is not in the entry:\n{entry}"
         );
     }
+    assert!(
+        read("machine.txt").contains(&format!("needs glibc {needs_glibc} or newer"))
+            && read("machine.txt").contains(&format!("glibc: {has_glibc}\n")),
+        "{}",
+        read("machine.txt")
+    );
+
+    // On a machine whose glibc is older than the bundle's programs need, run.sh stops before
+    // any of them fails to start, and says how to build a bundle that runs there.
+    std::fs::write(bundle.join("glibc"), "2.999\n").unwrap();
+    let too_old = machine.dir().join("out-too-old");
+    let run = Run::of(
+        machine
+            .command(bundle.join("run.sh"))
+            .arg(&too_old)
+            .env("PATH", &path)
+            .env("GPU_CHECK_WORKSPACE", workspace_root()),
+    );
+    let refusal = format!(
+        "run.sh: the bundle's programs need glibc 2.999 or newer, and this machine has glibc {has_glibc}; \
+         build the bundle where glibc is {has_glibc} or older"
+    );
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains(&refusal), "{}", run.all());
+    let machine_txt = std::fs::read_to_string(too_old.join("machine.txt")).unwrap();
+    assert!(machine_txt.contains(&refusal), "{machine_txt}");
+    assert!(!too_old.join("doctor.txt").exists() && !too_old.join("tests.txt").exists());
+}
+
+/// This machine's glibc, as `getconf` tells it (`2.36`).
+fn this_machines_glibc() -> String {
+    let output = Command::new("getconf").arg("GNU_LIBC_VERSION").output().unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    text.trim()
+        .strip_prefix("glibc ")
+        .unwrap_or_else(|| panic!("getconf says {text:?}"))
+        .to_string()
+}
+
+/// The newest `GLIBC_2.N` symbol version named in an ELF program's bytes.
+fn newest_glibc_symbol(program: &[u8]) -> String {
+    let marker = b"GLIBC_2.";
+    program
+        .windows(marker.len())
+        .enumerate()
+        .filter(|(_, window)| *window == marker)
+        .filter_map(|(at, _)| {
+            let digits: Vec<u8> = program[at + marker.len()..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .copied()
+                .collect();
+            (!digits.is_empty()).then(|| format!("2.{}", String::from_utf8(digits).unwrap()))
+        })
+        .max_by_key(|version| version_key(version))
+        .expect("the program names a glibc version")
+}
+
+/// `2.34` as `(2, 34)`, so that versions compare as numbers.
+fn version_key(version: &str) -> (u32, u32) {
+    let (major, minor) = version
+        .split_once('.')
+        .unwrap_or_else(|| panic!("version {version:?}"));
+    (major.parse().unwrap(), minor.parse().unwrap())
 }

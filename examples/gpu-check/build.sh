@@ -2,7 +2,9 @@
 # Builds the GPU check bundle on any machine with the Rust toolchain and cargo-nextest (no GPU
 # needed): a nextest archive of the example GPU tests, cargo-nextest itself, gpu-doctor and
 # run.sh. Copy the bundle into a checkout of the same revision on a GPU machine, which needs only
-# the NVIDIA driver and a CUDA toolkit, and run `<bundle>/run.sh <output folder>` there.
+# the NVIDIA driver and a CUDA toolkit, and run `<bundle>/run.sh <output folder>` there. Its
+# programs need this machine's glibc or a newer one: build it where glibc is no newer than the
+# GPU machine's (in a container of that machine's distribution, say).
 #
 #   examples/gpu-check/build.sh [--cuda 12|13] [BUNDLE_DIR]   (default: gpu-bundle in the checkout)
 #
@@ -15,7 +17,7 @@ bundle=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --cuda) cuda="${2:?--cuda needs 12 or 13}"; shift 2 ;;
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
         -*) echo "build.sh: unknown option $1" >&2; exit 2 ;;
         *) bundle="$1"; shift ;;
     esac
@@ -47,9 +49,30 @@ cp "$root/examples/gpu-check/run.sh" "$bundle/run.sh"
 chmod +x "$bundle/run.sh" "$bundle/gpu-doctor" "$bundle/cargo-nextest"
 git -C "$root" rev-parse HEAD > "$bundle/revision" 2>/dev/null || echo unknown > "$bundle/revision"
 echo "$cuda" > "$bundle/cuda"
+# The oldest glibc the bundle runs on: the newest symbol version any of its programs asks for
+# (GLIBC_2.34, say). Programs linked here need at least this machine's glibc, or less, never
+# more, so run.sh can tell a GPU machine with an older one before anything fails to start.
+tests="$(cargo nextest list -p gpu-test-examples --cargo-profile gpu-check \
+    --no-default-features --features "$features" \
+    --list-type binaries-only --message-format json |
+    { grep -o '"binary-path":"[^"]*"' || true; } | cut -d'"' -f4)"
+if [ -z "$tests" ]; then
+    echo "build.sh: cargo nextest list named no test binary of gpu-test-examples" >&2
+    exit 1
+fi
+programs=("$bundle/gpu-doctor" "$bundle/cargo-nextest")
+while IFS= read -r binary; do
+    if [ ! -f "$binary" ]; then
+        echo "build.sh: nextest lists the test binary '$binary', which is not a file" >&2
+        exit 1
+    fi
+    programs+=("$binary")
+done <<< "$tests"
+glibc="$(grep -ahoE 'GLIBC_2\.[0-9]+' "${programs[@]}" | cut -d_ -f2 | sort -uV | tail -n 1)"
+echo "${glibc:-unknown}" > "$bundle/glibc"
 size=$(du -sb "$bundle" | cut -f1)
 limit=$((64 * 1024 * 1024))
-echo "build.sh: bundle in $bundle, $((size / 1024 / 1024)) MiB"
+echo "build.sh: bundle in $bundle, $((size / 1024 / 1024)) MiB; it runs where glibc is ${glibc:-(unknown)} or newer"
 if [ "$size" -gt "$limit" ]; then
     echo "build.sh: the bundle is $size bytes, over the 64 MiB limit" >&2
     exit 1

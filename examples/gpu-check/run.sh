@@ -7,7 +7,8 @@
 # GPU_CHECK_FILTER, a nextest filterset, narrows the strict run (e.g. on a one-GPU machine:
 # GPU_CHECK_FILTER='not test(=copies_between_two_devices)').
 #
-#   machine.txt    date, kernel, nvidia-smi, the loader's path and its cache's CUDA libraries
+#   machine.txt    date, glibc, kernel, nvidia-smi, the loader's path and its cache's CUDA
+#                  libraries
 #   doctor.txt     gpu-doctor, for people     doctor.json   the same as JSON
 #   tests.txt      every GPU test, GPU_TEST_STRICT=1: an unmet requirement fails, and so does a
 #                  run that selects no test
@@ -17,7 +18,9 @@
 #   entry.md       all of the above as an entry for docs/gpu-runs.md
 #
 # The checkout the bundle lies in (its parent directory, or GPU_CHECK_WORKSPACE) must be the
-# revision the bundle was built from. Exit status: that of the strict test run.
+# revision the bundle was built from. Exit status: that of the strict test run, or 2 when the
+# bundle cannot run here (an output folder that cannot be made, a glibc older than the bundle's
+# programs need: machine.txt then says which).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${1:?usage: run.sh OUTPUT_DIR [nextest arguments...]}"
@@ -30,9 +33,14 @@ nextest() {
         --workspace-remap "$workspace" --no-fail-fast \
         --status-level all --final-status-level all "$@"
 }
+# The oldest glibc the bundle's programs run on (build.sh), and this machine's: on an older one
+# they would not start, and every file below would say only that.
+needs_glibc="$(cat "$here/glibc" 2>/dev/null || echo unknown)"
+has_glibc="$(getconf GNU_LIBC_VERSION 2>/dev/null | sed -n 's/^glibc //p')"
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "bundle: revision $(cat "$here/revision"), CUDA $(cat "$here/cuda") bindings"
+    echo "bundle: revision $(cat "$here/revision"), CUDA $(cat "$here/cuda") bindings, needs glibc $needs_glibc or newer"
+    echo "glibc: ${has_glibc:-not told by getconf GNU_LIBC_VERSION}"
     uname -a
     nvidia-smi 2>&1 || echo "nvidia-smi: not available"
     # Where the loader finds the CUDA libraries: what decides which NVRTC the tests get.
@@ -40,6 +48,13 @@ nextest() {
     echo "PATH=${PATH-}"
     ldconfig -p 2>/dev/null | grep -E 'libcuda\.so|libnvrtc' || echo "ld.so.cache: no libcuda or libnvrtc"
 } > "$out/machine.txt" 2>&1
+if [ -n "$has_glibc" ] && [[ "$needs_glibc" =~ ^[0-9]+\.[0-9]+$ ]] &&
+    [ "$(printf '%s\n' "$needs_glibc" "$has_glibc" | sort -V | tail -n 1)" != "$has_glibc" ]; then
+    echo "run.sh: the bundle's programs need glibc $needs_glibc or newer, and this machine has glibc $has_glibc;" \
+        "build the bundle where glibc is $has_glibc or older (in a container of this machine's" \
+        "distribution, say): programs linked there run here" | tee -a "$out/machine.txt" >&2
+    exit 2
+fi
 "$here/gpu-doctor" > "$out/doctor.txt" 2>&1
 echo "exit status: $?" >> "$out/doctor.txt"
 # What the JSON run says on stderr goes with the text, to keep the folder to the 8 files a
