@@ -154,6 +154,62 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
         read("machine.txt")
     );
 
+    // A test that hangs (a kernel launch that never returns, as on a wedged GPU) is stopped by
+    // the gpu-check profile's slow-test timeout, and the tests after it still run and are
+    // recorded. The override shortens that timeout for the hanging test alone, so that the
+    // others keep the profile's own. Were run.sh to run another profile, nothing would stop the
+    // test: `timeout` then ends run.sh, and the check fails instead of hanging.
+    let config = machine.dir().join("hang.toml");
+    std::fs::write(
+        &config,
+        "[[profile.gpu-check.overrides]]\n\
+         filter = 'test(=a_faulting_kernel_is_named_and_poisons_only_its_process)'\n\
+         slow-timeout = { period = \"1s\", terminate-after = 1 }\n",
+    )
+    .unwrap();
+    let hung = machine.dir().join("out-hung");
+    let run = Run::of(
+        machine
+            .command("timeout")
+            .args(["--kill-after=10", "300"])
+            .arg(bundle.join("run.sh"))
+            .arg(&hung)
+            .arg("--tool-config-file")
+            .arg(format!("gpu-check-test:{}", config.display()))
+            .env("PATH", &path)
+            .env("GPU_CHECK_WORKSPACE", workspace_root())
+            .env_remove("FAKE_CUDA_FAIL")
+            .env("FAKE_CUDA_HANG", "cuLaunchKernel")
+            .env(
+                "GPU_CHECK_FILTER",
+                "test(=a_faulting_kernel_is_named_and_poisons_only_its_process) | test(=copies_between_two_devices)",
+            ),
+    );
+    let read_hung = |name: &str| std::fs::read_to_string(hung.join(name)).unwrap_or_default();
+    let tests = read_hung("tests.txt");
+    assert_ne!(
+        run.code,
+        Some(124),
+        "run.sh was stopped after 300 s: the gpu-check profile did not stop the hanging test\n{tests}"
+    );
+    assert_eq!(run.code, Some(100), "{}\n{tests}", run.all());
+    assert!(
+        tests.lines().any(|l| l.contains("TIMEOUT")
+            && l.ends_with("a_faulting_kernel_is_named_and_poisons_only_its_process")),
+        "{tests}"
+    );
+    assert!(
+        tests
+            .lines()
+            .any(|l| l.contains(" PASS ") && l.ends_with("copies_between_two_devices")),
+        "{tests}"
+    );
+    assert!(
+        read_hung("entry.md").contains("The strict run exited 100."),
+        "{}",
+        read_hung("entry.md")
+    );
+
     // On a machine whose glibc is older than the bundle's programs need, run.sh stops before
     // any of them fails to start, and says how to build a bundle that runs there.
     std::fs::write(bundle.join("glibc"), "2.999\n").unwrap();
