@@ -97,6 +97,12 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
     let doctor: serde_json::Value = serde_json::from_str(&read("doctor.json")).unwrap();
     assert_eq!(doctor["usable_devices"], 2);
     let tests = read("tests.txt");
+    assert!(tests.contains("with nextest profile: gpu-check"), "{tests}");
+    // What passing tests printed is in the record too (the timing lines, on a real GPU).
+    assert!(
+        tests.contains("gpu-test: a_test_that_declares_its_memory_runs_within_it ran on device "),
+        "{tests}"
+    );
     for test in [
         "a_faulting_kernel_is_named_and_poisons_only_its_process",
         "a_second_process_waits_for_the_gpu_the_first_holds",

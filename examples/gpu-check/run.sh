@@ -29,10 +29,11 @@ workspace="${GPU_CHECK_WORKSPACE:-$(cd "$here/.." && pwd)}"
 mkdir -p "$out" || exit 2
 out="$(cd "$out" && pwd)" || exit 2
 # The gpu-check profile (.config/nextest.toml) runs one test at a time and stops one that hangs.
+# What passing tests printed (their devices, their GPU timing lines) follows the run.
 nextest() {
     "$here/cargo-nextest" nextest run --archive-file "$here/tests.tar.zst" \
         --workspace-remap "$workspace" --profile gpu-check --no-fail-fast \
-        --status-level all --final-status-level all "$@"
+        --status-level all --final-status-level all --success-output final "$@"
 }
 # The oldest glibc the bundle's programs run on (build.sh), and this machine's: on an older one
 # they would not start, and every file below would say only that.

@@ -5,7 +5,7 @@ use std::error::Error;
 use std::time::Instant;
 
 use gpu_test_examples::input;
-use gpu_test_runtime::cudarc::driver::{LaunchConfig, PushKernelArg};
+use gpu_test_runtime::cudarc::driver::{CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
 use gpu_test_runtime::cudarc::nvrtc::compile_ptx;
 use gpu_test_runtime::{Gpu, gpu_test};
 
@@ -16,30 +16,44 @@ fn event_time_is_below_wall_time_and_scales_with_the_work(gpu: &Gpu) -> Result<(
         .load_module(compile_ptx(gpu_test_examples::BUSY)?)?
         .load_function("busy")?;
     let stream = gpu.stream();
-    // The median of several runs of each size, after a warm-up run.
-    let time = |n: usize| -> Result<(f64, f64), Box<dyn Error>> {
-        let mut data = stream.clone_htod(&input(n, 3))?;
+    let (small_n, large_n) = (1usize << 20, 1usize << 22);
+    let mut small_data = stream.clone_htod(&input(small_n, 3))?;
+    let mut large_data = stream.clone_htod(&input(large_n, 3))?;
+    let launch = |stream: &CudaStream, data: &mut CudaSlice<f32>, n: usize| {
         let n_arg = n as i32;
-        let mut samples = Vec::new();
-        for run in 0..6 {
+        let mut launch = stream.launch_builder(&kernel);
+        launch.arg(data).arg(&n_arg);
+        // SAFETY: the kernel takes a float buffer of n elements and n.
+        unsafe { launch.launch(LaunchConfig::for_num_elems(n as u32)) }.map(|_| ())
+    };
+    // An idle GPU runs at a fraction of its clock until work has kept it busy for a while: a
+    // few hundred launches of the large size (about 0.2 s on an H200) bring it up, so that the
+    // sizes are not compared at different clocks.
+    for _ in 0..800 {
+        launch(stream, &mut large_data, large_n)?;
+    }
+    stream.synchronize()?;
+    // Event and wall time of one run of each size, in turn, so that both see the same clocks;
+    // the medians of six pairs, after a first pair left out.
+    let mut samples: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
+    for run in 0..7 {
+        for (size, (data, n)) in [(&mut small_data, small_n), (&mut large_data, large_n)]
+            .into_iter()
+            .enumerate()
+        {
             let started = Instant::now();
-            let timed = gpu.time(&format!("busy {n}"), |stream| {
-                let mut launch = stream.launch_builder(&kernel);
-                launch.arg(&mut data).arg(&n_arg);
-                // SAFETY: the kernel takes a float buffer of n elements and n.
-                unsafe { launch.launch(LaunchConfig::for_num_elems(n as u32)) }
-            })?;
+            let timed = gpu.time(&format!("busy {n}"), |stream| launch(stream, data, n))?;
             let wall = started.elapsed();
             timed.value?;
             if run > 0 {
-                samples.push((timed.elapsed.as_secs_f64(), wall.as_secs_f64()));
+                samples[size].push((timed.elapsed.as_secs_f64(), wall.as_secs_f64()));
             }
         }
-        samples.sort_by(|a, b| a.0.total_cmp(&b.0));
-        Ok(samples[samples.len() / 2])
-    };
-    let (small, small_wall) = time(1 << 20)?;
-    let (large, large_wall) = time(1 << 22)?;
+    }
+    let [(small, small_wall), (large, large_wall)] = samples.map(|mut times| {
+        times.sort_by(|a, b| a.0.total_cmp(&b.0));
+        times[times.len() / 2]
+    });
     assert!(small > 0.0 && large > 0.0, "event times {small} s and {large} s");
     assert!(
         small <= small_wall,
