@@ -543,6 +543,48 @@ fn containers_and_wsl_explain_a_missing_driver() {
     );
 }
 
+/// The driver's libraries mounted where GKE and gVisor put them, off the loader's path: the
+/// reason names the directory and the fix, and says nothing of a kernel module that a sandbox's
+/// `/proc` does not show, nor of a container toolkit that did mount the library.
+#[test]
+fn a_driver_mounted_off_the_loaders_path_is_named() {
+    let reason = "; libcuda.so.1 is in /usr/local/nvidia/lib64, where GPU containers and sandboxes (GKE, gVisor) \
+                  mount the driver's libraries, and the loader does not look there";
+    let hint = "add /usr/local/nvidia/lib64 to LD_LIBRARY_PATH (`export \
+                LD_LIBRARY_PATH=/usr/local/nvidia/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}`)";
+    let sandbox = || {
+        Machine::without_driver()
+            .device_node("nvidiactl", 0o666)
+            .device_node("nvidia0", 0o666)
+            .file("usr/local/nvidia/lib64/libcuda.so.1", "")
+    };
+    for machine in [sandbox(), sandbox().file(".dockerenv", "")] {
+        let json = machine.doctor(&["--json"]).json();
+        assert!(
+            has_finding(&json, "error", reason) && has_finding(&json, "error", hint),
+            "{:#?}",
+            finding_texts(&json)
+        );
+        let findings = finding_texts(&json).join("\n");
+        assert!(
+            !findings.contains("kernel module") && !findings.contains("Container Toolkit"),
+            "{findings}"
+        );
+        let run = machine.run("harness-basic", "gpu", &["--exact", "round_trip"]);
+        assert!(run.stdout.contains(reason), "{}", run.all());
+    }
+    // Where a driver loads, a copy in that directory is nothing to report.
+    let machine = Machine::with_fake_driver().file("usr/local/nvidia/lib64/libcuda.so.1", "");
+    let json = machine.doctor(&["--json"]).json();
+    assert!(
+        !finding_texts(&json)
+            .join("\n")
+            .contains("/usr/local/nvidia/lib64"),
+        "{:#?}",
+        finding_texts(&json)
+    );
+}
+
 /// NVIDIA's control devices without a GPU's own device file, and cuInit finding no device: in a
 /// container, one given no GPU (the NVIDIA Container Toolkit with none selected); on a host, a
 /// kernel module that found none.

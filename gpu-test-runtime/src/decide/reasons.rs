@@ -225,6 +225,9 @@ fn no_driver(probe: &Probe, tried: &[LoadAttempt]) -> SkipReason {
             "add the directory holding libcuda.so.1 to LD_LIBRARY_PATH or the loader cache (ldconfig); in a \
              container, start it with the NVIDIA container toolkit (docker run --gpus all)"
         }
+        // Sandboxes that mount the driver's libraries (gVisor) show no /proc/driver/nvidia:
+        // there, the module's absence says nothing.
+        None if probe.platform().mounted_driver_dir.is_some() => "",
         None => {
             reason.push_str("; the NVIDIA kernel module is not loaded either");
             "install the NVIDIA driver and check that `nvidia-smi` lists a GPU; on a machine without an \
@@ -239,6 +242,17 @@ fn no_driver(probe: &Probe, tried: &[LoadAttempt]) -> SkipReason {
             .to_string()
     };
     if unusable.is_empty()
+        && let Some(dir) = &probe.platform().mounted_driver_dir
+    {
+        reason.push_str(&format!(
+            "; libcuda.so.1 is in {dir}, where GPU containers and sandboxes (GKE, gVisor) mount the driver's \
+             libraries, and the loader does not look there"
+        ));
+        hint = format!(
+            "add {dir} to LD_LIBRARY_PATH (`export LD_LIBRARY_PATH={dir}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}`), \
+             as those platforms' CUDA images do"
+        );
+    } else if unusable.is_empty()
         && let Some((why, fix)) = missing_on_this_platform(probe)
     {
         reason.push_str(&format!("; {why}"));

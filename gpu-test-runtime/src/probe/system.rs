@@ -175,6 +175,9 @@ pub(crate) struct Platform {
     pub wsl: bool,
     /// `/usr/lib/wsl/lib/libcuda.so.1`, when it exists (WSL2's driver library).
     pub wsl_libcuda: Option<PathBuf>,
+    /// The directory of [`MOUNTED_DRIVER_DIRS`] (GPU containers' and sandboxes' mount of the
+    /// driver's libraries) that holds `libcuda.so.1`, as an absolute path, when one does.
+    pub mounted_driver_dir: Option<String>,
 }
 
 impl Platform {
@@ -212,6 +215,11 @@ fn parse_mig_modes(text: &str) -> Vec<u32> {
 /// Where WSL2 mounts the Windows driver's Linux libraries.
 pub(crate) const WSL_LIB_DIR: &str = "usr/lib/wsl/lib";
 
+/// Where GPU containers and sandboxes mount the host driver's libraries, off the loader's usual
+/// path: GKE's nodes, gVisor's GPU support and older NVIDIA container setups use
+/// `/usr/local/nvidia/lib64`, and their CUDA images add it to `LD_LIBRARY_PATH`.
+pub(crate) const MOUNTED_DRIVER_DIRS: &[&str] = &["usr/local/nvidia/lib64"];
+
 /// Reads the platform under `root`: container markers (`/.dockerenv`, `/run/.containerenv`, the
 /// cgroup of process 1) and WSL2's kernel release and library directory.
 pub(super) fn platform(root: &Path) -> Platform {
@@ -228,10 +236,15 @@ pub(super) fn platform(root: &Path) -> Platform {
     let release = std::fs::read_to_string(root.join("proc/sys/kernel/osrelease")).unwrap_or_default();
     let wsl = release.to_ascii_lowercase().contains("microsoft") || root.join("dev/dxg").exists();
     let libcuda = root.join(WSL_LIB_DIR).join("libcuda.so.1");
+    let mounted_driver_dir = MOUNTED_DRIVER_DIRS
+        .iter()
+        .find(|dir| root.join(dir).join("libcuda.so.1").exists())
+        .map(|dir| format!("/{dir}"));
     Platform {
         container,
         wsl,
         wsl_libcuda: (wsl && libcuda.exists()).then_some(libcuda),
+        mounted_driver_dir,
     }
 }
 
