@@ -50,13 +50,14 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
     let needs_glibc = std::fs::read_to_string(bundle.join("glibc")).unwrap();
     let needs_glibc = needs_glibc.trim();
     let has_glibc = this_machines_glibc();
-    let needed_by = |program: &str| newest_glibc_symbol(&std::fs::read(bundle.join(program)).unwrap());
-    assert!(
-        [needed_by("gpu-doctor"), needed_by("cargo-nextest")]
-            .iter()
-            .all(|version| version_key(version) <= version_key(needs_glibc)),
-        "the bundle says glibc {needs_glibc}"
-    );
+    let programs = [bundle.join("gpu-doctor"), bundle.join("cargo-nextest")]
+        .into_iter()
+        .chain(example_test_binaries());
+    let newest = programs
+        .map(|program| newest_glibc_symbol(&std::fs::read(&program).unwrap()))
+        .max_by_key(|version| version_key(version))
+        .unwrap();
+    assert_eq!(needs_glibc, newest, "the bundle's glibc file");
     assert!(
         version_key(needs_glibc) <= version_key(&has_glibc),
         "glibc {needs_glibc}, above this machine's {has_glibc}"
@@ -98,6 +99,20 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
     assert_eq!(doctor["usable_devices"], 2);
     let tests = read("tests.txt");
     assert!(tests.contains("with nextest profile: gpu-check"), "{tests}");
+    // The profile runs one test at a time and stops a hung one (the hang below overrides its
+    // timeout for one test, so the profile's own settings are read here).
+    let config = std::fs::read_to_string(workspace_root().join(".config/nextest.toml")).unwrap();
+    let profile = config
+        .split_once("[profile.gpu-check]\n")
+        .map(|(_, rest)| rest.split("\n[").next().unwrap_or_default())
+        .unwrap_or_else(|| panic!("no [profile.gpu-check] in .config/nextest.toml:\n{config}"));
+    assert!(
+        profile.lines().any(|l| l.trim() == "test-threads = 1")
+            && profile
+                .lines()
+                .any(|l| l.starts_with("slow-timeout") && l.contains("terminate-after")),
+        "{profile}"
+    );
     // What passing tests printed is in the record too (the timing lines, on a real GPU).
     assert!(
         tests.contains("gpu-test: a_test_that_declares_its_memory_runs_within_it ran on device "),
@@ -231,11 +246,41 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
         "run.sh: the bundle's programs need glibc 2.999 or newer, and this machine has glibc {has_glibc}; \
          build the bundle where glibc is {has_glibc} or older"
     );
-    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert_eq!(run.code, Some(3), "{}", run.all());
     assert!(run.stderr.contains(&refusal), "{}", run.all());
     let machine_txt = std::fs::read_to_string(too_old.join("machine.txt")).unwrap();
     assert!(machine_txt.contains(&refusal), "{machine_txt}");
     assert!(!too_old.join("doctor.txt").exists() && !too_old.join("tests.txt").exists());
+}
+
+/// The example test binaries the bundle's archive holds, as nextest lists them from the build
+/// that build.sh made.
+fn example_test_binaries() -> Vec<std::path::PathBuf> {
+    let listed = Run::of(
+        cargo()
+            .args([
+                "nextest",
+                "list",
+                "-p",
+                "gpu-test-examples",
+                "--cargo-profile",
+                "gpu-check",
+            ])
+            .args(["--no-default-features", "--features", "cuda-13000"])
+            .args(["--list-type", "binaries-only", "--message-format", "json"])
+            .current_dir(workspace_root())
+            .env("CARGO_TARGET_DIR", Fixture::target_dir()),
+    );
+    assert_eq!(listed.code, Some(0), "{}", listed.all());
+    let json: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+    let binaries: Vec<std::path::PathBuf> = json["rust-binaries"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|binary| binary["binary-path"].as_str().unwrap().into())
+        .collect();
+    assert!(binaries.len() >= 7, "{binaries:?}");
+    binaries
 }
 
 /// This machine's glibc, as `getconf` tells it (`2.36`).
@@ -267,10 +312,12 @@ fn newest_glibc_symbol(program: &[u8]) -> String {
         .expect("the program names a glibc version")
 }
 
-/// `2.34` as `(2, 34)`, so that versions compare as numbers.
+/// `2.34` as `(2, 34)`, so that versions compare as numbers; fields after the second (a
+/// development glibc's `2.39.9000`) do not count.
 fn version_key(version: &str) -> (u32, u32) {
-    let (major, minor) = version
-        .split_once('.')
-        .unwrap_or_else(|| panic!("version {version:?}"));
-    (major.parse().unwrap(), minor.parse().unwrap())
+    let mut fields = version.split('.').map(|field| field.parse::<u32>());
+    match (fields.next(), fields.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => (major, minor),
+        _ => panic!("version {version:?}"),
+    }
 }

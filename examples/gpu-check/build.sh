@@ -3,7 +3,7 @@
 # needed): a nextest archive of the example GPU tests, cargo-nextest itself, gpu-doctor and
 # run.sh. Copy the bundle into a checkout of the same revision on a GPU machine, which needs only
 # the NVIDIA driver and a CUDA toolkit, and run `<bundle>/run.sh <output folder>` there. Its
-# programs need this machine's glibc or a newer one: build it where glibc is no newer than the
+# programs may need a glibc as new as this machine's: build it where glibc is no newer than the
 # GPU machine's (in a container of that machine's distribution, say).
 #
 #   examples/gpu-check/build.sh [--cuda 12|13] [BUNDLE_DIR]   (default: gpu-bundle in the checkout)
@@ -50,8 +50,8 @@ chmod +x "$bundle/run.sh" "$bundle/gpu-doctor" "$bundle/cargo-nextest"
 git -C "$root" rev-parse HEAD > "$bundle/revision" 2>/dev/null || echo unknown > "$bundle/revision"
 echo "$cuda" > "$bundle/cuda"
 # The oldest glibc the bundle runs on: the newest symbol version any of its programs asks for
-# (GLIBC_2.34, say). Programs linked here need at least this machine's glibc, or less, never
-# more, so run.sh can tell a GPU machine with an older one before anything fails to start.
+# (GLIBC_2.34, say), which is no newer than this machine's glibc. run.sh compares it with the GPU
+# machine's before anything fails to start.
 tests="$(cargo nextest list -p gpu-test-examples --cargo-profile gpu-check \
     --no-default-features --features "$features" \
     --list-type binaries-only --message-format json |
@@ -68,7 +68,7 @@ while IFS= read -r binary; do
     fi
     programs+=("$binary")
 done <<< "$tests"
-glibc="$(grep -ahoE 'GLIBC_2\.[0-9]+' "${programs[@]}" | cut -d_ -f2 | sort -uV | tail -n 1)"
+glibc="$({ grep -ahoE 'GLIBC_2\.[0-9]+' "${programs[@]}" || true; } | cut -d_ -f2 | sort -uV | tail -n 1)"
 echo "${glibc:-unknown}" > "$bundle/glibc"
 size=$(du -sb "$bundle" | cut -f1)
 limit=$((64 * 1024 * 1024))

@@ -18,31 +18,42 @@
 #   entry.md       all of the above as an entry for docs/gpu-runs.md
 #
 # The checkout the bundle lies in (its parent directory, or GPU_CHECK_WORKSPACE) must be the
-# revision the bundle was built from. Exit status: that of the strict test run, or 2 when the
-# bundle cannot run here (an output folder that cannot be made, a glibc older than the bundle's
-# programs need: machine.txt then says which).
+# revision the bundle was built from. Exit status: that of the strict test run (nextest's: 100
+# when a test failed), or 3 when the bundle cannot run here (an output folder that cannot be
+# made, a glibc older than the bundle's programs need, which machine.txt then names).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${1:?usage: run.sh OUTPUT_DIR [nextest arguments...]}"
 shift
 workspace="${GPU_CHECK_WORKSPACE:-$(cd "$here/.." && pwd)}"
-mkdir -p "$out" || exit 2
-out="$(cd "$out" && pwd)" || exit 2
-# The gpu-check profile (.config/nextest.toml) runs one test at a time and stops one that hangs.
-# What passing tests printed (their devices, their GPU timing lines) follows the run.
+mkdir -p "$out" || exit 3
+out="$(cd "$out" && pwd)" || exit 3
+# The gpu-check profile (.config/nextest.toml) runs one test at a time and stops one that hangs;
+# nextest's variables for test threads and retries would override it. What passing tests printed
+# (their devices, their GPU timing lines) follows the run.
 nextest() {
-    "$here/cargo-nextest" nextest run --archive-file "$here/tests.tar.zst" \
+    env -u NEXTEST_TEST_THREADS -u NEXTEST_RETRIES \
+        "$here/cargo-nextest" nextest run --archive-file "$here/tests.tar.zst" \
         --workspace-remap "$workspace" --profile gpu-check --no-fail-fast \
         --status-level all --final-status-level all --success-output final "$@"
 }
 # The oldest glibc the bundle's programs run on (build.sh), and this machine's: on an older one
 # they would not start, and every file below would say only that.
-needs_glibc="$(cat "$here/glibc" 2>/dev/null || echo unknown)"
+needs_glibc="$(cat "$here/glibc" 2>/dev/null || true)"
 has_glibc="$(getconf GNU_LIBC_VERSION 2>/dev/null | sed -n 's/^glibc //p')"
+if [[ "$needs_glibc" =~ ^[0-9]+\.[0-9]+$ ]]; then
+    needs="needs glibc $needs_glibc or newer"
+else
+    needs="no glibc version recorded"
+fi
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "bundle: revision $(cat "$here/revision"), CUDA $(cat "$here/cuda") bindings, needs glibc $needs_glibc or newer"
-    echo "glibc: ${has_glibc:-not told by getconf GNU_LIBC_VERSION}"
+    echo "bundle: revision $(cat "$here/revision"), CUDA $(cat "$here/cuda") bindings, $needs"
+    if [ -n "$has_glibc" ]; then
+        echo "glibc: $has_glibc"
+    else
+        echo "glibc: not told by getconf GNU_LIBC_VERSION (not glibc, or no getconf): the programs may not start"
+    fi
     uname -a
     nvidia-smi 2>&1 || echo "nvidia-smi: not available"
     # Where the loader finds the CUDA libraries: what decides which NVRTC the tests get.
@@ -55,7 +66,7 @@ if [ -n "$has_glibc" ] && [[ "$needs_glibc" =~ ^[0-9]+\.[0-9]+$ ]] &&
     echo "run.sh: the bundle's programs need glibc $needs_glibc or newer, and this machine has glibc $has_glibc;" \
         "build the bundle where glibc is $has_glibc or older (in a container of this machine's" \
         "distribution, say): programs linked there run here" | tee -a "$out/machine.txt" >&2
-    exit 2
+    exit 3
 fi
 "$here/gpu-doctor" > "$out/doctor.txt" 2>&1
 echo "exit status: $?" >> "$out/doctor.txt"
