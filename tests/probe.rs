@@ -545,18 +545,19 @@ fn containers_and_wsl_explain_a_missing_driver() {
 
 /// The driver's libraries mounted where GKE and gVisor put them, off the loader's path: the
 /// reason names the directory and the fix, and says nothing of a kernel module that a sandbox's
-/// `/proc` does not show, nor of a container toolkit that did mount the library.
+/// `/proc` does not show, nor of a container toolkit that did mount the library. Without the
+/// GPUs' device files, or with the directory on `LD_LIBRARY_PATH`, the mount is not the story.
 #[test]
 fn a_driver_mounted_off_the_loaders_path_is_named() {
     let reason = "; libcuda.so.1 is in /usr/local/nvidia/lib64, where GPU containers and sandboxes (GKE, gVisor) \
                   mount the driver's libraries, and the loader does not look there";
     let hint = "add /usr/local/nvidia/lib64 to LD_LIBRARY_PATH (`export \
                 LD_LIBRARY_PATH=/usr/local/nvidia/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}`)";
+    let mounted = || Machine::without_driver().file("usr/local/nvidia/lib64/libcuda.so.1", "");
     let sandbox = || {
-        Machine::without_driver()
+        mounted()
             .device_node("nvidiactl", 0o666)
             .device_node("nvidia0", 0o666)
-            .file("usr/local/nvidia/lib64/libcuda.so.1", "")
     };
     for machine in [sandbox(), sandbox().file(".dockerenv", "")] {
         let json = machine.doctor(&["--json"]).json();
@@ -573,13 +574,29 @@ fn a_driver_mounted_off_the_loaders_path_is_named() {
         let run = machine.run("harness-basic", "gpu", &["--exact", "round_trip"]);
         assert!(run.stdout.contains(reason), "{}", run.all());
     }
-    // Where a driver loads, a copy in that directory is nothing to report.
-    let machine = Machine::with_fake_driver().file("usr/local/nvidia/lib64/libcuda.so.1", "");
-    let json = machine.doctor(&["--json"]).json();
+    // A node whose kernel module shows (GKE without a sandbox): both are said.
+    let json = sandbox().kernel_module("580.95.05").doctor(&["--json"]).json();
     assert!(
-        !finding_texts(&json)
-            .join("\n")
-            .contains("/usr/local/nvidia/lib64"),
+        has_finding(&json, "error", "the NVIDIA kernel module 580.95.05 is loaded")
+            && has_finding(&json, "error", reason)
+            && has_finding(&json, "error", hint),
+        "{:#?}",
+        finding_texts(&json)
+    );
+    // A container started without the GPUs is that, whatever its image holds.
+    let json = mounted().file(".dockerenv", "").doctor(&["--json"]).json();
+    assert!(
+        has_finding(&json, "error", "started without GPU access") && !has_finding(&json, "error", reason),
+        "{:#?}",
+        finding_texts(&json)
+    );
+    // With the directory on LD_LIBRARY_PATH, the loader did look there.
+    let json = sandbox()
+        .env("LD_LIBRARY_PATH", "/usr/local/nvidia/lib64")
+        .doctor(&["--json"])
+        .json();
+    assert!(
+        !has_finding(&json, "error", reason),
         "{:#?}",
         finding_texts(&json)
     );

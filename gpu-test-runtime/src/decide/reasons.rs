@@ -12,6 +12,7 @@ use crate::probe::{
     DeviceError, DeviceInfo, LoadedLibrary, MAX_DEVICES, Nvrtc, Obstacle, PassedOver, Probe, VisibleDevices,
     WSL_LIB_DIR,
 };
+use crate::util::files::same_place;
 use crate::util::format::{escape_control, format_duration};
 
 /// Why no test can use the driver at all, or `None` when it is loaded and initialised.
@@ -211,6 +212,10 @@ fn no_driver(probe: &Probe, tried: &[LoadAttempt]) -> SkipReason {
     for attempt in &unusable {
         reason.push_str(&format!("; {}", attempt.error));
     }
+    let mounted = unusable
+        .is_empty()
+        .then(|| mounted_driver_off_path(probe))
+        .flatten();
     let hint = match &probe.kernel_module {
         Some(module) => {
             let release = module
@@ -227,7 +232,7 @@ fn no_driver(probe: &Probe, tried: &[LoadAttempt]) -> SkipReason {
         }
         // Sandboxes that mount the driver's libraries (gVisor) show no /proc/driver/nvidia:
         // there, the module's absence says nothing.
-        None if probe.platform().mounted_driver_dir.is_some() => "",
+        None if mounted.is_some() => "",
         None => {
             reason.push_str("; the NVIDIA kernel module is not loaded either");
             "install the NVIDIA driver and check that `nvidia-smi` lists a GPU; on a machine without an \
@@ -241,9 +246,7 @@ fn no_driver(probe: &Probe, tried: &[LoadAttempt]) -> SkipReason {
          and that it is a 64-bit driver library"
             .to_string()
     };
-    if unusable.is_empty()
-        && let Some(dir) = &probe.platform().mounted_driver_dir
-    {
+    if let Some(dir) = mounted {
         reason.push_str(&format!(
             "; libcuda.so.1 is in {dir}, where GPU containers and sandboxes (GKE, gVisor) mount the driver's \
              libraries, and the loader does not look there"
@@ -259,6 +262,18 @@ fn no_driver(probe: &Probe, tried: &[LoadAttempt]) -> SkipReason {
         hint = fix;
     }
     SkipReason::new(SkipKind::NoDriver, reason, hint)
+}
+
+/// The directory where a GPU container or sandbox mounted the driver's libraries
+/// (`/usr/local/nvidia/lib64`), when it holds `libcuda.so.1`, the GPUs' device files are there,
+/// and `LD_LIBRARY_PATH` does not name it: the one thing missing is the loader's path.
+fn mounted_driver_off_path(probe: &Probe) -> Option<&str> {
+    let dir = probe.platform().mounted_driver_dir.as_deref()?;
+    let on_path = probe
+        .environment
+        .library_path_dirs()
+        .any(|listed| same_place(Path::new(listed), Path::new(dir)));
+    (!probe.device_nodes().is_empty() && !on_path).then_some(dir)
 }
 
 /// Why no device shows when GPUs are in MIG mode and no MIG instance is visible, and the fix: a
