@@ -69,9 +69,10 @@ extern "C" __global__ void busy(float *v, int n) {
 "#;
 
 /// A write far outside any allocation (the fault test), which the GPU reports as
-/// CUDA_ERROR_ILLEGAL_ADDRESS.
-pub const OUT_OF_BOUNDS_WRITE: &str =
-    r#"extern "C" __global__ void poke(int *p) { p[0x7fffffffLL * 64] = 1; }"#;
+/// CUDA_ERROR_ILLEGAL_ADDRESS. It lands 2^61 bytes past the buffer, beyond any address a page
+/// table can map (a GPU's reach 57 bits at most, a process's 47 or 56): where the GPU may reach
+/// the process's own memory (HMM), a nearer miss could land in a mapping and not fault at all.
+pub const OUT_OF_BOUNDS_WRITE: &str = r#"extern "C" __global__ void poke(int *p) { p[1LL << 59] = 1; }"#;
 
 /// Every kernel source above with its entry points, so that each can be compiled with a real
 /// NVRTC where no GPU is (gpu-test's own tests do).
