@@ -175,11 +175,7 @@ fn an_old_driver_names_the_release_each_cuda_needs() {
         .nvrtc_version("12.9")
         .python_env("venv");
     let wheel = site_packages.join("nvidia/cuda_nvrtc/lib");
-    machine.nvrtc_file(&wheel.join("libnvrtc.so.12"), "libnvrtc.so.12");
-    machine.nvrtc_file(
-        &wheel.join("libnvrtc-builtins.so.12.9"),
-        "libnvrtc-builtins.so.12.9",
-    );
+    machine.nvrtc_in(&wheel, &["libnvrtc.so.12", "libnvrtc-builtins.so.12.9"]);
     let kernel = reason_of(&gpu_tests(&machine, &[]), "compiles_a_kernel");
     assert!(
         kernel.ends_with(&format!(
@@ -198,7 +194,7 @@ fn an_old_driver_names_the_release_each_cuda_needs() {
         .nvrtc_version("13.0")
         .python_env("venv");
     let wheel = site_packages.join("nvidia/cuda_nvrtc/lib");
-    machine.nvrtc_file(&wheel.join("libnvrtc.so.12"), "libnvrtc.so.12");
+    machine.nvrtc_in(&wheel, &["libnvrtc.so.12"]);
     let path = format!("{}:{}", machine.dir().join("lib").display(), wheel.display());
     let kernel = reason_of(
         &gpu_tests(&machine.env("LD_LIBRARY_PATH", &path), &[]),
@@ -254,7 +250,7 @@ fn nvrtc_missing_skips_kernel_tests_only() {
     // A CUDA 13 toolkit's NVRTC, whose name the CUDA 12 bindings do not try, not on the path.
     let machine = Machine::with_fake_driver().without_nvrtc();
     let cuda13 = machine.dir().join("root/usr/local/cuda-13.0/lib64");
-    machine.nvrtc_file(&cuda13.join("libnvrtc.so.13"), "libnvrtc.so.13");
+    machine.nvrtc_in(&cuda13, &["libnvrtc.so.13"]);
     let reason = reason_of(&gpu_tests(&machine, &[]), "compiles_a_kernel");
     assert!(
         reason.contains(&format!(
@@ -267,7 +263,7 @@ fn nvrtc_missing_skips_kernel_tests_only() {
     // The same from a CUDA 13 wheel (nvidia/cu13/lib) of a virtual environment on PATH.
     let (machine, site_packages) = Machine::with_fake_driver().without_nvrtc().python_env("venv");
     let wheel = site_packages.join("nvidia/cu13/lib");
-    machine.nvrtc_file(&wheel.join("libnvrtc.so.13"), "libnvrtc.so.13");
+    machine.nvrtc_in(&wheel, &["libnvrtc.so.13"]);
     let reason = reason_of(&gpu_tests(&machine, &[]), "compiles_a_kernel");
     assert!(
         reason.contains(&format!(
@@ -288,7 +284,7 @@ fn nvrtc_outside_the_loader_path_is_loaded_for_kernel_tests() {
         .without_nvrtc()
         .env("FAKE_NVRTC_BUILTINS", "1");
     let lib64 = machine.dir().join("root/usr/local/cuda/lib64");
-    machine.nvrtc_file(&lib64.join("libnvrtc.so.12"), "libnvrtc.so.12");
+    machine.nvrtc_in(&lib64, &["libnvrtc.so.12"]);
     let reason = reason_of(&gpu_tests(&machine, &[]), "compiles_a_kernel");
     assert!(
         reason.starts_with(&format!(
@@ -302,10 +298,7 @@ fn nvrtc_outside_the_loader_path_is_loaded_for_kernel_tests() {
         ),
         "{reason}"
     );
-    machine.nvrtc_file(
-        &lib64.join("libnvrtc-builtins.so.12.8"),
-        "libnvrtc-builtins.so.12.8",
-    );
+    machine.nvrtc_in(&lib64, &["libnvrtc-builtins.so.12.8"]);
     let run = gpu_tests(&machine, &[]);
     run.assert_clean();
     assert_passed(&run, "compiles_a_kernel");
@@ -342,7 +335,7 @@ fn nvrtc_outside_the_loader_path_is_loaded_for_kernel_tests() {
     // Builtins others may write to are not loaded either, and without them nothing compiles.
     let machine = Machine::with_fake_driver().without_nvrtc();
     let lib64 = machine.dir().join("root/usr/local/cuda/lib64");
-    machine.nvrtc_file(&lib64.join("libnvrtc.so.12"), "libnvrtc.so.12");
+    machine.nvrtc_in(&lib64, &["libnvrtc.so.12"]);
     let builtins = lib64.join("libnvrtc-builtins.so.12.8");
     machine.nvrtc_file(&builtins, "libnvrtc-builtins.so.12.8");
     std::fs::set_permissions(&builtins, std::fs::Permissions::from_mode(0o666)).unwrap();

@@ -306,7 +306,7 @@ fn nvrtc_missing_too_old_and_newer_than_the_driver() {
     // A toolkit's NVRTC off the loader's path is loaded by its full path: a note, not a warning.
     let machine = Machine::with_fake_driver().without_nvrtc();
     let lib64 = machine.dir().join("root/usr/local/cuda/lib64");
-    machine.nvrtc_file(&lib64.join("libnvrtc.so.12"), "libnvrtc.so.12");
+    machine.nvrtc_in(&lib64, &["libnvrtc.so.12"]);
     let builtins = lib64.join("libnvrtc-builtins.so.12.8");
     machine.nvrtc_file(&builtins, "libnvrtc-builtins.so.12.8");
     let json = machine.doctor(&["--json"]).json();
@@ -317,11 +317,7 @@ fn nvrtc_missing_too_old_and_newer_than_the_driver() {
         .file("etc/ld.so.conf", "include /etc/ld.so.conf.d/*.conf\n")
         .file("etc/ld.so.conf.d/cuda.conf", "/usr/local/cuda/lib64\n");
     let listed_lib64 = listed.dir().join("root/usr/local/cuda/lib64");
-    listed.nvrtc_file(&listed_lib64.join("libnvrtc.so.12"), "libnvrtc.so.12");
-    listed.nvrtc_file(
-        &listed_lib64.join("libnvrtc-builtins.so.12.8"),
-        "libnvrtc-builtins.so.12.8",
-    );
+    listed.nvrtc_in(&listed_lib64, &["libnvrtc.so.12", "libnvrtc-builtins.so.12.8"]);
     let json = listed.doctor(&["--json"]).json();
     assert_finding(
         &json,
@@ -551,8 +547,7 @@ fn containers_and_wsl_explain_a_missing_driver() {
 fn a_driver_mounted_off_the_loaders_path_is_named() {
     let reason = "; libcuda.so.1 is in /usr/local/nvidia/lib64, where GPU containers and sandboxes (GKE, gVisor) \
                   mount the driver's libraries, and the loader does not look there";
-    let hint = "add /usr/local/nvidia/lib64 to LD_LIBRARY_PATH (`export \
-                LD_LIBRARY_PATH=/usr/local/nvidia/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}`)";
+    let hint = "add /usr/local/nvidia/lib64 to LD_LIBRARY_PATH";
     let mounted = || Machine::without_driver().file("usr/local/nvidia/lib64/libcuda.so.1", "");
     let sandbox = || {
         mounted()
@@ -676,17 +671,9 @@ fn control_devices_without_a_gpus_device_file_are_named() {
 fn of_several_nvrtcs_the_named_toolkit_then_cudarcs_order_and_never_one_too_new() {
     let (machine, site_packages) = Machine::with_fake_driver().without_nvrtc().python_env("venv");
     let wheel = site_packages.join("nvidia/cuda_nvrtc/lib");
-    machine.nvrtc_file(&wheel.join("libnvrtc.so.12"), "libnvrtc.so.12");
-    machine.nvrtc_file(
-        &wheel.join("libnvrtc-builtins.so.12.8"),
-        "libnvrtc-builtins.so.12.8",
-    );
+    machine.nvrtc_in(&wheel, &["libnvrtc.so.12", "libnvrtc-builtins.so.12.8"]);
     let home = machine.dir().join("root/opt/cuda-11.8/lib64");
-    machine.nvrtc_file(&home.join("libnvrtc.so.11"), "libnvrtc.so.11");
-    machine.nvrtc_file(
-        &home.join("libnvrtc-builtins.so.12.8"),
-        "libnvrtc-builtins.so.12.8",
-    );
+    machine.nvrtc_in(&home, &["libnvrtc.so.11", "libnvrtc-builtins.so.12.8"]);
     let library = |machine: &Machine| {
         let json = machine.doctor(&["--json"]).json();
         json["toolkit"]["nvrtc"]["library"]
@@ -713,13 +700,9 @@ fn of_several_nvrtcs_the_named_toolkit_then_cudarcs_order_and_never_one_too_new(
         .nvrtc_version("11.8")
         .python_env("venv");
     let wheel = site_packages.join("nvidia/cuda_nvrtc/lib");
-    machine.nvrtc_file(&wheel.join("libnvrtc.so.12"), "libnvrtc.so.12");
+    machine.nvrtc_in(&wheel, &["libnvrtc.so.12"]);
     let toolkit = machine.dir().join("root/usr/local/cuda-11.8/lib64");
-    machine.nvrtc_file(&toolkit.join("libnvrtc.so.11"), "libnvrtc.so.11");
-    machine.nvrtc_file(
-        &toolkit.join("libnvrtc-builtins.so.11.8"),
-        "libnvrtc-builtins.so.11.8",
-    );
+    machine.nvrtc_in(&toolkit, &["libnvrtc.so.11", "libnvrtc-builtins.so.11.8"]);
     let json = machine.doctor(&["--json"]).json();
     let nvrtc = &json["toolkit"]["nvrtc"];
     assert_eq!(

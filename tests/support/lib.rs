@@ -400,6 +400,14 @@ impl Machine {
         fs::write(path, bytes).unwrap();
     }
 
+    /// Puts copies of the fake NVRTC in `dir`, each named and answering to one of `names`
+    /// (`libnvrtc.so.12`, `libnvrtc-builtins.so.12.8`), as a toolkit or a wheel installs them.
+    pub fn nvrtc_in(&self, dir: &Path, names: &[&str]) {
+        for name in names {
+            self.nvrtc_file(&dir.join(name), name);
+        }
+    }
+
     /// Runs the test target `target` of the fixture crate `fixture` with `args` on this machine.
     pub fn run(&self, fixture: &str, target: &str, args: &[&str]) -> Run {
         Run::of(self.command(Fixture::build(fixture).test(target)).args(args))

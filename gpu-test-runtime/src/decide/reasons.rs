@@ -216,8 +216,8 @@ fn no_driver(probe: &Probe, tried: &[LoadAttempt]) -> SkipReason {
         .is_empty()
         .then(|| mounted_driver_off_path(probe))
         .flatten();
-    let hint = match &probe.kernel_module {
-        Some(module) => {
+    match (&probe.kernel_module, mounted) {
+        (Some(module), _) => {
             let release = module
                 .release
                 .as_deref()
@@ -227,40 +227,35 @@ fn no_driver(probe: &Probe, tried: &[LoadAttempt]) -> SkipReason {
                 "; the NVIDIA kernel module{release} is loaded, so the driver is installed but its library \
                  is not where the loader looks"
             ));
-            "add the directory holding libcuda.so.1 to LD_LIBRARY_PATH or the loader cache (ldconfig); in a \
-             container, start it with the NVIDIA container toolkit (docker run --gpus all)"
         }
+        (None, None) => reason.push_str("; the NVIDIA kernel module is not loaded either"),
         // Sandboxes that mount the driver's libraries (gVisor) show no /proc/driver/nvidia:
         // there, the module's absence says nothing.
-        None if mounted.is_some() => "",
-        None => {
-            reason.push_str("; the NVIDIA kernel module is not loaded either");
-            "install the NVIDIA driver and check that `nvidia-smi` lists a GPU; on a machine without an \
-             NVIDIA GPU this skip is expected"
-        }
-    };
-    let mut hint = if unusable.is_empty() {
-        hint.to_string()
-    } else {
+        (None, Some(_)) => {}
+    }
+    // The most specific explanation gives the fix.
+    let hint = if !unusable.is_empty() {
         "a libcuda file was found but could not be loaded (see the loader's message): check its permissions \
          and that it is a 64-bit driver library"
             .to_string()
-    };
-    if let Some(dir) = mounted {
+    } else if let Some(dir) = mounted {
         reason.push_str(&format!(
             "; libcuda.so.1 is in {dir}, where GPU containers and sandboxes (GKE, gVisor) mount the driver's \
              libraries, and the loader does not look there"
         ));
-        hint = format!(
-            "add {dir} to LD_LIBRARY_PATH (`export LD_LIBRARY_PATH={dir}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}`), \
-             as those platforms' CUDA images do"
-        );
-    } else if unusable.is_empty()
-        && let Some((why, fix)) = missing_on_this_platform(probe)
-    {
+        loader_path_fix(probe, Path::new(dir))
+    } else if let Some((why, fix)) = missing_on_this_platform(probe) {
         reason.push_str(&format!("; {why}"));
-        hint = fix;
-    }
+        fix
+    } else if probe.kernel_module.is_some() {
+        "add the directory holding libcuda.so.1 to LD_LIBRARY_PATH or the loader cache (ldconfig); in a \
+         container, start it with the NVIDIA container toolkit (docker run --gpus all)"
+            .to_string()
+    } else {
+        "install the NVIDIA driver and check that `nvidia-smi` lists a GPU; on a machine without an NVIDIA GPU \
+         this skip is expected"
+            .to_string()
+    };
     SkipReason::new(SkipKind::NoDriver, reason, hint)
 }
 
@@ -512,7 +507,7 @@ pub(crate) fn nvrtc_found_elsewhere(probe: &Probe, tried: &[LoadAttempt]) -> (St
                 "; NVRTC is on this machine at {}, which is not on the loader's path",
                 listed.join(", ")
             ),
-            Some(usable.parent().map(|dir| loader_path_fix(probe, dir)).unwrap_or_default()),
+            Some(file_loader_path_fix(probe, usable)),
         );
     }
     (
@@ -551,10 +546,7 @@ pub(crate) fn passed_over_fix(probe: &Probe, passed_over: &PassedOver) -> String
                 "install {name}, which comes with NVRTC (the cuda-nvrtc package), beside NVRTC or on the loader's path"
             )
         }
-        Obstacle::NeedsLoaderPath => match passed_over.path.parent() {
-            Some(dir) => loader_path_fix(probe, dir),
-            None => "add its directory to LD_LIBRARY_PATH".to_string(),
-        },
+        Obstacle::NeedsLoaderPath => file_loader_path_fix(probe, &passed_over.path),
         Obstacle::NewerThanDriver { cuda_major } => {
             let update = update_driver_for(Version::new(*cuda_major, 0));
             match probe.driver.cuda_version {
@@ -567,15 +559,23 @@ pub(crate) fn passed_over_fix(probe: &Probe, passed_over: &PassedOver) -> String
 
 /// How to put NVRTC's directory on the loader's path, so that programs outside gpu-test find it.
 pub(crate) fn nvrtc_loader_path_fix(probe: &Probe, library: &LoadedLibrary) -> String {
-    match library.path.as_deref().and_then(Path::parent) {
-        Some(dir) => loader_path_fix(probe, dir),
+    match library.path.as_deref() {
+        Some(file) => file_loader_path_fix(probe, file),
         None => "add NVRTC's directory to LD_LIBRARY_PATH".to_string(),
+    }
+}
+
+/// How to put the directory of `file` on the loader's path.
+fn file_loader_path_fix(probe: &Probe, file: &Path) -> String {
+    match file.parent() {
+        Some(dir) => loader_path_fix(probe, dir),
+        None => "add its directory to LD_LIBRARY_PATH".to_string(),
     }
 }
 
 /// How to put `dir` on the loader's path: `ldconfig` when `/etc/ld.so.conf` already names it
 /// (the cache is only out of date), else `LD_LIBRARY_PATH`.
-pub(crate) fn loader_path_fix(probe: &Probe, dir: &Path) -> String {
+fn loader_path_fix(probe: &Probe, dir: &Path) -> String {
     let shown = escape_control(&dir.display().to_string());
     if probe.ld_so_conf_lists(dir) {
         format!("run ldconfig as root: /etc/ld.so.conf names {shown}, but the loader's cache does not have it yet")
