@@ -22,15 +22,12 @@ fn no_driver_names_what_was_tried_and_that_no_module_is_loaded() {
         tried[0].ends_with("/libcuda.so.1") && tried[1].ends_with("/libcuda.so"),
         "{tried:?}"
     );
-    assert!(
-        has_finding(
-            &json,
-            "error",
-            "no CUDA driver: libcuda could not be loaded (tried"
-        ) && has_finding(&json, "error", "the NVIDIA kernel module is not loaded either"),
-        "{:#?}",
-        finding_texts(&json)
+    assert_finding(
+        &json,
+        "error",
+        "no CUDA driver: libcuda could not be loaded (tried",
     );
+    assert_finding(&json, "error", "the NVIDIA kernel module is not loaded either");
     assert_eq!(json["usable_devices"], 0);
 
     let text = machine.doctor(&[]);
@@ -124,18 +121,15 @@ fn a_loaded_module_without_its_library_says_where_to_look() {
         .doctor(&["--json"]);
     run.assert_clean();
     let json = run.json();
-    assert!(
-        has_finding(
-            &json,
-            "error",
-            "the NVIDIA kernel module 550.54.14 is loaded, so the driver is installed but its library is not where the loader looks"
-        ) && has_finding(
-            &json,
-            "error",
-            "add the directory holding libcuda.so.1 to LD_LIBRARY_PATH"
-        ),
-        "{:#?}",
-        finding_texts(&json)
+    assert_finding(
+        &json,
+        "error",
+        "the NVIDIA kernel module 550.54.14 is loaded, so the driver is installed but its library is not where the loader looks",
+    );
+    assert_finding(
+        &json,
+        "error",
+        "add the directory holding libcuda.so.1 to LD_LIBRARY_PATH",
     );
     // With a module present, the probe also tries cudarc's other names.
     assert!(json["driver"]["tried"].as_array().unwrap().len() > 2);
@@ -192,11 +186,8 @@ fn cuinit_failures_are_named_with_their_fix() {
         assert_eq!(run.code, Some(1));
         let json = run.json();
         assert_eq!(json["driver"]["init"]["code"], *code);
-        assert!(
-            has_finding(&json, "error", text) && has_finding(&json, "error", hint),
-            "code {code}: {:#?}",
-            finding_texts(&json)
-        );
+        assert_finding(&json, "error", text);
+        assert_finding(&json, "error", hint);
     }
 }
 
@@ -206,14 +197,10 @@ fn codes_cudarc_does_not_know_stay_numbers() {
     run.assert_clean();
     let json = run.json();
     assert!(json["driver"]["init"]["name"].is_null());
-    assert!(
-        has_finding(
-            &json,
-            "error",
-            "cuInit failed: unknown CUDA error code 35 (not a driver API code; in the CUDA runtime API it is cudaErrorInsufficientDriver"
-        ),
-        "{:#?}",
-        finding_texts(&json)
+    assert_finding(
+        &json,
+        "error",
+        "cuInit failed: unknown CUDA error code 35 (not a driver API code; in the CUDA runtime API it is cudaErrorInsufficientDriver",
     );
 
     let run = Machine::with_fake_driver().init_result(9999).doctor(&["--json"]);
@@ -355,17 +342,13 @@ fn nvrtc_missing_too_old_and_newer_than_the_driver() {
         .driver_version(12040, "550.54.14")
         .doctor(&["--json"])
         .json();
-    assert!(
-        has_finding(&json, "warning", "NVRTC 12.8")
-            && has_finding(
-                &json,
-                "warning",
-                "cannot load (CUDA_ERROR_UNSUPPORTED_PTX_VERSION)"
-            )
-            && has_finding(&json, "warning", "update the driver to 570.26 or newer"),
-        "{:#?}",
-        finding_texts(&json)
+    assert_finding(&json, "warning", "NVRTC 12.8");
+    assert_finding(
+        &json,
+        "warning",
+        "cannot load (CUDA_ERROR_UNSUPPORTED_PTX_VERSION)",
     );
+    assert_finding(&json, "warning", "update the driver to 570.26 or newer");
 }
 
 #[test]
@@ -514,11 +497,8 @@ fn containers_and_wsl_explain_a_missing_driver() {
         let run = machine.doctor(&["--json"]);
         run.assert_clean();
         let json = run.json();
-        assert!(
-            has_finding(&json, "error", reason) && has_finding(&json, "error", hint),
-            "{reason}\n{:#?}",
-            finding_texts(&json)
-        );
+        assert_finding(&json, "error", reason);
+        assert_finding(&json, "error", hint);
         let text = machine.doctor(&[]);
         assert!(text.stdout.contains("  platform "), "{}", text.stdout);
         // The same reason skips a test.
@@ -556,11 +536,8 @@ fn a_driver_mounted_off_the_loaders_path_is_named() {
     };
     for machine in [sandbox(), sandbox().file(".dockerenv", "")] {
         let json = machine.doctor(&["--json"]).json();
-        assert!(
-            has_finding(&json, "error", reason) && has_finding(&json, "error", hint),
-            "{:#?}",
-            finding_texts(&json)
-        );
+        assert_finding(&json, "error", reason);
+        assert_finding(&json, "error", hint);
         let findings = finding_texts(&json).join("\n");
         assert!(
             !findings.contains("kernel module") && !findings.contains("Container Toolkit"),
@@ -571,17 +548,14 @@ fn a_driver_mounted_off_the_loaders_path_is_named() {
     }
     // A node whose kernel module shows (GKE without a sandbox): both are said.
     let json = sandbox().kernel_module("580.95.05").doctor(&["--json"]).json();
-    assert!(
-        has_finding(&json, "error", "the NVIDIA kernel module 580.95.05 is loaded")
-            && has_finding(&json, "error", reason)
-            && has_finding(&json, "error", hint),
-        "{:#?}",
-        finding_texts(&json)
-    );
+    for text in ["the NVIDIA kernel module 580.95.05 is loaded", reason, hint] {
+        assert_finding(&json, "error", text);
+    }
     // A container started without the GPUs is that, whatever its image holds.
     let json = mounted().file(".dockerenv", "").doctor(&["--json"]).json();
+    assert_finding(&json, "error", "started without GPU access");
     assert!(
-        has_finding(&json, "error", "started without GPU access") && !has_finding(&json, "error", reason),
+        !has_finding(&json, "error", reason),
         "{:#?}",
         finding_texts(&json)
     );
@@ -608,19 +582,16 @@ fn control_devices_without_a_gpus_device_file_are_named() {
         .device_node("nvidia-uvm", 0o666)
         .file(".dockerenv", "");
     let json = container.doctor(&["--json"]).json();
-    assert!(
-        has_finding(
-            &json,
-            "error",
-            "; /dev has nvidia-uvm, nvidiactl but no GPU's device file (nvidia0, ...)"
-        ) && has_finding(
-            &json,
-            "error",
-            "this container (Docker (/.dockerenv)) was given NVIDIA's control devices but no GPU: start it with \
-             the GPUs selected (`docker run --gpus all`"
-        ),
-        "{:#?}",
-        finding_texts(&json)
+    assert_finding(
+        &json,
+        "error",
+        "; /dev has nvidia-uvm, nvidiactl but no GPU's device file (nvidia0, ...)",
+    );
+    assert_finding(
+        &json,
+        "error",
+        "this container (Docker (/.dockerenv)) was given NVIDIA's control devices but no GPU: start it with \
+             the GPUs selected (`docker run --gpus all`",
     );
     // The same reason skips a test.
     let run = container.run("harness-basic", "gpu", &["--exact", "round_trip"]);
@@ -721,18 +692,15 @@ fn of_several_nvrtcs_the_named_toolkit_then_cudarcs_order_and_never_one_too_new(
     // Without the older one: the reason says why the newer one was not taken, and the fix.
     std::fs::remove_file(toolkit.join("libnvrtc.so.11")).unwrap();
     let json = machine.doctor(&["--json"]).json();
-    assert!(
-        has_finding(
-            &json,
-            "warning",
-            "NVRTC of CUDA 12 makes PTX that the driver (CUDA 11.8) cannot load"
-        ) && has_finding(
-            &json,
-            "warning",
-            "/ update the driver to 525.60.13 or newer, or install an NVRTC of CUDA 11.8 or older"
-        ),
-        "{:#?}",
-        finding_texts(&json)
+    assert_finding(
+        &json,
+        "warning",
+        "NVRTC of CUDA 12 makes PTX that the driver (CUDA 11.8) cannot load",
+    );
+    assert_finding(
+        &json,
+        "warning",
+        "/ update the driver to 525.60.13 or newer, or install an NVRTC of CUDA 11.8 or older",
     );
 }
 
@@ -785,15 +753,12 @@ fn mig_mode_without_an_instance_is_explained() {
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let machine = machine.env("PATH", &path);
     let json = machine.doctor(&["--json"]).json();
-    assert!(
-        has_finding(
-            &json,
-            "error",
-            "GPU 0 is in MIG mode (nvidia-smi), and CUDA sees no MIG instance"
-        ) && has_finding(&json, "error", "CUDA_VISIBLE_DEVICES=MIG-<uuid>"),
-        "{:#?}",
-        finding_texts(&json)
+    assert_finding(
+        &json,
+        "error",
+        "GPU 0 is in MIG mode (nvidia-smi), and CUDA sees no MIG instance",
     );
+    assert_finding(&json, "error", "CUDA_VISIBLE_DEVICES=MIG-<uuid>");
     let run = machine.run("harness-basic", "gpu", &["--exact", "round_trip"]);
     assert!(run.stdout.contains("GPU 0 is in MIG mode"), "{}", run.all());
     // A machine whose other GPU shows: the one in MIG mode is named, not silently missing.
