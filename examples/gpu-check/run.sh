@@ -39,16 +39,12 @@ nextest() {
 }
 # The oldest glibc the bundle's programs run on (build.sh), and this machine's: on an older one
 # they would not start, and every file below would say only that.
-needs_glibc="$(cat "$here/glibc" 2>/dev/null || true)"
+needs_glibc="$(grep -xE '[0-9]+\.[0-9]+' "$here/glibc" 2>/dev/null || true)"
 has_glibc="$(getconf GNU_LIBC_VERSION 2>/dev/null | sed -n 's/^glibc //p')"
-if [[ "$needs_glibc" =~ ^[0-9]+\.[0-9]+$ ]]; then
-    needs="needs glibc $needs_glibc or newer"
-else
-    needs="no glibc version recorded"
-fi
+needs="${needs_glibc:+needs glibc $needs_glibc or newer}"
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "bundle: revision $(cat "$here/revision"), CUDA $(cat "$here/cuda") bindings, $needs"
+    echo "bundle: revision $(cat "$here/revision"), CUDA $(cat "$here/cuda") bindings, ${needs:-no glibc version recorded}"
     if [ -n "$has_glibc" ]; then
         echo "glibc: $has_glibc"
     else
@@ -61,7 +57,7 @@ fi
     echo "PATH=${PATH-}"
     ldconfig -p 2>/dev/null | grep -E 'libcuda\.so|libnvrtc' || echo "ld.so.cache: no libcuda or libnvrtc"
 } > "$out/machine.txt" 2>&1
-if [ -n "$has_glibc" ] && [[ "$needs_glibc" =~ ^[0-9]+\.[0-9]+$ ]] &&
+if [ -n "$has_glibc" ] && [ -n "$needs_glibc" ] &&
     [ "$(printf '%s\n' "$needs_glibc" "$has_glibc" | sort -V | tail -n 1)" != "$has_glibc" ]; then
     echo "run.sh: the bundle's programs need glibc $needs_glibc or newer, and this machine has glibc $has_glibc;" \
         "build the bundle where glibc is $has_glibc or older (in a container of this machine's" \
