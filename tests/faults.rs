@@ -197,7 +197,9 @@ fn event_times_that_are_not_times_fail_the_test_without_a_panic() {
 
 /// FNV-1a of the report's path: the name of its state file under `<runtime dir>/reports`.
 fn state_file(machine: &Machine, report: &std::path::Path) -> std::path::PathBuf {
-    let hash = report
+    let dir = std::fs::canonicalize(report.parent().unwrap()).unwrap();
+    let hash = dir
+        .join(report.file_name().unwrap())
         .to_string_lossy()
         .bytes()
         .fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
@@ -243,6 +245,95 @@ fn two_packages_with_a_gpu_target_each_keep_their_entries() {
     };
     assert_eq!(outcome("harness-basic::gpu"), "failed");
     assert_eq!(outcome("libtest-basic::gpu"), "passed");
+}
+
+/// The suites `report` holds entries for.
+fn suites_in(report: &std::path::Path) -> Vec<String> {
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    let mut suites: Vec<String> = json["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["suite"].as_str().unwrap().to_string())
+        .collect();
+    suites.dedup();
+    suites
+}
+
+#[test]
+fn test_binaries_behind_a_forking_target_runner_share_one_report() {
+    let machine = Machine::with_fake_driver();
+    let report = machine.dir().join("report.json");
+    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    // A target runner that forks (a wrapper script, sudo, compute-sanitizer) puts a process of
+    // its own between cargo and each test binary; a copy of sh named cargo stands for cargo.
+    let runner = machine.dir().join("runner.sh");
+    std::fs::write(&runner, "#!/bin/sh\n\"$@\"\nexit $?\n").unwrap();
+    std::fs::set_permissions(&runner, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cargo = machine.dir().join("cargo");
+    std::fs::copy("/bin/sh", &cargo).unwrap();
+    let run = Run::of(
+        machine
+            .command(&cargo)
+            .arg("-c")
+            .arg(r#"for binary in "$@"; do "$0" "$binary" --exact round_trip || exit 1; done"#)
+            .arg(&runner)
+            .arg(Fixture::build("harness-basic").test("gpu"))
+            .arg(Fixture::build("libtest-basic").test("gpu")),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(suites_in(&report), ["harness-basic::gpu", "libtest-basic::gpu"]);
+}
+
+#[test]
+fn one_report_named_from_two_directories_keeps_both_binaries_entries() {
+    let machine = Machine::with_fake_driver().env("GPU_TEST_REPORT", "../report.json");
+    for (fixture, cwd) in [("harness-basic", "a"), ("libtest-basic", "b")] {
+        let cwd = machine.dir().join(cwd);
+        std::fs::create_dir_all(&cwd).unwrap();
+        let run = Run::of(
+            machine
+                .command(Fixture::build(fixture).test("gpu"))
+                .current_dir(&cwd)
+                .args(["--exact", "round_trip"]),
+        );
+        assert_eq!(run.code, Some(0), "{}", run.all());
+    }
+    assert_eq!(
+        suites_in(&machine.dir().join("report.json")),
+        ["harness-basic::gpu", "libtest-basic::gpu"]
+    );
+}
+
+#[test]
+fn report_states_nobody_wrote_for_a_day_are_removed_when_a_report_is_written() {
+    let machine = Machine::with_fake_driver();
+    let report = machine.dir().join("report.json");
+    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    // Another report's state, last written two days ago.
+    let reports = machine.dir().join("runtime/reports");
+    std::fs::create_dir_all(&reports).unwrap();
+    let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(48 * 3600);
+    for name in ["00000000deadbeef.json", "00000000deadbeef.lock"] {
+        let file = std::fs::File::create(reports.join(name)).unwrap();
+        file.set_modified(two_days_ago).unwrap();
+    }
+    let run = harness(&machine, &["--exact", "round_trip"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let mut left: Vec<String> = std::fs::read_dir(&reports)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    let state = state_file(&machine, &report);
+    let ours = state.file_stem().unwrap().to_string_lossy();
+    let mut wanted = [
+        format!("{ours}.json"),
+        format!("{ours}.lock"),
+        "check.lock".to_string(),
+    ];
+    wanted.sort();
+    assert_eq!(left, wanted);
 }
 
 #[test]

@@ -14,11 +14,13 @@ use serde::Serialize;
 
 use super::console::timing_line;
 use super::model::{DeviceRecord, Entry, Outcome, Report, SuiteInfo};
-use super::state::{run_id, run_owner};
+use super::state::{STALE_AFTER, run_id, run_owner};
 use crate::probe::Probe;
 use crate::run::timing::Timing;
 use crate::settings::{ReportFormat, ReportTarget, Settings};
-use crate::util::files::{create_private_dirs, open_lock_file, stable_hash, update_locked, write_atomically};
+use crate::util::files::{
+    create_private_dirs, open_lock_file, remove_stale_states, stable_hash, update_locked, write_atomically,
+};
 
 /// The JSON report's layout.
 #[derive(Serialize)]
@@ -252,15 +254,27 @@ fn xml(text: &str) -> String {
     out
 }
 
-/// The report's path made absolute against the current directory.
+/// The report's path made absolute against the current directory, through its directory's
+/// real path once that exists: processes started in different directories, or naming the
+/// report through a symbolic link, then agree on one file and so on one state.
 fn absolute(path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        return path.to_path_buf();
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|cwd| cwd.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    };
+    let real_dir = path.parent().and_then(|dir| std::fs::canonicalize(dir).ok());
+    match (real_dir, path.file_name()) {
+        (Some(dir), Some(name)) => dir.join(name),
+        _ => path,
     }
-    std::env::current_dir()
-        .map(|cwd| cwd.join(path))
-        .unwrap_or_else(|_| path.to_path_buf())
 }
+
+/// How much of an existing file is read to tell whether it is a report: both formats say so in
+/// their first lines.
+const REPORT_MARK_WITHIN: u64 = 64 * 1024;
 
 /// Whether `text` is a report gpu-test wrote (or nothing at all), which a new run may replace.
 fn is_a_report(text: &str) -> bool {
@@ -269,8 +283,8 @@ fn is_a_report(text: &str) -> bool {
         || (text.trim_start().starts_with('{') && text.contains("\"gpu_test_version\""))
 }
 
-/// What is at the report's path, if anything, read without following a link and without
-/// waiting on a FIFO someone put there: only a regular file is read.
+/// The start of what is at the report's path, if anything, read without following a link and
+/// without waiting on a FIFO someone put there: only a regular file is read.
 fn read_existing(path: &Path) -> Result<Option<String>, String> {
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -289,7 +303,8 @@ fn read_existing(path: &Path) -> Result<Option<String>, String> {
         return Err("is not a regular file".to_string());
     }
     let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|error| format!("cannot be read ({error})"))?;
+    std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, REPORT_MARK_WITHIN), &mut bytes)
+        .map_err(|error| format!("cannot be read ({error})"))?;
     Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
@@ -381,6 +396,7 @@ fn record(
         .join(format!("{:016x}.json", stable_hash(&path.to_string_lossy())));
     let run = run_id(settings);
     let owner = run_owner();
+    remove_stale_states(&settings.runtime_dir.join("reports"), STALE_AFTER);
 
     let recorded = update_locked(&state, |text| {
         // A state this run wrote but that cannot be read back holds entries of the run's other

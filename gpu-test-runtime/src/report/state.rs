@@ -12,18 +12,26 @@ use serde::{Deserialize, Serialize};
 
 use crate::settings::Settings;
 use crate::util::files::{create_private_dirs, sanitize};
-use crate::util::process::process_start_time;
+use crate::util::process::{command_name, parent_of, process_start_time, started_with_argument};
 
-/// Directories under the runtime directory older than this are removed when a run starts.
-const STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// Runs' directories and reports' states nobody has touched for this long are removed when a run
+/// starts or records.
+pub(crate) const STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
 
-/// This run's identity: `nextest-<run id>` or `parent-<pid>-<start time>`.
+/// This run's identity: `nextest-<run id>`, or `parent-<pid>-<start time>` of the run's owner
+/// (else of the parent).
 pub(crate) fn run_id(settings: &Settings) -> String {
     if let Some(id) = &settings.nextest.run_id {
         return format!("nextest-{}", sanitize(id));
     }
-    let parent = std::os::unix::process::parent_id();
-    format!("parent-{parent}-{}", process_start_time(parent).unwrap_or(0))
+    let owner = run_owner().unwrap_or_else(|| {
+        let pid = std::os::unix::process::parent_id();
+        RunOwner {
+            pid,
+            start: process_start_time(pid).unwrap_or(0),
+        }
+    });
+    format!("parent-{}-{}", owner.pid, owner.start)
 }
 
 /// The process whose life is the run's: the parent of every test process (cargo, nextest).
@@ -42,23 +50,45 @@ impl RunOwner {
     }
 }
 
-/// This run's owner, when the parent is a process whose life is the run's (cargo or nextest).
-/// A binary run by hand has a shell for a parent, which outlives many runs: then there is none.
+/// How far up the process tree the run's owner is looked for: past a target runner or two
+/// (`sudo`, `compute-sanitizer`, a wrapper script), not into the session around the run.
+const OWNER_SEARCH_DEPTH: usize = 8;
+
+/// This run's owner: the parent when it is a process whose life is the run's (cargo or
+/// nextest), or the one above a target runner that forks rather than execs (a process of its
+/// own per binary, so the parent alone would split one run into many). A runner is told by the
+/// binary's path among its arguments, as cargo and nextest pass it. A binary run by hand, or by
+/// a program of its own, has no owner: the shell or program above it may outlive many runs.
 pub(crate) fn run_owner() -> Option<RunOwner> {
-    let pid = std::os::unix::process::parent_id();
-    let command = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    let runs_tests = matches!(command.trim(), "cargo" | "cargo-nextest" | "nextest");
-    runs_tests.then(|| RunOwner {
-        pid,
-        start: process_start_time(pid).unwrap_or(0),
-    })
+    let binary = std::env::args_os().next()?;
+    let mut pid = std::os::unix::process::parent_id();
+    for _ in 0..OWNER_SEARCH_DEPTH {
+        let command = command_name(pid)?;
+        if matches!(command.as_str(), "cargo" | "cargo-nextest" | "nextest") {
+            return Some(RunOwner {
+                pid,
+                start: process_start_time(pid)?,
+            });
+        }
+        if !started_with_argument(pid, &binary) {
+            return None;
+        }
+        pid = parent_of(pid)?;
+    }
+    None
 }
 
 /// This run's directory, created on first use; stale runs' directories are removed then.
 pub(crate) fn run_dir(settings: &Settings) -> io::Result<PathBuf> {
     let runs = settings.runtime_dir.join("runs");
     let dir = runs.join(run_id(settings));
-    if !dir.exists() {
+    if dir.exists() {
+        // A run's age is the time since its last process started, not since its first: a run
+        // that lasts past a day is not stale while its tests still start.
+        if let Ok(opened) = fs::File::open(&dir) {
+            let _ = opened.set_modified(SystemTime::now());
+        }
+    } else {
         create_private_dirs(&dir)?;
         remove_stale(&runs);
     }

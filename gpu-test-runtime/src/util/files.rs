@@ -5,6 +5,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use super::os::user_id;
 
@@ -36,8 +37,7 @@ pub(crate) fn update_locked<T>(path: &Path, update: impl FnOnce(String) -> (Stri
     if let Some(parent) = path.parent() {
         create_private_dirs(parent)?;
     }
-    let lock = open_lock_file(&path.with_extension("lock"))?;
-    lock.lock()?;
+    let lock = lock_in_place(&path.with_extension("lock"))?;
     let mut current = String::new();
     match private_options().read(true).open(path) {
         Ok(mut file) => {
@@ -50,6 +50,77 @@ pub(crate) fn update_locked<T>(path: &Path, update: impl FnOnce(String) -> (Stri
     write_atomically(path, next.as_bytes(), 0o600)?;
     drop(lock);
     Ok(result)
+}
+
+/// An exclusive lock on the lock file at `path`, which is still the file there once the lock is
+/// held: [`remove_stale_states`] may have removed it meanwhile, and a lock on a removed file
+/// would keep out no process that opens the path anew.
+fn lock_in_place(path: &Path) -> io::Result<File> {
+    loop {
+        let lock = open_lock_file(path)?;
+        lock.lock()?;
+        if is_at(&lock, path)? {
+            return Ok(lock);
+        }
+    }
+}
+
+/// Whether the open `file` is the file at `path` now.
+fn is_at(file: &File, path: &Path) -> io::Result<bool> {
+    let open = file.metadata()?;
+    match fs::symlink_metadata(path) {
+        Ok(there) => Ok(there.dev() == open.dev() && there.ino() == open.ino()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// Removes from `dir` the states of [`update_locked`] (`<name>.json` with its `<name>.lock`)
+/// that nobody has written for `age`, each while holding its lock, and temporary files that a
+/// killed process left behind. One state is made per report path, so without this they would
+/// pile up for ever.
+pub(crate) fn remove_stale_states(dir: &Path, age: Duration) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let older = |path: &Path| {
+        fs::symlink_metadata(path)
+            .and_then(|metadata| metadata.modified())
+            .ok()
+            .and_then(|modified| SystemTime::now().duration_since(modified).ok())
+            .is_some_and(|since| since > age)
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            if older(&path) {
+                let _ = fs::remove_file(&path);
+            }
+            continue;
+        }
+        // A state is found by its lock, which exists as long as the state does.
+        if path.extension().is_none_or(|extension| extension != "lock") {
+            continue;
+        }
+        let state = path.with_extension("json");
+        let stale = |state: &Path| match fs::symlink_metadata(state) {
+            Ok(_) => older(state),
+            Err(_) => older(&path),
+        };
+        if !stale(&state) {
+            continue;
+        }
+        let Ok(lock) = open_lock_file(&path) else {
+            continue;
+        };
+        // A process updating it now keeps it; so does one that wrote it since the first look.
+        if lock.try_lock().is_err() || !stale(&state) {
+            continue;
+        }
+        let _ = fs::remove_file(&state);
+        let _ = fs::remove_file(&path);
+    }
 }
 
 /// Writes `bytes` to a new temporary file beside `path` (created exclusively, never through a
@@ -287,6 +358,48 @@ mod tests {
             }
         });
         assert_eq!(fs::read_to_string(&path).unwrap(), "200");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn written_hours_ago(path: &Path, hours: u64) {
+        let then = SystemTime::now() - Duration::from_secs(hours * 3600);
+        File::options().write(true).custom_flags(libc::O_NOFOLLOW).open(path).unwrap().set_modified(then).unwrap();
+    }
+
+    #[test]
+    fn states_nobody_wrote_for_a_day_are_removed_and_others_kept() {
+        let dir = scratch("stale");
+        let day = Duration::from_secs(24 * 3600);
+        for name in ["old", "fresh", "held"] {
+            update_locked(&dir.join(format!("{name}.json")), |_| ("{}".to_string(), ())).unwrap();
+        }
+        for name in ["old.json", "old.lock", "held.json", "held.lock", "fresh.lock"] {
+            written_hours_ago(&dir.join(name), 25);
+        }
+        fs::write(dir.join(".report.json.7.0.tmp"), "half").unwrap();
+        written_hours_ago(&dir.join(".report.json.7.0.tmp"), 25);
+        fs::write(dir.join("orphan.lock"), "").unwrap();
+        written_hours_ago(&dir.join("orphan.lock"), 25);
+        fs::write(dir.join("unrelated.txt"), "").unwrap();
+        written_hours_ago(&dir.join("unrelated.txt"), 25);
+        let held = open_lock_file(&dir.join("held.lock")).unwrap();
+        held.lock().unwrap();
+
+        remove_stale_states(&dir, day);
+
+        let mut left: Vec<String> =
+            fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        assert_eq!(left, ["fresh.json", "fresh.lock", "held.json", "held.lock", "unrelated.txt"]);
+        drop(held);
+        // A process that opened a lock before the sweep removed it holds a lock on nothing.
+        let path = dir.join("fresh.lock");
+        let opened = open_lock_file(&path).unwrap();
+        assert!(is_at(&opened, &path).unwrap());
+        fs::remove_file(&path).unwrap();
+        assert!(!is_at(&opened, &path).unwrap());
+        let _anew = open_lock_file(&path).unwrap();
+        assert!(!is_at(&opened, &path).unwrap());
         fs::remove_dir_all(&dir).unwrap();
     }
 

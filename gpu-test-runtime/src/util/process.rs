@@ -1,7 +1,9 @@
 //! Running another program with a time limit: a tool that hangs (an `nvcc` on a stale network
 //! mount, say) must not hang gpu-test with it.
 
+use std::ffi::OsStr;
 use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -68,10 +70,40 @@ pub(crate) fn stdout_within(command: &mut Command, limit: Duration) -> Result<St
 /// The start time of process `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`),
 /// which tells a process apart from a later one that reuses its id; `None` when it is gone.
 pub(crate) fn process_start_time(pid: u32) -> Option<u64> {
+    stat_field(pid, 22)?.parse().ok()
+}
+
+/// The parent of process `pid` (field 4 of `/proc/<pid>/stat`); `None` when it is gone or is
+/// the first process.
+pub(crate) fn parent_of(pid: u32) -> Option<u32> {
+    stat_field(pid, 4)?.parse().ok().filter(|&parent| parent != 0)
+}
+
+/// The command name of process `pid` (`/proc/<pid>/comm`).
+pub(crate) fn command_name(pid: u32) -> Option<String> {
+    let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    Some(name.trim_end_matches('\n').to_string())
+}
+
+/// Whether `argument` is one of the arguments process `pid` was started with
+/// (`/proc/<pid>/cmdline`).
+pub(crate) fn started_with_argument(pid: u32, argument: &OsStr) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|line| {
+        line.split(|&byte| byte == 0)
+            .any(|arg| arg == argument.as_bytes())
+    })
+}
+
+/// Field `number` (counted from 1, as in proc(5)) of `/proc/<pid>/stat`, for fields after the
+/// command name.
+fn stat_field(pid: u32, number: usize) -> Option<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces; count after it.
     let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(19)?.parse().ok()
+    after_name
+        .split_whitespace()
+        .nth(number.checked_sub(3)?)
+        .map(str::to_string)
 }
 
 #[cfg(test)]
@@ -86,5 +118,25 @@ mod tests {
         assert!(hung.unwrap_err().contains("did not finish within"));
         let failed = stdout_within(&mut Command::new("false"), Duration::from_secs(60));
         assert!(failed.unwrap_err().starts_with("failed"));
+    }
+
+    #[test]
+    fn a_process_names_its_parent_its_command_and_its_arguments() {
+        // This process, not a child: a child read just after it starts may not have exec'd yet.
+        let me = std::process::id();
+        assert_eq!(parent_of(me), Some(std::os::unix::process::parent_id()));
+        assert_eq!(parent_of(1), None, "the first process has no parent");
+        let executable = std::env::current_exe().unwrap();
+        let file_name = executable.file_name().unwrap().to_string_lossy();
+        // The kernel keeps the first 15 bytes of the name.
+        assert_eq!(
+            command_name(me).as_deref(),
+            Some(&file_name[..file_name.len().min(15)])
+        );
+        assert!(started_with_argument(me, &std::env::args_os().next().unwrap()));
+        assert!(!started_with_argument(
+            me,
+            OsStr::new("--an-argument-nobody-gave")
+        ));
     }
 }
