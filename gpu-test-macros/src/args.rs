@@ -27,6 +27,10 @@ pub(crate) const KEYS: &[&str] = &[
     "crate",
 ];
 
+/// The most devices a test can ask for: the most the runtime reads of a machine, its
+/// `MAX_DEVICES` (gpu-test-runtime/src/probe/driver.rs); a unit test below checks that they agree.
+pub(crate) const MAX_DEVICES: u32 = 64;
+
 /// What a `#[gpu_test(...)]` attribute asked for.
 #[derive(Default)]
 pub(crate) struct Args {
@@ -43,6 +47,8 @@ pub(crate) struct Args {
     pub(crate) leak_check: Option<bool>,
     pub(crate) feature: Option<LitStr>,
     pub(crate) crate_path: Option<syn::Path>,
+    /// `each_device` in any form, `each_device = false` included, where it was written.
+    each_device_given: Option<proc_macro2::Span>,
 }
 
 impl Args {
@@ -53,7 +59,7 @@ impl Args {
             while !input.is_empty() {
                 let key = Ident::parse_any(input)?;
                 if key == "each_device" && !input.peek(Token![=]) {
-                    if let Err(error) = args.set_each_device(&key) {
+                    if let Err(error) = args.set_each_device(&key, true) {
                         errors.add(error);
                     }
                     if input.is_empty() {
@@ -63,10 +69,18 @@ impl Args {
                     continue;
                 }
                 if !input.peek(Token![=]) {
-                    return Err(syn::Error::new(
-                        key.span(),
-                        format!("`{key}` needs a value: {}", example(&key.to_string())),
-                    ));
+                    // A misspelt key is reported as unknown, whether or not it has a value.
+                    let name = key.to_string();
+                    errors.add(if KEYS.contains(&name.as_str()) {
+                        syn::Error::new(key.span(), format!("`{name}` needs a value: {}", example(&name)))
+                    } else {
+                        unknown_key(&key)
+                    });
+                    if input.is_empty() {
+                        break;
+                    }
+                    input.parse::<Token![,]>()?;
+                    continue;
                 }
                 input.parse::<Token![=]>()?;
                 let value: Expr = input.parse()?;
@@ -96,13 +110,19 @@ impl Args {
         args
     }
 
-    fn set_each_device(&mut self, key: &Ident) -> syn::Result<()> {
-        replace(&mut self.each_device, key.span()).map_err(|_| {
+    /// Records `each_device`, on or off: given twice is an error even when one of them is
+    /// `each_device = false`.
+    fn set_each_device(&mut self, key: &Ident, on: bool) -> syn::Result<()> {
+        replace(&mut self.each_device_given, key.span()).map_err(|_| {
             syn::Error::new(
                 key.span(),
                 "`each_device` is given more than once; give each key once",
             )
-        })
+        })?;
+        if on {
+            self.each_device = Some(key.span());
+        }
+        Ok(())
     }
 
     fn set(&mut self, key: &Ident, value: &Expr) -> syn::Result<()> {
@@ -154,8 +174,7 @@ impl Args {
                 replace(&mut self.timeout_ms, ms).map_err(|_| duplicate())
             }
             "each_device" => match literal(value) {
-                Some(Lit::Bool(flag)) if flag.value => self.set_each_device(key),
-                Some(Lit::Bool(_)) => Ok(()),
+                Some(Lit::Bool(flag)) => self.set_each_device(key, flag.value),
                 _ => Err(syn::Error::new(
                     value.span(),
                     format!(
@@ -262,17 +281,25 @@ fn parse_devices(value: &Expr) -> syn::Result<u32> {
             "devices: write the number without a suffix, such as `devices = 2`",
         ));
     }
-    let devices: u32 = int.base10_parse().map_err(|_| {
+    let too_many = || {
         syn::Error::new(
             int.span(),
-            "devices: expected a whole number from 1 to 4294967295",
+            format!(
+                "devices: gpu-test reads at most {MAX_DEVICES} devices of a machine, so a test that needs {} \
+                 could never run; use a number from 1 to {MAX_DEVICES}",
+                int.base10_digits()
+            ),
         )
-    })?;
+    };
+    let devices: u32 = int.base10_parse().map_err(|_| too_many())?;
     if devices == 0 {
         return Err(syn::Error::new(
             int.span(),
             "devices: a GPU test needs at least 1 device; use `devices = 1` or leave the key out",
         ));
+    }
+    if devices > MAX_DEVICES {
+        return Err(too_many());
     }
     Ok(devices)
 }
@@ -306,7 +333,7 @@ fn unknown_key(key: &Ident) -> syn::Error {
         .filter(|(distance, candidate)| *distance <= candidate.len().max(name.len()) / 3 + 1);
     let suggestion = match nearest {
         Some((_, candidate)) => format!("; did you mean `{candidate}`?"),
-        None => String::new(),
+        None => ";".to_string(),
     };
     syn::Error::new(
         key.span(),
@@ -382,6 +409,24 @@ mod tests {
     }
 
     #[test]
+    fn each_device_off_still_counts_as_given() {
+        let args = parse(quote!(each_device = false, devices = 2)).unwrap();
+        assert!(args.each_device.is_none());
+        for tokens in [
+            quote!(each_device = false, each_device),
+            quote!(each_device = false, each_device = true),
+            quote!(each_device, each_device = false),
+            quote!(each_device = false, each_device = false),
+        ] {
+            let message = error(tokens.clone());
+            assert_eq!(
+                message, "`each_device` is given more than once; give each key once",
+                "{tokens}"
+            );
+        }
+    }
+
+    #[test]
     fn unknown_key_suggests_the_nearest_and_lists_all() {
         let message = error(quote!(device = 2));
         assert!(
@@ -394,7 +439,66 @@ mod tests {
         let message = error(quote!(mincuda = "11.8"));
         assert!(message.contains("did you mean `min_cuda`?"), "{message}");
         let message = error(quote!(colour = "red"));
-        assert!(!message.contains("did you mean"), "{message}");
+        assert!(
+            message.starts_with("unknown key `colour`; valid keys are: devices, each_device, "),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_misspelt_key_without_a_value_is_unknown() {
+        let message = error(quote!(each_devce));
+        assert!(
+            message.starts_with("unknown key `each_devce`; did you mean `each_device`? valid keys are: "),
+            "{message}"
+        );
+        let message = error(quote!(colour));
+        assert!(
+            message.starts_with("unknown key `colour`; valid keys are: "),
+            "{message}"
+        );
+        // Parsing goes on after it: a later problem is reported too.
+        let mut errors = Errors::default();
+        Args::parse(quote!(devics, devices = 0), &mut errors);
+        let messages: Vec<String> = errors
+            .finish()
+            .unwrap_err()
+            .into_iter()
+            .map(|error| error.to_string())
+            .collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(messages[0].contains("did you mean `devices`?"), "{messages:?}");
+        assert!(messages[1].contains("at least 1 device"), "{messages:?}");
+    }
+
+    #[test]
+    fn devices_are_capped_at_what_the_runtime_reads() {
+        assert_eq!(parse(quote!(devices = 64)).unwrap().devices, Some(64));
+        for tokens in [quote!(devices = 65), quote!(devices = 99999999999999999999999)] {
+            let message = error(tokens.clone());
+            assert!(
+                message.contains("gpu-test reads at most 64 devices of a machine")
+                    && message.contains("use a number from 1 to 64"),
+                "{tokens}: {message}"
+            );
+        }
+        assert!(error(quote!(devices = 65)).contains("a test that needs 65 could never run"));
+    }
+
+    /// The cap agrees with the runtime's, read from its source where the workspace has it (a
+    /// packaged copy of this crate does not).
+    #[test]
+    fn the_device_cap_is_the_runtimes() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../gpu-test-runtime/src/probe/driver.rs");
+        let Ok(source) = std::fs::read_to_string(&path) else {
+            return;
+        };
+        let declared = source
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("pub(crate) const MAX_DEVICES: usize = "))
+            .unwrap_or_else(|| panic!("no MAX_DEVICES in {}", path.display()));
+        assert_eq!(declared, format!("{MAX_DEVICES};"), "{}", path.display());
     }
 
     #[test]

@@ -84,19 +84,28 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let too_large = || format!("\"{text}\" is too large: the most is 16 EiB");
     let whole: u64 = whole.parse().map_err(|_| too_large())?;
     let mut bytes = whole.checked_mul(multiplier).ok_or_else(too_large)?;
-    if !fraction.is_empty() {
-        // Exact rational arithmetic: fraction / 10^digits of the unit, rounded up.
-        let digits = u32::try_from(fraction.len()).map_err(|_| too_large())?;
-        let scale = 10u128.checked_pow(digits).ok_or_else(too_large)?;
-        let numerator: u128 = fraction.parse().map_err(|_| too_large())?;
-        let part = (numerator * u128::from(multiplier)).div_ceil(scale);
-        let part = u64::try_from(part).map_err(|_| too_large())?;
-        bytes = bytes.checked_add(part).ok_or_else(too_large)?;
-    }
+    bytes = bytes
+        .checked_add(fraction_bytes(fraction, multiplier))
+        .ok_or_else(too_large)?;
     if bytes == 0 {
         return Err(format!("the size must be more than zero, got \"{text}\""));
     }
     Ok(bytes)
+}
+
+/// `0.<digits>` of a unit of `multiplier` bytes, rounded up to a whole byte: exact for any number
+/// of digits. The digits are multiplied by `multiplier` from the last one, as on paper, keeping
+/// only the carry and whether any digit after the point of the product is not zero; the carry
+/// never exceeds `multiplier`, so nothing overflows.
+fn fraction_bytes(digits: &str, multiplier: u64) -> u64 {
+    let mut carry = 0u64;
+    let mut rest = false;
+    for digit in digits.bytes().rev() {
+        let product = u64::from(digit - b'0') * multiplier + carry;
+        rest |= !product.is_multiple_of(10);
+        carry = product / 10;
+    }
+    carry + u64::from(rest)
 }
 
 /// Parses a duration such as `"30s"`, `"500ms"`, `"2m"` or `"1h"` into milliseconds, by
@@ -196,6 +205,46 @@ mod tests {
         assert!(parse_size("1. GiB").is_err());
         assert!(parse_size("0 GiB").unwrap_err().contains("more than zero"));
         assert!(parse_size("99999999999 TiB").unwrap_err().contains("too large"));
+    }
+
+    #[test]
+    fn long_fractions_are_exact() {
+        // Just under 1 TB: rounded up to exactly 1 TB.
+        assert_eq!(
+            parse_size("0.999999999999999999999999999 TB"),
+            Ok(1_000_000_000_000)
+        );
+        assert_eq!(
+            parse_size("0.99999999999999999999999999999999999999999999999999 TiB"),
+            Ok(1 << 40)
+        );
+        // A tiny value written with more than 38 digits is a byte, not "too large".
+        assert_eq!(parse_size("0.000000000000000000000000000000000000001 B"), Ok(1));
+        assert_eq!(
+            parse_size("0.000000000000000000000000000000000000000001 TiB"),
+            Ok(1)
+        );
+        // Trailing zeros change nothing.
+        assert_eq!(
+            parse_size("1.5000000000000000000000000000000000000000000 GiB"),
+            Ok(3 << 29)
+        );
+        // 2^-40 TiB is exactly one byte, 40 digits after the point.
+        assert_eq!(
+            parse_size("0.0000000000009094947017729282379150390625 TiB"),
+            Ok(1)
+        );
+        assert_eq!(
+            parse_size("0.00000000000090949470177292823791503906251 TiB"),
+            Ok(2)
+        );
+        // The sum past 16 EiB is still an error, not an overflow.
+        assert!(
+            parse_size("16777215.99999999999999999999999999999 TiB")
+                .unwrap_err()
+                .contains("too large")
+        );
+        assert_eq!(parse_size("16777215.999999999999 TiB"), Ok(u64::MAX));
     }
 
     #[test]

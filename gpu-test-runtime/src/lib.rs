@@ -61,7 +61,7 @@
 //!
 //! | key | meaning | default |
 //! |---|---|---|
-//! | `devices = N` | at least `N` visible CUDA devices that meet the per-device keys | 1 |
+//! | `devices = N` | at least `N` (1 to 64) visible CUDA devices that meet the per-device keys | 1 |
 //! | `each_device` | one run per visible device, each on that device alone (`<test>::cuda<N>`) | off |
 //! | `min_cuda = "X.Y"` | the driver supports at least CUDA X.Y | any |
 //! | `min_compute = "X.Y"` | every device the test uses has compute capability X.Y or newer | any |

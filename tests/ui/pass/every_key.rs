@@ -17,6 +17,13 @@ fn everything(gpu: &Gpu) -> Result<(), String> {
 #[gpu_test]
 fn nothing() {}
 
+// Rounded up to exactly 1 TB.
+#[gpu_test(min_memory = "0.999999999999999999999999999 TB", each_device = false)]
+fn a_long_fraction() {}
+
+#[gpu_test(devices = 64)]
+fn as_many_devices_as_gpu_test_reads() {}
+
 #[gpu_test]
 #[ignore = "slow"]
 #[allow(unused_variables)]
