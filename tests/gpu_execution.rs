@@ -340,6 +340,51 @@ fn a_body_past_its_timeout_fails_and_keeps_its_device_from_later_tests() {
 }
 
 #[test]
+fn a_driver_that_never_returns_is_bounded_by_the_test_timeout_at_every_stage() {
+    for (hang, stage) in [
+        (
+            "cuCtxSynchronize+1",
+            "it was still waiting for the GPU work its body launched to finish",
+        ),
+        (
+            "cuDevicePrimaryCtxRetain",
+            "it was still opening a CUDA context on its devices",
+        ),
+    ] {
+        // The driver's own exit handlers wait for the call that never returned, as a real
+        // driver's teardown may: the process must end without them.
+        let machine = Machine::with_fake_driver()
+            .env("FAKE_CUDA_HANG", hang)
+            .env("FAKE_CUDA_EXIT_WAITS", "1");
+        // `timeout` stops a process that does not end.
+        let run = Run::of(
+            machine
+                .command("timeout")
+                .args(["--kill-after=10", "120"])
+                .arg(Fixture::build("execution").test("execution"))
+                .args(["--ignored", "stuck_", "--test-threads", "1"]),
+        );
+        assert_eq!(run.code, Some(101), "{hang}: {}", run.all());
+        assert!(
+            run.stdout.contains(&format!(
+                "gpu-test: stuck_a_in_the_driver did not finish within its timeout of 200ms: {stage} (the CUDA \
+                 driver had not returned), and was abandoned"
+            )),
+            "{hang}: {}",
+            run.all()
+        );
+        assert!(
+            run.stdout.contains(
+                "gpu-test: stuck_b_after device 0 NVIDIA Fake H100 cannot be used: stuck_a_in_the_driver outlived \
+                 its timeout"
+            ),
+            "{hang}: {}",
+            run.all()
+        );
+    }
+}
+
+#[test]
 fn a_crate_with_its_own_cudarc_version_builds_and_runs() {
     let fixture = Fixture::build("own-cudarc");
     let machine = Machine::with_fake_driver();

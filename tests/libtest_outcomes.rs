@@ -478,6 +478,31 @@ fn a_body_that_outlives_its_timeout_fails() {
 }
 
 #[test]
+fn a_driver_that_never_finishes_the_work_fails_the_test_at_its_timeout_and_the_process_ends() {
+    let fixture = Fixture::build("libtest-basic");
+    // The driver's own exit handlers wait for the call that never returned, as a real driver's
+    // teardown may: the process must end without them. `timeout` stops it if it does not.
+    let machine = Machine::with_fake_driver()
+        .env("FAKE_CUDA_HANG", "cuCtxSynchronize+1")
+        .env("FAKE_CUDA_EXIT_WAITS", "1");
+    let mut command = machine.command("timeout");
+    command
+        .args(["--kill-after=10", "120"])
+        .arg(fixture.test("failing"))
+        .args(["--ignored", "--exact", "stuck_in_the_driver"]);
+    let run = Run::of(&mut command);
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.all().contains(
+            "gpu-test: stuck_in_the_driver did not finish within its timeout of 200ms: it was still waiting for \
+             the GPU work its body launched to finish (the CUDA driver had not returned), and was abandoned"
+        ),
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
 fn a_test_attribute_above_gpu_test_is_caught_at_run_time() {
     let fixture = Fixture::build("libtest-basic");
     let run = Run::of(Machine::without_driver().command(fixture.test("failing")).args([

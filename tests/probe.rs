@@ -218,9 +218,17 @@ fn codes_cudarc_does_not_know_stay_numbers() {
 
 #[test]
 fn a_missing_driver_symbol_is_named() {
-    let run = Machine::with_fake_driver()
-        .without_symbol("cuDeviceTotalMem_v2")
-        .doctor(&["--json"]);
+    // Missing, or found at address 0 (which no function pointer may hold): the same.
+    for machine in [
+        Machine::with_fake_driver().without_symbol("cuDeviceTotalMem_v2"),
+        Machine::with_fake_driver().null_symbol("cuDeviceTotalMem_v2"),
+    ] {
+        a_missing_driver_symbol_is_named_on(machine);
+    }
+}
+
+fn a_missing_driver_symbol_is_named_on(machine: Machine) {
+    let run = machine.doctor(&["--json"]);
     run.assert_clean();
     assert_eq!(run.code, Some(1));
     let json = run.json();
@@ -376,6 +384,35 @@ fn devices_that_cannot_be_used_are_findings() {
         "error",
         "no CUDA context could be created: CUDA_ERROR_OUT_OF_MEMORY (2)"
     ));
+
+    // A context that opens but cannot be used (a sticky or ECC error on the device) runs no test
+    // either: the device is not counted as usable.
+    for (failure, finding) in [
+        (
+            "cuCtxSetCurrent=999",
+            "device 0 NVIDIA Fake H100: its CUDA context could not be made current: CUDA_ERROR_UNKNOWN (999)",
+        ),
+        (
+            "cuMemGetInfo_v2=999",
+            "device 0 NVIDIA Fake H100: its free memory could not be read: CUDA_ERROR_UNKNOWN (999)",
+        ),
+    ] {
+        let run = Machine::with_fake_driver()
+            .env("FAKE_CUDA_FAIL", failure)
+            .doctor(&["--json"]);
+        run.assert_clean();
+        assert_eq!(run.code, Some(1), "{failure}: {}", run.all());
+        let json = run.json();
+        assert_eq!(json["devices"][0]["context_ok"], false, "{failure}");
+        assert_finding(&json, "error", finding);
+    }
+
+    // Memory figures no device has are printed, not multiplied past what a u64 holds.
+    let run = Machine::with_fake_driver()
+        .devices("X|9.0|18446744073709551615")
+        .doctor(&[]);
+    run.assert_clean();
+    assert_eq!(run.code, Some(0), "{}", run.all());
 
     let run = Machine::with_fake_driver()
         .env("FAKE_CUDA_FAIL", "cuDeviceGetName@1=999")

@@ -128,6 +128,7 @@ pub struct Machine {
     driver: bool,
     nvrtc: bool,
     missing_symbols: Vec<String>,
+    null_symbols: Vec<String>,
     kernel_release: Option<String>,
     driver_file: Option<String>,
     dev_link_file: Option<String>,
@@ -146,6 +147,7 @@ impl Machine {
             driver: false,
             nvrtc: false,
             missing_symbols: Vec::new(),
+            null_symbols: Vec::new(),
             kernel_release: None,
             driver_file: None,
             dev_link_file: None,
@@ -204,6 +206,13 @@ impl Machine {
     /// The driver library lacks `symbol` (renamed in a copy of the fake).
     pub fn without_symbol(mut self, symbol: &str) -> Machine {
         self.missing_symbols.push(symbol.to_string());
+        self
+    }
+
+    /// The fake driver's `symbol` is found, at address 0: an absolute symbol of value 0, for
+    /// which `dlsym` returns null without an error.
+    pub fn null_symbol(mut self, symbol: &str) -> Machine {
+        self.null_symbols.push(symbol.to_string());
         self
     }
 
@@ -356,10 +365,13 @@ impl Machine {
     /// The fake library, or a copy of it with the missing symbols renamed.
     fn library_file(&self) -> PathBuf {
         let fake = &built().fake_library;
-        if self.missing_symbols.is_empty() {
+        if self.missing_symbols.is_empty() && self.null_symbols.is_empty() {
             return fake.clone();
         }
         let mut bytes = fs::read(fake).unwrap();
+        for symbol in &self.null_symbols {
+            make_null(&mut bytes, symbol);
+        }
         for symbol in &self.missing_symbols {
             let needle: Vec<u8> = [&[0u8][..], symbol.as_bytes(), &[0u8][..]].concat();
             let mut found = false;
@@ -423,6 +435,32 @@ impl Drop for Machine {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Makes the dynamic symbol `name` of the ELF64 image `bytes` absolute with value 0 (`SHN_ABS`),
+/// which the loader resolves to address 0.
+fn make_null(bytes: &mut [u8], name: &str) {
+    let u16_at = |b: &[u8], at: usize| u16::from_le_bytes(b[at..at + 2].try_into().unwrap()) as usize;
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+    let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap()) as usize;
+    assert_eq!(&bytes[..5], b"\x7fELF\x02", "the fake driver is an ELF64 file");
+    let (sections, entry_size, count) = (u64_at(bytes, 0x28), u16_at(bytes, 0x3a), u16_at(bytes, 0x3c));
+    let section = |index: usize| sections + index * entry_size;
+    let dynsym = (0..count)
+        .map(section)
+        .find(|&header| u32_at(bytes, header + 4) == 11)
+        .expect("the fake driver has a .dynsym");
+    let (symbols, size) = (u64_at(bytes, dynsym + 0x18), u64_at(bytes, dynsym + 0x20));
+    let strings = u64_at(bytes, section(u32_at(bytes, dynsym + 0x28)) + 0x18);
+    for symbol in (symbols..symbols + size).step_by(24) {
+        let start = strings + u32_at(bytes, symbol);
+        if bytes[start..].starts_with(name.as_bytes()) && bytes[start + name.len()] == 0 {
+            bytes[symbol + 6..symbol + 8].copy_from_slice(&0xfff1u16.to_le_bytes());
+            bytes[symbol + 8..symbol + 16].fill(0);
+            return;
+        }
+    }
+    panic!("the fake driver does not export {name}");
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

@@ -40,15 +40,32 @@ impl CudaError {
     }
 
     /// Whether this error leaves the context unusable: every later call on it fails the same way
-    /// (an illegal address, a device-side assert, a kernel that faulted).
+    /// (an illegal address, a device-side assert, a kernel that faulted). These are the codes
+    /// cuda.h says leave "the process in an inconsistent state" or require it to be "terminated
+    /// and relaunched": a contained error (226), a launch timeout (702), a kernel's faults
+    /// (700, 710, 714 to 719), tensor memory left allocated (721), an MPS client the server
+    /// ended (810), and an external device's error (911).
     pub fn is_sticky(&self) -> bool {
-        matches!(self.code, 700 | 710 | 714..=719)
+        matches!(self.code, 226 | 700 | 702 | 710 | 714..=719 | 721 | 810 | 911)
     }
 
     /// What to do about this error, where there is a usual fix.
     pub fn hint(&self) -> Option<&'static str> {
         if self.code == 710 {
             return Some("a device-side assert fired in a kernel; the context is now unusable");
+        }
+        if self.code == 810 {
+            return Some(
+                "the MPS server ended this process's connection; CUDA is unusable in this process until it is \
+                 started again: check the MPS control daemon (`nvidia-cuda-mps-control`)",
+            );
+        }
+        if matches!(self.code, 226 | 911) {
+            return Some(
+                "the GPU contained a hardware or interconnect error (check `nvidia-smi` and the kernel log for \
+                 Xid errors: `sudo dmesg | grep -i xid`); the context is now unusable and every later call on it \
+                 fails",
+            );
         }
         if self.is_sticky() {
             return Some(
@@ -567,8 +584,14 @@ mod tests {
     #[test]
     fn sticky_codes() {
         let sticky = |code| CudaError::from_code(code).is_sticky();
-        assert!(sticky(700) && sticky(719) && sticky(710));
-        assert!(!sticky(2) && !sticky(999) && !sticky(9999));
+        for code in [226, 700, 702, 710, 714, 715, 716, 717, 718, 719, 721, 810, 911] {
+            assert!(sticky(code), "{code}");
+        }
+        for code in [2, 209, 701, 709, 711, 720, 801, 999, 9999] {
+            assert!(!sticky(code), "{code}");
+        }
+        assert!(CudaError::from_code(226).hint().unwrap().contains("Xid"));
+        assert!(CudaError::from_code(810).hint().unwrap().contains("MPS"));
         assert!(
             CudaError::from_code(716)
                 .hint()

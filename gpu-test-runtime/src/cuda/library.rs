@@ -5,6 +5,7 @@
 //! by absolute path, so that tests of gpu-test itself cannot pick up a driver installed on the host.
 
 use std::ffi::{CStr, c_void};
+use std::ptr::NonNull;
 use std::path::{Path, PathBuf};
 
 use crate::util::format::escape_control;
@@ -59,14 +60,26 @@ pub(crate) struct Library {
 }
 
 impl Library {
+    /// The address of `symbol`, when it has one other than null.
+    pub(crate) fn address(&self, symbol: &str) -> Option<NonNull<c_void>> {
+        // SAFETY: the symbol is read as an address only, never called or dereferenced.
+        let found = unsafe { self.library.get::<*mut c_void>(symbol) }.ok()?;
+        NonNull::new(*found)
+    }
+
     /// Looks up `symbol` and returns it as a function pointer of type `F`.
     ///
     /// # Safety
     /// `F` must be the function pointer type matching the symbol's C declaration.
     pub(crate) unsafe fn function<F: Copy>(&self, symbol: &str) -> Option<F> {
+        // Only a type that cannot be null makes `Option<F>` one pointer, read as the symbol's
+        // address: a function pointer, as the contract says.
+        const { assert!(size_of::<Option<F>>() == size_of::<*mut c_void>()) };
         // SAFETY: the caller guarantees `F` matches the symbol's type; the library outlives the
-        // returned pointer because it is never unloaded (see `load`).
-        unsafe { self.library.get::<F>(symbol).ok().map(|symbol| *symbol) }
+        // returned pointer because it is never unloaded (see `load`). A symbol may resolve to a
+        // null address (libloading then succeeds), which no function pointer may hold: read as
+        // `Option<F>`, it is `None`, as a missing symbol is.
+        unsafe { self.library.get::<Option<F>>(symbol).ok().and_then(|symbol| *symbol) }
     }
 
     /// Whether `other` is the same loaded object: one file loaded under two names is one object,
@@ -97,9 +110,7 @@ impl Library {
 
     /// The file the loader mapped for this library, found from the address of one of its symbols.
     pub(crate) fn path_of_symbol(&self, symbol: &str) -> Option<PathBuf> {
-        // SAFETY: the symbol is only used as an address, never called.
-        let address: *const c_void = unsafe { self.function::<*const c_void>(symbol) }?;
-        file_containing(address)
+        file_containing(self.address(symbol)?.as_ptr())
     }
 }
 

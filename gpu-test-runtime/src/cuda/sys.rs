@@ -48,8 +48,7 @@ macro_rules! driver_symbols {
                     .map(|(symbol, _)| symbol)
                     .collect();
                 for symbol in Self::CHECKED {
-                    // SAFETY: looked up as an address only, never called.
-                    if unsafe { library.function::<*const c_void>(symbol) }.is_none() {
+                    if library.address(symbol).is_none() {
                         missing.push(symbol);
                     }
                 }

@@ -54,7 +54,7 @@ pub(crate) enum ContextCheck {
         /// `(free, total)`.
         memory: Option<(u64, u64)>,
     },
-    /// No context could be created.
+    /// The device cannot run work: what failed (`no CUDA context could be created: ...`).
     Failed(String),
 }
 
@@ -335,14 +335,14 @@ impl<'p> Diagnosis<'p> {
             _ => {}
         }
         match context {
-            ContextCheck::Failed(error) => add(
+            ContextCheck::Failed(what) => add(
                 Severity::Error,
-                format!("{}: no CUDA context could be created: {error}", device.label()),
+                format!("{}: {what}", device.label()),
                 "check `nvidia-smi` for processes holding the device and for errors in `dmesg`",
             ),
             ContextCheck::Opened {
                 memory: Some((free, total)),
-            } if *total > 0 && free * 10 < *total => add(
+            } if *total > 0 && *free < *total / 10 => add(
                 Severity::Warning,
                 format!(
                     "{} has only {} free of {}: other processes hold its memory",
@@ -493,26 +493,34 @@ fn check_contexts(probe: &'static Probe) -> Vec<ContextCheck> {
     });
     checked.unwrap_or_else(|hung| {
         let reason = reasons::driver_hung(&hung).reason;
-        vec![ContextCheck::Failed(reason); probe.devices.len()]
+        vec![ContextCheck::Failed(format!("no CUDA context could be created: {reason}")); probe.devices.len()]
     })
 }
 
+/// Opens the device's primary context, makes it current and reads its memory, as a test's
+/// setup does: a device where any of these fails (a sticky or ECC error, say) runs no test.
 fn check_context(probe: &Probe, device: &DeviceInfo) -> ContextCheck {
+    let not_created = |error: String| ContextCheck::Failed(format!("no CUDA context could be created: {error}"));
     let Some(sys) = probe.driver.ready_sys() else {
-        return ContextCheck::Failed("the driver is not initialised".to_string());
+        return not_created("the driver is not initialised".to_string());
     };
     let handle = match sys.device(device.ordinal as i32) {
         Ok(handle) => handle,
-        Err(error) => return ContextCheck::Failed(error.to_string()),
+        Err(error) => return not_created(error.to_string()),
     };
     let context = match sys.retain_primary_context(handle) {
         Ok(context) => context,
-        Err(error) => return ContextCheck::Failed(error.to_string()),
+        Err(error) => return not_created(error.to_string()),
     };
-    let memory = match sys.set_current_context(context) {
-        Ok(()) => sys.memory_info().and_then(Result::ok),
-        Err(_) => None,
+    let checked = match sys.set_current_context(context) {
+        Err(error) => ContextCheck::Failed(format!("its CUDA context could not be made current: {error}")),
+        Ok(()) => match sys.memory_info() {
+            Some(Err(error)) => ContextCheck::Failed(format!("its free memory could not be read: {error}")),
+            Some(Ok(memory)) => ContextCheck::Opened { memory: Some(memory) },
+            // A driver without cuMemGetInfo_v2: the context is fine, the memory untold.
+            None => ContextCheck::Opened { memory: None },
+        },
     };
     let _ = sys.release_primary_context(handle);
-    ContextCheck::Opened { memory }
+    checked
 }

@@ -101,8 +101,8 @@ impl Diagnosis<'_> {
             if let Some(mode) = device.compute_mode {
                 details.push(format!("compute mode {}", mode.name()));
             }
-            if let ContextCheck::Failed(error) = context {
-                details.push(format!("context failed: {error}"));
+            if let ContextCheck::Failed(what) = context {
+                details.push(what.clone());
             }
             if !details.is_empty() {
                 let _ = writeln!(out, "     {}", details.join(", "));

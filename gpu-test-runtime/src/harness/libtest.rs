@@ -12,6 +12,7 @@ use crate::decide::Decision;
 use crate::probe::DeviceInfo;
 use crate::util::format::panic_message;
 use crate::report::console;
+use crate::run::faults;
 use crate::util::os::{at_exit, exit_now};
 
 /// Runs one test: decides from the probe, then runs the body, skips, or fails.
@@ -80,6 +81,11 @@ extern "C" fn finish() {
         if let Err(message) = conclude(session) {
             console::line(&message);
             // libtest has already chosen the exit status; a lost report must still fail the run.
+            exit_now(101);
+        }
+        // A test abandoned past its timeout failed, so libtest's status is 101; its thread may be
+        // inside the driver, whose own exit handlers (run after this one) would wait for it.
+        if faults::any_abandoned() {
             exit_now(101);
         }
     });

@@ -15,6 +15,8 @@ use crate::decide::Decision;
 use crate::report::console;
 use crate::report::libtest::{self, Format, NotRun};
 use crate::report::outcomes::Outcomes;
+use crate::run::faults;
+use crate::util::os::exit_now;
 
 /// Runs every `#[gpu_test]` in this binary with libtest's command line (filters, `--exact`,
 /// `--list`, `--ignored`, `--include-ignored`, `--test-threads`, `--format`, ...), then exits.
@@ -261,9 +263,15 @@ fn answered_without_running(args: &Arguments, session: &Session, tests: &[Listed
     true
 }
 
-/// Ends the process, failed or not, as [`guard::exit`] does.
+/// Ends the process, failed or not, as [`guard::exit`] does; without exit handlers when a test
+/// was abandoned past its timeout (its thread may be inside the driver, whose teardown would wait
+/// for it).
 fn exit(failed: bool) -> ! {
-    guard::exit(if failed { 101 } else { 0 })
+    let code = if failed { 101 } else { 0 };
+    if faults::any_abandoned() {
+        exit_now(code);
+    }
+    guard::exit(code)
 }
 
 fn trial(session: &'static Session, def: &'static TestDef, name: String, decision: Decision) -> Trial {

@@ -1,10 +1,7 @@
-//! Running a test body: on the calling thread, or, when the test has a `timeout`, on a thread of
-//! its own that the caller stops waiting for at the deadline.
+//! Running a test body, with its panics caught, and what it returns normalised.
 
 use std::any::Any;
 use std::fmt::Debug;
-use std::sync::Arc;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use super::gpu::Gpu;
@@ -72,41 +69,47 @@ pub(crate) enum BodyFailure {
     Returned(String),
     /// It panicked; the payload, to resume the panic with.
     Panicked(Box<dyn Any + Send>),
-    /// It was still running at the deadline.
-    TimedOut(Duration),
+    /// It was still running at the deadline (its `timeout`), at this stage.
+    TimedOut(Duration, Stage),
     /// It returned, but the device reported a CUDA error for the work it left behind.
     Cuda(String),
 }
 
-/// Runs `body` with `gpu`, within `timeout` if there is one. Panics are caught and returned.
-pub(crate) fn run_body(
-    name: &str,
-    body: TestBody,
-    timeout: Option<Duration>,
-    gpu: Arc<Gpu>,
-) -> Result<(), BodyFailure> {
-    let Some(limit) = timeout else {
-        return match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body.call(&gpu))) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(BodyFailure::Returned(error)),
-            Err(payload) => Err(BodyFailure::Panicked(payload)),
-        };
-    };
-    let (done, finished) = mpsc::channel();
-    let spawned = std::thread::Builder::new().name(name.to_string()).spawn(move || {
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body.call(&gpu)));
-        let _ = done.send(outcome);
-    });
-    if let Err(error) = spawned {
-        return Err(BodyFailure::Returned(format!(
-            "could not start the body's thread: {error}"
-        )));
+/// Where a test's work on its devices had got to: what it was doing when it outlived its
+/// timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// Opening a context and stream on each device.
+    Opening,
+    /// Synchronising the devices before the body.
+    Checking,
+    /// Running the body.
+    Body,
+    /// Synchronising the devices after the body: waiting for the work it launched.
+    Finishing,
+    /// Measuring device memory for the leak check.
+    LeakCheck,
+}
+
+impl Stage {
+    /// What the test was doing at this stage, for a test that did not get past it.
+    pub(crate) fn doing(self) -> &'static str {
+        match self {
+            Stage::Opening => "opening a CUDA context on its devices",
+            Stage::Checking => "checking its devices before the body",
+            Stage::Body => "running its body",
+            Stage::Finishing => "waiting for the GPU work its body launched to finish",
+            Stage::LeakCheck => "measuring device memory for the leak check",
+        }
     }
-    match finished.recv_timeout(limit) {
-        Ok(Ok(Ok(()))) => Ok(()),
-        Ok(Ok(Err(error))) => Err(BodyFailure::Returned(error)),
-        Ok(Err(payload)) => Err(BodyFailure::Panicked(payload)),
-        Err(_) => Err(BodyFailure::TimedOut(limit)),
+}
+
+/// Runs `body` with `gpu`. Panics are caught and returned.
+pub(crate) fn run_body(body: TestBody, gpu: &Gpu) -> Result<(), BodyFailure> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body.call(gpu))) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(BodyFailure::Returned(error)),
+        Err(payload) => Err(BodyFailure::Panicked(payload)),
     }
 }
 

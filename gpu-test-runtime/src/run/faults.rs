@@ -43,6 +43,15 @@ pub(crate) fn blocked(device: &DeviceInfo) -> Option<Blocked> {
         .map(|(_, _, b)| b.clone())
 }
 
+/// Whether a test outlived its timeout in this process. Its thread may be inside the driver,
+/// whose own exit-time teardown could then wait for it for ever: the process should end without
+/// running exit handlers.
+pub(crate) fn any_abandoned() -> bool {
+    let all = BLOCKED.lock().unwrap_or_else(|p| p.into_inner());
+    all.iter()
+        .any(|(_, _, blocked)| matches!(blocked, Blocked::Abandoned { .. }))
+}
+
 /// Why `device` cannot be given to a test, for the test's failure message.
 pub(crate) fn explain(device: &DeviceInfo, blocked: &Blocked) -> String {
     match blocked {
@@ -93,6 +102,7 @@ mod tests {
                 test: "b::slow".to_string(),
             },
         );
+        assert!(!any_abandoned(), "a poisoned device is not an abandoned test");
         let cause = blocked(&device).unwrap();
         assert_eq!(
             cause,

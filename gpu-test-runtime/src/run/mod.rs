@@ -8,16 +8,16 @@ pub(crate) mod gpu;
 pub(crate) mod lease;
 pub(crate) mod timing;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use crate::probe::{DeviceInfo, Probe};
 use crate::settings::Settings;
 use crate::util::format::{format_bytes, format_duration, panic_message};
-use body::{BodyFailure, TestBody, run_body};
+use body::{BodyFailure, Stage, TestBody, run_body};
 use faults::Blocked;
 use gpu::Gpu;
-use lease::{MemoryDemand, Waiting};
+use lease::{Lease, MemoryDemand, Waiting};
 use timing::Timing;
 
 /// A test body and what executing it needs to know.
@@ -68,10 +68,18 @@ impl BodyFailure {
             BodyFailure::Setup(message) => message.clone(),
             BodyFailure::Returned(error) => format!("returned an error: {error}"),
             BodyFailure::Panicked(payload) => format!("panicked: {}", panic_message(&**payload)),
-            BodyFailure::TimedOut(limit) => format!(
+            BodyFailure::TimedOut(limit, Stage::Body) => format!(
                 "did not finish within its timeout of {} and was abandoned; its thread may still be using the \
                  GPU, so later tests in this process can be affected",
                 format_duration(*limit)
+            ),
+            BodyFailure::TimedOut(limit, stage) => format!(
+                "did not finish within its timeout of {}: it was still {} (the CUDA driver had not returned), \
+                 and was abandoned; a GPU that does not finish its work may be hung (check `nvidia-smi`, and \
+                 the kernel log for Xid errors: `sudo dmesg | grep -i xid`), and later tests in this process \
+                 cannot use its devices",
+                format_duration(*limit),
+                stage.doing()
             ),
             BodyFailure::Cuda(message) => message.clone(),
         }
@@ -81,6 +89,11 @@ impl BodyFailure {
 /// Leases devices among `suitable` (ordinals that meet the test's requirements), opens them,
 /// runs `body`, and checks the devices afterwards. `on_wait` hears once from a test that waits
 /// long for its leases.
+///
+/// A test's `timeout` covers all it does on its devices, not the body alone: the driver may not
+/// return from opening a context on a hung GPU, or from waiting for a kernel that never ends.
+/// Past it, the test is abandoned where it is, with its leases, and its devices are kept from
+/// later tests in this process.
 pub(crate) fn execute(
     body: Body<'_>,
     probe: &'static Probe,
@@ -101,6 +114,16 @@ pub(crate) fn execute(
             .map(|memory| memory.map(|(free, _)| free))
             .map_err(|error| error.to_string())
     };
+    let leak_check = body.leak_check.unwrap_or(settings.leak_check);
+    if leak_check && settings.tests_per_device > 1 {
+        let message = format!(
+            "cannot be checked for leaks: device memory is measured device-wide, so the check needs the device \
+             to itself, and GPU_TEST_TESTS_PER_DEVICE={} lets other tests share it; set it to 1 for leak-checked \
+             runs",
+            settings.tests_per_device
+        );
+        return Execution::failed(started, BodyFailure::Setup(message));
+    }
     let leases = match lease::acquire(
         body.name,
         &candidates,
@@ -113,64 +136,151 @@ pub(crate) fn execute(
         Ok(leases) => leases,
         Err(message) => return Execution::failed(started, BodyFailure::Setup(message)),
     };
-    let gpu = match Gpu::open(probe, leases) {
-        Ok(gpu) => gpu,
-        Err(message) => return Execution::failed(started, BodyFailure::Setup(message)),
+    let work = OnDevices {
+        test: body.name.to_string(),
+        function: body.function,
+        leak_check,
+        progress: Progress::default(),
     };
-    // A context broken before the body started (by code gpu-test did not run) is not this test's
-    // failure to explain; name it and keep the device from later tests.
-    for device in gpu.devices() {
-        if let Err(error) = device.synchronize() {
-            if error.is_sticky() {
-                let test = "code that ran earlier in this process".to_string();
-                faults::block(
-                    device.info(),
-                    Blocked::Poisoned {
-                        test,
-                        error: error.clone(),
-                    },
-                );
-            }
-            let message = format!(
-                "{} reported a CUDA error before the body started: {error}",
-                device.info().label()
-            );
-            return Execution::failed(started, BodyFailure::Setup(message));
+    let run = match body.timeout {
+        None => work.run(probe, leases),
+        Some(limit) => within(limit, work, probe, leases),
+    };
+    Execution {
+        outcome: run.outcome,
+        duration: started.elapsed(),
+        devices: run.devices,
+        timings: run.timings,
+    }
+}
+
+/// What a test's work on its devices came to.
+struct DevicesRun {
+    outcome: Result<(), BodyFailure>,
+    devices: Vec<DeviceInfo>,
+    timings: Vec<Timing>,
+}
+
+/// The stage a test's work on its devices has reached, shared with the thread that waits for it.
+#[derive(Clone)]
+struct Progress(Arc<Mutex<Stage>>);
+
+impl Default for Progress {
+    fn default() -> Progress {
+        Progress(Arc::new(Mutex::new(Stage::Opening)))
+    }
+}
+
+impl Progress {
+    fn enter(&self, stage: Stage) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = stage;
+    }
+
+    fn stage(&self) -> Stage {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A test's work on its leased devices: open them, check them, run the body, check them again.
+struct OnDevices {
+    test: String,
+    function: TestBody,
+    leak_check: bool,
+    progress: Progress,
+}
+
+/// Runs `work` on a thread of its own and waits for it at most `limit`; past it, the thread is
+/// left where it is (it may be inside the driver, which nothing can interrupt) with its leases,
+/// and the devices are marked abandoned.
+fn within(limit: Duration, work: OnDevices, probe: &'static Probe, leases: Vec<Lease>) -> DevicesRun {
+    let leased: Vec<DeviceInfo> = leases.iter().map(|lease| lease.device.clone()).collect();
+    let test = work.test.clone();
+    let progress = work.progress.clone();
+    // Shared so that, when no thread can be started, the work can still be run here.
+    let handed = Arc::new(Mutex::new(Some((work, leases))));
+    let for_worker = handed.clone();
+    let (done, finished) = mpsc::channel();
+    let spawned = std::thread::Builder::new().name(test.clone()).spawn(move || {
+        let taken = for_worker.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some((work, leases)) = taken {
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.run(probe, leases)));
+            let _ = done.send(run);
+        }
+    });
+    if spawned.is_err() {
+        // Without a thread of its own (a process limit, say) the work runs here, without the limit,
+        // rather than failing a test that may well pass.
+        let taken = handed.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some((work, leases)) = taken {
+            return work.run(probe, leases);
         }
     }
-    let leak_check = body.leak_check.unwrap_or(settings.leak_check);
-    let in_use_before = if leak_check {
-        if settings.tests_per_device > 1 {
-            let message = format!(
-                "cannot be checked for leaks: device memory is measured device-wide, so the check needs the \
-                 device to itself, and GPU_TEST_TESTS_PER_DEVICE={} lets other tests share it; set it to 1 for \
-                 leak-checked runs",
-                settings.tests_per_device
-            );
-            return Execution::failed(started, BodyFailure::Setup(message));
+    match finished.recv_timeout(limit) {
+        Ok(Ok(run)) => run,
+        // A panic outside the body is gpu-test's own bug: it goes on as one.
+        Ok(Err(payload)) => std::panic::resume_unwind(payload),
+        Err(_) => {
+            // The thread still holds the Gpu, and with it the leases.
+            for device in &leased {
+                faults::block(device, Blocked::Abandoned { test: test.clone() });
+            }
+            DevicesRun {
+                outcome: Err(BodyFailure::TimedOut(limit, progress.stage())),
+                devices: leased,
+                timings: Vec::new(),
+            }
         }
-        match memory_in_use(&gpu) {
-            Ok(in_use) => Some(in_use),
-            Err(message) => return Execution::failed(started, BodyFailure::Setup(message)),
-        }
-    } else {
-        None
-    };
-    let devices: Vec<DeviceInfo> = gpu.devices().iter().map(|d| d.info().clone()).collect();
-    let gpu = Arc::new(gpu);
-    let mut outcome = run_body(body.name, body.function, body.timeout, gpu.clone());
-    if let Err(BodyFailure::TimedOut(_)) = outcome {
-        // The body's thread still holds the Gpu, and with it the leases.
+    }
+}
+
+impl OnDevices {
+    fn run(self, probe: &'static Probe, leases: Vec<Lease>) -> DevicesRun {
+        let failed = |failure| DevicesRun {
+            outcome: Err(failure),
+            devices: Vec::new(),
+            timings: Vec::new(),
+        };
+        self.progress.enter(Stage::Opening);
+        let gpu = match Gpu::open(probe, leases) {
+            Ok(gpu) => gpu,
+            Err(message) => return failed(BodyFailure::Setup(message)),
+        };
+        // A context broken before the body started (by code gpu-test did not run) is not this
+        // test's failure to explain; name it and keep the device from later tests.
+        self.progress.enter(Stage::Checking);
         for device in gpu.devices() {
-            faults::block(
-                device.info(),
-                Blocked::Abandoned {
-                    test: body.name.to_string(),
-                },
-            );
+            if let Err(error) = device.synchronize() {
+                if error.is_sticky() {
+                    let test = "code that ran earlier in this process".to_string();
+                    faults::block(
+                        device.info(),
+                        Blocked::Poisoned {
+                            test,
+                            error: error.clone(),
+                        },
+                    );
+                }
+                let message = format!(
+                    "{} reported a CUDA error before the body started: {error}",
+                    device.info().label()
+                );
+                return failed(BodyFailure::Setup(message));
+            }
         }
-    } else {
+        let in_use_before = if self.leak_check {
+            self.progress.enter(Stage::LeakCheck);
+            match memory_in_use(&gpu) {
+                Ok(in_use) => Some(in_use),
+                Err(message) => return failed(BodyFailure::Setup(message)),
+            }
+        } else {
+            None
+        };
+        let devices: Vec<DeviceInfo> = gpu.devices().iter().map(|d| d.info().clone()).collect();
+        self.progress.enter(Stage::Body);
+        let mut outcome = run_body(self.function, &gpu);
         // Asynchronous errors (a faulting kernel) surface when the device is synchronised.
+        self.progress.enter(Stage::Finishing);
         for device in gpu.devices() {
             let Err(error) = device.synchronize() else {
                 continue;
@@ -179,7 +289,7 @@ pub(crate) fn execute(
                 faults::block(
                     device.info(),
                     Blocked::Poisoned {
-                        test: body.name.to_string(),
+                        test: self.test.clone(),
                         error: error.clone(),
                     },
                 );
@@ -191,15 +301,15 @@ pub(crate) fn execute(
                 )));
             }
         }
-    }
-    if let (Some(before), Ok(())) = (&in_use_before, &outcome) {
-        outcome = check_for_leaks(&gpu, before);
-    }
-    Execution {
-        outcome,
-        duration: started.elapsed(),
-        devices,
-        timings: gpu.timings(),
+        if let (Some(before), Ok(())) = (&in_use_before, &outcome) {
+            self.progress.enter(Stage::LeakCheck);
+            outcome = check_for_leaks(&gpu, before);
+        }
+        DevicesRun {
+            outcome,
+            devices,
+            timings: gpu.timings(),
+        }
     }
 }
 

@@ -7,7 +7,8 @@
 //! | `FAKE_CUDA_INIT_RESULT` | the result code of `cuInit`, any integer | `0` |
 //! | `FAKE_CUDA_DEVICES` | `;`-separated devices, each `name|major.minor|memory[|compute mode]` | one `NVIDIA Fake H100|9.0|80GiB` |
 //! | `FAKE_CUDA_FAIL` | `,`-separated `call[@ordinal][+n]=code`: that call (on that device, after its first `n` calls) returns `code` | none |
-//! | `FAKE_CUDA_HANG` | `,`-separated calls that never return (a wedged GPU) | none |
+//! | `FAKE_CUDA_HANG` | `,`-separated `call[+n]`: that call (after its first `n` calls) never returns (a wedged GPU) | none |
+//! | `FAKE_CUDA_EXIT_WAITS` | `1`: the process's exit waits for a call that never returned, as a driver's teardown waiting on its own lock would | none |
 //! | `FAKE_CUDA_CRASH` | `,`-separated calls that crash the process with SIGSEGV | none |
 //! | `FAKE_CUDA_DEVICE_COUNT` | what `cuDeviceGetCount` reports, whatever the devices | their number |
 //! | `FAKE_CUDA_EVENT_MS` | `,`-separated elapsed times `cuEventElapsedTime` returns in turn | `0.5` |
@@ -54,7 +55,9 @@ pub struct Config {
     pub devices: Vec<Device>,
     pub failures: Vec<Failure>,
     pub event_ms: Vec<f32>,
-    pub hang: Vec<String>,
+    /// Calls that never return: the call, and how many of its calls return first.
+    pub hang: Vec<(String, usize)>,
+    pub exit_waits: bool,
     pub crash: Vec<String>,
     pub device_count: Option<i32>,
     pub log: Option<PathBuf>,
@@ -140,7 +143,17 @@ impl Config {
         Ok(Config {
             used_elsewhere,
             memory_pools: lookup("FAKE_CUDA_MEMORY_POOLS").as_deref() == Some("1"),
-            hang: calls("FAKE_CUDA_HANG"),
+            hang: calls("FAKE_CUDA_HANG")
+                .iter()
+                .map(|spec| match spec.split_once('+') {
+                    Some((call, after)) => after
+                        .parse()
+                        .map(|after| (call.to_string(), after))
+                        .map_err(|_| format!("FAKE_CUDA_HANG: {spec:?} is not call+n")),
+                    None => Ok((spec.clone(), 0)),
+                })
+                .collect::<Result<_, _>>()?,
+            exit_waits: lookup("FAKE_CUDA_EXIT_WAITS").as_deref() == Some("1"),
             crash: calls("FAKE_CUDA_CRASH"),
             device_count,
             driver_version: int("FAKE_CUDA_DRIVER_VERSION", 12080)?,

@@ -5,6 +5,8 @@
 //! real; kernels do not run (a launch is recorded and returns its injected result).
 
 use std::ffi::{c_char, c_int, c_uint, c_void};
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::state::config;
 use crate::state::{self, CURRENT, state};
@@ -39,7 +41,36 @@ pub(crate) fn misbehave(call: &str) {
         // SAFETY: raise only sends a signal to this process.
         unsafe { libc::raise(libc::SIGSEGV) };
     }
-    if config.hang.iter().any(|c| c == call) {
+    let Some(after) = config
+        .hang
+        .iter()
+        .find(|(c, _)| c == call)
+        .map(|(_, after)| *after)
+    else {
+        return;
+    };
+    let nth = {
+        let mut state = state();
+        let count = state.hang_calls.entry(call.to_string()).or_insert(0);
+        *count += 1;
+        *count - 1
+    };
+    if nth < after {
+        return;
+    }
+    HUNG.store(true, Ordering::SeqCst);
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Whether a call has not returned (`FAKE_CUDA_HANG`).
+static HUNG: AtomicBool = AtomicBool::new(false);
+
+/// With `FAKE_CUDA_EXIT_WAITS=1`, registered at `cuInit`: the process's exit waits for a call
+/// that never returned.
+extern "C" fn wait_for_hung_calls() {
+    if HUNG.load(Ordering::SeqCst) {
         loop {
             std::thread::park();
         }
@@ -116,6 +147,13 @@ pub extern "C" fn cuDriverGetVersion(version: *mut c_int) -> c_int {
 pub extern "C" fn cuInit(_flags: c_uint) -> c_int {
     misbehave("cuInit");
     let config = config();
+    static AT_EXIT: Once = Once::new();
+    if config.exit_waits {
+        // SAFETY: a plain extern "C" function that never unwinds.
+        AT_EXIT.call_once(|| unsafe {
+            libc::atexit(wait_for_hung_calls);
+        });
+    }
     if config.init_result != 0 {
         return config.init_result;
     }
@@ -453,7 +491,7 @@ pub extern "C" fn cuMemAlloc_v2(out: *mut u64, bytes: usize) -> c_int {
     let capacity = device(ordinal).map(|d| d.memory).unwrap_or(0);
     let mut state = state();
     let used: u64 = state.allocations.values().map(|a| a.len() as u64).sum::<u64>() + state.pool_cached;
-    if used + bytes as u64 > capacity || bytes > (1 << 31) {
+    if bytes > (1 << 31) || used.saturating_add(bytes as u64) > capacity {
         return 2; // CUDA_ERROR_OUT_OF_MEMORY
     }
     let buffer = vec![0u8; bytes.max(1)].into_boxed_slice();

@@ -51,7 +51,8 @@ fn error_name(code: i32) -> Option<(&'static str, &'static str)> {
     })
 }
 
-/// Errors that leave a context unusable: every later call on it returns the same code.
+/// Errors that leave a context unusable: every later call on it returns the same code (as cuda.h
+/// describes them).
 fn is_sticky(code: i32) -> bool {
-    matches!(code, 700 | 710 | 714..=719)
+    matches!(code, 226 | 700 | 702 | 710 | 714..=719 | 721 | 810 | 911)
 }

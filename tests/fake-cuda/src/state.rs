@@ -46,6 +46,8 @@ pub struct State {
     pub elapsed_calls: usize,
     /// How often each call with an injected failure has been made.
     pub calls: HashMap<String, usize>,
+    /// How often each call that may hang has been made.
+    pub hang_calls: HashMap<String, usize>,
 }
 
 pub fn state() -> MutexGuard<'static, State> {
@@ -69,7 +71,8 @@ impl State {
     pub fn memory(&mut self, address: u64, len: usize) -> Option<&mut [u8]> {
         self.allocations.iter_mut().find_map(|(base, bytes)| {
             let offset = address.checked_sub(*base)? as usize;
-            (offset + len <= bytes.len()).then(|| &mut bytes[offset..offset + len])
+            let end = offset.checked_add(len)?;
+            (end <= bytes.len()).then(|| &mut bytes[offset..end])
         })
     }
 }
