@@ -153,6 +153,42 @@ fn a_junit_report_variable_is_refused_with_the_way_out() {
 }
 
 #[test]
+fn a_report_path_that_is_a_fifo_or_a_link_is_refused_before_the_run() {
+    // Another user may make a path in a shared directory a FIFO (reading it would wait for ever)
+    // or a link (to a file of this user's).
+    let machine = Machine::without_driver();
+    let fifo = machine.dir().join("fifo.json");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let link = machine.dir().join("link.json");
+    std::os::unix::fs::symlink(machine.dir().join("elsewhere.json"), &link).unwrap();
+    for (path, why) in [
+        (&fifo, "is not a regular file"),
+        (
+            &link,
+            "is a symbolic link; gpu-test writes a report only as a file of its own",
+        ),
+    ] {
+        // `timeout` stops a companion that waits on the FIFO.
+        let run = Run::of(
+            machine
+                .command("timeout")
+                .args(["--kill-after=10", "60"])
+                .arg(installed().join("cargo-gpu-test"))
+                .arg("run")
+                .env("GPU_TEST_REPORT", path),
+        );
+        assert_eq!(run.code, Some(2), "{}", run.all());
+        assert_eq!(
+            run.stderr.trim_end(),
+            format!("cargo gpu-test: error: GPU_TEST_REPORT={}: {why}", path.display()).as_str(),
+            "nothing runs: {}",
+            run.all()
+        );
+    }
+}
+
+#[test]
 fn doctor_and_version() {
     let machine = Machine::with_fake_driver();
     let fixture = Fixture::build("harness-basic");

@@ -42,7 +42,8 @@ enum Command {
     /// Run the tests (`cargo nextest run` when installed, else `cargo test`), then list every
     /// skipped GPU test with its reason and fix.
     ///
-    /// ARGS go to the runner unchanged (`-p my-crate`, `--no-fail-fast`, `-- --exact name`, ...).
+    /// ARGS go to the runner unchanged (`-p my-crate`, `--no-fail-fast`, `-- --exact name`, ...);
+    /// this command's own options (`--runner`) come before them.
     /// The run writes a JSON report to GPU_TEST_REPORT, which must then end in .json, or to a
     /// private temporary file when it is unset. Exit status: the runner's, except that a nextest
     /// run in which every GPU test was skipped and no filter was given succeeds (nextest alone
@@ -115,7 +116,7 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == "gpu-test") {
         args.remove(1);
     }
-    let cli = Cli::parse_from(args);
+    let cli = parse(args);
     match execute(cli.command) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(message) => {
@@ -123,6 +124,35 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Parses the command line. The arguments of `run` for the runner are taken as written: clap
+/// drops a `--` that comes before any of them (`run -- --exact name`), which the runner needs.
+fn parse(args: Vec<OsString>) -> Cli {
+    let passed = runner_args(&args);
+    let mut cli = Cli::parse_from(args);
+    if let (Command::Run { args, .. }, Some(passed)) = (&mut cli.command, passed) {
+        *args = passed;
+    }
+    cli
+}
+
+/// What follows `run` and its own options, as written; `None` for another command, or where
+/// `run` is asked for help.
+fn runner_args(args: &[OsString]) -> Option<Vec<OsString>> {
+    if args.get(1).is_none_or(|command| command != "run") {
+        return None;
+    }
+    let mut at = 2;
+    while let Some(word) = args.get(at).map(|word| word.to_string_lossy()) {
+        match word.as_ref() {
+            "--runner" => at += 2,
+            "-h" | "--help" => return None,
+            _ if word.starts_with("--runner=") => at += 1,
+            _ => break,
+        }
+    }
+    Some(args.get(at..).unwrap_or_default().to_vec())
 }
 
 fn execute(command: Command) -> Result<i32, String> {
@@ -188,9 +218,17 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    fn run_of(words: &[&str]) -> (run::Runner, Vec<OsString>) {
+        let args = words.iter().map(OsString::from).collect();
+        let Command::Run { runner, args } = parse(args).command else {
+            panic!("not run");
+        };
+        (runner, args)
+    }
+
     #[test]
     fn run_passes_every_argument_through() {
-        let cli = Cli::try_parse_from([
+        let (runner, args) = run_of(&[
             "cargo-gpu-test",
             "run",
             "-p",
@@ -199,12 +237,40 @@ mod tests {
             "--",
             "--exact",
             "x",
-        ])
-        .unwrap();
-        let Command::Run { runner, args } = cli.command else {
-            panic!("not run");
-        };
+        ]);
         assert_eq!(runner, run::Runner::Auto);
         assert_eq!(args, ["-p", "my-crate", "--no-fail-fast", "--", "--exact", "x"]);
+    }
+
+    #[test]
+    fn a_double_dash_right_after_run_reaches_the_runner() {
+        let (runner, args) = run_of(&["cargo-gpu-test", "run", "--", "--exact", "x"]);
+        assert_eq!(runner, run::Runner::Auto);
+        assert_eq!(args, ["--", "--exact", "x"]);
+        for words in [
+            &[
+                "cargo-gpu-test",
+                "run",
+                "--runner",
+                "cargo-test",
+                "--",
+                "--exact",
+                "x",
+            ][..],
+            &[
+                "cargo-gpu-test",
+                "run",
+                "--runner=cargo-test",
+                "--",
+                "--exact",
+                "x",
+            ][..],
+        ] {
+            let (runner, args) = run_of(words);
+            assert_eq!(runner, run::Runner::CargoTest, "{words:?}");
+            assert_eq!(args, ["--", "--exact", "x"], "{words:?}");
+        }
+        let (_, args) = run_of(&["cargo-gpu-test", "run"]);
+        assert!(args.is_empty());
     }
 }

@@ -2,8 +2,9 @@
 //! report of the run, and afterwards what nextest cannot show: each skipped GPU test and why.
 
 use std::ffi::OsString;
-use std::os::unix::fs::DirBuilderExt;
-use std::path::PathBuf;
+use std::io::Read as _;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::render::skipped_text;
@@ -82,6 +83,35 @@ fn create_private_dir(dir: &std::path::Path) -> Result<(), String> {
         })
 }
 
+/// The report at `path` as it is now, `None` when there is none. It is read without following a
+/// symbolic link and without waiting on a FIFO (a path in a shared directory may have been made
+/// one by another user): anything but a regular file is an error, as the test processes would
+/// say before any test runs.
+fn read_report(path: &Path) -> Result<Option<Vec<u8>>, String> {
+    let refused = |why: String| format!("GPU_TEST_REPORT={}: {why}", path.display());
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path);
+    let mut file = match file {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) if error.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(refused(
+                "is a symbolic link; gpu-test writes a report only as a file of its own".to_string(),
+            ));
+        }
+        Err(error) => return Err(refused(format!("cannot be read ({error})"))),
+    };
+    if !file.metadata().is_ok_and(|metadata| metadata.is_file()) {
+        return Err(refused("is not a regular file".to_string()));
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|error| refused(format!("cannot be read ({error})")))?;
+    Ok(Some(bytes))
+}
+
 impl Drop for ReportPath {
     fn drop(&mut self) {
         if let Some(dir) = &self.temporary {
@@ -115,7 +145,7 @@ pub fn run(runner: Runner, args: &[OsString]) -> Result<i32, String> {
     let report = ReportPath::choose(std::env::var_os("GPU_TEST_REPORT"))?;
     // A report of an earlier run at the user's path must not pass for this run's: one this run
     // did not rewrite (every run has its own id, so a rewrite differs) is not read.
-    let earlier = std::fs::read(&report.path).ok();
+    let earlier = read_report(&report.path)?;
     let mut command = Command::new(cargo());
     if nextest {
         command.args(["nextest", "run"]);
@@ -132,7 +162,11 @@ pub fn run(runner: Runner, args: &[OsString]) -> Result<i32, String> {
         .status()
         .map_err(|error| format!("cannot start `{shown}`: {error}"))?;
     let code = status.code().unwrap_or(101);
-    let written = match std::fs::read(&report.path).ok() {
+    let now = read_report(&report.path).unwrap_or_else(|error| {
+        eprintln!("cargo gpu-test: warning: {error}, so the run's skipped tests are not listed");
+        None
+    });
+    let written = match now {
         Some(now) if Some(&now) != earlier.as_ref() => match report::parse(&String::from_utf8_lossy(&now)) {
             Ok(report) => Some(report),
             Err(error) => {
