@@ -57,19 +57,9 @@ fn companion(machine: &Machine, args: &[&str]) -> Run {
     Run::of(machine.command(installed().join("cargo-gpu-test")).args(args))
 }
 
-fn nextest_installed() -> bool {
-    cargo()
-        .args(["nextest", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn run_under_nextest_shows_every_skip_reason_and_passes_on_a_cpu_machine() {
-    assert!(
-        nextest_installed(),
-        "these tests need cargo-nextest (.ci/run installs it)"
-    );
+    gpu_test_tests::require_nextest();
     let fixture = Fixture::build("harness-basic");
     let machine = Machine::without_driver();
     let run = cargo_gpu_test(&machine, &fixture.dir, &["run", "--no-fail-fast"]);

@@ -20,11 +20,7 @@ fn fake_nvidia_smi(dir: &Path) {
 
 #[test]
 fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_driver() {
-    let installed = cargo().args(["nextest", "--version"]).output();
-    assert!(
-        installed.is_ok_and(|o| o.status.success()),
-        "cargo-nextest is required (.ci/run installs it)"
-    );
+    gpu_test_tests::require_nextest();
     let bundle = scratch_dir().join("gpu-check-bundle");
     let _ = std::fs::remove_dir_all(&bundle);
     // The CUDA 13 bindings, which GPU machines with a CUDA 13 toolkit need (and which find a CUDA

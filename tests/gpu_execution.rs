@@ -413,6 +413,7 @@ fn a_nextest_test_group_queues_gpu_tests_before_the_leases() {
         "the README shows the fixture's .config/nextest.toml"
     );
 
+    gpu_test_tests::require_nextest();
     let fixture = Fixture::build("execution");
     let machine = Machine::with_fake_driver();
     let log = machine.dir().join("leases.log");

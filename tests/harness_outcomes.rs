@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use gpu_test_tests::{Fixture, Machine, Run, cargo};
+use gpu_test_tests::{Fixture, Machine, Run};
 
 /// The GPU tests of the fixture's `gpu` binary that are not `#[ignore]`d.
 const GPU_TESTS: [&str; 6] = [
@@ -595,13 +595,7 @@ fn nextest_lines(run: &Run, status: &str) -> BTreeSet<String> {
 
 #[test]
 fn nextest_shows_unmet_tests_as_skip_and_met_ones_as_pass() {
-    assert!(
-        cargo()
-            .args(["nextest", "--version"])
-            .output()
-            .is_ok_and(|o| o.status.success()),
-        "cargo-nextest is required"
-    );
+    gpu_test_tests::require_nextest();
 
     let run = nextest(&Machine::without_driver(), &["--status-level", "all"]);
     assert_eq!(run.code, Some(0), "{}", run.all());

@@ -253,6 +253,8 @@ impl Settings {
             let value = get(variable)?;
             let parsed = match value.trim() {
                 "0" if zero => Some(Duration::ZERO),
+                // `0s` or `0ms` is zero too, where zero is allowed.
+                text if zero => humantime::parse_duration(text).ok(),
                 text => parse_duration(text),
             };
             if parsed.is_none() {
@@ -418,10 +420,13 @@ mod tests {
             Duration::from_secs(120)
         );
         assert!(parse(&[("GPU_TEST_LEASE_TIMEOUT", "0s")]).is_err());
-        assert_eq!(
-            parse(&[("GPU_TEST_LEASE_NOTICE", "0")]).unwrap().lease_notice,
-            Duration::ZERO
-        );
+        for zero in ["0", "0s", "0ms"] {
+            assert_eq!(
+                parse(&[("GPU_TEST_LEASE_NOTICE", zero)]).unwrap().lease_notice,
+                Duration::ZERO,
+                "{zero}"
+            );
+        }
         assert_eq!(
             parse(&[("GPU_TEST_LEASE_NOTICE", "500ms")]).unwrap().lease_notice,
             Duration::from_millis(500)

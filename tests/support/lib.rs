@@ -66,6 +66,19 @@ pub fn cargo() -> Command {
     clean_command(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
+/// Fails the calling test, saying how to install it, where cargo-nextest is not installed: the
+/// tests of gpu-test under nextest drive it.
+pub fn require_nextest() {
+    let installed = cargo()
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        installed,
+        "this test runs `cargo nextest`: install it with `cargo install cargo-nextest --locked` (.ci/run does)"
+    );
+}
+
 /// What [`built`] produces.
 #[derive(Debug)]
 pub struct Built {

@@ -3,8 +3,12 @@
 //! machine) never share a device beyond `GPU_TEST_TESTS_PER_DEVICE`.
 //!
 //! A lease is an exclusive `flock` on `<runtime dir>/leases/<device UUID>.<slot>.lock`, one slot
-//! per allowed holder. The kernel drops it when the file is closed: when the lease is dropped,
-//! when the body panics (the lease unwinds with it), or when the process dies.
+//! per allowed holder, together with a lock on `<device UUID>.device.lock`: exclusive for a test
+//! that has the device to itself (`GPU_TEST_TESTS_PER_DEVICE=1`), shared where tests share it.
+//! The device lock keeps a test that needs the device alone (a leak check measures it
+//! device-wide) apart from a run that shares it, whatever each run's setting. The kernel drops
+//! both when their files are closed: when the lease is dropped, when the body panics (the lease
+//! unwinds with it), or when the process dies.
 //!
 //! A test that declares its memory (`memory = "8 GiB"`) or needs free memory
 //! (`min_free_memory`) is admitted under the device's admission lock (`<UUID>.admit.lock`): the
@@ -15,6 +19,7 @@
 
 use std::fs::{File, TryLockError};
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -69,6 +74,7 @@ pub(crate) struct Lease {
     /// Which of the device's slots.
     pub slot: u32,
     _file: File,
+    _device: File,
 }
 
 /// Takes `needed` leases among `candidates` (in order of preference), waiting while they are
@@ -304,8 +310,25 @@ fn write_budget(path: &Path, bytes: u64) -> std::io::Result<()> {
     file.set_len(text.len() as u64)
 }
 
-/// The first free slot of `device`, taken by `test` declaring `declared` bytes.
+/// The first free slot of `device`, taken by `test` declaring `declared` bytes, when the device
+/// lock allows: alone (`slots` 1) only while no one else holds the device, shared only while no
+/// one holds it alone.
 fn try_device(dir: &Path, device: &DeviceInfo, slots: u32, test: &str, declared: u64) -> Result<Option<Lease>, String> {
+    let path = dir.join(format!("{}.device.lock", sanitize(&device.key())));
+    let whole = open_lock_file(&path)
+        .map_err(|error| format!("could not open the lease file {}: {error}", path.display()))?;
+    let locked = if slots == 1 {
+        whole.try_lock()
+    } else {
+        whole.try_lock_shared()
+    };
+    match locked {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => return Ok(None),
+        Err(TryLockError::Error(error)) => {
+            return Err(format!("could not lock the lease file {}: {error}", path.display()));
+        }
+    }
     for slot in 0..slots {
         let path = lock_path(dir, device, slot);
         let mut file = open_lock_file(&path)
@@ -322,6 +345,7 @@ fn try_device(dir: &Path, device: &DeviceInfo, slots: u32, test: &str, declared:
                     device: device.clone(),
                     slot,
                     _file: file,
+                    _device: whole,
                 }));
             }
             Err(TryLockError::WouldBlock) => continue,
@@ -336,18 +360,28 @@ fn try_device(dir: &Path, device: &DeviceInfo, slots: u32, test: &str, declared:
     Ok(None)
 }
 
-/// `device 0 NVIDIA H100 is held by tests::a (process 123)`, for every held slot. A holder is
-/// named only while its process lives; the file of a lock held by anything else says nothing
-/// gpu-test can vouch for.
+/// `device 0 NVIDIA H100 is held by tests::a (process 123)`, for every held slot, of this run's
+/// slots or another's (which may allow more). A holder is named only while its lock is held and
+/// its process lives: the file of a released slot still names its last holder, and that of a lock
+/// held by anything else says nothing gpu-test can vouch for.
 fn holders(dir: &Path, devices: &[&DeviceInfo], slots: u32) -> String {
     let mut held = Vec::new();
     for device in devices {
         let mut names = Vec::new();
-        for slot in 0..slots {
-            let mut text = String::new();
-            if let Ok(mut file) = open_lock_file(&lock_path(dir, device, slot)) {
-                let _ = file.read_to_string(&mut text);
+        for slot in 0..slots.max(slots_in_use(dir, device)) {
+            // Opened without creating it: a slot no one took has no file.
+            let Ok(mut file) = File::options()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+                .open(lock_path(dir, device, slot))
+            else {
+                continue;
+            };
+            if !matches!(file.try_lock(), Err(TryLockError::WouldBlock)) {
+                continue;
             }
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
             if let Some(holder) = living_holder(&text) {
                 names.push(holder);
             }
@@ -361,6 +395,23 @@ fn holders(dir: &Path, devices: &[&DeviceInfo], slots: u32) -> String {
     } else {
         held.join("; ")
     }
+}
+
+/// One more than the highest slot of `device` that has a file in `dir`: every run's slots.
+fn slots_in_use(dir: &Path, device: &DeviceInfo) -> u32 {
+    let prefix = format!("{}.", sanitize(&device.key()));
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let slot = name.strip_prefix(&prefix)?.strip_suffix(".lock")?;
+            slot.parse::<u32>().ok()
+        })
+        .map(|slot| slot.saturating_add(1))
+        .max()
+        .unwrap_or(0)
 }
 
 /// A lease file's `<pid> <start time> <declared bytes> <test>`.
@@ -480,6 +531,43 @@ mod tests {
         busy.lock().unwrap();
         assert!(matches!(admit("g", declaring(1)), Err(Refusal::Full)));
         drop(busy);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_test_that_has_the_device_to_itself_excludes_runs_that_share_it() {
+        let dir = crate::util::files::scratch_dir("device-lock");
+        let device = device();
+        // A run that has each device to itself (1 test per device), and one that shares (2).
+        let alone = try_device(&dir, &device, 1, "alone", 0).unwrap().expect("free");
+        assert!(try_device(&dir, &device, 2, "shared", 0).unwrap().is_none());
+        drop(alone);
+        let shared = try_device(&dir, &device, 2, "shared", 0).unwrap().expect("free");
+        assert!(try_device(&dir, &device, 1, "alone", 0).unwrap().is_none());
+        let also = try_device(&dir, &device, 2, "also", 0).unwrap().expect("a second slot");
+        assert_eq!((shared.slot, also.slot), (0, 1));
+        assert!(try_device(&dir, &device, 2, "third", 0).unwrap().is_none());
+        // The waiting run names the holders of the other run's slots too.
+        let named = holders(&dir, &[&device], 1);
+        assert!(named.contains("shared (process") && named.contains("also (process"), "{named}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_tests_that_hold_a_slot_are_named_as_holders() {
+        let dir = crate::util::files::scratch_dir("holders");
+        let device = device();
+        let free_memory = |_: &DeviceInfo| -> Result<Option<u64>, String> { Ok(Some(16 << 30)) };
+        let admit = |test: &str, demand: MemoryDemand| admit(&dir, &device, 4, test, demand, &free_memory).unwrap();
+        let big = admit("big", declaring(12)).ok().expect("fits");
+        // Refused for memory after it had written its name into a slot's file.
+        assert!(matches!(admit("refused", declaring(8)), Err(Refusal::Memory(_))));
+        let finished = admit("finished", declaring(1)).ok().expect("fits");
+        drop(finished);
+        let named = holders(&dir, &[&device], 4);
+        assert!(named.contains("big (process"), "{named}");
+        assert!(!named.contains("refused") && !named.contains("finished"), "{named}");
+        drop(big);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
