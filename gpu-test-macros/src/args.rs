@@ -5,7 +5,6 @@
 use proc_macro2::TokenStream;
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
-use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Ident, Lit, LitStr, Token};
 
 use crate::errors::Errors;
@@ -175,8 +174,8 @@ impl Args {
             }
             "each_device" => match literal(value) {
                 Some(Lit::Bool(flag)) => self.set_each_device(key, flag.value),
-                _ => Err(syn::Error::new(
-                    value.span(),
+                _ => Err(syn::Error::new_spanned(
+                    value,
                     format!(
                         "each_device: write `each_device` alone (or `each_device = true`), got {}",
                         describe(value)
@@ -185,8 +184,8 @@ impl Args {
             },
             "leak_check" => {
                 let Some(Lit::Bool(flag)) = literal(value) else {
-                    return Err(syn::Error::new(
-                        value.span(),
+                    return Err(syn::Error::new_spanned(
+                        value,
                         format!(
                             "leak_check: expected `true` or `false`, such as {}, got {}",
                             example(&name),
@@ -267,8 +266,8 @@ fn describe(value: &Expr) -> &'static str {
 
 fn parse_devices(value: &Expr) -> syn::Result<u32> {
     let Some(Lit::Int(int)) = literal(value) else {
-        return Err(syn::Error::new(
-            value.span(),
+        return Err(syn::Error::new_spanned(
+            value,
             format!(
                 "devices: expected an integer literal such as `devices = 2`, got {}",
                 describe(value)
@@ -307,8 +306,8 @@ fn parse_devices(value: &Expr) -> syn::Result<u32> {
 fn string_value(key: &str, value: &Expr) -> syn::Result<LitStr> {
     match literal(value) {
         Some(Lit::Str(text)) => Ok(text.clone()),
-        _ => Err(syn::Error::new(
-            value.span(),
+        _ => Err(syn::Error::new_spanned(
+            value,
             format!(
                 "{key}: expected a string such as {}, got {}",
                 example(key),

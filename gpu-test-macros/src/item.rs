@@ -142,7 +142,7 @@ fn check_inputs(item: &ItemFn, errors: &mut Errors) -> bool {
         return false;
     };
     for extra in inputs {
-        errors.push(extra.span(), format!("too many parameters: {accepted}"));
+        errors.push_spanned(extra, format!("too many parameters: {accepted}"));
     }
     let typed = match first {
         FnArg::Receiver(receiver) => {

@@ -81,7 +81,8 @@
 //! Unset or empty means the default; any other value that is not accepted is an error naming the
 //! variable, the value and what is accepted, and no GPU test runs: gpu-test's harness stops the
 //! test binary with it before any test (exit status 101), and under the default harness each GPU
-//! test fails with it. Never a silent default.
+//! test fails with it. Never a silent default. A `GPU_TEST_*` variable gpu-test does not know is
+//! a warning naming the nearest known one.
 //!
 //! | variable | accepted | effect |
 //! |---|---|---|
@@ -90,10 +91,10 @@
 //! | `GPU_TEST_REPORT` | a path ending in `.xml` or `.json` | a JUnit or JSON report of every GPU test of the run |
 //! | `GPU_TEST_TESTS_PER_DEVICE` | 1 to 1024 (default 1) | how many tests may hold one device at a time |
 //! | `GPU_TEST_LEASE_TIMEOUT` | `500ms`, `30s`, `10m`, `1h` (default `10m`) | how long a test waits for device leases |
-//! | `GPU_TEST_LEASE_NOTICE` | `0` or a duration (default `3s`) | how long a test waits for device leases before saying so |
+//! | `GPU_TEST_LEASE_NOTICE` | `0` (or `0s`) or a duration (default `3s`) | how long a test waits for device leases before saying so |
 //! | `GPU_TEST_PROBE_TIMEOUT` | a duration (default `2m`) | how long the probe waits for the driver before giving up on it |
-//! | `GPU_TEST_RUNTIME_DIR` | a directory | where device leases and per-run state shared by a run's processes live |
-//! | `GPU_TEST_SYSTEM_ROOT` | a directory | read `/proc` and `/dev` under it and load CUDA libraries only from `LD_LIBRARY_PATH`: for testing gpu-test itself |
+//! | `GPU_TEST_RUNTIME_DIR` | an absolute path to a directory of this user's own (default `$XDG_RUNTIME_DIR/gpu-test`, else `<temp>/gpu-test-<uid>`) | where device leases and per-run state shared by a run's processes live |
+//! | `GPU_TEST_SYSTEM_ROOT` | an existing directory (default `/`) | read `/proc` and `/dev` under it and load CUDA libraries only from `LD_LIBRARY_PATH`: for testing gpu-test itself |
 //!
 //! # Layers
 //!

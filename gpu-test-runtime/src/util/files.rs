@@ -165,8 +165,23 @@ pub(crate) fn create_private_dirs(dir: &Path) -> io::Result<()> {
 
 /// Makes sure `dir` is a directory this user alone controls: created mode 0700 if missing, and
 /// refused if it is a symbolic link, belongs to another user, or others may write to it (anyone
-/// who could would be able to plant, block or redirect gpu-test's files there).
+/// who could would be able to plant, block or redirect gpu-test's files there), or if a
+/// directory on the way to it is not trusted as [`trusted_to_load`] says (whoever may write
+/// there could move it away and put a directory of their own in its place).
 pub(crate) fn ensure_private_dir(dir: &Path) -> Result<(), String> {
+    if let Some(parent) = dir.parent().filter(|_| dir.is_absolute()) {
+        match trusted_to_load(parent) {
+            Ok(()) | Err(NotTrusted::Unreadable(_)) => {}
+            Err(NotTrusted::Others { place, problem }) => {
+                return Err(format!(
+                    "{} is inside {}, which {problem}: another user could move it away and put a directory \
+                     of theirs in its place",
+                    dir.display(),
+                    place.display()
+                ));
+            }
+        }
+    }
     if let Err(error) = create_private_dirs(dir) {
         return Err(format!("{} could not be created: {error}", dir.display()));
     }
@@ -431,6 +446,20 @@ mod tests {
                 .unwrap_err()
                 .contains("may be written by other users")
         );
+        // Inside a directory others may write to, without the sticky bit: they could move it away.
+        let inside = open.join("runtime");
+        let error = ensure_private_dir(&inside).unwrap_err();
+        assert!(
+            error.contains(&format!(
+                "{} is inside {}, which may be written by group or others (mode 777)",
+                inside.display(),
+                open.display()
+            )),
+            "{error}"
+        );
+        // With the sticky bit (as /tmp has), others cannot move what is not theirs.
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o1777)).unwrap();
+        ensure_private_dir(&inside).unwrap();
         let private = dir.join("runtime/nested");
         ensure_private_dir(&private).unwrap();
         assert_eq!(fs::metadata(&private).unwrap().mode() & 0o777, 0o700);
