@@ -505,6 +505,54 @@ fn a_default_runtime_directory_made_by_another_user_is_refused() {
 }
 
 #[test]
+fn a_temporary_directory_others_may_rename_in_is_not_the_default_runtime_directory() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let machine = Machine::with_fake_driver();
+    // Writable by all without the sticky bit, as a Kubernetes emptyDir mounted at /tmp is.
+    let open = machine.dir().join("open");
+    std::fs::create_dir_all(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let home = machine.dir().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut command = machine.command(Fixture::build("harness-basic").test("gpu"));
+    command
+        .env_remove("GPU_TEST_RUNTIME_DIR")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("TMPDIR", &open)
+        .env("HOME", &home)
+        .args(["--exact", "round_trip"]);
+    let run = Run::of(&mut command);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let cache = home.join(".cache/gpu-test");
+    assert_eq!(std::fs::metadata(&cache).unwrap().mode() & 0o777, 0o700);
+    assert!(
+        cache.join("leases").is_dir(),
+        "the leases are in the home's cache"
+    );
+    assert_eq!(
+        std::fs::read_dir(&open).unwrap().count(),
+        0,
+        "nothing in {}",
+        open.display()
+    );
+
+    // Named by GPU_TEST_RUNTIME_DIR, such a place is refused, naming it.
+    let run = harness(
+        &machine.env("GPU_TEST_RUNTIME_DIR", open.join("runtime").to_str().unwrap()),
+        &["--exact", "round_trip"],
+    );
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.all().contains(&format!(
+            "is inside {}, which may be written by group or others (mode 777)",
+            open.display()
+        )),
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
 fn files_in_the_runtime_directory_are_private_and_never_followed_through_links() {
     use std::os::unix::fs::MetadataExt;
     let machine = Machine::with_fake_driver();

@@ -340,22 +340,27 @@ fn a_body_past_its_timeout_fails_and_keeps_its_device_from_later_tests() {
 }
 
 #[test]
-fn a_driver_that_never_returns_is_bounded_by_the_test_timeout_at_every_stage() {
-    for (hang, stage) in [
+fn a_driver_that_never_returns_is_bounded_at_every_stage() {
+    for (hang, failure) in [
+        // The test's timeout counts from the body on, through waiting for what it launched...
         (
             "cuCtxSynchronize+1",
-            "it was still waiting for the GPU work its body launched to finish",
+            "did not finish within its timeout of 200ms: it was still waiting for the GPU work its body launched \
+             to finish (the CUDA driver had not returned), and was abandoned",
         ),
+        // ...and what comes before it has the probe's limit.
         (
             "cuDevicePrimaryCtxRetain",
-            "it was still opening a CUDA context on its devices",
+            "could not start: it was still opening a CUDA context on its devices after 300ms \
+             (GPU_TEST_PROBE_TIMEOUT; the CUDA driver had not returned), and was abandoned",
         ),
     ] {
         // The driver's own exit handlers wait for the call that never returned, as a real
         // driver's teardown may: the process must end without them.
         let machine = Machine::with_fake_driver()
             .env("FAKE_CUDA_HANG", hang)
-            .env("FAKE_CUDA_EXIT_WAITS", "1");
+            .env("FAKE_CUDA_EXIT_WAITS", "1")
+            .env("GPU_TEST_PROBE_TIMEOUT", "300ms");
         // `timeout` stops a process that does not end.
         let run = Run::of(
             machine
@@ -366,10 +371,8 @@ fn a_driver_that_never_returns_is_bounded_by_the_test_timeout_at_every_stage() {
         );
         assert_eq!(run.code, Some(101), "{hang}: {}", run.all());
         assert!(
-            run.stdout.contains(&format!(
-                "gpu-test: stuck_a_in_the_driver did not finish within its timeout of 200ms: {stage} (the CUDA \
-                 driver had not returned), and was abandoned"
-            )),
+            run.stdout
+                .contains(&format!("gpu-test: stuck_a_in_the_driver {failure}")),
             "{hang}: {}",
             run.all()
         );
@@ -382,6 +385,22 @@ fn a_driver_that_never_returns_is_bounded_by_the_test_timeout_at_every_stage() {
             run.all()
         );
     }
+    // The regions a test timed before it hung are reported.
+    let machine = Machine::with_fake_driver().env("FAKE_CUDA_HANG", "cuCtxSynchronize+1");
+    let run = Run::of(
+        machine
+            .command("timeout")
+            .args(["--kill-after=10", "120"])
+            .arg(Fixture::build("execution").test("execution"))
+            .args(["--ignored", "--exact", "stuck_a_in_the_driver"]),
+    );
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("gpu-test: timing stuck_a_in_the_driver: before the hang 1 x median"),
+        "{}",
+        run.all()
+    );
 }
 
 #[test]

@@ -385,27 +385,32 @@ fn devices_that_cannot_be_used_are_findings() {
         "no CUDA context could be created: CUDA_ERROR_OUT_OF_MEMORY (2)"
     ));
 
-    // A context that opens but cannot be used (a sticky or ECC error on the device) runs no test
-    // either: the device is not counted as usable.
-    for (failure, finding) in [
-        (
-            "cuCtxSetCurrent=999",
-            "device 0 NVIDIA Fake H100: its CUDA context could not be made current: CUDA_ERROR_UNKNOWN (999)",
-        ),
-        (
-            "cuMemGetInfo_v2=999",
-            "device 0 NVIDIA Fake H100: its free memory could not be read: CUDA_ERROR_UNKNOWN (999)",
-        ),
-    ] {
-        let run = Machine::with_fake_driver()
-            .env("FAKE_CUDA_FAIL", failure)
-            .doctor(&["--json"]);
-        run.assert_clean();
-        assert_eq!(run.code, Some(1), "{failure}: {}", run.all());
-        let json = run.json();
-        assert_eq!(json["devices"][0]["context_ok"], false, "{failure}");
-        assert_finding(&json, "error", finding);
-    }
+    // A context that opens but cannot be made current (a sticky or ECC error on the device) runs
+    // no test either: the device is not counted as usable.
+    let run = Machine::with_fake_driver()
+        .env("FAKE_CUDA_FAIL", "cuCtxSetCurrent=999")
+        .doctor(&["--json"]);
+    run.assert_clean();
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let json = run.json();
+    assert_eq!(json["devices"][0]["context_ok"], false);
+    assert_finding(
+        &json,
+        "error",
+        "device 0 NVIDIA Fake H100: its CUDA context could not be made current: CUDA_ERROR_UNKNOWN (999)",
+    );
+    // One whose memory cannot be read runs tests that do not ask for it: a warning.
+    let run = Machine::with_fake_driver()
+        .env("FAKE_CUDA_FAIL", "cuMemGetInfo_v2=999")
+        .doctor(&["--json"]);
+    run.assert_clean();
+    let json = run.json();
+    assert_eq!(json["devices"][0]["context_ok"], true);
+    assert_finding(
+        &json,
+        "warning",
+        "device 0 NVIDIA Fake H100: its free memory could not be read: CUDA_ERROR_UNKNOWN (999)",
+    );
 
     // Memory figures no device has are printed, not multiplied past what a u64 holds.
     let run = Machine::with_fake_driver()
@@ -536,12 +541,44 @@ fn containers_and_wsl_explain_a_missing_driver() {
         let json = run.json();
         assert_finding(&json, "error", reason);
         assert_finding(&json, "error", hint);
+        // WSL2 has no NVIDIA kernel module to speak of: the Windows driver serves the GPU.
+        let findings = finding_texts(&json).join("\n");
+        assert!(
+            !reason.contains("WSL2") || !findings.contains("kernel module"),
+            "{findings}"
+        );
         let text = machine.doctor(&[]);
         assert!(text.stdout.contains("  platform "), "{}", text.stdout);
         // The same reason skips a test.
         let run = machine.run("harness-basic", "gpu", &["--exact", "round_trip"]);
         assert!(run.stdout.contains(reason), "{}", run.all());
     }
+    // WSL2 whose Windows driver's libcuda loads but finds no GPU: not a loader problem.
+    let wsl = Machine::with_fake_driver()
+        .init_result(100)
+        .without_device_node("nvidia0")
+        .without_device_node("nvidiactl")
+        .without_kernel_module()
+        .file(
+            "proc/sys/kernel/osrelease",
+            "5.15.167.4-microsoft-standard-WSL2\n",
+        );
+    let json = wsl.doctor(&["--json"]).json();
+    assert_finding(
+        &json,
+        "error",
+        "this is WSL2, where CUDA reaches the GPU through the Windows NVIDIA driver, and that driver shows CUDA \
+         no GPU",
+    );
+    assert_finding(&json, "error", "update the NVIDIA driver on Windows");
+    assert!(
+        !finding_texts(&json)
+            .join("\n")
+            .contains("where the loader does not look"),
+        "{:#?}",
+        finding_texts(&json)
+    );
+
     // Without any mark, none of it is said.
     let plain = Machine::without_driver().doctor(&["--json"]);
     let json = plain.json();
@@ -737,7 +774,8 @@ fn of_several_nvrtcs_the_named_toolkit_then_cudarcs_order_and_never_one_too_new(
     assert_finding(
         &json,
         "warning",
-        "/ update the driver to 525.60.13 or newer, or install an NVRTC of CUDA 11.8 or older",
+        "/ update the driver to one of CUDA 12 (525.60.13 or newer for 12.0, newer for a later 12.x), or install an \
+         NVRTC of CUDA 11.8 or older",
     );
 }
 
@@ -770,6 +808,41 @@ fn visible_devices_that_match_nothing_are_named() {
         "{}",
         run.all()
     );
+}
+
+/// `CUDA_VISIBLE_DEVICES` is blamed for a driver that finds no device only where it is the
+/// cause: always when it hides every device, never for an index that a GPU's device file shows to
+/// exist, and not where no GPU is there at all.
+#[test]
+fn visible_devices_are_blamed_only_where_they_are_the_cause() {
+    let finding = |machine: Machine| {
+        let json = machine.init_result(100).doctor(&["--json"]).json();
+        finding_texts(&json).join("\n")
+    };
+    // Empty, or nothing the driver can read: whatever the machine has, it sees nothing.
+    let all = finding(Machine::with_fake_driver().env("CUDA_VISIBLE_DEVICES", "none"));
+    assert!(
+        all.contains("CUDA_VISIBLE_DEVICES=\"none\" hides every device"),
+        "{all}"
+    );
+    // An index past the GPUs /dev shows: the variable.
+    let past = finding(Machine::with_fake_driver().env("CUDA_VISIBLE_DEVICES", "3"));
+    assert!(
+        past.contains("CUDA_VISIBLE_DEVICES=3 lists 3, which matches no device"),
+        "{past}"
+    );
+    // An index /dev shows a GPU for: not the variable.
+    let present = finding(Machine::with_fake_driver().env("CUDA_VISIBLE_DEVICES", "0"));
+    assert!(!present.contains("matches no device"), "{present}");
+    // No device files at all (a container started without GPUs): that, not the variable.
+    let none = finding(
+        Machine::with_fake_driver()
+            .without_device_node("nvidia0")
+            .without_device_node("nvidiactl")
+            .env("CUDA_VISIBLE_DEVICES", "0"),
+    );
+    assert!(none.contains("there are no /dev/nvidia* device files"), "{none}");
+    assert!(!none.contains("matches no device"), "{none}");
 }
 
 /// A GPU in MIG mode without an instance visible to CUDA: the driver shows no device, and
@@ -815,6 +888,22 @@ fn mig_mode_without_an_instance_is_explained() {
         !finding_texts(&plain).join("\n").contains("MIG mode"),
         "{:#?}",
         finding_texts(&plain)
+    );
+    // A CUDA_VISIBLE_DEVICES that names GPU 0 (set by a cluster's scheduler, say) is not the
+    // cause: the GPU it names is there, in MIG mode.
+    let json = machine
+        .env("CUDA_VISIBLE_DEVICES", "0")
+        .doctor(&["--json"])
+        .json();
+    assert_finding(
+        &json,
+        "error",
+        "GPU 0 is in MIG mode (nvidia-smi), and CUDA sees no MIG instance",
+    );
+    assert!(
+        !finding_texts(&json).join("\n").contains("matches no device"),
+        "{:#?}",
+        finding_texts(&json)
     );
 }
 

@@ -69,7 +69,7 @@
 //! | `memory = "8 GiB"` | declared memory per device: leases admit the test while declared memory fits in what the device had free | not declared |
 //! | `min_free_memory = "8 GiB"` | free memory per device when the lease is taken, else wait, then fail | not needed |
 //! | `min_toolkit = "X.Y"` | NVRTC X.Y or newer can be loaded (the test compiles kernels at run time) | not needed |
-//! | `timeout = "30s"` | the test fails if its work on the devices (the body, and waiting for what it launched) takes longer (ms, s, m, h) | none |
+//! | `timeout = "30s"` | the test fails if its body, with waiting for what it launched, takes longer (ms, s, m, h) | none |
 //! | `leak_check = true` | the test fails if it leaves device memory allocated | `GPU_TEST_LEAK_CHECK` |
 //! | `feature = "cuda"` | the body is compiled only with this cargo feature; without it the test is skipped, not lost | always compiled |
 //! | `crate = "path"` | where the generated code finds this crate, when it is re-exported | `::gpu_test_runtime` |
@@ -93,7 +93,7 @@
 //! | `GPU_TEST_LEASE_TIMEOUT` | `500ms`, `30s`, `10m`, `1h` (default `10m`) | how long a test waits for device leases |
 //! | `GPU_TEST_LEASE_NOTICE` | `0` (or `0s`) or a duration (default `3s`) | how long a test waits for device leases before saying so |
 //! | `GPU_TEST_PROBE_TIMEOUT` | a duration (default `2m`) | how long the probe waits for the driver before giving up on it |
-//! | `GPU_TEST_RUNTIME_DIR` | an absolute path to a directory of this user's own (default `$XDG_RUNTIME_DIR/gpu-test`, else `<temp>/gpu-test-<uid>`) | where device leases and per-run state shared by a run's processes live |
+//! | `GPU_TEST_RUNTIME_DIR` | an absolute path to a directory of this user's own (default `$XDG_RUNTIME_DIR/gpu-test`, else `<temp>/gpu-test-<uid>`, or `$HOME/.cache/gpu-test` where others may write to `<temp>`) | where device leases and per-run state shared by a run's processes live |
 //! | `GPU_TEST_SYSTEM_ROOT` | an existing directory (default `/`) | read `/proc` and `/dev` under it and load CUDA libraries only from `LD_LIBRARY_PATH`: for testing gpu-test itself |
 //!
 //! # Layers

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::util::files::{NotTrusted, trusted_to_load};
 use crate::util::format::parse_duration;
 use crate::util::os::user_id;
 use crate::util::suggest::nearest;
@@ -46,8 +47,9 @@ pub(crate) struct Settings {
     pub lease_timeout: Duration,
     /// `GPU_TEST_LEASE_NOTICE`: how long a test waits for device leases before saying so.
     pub lease_notice: Duration,
-    /// `GPU_TEST_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/gpu-test`, else `<temp>/gpu-test-<uid>`:
-    /// where lease locks and per-run state live.
+    /// `GPU_TEST_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/gpu-test`, else `<temp>/gpu-test-<uid>`
+    /// (or `$HOME/.cache/gpu-test` where others could move things in `<temp>`): where lease locks
+    /// and per-run state live.
     pub runtime_dir: PathBuf,
     /// Whether `GPU_TEST_RUNTIME_DIR` chose it.
     pub runtime_dir_is_set: bool,
@@ -165,6 +167,14 @@ pub(crate) fn settings() -> Result<&'static Settings, &'static [SettingError]> {
 /// persistence mode brings up every GPU, which takes seconds per GPU (tens of seconds on an
 /// 8-GPU machine); two minutes leaves room for that and still ends a run on a wedged GPU.
 pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Whether no one but root and this user may move `dir` away: the directories on the way to it
+/// are theirs, and writable by no one else unless sticky (as `/tmp` is). One not there yet counts
+/// as safe: it is made private.
+fn others_cannot_move(dir: &Path) -> bool {
+    dir.parent()
+        .is_none_or(|parent| !matches!(trusted_to_load(parent), Err(NotTrusted::Others { .. })))
+}
 
 /// `GPU_TEST_PROBE_TIMEOUT`, read without failing: the probe needs it and must never fail (an
 /// invalid value is reported through [`settings`], and the probe uses the default meanwhile).
@@ -291,6 +301,16 @@ impl Settings {
             }
         } else if let Some(xdg) = get("XDG_RUNTIME_DIR").filter(|dir| Path::new(dir).is_absolute()) {
             settings.runtime_dir = PathBuf::from(xdg).join("gpu-test");
+        } else if !others_cannot_move(&settings.runtime_dir) {
+            // A temporary directory others may write to without the sticky bit (a container's /tmp
+            // mounted from a Kubernetes emptyDir, say): they could move this user's directory away
+            // and put theirs in its place. The home's cache instead, where that cannot happen.
+            let cache = get("HOME")
+                .map(|home| PathBuf::from(home).join(".cache").join("gpu-test"))
+                .filter(|cache| cache.is_absolute() && others_cannot_move(cache));
+            if let Some(cache) = cache {
+                settings.runtime_dir = cache;
+            }
         }
         if let Some(value) = get("GPU_TEST_SYSTEM_ROOT") {
             let root = PathBuf::from(&value);

@@ -300,5 +300,8 @@ mod tests {
     fn c_buffers_stop_at_nul() {
         let buffer = [b'T' as c_char, b'4' as c_char, 0, b'x' as c_char];
         assert_eq!(c_buffer_to_string(&buffer), "T4");
+        // A name that fills the buffer without a NUL, in bytes that are not UTF-8, ends with it.
+        let full = [0xff_u8 as c_char, b'H' as c_char, b'1' as c_char];
+        assert_eq!(c_buffer_to_string(&full), "\u{fffd}H1");
     }
 }

@@ -5,6 +5,9 @@ use crate::cuda::version::Version;
 
 /// `(CUDA release, minimum Linux driver release)`, oldest first.
 pub(crate) const MIN_LINUX_DRIVER: &[(Version, &str)] = &[
+    (Version::new(10, 0), "410.48"),
+    (Version::new(10, 1), "418.39"),
+    (Version::new(10, 2), "440.33"),
     (Version::new(11, 0), "450.51.05"),
     (Version::new(11, 1), "455.23"),
     (Version::new(11, 2), "460.27.03"),
@@ -30,8 +33,12 @@ pub(crate) const MIN_LINUX_DRIVER: &[(Version, &str)] = &[
 
 /// The oldest driver release that supports `cuda`: the entry for that release, or for the next
 /// release in the table when `cuda` itself is not one (12.7 was never released, so 12.8's).
-/// `None` when `cuda` is newer than every release the table knows.
+/// `None` when `cuda` is older or newer than every release the table knows: the next release's
+/// driver would ask for more than an older release needs.
 pub(crate) fn min_driver_for(cuda: Version) -> Option<&'static str> {
+    if MIN_LINUX_DRIVER.first().is_some_and(|(oldest, _)| cuda < *oldest) {
+        return None;
+    }
     MIN_LINUX_DRIVER
         .iter()
         .find(|(release, _)| *release >= cuda)
@@ -52,7 +59,8 @@ mod tests {
     #[test]
     fn gaps_use_the_next_release_and_the_future_is_unknown() {
         assert_eq!(min_driver_for(Version::new(12, 7)), Some("570.26"));
-        assert_eq!(min_driver_for(Version::new(10, 2)), Some("450.51.05"));
+        assert_eq!(min_driver_for(Version::new(10, 2)), Some("440.33"));
+        assert_eq!(min_driver_for(Version::new(9, 2)), None);
         assert_eq!(min_driver_for(Version::new(14, 0)), None);
     }
 

@@ -9,7 +9,7 @@ use crate::cuda::guard::Hung;
 use crate::cuda::library::LoadAttempt;
 use crate::cuda::version::Version;
 use crate::probe::{
-    DeviceError, DeviceInfo, LoadedLibrary, MAX_DEVICES, Nvrtc, Obstacle, PassedOver, Probe, VisibleDevices,
+    DeviceError, DeviceInfo, LoadedLibrary, MAX_DEVICES, Nvrtc, Obstacle, PassedOver, Probe,
     WSL_LIB_DIR,
 };
 use crate::util::files::same_place;
@@ -91,12 +91,32 @@ pub(crate) fn driver_problem(probe: &Probe) -> Option<SkipReason> {
         };
         return Some(SkipReason::new(SkipKind::DriverInitFailed, reason, hint));
     }
+    // Most certain first: a variable that hides every device whatever the machine has, then what
+    // the machine shows (device files this user cannot open, a GPU in MIG mode), and only then
+    // an entry that may match no device, which the driver cannot tell apart from the rest.
     let visible = probe.environment.visible_devices();
-    if (error.code == 100 || error.code == 101)
-        && let Some(explanation) = visible.explain_shortfall(1, 0)
-    {
+    let shortfall = if matches!(error.code, 100 | 101) {
+        visible.explain_shortfall(1, 0)
+    } else {
+        None
+    };
+    let visible_hint = "unset CUDA_VISIBLE_DEVICES, or set it to device indices or UUIDs such as 0,1 or GPU-...";
+    if let Some(explanation) = shortfall.as_ref().filter(|_| visible.hides_every_device()) {
         reason.push_str(&format!("; {explanation}"));
-        hint = "unset CUDA_VISIBLE_DEVICES, or set it to device indices or UUIDs such as 0,1 or GPU-..."
+        return Some(SkipReason::new(SkipKind::DriverInitFailed, reason, visible_hint));
+    }
+    let blocked: Vec<String> = nodes
+        .iter()
+        .filter(|node| !node.accessible)
+        .map(|node| node.path.display().to_string())
+        .collect();
+    if matches!(error.code, 100 | 304 | 999) && !blocked.is_empty() {
+        reason.push_str(&format!(
+            "; this user may not read and write {}",
+            blocked.join(", ")
+        ));
+        hint = "give this user read and write access to /dev/nvidia* (usually by adding it to the group that \
+                owns them, such as video or render)"
             .to_string();
         return Some(SkipReason::new(SkipKind::DriverInitFailed, reason, hint));
     }
@@ -106,32 +126,27 @@ pub(crate) fn driver_problem(probe: &Probe) -> Option<SkipReason> {
         reason.push_str(&format!("; {why}"));
         return Some(SkipReason::new(SkipKind::DriverInitFailed, reason, fix));
     }
-    if matches!(error.code, 100 | 304 | 999) {
-        let blocked: Vec<String> = probe
-            .device_nodes()
-            .iter()
-            .filter(|node| !node.accessible)
-            .map(|node| node.path.display().to_string())
-            .collect();
-        if !blocked.is_empty() {
-            reason.push_str(&format!(
-                "; this user may not read and write {}",
-                blocked.join(", ")
-            ));
-            hint = "give this user read and write access to /dev/nvidia* (usually by adding it to the \
-                    group that owns them, such as video or render)"
-                .to_string();
-        } else if error.code == 100
-            && probe.device_nodes().is_empty()
-            && matches!(visible, VisibleDevices::Unset)
-            && let Some((why, fix)) = missing_on_this_platform(probe)
-        {
+    let gpu_files = nodes.iter().filter(|node| is_gpu_device_file(&node.path)).count();
+    if let Some(explanation) = shortfall.filter(|_| gpu_files > 0 && !visible.indices_within(gpu_files)) {
+        reason.push_str(&format!("; {explanation}"));
+        return Some(SkipReason::new(SkipKind::DriverInitFailed, reason, visible_hint));
+    }
+    if error.code == 100 && nodes.is_empty() {
+        // WSL2 has no /dev/nvidia*: its GPU is reached through the Windows driver, whose libcuda
+        // loaded here and found no GPU.
+        if probe.platform().wsl {
+            reason.push_str(
+                "; this is WSL2, where CUDA reaches the GPU through the Windows NVIDIA driver, and that driver \
+                 shows CUDA no GPU",
+            );
+            hint = format!(
+                "update the NVIDIA driver on Windows to one with CUDA support for WSL2, check that \
+                 /{WSL_LIB_DIR}/nvidia-smi lists the GPU, then run `wsl --shutdown` and reopen the distribution"
+            );
+        } else if let Some((why, fix)) = missing_on_this_platform(probe) {
             reason.push_str(&format!("; {why}"));
             hint = fix;
-        } else if error.code == 100
-            && probe.device_nodes().is_empty()
-            && matches!(visible, VisibleDevices::Unset)
-        {
+        } else {
             reason.push_str("; there are no /dev/nvidia* device files");
             hint = "no GPU is visible to this system: check `nvidia-smi`; in a container, start it with the \
                     NVIDIA container toolkit (docker run --gpus all)"
@@ -228,10 +243,11 @@ fn no_driver(probe: &Probe, tried: &[LoadAttempt]) -> SkipReason {
                  is not where the loader looks"
             ));
         }
-        (None, None) => reason.push_str("; the NVIDIA kernel module is not loaded either"),
-        // Sandboxes that mount the driver's libraries (gVisor) show no /proc/driver/nvidia:
-        // there, the module's absence says nothing.
-        (None, Some(_)) => {}
+        // WSL2 has no NVIDIA kernel module (the Windows driver serves the GPU), and sandboxes that
+        // mount the driver's libraries (gVisor) show no /proc/driver/nvidia: there, the module's
+        // absence says nothing.
+        (None, None) if !probe.platform().wsl => reason.push_str("; the NVIDIA kernel module is not loaded either"),
+        (None, _) => {}
     }
     // The most specific explanation gives the fix.
     let hint = if !unusable.is_empty() {
@@ -548,7 +564,15 @@ pub(crate) fn passed_over_fix(probe: &Probe, passed_over: &PassedOver) -> String
         }
         Obstacle::NeedsLoaderPath => file_loader_path_fix(probe, &passed_over.path),
         Obstacle::NewerThanDriver { cuda_major } => {
-            let update = update_driver_for(Version::new(*cuda_major, 0));
+            // Only the major release of this NVRTC is known (its file name): its minor release
+            // may need a newer driver than the first of that major.
+            let update = match driver_table::min_driver_for(Version::new(*cuda_major, 0)) {
+                Some(min) => format!(
+                    "update the driver to one of CUDA {cuda_major} ({min} or newer for {cuda_major}.0, newer for \
+                     a later {cuda_major}.x)"
+                ),
+                None => format!("update the driver to one of CUDA {cuda_major} or newer"),
+            };
             match probe.driver.cuda_version {
                 Some(driver) => format!("{update}, or install an NVRTC of CUDA {driver} or older"),
                 None => update,

@@ -47,7 +47,7 @@ impl Diagnosis<'_> {
             .zip(&self.contexts)
             .map(|(d, context)| {
                 let (context_ok, free, context_error) = match context {
-                    ContextCheck::Opened { memory } => (true, memory.map(|(free, _)| free), None),
+                    ContextCheck::Opened { memory, .. } => (true, memory.map(|(free, _)| free), None),
                     ContextCheck::Failed(error) => (false, None, Some(error.clone())),
                 };
                 json!({

@@ -53,6 +53,8 @@ pub(crate) enum ContextCheck {
     Opened {
         /// `(free, total)`.
         memory: Option<(u64, u64)>,
+        /// Why the memory could not be read, when asking failed.
+        memory_error: Option<String>,
     },
     /// The device cannot run work: what failed (`no CUDA context could be created: ...`).
     Failed(String),
@@ -341,7 +343,17 @@ impl<'p> Diagnosis<'p> {
                 "check `nvidia-smi` for processes holding the device and for errors in `dmesg`",
             ),
             ContextCheck::Opened {
+                memory_error: Some(error),
+                ..
+            } => add(
+                Severity::Warning,
+                format!("{}: its free memory could not be read: {error}", device.label()),
+                "tests that declare memory, need free memory or check for leaks fail on it; check `nvidia-smi` \
+                 and `dmesg` for errors on the device",
+            ),
+            ContextCheck::Opened {
                 memory: Some((free, total)),
+                ..
             } if *total > 0 && *free < *total / 10 => add(
                 Severity::Warning,
                 format!(
@@ -497,8 +509,8 @@ fn check_contexts(probe: &'static Probe) -> Vec<ContextCheck> {
     })
 }
 
-/// Opens the device's primary context, makes it current and reads its memory, as a test's
-/// setup does: a device where any of these fails (a sticky or ECC error, say) runs no test.
+/// Opens the device's primary context and makes it current, as a test's setup does (a device
+/// where either fails, with a sticky or ECC error say, runs no test), and reads its memory.
 fn check_context(probe: &Probe, device: &DeviceInfo) -> ContextCheck {
     let not_created = |error: String| ContextCheck::Failed(format!("no CUDA context could be created: {error}"));
     let Some(sys) = probe.driver.ready_sys() else {
@@ -514,11 +526,22 @@ fn check_context(probe: &Probe, device: &DeviceInfo) -> ContextCheck {
     };
     let checked = match sys.set_current_context(context) {
         Err(error) => ContextCheck::Failed(format!("its CUDA context could not be made current: {error}")),
+        // Only tests that declare memory or check for leaks read it: a device whose memory
+        // cannot be read still runs the others.
         Ok(()) => match sys.memory_info() {
-            Some(Err(error)) => ContextCheck::Failed(format!("its free memory could not be read: {error}")),
-            Some(Ok(memory)) => ContextCheck::Opened { memory: Some(memory) },
+            Some(Err(error)) => ContextCheck::Opened {
+                memory: None,
+                memory_error: Some(error.to_string()),
+            },
+            Some(Ok(memory)) => ContextCheck::Opened {
+                memory: Some(memory),
+                memory_error: None,
+            },
             // A driver without cuMemGetInfo_v2: the context is fine, the memory untold.
-            None => ContextCheck::Opened { memory: None },
+            None => ContextCheck::Opened {
+                memory: None,
+                memory_error: None,
+            },
         },
     };
     let _ = sys.release_primary_context(handle);

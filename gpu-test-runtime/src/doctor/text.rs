@@ -70,6 +70,7 @@ impl Diagnosis<'_> {
             let memory = match context {
                 ContextCheck::Opened {
                     memory: Some((free, _)),
+                    ..
                 } => {
                     format!(
                         "{} (free {})",

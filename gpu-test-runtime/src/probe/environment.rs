@@ -198,6 +198,23 @@ impl VisibleDevices {
         }
     }
 
+    /// Whether the variable hides every device whatever the machine has: set but empty, or with
+    /// no entry the driver can read before the first it cannot.
+    pub(crate) fn hides_every_device(&self) -> bool {
+        matches!(self, VisibleDevices::Set { valid, .. } if valid.is_empty())
+    }
+
+    /// Whether every entry is an index below `count` (so each names a GPU of a machine with
+    /// `count` of them); `false` for a UUID, which only the driver can match.
+    pub(crate) fn indices_within(&self, count: usize) -> bool {
+        match self {
+            VisibleDevices::Unset => true,
+            VisibleDevices::Set { valid, .. } => valid
+                .iter()
+                .all(|entry| entry.parse::<usize>().is_ok_and(|index| index < count)),
+        }
+    }
+
     /// Why the variable leaves fewer devices than `needed` visible, when the driver reported
     /// `found`, if it does: the text that goes in parentheses after a device count.
     pub(crate) fn explain_shortfall(&self, needed: usize, found: usize) -> Option<String> {
@@ -220,7 +237,8 @@ impl VisibleDevices {
                 "CUDA_VISIBLE_DEVICES=\"{raw}\" is set but empty, which hides every device"
             ));
         }
-        if let Some(invalid) = invalid {
+        // An invalid entry explains a shortfall only when the entries before it are too few.
+        if let Some(invalid) = invalid.as_ref().filter(|_| valid.len() < needed) {
             let what = if invalid.is_empty() {
                 "an empty entry".to_string()
             } else {
@@ -369,6 +387,9 @@ mod tests {
         );
         assert!(garbage.contains("not a device index or UUID"), "{garbage}");
         assert!(explain("0,,1", 2).unwrap().contains("an empty entry"));
+        // A trailing comma after enough entries is not why: the entry that matched nothing is.
+        let trailing = VisibleDevices::parse(Some("0,1,")).explain_shortfall(2, 1).unwrap();
+        assert!(trailing.contains("lists 1, which matches no device"), "{trailing}");
         assert_eq!(VisibleDevices::Unset.explain_shortfall(4, 1), None);
         // Entries that match nothing: the first of them is named.
         let absent = VisibleDevices::parse(Some("GPU-deadbeef,0")).explain_shortfall(1, 0).unwrap();

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::console::timing_line;
 use super::model::{DeviceRecord, Entry, Outcome, Report, SuiteInfo};
-use super::state::{STALE_AFTER, run_id, run_owner};
+use super::state::{RunOwner, STALE_AFTER, run_id, run_owner};
 use crate::probe::Probe;
 use crate::run::timing::Timing;
 use crate::settings::{ReportFormat, ReportTarget, Settings};
@@ -396,7 +396,13 @@ fn record(
         .join(format!("{:016x}.json", stable_hash(&path.to_string_lossy())));
     let run = run_id(settings);
     let owner = run_owner();
-    remove_stale_states(&settings.runtime_dir.join("reports"), STALE_AFTER);
+    // A state untouched for a day is kept while its run goes on: this one, or another whose
+    // cargo or nextest still runs.
+    let still_going = |text: &str| {
+        serde_json::from_str::<Report>(text)
+            .is_ok_and(|state| state.run == run || state.owner.is_some_and(RunOwner::is_alive))
+    };
+    remove_stale_states(&settings.runtime_dir.join("reports"), STALE_AFTER, &still_going);
 
     let recorded = update_locked(&state, |text| {
         // A state this run wrote but that cannot be read back holds entries of the run's other

@@ -69,25 +69,28 @@ pub(crate) enum BodyFailure {
     Returned(String),
     /// It panicked; the payload, to resume the panic with.
     Panicked(Box<dyn Any + Send>),
-    /// It was still running at the deadline (its `timeout`), at this stage.
+    /// It was still running at this stage past the limit that applied to it: its `timeout`
+    /// from the body on, `GPU_TEST_PROBE_TIMEOUT` before.
     TimedOut(Duration, Stage),
     /// It returned, but the device reported a CUDA error for the work it left behind.
     Cuda(String),
 }
 
 /// Where a test's work on its devices had got to: what it was doing when it outlived its
-/// timeout.
+/// limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stage {
     /// Opening a context and stream on each device.
     Opening,
     /// Synchronising the devices before the body.
     Checking,
+    /// Measuring device memory before the body, for the leak check.
+    Measuring,
     /// Running the body.
     Body,
     /// Synchronising the devices after the body: waiting for the work it launched.
     Finishing,
-    /// Measuring device memory for the leak check.
+    /// Measuring device memory after the body, for the leak check.
     LeakCheck,
 }
 
@@ -97,10 +100,16 @@ impl Stage {
         match self {
             Stage::Opening => "opening a CUDA context on its devices",
             Stage::Checking => "checking its devices before the body",
+            Stage::Measuring | Stage::LeakCheck => "measuring device memory for the leak check",
             Stage::Body => "running its body",
             Stage::Finishing => "waiting for the GPU work its body launched to finish",
-            Stage::LeakCheck => "measuring device memory for the leak check",
         }
+    }
+
+    /// Whether the body has not started yet: the test's own `timeout` counts from the body on,
+    /// and what comes before it has the probe's limit, as every other call into the driver.
+    pub(crate) fn is_setup(self) -> bool {
+        matches!(self, Stage::Opening | Stage::Checking | Stage::Measuring)
     }
 }
 

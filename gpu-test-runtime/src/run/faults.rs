@@ -3,6 +3,7 @@
 //! outlived its timeout may still be using its device.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cuda::error::CudaError;
 use crate::probe::DeviceInfo;
@@ -43,13 +44,23 @@ pub(crate) fn blocked(device: &DeviceInfo) -> Option<Blocked> {
         .map(|(_, _, b)| b.clone())
 }
 
-/// Whether a test outlived its timeout in this process. Its thread may be inside the driver,
-/// whose own exit-time teardown could then wait for it for ever: the process should end without
+/// Set when a test is abandoned, whatever else blocked its devices first.
+static ABANDONED: AtomicBool = AtomicBool::new(false);
+
+/// Records that a test outlived its limit and was left running on `devices`: they are blocked
+/// (unless already, for an earlier cause), and the process should end without exit handlers.
+pub(crate) fn abandon(test: &str, devices: &[DeviceInfo]) {
+    ABANDONED.store(true, Ordering::SeqCst);
+    for device in devices {
+        block(device, Blocked::Abandoned { test: test.to_string() });
+    }
+}
+
+/// Whether a test outlived its limit in this process. Its thread may be inside the driver, whose
+/// own exit-time teardown could then wait for it for ever: the process should end without
 /// running exit handlers.
 pub(crate) fn any_abandoned() -> bool {
-    let all = BLOCKED.lock().unwrap_or_else(|p| p.into_inner());
-    all.iter()
-        .any(|(_, _, blocked)| matches!(blocked, Blocked::Abandoned { .. }))
+    ABANDONED.load(Ordering::SeqCst)
 }
 
 /// Why `device` cannot be given to a test, for the test's failure message.
@@ -96,13 +107,10 @@ mod tests {
                 error: error.clone(),
             },
         );
-        block(
-            &device,
-            Blocked::Abandoned {
-                test: "b::slow".to_string(),
-            },
-        );
         assert!(!any_abandoned(), "a poisoned device is not an abandoned test");
+        // A test abandoned on a device poisoned first still counts as abandoned.
+        abandon("b::slow", std::slice::from_ref(&device));
+        assert!(any_abandoned());
         let cause = blocked(&device).unwrap();
         assert_eq!(
             cause,

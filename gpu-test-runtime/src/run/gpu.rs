@@ -138,13 +138,17 @@ impl GpuDevice {
 }
 
 impl Gpu {
-    /// Opens a context and stream on each leased device.
-    pub(crate) fn open(probe: &'static Probe, leases: Vec<Lease>) -> Result<Gpu, String> {
+    /// Opens a context and stream on each leased device; the regions the body times go to
+    /// `samples`, which the caller may read even if the body never returns.
+    pub(crate) fn open(
+        probe: &'static Probe,
+        leases: Vec<Lease>,
+        samples: Arc<Mutex<Vec<Sample>>>,
+    ) -> Result<Gpu, String> {
         let sys = probe
             .driver
             .ready_sys()
             .ok_or_else(|| "the CUDA driver is not initialised".to_string())?;
-        let samples = Arc::new(Mutex::new(Vec::new()));
         let mut devices = Vec::with_capacity(leases.len());
         for lease in leases {
             let info = lease.device.clone();

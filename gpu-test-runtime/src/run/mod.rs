@@ -18,7 +18,7 @@ use body::{BodyFailure, Stage, TestBody, run_body};
 use faults::Blocked;
 use gpu::Gpu;
 use lease::{Lease, MemoryDemand, Waiting};
-use timing::Timing;
+use timing::{Sample, Timing, summarise};
 
 /// A test body and what executing it needs to know.
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +73,14 @@ impl BodyFailure {
                  GPU, so later tests in this process can be affected",
                 format_duration(*limit)
             ),
+            BodyFailure::TimedOut(limit, stage) if stage.is_setup() => format!(
+                "could not start: it was still {} after {} (GPU_TEST_PROBE_TIMEOUT; the CUDA driver had not \
+                 returned), and was abandoned; a GPU that does not answer may be hung (check `nvidia-smi`, and \
+                 the kernel log for Xid errors: `sudo dmesg | grep -i xid`), and later tests in this process \
+                 cannot use its devices",
+                stage.doing(),
+                format_duration(*limit)
+            ),
             BodyFailure::TimedOut(limit, stage) => format!(
                 "did not finish within its timeout of {}: it was still {} (the CUDA driver had not returned), \
                  and was abandoned; a GPU that does not finish its work may be hung (check `nvidia-smi`, and \
@@ -90,10 +98,12 @@ impl BodyFailure {
 /// runs `body`, and checks the devices afterwards. `on_wait` hears once from a test that waits
 /// long for its leases.
 ///
-/// A test's `timeout` covers all it does on its devices, not the body alone: the driver may not
-/// return from opening a context on a hung GPU, or from waiting for a kernel that never ends.
-/// Past it, the test is abandoned where it is, with its leases, and its devices are kept from
-/// later tests in this process.
+/// A test with a `timeout` runs its work on its devices on a thread of its own, bounded at every
+/// stage: the driver may not return from opening a context on a hung GPU, or from waiting for a
+/// kernel that never ends. The `timeout` counts from the body on, through waiting for what it
+/// launched; what comes before (opening contexts, whose first creation on a cold GPU takes time of
+/// its own) has the probe's limit. Past either, the test is abandoned where it is, with its
+/// leases, and its devices are kept from later tests in this process.
 pub(crate) fn execute(
     body: Body<'_>,
     probe: &'static Probe,
@@ -141,10 +151,19 @@ pub(crate) fn execute(
         function: body.function,
         leak_check,
         progress: Progress::default(),
+        samples: Arc::new(Mutex::new(Vec::new())),
     };
     let run = match body.timeout {
         None => work.run(probe, leases),
-        Some(limit) => within(limit, work, probe, leases),
+        Some(limit) => within(
+            Limits {
+                setup: crate::settings::probe_timeout(),
+                body: limit,
+            },
+            work,
+            probe,
+            leases,
+        ),
     };
     Execution {
         outcome: run.outcome,
@@ -161,22 +180,27 @@ struct DevicesRun {
     timings: Vec<Timing>,
 }
 
-/// The stage a test's work on its devices has reached, shared with the thread that waits for it.
+/// The stage a test's work on its devices has reached, and when its body started, shared with
+/// the thread that waits for it.
 #[derive(Clone)]
-struct Progress(Arc<Mutex<Stage>>);
+struct Progress(Arc<Mutex<(Stage, Option<Instant>)>>);
 
 impl Default for Progress {
     fn default() -> Progress {
-        Progress(Arc::new(Mutex::new(Stage::Opening)))
+        Progress(Arc::new(Mutex::new((Stage::Opening, None))))
     }
 }
 
 impl Progress {
     fn enter(&self, stage: Stage) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = stage;
+        let mut now = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        now.0 = stage;
+        if stage == Stage::Body {
+            now.1 = Some(Instant::now());
+        }
     }
 
-    fn stage(&self) -> Stage {
+    fn now(&self) -> (Stage, Option<Instant>) {
         *self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -187,19 +211,32 @@ struct OnDevices {
     function: TestBody,
     leak_check: bool,
     progress: Progress,
+    /// The regions the body timed, kept here so that a test abandoned past its limit still
+    /// reports those it finished.
+    samples: Arc<Mutex<Vec<Sample>>>,
 }
 
-/// Runs `work` on a thread of its own and waits for it at most `limit`; past it, the thread is
+/// How long a test's work on its devices may take: `setup` until the body starts, `body` from
+/// then on.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    setup: Duration,
+    body: Duration,
+}
+
+/// Runs `work` on a thread of its own and waits for it within `limits`; past them, the thread is
 /// left where it is (it may be inside the driver, which nothing can interrupt) with its leases,
 /// and the devices are marked abandoned.
-fn within(limit: Duration, work: OnDevices, probe: &'static Probe, leases: Vec<Lease>) -> DevicesRun {
+fn within(limits: Limits, work: OnDevices, probe: &'static Probe, leases: Vec<Lease>) -> DevicesRun {
     let leased: Vec<DeviceInfo> = leases.iter().map(|lease| lease.device.clone()).collect();
     let test = work.test.clone();
     let progress = work.progress.clone();
+    let samples = work.samples.clone();
     // Shared so that, when no thread can be started, the work can still be run here.
     let handed = Arc::new(Mutex::new(Some((work, leases))));
     let for_worker = handed.clone();
     let (done, finished) = mpsc::channel();
+    let started = Instant::now();
     let spawned = std::thread::Builder::new().name(test.clone()).spawn(move || {
         let taken = for_worker.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some((work, leases)) = taken {
@@ -215,19 +252,36 @@ fn within(limit: Duration, work: OnDevices, probe: &'static Probe, leases: Vec<L
             return work.run(probe, leases);
         }
     }
-    match finished.recv_timeout(limit) {
-        Ok(Ok(run)) => run,
-        // A panic outside the body is gpu-test's own bug: it goes on as one.
-        Ok(Err(payload)) => std::panic::resume_unwind(payload),
-        Err(_) => {
+    loop {
+        // The limit that applies depends on the stage, which the worker moves on.
+        let (stage, body_started) = progress.now();
+        let (limit, deadline) = match body_started {
+            Some(at) => (limits.body, at + limits.body),
+            None => (limits.setup, started + limits.setup),
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
             // The thread still holds the Gpu, and with it the leases.
-            for device in &leased {
-                faults::block(device, Blocked::Abandoned { test: test.clone() });
-            }
-            DevicesRun {
-                outcome: Err(BodyFailure::TimedOut(limit, progress.stage())),
+            faults::abandon(&test, &leased);
+            return DevicesRun {
+                outcome: Err(BodyFailure::TimedOut(limit, stage)),
                 devices: leased,
-                timings: Vec::new(),
+                timings: summarise(&samples.lock().unwrap_or_else(|p| p.into_inner())),
+            };
+        }
+        match finished.recv_timeout(left.min(Duration::from_millis(100))) {
+            Ok(Ok(run)) => return run,
+            // A panic outside the body is gpu-test's own bug: it goes on as one.
+            Ok(Err(payload)) => std::panic::resume_unwind(payload),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return DevicesRun {
+                    outcome: Err(BodyFailure::Setup(
+                        "the thread running the test ended without a result".to_string(),
+                    )),
+                    devices: leased,
+                    timings: Vec::new(),
+                };
             }
         }
     }
@@ -241,7 +295,7 @@ impl OnDevices {
             timings: Vec::new(),
         };
         self.progress.enter(Stage::Opening);
-        let gpu = match Gpu::open(probe, leases) {
+        let gpu = match Gpu::open(probe, leases, self.samples.clone()) {
             Ok(gpu) => gpu,
             Err(message) => return failed(BodyFailure::Setup(message)),
         };
@@ -268,7 +322,7 @@ impl OnDevices {
             }
         }
         let in_use_before = if self.leak_check {
-            self.progress.enter(Stage::LeakCheck);
+            self.progress.enter(Stage::Measuring);
             match memory_in_use(&gpu) {
                 Ok(in_use) => Some(in_use),
                 Err(message) => return failed(BodyFailure::Setup(message)),

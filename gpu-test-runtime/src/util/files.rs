@@ -52,34 +52,31 @@ pub(crate) fn update_locked<T>(path: &Path, update: impl FnOnce(String) -> (Stri
     Ok(result)
 }
 
-/// An exclusive lock on the lock file at `path`, which is still the file there once the lock is
-/// held: [`remove_stale_states`] may have removed it meanwhile, and a lock on a removed file
-/// would keep out no process that opens the path anew.
+/// An exclusive lock on the lock file at `path`, which still has its name once the lock is held:
+/// [`remove_stale_states`] may have removed it meanwhile, and a lock on a removed file would keep
+/// out no process that opens the path anew.
 fn lock_in_place(path: &Path) -> io::Result<File> {
     loop {
         let lock = open_lock_file(path)?;
         lock.lock()?;
-        if is_at(&lock, path)? {
+        if still_linked(&lock)? {
             return Ok(lock);
         }
     }
 }
 
-/// Whether the open `file` is the file at `path` now.
-fn is_at(file: &File, path: &Path) -> io::Result<bool> {
-    let open = file.metadata()?;
-    match fs::symlink_metadata(path) {
-        Ok(there) => Ok(there.dev() == open.dev() && there.ino() == open.ino()),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(error) => Err(error),
-    }
+/// Whether the open `file` still has a name: one a sweep removed has none, whatever has since
+/// been made at its path. (Its link count is read from the open file itself, which every file
+/// system keeps right, where comparing it with the path's inode number is not.)
+fn still_linked(file: &File) -> io::Result<bool> {
+    Ok(file.metadata()?.nlink() > 0)
 }
 
 /// Removes from `dir` the states of [`update_locked`] (`<name>.json` with its `<name>.lock`)
-/// that nobody has written for `age`, each while holding its lock, and temporary files that a
-/// killed process left behind. One state is made per report path, so without this they would
-/// pile up for ever.
-pub(crate) fn remove_stale_states(dir: &Path, age: Duration) {
+/// that nobody has written for `age` and that `keep` (given the state's text) does not claim,
+/// each while holding its lock, and temporary files that a killed process left behind. One state
+/// is made per report path, so without this they would pile up for ever.
+pub(crate) fn remove_stale_states(dir: &Path, age: Duration, keep: &dyn Fn(&str) -> bool) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
@@ -114,8 +111,13 @@ pub(crate) fn remove_stale_states(dir: &Path, age: Duration) {
         let Ok(lock) = open_lock_file(&path) else {
             continue;
         };
-        // A process updating it now keeps it; so does one that wrote it since the first look.
+        // A process updating it now keeps it; so does one that wrote it since the first look, and
+        // a run that is still going (one that has lasted a day).
         if lock.try_lock().is_err() || !stale(&state) {
+            continue;
+        }
+        let text = fs::read_to_string(&state).unwrap_or_default();
+        if keep(&text) {
             continue;
         }
         let _ = fs::remove_file(&state);
@@ -385,10 +387,11 @@ mod tests {
     fn states_nobody_wrote_for_a_day_are_removed_and_others_kept() {
         let dir = scratch("stale");
         let day = Duration::from_secs(24 * 3600);
-        for name in ["old", "fresh", "held"] {
+        for name in ["old", "fresh", "held", "kept"] {
             update_locked(&dir.join(format!("{name}.json")), |_| ("{}".to_string(), ())).unwrap();
         }
-        for name in ["old.json", "old.lock", "held.json", "held.lock", "fresh.lock"] {
+        fs::write(dir.join("kept.json"), "still going").unwrap();
+        for name in ["old.json", "old.lock", "held.json", "held.lock", "fresh.lock", "kept.json", "kept.lock"] {
             written_hours_ago(&dir.join(name), 25);
         }
         fs::write(dir.join(".report.json.7.0.tmp"), "half").unwrap();
@@ -400,21 +403,24 @@ mod tests {
         let held = open_lock_file(&dir.join("held.lock")).unwrap();
         held.lock().unwrap();
 
-        remove_stale_states(&dir, day);
+        remove_stale_states(&dir, day, &|text| text == "still going");
 
         let mut left: Vec<String> =
             fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         left.sort();
-        assert_eq!(left, ["fresh.json", "fresh.lock", "held.json", "held.lock", "unrelated.txt"]);
+        assert_eq!(
+            left,
+            ["fresh.json", "fresh.lock", "held.json", "held.lock", "kept.json", "kept.lock", "unrelated.txt"]
+        );
         drop(held);
         // A process that opened a lock before the sweep removed it holds a lock on nothing.
         let path = dir.join("fresh.lock");
         let opened = open_lock_file(&path).unwrap();
-        assert!(is_at(&opened, &path).unwrap());
+        assert!(still_linked(&opened).unwrap());
         fs::remove_file(&path).unwrap();
-        assert!(!is_at(&opened, &path).unwrap());
+        assert!(!still_linked(&opened).unwrap());
         let _anew = open_lock_file(&path).unwrap();
-        assert!(!is_at(&opened, &path).unwrap());
+        assert!(!still_linked(&opened).unwrap());
         fs::remove_dir_all(&dir).unwrap();
     }
 
