@@ -845,6 +845,48 @@ fn visible_devices_are_blamed_only_where_they_are_the_cause() {
     assert!(!none.contains("matches no device"), "{none}");
 }
 
+/// A GPU device file this user may not open (here one that leads nowhere, which no user can open,
+/// root included) is named: as the cause of a driver that finds no device, whatever
+/// `CUDA_VISIBLE_DEVICES` says, and beside a count of devices that falls short.
+#[test]
+fn device_files_this_user_cannot_open_are_named() {
+    let blocked = |machine: &Machine, name: &str| {
+        // The machine's files are written on its first command.
+        let _ = machine.command("true").status();
+        let node = machine.dir().join("root/dev").join(name);
+        let _ = std::fs::remove_file(&node);
+        std::os::unix::fs::symlink(machine.dir().join("nowhere"), &node).unwrap();
+        node
+    };
+    let machine = Machine::with_fake_driver()
+        .init_result(100)
+        .env("CUDA_VISIBLE_DEVICES", "0");
+    let node = blocked(&machine, "nvidia0");
+    let json = machine.doctor(&["--json"]).json();
+    assert_finding(
+        &json,
+        "error",
+        &format!("this user may not read and write {}", node.display()),
+    );
+    assert_finding(
+        &json,
+        "error",
+        "give this user read and write access to /dev/nvidia*",
+    );
+
+    let machine = Machine::with_fake_driver();
+    let node = blocked(&machine, "nvidia1");
+    let run = machine.run("harness-basic", "gpu", &["--exact", "two_devices"]);
+    assert!(
+        run.stdout.contains(&format!(
+            "needs 2 CUDA devices, found 1; this user may not read and write {}",
+            node.display()
+        )),
+        "{}",
+        run.all()
+    );
+}
+
 /// A GPU in MIG mode without an instance visible to CUDA: the driver shows no device, and
 /// nvidia-smi says why.
 #[test]

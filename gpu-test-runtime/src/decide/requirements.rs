@@ -241,6 +241,19 @@ impl Requirements {
             reason.push_str(&format!(" ({why})"));
             hint = fix;
         }
+        // A GPU whose device file this user may not open is one CUDA does not show.
+        let blocked: Vec<String> = probe
+            .device_nodes()
+            .iter()
+            .filter(|node| !node.accessible)
+            .map(|node| node.path.display().to_string())
+            .collect();
+        if !blocked.is_empty() {
+            reason.push_str(&format!("; this user may not read and write {}", blocked.join(", ")));
+            hint = "give this user read and write access to /dev/nvidia* (usually by adding it to the group that \
+                    owns them, such as video or render)"
+                .to_string();
+        }
         if let Some(reported) = probe.reported_device_count {
             reason.push_str(&format!("; {}", reasons::implausible_device_count(reported)));
         }

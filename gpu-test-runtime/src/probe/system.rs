@@ -45,9 +45,11 @@ fn read_ld_so_conf(root: &Path, file: &Path, read: &mut Vec<PathBuf>, dirs: &mut
         return;
     }
     read.push(canonical);
-    let Ok(text) = std::fs::read_to_string(file) else {
+    let Ok(bytes) = std::fs::read(file) else {
         return;
     };
+    // A comment in another encoding (Latin-1, say) must not hide the file's directories.
+    let text = String::from_utf8_lossy(&bytes);
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or_default().trim();
         if let Some(pattern) = line.strip_prefix("include").filter(|rest| rest.starts_with([' ', '\t'])) {
@@ -353,7 +355,12 @@ mod tests {
             "# comment\ninclude /etc/ld.so.conf.d/*.conf\n/opt/lib # trailing\nhwcap 0 nosegneg\n",
         )
         .unwrap();
-        std::fs::write(conf_d.join("988_cuda-13.conf"), "/usr/local/cuda-13.0/targets/x86_64-linux/lib\n").unwrap();
+        // A comment in Latin-1 (\xe9 is not UTF-8) before the directory.
+        std::fs::write(
+            conf_d.join("988_cuda-13.conf"),
+            b"# install\xe9 by the toolkit\n/usr/local/cuda-13.0/targets/x86_64-linux/lib\n",
+        )
+        .unwrap();
         std::fs::write(conf_d.join("000_cuda.conf"), "/usr/local/cuda/lib64\ninclude loop.conf\n").unwrap();
         std::fs::write(conf_d.join("loop.conf"), "include loop.conf 000_cuda.conf\n").unwrap();
         std::fs::write(conf_d.join("notes.txt"), "/not/read\n").unwrap();

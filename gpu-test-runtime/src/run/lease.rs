@@ -6,9 +6,11 @@
 //! per allowed holder, together with a lock on `<device UUID>.device.lock`: exclusive for a test
 //! that has the device to itself (`GPU_TEST_TESTS_PER_DEVICE=1`), shared where tests share it.
 //! The device lock keeps a test that needs the device alone (a leak check measures it
-//! device-wide) apart from a run that shares it, whatever each run's setting. The kernel drops
-//! both when their files are closed: when the lease is dropped, when the body panics (the lease
-//! unwinds with it), or when the process dies.
+//! device-wide) apart from a run that shares it, whatever each run's setting. A test waiting for a
+//! device to itself holds `<device UUID>.alone.lock`, and tests that share take no new slot while
+//! it is held, so that a sharing run that always has a test on the device cannot keep it out for
+//! ever. The kernel drops every lock when its file is closed: when the lease is dropped, when the
+//! body panics (the lease unwinds with it), or when the process dies.
 //!
 //! A test that declares its memory (`memory = "8 GiB"`) or needs free memory
 //! (`min_free_memory`) is admitted under the device's admission lock (`<UUID>.admit.lock`): the
@@ -100,6 +102,8 @@ pub(crate) fn acquire(
     let slots = settings.tests_per_device;
     let started = Instant::now();
     let mut announced = false;
+    // The devices this test, waiting for one to itself, keeps sharing tests from (until it returns).
+    let mut waiting_alone: Vec<(String, File)> = Vec::new();
     let mut pause = Duration::from_millis(5);
     loop {
         let mut usable = Vec::new();
@@ -138,6 +142,16 @@ pub(crate) fn acquire(
         // All or nothing: never wait while holding some of the leases, or two multi-device tests
         // could each hold one device and wait for the other's.
         drop(held);
+        if slots == 1 {
+            for device in &usable {
+                let key = device.key();
+                if !waiting_alone.iter().any(|(held, _)| *held == key)
+                    && let Some(intent) = wait_alone(&dir, device)
+                {
+                    waiting_alone.push((key, intent));
+                }
+            }
+        }
         let waited = started.elapsed();
         let why = || {
             let mut why = holders(&dir, &usable, slots);
@@ -310,10 +324,38 @@ fn write_budget(path: &Path, bytes: u64) -> std::io::Result<()> {
     file.set_len(text.len() as u64)
 }
 
+fn alone_path(dir: &Path, device: &DeviceInfo) -> PathBuf {
+    dir.join(format!("{}.alone.lock", sanitize(&device.key())))
+}
+
+/// The lock by which a test waiting for `device` to itself keeps tests that share it from taking
+/// new slots, if it could be taken now (a sharing test holds it for a moment as it takes a slot).
+fn wait_alone(dir: &Path, device: &DeviceInfo) -> Option<File> {
+    let intent = open_lock_file(&alone_path(dir, device)).ok()?;
+    intent.try_lock().ok()?;
+    Some(intent)
+}
+
 /// The first free slot of `device`, taken by `test` declaring `declared` bytes, when the device
 /// lock allows: alone (`slots` 1) only while no one else holds the device, shared only while no
-/// one holds it alone.
+/// one holds it alone or waits to.
 fn try_device(dir: &Path, device: &DeviceInfo, slots: u32, test: &str, declared: u64) -> Result<Option<Lease>, String> {
+    // Held until this returns: long enough to keep a waiter from taking the intent between the
+    // check and the taking of the device lock.
+    let _not_waited_for = if slots > 1 {
+        let path = alone_path(dir, device);
+        let intent = open_lock_file(&path)
+            .map_err(|error| format!("could not open the lease file {}: {error}", path.display()))?;
+        match intent.try_lock_shared() {
+            Ok(()) => Some(intent),
+            Err(TryLockError::WouldBlock) => return Ok(None),
+            Err(TryLockError::Error(error)) => {
+                return Err(format!("could not lock the lease file {}: {error}", path.display()));
+            }
+        }
+    } else {
+        None
+    };
     let path = dir.join(format!("{}.device.lock", sanitize(&device.key())));
     let whole = open_lock_file(&path)
         .map_err(|error| format!("could not open the lease file {}: {error}", path.display()))?;
@@ -550,6 +592,15 @@ mod tests {
         // The waiting run names the holders of the other run's slots too.
         let named = holders(&dir, &[&device], 1);
         assert!(named.contains("shared (process") && named.contains("also (process"), "{named}");
+        // While a test waits for the device to itself, sharing tests take no new slot, so that
+        // the device drains.
+        drop(also);
+        let waiting = wait_alone(&dir, &device).expect("no one else waits");
+        assert!(try_device(&dir, &device, 2, "third", 0).unwrap().is_none());
+        drop(shared);
+        let alone = try_device(&dir, &device, 1, "alone", 0).unwrap().expect("drained");
+        drop((waiting, alone));
+        assert!(try_device(&dir, &device, 2, "third", 0).unwrap().is_some());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
