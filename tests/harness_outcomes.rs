@@ -530,6 +530,23 @@ fn github_annotations_are_emitted_once_per_reason_per_run() {
 }
 
 #[test]
+fn a_nextest_that_does_not_tell_its_list_phase_the_run_is_refused_with_the_update() {
+    // nextest before 0.9.138 sets the phase but neither the run's id nor the binary's in it.
+    let machine = Machine::without_driver()
+        .env("NEXTEST", "1")
+        .env("NEXTEST_TEST_PHASE", "list");
+    let list = gpu(&machine, &["--list", "--format", "terse"]);
+    assert_eq!(list.code, Some(101), "{}", list.all());
+    assert!(
+        list.stderr
+            .contains("gpu-test: this cargo-nextest does not tell its list phase which run")
+            && list.stderr.contains("cargo install cargo-nextest --locked"),
+        "{}",
+        list.all()
+    );
+}
+
+#[test]
 fn a_test_listed_to_run_that_cannot_run_later_fails_instead_of_passing() {
     // nextest's two phases, by hand: the list phase sees the fake GPU, the run phase no driver.
     let met = Machine::with_fake_driver();

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::render::format_ms;
-use crate::report::Report;
+use crate::report::{Report, suite_key};
 
 /// A percentage given on the command line (`10`, `10%`, `2.5%`); the error names the option.
 pub fn parse_percent(option: &str, text: &str) -> Result<f64, String> {
@@ -25,8 +25,8 @@ pub struct Row {
     pub test: String,
     /// The region's label.
     pub label: String,
-    /// The device's position among the test's devices timed with this label (0 for most tests),
-    /// so that runs on differently named GPUs still line up.
+    /// The device's position among the test's devices (0 for most tests), so that runs on
+    /// differently named GPUs still line up.
     pub device: usize,
     /// The old median, in milliseconds.
     pub old_ms: Option<f64>,
@@ -35,32 +35,45 @@ pub struct Row {
 }
 
 impl Row {
-    /// How much slower the new run is, in percent (negative: faster).
+    /// How much slower the new run is, in percent (negative: faster); infinite for a region that
+    /// took no measurable time before and does now.
     pub fn change_percent(&self) -> Option<f64> {
         match (self.old_ms, self.new_ms) {
             (Some(old), Some(new)) if old > 0.0 => Some((new / old - 1.0) * 100.0),
+            (Some(_), Some(new)) if new > 0.0 => Some(f64::INFINITY),
+            (Some(_), Some(_)) => Some(0.0),
             _ => None,
         }
     }
 }
 
+/// A region: its test (by [`suite_key`] and name), label and device position.
 type Key = (String, String, usize);
 
-fn regions(report: &Report) -> BTreeMap<Key, f64> {
+/// Each region's test as the report names it, and its median.
+fn regions(report: &Report) -> BTreeMap<Key, (String, f64)> {
     let mut regions = BTreeMap::new();
     for test in &report.tests {
         let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
         for timing in &test.timings {
-            let index = seen.entry(timing.label.as_str()).or_default();
+            // The device's place among the test's devices (the timings come in the order they were
+            // first timed, which threads on several devices make vary); where the device is not
+            // among them, its place among this label's timings.
+            let appeared = seen.entry(timing.label.as_str()).or_default();
+            let position = test
+                .devices
+                .iter()
+                .position(|device| format!("device {} {}", device.ordinal, device.name) == timing.device)
+                .unwrap_or(*appeared);
+            *appeared += 1;
             regions.insert(
                 (
-                    format!("{} {}", test.suite, test.name),
+                    format!("{} {}", suite_key(&test.suite), test.name),
                     timing.label.clone(),
-                    *index,
+                    position,
                 ),
-                timing.median_ms,
+                (format!("{} {}", test.suite, test.name), timing.median_ms),
             );
-            *index += 1;
         }
     }
     regions
@@ -71,19 +84,23 @@ pub fn compare(old: &Report, new: &Report) -> Vec<Row> {
     let old = regions(old);
     let mut new = regions(new);
     let mut rows = Vec::new();
-    for (key, old_ms) in old {
-        let new_ms = new.remove(&key);
+    for (key, (test, old_ms)) in old {
+        // Named as the new run names it.
+        let (test, new_ms) = match new.remove(&key) {
+            Some((test, new_ms)) => (test, Some(new_ms)),
+            None => (test, None),
+        };
         rows.push(Row {
-            test: key.0,
+            test,
             label: key.1,
             device: key.2,
             old_ms: Some(old_ms),
             new_ms,
         });
     }
-    for (key, new_ms) in new {
+    for (key, (test, new_ms)) in new {
         rows.push(Row {
-            test: key.0,
+            test,
             label: key.1,
             device: key.2,
             old_ms: None,
@@ -114,6 +131,7 @@ pub fn render(old: &Report, new: &Report, threshold: f64, fail_above: Option<f64
             };
             let time = |ms: Option<f64>| ms.map(format_ms).unwrap_or_else(|| "-".to_string());
             let change = match (row.change_percent(), row.old_ms, row.new_ms) {
+                (Some(p), _, _) if p.is_infinite() => "from 0  SLOWER".to_string(),
                 (Some(p), _, _) if p > threshold => format!("{p:+.1}%  SLOWER"),
                 (Some(p), _, _) => format!("{p:+.1}%"),
                 (None, None, _) => "new".to_string(),
@@ -256,6 +274,50 @@ mod tests {
         assert!(render(&sample(), &none, 10.0, Some(50.0)).1);
         // New regions alone do not.
         assert!(!render(&none, &sample(), 10.0, Some(0.0)).1);
+    }
+
+    #[test]
+    fn regions_of_several_devices_line_up_by_device_whatever_their_order() {
+        let mut old = sample();
+        let test = &mut old.tests[3];
+        let mut second = test.devices[0].clone();
+        second.ordinal = 1;
+        test.devices.push(second);
+        let mut other = test.timings[0].clone();
+        other.device = format!("device 1 {}", test.devices[1].name);
+        other.median_ms *= 2.0;
+        test.timings.push(other);
+        // The new run timed the same regions, the second device first.
+        let mut new = old.clone();
+        new.tests[3].timings.reverse();
+        let rows = compare(&old, &new);
+        assert_eq!(rows.len(), 2);
+        assert!(
+            rows.iter().all(|row| row.change_percent() == Some(0.0)),
+            "{rows:?}"
+        );
+    }
+
+    #[test]
+    fn a_binary_named_by_cargo_test_and_by_nextest_is_one_suite() {
+        let mut old = sample();
+        old.tests[3].suite = "my-crate::gpu_smoke".to_string();
+        let mut new = slower_by(1.2);
+        new.tests[3].suite = "my-crate::gpu-smoke".to_string();
+        let rows = compare(&old, &new);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].test, "my-crate::gpu-smoke saxpy");
+    }
+
+    #[test]
+    fn a_region_that_took_no_time_before_and_does_now_is_slower() {
+        let mut old = sample();
+        old.tests[3].timings[0].median_ms = 0.0;
+        let (text, failed) = render(&old, &sample(), 10.0, Some(10.0));
+        assert!(failed, "{text}");
+        assert!(text.contains("from 0  SLOWER"), "{text}");
+        assert!(text.contains("1 of 1 regions slower by more than 10%"), "{text}");
+        assert!(!render(&old, &old, 10.0, Some(10.0)).1);
     }
 
     #[test]

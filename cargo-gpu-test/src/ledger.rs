@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::report::{Report, Test};
+use crate::report::{Report, Test, suite_key};
 
 /// What counts as having run: on any GPU, or only on these.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -139,12 +139,13 @@ fn latest<'s, 'a>(sightings: impl Iterator<Item = &'s Sighting<'a>>) -> Option<&
 
 /// The ledger over `reports`: one entry per GPU test (by binary and name), sorted.
 pub fn ledger(reports: &[Report], filter: &Filter) -> Vec<Entry> {
-    let mut sightings: BTreeMap<(&str, &str), Vec<Sighting<'_>>> = BTreeMap::new();
+    let mut sightings: BTreeMap<(String, &str), Vec<Sighting<'_>>> = BTreeMap::new();
     for report in reports {
         for test in &report.tests {
             sightings
-                // An `each_device` test is one test, whichever devices each machine named it by.
-                .entry((test.suite.as_str(), test.test_name()))
+                // An `each_device` test is one test, whichever devices each machine named it by,
+                // and one binary is one suite, whichever runner named it.
+                .entry((suite_key(&test.suite), test.test_name()))
                 .or_default()
                 .push(Sighting {
                     date: report.written_at.as_deref(),
@@ -157,7 +158,9 @@ pub fn ledger(reports: &[Report], filter: &Filter) -> Vec<Entry> {
         }
     }
     let mut entries = Vec::new();
-    for ((suite, name), seen) in sightings {
+    for ((_, name), seen) in sightings {
+        // Named as the latest report names it.
+        let suite = latest(seen.iter()).map_or("", |s| s.test.suite.as_str());
         let test = format!("{suite} {name}");
         let matching = latest(seen.iter().filter(|s| s.matches(filter)));
         let on_a_gpu = latest(seen.iter().filter(|s| s.test.ran_on_a_gpu()));
@@ -242,6 +245,24 @@ mod tests {
     use super::*;
     use crate::report::tests::sample;
     use crate::report::{Device, Outcome};
+
+    #[test]
+    fn a_binary_named_by_cargo_test_and_by_nextest_is_one_test() {
+        let mut runs = two_runs();
+        for test in &mut runs[0].tests {
+            test.suite = test.suite.replace("gpu", "gpu-smoke");
+        }
+        for test in &mut runs[1].tests {
+            test.suite = test.suite.replace("gpu", "gpu_smoke");
+        }
+        let both = ledger(&runs, &Filter::default());
+        assert_eq!(both.len(), ledger(&two_runs(), &Filter::default()).len());
+        // Named as the latest report names it.
+        assert!(
+            both.iter().all(|entry| entry.test.contains("gpu_smoke")),
+            "{both:?}"
+        );
+    }
 
     /// The sample run, and a later one on an sm_80 machine with driver 550 where `all_reduce`
     /// ran and `saxpy` was skipped.

@@ -8,6 +8,13 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+/// What two reports' suite names are compared by: cargo test names a target by its crate name,
+/// where nextest keeps the target's own (`my-crate::gpu_smoke` and `my-crate::gpu-smoke` are one
+/// binary), so a hyphen and an underscore count as one.
+pub fn suite_key(suite: &str) -> String {
+    suite.replace('-', "_")
+}
+
 /// One run's report.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Report {

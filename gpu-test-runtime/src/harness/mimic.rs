@@ -304,6 +304,10 @@ fn filtered_out(args: &Arguments, name: &str) -> bool {
 /// reasons are known: it records them in the report, and what it decided for the run phase.
 fn after_nextest_list(session: &Session, tests: &[Listed]) {
     let settings = session.settings;
+    if let Err(message) = nextest::check_list_phase(settings) {
+        console::line(&message);
+        exit(true);
+    }
     let decisions: Vec<(String, Decision)> = tests
         .iter()
         .filter_map(|t| Some((t.name.clone(), t.decision.clone()?)))

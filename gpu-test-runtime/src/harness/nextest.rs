@@ -53,6 +53,19 @@ pub(crate) fn read_listed(settings: &Settings) -> Option<HashMap<String, bool>> 
     )
 }
 
+/// Whether this list phase can hand its decisions on: nextest 0.9.138 and newer tell it which run
+/// and binary it lists for; under an older one, the run phase would not find them, and the report
+/// would lose the skipped tests. The error says how to update.
+pub(crate) fn check_list_phase(settings: &Settings) -> Result<(), String> {
+    if settings.nextest.run_id.is_some() && settings.nextest.binary_id.is_some() {
+        return Ok(());
+    }
+    Err("gpu-test: this cargo-nextest does not tell its list phase which run and test binary it lists for \
+         (NEXTEST_RUN_ID and NEXTEST_BINARY_ID, set from nextest 0.9.138 on), so what the list phase decides \
+         could not reach the run phase or the report: update it with `cargo install cargo-nextest --locked`"
+        .to_string())
+}
+
 /// Records what the list phase decided for each test, for the run phase.
 pub(crate) fn write_listed(settings: &Settings, decisions: &[(String, Decision)]) -> Result<(), String> {
     let Some(path) = listed_file(settings) else {
