@@ -536,6 +536,24 @@ fn a_temporary_directory_others_may_rename_in_is_not_the_default_runtime_directo
         open.display()
     );
 
+    // A home that is not this user's directory (a container's user without an account) is no
+    // fallback: the refusal names the temporary directory, the real cause.
+    let mut command = machine.command(Fixture::build("harness-basic").test("gpu"));
+    command
+        .env_remove("GPU_TEST_RUNTIME_DIR")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("TMPDIR", &open)
+        .env("HOME", machine.dir().join("no-such-home"))
+        .args(["--exact", "round_trip"]);
+    let run = Run::of(&mut command);
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.all()
+            .contains(&format!("is inside {}, which may be written", open.display())),
+        "{}",
+        run.all()
+    );
+
     // Named by GPU_TEST_RUNTIME_DIR, such a place is refused, naming it.
     let run = harness(
         &machine.env("GPU_TEST_RUNTIME_DIR", open.join("runtime").to_str().unwrap()),

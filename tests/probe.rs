@@ -578,6 +578,13 @@ fn containers_and_wsl_explain_a_missing_driver() {
         "{:#?}",
         finding_texts(&json)
     );
+    // There, with no device files to count GPUs by, an index past 0 is still named.
+    let json = wsl.env("CUDA_VISIBLE_DEVICES", "1").doctor(&["--json"]).json();
+    assert_finding(
+        &json,
+        "error",
+        "CUDA_VISIBLE_DEVICES=1 lists 1, which matches no device",
+    );
 
     // Without any mark, none of it is said.
     let plain = Machine::without_driver().doctor(&["--json"]);
@@ -831,9 +838,12 @@ fn visible_devices_are_blamed_only_where_they_are_the_cause() {
         past.contains("CUDA_VISIBLE_DEVICES=3 lists 3, which matches no device"),
         "{past}"
     );
-    // An index /dev shows a GPU for: not the variable.
-    let present = finding(Machine::with_fake_driver().env("CUDA_VISIBLE_DEVICES", "0"));
-    assert!(!present.contains("matches no device"), "{present}");
+    // An index /dev shows a GPU for: not the variable, whatever follows it (the driver starts
+    // with the first entry).
+    for value in ["0", "0,5"] {
+        let present = finding(Machine::with_fake_driver().env("CUDA_VISIBLE_DEVICES", value));
+        assert!(!present.contains("matches no device"), "{value}: {present}");
+    }
     // No device files at all (a container started without GPUs): that, not the variable.
     let none = finding(
         Machine::with_fake_driver()
@@ -876,7 +886,14 @@ fn device_files_this_user_cannot_open_are_named() {
 
     let machine = Machine::with_fake_driver();
     let node = blocked(&machine, "nvidia1");
+    // A device file that is not a GPU's is not why a GPU is missing.
+    let other = blocked(&machine, "nvidia-uvm-tools");
     let run = machine.run("harness-basic", "gpu", &["--exact", "two_devices"]);
+    assert!(
+        !run.stdout.contains(&other.display().to_string()),
+        "{}",
+        run.all()
+    );
     assert!(
         run.stdout.contains(&format!(
             "needs 2 CUDA devices, found 1; this user may not read and write {}",

@@ -168,6 +168,13 @@ pub(crate) fn settings() -> Result<&'static Settings, &'static [SettingError]> {
 /// 8-GPU machine); two minutes leaves room for that and still ends a run on a wedged GPU.
 pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Whether `dir` is a directory of this user's (a home that is `/`, or one that does not exist,
+/// as a container may give a user without an account, is not a place to keep files).
+fn is_own_directory(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir).is_ok_and(|metadata| metadata.is_dir() && metadata.uid() == user_id())
+}
+
 /// Whether no one but root and this user may move `dir` away: the directories on the way to it
 /// are theirs, and writable by no one else unless sticky (as `/tmp` is). One not there yet counts
 /// as safe: it is made private.
@@ -306,8 +313,10 @@ impl Settings {
             // mounted from a Kubernetes emptyDir, say): they could move this user's directory away
             // and put theirs in its place. The home's cache instead, where that cannot happen.
             let cache = get("HOME")
-                .map(|home| PathBuf::from(home).join(".cache").join("gpu-test"))
-                .filter(|cache| cache.is_absolute() && others_cannot_move(cache));
+                .map(PathBuf::from)
+                .filter(|home| home.is_absolute() && is_own_directory(home))
+                .map(|home| home.join(".cache").join("gpu-test"))
+                .filter(|cache| others_cannot_move(cache));
             if let Some(cache) = cache {
                 settings.runtime_dir = cache;
             }

@@ -126,8 +126,15 @@ pub(crate) fn driver_problem(probe: &Probe) -> Option<SkipReason> {
         reason.push_str(&format!("; {why}"));
         return Some(SkipReason::new(SkipKind::DriverInitFailed, reason, fix));
     }
+    // The GPUs /dev shows bound the indices that can match; WSL2 shows none (its GPUs are reached
+    // through the Windows driver), so there only a first index past 0, or a UUID, is suspect.
     let gpu_files = nodes.iter().filter(|node| is_gpu_device_file(&node.path)).count();
-    if let Some(explanation) = shortfall.filter(|_| gpu_files > 0 && !visible.indices_within(gpu_files)) {
+    let suspect = match (probe.platform().wsl, gpu_files) {
+        (true, _) => !visible.first_within(1),
+        (false, 0) => false,
+        (false, count) => !visible.first_within(count),
+    };
+    if let Some(explanation) = shortfall.filter(|_| suspect) {
         reason.push_str(&format!("; {explanation}"));
         return Some(SkipReason::new(SkipKind::DriverInitFailed, reason, visible_hint));
     }
@@ -158,7 +165,7 @@ pub(crate) fn driver_problem(probe: &Probe) -> Option<SkipReason> {
 
 /// `/dev/nvidia0`, `/dev/nvidia1`, ...: a GPU's own device file, as opposed to `nvidiactl`,
 /// `nvidia-uvm` or `nvidia-modeset`.
-fn is_gpu_device_file(path: &Path) -> bool {
+pub(crate) fn is_gpu_device_file(path: &Path) -> bool {
     path.file_name()
         .and_then(|name| name.to_str())
         .and_then(|name| name.strip_prefix("nvidia"))

@@ -245,14 +245,15 @@ impl Requirements {
         let blocked: Vec<String> = probe
             .device_nodes()
             .iter()
-            .filter(|node| !node.accessible)
+            .filter(|node| !node.accessible && reasons::is_gpu_device_file(&node.path))
             .map(|node| node.path.display().to_string())
             .collect();
         if !blocked.is_empty() {
             reason.push_str(&format!("; this user may not read and write {}", blocked.join(", ")));
-            hint = "give this user read and write access to /dev/nvidia* (usually by adding it to the group that \
-                    owns them, such as video or render)"
-                .to_string();
+            hint.push_str(
+                "; give this user read and write access to /dev/nvidia* (usually by adding it to the group that \
+                 owns them, such as video or render)",
+            );
         }
         if let Some(reported) = probe.reported_device_count {
             reason.push_str(&format!("; {}", reasons::implausible_device_count(reported)));

@@ -204,14 +204,14 @@ impl VisibleDevices {
         matches!(self, VisibleDevices::Set { valid, .. } if valid.is_empty())
     }
 
-    /// Whether every entry is an index below `count` (so each names a GPU of a machine with
-    /// `count` of them); `false` for a UUID, which only the driver can match.
-    pub(crate) fn indices_within(&self, count: usize) -> bool {
+    /// Whether the first entry, where the driver starts, is an index below `count` (so it names a
+    /// GPU of a machine with `count` of them); `false` for a UUID, which only the driver can match.
+    pub(crate) fn first_within(&self, count: usize) -> bool {
         match self {
             VisibleDevices::Unset => true,
             VisibleDevices::Set { valid, .. } => valid
-                .iter()
-                .all(|entry| entry.parse::<usize>().is_ok_and(|index| index < count)),
+                .first()
+                .is_some_and(|entry| entry.parse::<usize>().is_ok_and(|index| index < count)),
         }
     }
 

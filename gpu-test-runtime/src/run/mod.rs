@@ -255,12 +255,21 @@ fn within(limits: Limits, work: OnDevices, probe: &'static Probe, leases: Vec<Le
     loop {
         // The limit that applies depends on the stage, which the worker moves on.
         let (stage, body_started) = progress.now();
-        let (limit, deadline) = match body_started {
-            Some(at) => (limits.body, at + limits.body),
-            None => (limits.setup, started + limits.setup),
+        let (limit, from) = match body_started {
+            Some(at) => (limits.body, at),
+            None => (limits.setup, started),
         };
-        let left = deadline.saturating_duration_since(Instant::now());
+        // A limit past what the clock can count (`GPU_TEST_PROBE_TIMEOUT=1000000y`) never ends.
+        let left = from
+            .checked_add(limit)
+            .map_or(Duration::MAX, |deadline| deadline.saturating_duration_since(Instant::now()));
         if left.is_zero() {
+            // A result sent as the limit ran out still counts.
+            match finished.try_recv() {
+                Ok(Ok(run)) => return run,
+                Ok(Err(payload)) => std::panic::resume_unwind(payload),
+                Err(_) => {}
+            }
             // The thread still holds the Gpu, and with it the leases.
             faults::abandon(&test, &leased);
             return DevicesRun {

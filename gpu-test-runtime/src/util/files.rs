@@ -59,17 +59,25 @@ fn lock_in_place(path: &Path) -> io::Result<File> {
     loop {
         let lock = open_lock_file(path)?;
         lock.lock()?;
-        if still_linked(&lock)? {
+        if still_linked(&lock, path)? {
             return Ok(lock);
         }
     }
 }
 
-/// Whether the open `file` still has a name: one a sweep removed has none, whatever has since
-/// been made at its path. (Its link count is read from the open file itself, which every file
-/// system keeps right, where comparing it with the path's inode number is not.)
-fn still_linked(file: &File) -> io::Result<bool> {
-    Ok(file.metadata()?.nlink() > 0)
+/// Whether the open `file` is still the file at `path`: one a sweep removed has no name left
+/// (NFS keeps an open file under a hidden name, so the path must lead to the same file too),
+/// whatever has since been made at its path.
+fn still_linked(file: &File, path: &Path) -> io::Result<bool> {
+    let open = file.metadata()?;
+    if open.nlink() == 0 {
+        return Ok(false);
+    }
+    match fs::symlink_metadata(path) {
+        Ok(there) => Ok(there.dev() == open.dev() && there.ino() == open.ino()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(error) => Err(error),
+    }
 }
 
 /// Removes from `dir` the states of [`update_locked`] (`<name>.json` with its `<name>.lock`)
@@ -416,11 +424,11 @@ mod tests {
         // A process that opened a lock before the sweep removed it holds a lock on nothing.
         let path = dir.join("fresh.lock");
         let opened = open_lock_file(&path).unwrap();
-        assert!(still_linked(&opened).unwrap());
+        assert!(still_linked(&opened, &path).unwrap());
         fs::remove_file(&path).unwrap();
-        assert!(!still_linked(&opened).unwrap());
+        assert!(!still_linked(&opened, &path).unwrap());
         let _anew = open_lock_file(&path).unwrap();
-        assert!(!still_linked(&opened).unwrap());
+        assert!(!still_linked(&opened, &path).unwrap());
         fs::remove_dir_all(&dir).unwrap();
     }
 
