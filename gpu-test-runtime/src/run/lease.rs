@@ -146,7 +146,7 @@ pub(crate) fn acquire(
             for device in &usable {
                 let key = device.key();
                 if !waiting_alone.iter().any(|(held, _)| *held == key)
-                    && let Some(intent) = wait_alone(&dir, device)
+                    && let Some(intent) = wait_alone(&dir, device, test)
                 {
                     waiting_alone.push((key, intent));
                 }
@@ -330,10 +330,20 @@ fn alone_path(dir: &Path, device: &DeviceInfo) -> PathBuf {
 
 /// The lock by which a test waiting for `device` to itself keeps tests that share it from taking
 /// new slots, if it could be taken now (a sharing test holds it for a moment as it takes a slot).
-fn wait_alone(dir: &Path, device: &DeviceInfo) -> Option<File> {
-    let intent = open_lock_file(&alone_path(dir, device)).ok()?;
+fn wait_alone(dir: &Path, device: &DeviceInfo, test: &str) -> Option<File> {
+    let mut intent = open_lock_file(&alone_path(dir, device)).ok()?;
     intent.try_lock().ok()?;
+    // Who waits, for the message of a sharing test it holds back.
+    let _ = intent.write_all(holder_text(test, 0).as_bytes());
+    let _ = intent.set_len(holder_text(test, 0).len() as u64);
     Some(intent)
+}
+
+/// A lease file's text: `<pid> <start time> <declared bytes> <test>`.
+fn holder_text(test: &str, declared: u64) -> String {
+    let pid = std::process::id();
+    let start = process_start_time(pid).unwrap_or(0);
+    format!("{pid} {start} {declared} {test}")
 }
 
 /// The first free slot of `device`, taken by `test` declaring `declared` bytes, when the device
@@ -378,9 +388,7 @@ fn try_device(dir: &Path, device: &DeviceInfo, slots: u32, test: &str, declared:
         match file.try_lock() {
             Ok(()) => {
                 // Who holds it, for the message of a test that waits: one write, then the length.
-                let pid = std::process::id();
-                let start = process_start_time(pid).unwrap_or(0);
-                let holder = format!("{pid} {start} {declared} {test}");
+                let holder = holder_text(test, declared);
                 let _ = file.write_all(holder.as_bytes());
                 let _ = file.set_len(holder.len() as u64);
                 return Ok(Some(Lease {
@@ -428,9 +436,31 @@ fn holders(dir: &Path, devices: &[&DeviceInfo], slots: u32) -> String {
                 names.push(holder);
             }
         }
+        let mut said = Vec::new();
         if !names.is_empty() {
-            held.push(format!("{} is held by {}", device.label(), names.join(", ")));
+            said.push(format!("{} is held by {}", device.label(), names.join(", ")));
         }
+        // A test of another run waiting to have the device to itself, which this sharing test
+        // makes way for.
+        let waiting = (slots > 1)
+            .then(|| File::options()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(alone_path(dir, device)))
+            .and_then(Result::ok)
+            .filter(|file| matches!(file.try_lock_shared(), Err(TryLockError::WouldBlock)))
+            .and_then(|mut file| {
+                let mut text = String::new();
+                file.read_to_string(&mut text).ok()?;
+                living_holder(&text)
+            });
+        if let Some(waiter) = waiting {
+            said.push(format!(
+                "{waiter} waits to have {} to itself, and tests that share it make way",
+                device.label()
+            ));
+        }
+        held.extend(said);
     }
     if held.is_empty() {
         "the devices are held by other tests".to_string()
@@ -595,8 +625,13 @@ mod tests {
         // While a test waits for the device to itself, sharing tests take no new slot, so that
         // the device drains.
         drop(also);
-        let waiting = wait_alone(&dir, &device).expect("no one else waits");
+        let waiting = wait_alone(&dir, &device, "leaky").expect("no one else waits");
         assert!(try_device(&dir, &device, 2, "third", 0).unwrap().is_none());
+        let named = holders(&dir, &[&device], 2);
+        assert!(
+            named.contains("leaky (process") && named.contains("waits to have device 0 NVIDIA Test to itself"),
+            "{named}"
+        );
         drop(shared);
         let alone = try_device(&dir, &device, 1, "alone", 0).unwrap().expect("drained");
         drop((waiting, alone));
