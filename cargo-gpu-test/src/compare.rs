@@ -63,7 +63,7 @@ fn regions(report: &Report) -> BTreeMap<Key, (String, f64)> {
             let position = test
                 .devices
                 .iter()
-                .position(|device| format!("device {} {}", device.ordinal, device.name) == timing.device)
+                .position(|device| device.short_label() == timing.device)
                 .unwrap_or(*appeared);
             *appeared += 1;
             regions.insert(

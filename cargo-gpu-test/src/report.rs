@@ -70,11 +70,15 @@ impl Device {
     /// `device 0 NVIDIA H100 (sm_90)`.
     pub fn label(&self) -> String {
         format!(
-            "device {} {} (sm_{})",
-            self.ordinal,
-            self.name,
+            "{} (sm_{})",
+            self.short_label(),
             self.compute_capability.replace('.', "")
         )
+    }
+
+    /// `device 0 NVIDIA H100`, as a timing names its device.
+    pub fn short_label(&self) -> String {
+        format!("device {} {}", self.ordinal, self.name)
     }
 }
 

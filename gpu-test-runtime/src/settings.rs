@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::util::files::{NotTrusted, trusted_to_load};
+use crate::util::files::movable_by_others;
 use crate::util::format::parse_duration;
 use crate::util::os::user_id;
 use crate::util::suggest::nearest;
@@ -175,14 +175,6 @@ fn is_own_directory(dir: &Path) -> bool {
     std::fs::metadata(dir).is_ok_and(|metadata| metadata.is_dir() && metadata.uid() == user_id())
 }
 
-/// Whether no one but root and this user may move `dir` away: the directories on the way to it
-/// are theirs, and writable by no one else unless sticky (as `/tmp` is). One not there yet counts
-/// as safe: it is made private.
-fn others_cannot_move(dir: &Path) -> bool {
-    dir.parent()
-        .is_none_or(|parent| !matches!(trusted_to_load(parent), Err(NotTrusted::Others { .. })))
-}
-
 /// `GPU_TEST_PROBE_TIMEOUT`, read without failing: the probe needs it and must never fail (an
 /// invalid value is reported through [`settings`], and the probe uses the default meanwhile).
 /// The only reader of the variable's value.
@@ -308,7 +300,7 @@ impl Settings {
             }
         } else if let Some(xdg) = get("XDG_RUNTIME_DIR").filter(|dir| Path::new(dir).is_absolute()) {
             settings.runtime_dir = PathBuf::from(xdg).join("gpu-test");
-        } else if !others_cannot_move(&settings.runtime_dir) {
+        } else if movable_by_others(&settings.runtime_dir).is_some() {
             // A temporary directory others may write to without the sticky bit (a container's /tmp
             // mounted from a Kubernetes emptyDir, say): they could move this user's directory away
             // and put theirs in its place. The home's cache instead, where that cannot happen.
@@ -316,7 +308,7 @@ impl Settings {
                 .map(PathBuf::from)
                 .filter(|home| home.is_absolute() && is_own_directory(home))
                 .map(|home| home.join(".cache").join("gpu-test"))
-                .filter(|cache| others_cannot_move(cache));
+                .filter(|cache| movable_by_others(cache).is_none());
             if let Some(cache) = cache {
                 settings.runtime_dir = cache;
             }

@@ -105,20 +105,12 @@ pub(crate) fn driver_problem(probe: &Probe) -> Option<SkipReason> {
         reason.push_str(&format!("; {explanation}"));
         return Some(SkipReason::new(SkipKind::DriverInitFailed, reason, visible_hint));
     }
-    let blocked: Vec<String> = nodes
-        .iter()
-        .filter(|node| !node.accessible)
-        .map(|node| node.path.display().to_string())
-        .collect();
-    if matches!(error.code, 100 | 304 | 999) && !blocked.is_empty() {
-        reason.push_str(&format!(
-            "; this user may not read and write {}",
-            blocked.join(", ")
-        ));
-        hint = "give this user read and write access to /dev/nvidia* (usually by adding it to the group that \
-                owns them, such as video or render)"
-            .to_string();
-        return Some(SkipReason::new(SkipKind::DriverInitFailed, reason, hint));
+    // Any of NVIDIA's device files (nvidiactl too) can stop cuInit.
+    if matches!(error.code, 100 | 304 | 999)
+        && let Some(blocked) = unopenable_device_files(probe, |_| true)
+    {
+        reason.push_str(&format!("; {blocked}"));
+        return Some(SkipReason::new(SkipKind::DriverInitFailed, reason, DEVICE_FILE_ACCESS_FIX));
     }
     if error.code == 100
         && let Some((why, fix)) = mig_without_instances(probe)
@@ -161,6 +153,22 @@ pub(crate) fn driver_problem(probe: &Probe) -> Option<SkipReason> {
         }
     }
     Some(SkipReason::new(SkipKind::DriverInitFailed, reason, hint))
+}
+
+/// The fix for device files this user may not open.
+pub(crate) const DEVICE_FILE_ACCESS_FIX: &str = "give this user read and write access to /dev/nvidia* (usually by \
+                                                 adding it to the group that owns them, such as video or render)";
+
+/// `this user may not read and write /dev/nvidia1`, for the device files `which` picks, when
+/// there are such.
+pub(crate) fn unopenable_device_files(probe: &Probe, which: impl Fn(&Path) -> bool) -> Option<String> {
+    let blocked: Vec<String> = probe
+        .device_nodes()
+        .iter()
+        .filter(|node| !node.accessible && which(&node.path))
+        .map(|node| node.path.display().to_string())
+        .collect();
+    (!blocked.is_empty()).then(|| format!("this user may not read and write {}", blocked.join(", ")))
 }
 
 /// `/dev/nvidia0`, `/dev/nvidia1`, ...: a GPU's own device file, as opposed to `nvidiactl`,

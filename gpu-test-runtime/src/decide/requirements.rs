@@ -242,18 +242,9 @@ impl Requirements {
             hint = fix;
         }
         // A GPU whose device file this user may not open is one CUDA does not show.
-        let blocked: Vec<String> = probe
-            .device_nodes()
-            .iter()
-            .filter(|node| !node.accessible && reasons::is_gpu_device_file(&node.path))
-            .map(|node| node.path.display().to_string())
-            .collect();
-        if !blocked.is_empty() {
-            reason.push_str(&format!("; this user may not read and write {}", blocked.join(", ")));
-            hint.push_str(
-                "; give this user read and write access to /dev/nvidia* (usually by adding it to the group that \
-                 owns them, such as video or render)",
-            );
+        if let Some(blocked) = reasons::unopenable_device_files(probe, reasons::is_gpu_device_file) {
+            reason.push_str(&format!("; {blocked}"));
+            hint.push_str(&format!("; {}", reasons::DEVICE_FILE_ACCESS_FIX));
         }
         if let Some(reported) = probe.reported_device_count {
             reason.push_str(&format!("; {}", reasons::implausible_device_count(reported)));

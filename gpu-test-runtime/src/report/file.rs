@@ -19,7 +19,7 @@ use crate::probe::Probe;
 use crate::run::timing::Timing;
 use crate::settings::{ReportFormat, ReportTarget, Settings};
 use crate::util::files::{
-    create_private_dirs, open_lock_file, remove_stale_states, stable_hash, update_locked, write_atomically,
+    create_private_dirs, open_existing, open_lock_file, remove_stale_states, stable_hash, update_locked, write_atomically,
 };
 
 /// The JSON report's layout.
@@ -286,11 +286,7 @@ fn is_a_report(text: &str) -> bool {
 /// The start of what is at the report's path, if anything, read without following a link and
 /// without waiting on a FIFO someone put there: only a regular file is read.
 fn read_existing(path: &Path) -> Result<Option<String>, String> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path);
-    let mut file = match file {
+    let mut file = match open_existing(path) {
         Ok(file) => file,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(error) if error.raw_os_error() == Some(libc::ELOOP) => {

@@ -6,6 +6,7 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -59,7 +60,13 @@ const OWNER_SEARCH_DEPTH: usize = 8;
 /// own per binary, so the parent alone would split one run into many). A runner is told by the
 /// binary's path among its arguments, as cargo and nextest pass it. A binary run by hand, or by
 /// a program of its own, has no owner: the shell or program above it may outlive many runs.
+/// Found once per process: the processes above it are the run's for as long as it lives.
 pub(crate) fn run_owner() -> Option<RunOwner> {
+    static OWNER: OnceLock<Option<RunOwner>> = OnceLock::new();
+    *OWNER.get_or_init(find_run_owner)
+}
+
+fn find_run_owner() -> Option<RunOwner> {
     let binary = std::env::args_os().next()?;
     let mut pid = std::os::unix::process::parent_id();
     for _ in 0..OWNER_SEARCH_DEPTH {

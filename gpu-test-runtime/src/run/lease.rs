@@ -21,14 +21,13 @@
 
 use std::fs::{File, TryLockError};
 use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::faults;
 use crate::probe::DeviceInfo;
 use crate::settings::Settings;
-use crate::util::files::{create_private_dirs, open_lock_file, sanitize};
+use crate::util::files::{create_private_dirs, open_existing, open_lock_file, sanitize};
 use crate::util::format::{count, escape_control, format_bytes, format_duration};
 use crate::util::process::process_start_time;
 
@@ -293,22 +292,10 @@ pub(crate) type FreeMemory<'a> = dyn Fn(&DeviceInfo) -> Result<Option<u64>, Stri
 /// The memory the current holders of `device`'s slots declared: each slot whose lock someone
 /// holds counts what its file says (nothing readable counts as nothing declared).
 fn declared_by_holders(dir: &Path, device: &DeviceInfo, slots: u32) -> u64 {
-    let mut declared = 0u64;
-    for slot in 0..slots {
-        let Ok(mut file) = open_lock_file(&lock_path(dir, device, slot)) else {
-            continue;
-        };
-        match file.try_lock() {
-            // Free: nobody holds it. (The lock goes with the file.)
-            Ok(()) => continue,
-            Err(TryLockError::WouldBlock) => {}
-            Err(TryLockError::Error(_)) => continue,
-        }
-        let mut text = String::new();
-        let _ = file.read_to_string(&mut text);
-        declared = declared.saturating_add(parse_holder(&text).map_or(0, |h| h.declared));
-    }
-    declared
+    (0..slots)
+        .filter_map(|slot| held_text(&lock_path(dir, device, slot)))
+        .map(|text| parse_holder(&text).map_or(0, |h| h.declared))
+        .fold(0u64, u64::saturating_add)
 }
 
 fn read_budget(path: &Path) -> Option<u64> {
@@ -417,56 +404,48 @@ fn try_device(dir: &Path, device: &DeviceInfo, slots: u32, test: &str, declared:
 fn holders(dir: &Path, devices: &[&DeviceInfo], slots: u32) -> String {
     let mut held = Vec::new();
     for device in devices {
-        let mut names = Vec::new();
-        for slot in 0..slots.max(slots_in_use(dir, device)) {
-            // Opened without creating it: a slot no one took has no file.
-            let Ok(mut file) = File::options()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-                .open(lock_path(dir, device, slot))
-            else {
-                continue;
-            };
-            if !matches!(file.try_lock(), Err(TryLockError::WouldBlock)) {
-                continue;
-            }
-            let mut text = String::new();
-            let _ = file.read_to_string(&mut text);
-            if let Some(holder) = living_holder(&text) {
-                names.push(holder);
-            }
-        }
-        let mut said = Vec::new();
+        let names: Vec<String> = (0..slots.max(slots_in_use(dir, device)))
+            .filter_map(|slot| holder_of(&lock_path(dir, device, slot)))
+            .collect();
         if !names.is_empty() {
-            said.push(format!("{} is held by {}", device.label(), names.join(", ")));
+            held.push(format!("{} is held by {}", device.label(), names.join(", ")));
         }
         // A test of another run waiting to have the device to itself, which this sharing test
         // makes way for.
         let waiting = (slots > 1)
-            .then(|| File::options()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(alone_path(dir, device)))
-            .and_then(Result::ok)
-            .filter(|file| matches!(file.try_lock_shared(), Err(TryLockError::WouldBlock)))
-            .and_then(|mut file| {
-                let mut text = String::new();
-                file.read_to_string(&mut text).ok()?;
-                living_holder(&text)
-            });
+            .then(|| holder_of(&alone_path(dir, device)))
+            .flatten();
         if let Some(waiter) = waiting {
-            said.push(format!(
+            held.push(format!(
                 "{waiter} waits to have {} to itself, and tests that share it make way",
                 device.label()
             ));
         }
-        held.extend(said);
     }
     if held.is_empty() {
         "the devices are held by other tests".to_string()
     } else {
         held.join("; ")
     }
+}
+
+/// The text of a lease file that is there and whose lock someone holds: a slot's file keeps
+/// naming its last holder once released.
+fn held_text(path: &Path) -> Option<String> {
+    // Opened without creating it: a slot no one took has no file.
+    let mut file = open_existing(path).ok()?;
+    // Leases and waits are held exclusively; a shared lock fails only while one is.
+    if !matches!(file.try_lock_shared(), Err(TryLockError::WouldBlock)) {
+        return None;
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+/// `tests::a (process 123)`, from a held lease file whose holder still lives.
+fn holder_of(path: &Path) -> Option<String> {
+    living_holder(&held_text(path)?)
 }
 
 /// One more than the highest slot of `device` that has a file in `dir`: every run's slots.

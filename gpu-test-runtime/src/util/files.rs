@@ -19,6 +19,15 @@ fn private_options() -> OpenOptions {
     options
 }
 
+/// Opens the file at `path` for reading, if there is one: never through a symbolic link
+/// (`ELOOP`), and without waiting on a FIFO someone put there.
+pub(crate) fn open_existing(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+}
+
 /// Opens (creating it if need be) a lock file: never through a symbolic link, mode 0600.
 pub(crate) fn open_lock_file(path: &Path) -> io::Result<File> {
     private_options()
@@ -179,18 +188,13 @@ pub(crate) fn create_private_dirs(dir: &Path) -> io::Result<()> {
 /// directory on the way to it is not trusted as [`trusted_to_load`] says (whoever may write
 /// there could move it away and put a directory of their own in its place).
 pub(crate) fn ensure_private_dir(dir: &Path) -> Result<(), String> {
-    if let Some(parent) = dir.parent().filter(|_| dir.is_absolute()) {
-        match trusted_to_load(parent) {
-            Ok(()) | Err(NotTrusted::Unreadable(_)) => {}
-            Err(NotTrusted::Others { place, problem }) => {
-                return Err(format!(
-                    "{} is inside {}, which {problem}: another user could move it away and put a directory \
-                     of theirs in its place",
-                    dir.display(),
-                    place.display()
-                ));
-            }
-        }
+    if let Some((place, problem)) = movable_by_others(dir) {
+        return Err(format!(
+            "{} is inside {}, which {problem}: another user could move it away and put a directory of \
+             theirs in its place",
+            dir.display(),
+            place.display()
+        ));
     }
     if let Err(error) = create_private_dirs(dir) {
         return Err(format!("{} could not be created: {error}", dir.display()));
@@ -223,6 +227,17 @@ pub(crate) fn ensure_private_dir(dir: &Path) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Where on the way to the absolute path `dir` someone other than root and this user could move
+/// it away, and why, as [`trusted_to_load`] judges the directories above it; `None` where no one
+/// could (a path that does not lead anywhere yet counts: what is missing is made private).
+pub(crate) fn movable_by_others(dir: &Path) -> Option<(PathBuf, String)> {
+    let parent = dir.parent().filter(|_| dir.is_absolute())?;
+    match trusted_to_load(parent) {
+        Err(NotTrusted::Others { place, problem }) => Some((place, problem)),
+        Ok(()) | Err(NotTrusted::Unreadable(_)) => None,
+    }
 }
 
 /// Why a file may not be loaded.

@@ -49,13 +49,7 @@ pub(crate) fn misbehave(call: &str) {
     else {
         return;
     };
-    let nth = {
-        let mut state = state();
-        let count = state.hang_calls.entry(call.to_string()).or_insert(0);
-        *count += 1;
-        *count - 1
-    };
-    if nth < after {
+    if nth_call(&mut state().hang_calls, call) < after {
         return;
     }
     HUNG.store(true, Ordering::SeqCst);
@@ -80,13 +74,15 @@ extern "C" fn wait_for_hung_calls() {
 /// The injected result for this call, counting calls per name.
 fn injected(call: &str, ordinal: Option<i32>) -> Option<c_int> {
     misbehave(call);
-    let nth = {
-        let mut state = state();
-        let count = state.calls.entry(call.to_string()).or_insert(0);
-        *count += 1;
-        *count - 1
-    };
+    let nth = nth_call(&mut state().calls, call);
     config().failure(call, ordinal, nth)
+}
+
+/// Which call of its name this is (0 for the first), counted in `counts`.
+fn nth_call(counts: &mut std::collections::HashMap<String, usize>, call: &str) -> usize {
+    let count = counts.entry(call.to_string()).or_insert(0);
+    *count += 1;
+    *count - 1
 }
 
 /// The checks every call after `cuInit` makes: initialised, then any injected failure.
