@@ -529,6 +529,31 @@ fn github_annotations_are_emitted_once_per_reason_per_run() {
     );
 }
 
+/// With `--format json`, stdout is libtest's JSON for a program to read: the annotations go to
+/// stderr, which the runner reads too, rather than break it.
+#[test]
+fn github_annotations_leave_json_on_stdout_whole() {
+    let machine = Machine::without_driver()
+        .env("GITHUB_ACTIONS", "true")
+        .env("GPU_TEST_STRICT", "1");
+    let run = gpu(&machine, &["--format", "json"]);
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    let mut events = 0;
+    for line in run.stdout.lines() {
+        let event: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|error| panic!("{error} in {line:?}:\n{}", run.stdout));
+        events += usize::from(event["type"] == "test");
+    }
+    assert!(events > 0, "{}", run.stdout);
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.starts_with("::error file=tests/gpu.rs,line=5,")),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn a_nextest_that_does_not_tell_its_list_phase_the_run_is_refused_with_the_update() {
     // nextest before 0.9.138 sets the phase but neither the run's id nor the binary's in it.
@@ -581,18 +606,18 @@ fn nextest(machine: &Machine, extra: &[&str]) -> Run {
 
 /// `cargo nextest run` on the fixture `name`, on `machine`, with `extra` arguments.
 fn nextest_on(name: &str, machine: &Machine, extra: &[&str]) -> Run {
+    cargo_nextest(name, machine, &["run", "--no-fail-fast"], extra)
+}
+
+/// `cargo nextest <subcommand>` on the fixture `name`, on `machine`, with `extra` arguments.
+fn cargo_nextest(name: &str, machine: &Machine, subcommand: &[&str], extra: &[&str]) -> Run {
     let fixture = Fixture::build(name);
     let cargo_path = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = machine.command(cargo_path);
     command
-        .args([
-            "nextest",
-            "run",
-            "--no-fail-fast",
-            "--color",
-            "never",
-            "--manifest-path",
-        ])
+        .arg("nextest")
+        .args(subcommand)
+        .args(["--color", "never", "--manifest-path"])
         .arg(fixture.dir.join("Cargo.toml"))
         .arg("--target-dir")
         .arg(Fixture::target_dir())
@@ -690,6 +715,35 @@ fn nextest_junit_report_has_skips_from_the_list_phase_and_passes_from_the_run() 
         .filter(|t| *t != "two_devices")
         .collect();
     assert_eq!(passed, expected, "{cases:#?}");
+}
+
+/// `cargo nextest list` runs its list phase and no test: the last run's report and job summary
+/// are left as they were, not replaced by a run of skips alone.
+#[test]
+fn cargo_nextest_list_leaves_the_last_runs_report_and_summary_alone() {
+    let machine = Machine::with_fake_driver().env("GITHUB_ACTIONS", "true");
+    let report = machine.dir().join("report.json");
+    let summary = machine.dir().join("step-summary.md");
+    let machine = machine
+        .env("GPU_TEST_REPORT", report.to_str().unwrap())
+        .env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap());
+    let run = nextest(&machine, &[]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let (report_after_run, summary_after_run) = (
+        std::fs::read_to_string(&report).unwrap(),
+        std::fs::read_to_string(&summary).unwrap(),
+    );
+    assert!(report_after_run.contains("\"round_trip\""), "{report_after_run}");
+    assert!(
+        summary_after_run.contains("gpu-test skipped 1 GPU test in `harness-basic::gpu`"),
+        "{summary_after_run}"
+    );
+
+    let list = cargo_nextest("harness-basic", &machine, &["list"], &[]);
+    assert_eq!(list.code, Some(0), "{}", list.all());
+    assert!(list.stdout.contains("round_trip"), "{}", list.all());
+    assert_eq!(std::fs::read_to_string(&report).unwrap(), report_after_run);
+    assert_eq!(std::fs::read_to_string(&summary).unwrap(), summary_after_run);
 }
 
 #[test]

@@ -9,12 +9,14 @@ pub(crate) mod nextest;
 pub(crate) mod registry;
 
 use std::any::Any;
+use std::ffi::OsString;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::decide::skip::SkipReason;
 use crate::decide::{Decider, Decision};
 use crate::probe::probe;
 use crate::report::console;
+use crate::report::github::Channel;
 use crate::report::model::{Entry, Outcome};
 use crate::report::outcomes::Outcomes;
 use crate::report::{file, suite_name};
@@ -86,10 +88,34 @@ fn record(session: &Session, update: impl FnOnce(&mut Outcomes)) {
 /// Concludes what this process recorded: the skip summary, annotations and report.
 fn conclude(session: &Session) -> Result<(), String> {
     let outcomes = OUTCOMES.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let annotations = if stdout_is_for_programs(std::env::args_os()) {
+        Channel::Stderr
+    } else {
+        Channel::Stdout
+    };
     match outcomes {
-        Some(outcomes) => outcomes.conclude(session.settings, session.decider.probe(), &session.suite),
+        Some(outcomes) => outcomes.conclude(
+            session.settings,
+            session.decider.probe(),
+            &session.suite,
+            annotations,
+        ),
         None => Ok(()),
     }
+}
+
+/// Whether libtest (or libtest-mimic) writes a format for programs on stdout, JSON or JUnit
+/// (`--format json`, `--format=junit`, ...), given this process's arguments, its program first.
+fn stdout_is_for_programs(arguments: impl Iterator<Item = OsString>) -> bool {
+    let arguments: Vec<OsString> = arguments.skip(1).take_while(|arg| arg != "--").collect();
+    let for_programs = |format: &OsString| format == "json" || format == "junit";
+    arguments.iter().any(|arg| {
+        arg.to_str()
+            .and_then(|arg| arg.strip_prefix("--format="))
+            .is_some_and(|format| for_programs(&format.into()))
+    }) || arguments
+        .windows(2)
+        .any(|pair| pair[0] == "--format" && for_programs(&pair[1]))
 }
 
 /// How a test ended, for its runner.
@@ -155,5 +181,26 @@ pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&
                 Err(failure) => Verdict::Failed(format!("gpu-test: {name} {}", failure.describe())),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn for_programs(line: &str) -> bool {
+        stdout_is_for_programs(line.split_whitespace().map(OsString::from))
+    }
+
+    #[test]
+    fn json_and_junit_on_stdout_are_told_from_the_formats_people_read() {
+        assert!(for_programs("gpu-abc --format json"));
+        assert!(for_programs("gpu-abc -Z unstable-options --format=json --exact a"));
+        assert!(for_programs("gpu-abc --format junit"));
+        assert!(!for_programs("gpu-abc --format pretty"));
+        assert!(!for_programs("gpu-abc --format=terse"));
+        assert!(!for_programs("gpu-abc json"), "a filter named json");
+        assert!(!for_programs("--format json"), "the program's own name");
+        assert!(!for_programs("gpu-abc -- --format json"));
     }
 }

@@ -3,20 +3,25 @@
 //! whose requirements are unmet in its own process fails rather than passes.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use crate::decide::Decision;
-use crate::report::state::run_dir;
+use crate::report::state::{run_dir, run_owner};
 use crate::settings::Settings;
 use crate::util::files::{sanitize, write_atomically};
+use crate::util::process::arguments;
 
 /// Which kind of invocation this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
     /// `cargo test`, or the binary run by hand.
     Plain,
-    /// nextest listing the tests.
+    /// nextest listing the tests before it runs them (`cargo nextest run`).
     List,
+    /// nextest listing the tests and running none (`cargo nextest list`): the report and the job
+    /// summary are left as the last run wrote them.
+    ListOnly,
     /// nextest running one test.
     Run,
 }
@@ -25,11 +30,36 @@ impl Phase {
     /// The phase of this process; `listing` is whether libtest's `--list` was given.
     pub(crate) fn detect(settings: &Settings, listing: bool) -> Phase {
         match settings.nextest.phase.as_deref() {
+            Some("list") if listing && owner_only_lists() => Phase::ListOnly,
             Some("list") if listing => Phase::List,
             Some("run") => Phase::Run,
             _ => Phase::Plain,
         }
     }
+}
+
+/// Whether the nextest that owns this run only lists tests: its subcommand, the first of its
+/// arguments that names one, is `list` or `show-config`. Where it cannot be told (no owner found,
+/// its arguments unreadable), the list phase is taken to come before a run, whose skips must
+/// reach the report.
+fn owner_only_lists() -> bool {
+    run_owner()
+        .and_then(|owner| arguments(owner.pid))
+        .is_some_and(|arguments| only_lists(&arguments))
+}
+
+/// [`owner_only_lists`] for nextest's arguments, its program first.
+fn only_lists(arguments: &[OsString]) -> bool {
+    const SUBCOMMANDS: [&str; 12] = [
+        "list", "run", "r", "bench", "b", "archive", "show-config", "self", "debug", "replay", "store", "help",
+    ];
+    arguments
+        .iter()
+        .skip(1)
+        .take_while(|arg| *arg != "--")
+        .filter_map(|arg| arg.to_str())
+        .find(|arg| SUBCOMMANDS.contains(arg))
+        .is_some_and(|subcommand| matches!(subcommand, "list" | "show-config"))
 }
 
 /// The file in the run directory where the list phase records, for this binary, which tests it
@@ -88,4 +118,26 @@ pub(crate) fn write_listed(settings: &Settings, decisions: &[(String, Decision)]
             path.display()
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn only_lists_on(line: &str) -> bool {
+        let arguments: Vec<OsString> = line.split_whitespace().map(OsString::from).collect();
+        only_lists(&arguments)
+    }
+
+    #[test]
+    fn nextest_only_lists_under_its_list_and_show_config_subcommands() {
+        assert!(only_lists_on("/home/u/.cargo/bin/cargo-nextest nextest list"));
+        assert!(only_lists_on("cargo-nextest nextest --color never list --workspace"));
+        assert!(only_lists_on("cargo-nextest nextest show-config test-groups"));
+        assert!(!only_lists_on("cargo-nextest nextest run -E test(list)"));
+        assert!(!only_lists_on("cargo-nextest nextest r list"), "a filter named list");
+        assert!(!only_lists_on("cargo-nextest nextest run --archive-file a.tar.zst -- list"));
+        assert!(!only_lists_on("cargo-nextest nextest bench"));
+        assert!(!only_lists_on("cargo-nextest"), "no subcommand: taken as a run");
+    }
 }

@@ -9,6 +9,7 @@ use super::state::run_dir;
 use crate::decide::skip::SkipReason;
 use crate::settings::Settings;
 use crate::util::files::{stable_hash, update_locked};
+use crate::util::stderr::write_stderr;
 
 /// Marks `keys` as emitted for this run and returns those that were not already.
 fn first_time(settings: &Settings, file: &str, keys: Vec<String>) -> Vec<String> {
@@ -32,16 +33,26 @@ fn first_time(settings: &Settings, file: &str, keys: Vec<String>) -> Vec<String>
     .unwrap_or(keys)
 }
 
+/// Where the annotations are written: the runner reads workflow commands from both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Channel {
+    /// Standard output, where GitHub documents them.
+    Stdout,
+    /// Standard error, when stdout carries libtest's JSON, which a line of other text would break.
+    Stderr,
+}
+
 /// On GitHub Actions: one `::notice` per distinct skip reason of this test binary, placed on the
 /// first test it skipped and counting the binary's tests (each binary of a run has its own, so
-/// none undercounts), and in strict mode one `::error` per failure on the failing test; on stdout,
-/// where the runner reads them. A notice already emitted in this run (by another process of the
-/// same binary) is not repeated.
+/// none undercounts), and in strict mode one `::error` per failure on the failing test; on
+/// `channel`. A notice already emitted in this run (by another process of the same binary) is not
+/// repeated.
 pub(crate) fn annotate(
     settings: &Settings,
     suite: &str,
     groups: &[(&SkipReason, usize, Location)],
     failures: &[&Entry],
+    channel: Channel,
 ) {
     if !settings.github.actions {
         return;
@@ -66,9 +77,14 @@ pub(crate) fn annotate(
             out.push_str(&workflow_command("error", at, &title, &message));
         }
     }
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(out.as_bytes());
-    let _ = stdout.flush();
+    match channel {
+        Channel::Stdout => {
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(out.as_bytes());
+            let _ = stdout.flush();
+        }
+        Channel::Stderr => write_stderr(&out),
+    }
 }
 
 /// The `::notice` for `count` tests of the test binary `suite` skipped for one reason (`message`:

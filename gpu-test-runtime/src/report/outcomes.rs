@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use super::model::{Entry, Location, Outcome};
-use super::{console, file, github};
+use super::github::{self, Channel};
+use super::{console, file};
 use crate::decide::skip::SkipReason;
 use crate::probe::Probe;
 use crate::settings::Settings;
@@ -89,10 +90,22 @@ impl Outcomes {
     }
 
     /// What a process does with its outcomes when its tests are done: the skip summary on stderr,
-    /// the GitHub annotations, and the report.
-    pub(crate) fn conclude(self, settings: &Settings, probe: &Probe, suite: &str) -> Result<(), String> {
+    /// the GitHub annotations (on `annotations`), and the report.
+    pub(crate) fn conclude(
+        self,
+        settings: &Settings,
+        probe: &Probe,
+        suite: &str,
+        annotations: Channel,
+    ) -> Result<(), String> {
         console::print_skip_summary(&self.skip_groups());
-        github::annotate(settings, suite, &self.located_skip_groups(), &self.failures());
+        github::annotate(
+            settings,
+            suite,
+            &self.located_skip_groups(),
+            &self.failures(),
+            annotations,
+        );
         file::record_if_wanted(settings, probe, suite, self.into_entries())
     }
 

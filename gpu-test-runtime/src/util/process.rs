@@ -1,7 +1,7 @@
 //! Running another program with a time limit: a tool that hangs (an `nvcc` on a stale network
 //! mount, say) must not hang gpu-test with it.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
@@ -85,13 +85,21 @@ pub(crate) fn command_name(pid: u32) -> Option<String> {
     Some(name.trim_end_matches('\n').to_string())
 }
 
-/// Whether `argument` is one of the arguments process `pid` was started with
-/// (`/proc/<pid>/cmdline`).
+/// Whether `argument` is one of the arguments process `pid` was started with.
 pub(crate) fn started_with_argument(pid: u32, argument: &OsStr) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|line| {
+    arguments(pid).is_some_and(|arguments| arguments.iter().any(|arg| arg == argument))
+}
+
+/// The arguments process `pid` was started with, its program first (`/proc/<pid>/cmdline`);
+/// `None` when it is gone or they cannot be read.
+pub(crate) fn arguments(pid: u32) -> Option<Vec<OsString>> {
+    let line = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let line = line.strip_suffix(&[0]).unwrap_or(&line);
+    Some(
         line.split(|&byte| byte == 0)
-            .any(|arg| arg == argument.as_bytes())
-    })
+            .map(|arg| OsStr::from_bytes(arg).to_os_string())
+            .collect(),
+    )
 }
 
 /// Field `number` (counted from 1, as in proc(5)) of `/proc/<pid>/stat`, for fields after the
@@ -134,6 +142,7 @@ mod tests {
             Some(&file_name[..file_name.len().min(15)])
         );
         assert!(started_with_argument(me, &std::env::args_os().next().unwrap()));
+        assert_eq!(arguments(me), Some(std::env::args_os().collect()));
         assert!(!started_with_argument(
             me,
             OsStr::new("--an-argument-nobody-gave")
