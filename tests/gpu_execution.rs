@@ -341,6 +341,43 @@ fn a_body_past_its_timeout_fails_and_keeps_its_device_from_later_tests() {
 }
 
 #[test]
+fn gpu_test_timeout_bounds_the_tests_without_a_timeout_of_their_own() {
+    let stuck = |test: &str, timeout: &str| {
+        let machine = Machine::with_fake_driver()
+            .env("FAKE_CUDA_HANG", "cuCtxSynchronize+1")
+            .env("GPU_TEST_TIMEOUT", timeout);
+        Run::of(
+            machine
+                .command("timeout")
+                .args(["--kill-after=10", "120"])
+                .arg(Fixture::build("execution").test("execution"))
+                .args(["--ignored", "--exact", test]),
+        )
+    };
+    // No `timeout` key: the variable's limit, named as such.
+    let run = stuck("stuck_b_after", "200ms");
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.stdout.contains(
+            "gpu-test: stuck_b_after did not finish within its timeout of 200ms (GPU_TEST_TIMEOUT): it was still \
+             waiting for the GPU work its body launched to finish"
+        ),
+        "{}",
+        run.all()
+    );
+    // The test's own key wins over the variable.
+    let run = stuck("stuck_a_in_the_driver", "1h");
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.stdout.contains(
+            "gpu-test: stuck_a_in_the_driver did not finish within its timeout of 200ms: it was still"
+        ),
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
 fn a_driver_that_never_returns_is_bounded_at_every_stage() {
     for (hang, failure) in [
         // The test's timeout counts from the body on, through waiting for what it launched...

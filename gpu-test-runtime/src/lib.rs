@@ -90,6 +90,7 @@
 //! | `GPU_TEST_LEAK_CHECK` | unset, empty, `0`, `1`, `true`, `false` | `1`/`true`: a test that leaves device memory allocated fails |
 //! | `GPU_TEST_REPORT` | a path ending in `.xml` or `.json` | a JUnit or JSON report of every GPU test of the run |
 //! | `GPU_TEST_TESTS_PER_DEVICE` | 1 to 1024 (default 1) | how many tests may hold one device at a time |
+//! | `GPU_TEST_TIMEOUT` | a duration: `500ms`, `30s`, `10m`, `1h` (default none) | the timeout of a GPU test without a `timeout` key |
 //! | `GPU_TEST_LEASE_TIMEOUT` | `500ms`, `30s`, `10m`, `1h` (default `10m`) | how long a test waits for device leases |
 //! | `GPU_TEST_LEASE_NOTICE` | `0` (or `0s`) or a duration (default `3s`) | how long a test waits for device leases before saying so |
 //! | `GPU_TEST_PROBE_TIMEOUT` | a duration (default `2m`) | how long the probe waits for the driver before giving up on it |

@@ -25,6 +25,7 @@ pub(crate) const VARIABLES: &[&str] = &[
     "GPU_TEST_LEAK_CHECK",
     "GPU_TEST_REPORT",
     "GPU_TEST_TESTS_PER_DEVICE",
+    "GPU_TEST_TIMEOUT",
     "GPU_TEST_LEASE_TIMEOUT",
     "GPU_TEST_LEASE_NOTICE",
     "GPU_TEST_PROBE_TIMEOUT",
@@ -43,6 +44,8 @@ pub(crate) struct Settings {
     pub report: Option<ReportTarget>,
     /// `GPU_TEST_TESTS_PER_DEVICE`: how many tests may hold one device at a time.
     pub tests_per_device: u32,
+    /// `GPU_TEST_TIMEOUT`: the timeout of a GPU test without a `timeout` key of its own.
+    pub timeout: Option<Duration>,
     /// `GPU_TEST_LEASE_TIMEOUT`: how long a test waits for device leases before failing.
     pub lease_timeout: Duration,
     /// `GPU_TEST_LEASE_NOTICE`: how long a test waits for device leases before saying so.
@@ -110,6 +113,7 @@ impl Default for Settings {
             leak_check: false,
             report: None,
             tests_per_device: 1,
+            timeout: None,
             lease_timeout: Duration::from_secs(600),
             lease_notice: Duration::from_secs(3),
             runtime_dir: std::env::temp_dir().join(format!("gpu-test-{}", user_id())),
@@ -276,6 +280,7 @@ impl Settings {
             }
             parsed
         };
+        settings.timeout = duration("GPU_TEST_TIMEOUT", false, "30s, 10m or 1h");
         if let Some(timeout) = duration("GPU_TEST_LEASE_TIMEOUT", false, "30s, 500ms, 10m or 1h") {
             settings.lease_timeout = timeout;
         }
@@ -441,6 +446,20 @@ mod tests {
             Duration::from_secs(120)
         );
         assert!(parse(&[("GPU_TEST_LEASE_TIMEOUT", "0s")]).is_err());
+        assert_eq!(parse(&[]).unwrap().timeout, None);
+        assert_eq!(parse(&[("GPU_TEST_TIMEOUT", "")]).unwrap().timeout, None);
+        assert_eq!(
+            parse(&[("GPU_TEST_TIMEOUT", "1m 30s")]).unwrap().timeout,
+            Some(Duration::from_secs(90))
+        );
+        for bad in ["0", "soon"] {
+            let errors = parse(&[("GPU_TEST_TIMEOUT", bad)]).unwrap_err();
+            let error = errors[0].to_string();
+            assert!(
+                error.contains("GPU_TEST_TIMEOUT") && error.contains("expected a duration greater than zero"),
+                "{error}"
+            );
+        }
         for zero in ["0", "0s", "0ms"] {
             assert_eq!(
                 parse(&[("GPU_TEST_LEASE_NOTICE", zero)]).unwrap().lease_notice,

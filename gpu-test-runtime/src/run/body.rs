@@ -69,9 +69,17 @@ pub(crate) enum BodyFailure {
     Returned(String),
     /// It panicked; the payload, to resume the panic with.
     Panicked(Box<dyn Any + Send>),
-    /// It was still running at this stage past the limit that applied to it: its `timeout`
-    /// from the body on, `GPU_TEST_PROBE_TIMEOUT` before.
-    TimedOut(Duration, Stage),
+    /// It was still running at `stage` past the `limit` that applied to it: its timeout from the
+    /// body on, `GPU_TEST_PROBE_TIMEOUT` before.
+    TimedOut {
+        /// The limit it outlived.
+        limit: Duration,
+        /// Where it was.
+        stage: Stage,
+        /// The variable that gave it its timeout (`GPU_TEST_TIMEOUT`), where its own `timeout`
+        /// key did not.
+        set_by: Option<&'static str>,
+    },
     /// It returned, but the device reported a CUDA error for the work it left behind.
     Cuda(String),
 }

@@ -68,12 +68,16 @@ impl BodyFailure {
             BodyFailure::Setup(message) => message.clone(),
             BodyFailure::Returned(error) => format!("returned an error: {error}"),
             BodyFailure::Panicked(payload) => format!("panicked: {}", panic_message(&**payload)),
-            BodyFailure::TimedOut(limit, Stage::Body) => format!(
+            BodyFailure::TimedOut {
+                limit,
+                stage: Stage::Body,
+                set_by,
+            } => format!(
                 "did not finish within its timeout of {} and was abandoned; its thread may still be using the \
                  GPU, so later tests in this process can be affected",
-                format_duration(*limit)
+                timeout_text(*limit, *set_by)
             ),
-            BodyFailure::TimedOut(limit, stage) if stage.is_setup() => format!(
+            BodyFailure::TimedOut { limit, stage, .. } if stage.is_setup() => format!(
                 "could not start: it was still {} after {} (GPU_TEST_PROBE_TIMEOUT; the CUDA driver had not \
                  returned), and was abandoned; a GPU that does not answer may be hung (check `nvidia-smi`, and \
                  the kernel log for Xid errors: `sudo dmesg | grep -i xid`), and later tests in this process \
@@ -81,16 +85,24 @@ impl BodyFailure {
                 stage.doing(),
                 format_duration(*limit)
             ),
-            BodyFailure::TimedOut(limit, stage) => format!(
+            BodyFailure::TimedOut { limit, stage, set_by } => format!(
                 "did not finish within its timeout of {}: it was still {} (the CUDA driver had not returned), \
                  and was abandoned; a GPU that does not finish its work may be hung (check `nvidia-smi`, and \
                  the kernel log for Xid errors: `sudo dmesg | grep -i xid`), and later tests in this process \
                  cannot use its devices",
-                format_duration(*limit),
+                timeout_text(*limit, *set_by),
                 stage.doing()
             ),
             BodyFailure::Cuda(message) => message.clone(),
         }
+    }
+}
+
+/// `30s`, or `30s (GPU_TEST_TIMEOUT)` for a timeout a variable gave.
+fn timeout_text(limit: Duration, set_by: Option<&str>) -> String {
+    match set_by {
+        Some(variable) => format!("{} ({variable})", format_duration(limit)),
+        None => format_duration(limit),
     }
 }
 
@@ -153,12 +165,19 @@ pub(crate) fn execute(
         progress: Progress::default(),
         samples: Arc::new(Mutex::new(Vec::new())),
     };
-    let run = match body.timeout {
+    // The test's own `timeout` key, else GPU_TEST_TIMEOUT's.
+    let timeout = match (body.timeout, settings.timeout) {
+        (Some(limit), _) => Some((limit, None)),
+        (None, Some(limit)) => Some((limit, Some("GPU_TEST_TIMEOUT"))),
+        (None, None) => None,
+    };
+    let run = match timeout {
         None => work.run(probe, leases),
-        Some(limit) => within(
+        Some((limit, set_by)) => within(
             Limits {
                 setup: crate::settings::probe_timeout(),
                 body: limit,
+                body_set_by: set_by,
             },
             work,
             probe,
@@ -217,11 +236,12 @@ struct OnDevices {
 }
 
 /// How long a test's work on its devices may take: `setup` until the body starts, `body` from
-/// then on.
+/// then on (set by the variable `body_set_by`, where the test's own key did not set it).
 #[derive(Debug, Clone, Copy)]
 struct Limits {
     setup: Duration,
     body: Duration,
+    body_set_by: Option<&'static str>,
 }
 
 /// Runs `work` on a thread of its own and waits for it within `limits`; past them, the thread is
@@ -273,7 +293,11 @@ fn within(limits: Limits, work: OnDevices, probe: &'static Probe, leases: Vec<Le
             // The thread still holds the Gpu, and with it the leases.
             faults::abandon(&test, &leased);
             return DevicesRun {
-                outcome: Err(BodyFailure::TimedOut(limit, stage)),
+                outcome: Err(BodyFailure::TimedOut {
+                    limit,
+                    stage,
+                    set_by: body_started.and(limits.body_set_by),
+                }),
                 devices: leased,
                 timings: summarise(&samples.lock().unwrap_or_else(|p| p.into_inner())),
             };
