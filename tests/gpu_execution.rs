@@ -377,6 +377,20 @@ fn gpu_test_timeout_bounds_the_tests_without_a_timeout_of_their_own() {
     );
 }
 
+/// A body with a timeout runs on a thread of its own, whose stack is the main thread's 8 MiB
+/// (nextest runs a body without a timeout on the main thread), or more with RUST_MIN_STACK.
+#[test]
+fn a_body_with_a_timeout_has_the_stack_it_would_have_without() {
+    for (mib, min_stack) in [("4", None), ("12", Some("16777216"))] {
+        let mut machine = Machine::with_fake_driver().env("STACK_MIB", mib);
+        if let Some(min_stack) = min_stack {
+            machine = machine.env("RUST_MIN_STACK", min_stack);
+        }
+        let run = execution(&machine, &["--ignored", "--exact", "uses_a_deep_stack"]);
+        assert_eq!(run.code, Some(0), "{mib} MiB: {}", run.all());
+    }
+}
+
 #[test]
 fn a_driver_that_never_returns_is_bounded_at_every_stage() {
     for (hang, failure) in [

@@ -717,8 +717,8 @@ fn nextest_junit_report_has_skips_from_the_list_phase_and_passes_from_the_run() 
     assert_eq!(passed, expected, "{cases:#?}");
 }
 
-/// `cargo nextest list` runs its list phase and no test: the last run's report and job summary
-/// are left as they were, not replaced by a run of skips alone.
+/// `cargo nextest list` and `cargo nextest run --no-run` run the list phase and no test: the
+/// last run's report and job summary are left as they were, not replaced by a run of skips alone.
 #[test]
 fn cargo_nextest_list_leaves_the_last_runs_report_and_summary_alone() {
     let machine = Machine::with_fake_driver().env("GITHUB_ACTIONS", "true");
@@ -742,6 +742,11 @@ fn cargo_nextest_list_leaves_the_last_runs_report_and_summary_alone() {
     let list = cargo_nextest("harness-basic", &machine, &["list"], &[]);
     assert_eq!(list.code, Some(0), "{}", list.all());
     assert!(list.stdout.contains("round_trip"), "{}", list.all());
+    assert_eq!(std::fs::read_to_string(&report).unwrap(), report_after_run);
+    assert_eq!(std::fs::read_to_string(&summary).unwrap(), summary_after_run);
+
+    let build_only = cargo_nextest("harness-basic", &machine, &["run", "--no-run"], &[]);
+    assert_eq!(build_only.code, Some(0), "{}", build_only.all());
     assert_eq!(std::fs::read_to_string(&report).unwrap(), report_after_run);
     assert_eq!(std::fs::read_to_string(&summary).unwrap(), summary_after_run);
 }

@@ -189,6 +189,12 @@ pub(crate) fn probe_timeout() -> Duration {
         .unwrap_or(PROBE_TIMEOUT)
 }
 
+/// `RUST_MIN_STACK`, the stack size Rust gives the threads it starts, read as the standard
+/// library reads it (a number of bytes; anything else is no setting).
+pub(crate) fn rust_min_stack() -> Option<usize> {
+    std::env::var("RUST_MIN_STACK").ok()?.trim().parse().ok()
+}
+
 /// `GPU_TEST_SYSTEM_ROOT`, read without validation: the probe needs it and must never fail.
 pub(crate) fn system_root() -> Option<PathBuf> {
     std::env::var_os("GPU_TEST_SYSTEM_ROOT")

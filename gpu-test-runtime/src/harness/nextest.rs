@@ -38,10 +38,10 @@ impl Phase {
     }
 }
 
-/// Whether the nextest that owns this run only lists tests: its subcommand, the first of its
-/// arguments that names one, is `list` or `show-config`. Where it cannot be told (no owner found,
-/// its arguments unreadable), the list phase is taken to come before a run, whose skips must
-/// reach the report.
+/// Whether the nextest that owns this run only lists tests: its subcommand is `list` or
+/// `show-config`, or `run` (or `bench`) with `--no-run`, which lists every binary's tests and then
+/// stops. Where it cannot be told (no owner found, its arguments unreadable), the list phase is
+/// taken to come before a run, whose skips must reach the report.
 fn owner_only_lists() -> bool {
     run_owner()
         .and_then(|owner| arguments(owner.pid))
@@ -50,16 +50,40 @@ fn owner_only_lists() -> bool {
 
 /// [`owner_only_lists`] for nextest's arguments, its program first.
 fn only_lists(arguments: &[OsString]) -> bool {
-    const SUBCOMMANDS: [&str; 12] = [
-        "list", "run", "r", "bench", "b", "archive", "show-config", "self", "debug", "replay", "store", "help",
+    const SUBCOMMANDS: [&str; 13] = [
+        "list", "run", "r", "ntr", "bench", "b", "archive", "show-config", "self", "debug", "replay", "store", "help",
     ];
-    arguments
+    // nextest's global options that take a value, which may come before the subcommand: a
+    // profile named `list` is not the subcommand.
+    const WITH_VALUES: [&str; 7] = [
+        "--color",
+        "--user-config-file",
+        "--manifest-path",
+        "--config-file",
+        "--tool-config-file",
+        "--profile",
+        "-P",
+    ];
+    let mut words = arguments
         .iter()
         .skip(1)
         .take_while(|arg| *arg != "--")
-        .filter_map(|arg| arg.to_str())
-        .find(|arg| SUBCOMMANDS.contains(arg))
-        .is_some_and(|subcommand| matches!(subcommand, "list" | "show-config"))
+        .filter_map(|arg| arg.to_str());
+    let mut subcommand = None;
+    while let Some(word) = words.next() {
+        let short_flags_ending_in_p = word.starts_with('-') && !word.starts_with("--") && word.ends_with('P');
+        if WITH_VALUES.contains(&word) || short_flags_ending_in_p {
+            words.next();
+        } else if SUBCOMMANDS.contains(&word) {
+            subcommand = Some(word);
+            break;
+        }
+    }
+    match subcommand {
+        Some("list" | "show-config") => true,
+        Some("run" | "r" | "ntr" | "bench" | "b") => words.any(|word| word == "--no-run"),
+        _ => false,
+    }
 }
 
 /// The file in the run directory where the list phase records, for this binary, which tests it
@@ -130,14 +154,21 @@ mod tests {
     }
 
     #[test]
-    fn nextest_only_lists_under_its_list_and_show_config_subcommands() {
+    fn nextest_only_lists_under_list_show_config_and_no_run() {
         assert!(only_lists_on("/home/u/.cargo/bin/cargo-nextest nextest list"));
         assert!(only_lists_on("cargo-nextest nextest --color never list --workspace"));
         assert!(only_lists_on("cargo-nextest nextest show-config test-groups"));
+        assert!(only_lists_on("cargo-nextest nextest run --workspace --no-run"));
+        assert!(only_lists_on("cargo-nextest nextest -P ci b --no-run"));
         assert!(!only_lists_on("cargo-nextest nextest run -E test(list)"));
         assert!(!only_lists_on("cargo-nextest nextest r list"), "a filter named list");
         assert!(!only_lists_on("cargo-nextest nextest run --archive-file a.tar.zst -- list"));
+        assert!(!only_lists_on("cargo-nextest nextest run -- --no-run"), "a test's argument");
         assert!(!only_lists_on("cargo-nextest nextest bench"));
+        assert!(!only_lists_on("cargo-nextest nextest -P list run"), "a profile named list");
+        assert!(!only_lists_on("cargo-nextest nextest -vP list run"), "a profile named list");
+        assert!(!only_lists_on("cargo-nextest nextest --profile list --manifest-path show-config r"));
+        assert!(!only_lists_on("cargo-nextest nextest ntr list"), "a filter named list");
         assert!(!only_lists_on("cargo-nextest"), "no subcommand: taken as a run");
     }
 }

@@ -244,6 +244,14 @@ struct Limits {
     body_set_by: Option<&'static str>,
 }
 
+/// The stack of the thread a test's body runs on when it has a timeout: as large as the main
+/// thread's usual 8 MiB, where nextest runs each test's body without one (a thread Rust starts
+/// has 2 MiB), or `RUST_MIN_STACK` where that asks for more.
+fn body_stack_size() -> usize {
+    const MAIN_THREAD_STACK: usize = 8 << 20;
+    crate::settings::rust_min_stack().map_or(MAIN_THREAD_STACK, |asked| asked.max(MAIN_THREAD_STACK))
+}
+
 /// Runs `work` on a thread of its own and waits for it within `limits`; past them, the thread is
 /// left where it is (it may be inside the driver, which nothing can interrupt) with its leases,
 /// and the devices are marked abandoned.
@@ -257,7 +265,10 @@ fn within(limits: Limits, work: OnDevices, probe: &'static Probe, leases: Vec<Le
     let for_worker = handed.clone();
     let (done, finished) = mpsc::channel();
     let started = Instant::now();
-    let spawned = std::thread::Builder::new().name(test.clone()).spawn(move || {
+    let worker = std::thread::Builder::new()
+        .name(test.clone())
+        .stack_size(body_stack_size());
+    let spawned = worker.spawn(move || {
         let taken = for_worker.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some((work, leases)) = taken {
             let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.run(probe, leases)));
