@@ -165,7 +165,9 @@ fn a_report_path_that_is_a_fifo_or_a_link_is_refused_before_the_run() {
                 .command("timeout")
                 .args(["--kill-after=10", "60"])
                 .arg(installed().join("cargo-gpu-test"))
-                .arg("run")
+                // Outside any cargo project, so that a run that went ahead would find nothing.
+                .current_dir("/")
+                .args(["run", "--runner", "cargo-test"])
                 .env("GPU_TEST_REPORT", path),
         );
         assert_eq!(run.code, Some(2), "{}", run.all());
@@ -176,6 +178,55 @@ fn a_report_path_that_is_a_fifo_or_a_link_is_refused_before_the_run() {
             run.all()
         );
     }
+}
+
+#[test]
+fn a_report_path_that_is_another_users_file_is_refused_before_the_run() {
+    let machine = Machine::without_driver();
+    let theirs = machine.dir().join("theirs.json");
+    std::fs::write(&theirs, "{}").unwrap();
+    // Only root can give a file away: as another user this case cannot be set up (CI runs the
+    // suite as root, where it is checked).
+    if let Err(error) = std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)) {
+        eprintln!("not checked: a file of another user's cannot be made here ({error})");
+        return;
+    }
+    // Outside any cargo project, so that a run that went ahead would find nothing to test.
+    let run = Run::of(
+        machine
+            .command(installed().join("cargo-gpu-test"))
+            .current_dir("/")
+            .args(["run", "--runner", "cargo-test"])
+            .env("GPU_TEST_REPORT", &theirs),
+    );
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.starts_with(&format!(
+            "cargo gpu-test: error: GPU_TEST_REPORT={}: belongs to user 65534, not to this user",
+            theirs.display()
+        )),
+        "nothing runs: {}",
+        run.all()
+    );
+}
+
+#[test]
+fn output_to_a_reader_that_went_away_ends_quietly() {
+    let report = workspace_root().join("cargo-gpu-test/tests/data/report.json");
+    // A pipe whose reading end is closed before the companion writes: as `| head -0` would leave it.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = Machine::without_driver()
+        .command(installed().join("cargo-gpu-test"))
+        .arg("report")
+        .arg(&report)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
 }
 
 #[test]
@@ -414,7 +465,8 @@ fn an_earlier_report_is_not_read_as_this_runs_and_filters_keep_nextests_status()
     let run = cargo_gpu_test(&machine, &fixture.dir, &["run", "--lib"]);
     assert_eq!(run.code, Some(0), "{}", run.all());
     assert!(
-        run.stderr.contains("no GPU test was run or skipped"),
+        run.stderr
+            .contains("no GPU test wrote to the run's report, so none was run or skipped"),
         "{}",
         run.all()
     );

@@ -189,10 +189,26 @@ pub fn render(old: &Report, new: &Report, threshold: f64, fail_above: Option<f64
     }
     let mut failed = false;
     if let Some(limit) = fail_above {
-        if rows.iter().any(|r| r.change_percent().is_some_and(|p| p > limit)) {
+        // Named one by one: the limit may be below the threshold that flags rows above.
+        for row in rows
+            .iter()
+            .filter(|r| r.change_percent().is_some_and(|p| p > limit))
+        {
+            let change = match row.change_percent() {
+                Some(p) if p.is_infinite() => "from 0".to_string(),
+                Some(p) => format!("{p:+.1}%"),
+                None => continue,
+            };
             let _ = writeln!(
                 out,
-                "failing: a region is slower by more than {limit}% (--fail-above)"
+                "failing: {} region {:?}{} is slower by more than {limit}% ({change}; --fail-above)",
+                row.test,
+                row.label,
+                if row.device == 0 {
+                    String::new()
+                } else {
+                    format!(" (device #{})", row.device)
+                }
             );
             failed = true;
         }
@@ -200,7 +216,8 @@ pub fn render(old: &Report, new: &Report, threshold: f64, fail_above: Option<f64
         if gone > 0 {
             let _ = writeln!(
                 out,
-                "failing: regions of the old run are gone from the new one, so their time is unknown (--fail-above)"
+                "failing: regions of the old run are gone from the new one, so their time is unknown (--fail-above); \
+                 after renaming a test or region, compare against a new baseline"
             );
             failed = true;
         }
@@ -251,6 +268,18 @@ mod tests {
         let (text, failed) = render(&sample(), &slower_by(0.5), 10.0, Some(0.0));
         assert!(!failed, "{text}");
         assert!(text.contains("-50.0%"), "{text}");
+    }
+
+    #[test]
+    fn a_failure_below_the_threshold_names_its_region() {
+        let (text, failed) = render(&sample(), &slower_by(1.075), 10.0, Some(5.0));
+        assert!(failed, "{text}");
+        assert!(
+            text.contains(
+                "failing: my-crate::gpu saxpy region \"saxpy\" is slower by more than 5% (+7.5%; --fail-above)"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -95,7 +95,8 @@ enum Command {
     /// Compare the GPU time (CUDA events) of two runs per test and region, flagging regions
     /// that got slower.
     ///
-    /// Exit status: 1 with --fail-above when a region is slower by more than that, else 0.
+    /// Exit status: 1 with --fail-above when a region is slower by more than that, or a region of
+    /// the old run is gone from the new one (a test renamed, or no longer run on a GPU), else 0.
     Compare {
         /// The baseline's JSON report.
         old: PathBuf,
@@ -104,7 +105,7 @@ enum Command {
         /// Flag regions slower by more than this many percent.
         #[arg(long, default_value = "10", value_name = "PERCENT")]
         threshold: String,
-        /// Exit with status 1 when a region is slower by more than this many percent.
+        /// Exit with status 1 when a region is slower by more than this many percent, or gone.
         #[arg(long, value_name = "PERCENT")]
         fail_above: Option<String>,
     },
@@ -172,7 +173,7 @@ fn execute(command: Command) -> Result<i32, String> {
             diagnosis.exit()
         }
         Command::Report { file, format } => {
-            print!("{}", render::render(&report::load(&file)?, format));
+            print_out(&render::render(&report::load(&file)?, format))?;
             Ok(0)
         }
         Command::Ledger {
@@ -187,7 +188,7 @@ fn execute(command: Command) -> Result<i32, String> {
                 .map(|f| report::load(f))
                 .collect::<Result<Vec<_>, _>>()?;
             let (text, missing) = ledger::render(&reports, &filter, all);
-            print!("{text}");
+            print_out(&text)?;
             Ok(i32::from(missing))
         }
         Command::Compare {
@@ -202,9 +203,21 @@ fn execute(command: Command) -> Result<i32, String> {
                 .transpose()?;
             let (old, new) = (report::load(&old)?, report::load(&new)?);
             let (text, failed) = compare::render(&old, &new, threshold, fail_above);
-            print!("{text}");
+            print_out(&text)?;
             Ok(i32::from(failed))
         }
+    }
+}
+
+/// Writes `text` to stdout. A reader that stopped reading (`| head`) ends the output quietly;
+/// any other failure to write (a full disk) is an error.
+fn print_out(text: &str) -> Result<(), String> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write to standard output: {error}"))
+        }
+        _ => Ok(()),
     }
 }
 

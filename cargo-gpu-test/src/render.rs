@@ -110,13 +110,21 @@ pub fn render(report: &Report, format: Format) -> String {
 }
 
 fn counts(report: &Report) -> String {
-    format!(
+    let mut counts = format!(
         "{}: {} passed, {} failed, {} skipped",
         tests(report.tests.len()),
         report.count(Outcome::Passed),
         report.count(Outcome::Failed),
         report.count(Outcome::Skipped)
-    )
+    );
+    let other = report.count(Outcome::Other);
+    if other > 0 {
+        let _ = write!(
+            counts,
+            ", {other} with an outcome this cargo-gpu-test does not know (update it)"
+        );
+    }
+    counts
 }
 
 fn written(report: &Report) -> String {

@@ -92,6 +92,9 @@ pub enum Outcome {
     Failed,
     /// A requirement was unmet.
     Skipped,
+    /// An outcome a later gpu-test records and this cargo-gpu-test does not know.
+    #[serde(other)]
+    Other,
 }
 
 /// One GPU test.
@@ -183,17 +186,47 @@ impl Report {
 pub fn load(path: &Path) -> Result<Report, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|error| format!("cannot read the report {}: {error}", path.display()))?;
-    parse(&text).map_err(|error| format!("{} is not a gpu-test JSON report: {error}", path.display()))
+    parse(&text).map_err(|error| {
+        format!(
+            "{} is not a gpu-test JSON report ({error}); a run writes one with GPU_TEST_REPORT=<path>.json",
+            path.display()
+        )
+    })
 }
 
-/// Parses a report's text.
+/// Parses a report's text. Control characters in its text (a report may come from another
+/// machine) are replaced, so that printing it cannot drive the terminal.
 pub fn parse(text: &str) -> Result<Report, String> {
     if text.trim_start().starts_with('<') {
-        return Err(
-            "it is XML (a JUnit report); write a JSON one with GPU_TEST_REPORT=<path>.json".to_string(),
-        );
+        return Err("it is XML (a JUnit report)".to_string());
     }
-    serde_json::from_str(text).map_err(|error| error.to_string())
+    // Read once as a report for errors that say where; then again with the text made safe.
+    serde_json::from_str::<Report>(text).map_err(|error| error.to_string())?;
+    let mut value: serde_json::Value = serde_json::from_str(text).map_err(|error| error.to_string())?;
+    without_control_characters(&mut value);
+    serde_json::from_value(value).map_err(|error| error.to_string())
+}
+
+/// Replaces every control character in the strings (and keys) of `value` with U+FFFD.
+fn without_control_characters(value: &mut serde_json::Value) {
+    let clean = |text: &str| -> String {
+        text.chars()
+            .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+            .collect()
+    };
+    match value {
+        serde_json::Value::String(text) if text.chars().any(char::is_control) => *text = clean(text),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(without_control_characters),
+        serde_json::Value::Object(fields) if fields.keys().any(|key| key.chars().any(char::is_control)) => {
+            let taken = std::mem::take(fields);
+            for (key, mut field) in taken {
+                without_control_characters(&mut field);
+                fields.insert(clean(&key), field);
+            }
+        }
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(without_control_characters),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -226,10 +259,27 @@ pub(crate) mod tests {
         );
         let error = parse("{\"run\": \"r\"}").unwrap_err();
         assert!(error.contains("missing field `tests`"), "{error}");
-        let error = parse(
-            "{\"run\": \"r\", \"tests\": [{\"suite\": \"s\", \"name\": \"n\", \"outcome\": \"lost\"}]}",
+    }
+
+    #[test]
+    fn an_outcome_of_a_later_version_is_read_as_other() {
+        let report = parse(
+            "{\"run\": \"r\", \"tests\": [{\"suite\": \"s\", \"name\": \"n\", \"outcome\": \"timed_out\"}]}",
         )
-        .unwrap_err();
-        assert!(error.contains("unknown variant `lost`"), "{error}");
+        .unwrap();
+        assert_eq!(report.tests[0].outcome, Outcome::Other);
+    }
+
+    #[test]
+    fn control_characters_from_a_report_never_reach_the_terminal() {
+        let report = parse(
+            "{\"run\": \"r\\u001b]0;owned\\u0007\", \"host\": \"h\\u009b2J\", \"tests\": [{\"suite\": \"s\", \
+             \"name\": \"n\\n\", \"outcome\": \"skipped\", \"reason\": \"\\u001b[31mred\"}]}",
+        )
+        .unwrap();
+        assert_eq!(report.run, "r\u{fffd}]0;owned\u{fffd}");
+        assert_eq!(report.host.as_deref(), Some("h\u{fffd}2J"));
+        assert_eq!(report.tests[0].name, "n\u{fffd}");
+        assert_eq!(report.tests[0].reason.as_deref(), Some("\u{fffd}[31mred"));
     }
 }

@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 use std::io::Read as _;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -51,11 +51,14 @@ impl ReportPath {
                 temporary: None,
             });
         }
+        // In gpu-test's runtime directory, which is this user's alone: in a shared temporary
+        // directory another user could move the directory away and read, block or forge the report.
+        let runtime = gpu_test_runtime::__companion::runtime_dir()?;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or_default();
-        let dir = private_dir_name(nanos);
+        let dir = private_dir_name(&runtime, nanos);
         create_private_dir(&dir)?;
         Ok(ReportPath {
             path: dir.join("gpu-test-report.json"),
@@ -64,9 +67,9 @@ impl ReportPath {
     }
 }
 
-/// `<temp>/cargo-gpu-test-<pid>-<salt>`.
-fn private_dir_name(salt: u32) -> PathBuf {
-    std::env::temp_dir().join(format!("cargo-gpu-test-{}-{salt:08x}", std::process::id()))
+/// `<parent>/cargo-gpu-test-<pid>-<salt>`.
+fn private_dir_name(parent: &Path, salt: u32) -> PathBuf {
+    parent.join(format!("cargo-gpu-test-{}-{salt:08x}", std::process::id()))
 }
 
 /// Creates `dir` new and private (0700): a directory or link someone else put there in advance
@@ -83,17 +86,28 @@ fn create_private_dir(dir: &std::path::Path) -> Result<(), String> {
         })
 }
 
-/// The report at `path` as it is now, `None` when there is none. It is read without following a
-/// symbolic link and without waiting on a FIFO (a path in a shared directory may have been made
-/// one by another user): anything but a regular file is an error, as the test processes would
-/// say before any test runs.
-fn read_report(path: &Path) -> Result<Option<Vec<u8>>, String> {
+/// The most of a report that is read: far more than any run's, and a bound on what a file put in
+/// its place can make this command hold.
+const REPORT_LIMIT: u64 = 256 << 20;
+
+/// A report file as it is at one moment: gpu-test writes a report by renaming a new file over
+/// it, so a report this run wrote is another file (device and inode) than the one before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Identity {
+    device: u64,
+    inode: u64,
+}
+
+/// The report at `path`, opened without following a symbolic link and without waiting on a FIFO
+/// (a path in a shared directory may have been made one by another user), with its identity;
+/// `None` when there is none. Anything but a regular file of this user's is an error.
+fn open_report(path: &Path) -> Result<Option<(std::fs::File, Identity)>, String> {
     let refused = |why: String| format!("GPU_TEST_REPORT={}: {why}", path.display());
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path);
-    let mut file = match file {
+    let file = match file {
         Ok(file) => file,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(error) if error.raw_os_error() == Some(libc::ELOOP) => {
@@ -103,12 +117,47 @@ fn read_report(path: &Path) -> Result<Option<Vec<u8>>, String> {
         }
         Err(error) => return Err(refused(format!("cannot be read ({error})"))),
     };
-    if !file.metadata().is_ok_and(|metadata| metadata.is_file()) {
+    let metadata = file
+        .metadata()
+        .map_err(|error| refused(format!("cannot be read ({error})")))?;
+    if !metadata.is_file() {
         return Err(refused("is not a regular file".to_string()));
     }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if metadata.uid() != me {
+        return Err(refused(format!(
+            "belongs to user {}, not to this user ({me}); gpu-test writes a report only as a file of its own: \
+             remove it, or choose another path",
+            metadata.uid()
+        )));
+    }
+    let identity = Identity {
+        device: metadata.dev(),
+        inode: metadata.ino(),
+    };
+    Ok(Some((file, identity)))
+}
+
+/// The report at `path` when it is not the file `before` was: what this run wrote.
+fn read_new_report(path: &Path, before: Option<Identity>) -> Result<Option<Vec<u8>>, String> {
+    let Some((file, identity)) = open_report(path)? else {
+        return Ok(None);
+    };
+    if Some(identity) == before {
+        return Ok(None);
+    }
     let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)
-        .map_err(|error| refused(format!("cannot be read ({error})")))?;
+    file.take(REPORT_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|error| format!("GPU_TEST_REPORT={}: cannot be read ({error})", path.display()))?;
+    if bytes.len() as u64 > REPORT_LIMIT {
+        return Err(format!(
+            "GPU_TEST_REPORT={}: is larger than {} MiB, more than any report gpu-test writes",
+            path.display(),
+            REPORT_LIMIT >> 20
+        ));
+    }
     Ok(Some(bytes))
 }
 
@@ -143,9 +192,9 @@ pub fn run(runner: Runner, args: &[OsString]) -> Result<i32, String> {
         Runner::CargoTest => false,
     };
     let report = ReportPath::choose(std::env::var_os("GPU_TEST_REPORT"))?;
-    // A report of an earlier run at the user's path must not pass for this run's: one this run
-    // did not rewrite (every run has its own id, so a rewrite differs) is not read.
-    let earlier = read_report(&report.path)?;
+    // A report of an earlier run at the user's path must not pass for this run's: the file that
+    // is there now is not read afterwards.
+    let earlier = open_report(&report.path)?.map(|(_, identity)| identity);
     let mut command = Command::new(cargo());
     if nextest {
         command.args(["nextest", "run"]);
@@ -162,12 +211,14 @@ pub fn run(runner: Runner, args: &[OsString]) -> Result<i32, String> {
         .status()
         .map_err(|error| format!("cannot start `{shown}`: {error}"))?;
     let code = status.code().unwrap_or(101);
-    let now = read_report(&report.path).unwrap_or_else(|error| {
+    let mut unreadable = false;
+    let now = read_new_report(&report.path, earlier).unwrap_or_else(|error| {
         eprintln!("cargo gpu-test: warning: {error}, so the run's skipped tests are not listed");
+        unreadable = true;
         None
     });
     let written = match now {
-        Some(now) if Some(&now) != earlier.as_ref() => match report::parse(&String::from_utf8_lossy(&now)) {
+        Some(now) => match report::parse(&String::from_utf8_lossy(&now)) {
             Ok(report) => Some(report),
             Err(error) => {
                 // The run's own status still decides; only the list of skips is lost, and said so.
@@ -185,12 +236,19 @@ pub fn run(runner: Runner, args: &[OsString]) -> Result<i32, String> {
         code,
         nextest,
         filtered: narrows_selection(args),
+        report_unreadable: unreadable,
     };
     if nextest
         && std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")
         && let Some(report) = &written
     {
-        print!("{}", github_notices(report));
+        let notices = github_notices(report);
+        if stdout_is_json(args) {
+            // nextest's libtest-json on stdout is for a program; the runner reads stderr too.
+            eprint!("{notices}");
+        } else {
+            crate::print_out(&notices)?;
+        }
     }
     Ok(conclude(written.as_ref(), ran))
 }
@@ -202,6 +260,8 @@ struct Ran {
     nextest: bool,
     /// Whether the arguments may have narrowed which tests run (filters, a partition, `--`).
     filtered: bool,
+    /// Whether the report was there but could not be read (already said).
+    report_unreadable: bool,
 }
 
 /// `cargo nextest run` options that take a value (the next word, unless given with `=`).
@@ -274,6 +334,23 @@ fn narrows_selection(args: &[OsString]) -> bool {
     false
 }
 
+/// Whether nextest writes JSON on stdout: `--message-format libtest-json` (or `-plus`) among its
+/// own arguments, before `--`.
+fn stdout_is_json(args: &[OsString]) -> bool {
+    let words: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .take_while(|word| word != "--")
+        .collect();
+    let json = |format: &str| format.starts_with("libtest-json");
+    words
+        .windows(2)
+        .any(|pair| pair[0] == "--message-format" && json(&pair[1]))
+        || words
+            .iter()
+            .any(|word| word.strip_prefix("--message-format=").is_some_and(json))
+}
+
 /// On GitHub Actions, the notices nextest hides: one per test binary and skip reason, on the
 /// first test it skipped.
 fn github_notices(report: &Report) -> String {
@@ -303,9 +380,11 @@ fn github_notices(report: &Report) -> String {
 fn conclude(report: Option<&Report>, ran: Ran) -> i32 {
     let no_tests = ran.nextest && ran.code == NEXTEST_NO_TESTS;
     let Some(report) = report else {
-        if ran.code == 0 || no_tests {
+        if (ran.code == 0 || no_tests) && !ran.report_unreadable {
             eprintln!(
-                "cargo gpu-test: no GPU test was run or skipped (no #[gpu_test] among the tests built)"
+                "cargo gpu-test: no GPU test wrote to the run's report, so none was run or skipped: no #[gpu_test] \
+                 was among the tests run (or a cargo config's [env] sets GPU_TEST_REPORT with force = true, over \
+                 the report cargo gpu-test gives the run)"
             );
         }
         return ran.code;
@@ -356,6 +435,7 @@ mod tests {
             code,
             nextest: true,
             filtered,
+            report_unreadable: false,
         }
     }
 
@@ -402,6 +482,16 @@ mod tests {
     }
 
     #[test]
+    fn nextest_json_on_stdout_is_told_from_other_output() {
+        let json = |words: &[&str]| stdout_is_json(&words.iter().map(OsString::from).collect::<Vec<_>>());
+        assert!(json(&["--message-format", "libtest-json"]));
+        assert!(json(&["-p", "x", "--message-format=libtest-json-plus"]));
+        assert!(!json(&["--message-format", "human"]));
+        assert!(!json(&[]));
+        assert!(!json(&["--", "--message-format", "libtest-json"]));
+    }
+
+    #[test]
     fn notices_are_placed_and_counted_per_binary() {
         let notices = github_notices(&sample());
         assert_eq!(
@@ -420,6 +510,9 @@ mod tests {
         assert!(given.path.is_absolute() && given.path.ends_with("out/gpu.json"));
         let temporary = ReportPath::choose(None).unwrap();
         let dir = temporary.temporary.clone().unwrap();
+        // In the runtime directory, which is this user's alone, not in a shared temporary one.
+        let runtime = gpu_test_runtime::__companion::runtime_dir().unwrap();
+        assert_eq!(dir.parent(), Some(runtime.as_path()));
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(
             std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
@@ -434,7 +527,7 @@ mod tests {
         // Planted in advance at the name, as a link to a place of another user's choosing: refused.
         let elsewhere = std::env::temp_dir().join(format!("cargo-gpu-test-elsewhere-{}", std::process::id()));
         std::fs::create_dir_all(&elsewhere).unwrap();
-        let planted = private_dir_name(42);
+        let planted = private_dir_name(&std::env::temp_dir(), 42);
         std::os::unix::fs::symlink(&elsewhere, &planted).unwrap();
         let error = create_private_dir(&planted).unwrap_err();
         assert!(error.contains("cannot create a private directory"), "{error}");

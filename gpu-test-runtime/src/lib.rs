@@ -163,6 +163,19 @@ on_linux! {
 #[doc(hidden)]
 pub mod __companion {
     pub use crate::report::github::skip_notice;
+
+    /// This user's runtime directory (`GPU_TEST_RUNTIME_DIR` or its default), created private if
+    /// missing and refused where another user could read, block or move what is in it: the place
+    /// for the companion's own temporary files. The error says why, as the tests would.
+    pub fn runtime_dir() -> Result<std::path::PathBuf, String> {
+        let settings = crate::settings::settings().map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            lines.join("; ")
+        })?;
+        crate::util::files::ensure_private_dir(&settings.runtime_dir)
+            .map_err(|error| format!("the runtime directory is not usable: {error}"))?;
+        Ok(settings.runtime_dir.clone())
+    }
 }
 
 /// cudarc, re-exported so that test code and gpu-test agree on its types.
