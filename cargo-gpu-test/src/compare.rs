@@ -1,7 +1,7 @@
 //! Comparing the GPU time of two runs: for each test and timed region, the old median against
 //! the new, with the regions that got slower past a threshold flagged.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::render::format_ms;
@@ -111,6 +111,16 @@ pub fn compare(old: &Report, new: &Report) -> Vec<Row> {
     rows
 }
 
+/// The names of the GPUs `report`'s timed tests ran on.
+fn timed_gpus(report: &Report) -> BTreeSet<&str> {
+    report
+        .tests
+        .iter()
+        .filter(|test| !test.timings.is_empty())
+        .flat_map(|test| test.devices.iter().map(|device| device.name.as_str()))
+        .collect()
+}
+
 /// The comparison as a table, the regions slower than `threshold` percent flagged, and whether
 /// any is slower than `fail_above` percent.
 pub fn render(old: &Report, new: &Report, threshold: f64, fail_above: Option<f64>) -> (String, bool) {
@@ -119,6 +129,18 @@ pub fn render(old: &Report, new: &Report, threshold: f64, fail_above: Option<f64
         return (
             "neither report has GPU timings (regions timed with gpu.time)\n".to_string(),
             false,
+        );
+    }
+    let mut out = String::new();
+    let (old_gpus, new_gpus) = (timed_gpus(old), timed_gpus(new));
+    if !old_gpus.is_empty() && !new_gpus.is_empty() && old_gpus != new_gpus {
+        let names = |gpus: BTreeSet<&str>| gpus.into_iter().collect::<Vec<_>>().join(", ");
+        let _ = writeln!(
+            out,
+            "note: the runs timed different GPUs (old: {}; new: {}), so a change is the hardware's as much as \
+             the code's\n",
+            names(old_gpus),
+            names(new_gpus)
         );
     }
     let cells: Vec<[String; 5]> = rows
@@ -158,7 +180,6 @@ pub fn render(old: &Report, new: &Report, threshold: f64, fail_above: Option<f64
                 .unwrap_or(0)
         })
         .collect();
-    let mut out = String::new();
     for line in std::iter::once(header.map(str::to_string)).chain(cells) {
         let mut text = String::new();
         for (i, cell) in line.iter().enumerate() {
@@ -268,6 +289,23 @@ mod tests {
         let (text, failed) = render(&sample(), &slower_by(0.5), 10.0, Some(0.0));
         assert!(!failed, "{text}");
         assert!(text.contains("-50.0%"), "{text}");
+    }
+
+    #[test]
+    fn runs_on_different_gpus_are_said_to_be() {
+        let (text, _) = render(&sample(), &sample(), 10.0, None);
+        assert!(!text.contains("note:"), "{text}");
+        let mut new = sample();
+        for device in new.tests.iter_mut().flat_map(|t| t.devices.iter_mut()) {
+            device.name = "NVIDIA A100".to_string();
+        }
+        let (text, _) = render(&sample(), &new, 10.0, None);
+        assert!(
+            text.starts_with(
+                "note: the runs timed different GPUs (old: NVIDIA H200; new: NVIDIA A100), so a change"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -304,10 +304,11 @@ const OPTIONS_WITH_VALUES: &[&str] = &[
     "-Z",
 ];
 
-/// Whether `args` may select fewer tests than every test of the binaries built: a filterset, a
-/// name filter, a partition, `--run-ignored`, or arguments for the test binaries after `--`.
-/// Anything not known to be harmless counts, so that a typo in a filter is never read as "every
-/// GPU test was skipped".
+/// Whether `args` may select fewer tests than every test of the binaries built (a filterset, a
+/// name filter, a partition, `--run-ignored`, or arguments for the test binaries after `--`), or
+/// say themselves what an empty run is (`--no-tests`): then nextest's status stands. A word that
+/// is not an option is taken as a name filter, so that an option's value this list does not know
+/// of never turns "no tests" into "every GPU test was skipped".
 fn narrows_selection(args: &[OsString]) -> bool {
     let mut words = args.iter().map(|a| a.to_string_lossy());
     while let Some(word) = words.next() {
@@ -315,7 +316,7 @@ fn narrows_selection(args: &[OsString]) -> bool {
         if word == "--"
             || matches!(
                 name,
-                "-E" | "--filterset" | "--filter-expr" | "--partition" | "--run-ignored"
+                "-E" | "--filterset" | "--filter-expr" | "--partition" | "--run-ignored" | "--no-tests"
             )
         {
             return true;
@@ -479,6 +480,8 @@ mod tests {
         assert!(narrows(&["--test", "gpu", "saxpy"]));
         assert!(narrows(&["--partition", "count:1/2"]));
         assert!(narrows(&["--", "--exact", "x"]));
+        assert!(narrows(&["--no-tests=fail"]));
+        assert!(narrows(&["--no-tests", "warn"]));
     }
 
     #[test]
