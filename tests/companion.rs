@@ -472,6 +472,18 @@ fn an_earlier_report_is_not_read_as_this_runs_and_filters_keep_nextests_status()
     );
     assert!(!run.stderr.contains("all_reduce"), "{}", run.all());
 
+    // A run that rewrites it many times (the list phase, then each test's process): the file
+    // system may give a rewrite the earlier file's inode, which must not hide this run's report.
+    let fake = Machine::with_fake_driver().env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let run = cargo_gpu_test(&fake, &fixture.dir, &["run", "--test", "gpu"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stderr.contains("1 GPU test skipped") && run.stderr.contains("needs 2 CUDA devices, found 1"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.stderr.contains("all_reduce"), "{}", run.all());
+
     // A filter that matches nothing: nextest's "no tests to run" stands.
     let machine = Machine::without_driver();
     let run = cargo_gpu_test(

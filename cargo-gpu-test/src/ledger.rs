@@ -183,6 +183,9 @@ pub fn ledger(reports: &[Report], filter: &Filter) -> Vec<Entry> {
             (None, None, Some(last)) => {
                 let why = match (&last.test.reason, last.test.outcome) {
                     (Some(reason), crate::report::Outcome::Skipped) => format!("skipped: {reason}"),
+                    (Some(reason), crate::report::Outcome::Other) => {
+                        format!("ended in a way this cargo-gpu-test does not know: {reason}")
+                    }
                     (Some(reason), _) => format!("failed before running: {reason}"),
                     (None, _) => "did not run".to_string(),
                 };

@@ -194,8 +194,9 @@ pub fn load(path: &Path) -> Result<Report, String> {
     })
 }
 
-/// Parses a report's text. Control characters in its text (a report may come from another
-/// machine) are replaced, so that printing it cannot drive the terminal.
+/// Parses a report's text. Control characters in its text other than line breaks and tabs (a
+/// report may come from another machine) are replaced, so that printing it cannot drive the
+/// terminal.
 pub fn parse(text: &str) -> Result<Report, String> {
     if text.trim_start().starts_with('<') {
         return Err("it is XML (a JUnit report)".to_string());
@@ -207,17 +208,19 @@ pub fn parse(text: &str) -> Result<Report, String> {
     serde_json::from_value(value).map_err(|error| error.to_string())
 }
 
-/// Replaces every control character in the strings (and keys) of `value` with U+FFFD.
+/// Replaces every control character but `\n` and `\t` in the strings (and keys) of `value`
+/// with U+FFFD: a failure's message keeps its lines.
 fn without_control_characters(value: &mut serde_json::Value) {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
     let clean = |text: &str| -> String {
         text.chars()
-            .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+            .map(|c| if unsafe_char(c) { '\u{fffd}' } else { c })
             .collect()
     };
     match value {
-        serde_json::Value::String(text) if text.chars().any(char::is_control) => *text = clean(text),
+        serde_json::Value::String(text) if text.chars().any(unsafe_char) => *text = clean(text),
         serde_json::Value::Array(items) => items.iter_mut().for_each(without_control_characters),
-        serde_json::Value::Object(fields) if fields.keys().any(|key| key.chars().any(char::is_control)) => {
+        serde_json::Value::Object(fields) if fields.keys().any(|key| key.chars().any(unsafe_char)) => {
             let taken = std::mem::take(fields);
             for (key, mut field) in taken {
                 without_control_characters(&mut field);
@@ -279,7 +282,7 @@ pub(crate) mod tests {
         .unwrap();
         assert_eq!(report.run, "r\u{fffd}]0;owned\u{fffd}");
         assert_eq!(report.host.as_deref(), Some("h\u{fffd}2J"));
-        assert_eq!(report.tests[0].name, "n\u{fffd}");
+        assert_eq!(report.tests[0].name, "n\n", "line breaks are kept");
         assert_eq!(report.tests[0].reason.as_deref(), Some("\u{fffd}[31mred"));
     }
 }

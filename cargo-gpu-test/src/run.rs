@@ -58,12 +58,41 @@ impl ReportPath {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or_default();
+        remove_leftovers(&runtime);
         let dir = private_dir_name(&runtime, nanos);
         create_private_dir(&dir)?;
         Ok(ReportPath {
             path: dir.join("gpu-test-report.json"),
             temporary: Some(dir),
         })
+    }
+}
+
+/// Removes the temporary report directories of runs that were stopped before they could (a
+/// signal ends this command without its clean-up): those a day old whose process is gone.
+fn remove_leftovers(runtime: &Path) {
+    const DAY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+    let Ok(entries) = std::fs::read_dir(runtime) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix("cargo-gpu-test-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let old = entry
+            .metadata()
+            .and_then(|metadata| metadata.modified())
+            .is_ok_and(|modified| modified.elapsed().is_ok_and(|age| age > DAY));
+        // Both: a process of another container may have the same id.
+        if old && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
@@ -91,11 +120,14 @@ fn create_private_dir(dir: &std::path::Path) -> Result<(), String> {
 const REPORT_LIMIT: u64 = 256 << 20;
 
 /// A report file as it is at one moment: gpu-test writes a report by renaming a new file over
-/// it, so a report this run wrote is another file (device and inode) than the one before.
+/// it, so a report this run wrote is another file (device and inode) than the one before, as
+/// long as the one before is held open (a file system reuses the inode of a removed file), and
+/// one whose status changed later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Identity {
     device: u64,
     inode: u64,
+    changed: (i64, i64),
 }
 
 /// The report at `path`, opened without following a symbolic link and without waiting on a FIFO
@@ -135,6 +167,7 @@ fn open_report(path: &Path) -> Result<Option<(std::fs::File, Identity)>, String>
     let identity = Identity {
         device: metadata.dev(),
         inode: metadata.ino(),
+        changed: (metadata.ctime(), metadata.ctime_nsec()),
     };
     Ok(Some((file, identity)))
 }
@@ -193,8 +226,9 @@ pub fn run(runner: Runner, args: &[OsString]) -> Result<i32, String> {
     };
     let report = ReportPath::choose(std::env::var_os("GPU_TEST_REPORT"))?;
     // A report of an earlier run at the user's path must not pass for this run's: the file that
-    // is there now is not read afterwards.
-    let earlier = open_report(&report.path)?.map(|(_, identity)| identity);
+    // is there now is not read afterwards. It is held open until then, so that its inode cannot
+    // be given to a file the run writes.
+    let earlier = open_report(&report.path)?;
     let mut command = Command::new(cargo());
     if nextest {
         command.args(["nextest", "run"]);
@@ -212,7 +246,8 @@ pub fn run(runner: Runner, args: &[OsString]) -> Result<i32, String> {
         .map_err(|error| format!("cannot start `{shown}`: {error}"))?;
     let code = status.code().unwrap_or(101);
     let mut unreadable = false;
-    let now = read_new_report(&report.path, earlier).unwrap_or_else(|error| {
+    let before = earlier.as_ref().map(|(_, identity)| *identity);
+    let now = read_new_report(&report.path, before).unwrap_or_else(|error| {
         eprintln!("cargo gpu-test: warning: {error}, so the run's skipped tests are not listed");
         unreadable = true;
         None
@@ -237,13 +272,15 @@ pub fn run(runner: Runner, args: &[OsString]) -> Result<i32, String> {
         nextest,
         filtered: narrows_selection(args),
         report_unreadable: unreadable,
+        no_tests_given: no_tests_given(args, std::env::var("NEXTEST_NO_TESTS").ok().as_deref()),
     };
     if nextest
         && std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")
         && let Some(report) = &written
     {
         let notices = github_notices(report);
-        if stdout_is_json(args) {
+        let format = std::env::var("NEXTEST_MESSAGE_FORMAT").ok();
+        if stdout_is_json(args, format.as_deref()) {
             // nextest's libtest-json on stdout is for a program; the runner reads stderr too.
             eprint!("{notices}");
         } else {
@@ -262,6 +299,8 @@ struct Ran {
     filtered: bool,
     /// Whether the report was there but could not be read (already said).
     report_unreadable: bool,
+    /// Whether the user said what an empty run is (`--no-tests`): then nextest's status stands.
+    no_tests_given: bool,
 }
 
 /// `cargo nextest run` options that take a value (the next word, unless given with `=`).
@@ -304,11 +343,10 @@ const OPTIONS_WITH_VALUES: &[&str] = &[
     "-Z",
 ];
 
-/// Whether `args` may select fewer tests than every test of the binaries built (a filterset, a
-/// name filter, a partition, `--run-ignored`, or arguments for the test binaries after `--`), or
-/// say themselves what an empty run is (`--no-tests`): then nextest's status stands. A word that
-/// is not an option is taken as a name filter, so that an option's value this list does not know
-/// of never turns "no tests" into "every GPU test was skipped".
+/// Whether `args` may select fewer tests than every test of the binaries built: a filterset, a
+/// name filter, a partition, `--run-ignored`, or arguments for the test binaries after `--`. A
+/// word that is not an option is taken as a name filter, so that an option's value this list
+/// does not know of never turns "no tests" into "every GPU test was skipped".
 fn narrows_selection(args: &[OsString]) -> bool {
     let mut words = args.iter().map(|a| a.to_string_lossy());
     while let Some(word) = words.next() {
@@ -316,7 +354,7 @@ fn narrows_selection(args: &[OsString]) -> bool {
         if word == "--"
             || matches!(
                 name,
-                "-E" | "--filterset" | "--filter-expr" | "--partition" | "--run-ignored" | "--no-tests"
+                "-E" | "--filterset" | "--filter-expr" | "--partition" | "--run-ignored"
             )
         {
             return true;
@@ -336,20 +374,33 @@ fn narrows_selection(args: &[OsString]) -> bool {
 }
 
 /// Whether nextest writes JSON on stdout: `--message-format libtest-json` (or `-plus`) among its
-/// own arguments, before `--`.
-fn stdout_is_json(args: &[OsString]) -> bool {
+/// own arguments (before `--`), else in `NEXTEST_MESSAGE_FORMAT` (`from_environment`).
+fn stdout_is_json(args: &[OsString], from_environment: Option<&str>) -> bool {
     let words: Vec<String> = args
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .take_while(|word| word != "--")
         .collect();
-    let json = |format: &str| format.starts_with("libtest-json");
-    words
+    let given = words
         .windows(2)
-        .any(|pair| pair[0] == "--message-format" && json(&pair[1]))
-        || words
-            .iter()
-            .any(|word| word.strip_prefix("--message-format=").is_some_and(json))
+        .find(|pair| pair[0] == "--message-format")
+        .map(|pair| pair[1].as_str())
+        .or_else(|| {
+            words
+                .iter()
+                .find_map(|word| word.strip_prefix("--message-format="))
+        })
+        .or(from_environment);
+    given.is_some_and(|format| format.starts_with("libtest-json"))
+}
+
+/// Whether the user said what nextest does with a run of no tests: `--no-tests` among its
+/// arguments (before `--`), or `NEXTEST_NO_TESTS` (`from_environment`) set.
+fn no_tests_given(args: &[OsString], from_environment: Option<&str>) -> bool {
+    args.iter()
+        .take_while(|arg| *arg != "--")
+        .any(|arg| arg == "--no-tests" || arg.to_string_lossy().starts_with("--no-tests="))
+        || from_environment.is_some_and(|value| !value.is_empty())
 }
 
 /// On GitHub Actions, the notices nextest hides: one per test binary and skip reason, on the
@@ -404,6 +455,13 @@ fn conclude(report: Option<&Report>, ran: Ran) -> i32 {
         return ran.code;
     }
     match (no_tests, ran.filtered) {
+        (true, _) if ran.no_tests_given => {
+            eprintln!(
+                "cargo gpu-test: every GPU test of this run was skipped: none ran on a GPU (nextest had no test left \
+                 to run, and its --no-tests decides the status)"
+            );
+            ran.code
+        }
         (true, false) => {
             eprintln!(
                 "cargo gpu-test: every GPU test of this run was skipped: none ran on a GPU (nextest had no test left \
@@ -437,6 +495,7 @@ mod tests {
             nextest: true,
             filtered,
             report_unreadable: false,
+            no_tests_given: false,
         }
     }
 
@@ -455,6 +514,12 @@ mod tests {
             conclude(Some(&sample()), ran(NEXTEST_NO_TESTS, false)),
             NEXTEST_NO_TESTS
         );
+        // The user's --no-tests decides.
+        let given = Ran {
+            no_tests_given: true,
+            ..ran(NEXTEST_NO_TESTS, false)
+        };
+        assert_eq!(conclude(Some(&report), given), NEXTEST_NO_TESTS);
         // Without any GPU test, "no tests" stays an error.
         assert_eq!(conclude(None, ran(NEXTEST_NO_TESTS, false)), NEXTEST_NO_TESTS);
         assert_eq!(conclude(Some(&sample()), ran(100, false)), 100);
@@ -480,18 +545,31 @@ mod tests {
         assert!(narrows(&["--test", "gpu", "saxpy"]));
         assert!(narrows(&["--partition", "count:1/2"]));
         assert!(narrows(&["--", "--exact", "x"]));
-        assert!(narrows(&["--no-tests=fail"]));
-        assert!(narrows(&["--no-tests", "warn"]));
+        assert!(!narrows(&["--no-tests=fail"]));
+        let given = |words: &[&str], variable: Option<&str>| {
+            no_tests_given(&words.iter().map(OsString::from).collect::<Vec<_>>(), variable)
+        };
+        assert!(given(&["--no-tests=fail"], None));
+        assert!(given(&["-p", "x", "--no-tests", "warn"], None));
+        assert!(given(&[], Some("fail")));
+        assert!(!given(&[], Some("")));
+        assert!(!given(&["--", "--no-tests=fail"], None));
     }
 
     #[test]
     fn nextest_json_on_stdout_is_told_from_other_output() {
-        let json = |words: &[&str]| stdout_is_json(&words.iter().map(OsString::from).collect::<Vec<_>>());
+        let words = |words: &[&str]| words.iter().map(OsString::from).collect::<Vec<_>>();
+        let json = |args: &[&str]| stdout_is_json(&words(args), None);
         assert!(json(&["--message-format", "libtest-json"]));
         assert!(json(&["-p", "x", "--message-format=libtest-json-plus"]));
         assert!(!json(&["--message-format", "human"]));
         assert!(!json(&[]));
         assert!(!json(&["--", "--message-format", "libtest-json"]));
+        assert!(stdout_is_json(&[], Some("libtest-json")));
+        assert!(!stdout_is_json(
+            &words(&["--message-format", "human"]),
+            Some("libtest-json")
+        ));
     }
 
     #[test]
@@ -523,6 +601,25 @@ mod tests {
         );
         drop(temporary);
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_report_is_read_only_when_it_is_another_file_than_before() {
+        let dir = std::env::temp_dir().join(format!("cargo-gpu-test-identity-{}", std::process::id()));
+        create_private_dir(&dir).unwrap();
+        let path = dir.join("gpu.json");
+        assert_eq!(read_new_report(&path, None), Ok(None), "none there");
+        std::fs::write(&path, "earlier").unwrap();
+        let (_held, before) = open_report(&path).unwrap().unwrap();
+        assert_eq!(read_new_report(&path, Some(before)), Ok(None), "the same file");
+        // As gpu-test writes it: a new file renamed over the old.
+        std::fs::write(dir.join("next"), "this run's").unwrap();
+        std::fs::rename(dir.join("next"), &path).unwrap();
+        assert_eq!(
+            read_new_report(&path, Some(before)),
+            Ok(Some(b"this run's".to_vec()))
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -166,14 +166,15 @@ pub mod __companion {
 
     /// This user's runtime directory (`GPU_TEST_RUNTIME_DIR` or its default), created private if
     /// missing and refused where another user could read, block or move what is in it: the place
-    /// for the companion's own temporary files. The error says why, as the tests would.
+    /// for the companion's own temporary files. The error says why and what to do, as the tests
+    /// would (a variable gpu-test does not accept, which every GPU test would fail on).
     pub fn runtime_dir() -> Result<std::path::PathBuf, String> {
         let settings = crate::settings::settings().map_err(|errors| {
             let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
             lines.join("; ")
         })?;
         crate::util::files::ensure_private_dir(&settings.runtime_dir)
-            .map_err(|error| format!("the runtime directory is not usable: {error}"))?;
+            .map_err(|error| settings.unusable_runtime_dir(&error))?;
         Ok(settings.runtime_dir.clone())
     }
 }

@@ -203,6 +203,16 @@ pub(crate) fn system_root() -> Option<PathBuf> {
 }
 
 impl Settings {
+    /// Why the runtime directory cannot be used (`error`), and what to do about it.
+    pub(crate) fn unusable_runtime_dir(&self, error: &str) -> String {
+        let advice = if self.runtime_dir_is_set {
+            "GPU_TEST_RUNTIME_DIR names it: give a directory of this user's own"
+        } else {
+            "set GPU_TEST_RUNTIME_DIR to a directory of this user's own"
+        };
+        format!("the runtime directory is not usable: {error}; {advice}")
+    }
+
     /// Parses the variables through `lookup`; `present` lists every `GPU_TEST_*` name set.
     pub(crate) fn parse<'a>(
         lookup: impl Fn(&str) -> Option<String>,

@@ -54,14 +54,7 @@ pub(crate) fn session(first: Option<&TestDef>) -> Result<&'static Session, &'sta
                 Some(_) => file::check_state(settings),
                 None => Ok(()),
             });
-            runtime.map_err(|error| {
-                let advice = if settings.runtime_dir_is_set {
-                    "GPU_TEST_RUNTIME_DIR names it: give a directory of this user's own"
-                } else {
-                    "set GPU_TEST_RUNTIME_DIR to a directory of this user's own"
-                };
-                format!("gpu-test: the runtime directory is not usable: {error}; {advice}")
-            })?;
+            runtime.map_err(|error| format!("gpu-test: {}", settings.unusable_runtime_dir(&error)))?;
             if let Some(target) = &settings.report {
                 file::check_writable(target).map_err(|error| format!("gpu-test: {error}"))?;
             }
