@@ -10,8 +10,15 @@ use gpu_test_tests::{Fixture, Machine, Run, cargo, scratch_dir, workspace_root};
 /// A stand-in for nvidia-smi that describes the fake driver's two devices as the real one would.
 fn fake_nvidia_smi(dir: &Path) {
     let script = "#!/bin/sh\n\
-        echo 'GPU-fa4e0000-0000-0000-0000-000000000000, NVIDIA Fake H100, 81920, 580.95.05'\n\
-        echo 'GPU-fa4e0000-0000-0000-0000-000000000001, NVIDIA Fake H100, 81920, 580.95.05'\n";
+        case \"$*\" in\n\
+        *--query-gpu=uuid,*)\n\
+            echo 'GPU-fa4e0000-0000-0000-0000-000000000000, NVIDIA Fake H100, 81920, 580.95.05, 9.0'\n\
+            echo 'GPU-fa4e0000-0000-0000-0000-000000000001, NVIDIA Fake H100, 81920, 580.95.05, 9.0' ;;\n\
+        *--query-gpu=name,driver_version*) echo 'NVIDIA Fake H100, 580.95.05' ;;\n\
+        *--query-gpu=*) echo 'Enabled, Default' ;;\n\
+        *) echo '| NVIDIA-SMI 580.95.05    Driver Version: 580.95.05    CUDA Version: 13.0 |'\n\
+           echo '|   0  NVIDIA Fake H100    On |' ;;\n\
+        esac\n";
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("nvidia-smi");
     std::fs::write(&path, script).unwrap();
@@ -70,16 +77,35 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
     let path = format!("{}:/usr/bin:/bin", bin.display());
     // Kernels do not run on the fake driver: the tests that check their results and their time
     // are left to real GPUs.
+    // A trailing `:` (an empty entry, which the doctor warns about) as a Dockerfile's
+    // `ENV LD_LIBRARY_PATH=/x:$LD_LIBRARY_PATH` leaves it: the script runs without it.
+    let lib = machine.dir().join("lib");
     let run = Run::of(
         machine
             .command(bundle.join("run.sh"))
             .arg(&out)
             .env("PATH", &path)
+            .env("LD_LIBRARY_PATH", format!("{}:", lib.display()))
             .env("GPU_CHECK_WORKSPACE", workspace_root())
             .env("GPU_CHECK_FILTER", "not (binary(kernels) | binary(timing))"),
     );
     let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
     assert_eq!(run.code, Some(0), "{}\n{}", run.all(), read("tests.txt"));
+    for said in [
+        "persistence mode, compute mode: Enabled, Default;".to_string(),
+        format!(
+            "run.sh: LD_LIBRARY_PATH without its empty entries: {}\n",
+            lib.display()
+        ),
+        // Whether this machine has that toolkit or not, the driver's CUDA version is read.
+        "the driver's CUDA 13.0".to_string(),
+    ] {
+        assert!(
+            read("machine.txt").contains(&said),
+            "{said}\n{}",
+            read("machine.txt")
+        );
+    }
     assert!(
         read("machine.txt").contains("NVIDIA Fake H100")
             && read("machine.txt").contains(", CUDA 13 bindings"),

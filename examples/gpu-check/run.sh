@@ -64,6 +64,28 @@ if [ -n "$has_glibc" ] && [ -n "$needs_glibc" ] &&
         "distribution, say): programs linked there run here" | tee -a "$out/machine.txt" >&2
     exit 3
 fi
+# The machine as the check finds it, and what it changes for the run (recorded, never the GPU's
+# own settings): an empty entry in LD_LIBRARY_PATH (a trailing `:`) is one the doctor rightly
+# warns about, and the toolkit matching the driver's CUDA version goes first on the loader's
+# path, where there is one (a newer NVRTC writes PTX this driver refuses, and is skipped).
+{
+    echo "persistence mode, compute mode: $(nvidia-smi --query-gpu=persistence_mode,compute_mode \
+        --format=csv,noheader 2>/dev/null | tr '\n' ';' || true)"
+    cleaned="$(printf '%s' "${LD_LIBRARY_PATH-}" | tr ':' '\n' | grep -v '^$' | paste -sd: -)"
+    if [ "${LD_LIBRARY_PATH-}" != "$cleaned" ]; then
+        echo "run.sh: LD_LIBRARY_PATH without its empty entries: ${cleaned:-(unset)}"
+    fi
+    if [ -n "$cleaned" ]; then export LD_LIBRARY_PATH="$cleaned"; else unset LD_LIBRARY_PATH; fi
+    driver_cuda="$(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9][0-9]*\.[0-9][0-9]*\).*/\1/p' | head -n 1)"
+    matching="/usr/local/cuda-$driver_cuda"
+    if [ -n "$driver_cuda" ] && ls "$matching"/lib64/libnvrtc.so.* > /dev/null 2>&1; then
+        export LD_LIBRARY_PATH="$matching/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+        export PATH="$matching/bin:$PATH" CUDA_HOME="$matching"
+        echo "run.sh: the toolkit matching the driver's CUDA $driver_cuda goes first: $matching"
+    else
+        echo "run.sh: no toolkit at $matching for the driver's CUDA ${driver_cuda:-(unknown)}; the loader's NVRTC is used"
+    fi
+} >> "$out/machine.txt" 2>&1
 "$here/gpu-doctor" > "$out/doctor.txt" 2>&1
 echo "exit status: $?" >> "$out/doctor.txt"
 # What the JSON run says on stderr goes with the text, to keep the folder to the 8 files a

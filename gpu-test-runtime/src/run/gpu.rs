@@ -114,6 +114,32 @@ impl GpuDevice {
         Ok(Timed { value, elapsed })
     }
 
+    /// Does once what a body's first GPU work makes the driver set up and keep (the memory
+    /// pool's first block, what a memset and a copy to the host use, timing events), so that the
+    /// leak check's measurement before the body already counts it.
+    pub(crate) fn warm_up(&self) -> Result<(), String> {
+        let sys = self.sys;
+        let stream = self.stream.cu_stream() as CuHandle;
+        sys.set_current_context(self.context.cu_ctx() as CuHandle)
+            .map_err(|error| error.to_string())?;
+        let start = Event::new(sys).map_err(|error| error.to_string())?;
+        let end = Event::new(sys).map_err(|error| error.to_string())?;
+        start.record(stream).map_err(|error| error.to_string())?;
+        let buffer = self
+            .stream
+            .alloc_zeros::<u8>(1)
+            .map_err(|error| format!("{error:?}"))?;
+        self.stream
+            .clone_dtoh(&buffer)
+            .map_err(|error| format!("{error:?}"))?;
+        drop(buffer);
+        sys.set_current_context(self.context.cu_ctx() as CuHandle)
+            .map_err(|error| error.to_string())?;
+        end.record(stream).map_err(|error| error.to_string())?;
+        end.elapsed_since(&start).map_err(|error| error.to_string())?;
+        Ok(())
+    }
+
     /// The device memory in use, in bytes, device-wide: after the context's work is done and
     /// what the stream-ordered pool keeps for reuse is released. `None` when the driver cannot
     /// tell (no `cuMemGetInfo_v2`).

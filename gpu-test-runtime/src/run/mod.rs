@@ -367,7 +367,7 @@ impl OnDevices {
         }
         let in_use_before = if self.leak_check {
             self.progress.enter(Stage::Measuring);
-            match memory_in_use(&gpu) {
+            match memory_in_use_before(&gpu) {
                 Ok(in_use) => Some(in_use),
                 Err(message) => return failed(BodyFailure::Setup(message)),
             }
@@ -409,6 +409,21 @@ impl OnDevices {
             timings: gpu.timings(),
         }
     }
+}
+
+/// The device memory in use on each of `gpu`'s devices before the body, once each device has
+/// done the work a body's first use makes the driver set up and keep (which is not the body's
+/// leak); the error says which device could not be measured and why.
+fn memory_in_use_before(gpu: &Gpu) -> Result<Vec<u64>, String> {
+    for device in gpu.devices() {
+        device.warm_up().map_err(|error| {
+            format!(
+                "cannot be checked for leaks: preparing {} for the measurement failed: {error}",
+                device.info().label()
+            )
+        })?;
+    }
+    memory_in_use(gpu)
 }
 
 /// The device memory in use on each of `gpu`'s devices; the error says which device could not

@@ -14,6 +14,7 @@
 //! | `FAKE_CUDA_EVENT_MS` | `,`-separated elapsed times `cuEventElapsedTime` returns in turn | `0.5` |
 //! | `FAKE_CUDA_LOG` | a file each context retain and release is appended to | none |
 //! | `FAKE_CUDA_USED_ELSEWHERE` | memory other processes hold on each device (`12GiB`), which `cuMemGetInfo` does not report free | `0` |
+//! | `FAKE_CUDA_KEPT_ON_FIRST_USE` | device memory (`2MiB`) the first stream-ordered allocation of the process makes the driver keep for good, as a real driver keeps what it sets up on first use | `0` |
 //! | `FAKE_CUDA_MEMORY_POOLS` | `1`: devices have stream-ordered memory pools, which keep what `cuMemFreeAsync` frees until `cuMemPoolTrimTo` | none |
 //! | `FAKE_NVRTC_VERSION` | what `nvrtcVersion` reports | `12.8` |
 //! | `FAKE_NVRTC_BUILTINS` | `1`: compiling asks the loader for `libnvrtc-builtins.so.X.Y` by name, as NVRTC does, and fails with `NVRTC_ERROR_BUILTIN_OPERATION_FAILURE` without it | none |
@@ -64,6 +65,7 @@ pub struct Config {
     pub nvrtc_version: (i32, i32),
     pub nvrtc_builtins: bool,
     pub used_elsewhere: u64,
+    pub kept_on_first_use: u64,
     pub memory_pools: bool,
 }
 
@@ -140,8 +142,14 @@ impl Config {
             Some(value) => parse_memory(&value)
                 .ok_or_else(|| format!("FAKE_CUDA_USED_ELSEWHERE={value:?} is not a size such as 12GiB"))?,
         };
+        let kept_on_first_use = match lookup("FAKE_CUDA_KEPT_ON_FIRST_USE") {
+            None => 0,
+            Some(value) => parse_memory(&value)
+                .ok_or_else(|| format!("FAKE_CUDA_KEPT_ON_FIRST_USE={value:?} is not a size such as 2MiB"))?,
+        };
         Ok(Config {
             used_elsewhere,
+            kept_on_first_use,
             memory_pools: lookup("FAKE_CUDA_MEMORY_POOLS").as_deref() == Some("1"),
             hang: calls("FAKE_CUDA_HANG")
                 .iter()

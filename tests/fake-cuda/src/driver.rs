@@ -374,6 +374,7 @@ pub extern "C" fn cuMemGetInfo_v2(free: *mut usize, total: *mut usize) -> c_int 
     let state = state();
     let used: usize = state.allocations.values().map(|a| a.len()).sum::<usize>()
         + state.pool_cached as usize
+        + state.kept as usize
         + config().used_elsewhere as usize;
     put(free, memory.saturating_sub(used));
     put(total, memory)
@@ -486,7 +487,8 @@ pub extern "C" fn cuMemAlloc_v2(out: *mut u64, bytes: usize) -> c_int {
     };
     let capacity = device(ordinal).map(|d| d.memory).unwrap_or(0);
     let mut state = state();
-    let used: u64 = state.allocations.values().map(|a| a.len() as u64).sum::<u64>() + state.pool_cached;
+    let used: u64 =
+        state.allocations.values().map(|a| a.len() as u64).sum::<u64>() + state.pool_cached + state.kept;
     if bytes > (1 << 31) || used.saturating_add(bytes as u64) > capacity {
         return 2; // CUDA_ERROR_OUT_OF_MEMORY
     }
@@ -498,6 +500,12 @@ pub extern "C" fn cuMemAlloc_v2(out: *mut u64, bytes: usize) -> c_int {
 
 #[unsafe(no_mangle)]
 pub extern "C" fn cuMemAllocAsync(out: *mut u64, bytes: usize, _stream: Handle) -> c_int {
+    {
+        let mut state = state();
+        if state.kept == 0 {
+            state.kept = config().kept_on_first_use;
+        }
+    }
     cuMemAlloc_v2(out, bytes)
 }
 

@@ -39,6 +39,8 @@ pub struct State {
     /// Bytes freed with `cuMemFreeAsync` that the stream-ordered pool keeps until trimmed (with
     /// `FAKE_CUDA_MEMORY_POOLS=1`): in use, as far as `cuMemGetInfo` tells.
     pub pool_cached: u64,
+    /// What the driver keeps for good once something used it (`FAKE_CUDA_KEPT_ON_FIRST_USE`).
+    pub kept: u64,
     /// Recorded events: handle to the context ordinal.
     pub events: HashMap<usize, i32>,
     pub streams: HashMap<usize, i32>,
