@@ -86,6 +86,8 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
             .arg(&out)
             .env("PATH", &path)
             .env("LD_LIBRARY_PATH", format!("{}:", lib.display()))
+            // Toolkits looked for where this machine has none, whatever the host has.
+            .env("GPU_CHECK_TOOLKITS", machine.dir().join("toolkits"))
             .env("GPU_CHECK_WORKSPACE", workspace_root())
             .env("GPU_CHECK_FILTER", "not (binary(kernels) | binary(timing))"),
     );
@@ -97,8 +99,10 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
             "run.sh: LD_LIBRARY_PATH without its empty entries: {}\n",
             lib.display()
         ),
-        // Whether this machine has that toolkit or not, the driver's CUDA version is read.
-        "the driver's CUDA 13.0".to_string(),
+        format!(
+            "run.sh: no toolkit at {}/cuda-13.0 for the driver's CUDA 13.0;",
+            machine.dir().join("toolkits").display()
+        ),
     ] {
         assert!(
             read("machine.txt").contains(&said),

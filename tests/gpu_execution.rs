@@ -554,6 +554,7 @@ fn a_test_that_leaks_device_memory_fails_when_checked() {
     let run = execution(&keeps, &["--ignored", "--exact", "leak_checked_clean"]);
     assert_eq!(run.code, Some(0), "{}", run.all());
     let run = execution(&keeps, &["--ignored", "--exact", "leak_checked_leak"]);
+    assert_eq!(run.code, Some(101), "{}", run.all());
     assert!(
         run.all().contains("4096 bytes (4 KiB) on device 0"),
         "{}",

@@ -5,7 +5,8 @@
 #   run.sh OUTPUT_DIR [nextest arguments...]
 #
 # GPU_CHECK_FILTER, a nextest filterset, narrows the strict run (e.g. on a one-GPU machine:
-# GPU_CHECK_FILTER='not test(=copies_between_two_devices)').
+# GPU_CHECK_FILTER='not test(=copies_between_two_devices)'). GPU_CHECK_TOOLKITS is where toolkits
+# are looked for (cuda-X.Y directories; default /usr/local).
 #
 #   machine.txt    date, glibc, kernel, nvidia-smi, the loader's path and its cache's CUDA
 #                  libraries
@@ -67,7 +68,8 @@ fi
 # The machine as the check finds it, and what it changes for the run (recorded, never the GPU's
 # own settings): an empty entry in LD_LIBRARY_PATH (a trailing `:`) is one the doctor rightly
 # warns about, and the toolkit matching the driver's CUDA version goes first on the loader's
-# path, where there is one (a newer NVRTC writes PTX this driver refuses, and is skipped).
+# path, where there is one under /usr/local (or GPU_CHECK_TOOLKITS): a newer NVRTC writes PTX
+# this driver refuses, and its tests are skipped.
 {
     echo "persistence mode, compute mode: $(nvidia-smi --query-gpu=persistence_mode,compute_mode \
         --format=csv,noheader 2>/dev/null | tr '\n' ';' || true)"
@@ -77,13 +79,18 @@ fi
     fi
     if [ -n "$cleaned" ]; then export LD_LIBRARY_PATH="$cleaned"; else unset LD_LIBRARY_PATH; fi
     driver_cuda="$(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9][0-9]*\.[0-9][0-9]*\).*/\1/p' | head -n 1)"
-    matching="/usr/local/cuda-$driver_cuda"
-    if [ -n "$driver_cuda" ] && ls "$matching"/lib64/libnvrtc.so.* > /dev/null 2>&1; then
-        export LD_LIBRARY_PATH="$matching/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-        export PATH="$matching/bin:$PATH" CUDA_HOME="$matching"
-        echo "run.sh: the toolkit matching the driver's CUDA $driver_cuda goes first: $matching"
+    if [ -z "$driver_cuda" ]; then
+        echo "run.sh: nvidia-smi names no CUDA version; the loader's NVRTC is used"
     else
-        echo "run.sh: no toolkit at $matching for the driver's CUDA ${driver_cuda:-(unknown)}; the loader's NVRTC is used"
+        matching="${GPU_CHECK_TOOLKITS:-/usr/local}/cuda-$driver_cuda"
+        if ls "$matching"/lib64/libnvrtc.so* > /dev/null 2>&1; then
+            export LD_LIBRARY_PATH="$matching/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+            export PATH="$matching/bin:$PATH" CUDA_HOME="$matching"
+            echo "run.sh: the toolkit matching the driver's CUDA $driver_cuda goes first: $matching" \
+                "(doctor.txt names the NVRTC the tests load)"
+        else
+            echo "run.sh: no toolkit at $matching for the driver's CUDA $driver_cuda; the loader's NVRTC is used"
+        fi
     fi
 } >> "$out/machine.txt" 2>&1
 "$here/gpu-doctor" > "$out/doctor.txt" 2>&1

@@ -115,7 +115,7 @@ impl GpuDevice {
     }
 
     /// Does once what a body's first GPU work makes the driver set up and keep (the memory
-    /// pool's first block, what a memset and a copy to the host use, timing events), so that the
+    /// pool's first block, what a memset and copies each way use, timing events), so that the
     /// leak check's measurement before the body already counts it.
     pub(crate) fn warm_up(&self) -> Result<(), String> {
         let sys = self.sys;
@@ -125,14 +125,19 @@ impl GpuDevice {
         let start = Event::new(sys).map_err(|error| error.to_string())?;
         let end = Event::new(sys).map_err(|error| error.to_string())?;
         start.record(stream).map_err(|error| error.to_string())?;
-        let buffer = self
+        let mut buffer = self
             .stream
             .alloc_zeros::<u8>(1)
+            .map_err(|error| format!("{error:?}"))?;
+        self.stream
+            .memcpy_htod(&[0u8], &mut buffer)
             .map_err(|error| format!("{error:?}"))?;
         self.stream
             .clone_dtoh(&buffer)
             .map_err(|error| format!("{error:?}"))?;
         drop(buffer);
+        // Freeing reports its error to the context, not here: it is the warm-up's, not the body's.
+        self.context.check_err().map_err(|error| format!("{error:?}"))?;
         sys.set_current_context(self.context.cu_ctx() as CuHandle)
             .map_err(|error| error.to_string())?;
         end.record(stream).map_err(|error| error.to_string())?;
