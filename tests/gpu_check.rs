@@ -80,14 +80,21 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
     // A trailing `:` (an empty entry, which the doctor warns about) as a Dockerfile's
     // `ENV LD_LIBRARY_PATH=/x:$LD_LIBRARY_PATH` leaves it: the script runs without it.
     let lib = machine.dir().join("lib");
+    // Toolkits older and newer than the driver's CUDA 13.0: the older goes first.
+    let toolkits = machine.dir().join("toolkits");
+    for (version, nvrtc) in [("12.8", "libnvrtc.so.12"), ("13.1", "libnvrtc.so.13")] {
+        let lib64 = toolkits.join(format!("cuda-{version}/lib64"));
+        std::fs::create_dir_all(&lib64).unwrap();
+        std::os::unix::fs::symlink(lib.join("libnvrtc.so.12"), lib64.join(nvrtc)).unwrap();
+    }
     let run = Run::of(
         machine
             .command(bundle.join("run.sh"))
             .arg(&out)
             .env("PATH", &path)
             .env("LD_LIBRARY_PATH", format!("{}:", lib.display()))
-            // Toolkits looked for where this machine has none, whatever the host has.
-            .env("GPU_CHECK_TOOLKITS", machine.dir().join("toolkits"))
+            // Toolkits looked for where this machine has them, whatever the host has.
+            .env("GPU_CHECK_TOOLKITS", &toolkits)
             .env("GPU_CHECK_WORKSPACE", workspace_root())
             .env("GPU_CHECK_FILTER", "not (binary(kernels) | binary(timing))"),
     );
@@ -100,8 +107,8 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
             lib.display()
         ),
         format!(
-            "run.sh: no toolkit at {}/cuda-13.0 for the driver's CUDA 13.0;",
-            machine.dir().join("toolkits").display()
+            "run.sh: the newest toolkit not newer than the driver's CUDA 13.0 goes first: {}/cuda-12.8 ",
+            toolkits.display()
         ),
     ] {
         assert!(

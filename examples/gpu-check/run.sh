@@ -67,9 +67,9 @@ if [ -n "$has_glibc" ] && [ -n "$needs_glibc" ] &&
 fi
 # The machine as the check finds it, and what it changes for the run (recorded, never the GPU's
 # own settings): an empty entry in LD_LIBRARY_PATH (a trailing `:`) is one the doctor rightly
-# warns about, and the toolkit matching the driver's CUDA version goes first on the loader's
-# path, where there is one under /usr/local (or GPU_CHECK_TOOLKITS): a newer NVRTC writes PTX
-# this driver refuses, and its tests are skipped.
+# warns about, and the newest toolkit not newer than the driver's CUDA version goes first on the
+# loader's path, where there is one under /usr/local (or GPU_CHECK_TOOLKITS): a newer NVRTC
+# writes PTX this driver refuses, and its tests are skipped.
 {
     echo "persistence mode, compute mode: $(nvidia-smi --query-gpu=persistence_mode,compute_mode \
         --format=csv,noheader 2>/dev/null | tr '\n' ';' || true)"
@@ -79,18 +79,26 @@ fi
     fi
     if [ -n "$cleaned" ]; then export LD_LIBRARY_PATH="$cleaned"; else unset LD_LIBRARY_PATH; fi
     driver_cuda="$(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9][0-9]*\.[0-9][0-9]*\).*/\1/p' | head -n 1)"
+    toolkits="${GPU_CHECK_TOOLKITS:-/usr/local}"
+    # The newest toolkit with an NVRTC that is not newer than the driver's CUDA version.
+    best="" best_version=""
+    for dir in "$toolkits"/cuda-[0-9]*.[0-9]*; do
+        version="${dir##*/cuda-}"
+        [ -n "$driver_cuda" ] && ls "$dir"/lib64/libnvrtc.so* > /dev/null 2>&1 || continue
+        [ "$(printf '%s\n' "$version" "$driver_cuda" | sort -V | tail -n 1)" = "$driver_cuda" ] || continue
+        if [ -z "$best" ] || [ "$(printf '%s\n' "$version" "$best_version" | sort -V | tail -n 1)" = "$version" ]; then
+            best="$dir" best_version="$version"
+        fi
+    done
     if [ -z "$driver_cuda" ]; then
         echo "run.sh: nvidia-smi names no CUDA version; the loader's NVRTC is used"
+    elif [ -n "$best" ]; then
+        export LD_LIBRARY_PATH="$best/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+        export PATH="$best/bin:$PATH" CUDA_HOME="$best"
+        echo "run.sh: the newest toolkit not newer than the driver's CUDA $driver_cuda goes first: $best" \
+            "(doctor.txt names the NVRTC the tests load)"
     else
-        matching="${GPU_CHECK_TOOLKITS:-/usr/local}/cuda-$driver_cuda"
-        if ls "$matching"/lib64/libnvrtc.so* > /dev/null 2>&1; then
-            export LD_LIBRARY_PATH="$matching/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-            export PATH="$matching/bin:$PATH" CUDA_HOME="$matching"
-            echo "run.sh: the toolkit matching the driver's CUDA $driver_cuda goes first: $matching" \
-                "(doctor.txt names the NVRTC the tests load)"
-        else
-            echo "run.sh: no toolkit at $matching for the driver's CUDA $driver_cuda; the loader's NVRTC is used"
-        fi
+        echo "run.sh: no toolkit in $toolkits up to the driver's CUDA $driver_cuda; the loader's NVRTC is used"
     fi
 } >> "$out/machine.txt" 2>&1
 "$here/gpu-doctor" > "$out/doctor.txt" 2>&1
