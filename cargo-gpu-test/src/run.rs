@@ -270,7 +270,7 @@ pub fn run(runner: Runner, args: &[OsString]) -> Result<i32, String> {
     let ran = Ran {
         code,
         nextest,
-        filtered: narrows_selection(args) || (nextest && config_may_filter(args)),
+        filtered: narrows_selection(args),
         report_unreadable: unreadable,
         no_tests_given: no_tests_given(args, std::env::var("NEXTEST_NO_TESTS").ok().as_deref()),
     };
@@ -392,60 +392,6 @@ fn stdout_is_json(args: &[OsString], from_environment: Option<&str>) -> bool {
         })
         .or(from_environment);
     given.is_some_and(|format| format.starts_with("libtest-json"))
-}
-
-/// Whether nextest's configuration may narrow the run: a `default-filter` in the workspace's
-/// `.config/nextest.toml` (found from `--manifest-path`'s directory or this one upwards) or in the
-/// `--config-file` given, unless `--ignore-default-filter` is.
-fn config_may_filter(args: &[OsString]) -> bool {
-    let words: Vec<String> = args
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .take_while(|word| word != "--")
-        .collect();
-    if words.iter().any(|word| word == "--ignore-default-filter") {
-        return false;
-    }
-    let value = |option: &str| {
-        words
-            .windows(2)
-            .find(|pair| pair[0] == option)
-            .map(|pair| pair[1].clone())
-            .or_else(|| {
-                words
-                    .iter()
-                    .find_map(|word| word.strip_prefix(&format!("{option}=")).map(str::to_string))
-            })
-    };
-    let mentions_default_filter = |path: &Path| {
-        std::fs::File::open(path).is_ok_and(|file| {
-            let mut text = String::new();
-            let _ = file.take(1 << 20).read_to_string(&mut text);
-            text.contains("default-filter")
-        })
-    };
-    if let Some(config) = value("--config-file") {
-        return mentions_default_filter(Path::new(&config));
-    }
-    let start = match value("--manifest-path") {
-        Some(manifest) => Path::new(&manifest).parent().map(Path::to_path_buf),
-        None => std::env::current_dir().ok(),
-    };
-    let Some(start) = start else {
-        return false;
-    };
-    let start = if start.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        start
-    };
-    start
-        .canonicalize()
-        .unwrap_or(start)
-        .ancestors()
-        .map(|dir| dir.join(".config/nextest.toml"))
-        .find(|config| config.is_file())
-        .is_some_and(|config| mentions_default_filter(&config))
 }
 
 /// Whether the user said what nextest does with a run of no tests: `--no-tests` among its
@@ -608,46 +554,6 @@ mod tests {
         assert!(given(&[], Some("fail")));
         assert!(!given(&[], Some("")));
         assert!(!given(&["--", "--no-tests=fail"], None));
-    }
-
-    #[test]
-    fn a_default_filter_in_nextests_config_counts_as_a_filter() {
-        let dir = std::env::temp_dir().join(format!("cargo-gpu-test-config-{}", std::process::id()));
-        let crate_dir = dir.join("crates/gpu");
-        std::fs::create_dir_all(dir.join(".config")).unwrap();
-        std::fs::create_dir_all(&crate_dir).unwrap();
-        let manifest = crate_dir.join("Cargo.toml").display().to_string();
-        let args = |words: &[&str]| words.iter().map(OsString::from).collect::<Vec<_>>();
-        std::fs::write(
-            dir.join(".config/nextest.toml"),
-            "[profile.default]\nretries = 1\n",
-        )
-        .unwrap();
-        assert!(!config_may_filter(&args(&["--manifest-path", &manifest])));
-        std::fs::write(
-            dir.join(".config/nextest.toml"),
-            "[profile.ci]\ndefault-filter = \"not test(slow)\"\n",
-        )
-        .unwrap();
-        assert!(config_may_filter(&args(&["--manifest-path", &manifest])));
-        assert!(config_may_filter(&args(&[&format!(
-            "--manifest-path={manifest}"
-        )])));
-        assert!(!config_may_filter(&args(&[
-            "--manifest-path",
-            &manifest,
-            "--ignore-default-filter"
-        ])));
-        let other = dir.join("other.toml");
-        std::fs::write(&other, "[profile.default]\n").unwrap();
-        let other = other.display().to_string();
-        assert!(!config_may_filter(&args(&[
-            "--manifest-path",
-            &manifest,
-            "--config-file",
-            &other
-        ])));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
