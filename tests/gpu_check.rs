@@ -110,6 +110,10 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
             "run.sh: the newest toolkit not newer than the driver's CUDA 13.0 goes first: {}/cuda-12.8 ",
             toolkits.display()
         ),
+        format!(
+            "run.sh: {}/cuda-12.8/lib64 has no libnvrtc.so, the name cudarc asks the loader for first",
+            toolkits.display()
+        ),
     ] {
         assert!(
             read("machine.txt").contains(&said),

@@ -80,14 +80,20 @@ fi
     if [ -n "$cleaned" ]; then export LD_LIBRARY_PATH="$cleaned"; else unset LD_LIBRARY_PATH; fi
     driver_cuda="$(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9][0-9]*\.[0-9][0-9]*\).*/\1/p' | head -n 1)"
     toolkits="${GPU_CHECK_TOOLKITS:-/usr/local}"
-    # The newest toolkit with an NVRTC that is not newer than the driver's CUDA version.
-    best="" best_version=""
-    for dir in "$toolkits"/cuda-[0-9]*.[0-9]*; do
-        version="${dir##*/cuda-}"
+    # Absolute: the tests run in other directories.
+    toolkits="$(cd "$toolkits" 2>/dev/null && pwd || echo "$toolkits")"
+    # The newest cuda-X.Y (or X.Y.Z) with an NVRTC that is not newer than the driver's CUDA X.Y;
+    # of those, one with the unversioned libnvrtc.so, the name cudarc asks the loader for first.
+    best="" best_rank=""
+    for dir in "$toolkits"/cuda-[0-9]*; do
+        [[ "${dir##*/cuda-}" =~ ^([0-9]+)\.([0-9]+)(\.[0-9]+)?$ ]] || continue
+        version="${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
         [ -n "$driver_cuda" ] && ls "$dir"/lib64/libnvrtc.so* > /dev/null 2>&1 || continue
         [ "$(printf '%s\n' "$version" "$driver_cuda" | sort -V | tail -n 1)" = "$driver_cuda" ] || continue
-        if [ -z "$best" ] || [ "$(printf '%s\n' "$version" "$best_version" | sort -V | tail -n 1)" = "$version" ]; then
-            best="$dir" best_version="$version"
+        if [ -e "$dir/lib64/libnvrtc.so" ]; then unversioned=1; else unversioned=0; fi
+        rank="$unversioned $version"
+        if [ -z "$best" ] || [ "$(printf '%s\n' "$rank" "$best_rank" | sort -V | tail -n 1)" = "$rank" ]; then
+            best="$dir" best_rank="$rank"
         fi
     done
     if [ -z "$driver_cuda" ]; then
@@ -97,6 +103,10 @@ fi
         export PATH="$best/bin:$PATH" CUDA_HOME="$best"
         echo "run.sh: the newest toolkit not newer than the driver's CUDA $driver_cuda goes first: $best" \
             "(doctor.txt names the NVRTC the tests load)"
+        if [ ! -e "$best/lib64/libnvrtc.so" ]; then
+            echo "run.sh: $best/lib64 has no libnvrtc.so, the name cudarc asks the loader for first:" \
+                "one elsewhere on the loader's path may be loaded instead"
+        fi
     else
         echo "run.sh: no toolkit in $toolkits up to the driver's CUDA $driver_cuda; the loader's NVRTC is used"
     fi
