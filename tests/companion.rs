@@ -211,6 +211,23 @@ fn a_report_path_that_is_another_users_file_is_refused_before_the_run() {
 }
 
 #[test]
+fn a_runner_ended_by_a_signal_exits_as_a_shell_reports_it() {
+    let machine = Machine::without_driver();
+    // A cargo that is killed: its status has a signal and no code.
+    let killed = machine.dir().join("killed-cargo");
+    std::fs::write(&killed, "#!/bin/sh\nkill -KILL $$\n").unwrap();
+    std::fs::set_permissions(&killed, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run = Run::of(
+        machine
+            .command(installed().join("cargo-gpu-test"))
+            .current_dir("/")
+            .args(["run", "--runner", "cargo-test"])
+            .env("CARGO", &killed),
+    );
+    assert_eq!(run.code, Some(128 + 9), "{}", run.all());
+}
+
+#[test]
 fn output_to_a_reader_that_went_away_ends_quietly() {
     let report = workspace_root().join("cargo-gpu-test/tests/data/report.json");
     // A pipe whose reading end is closed before the companion writes: as `| head -0` would leave it.

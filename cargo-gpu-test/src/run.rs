@@ -244,7 +244,11 @@ pub fn run(runner: Runner, args: &[OsString]) -> Result<i32, String> {
     let status = command
         .status()
         .map_err(|error| format!("cannot start `{shown}`: {error}"))?;
-    let code = status.code().unwrap_or(101);
+    // A runner ended by a signal exits as a shell reports it: 128 + the signal.
+    let code = status
+        .code()
+        .or_else(|| std::os::unix::process::ExitStatusExt::signal(&status).map(|signal| 128 + signal))
+        .unwrap_or(101);
     let mut unreadable = false;
     let before = earlier.as_ref().map(|(_, identity)| *identity);
     let now = read_new_report(&report.path, before).unwrap_or_else(|error| {
