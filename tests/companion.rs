@@ -211,6 +211,22 @@ fn a_report_path_that_is_another_users_file_is_refused_before_the_run() {
 }
 
 #[test]
+fn a_ledger_of_reports_without_a_gpu_test_is_an_error() {
+    let machine = Machine::without_driver();
+    let empty = machine.dir().join("empty.json");
+    std::fs::create_dir_all(machine.dir()).unwrap();
+    std::fs::write(&empty, r#"{"run": "r", "suites": [], "tests": []}"#).unwrap();
+    let run = companion(&machine, &["ledger", empty.to_str().unwrap()]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr
+            .starts_with("cargo gpu-test: error: no GPU test in the report: were they written by runs"),
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
 fn a_runner_ended_by_a_signal_exits_as_a_shell_reports_it() {
     let machine = Machine::without_driver();
     // A cargo that is killed: its status has a signal and no code.

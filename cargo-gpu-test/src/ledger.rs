@@ -208,6 +208,23 @@ pub fn ledger(reports: &[Report], filter: &Filter) -> Vec<Entry> {
     entries
 }
 
+/// Refuses a set of reports without a single GPU test: reports of runs that ran none (the wrong
+/// package, a filter that left them all out) would otherwise make a ledger that passes.
+pub fn check_has_tests(reports: &[Report]) -> Result<(), String> {
+    if reports.iter().any(|report| !report.tests.is_empty()) {
+        return Ok(());
+    }
+    Err(format!(
+        "no GPU test in {}: were they written by runs of the crates with the #[gpu_test]s, with no filter \
+         that left them all out?",
+        if reports.len() == 1 {
+            "the report".to_string()
+        } else {
+            format!("any of the {} reports", reports.len())
+        }
+    ))
+}
+
 /// The ledger as text: the tests that did not run as asked (every test with `all`), then a
 /// count. The `bool` is whether any test did not.
 pub fn render(reports: &[Report], filter: &Filter, all: bool) -> (String, bool) {
@@ -248,6 +265,18 @@ mod tests {
     use super::*;
     use crate::report::tests::sample;
     use crate::report::{Device, Outcome};
+
+    #[test]
+    fn reports_without_a_gpu_test_are_refused() {
+        let mut empty = sample();
+        empty.tests.clear();
+        let error = check_has_tests(&[empty.clone(), empty.clone()]).unwrap_err();
+        assert!(
+            error.starts_with("no GPU test in any of the 2 reports: "),
+            "{error}"
+        );
+        assert!(check_has_tests(&[empty, sample()]).is_ok());
+    }
 
     #[test]
     fn a_binary_named_by_cargo_test_and_by_nextest_is_one_test() {

@@ -77,7 +77,8 @@ enum Command {
     /// From the JSON reports of many runs and machines, list the GPU tests that never ran on a
     /// GPU (or never on a given compute capability or driver), with the last date each did.
     ///
-    /// Exit status: 0 when every test ran as asked in some report, 1 when one never did.
+    /// Exit status: 0 when every test ran as asked in some report, 1 when one never did, 2 when
+    /// no report has a GPU test.
     Ledger {
         /// JSON reports.
         #[arg(required = true, value_name = "FILES")]
@@ -187,6 +188,7 @@ fn execute(command: Command) -> Result<i32, String> {
                 .iter()
                 .map(|f| report::load(f))
                 .collect::<Result<Vec<_>, _>>()?;
+            ledger::check_has_tests(&reports)?;
             let (text, missing) = ledger::render(&reports, &filter, all);
             print_out(&text)?;
             Ok(i32::from(missing))
