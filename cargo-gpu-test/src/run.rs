@@ -627,6 +627,33 @@ mod tests {
     }
 
     #[test]
+    fn leftovers_of_runs_long_gone_are_removed() {
+        let runtime = std::env::temp_dir().join(format!("cargo-gpu-test-leftovers-{}", std::process::id()));
+        let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(48 * 3600);
+        // No process has an id past the kernel's limit (pid_max is at most 2^22).
+        let gone = u32::MAX - 1;
+        let make = |name: String, old: bool| {
+            let dir = runtime.join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            if old {
+                std::fs::File::open(&dir)
+                    .unwrap()
+                    .set_modified(two_days_ago)
+                    .unwrap();
+            }
+            dir
+        };
+        let stale = make(format!("cargo-gpu-test-{gone}-00000001"), true);
+        let recent = make(format!("cargo-gpu-test-{gone}-00000002"), false);
+        let running = make(format!("cargo-gpu-test-{}-00000003", std::process::id()), true);
+        let other = make("reports".to_string(), true);
+        remove_leftovers(&runtime);
+        assert!(!stale.exists());
+        assert!(recent.exists() && running.exists() && other.exists());
+        std::fs::remove_dir_all(&runtime).unwrap();
+    }
+
+    #[test]
     fn a_directory_someone_put_in_the_way_is_not_used() {
         // Planted in advance at the name, as a link to a place of another user's choosing: refused.
         let elsewhere = std::env::temp_dir().join(format!("cargo-gpu-test-elsewhere-{}", std::process::id()));
