@@ -561,6 +561,27 @@ fn a_test_that_leaks_device_memory_fails_when_checked() {
         run.all()
     );
 
+    // A device the measurement before the body finds broken for good is kept from later tests.
+    let broken = Machine::with_fake_driver().env("FAKE_CUDA_FAIL", "cuCtxSynchronize+1=700");
+    let run = execution(&broken, &["--ignored", "leak_checked_", "--test-threads", "1"]);
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.all().contains(
+            "leak_checked_clean cannot be checked for leaks: measuring the memory in use on device 0 NVIDIA Fake \
+             H100 failed: CUDA_ERROR_ILLEGAL_ADDRESS"
+        ),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.all().contains(
+            "leak_checked_leak device 0 NVIDIA Fake H100 cannot be used: its CUDA context was poisoned by code \
+             that ran earlier in this process"
+        ),
+        "{}",
+        run.all()
+    );
+
     // Unchecked, a leak passes; GPU_TEST_LEAK_CHECK=1 checks every test, and the key turns it off.
     let run = execution(&machine, &["--ignored", "--exact", "leaks_unless_checked"]);
     assert_eq!(run.code, Some(0), "{}", run.all());

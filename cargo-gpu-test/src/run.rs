@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 use std::io::Read as _;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -135,11 +135,7 @@ struct Identity {
 /// `None` when there is none. Anything but a regular file of this user's is an error.
 fn open_report(path: &Path) -> Result<Option<(std::fs::File, Identity)>, String> {
     let refused = |why: String| format!("GPU_TEST_REPORT={}: {why}", path.display());
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path);
-    let file = match file {
+    let file = match gpu_test_runtime::__companion::open_existing(path) {
         Ok(file) => file,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(error) if error.raw_os_error() == Some(libc::ELOOP) => {
@@ -377,34 +373,36 @@ fn narrows_selection(args: &[OsString]) -> bool {
     false
 }
 
-/// Whether nextest writes JSON on stdout: `--message-format libtest-json` (or `-plus`) among its
-/// own arguments (before `--`), else in `NEXTEST_MESSAGE_FORMAT` (`from_environment`).
-fn stdout_is_json(args: &[OsString], from_environment: Option<&str>) -> bool {
-    let words: Vec<String> = args
+/// The value of the runner's option `name` (`--name value` or `--name=value`), before `--`.
+fn option_value(args: &[OsString], name: &str) -> Option<String> {
+    let mut words = args
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
-        .take_while(|word| word != "--")
-        .collect();
-    let given = words
-        .windows(2)
-        .find(|pair| pair[0] == "--message-format")
-        .map(|pair| pair[1].as_str())
-        .or_else(|| {
-            words
-                .iter()
-                .find_map(|word| word.strip_prefix("--message-format="))
-        })
-        .or(from_environment);
-    given.is_some_and(|format| format.starts_with("libtest-json"))
+        .take_while(|word| word != "--");
+    let with_equals = format!("{name}=");
+    while let Some(word) = words.next() {
+        if word == name {
+            return words.next();
+        }
+        if let Some(value) = word.strip_prefix(&with_equals) {
+            return Some(value.to_string());
+        }
+    }
+    None
 }
 
-/// Whether the user said what nextest does with a run of no tests: `--no-tests` among its
-/// arguments (before `--`), or `NEXTEST_NO_TESTS` (`from_environment`) set.
+/// Whether nextest writes JSON on stdout: `--message-format libtest-json` (or `-plus`), else
+/// `NEXTEST_MESSAGE_FORMAT` (`from_environment`) so.
+fn stdout_is_json(args: &[OsString], from_environment: Option<&str>) -> bool {
+    option_value(args, "--message-format")
+        .or(from_environment.map(str::to_string))
+        .is_some_and(|format| format.starts_with("libtest-json"))
+}
+
+/// Whether the user said what nextest does with a run of no tests: `--no-tests`, or
+/// `NEXTEST_NO_TESTS` (`from_environment`) set.
 fn no_tests_given(args: &[OsString], from_environment: Option<&str>) -> bool {
-    args.iter()
-        .take_while(|arg| *arg != "--")
-        .any(|arg| arg == "--no-tests" || arg.to_string_lossy().starts_with("--no-tests="))
-        || from_environment.is_some_and(|value| !value.is_empty())
+    option_value(args, "--no-tests").is_some() || from_environment.is_some_and(|value| !value.is_empty())
 }
 
 /// On GitHub Actions, the notices nextest hides: one per test binary and skip reason, on the

@@ -163,6 +163,7 @@ on_linux! {
 #[doc(hidden)]
 pub mod __companion {
     pub use crate::report::github::skip_notice;
+    pub use crate::util::files::open_existing;
 
     /// This user's runtime directory (`GPU_TEST_RUNTIME_DIR` or its default), created private if
     /// missing and refused where another user could read, block or move what is in it: the place

@@ -90,6 +90,21 @@ impl GpuDevice {
         label: &str,
         work: impl FnOnce(&Arc<CudaStream>) -> R,
     ) -> Result<Timed<R>, CudaError> {
+        let (value, elapsed) = self.between_events(work)?;
+        self.samples
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Sample {
+                label: label.to_string(),
+                device: self.info.label(),
+                elapsed,
+            });
+        Ok(Timed { value, elapsed })
+    }
+
+    /// Runs `work` with this device's stream between two CUDA events recorded on it, and returns
+    /// what it returned with the GPU time between the events.
+    fn between_events<R>(&self, work: impl FnOnce(&Arc<CudaStream>) -> R) -> Result<(R, Duration), CudaError> {
         let sys = self.sys;
         let context = self.context.cu_ctx() as CuHandle;
         let stream = self.stream.cu_stream() as CuHandle;
@@ -102,54 +117,32 @@ impl GpuDevice {
         sys.set_current_context(context)?;
         end.record(stream)?;
         let ms = end.elapsed_since(&start)?;
-        let elapsed = Duration::from_secs_f64(f64::from(ms.max(0.0)) / 1000.0);
-        self.samples
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Sample {
-                label: label.to_string(),
-                device: self.info.label(),
-                elapsed,
-            });
-        Ok(Timed { value, elapsed })
+        Ok((value, Duration::from_secs_f64(f64::from(ms.max(0.0)) / 1000.0)))
     }
 
     /// Does once what a body's first GPU work makes the driver set up and keep (the memory
     /// pool's first block, what a memset and copies each way use, timing events), so that the
     /// leak check's measurement before the body already counts it.
     pub(crate) fn warm_up(&self) -> Result<(), String> {
-        let sys = self.sys;
-        let stream = self.stream.cu_stream() as CuHandle;
-        sys.set_current_context(self.context.cu_ctx() as CuHandle)
+        let (used, _) = self
+            .between_events(|stream| {
+                let mut buffer = stream.alloc_zeros::<u8>(1)?;
+                stream.memcpy_htod(&[0u8], &mut buffer)?;
+                stream.clone_dtoh(&buffer)?;
+                drop(buffer);
+                // Freeing reports its error to the context, not here: it is the warm-up's, not
+                // the body's.
+                self.context.check_err()
+            })
             .map_err(|error| error.to_string())?;
-        let start = Event::new(sys).map_err(|error| error.to_string())?;
-        let end = Event::new(sys).map_err(|error| error.to_string())?;
-        start.record(stream).map_err(|error| error.to_string())?;
-        let mut buffer = self
-            .stream
-            .alloc_zeros::<u8>(1)
-            .map_err(|error| format!("{error:?}"))?;
-        self.stream
-            .memcpy_htod(&[0u8], &mut buffer)
-            .map_err(|error| format!("{error:?}"))?;
-        self.stream
-            .clone_dtoh(&buffer)
-            .map_err(|error| format!("{error:?}"))?;
-        drop(buffer);
-        // Freeing reports its error to the context, not here: it is the warm-up's, not the body's.
-        self.context.check_err().map_err(|error| format!("{error:?}"))?;
-        sys.set_current_context(self.context.cu_ctx() as CuHandle)
-            .map_err(|error| error.to_string())?;
-        end.record(stream).map_err(|error| error.to_string())?;
-        end.elapsed_since(&start).map_err(|error| error.to_string())?;
-        Ok(())
+        used.map_err(|error| format!("{error:?}"))
     }
 
-    /// The device memory in use, in bytes, device-wide: after the context's work is done and
-    /// what the stream-ordered pool keeps for reuse is released. `None` when the driver cannot
+    /// The device memory in use, in bytes, device-wide, once what the stream-ordered pool keeps
+    /// for reuse is released; call it with the context's work done. `None` when the driver cannot
     /// tell (no `cuMemGetInfo_v2`).
     pub(crate) fn memory_in_use(&self) -> Result<Option<u64>, CudaError> {
-        self.synchronize()?;
+        self.sys.set_current_context(self.context.cu_ctx() as CuHandle)?;
         self.sys.trim_default_pool(self.context.cu_device())?;
         Ok(match self.sys.memory_info() {
             Some(info) => {

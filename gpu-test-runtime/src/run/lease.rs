@@ -208,18 +208,11 @@ fn admit(
         return try_device(dir, device, slots, test, 0).map(|lease| lease.ok_or(Refusal::Full));
     }
     let key = sanitize(&device.key());
-    let path = dir.join(format!("{key}.admit.lock"));
-    let admission =
-        open_lock_file(&path).map_err(|error| format!("could not open the admission lock {}: {error}", path.display()))?;
     // Another process is admitting a test to this device: try again shortly, as for a held slot,
     // so that a process stuck in the driver meanwhile holds up no one past their lease timeout.
-    match admission.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => return Ok(Err(Refusal::Full)),
-        Err(TryLockError::Error(error)) => {
-            return Err(format!("could not take the admission lock {}: {error}", path.display()));
-        }
-    }
+    let Some(admission) = try_lock_at(&dir.join(format!("{key}.admit.lock")), Hold::Exclusive)? else {
+        return Ok(Err(Refusal::Full));
+    };
     let held = declared_by_holders(dir, device, slots);
     // A slot first: memory is measured only on a device this test could take, so that a waiting
     // test opens no context on a device others are using (a leak check there would count it).
@@ -318,11 +311,9 @@ fn alone_path(dir: &Path, device: &DeviceInfo) -> PathBuf {
 /// The lock by which a test waiting for `device` to itself keeps tests that share it from taking
 /// new slots, if it could be taken now (a sharing test holds it for a moment as it takes a slot).
 fn wait_alone(dir: &Path, device: &DeviceInfo, test: &str) -> Option<File> {
-    let mut intent = open_lock_file(&alone_path(dir, device)).ok()?;
-    intent.try_lock().ok()?;
+    let mut intent = try_lock_at(&alone_path(dir, device), Hold::Exclusive).ok()??;
     // Who waits, for the message of a sharing test it holds back.
-    let _ = intent.write_all(holder_text(test, 0).as_bytes());
-    let _ = intent.set_len(holder_text(test, 0).len() as u64);
+    name_holder(&mut intent, test, 0);
     Some(intent)
 }
 
@@ -333,6 +324,37 @@ fn holder_text(test: &str, declared: u64) -> String {
     format!("{pid} {start} {declared} {test}")
 }
 
+/// Writes into a lease file just locked who holds it, for the message of a test that waits: one
+/// write, then the length.
+fn name_holder(file: &mut File, test: &str, declared: u64) {
+    let holder = holder_text(test, declared);
+    let _ = file.write_all(holder.as_bytes());
+    let _ = file.set_len(holder.len() as u64);
+}
+
+/// How a lease file is locked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    Exclusive,
+    Shared,
+}
+
+/// The lease file at `path`, locked as `hold` asks when no other lock stands in the way, else
+/// `None`; the error names the file.
+fn try_lock_at(path: &Path, hold: Hold) -> Result<Option<File>, String> {
+    let file = open_lock_file(path)
+        .map_err(|error| format!("could not open the lease file {}: {error}", path.display()))?;
+    let locked = match hold {
+        Hold::Exclusive => file.try_lock(),
+        Hold::Shared => file.try_lock_shared(),
+    };
+    match locked {
+        Ok(()) => Ok(Some(file)),
+        Err(TryLockError::WouldBlock) => Ok(None),
+        Err(TryLockError::Error(error)) => Err(format!("could not lock the lease file {}: {error}", path.display())),
+    }
+}
+
 /// The first free slot of `device`, taken by `test` declaring `declared` bytes, when the device
 /// lock allows: alone (`slots` 1) only while no one else holds the device, shared only while no
 /// one holds it alone or waits to.
@@ -340,58 +362,27 @@ fn try_device(dir: &Path, device: &DeviceInfo, slots: u32, test: &str, declared:
     // Held until this returns: long enough to keep a waiter from taking the intent between the
     // check and the taking of the device lock.
     let _not_waited_for = if slots > 1 {
-        let path = alone_path(dir, device);
-        let intent = open_lock_file(&path)
-            .map_err(|error| format!("could not open the lease file {}: {error}", path.display()))?;
-        match intent.try_lock_shared() {
-            Ok(()) => Some(intent),
-            Err(TryLockError::WouldBlock) => return Ok(None),
-            Err(TryLockError::Error(error)) => {
-                return Err(format!("could not lock the lease file {}: {error}", path.display()));
-            }
-        }
+        let Some(intent) = try_lock_at(&alone_path(dir, device), Hold::Shared)? else {
+            return Ok(None);
+        };
+        Some(intent)
     } else {
         None
     };
-    let path = dir.join(format!("{}.device.lock", sanitize(&device.key())));
-    let whole = open_lock_file(&path)
-        .map_err(|error| format!("could not open the lease file {}: {error}", path.display()))?;
-    let locked = if slots == 1 {
-        whole.try_lock()
-    } else {
-        whole.try_lock_shared()
+    let hold = if slots == 1 { Hold::Exclusive } else { Hold::Shared };
+    let device_lock = dir.join(format!("{}.device.lock", sanitize(&device.key())));
+    let Some(whole) = try_lock_at(&device_lock, hold)? else {
+        return Ok(None);
     };
-    match locked {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => return Ok(None),
-        Err(TryLockError::Error(error)) => {
-            return Err(format!("could not lock the lease file {}: {error}", path.display()));
-        }
-    }
     for slot in 0..slots {
-        let path = lock_path(dir, device, slot);
-        let mut file = open_lock_file(&path)
-            .map_err(|error| format!("could not open the lease file {}: {error}", path.display()))?;
-        match file.try_lock() {
-            Ok(()) => {
-                // Who holds it, for the message of a test that waits: one write, then the length.
-                let holder = holder_text(test, declared);
-                let _ = file.write_all(holder.as_bytes());
-                let _ = file.set_len(holder.len() as u64);
-                return Ok(Some(Lease {
-                    device: device.clone(),
-                    slot,
-                    _file: file,
-                    _device: whole,
-                }));
-            }
-            Err(TryLockError::WouldBlock) => continue,
-            Err(TryLockError::Error(error)) => {
-                return Err(format!(
-                    "could not lock the lease file {}: {error}",
-                    path.display()
-                ));
-            }
+        if let Some(mut file) = try_lock_at(&lock_path(dir, device, slot), Hold::Exclusive)? {
+            name_holder(&mut file, test, declared);
+            return Ok(Some(Lease {
+                device: device.clone(),
+                slot,
+                _file: file,
+                _device: whole,
+            }));
         }
     }
     Ok(None)

@@ -16,7 +16,8 @@ use crate::settings::Settings;
 use crate::util::format::{format_bytes, format_duration, panic_message};
 use body::{BodyFailure, Stage, TestBody, run_body};
 use faults::Blocked;
-use gpu::Gpu;
+use gpu::{Gpu, GpuDevice};
+use crate::cuda::error::CudaError;
 use lease::{Lease, MemoryDemand, Waiting};
 use timing::{Sample, Timing, summarise};
 
@@ -347,17 +348,7 @@ impl OnDevices {
         // test's failure to explain; name it and keep the device from later tests.
         self.progress.enter(Stage::Checking);
         for device in gpu.devices() {
-            if let Err(error) = device.synchronize() {
-                if error.is_sticky() {
-                    let test = "code that ran earlier in this process".to_string();
-                    faults::block(
-                        device.info(),
-                        Blocked::Poisoned {
-                            test,
-                            error: error.clone(),
-                        },
-                    );
-                }
+            if let Err(error) = synchronize_or_block(device, EARLIER_CODE) {
                 let message = format!(
                     "{} reported a CUDA error before the body started: {error}",
                     device.info().label()
@@ -380,18 +371,9 @@ impl OnDevices {
         // Asynchronous errors (a faulting kernel) surface when the device is synchronised.
         self.progress.enter(Stage::Finishing);
         for device in gpu.devices() {
-            let Err(error) = device.synchronize() else {
+            let Err(error) = synchronize_or_block(device, &self.test) else {
                 continue;
             };
-            if error.is_sticky() {
-                faults::block(
-                    device.info(),
-                    Blocked::Poisoned {
-                        test: self.test.clone(),
-                        error: error.clone(),
-                    },
-                );
-            }
             if outcome.is_ok() {
                 outcome = Err(BodyFailure::Cuda(format!(
                     "left a CUDA error on {}: {error}",
@@ -401,7 +383,7 @@ impl OnDevices {
         }
         if let (Some(before), Ok(())) = (&in_use_before, &outcome) {
             self.progress.enter(Stage::LeakCheck);
-            outcome = check_for_leaks(&gpu, before);
+            outcome = check_for_leaks(&gpu, &self.test, before);
         }
         DevicesRun {
             outcome,
@@ -416,22 +398,46 @@ impl OnDevices {
 /// leak); the error says which device could not be measured and why.
 fn memory_in_use_before(gpu: &Gpu) -> Result<Vec<u64>, String> {
     for device in gpu.devices() {
-        device.warm_up().map_err(|error| {
-            format!(
+        if let Err(error) = device.warm_up() {
+            // A context the warm-up found broken for good is kept from later tests, as the check
+            // before the body would have kept it.
+            let _ = synchronize_or_block(device, EARLIER_CODE);
+            return Err(format!(
                 "cannot be checked for leaks: preparing {} for the measurement failed: {error}",
                 device.info().label()
-            )
-        })?;
+            ));
+        }
     }
-    memory_in_use(gpu)
+    memory_in_use(gpu, EARLIER_CODE)
 }
 
-/// The device memory in use on each of `gpu`'s devices; the error says which device could not
-/// be measured and why.
-fn memory_in_use(gpu: &Gpu) -> Result<Vec<u64>, String> {
+/// Who a device's error is blamed on when it was there before the test's body ran.
+const EARLIER_CODE: &str = "code that ran earlier in this process";
+
+/// Waits for `device`'s work and returns the error it raised; a sticky one (the context cannot
+/// be used again) keeps the device from later tests in this process, naming `culprit`.
+fn synchronize_or_block(device: &GpuDevice, culprit: &str) -> Result<(), CudaError> {
+    let synchronized = device.synchronize();
+    if let Err(error) = &synchronized
+        && error.is_sticky()
+    {
+        faults::block(
+            device.info(),
+            Blocked::Poisoned {
+                test: culprit.to_string(),
+                error: error.clone(),
+            },
+        );
+    }
+    synchronized
+}
+
+/// The device memory in use on each of `gpu`'s devices, once its work is done (a sticky error
+/// found then is blamed on `culprit`); the error says which device could not be measured and why.
+fn memory_in_use(gpu: &Gpu, culprit: &str) -> Result<Vec<u64>, String> {
     gpu.devices()
         .iter()
-        .map(|device| match device.memory_in_use() {
+        .map(|device| match synchronize_or_block(device, culprit).and_then(|()| device.memory_in_use()) {
             Ok(Some(bytes)) => Ok(bytes),
             Ok(None) => Err(format!(
                 "cannot be checked for leaks: the CUDA driver lacks cuMemGetInfo_v2, so the memory in use on {} \
@@ -448,8 +454,8 @@ fn memory_in_use(gpu: &Gpu) -> Result<Vec<u64>, String> {
 
 /// Compares the memory in use after the body with `before`: a device with more in use than
 /// before the body is a leak, which fails the test naming the bytes and the device.
-fn check_for_leaks(gpu: &Gpu, before: &[u64]) -> Result<(), BodyFailure> {
-    let after = memory_in_use(gpu).map_err(BodyFailure::Cuda)?;
+fn check_for_leaks(gpu: &Gpu, test: &str, before: &[u64]) -> Result<(), BodyFailure> {
+    let after = memory_in_use(gpu, test).map_err(BodyFailure::Cuda)?;
     let leaks: Vec<String> = gpu
         .devices()
         .iter()

@@ -21,7 +21,7 @@ fn private_options() -> OpenOptions {
 
 /// Opens the file at `path` for reading, if there is one: never through a symbolic link
 /// (`ELOOP`), and without waiting on a FIFO someone put there.
-pub(crate) fn open_existing(path: &Path) -> io::Result<File> {
+pub fn open_existing(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
