@@ -421,6 +421,43 @@ fn ledger_finds_the_tests_that_never_ran_on_a_gpu() {
     let run = companion(&machine, &["ledger", gpu, "--driver", "580"]);
     assert!(run.stdout.ends_with("; 6 never did\n"), "{}", run.stdout);
 
+    // With --since, older reports drop out, and the count says how many.
+    let old_gpu = std::path::Path::new(gpu).with_file_name("old-gpu.json");
+    let text = std::fs::read_to_string(gpu).unwrap();
+    let (at, _) = text
+        .split_once("\"written_at\"")
+        .expect("the report has its date");
+    let rest = &text[at.len()..];
+    let date_end = rest.find('Z').expect("the date is UTC") + 1;
+    let old = format!("{at}\"written_at\": \"2020-01-01T00:00:00Z{}", &rest[date_end..]);
+    std::fs::write(&old_gpu, old).unwrap();
+    let old_gpu = old_gpu.to_str().unwrap();
+    let run = companion(&machine, &["ledger", cpu, old_gpu, "--since", "2021-01-01"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        run.stdout.ends_with(
+            "0 of 6 GPU tests in 1 report since 2021-01-01 ran on a GPU at least once; 6 never did \
+             (1 report written before 2021-01-01 or without a date left out)\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    let run = companion(&machine, &["ledger", old_gpu, "--since", "2021-01-01"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("the report was not written on 2021-01-01 or later (the day --since gives)"),
+        "{}",
+        run.stderr
+    );
+    let run = companion(&machine, &["ledger", gpu, "--since", "2026-02-30"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("--since \"2026-02-30\" is not a day"),
+        "{}",
+        run.stderr
+    );
+
     // Bad input: named.
     let run = companion(&machine, &["ledger", gpu, "--compute", "hopper"]);
     assert_eq!(run.code, Some(2), "{}", run.all());

@@ -208,6 +208,70 @@ pub fn ledger(reports: &[Report], filter: &Filter) -> Vec<Entry> {
     entries
 }
 
+/// The day reports must be written on or after to count (`--since`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Since(String);
+
+impl Since {
+    /// Reads `--since` as a calendar day, `2026-11-01`; the error names the value and the form.
+    pub fn new(text: &str) -> Result<Since, String> {
+        let parts: Vec<&str> = text.split('-').collect();
+        let number = |s: &str, len: usize| {
+            (s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse::<u32>().ok())
+                .flatten()
+        };
+        let valid = match parts.as_slice() {
+            [year, month, day] => match (number(year, 4), number(month, 2), number(day, 2)) {
+                (Some(year), Some(month @ 1..=12), Some(day)) => {
+                    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+                    let days = match month {
+                        2 if leap => 29,
+                        2 => 28,
+                        4 | 6 | 9 | 11 => 30,
+                        _ => 31,
+                    };
+                    (1..=days).contains(&day)
+                }
+                _ => false,
+            },
+            _ => false,
+        };
+        if valid {
+            Ok(Since(text.to_string()))
+        } else {
+            Err(format!(
+                "--since {text:?} is not a day: give it as YYYY-MM-DD, e.g. 2026-11-01 (reports written that day \
+                 or later count)"
+            ))
+        }
+    }
+
+    /// Keeps the reports written on or after the day (a report's time is UTC, as it says); the
+    /// count is of those left out, reports without a date among them.
+    pub fn keep(&self, reports: Vec<Report>) -> (Vec<Report>, usize) {
+        let before = reports.len();
+        let kept: Vec<Report> = reports
+            .into_iter()
+            .filter(|report| {
+                report
+                    .written_at
+                    .as_deref()
+                    .and_then(|at| at.get(..10))
+                    .and_then(|day| Since::new(day).ok())
+                    .is_some_and(|day| day.0 >= self.0)
+            })
+            .collect();
+        let left_out = before - kept.len();
+        (kept, left_out)
+    }
+
+    /// The day, as given.
+    pub fn day(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Refuses a set of reports without a single GPU test: reports of runs that ran none (the wrong
 /// package, a filter that left them all out) would otherwise make a ledger that passes.
 pub fn check_has_tests(reports: &[Report]) -> Result<(), String> {
@@ -226,8 +290,14 @@ pub fn check_has_tests(reports: &[Report]) -> Result<(), String> {
 }
 
 /// The ledger as text: the tests that did not run as asked (every test with `all`), then a
-/// count. The `bool` is whether any test did not.
-pub fn render(reports: &[Report], filter: &Filter, all: bool) -> (String, bool) {
+/// count, which says how many reports `--since` left out. The `bool` is whether any test did not
+/// run as asked.
+pub fn render(
+    reports: &[Report],
+    filter: &Filter,
+    all: bool,
+    since: Option<(&Since, usize)>,
+) -> (String, bool) {
     let entries = ledger(reports, filter);
     let missing = entries.iter().filter(|e| !e.ran_as_asked).count();
     let mut out = String::new();
@@ -242,7 +312,7 @@ pub fn render(reports: &[Report], filter: &Filter, all: bool) -> (String, bool) 
     }
     let _ = writeln!(
         out,
-        "{} of {} GPU tests in {} ran {} at least once{}",
+        "{} of {} GPU tests in {}{} ran {} at least once{}{}",
         entries.len() - missing,
         entries.len(),
         if reports.len() == 1 {
@@ -250,11 +320,20 @@ pub fn render(reports: &[Report], filter: &Filter, all: bool) -> (String, bool) 
         } else {
             format!("{} reports", reports.len())
         },
+        since.map_or(String::new(), |(since, _)| format!(" since {}", since.day())),
         filter.describe(),
         if missing == 0 {
             String::new()
         } else {
             format!("; {missing} never did")
+        },
+        match since {
+            Some((since, left_out @ 1..)) => format!(
+                " ({left_out} {} written before {} or without a date left out)",
+                if left_out == 1 { "report" } else { "reports" },
+                since.day()
+            ),
+            _ => String::new(),
         }
     );
     (out, missing > 0)
@@ -382,7 +461,7 @@ mod tests {
 
     #[test]
     fn the_text_lists_what_is_missing_and_says_whether_anything_is() {
-        let (text, missing) = render(&two_runs(), &Filter::default(), false);
+        let (text, missing) = render(&two_runs(), &Filter::default(), false, None);
         assert!(missing);
         assert!(
             text.starts_with("MISSING my-crate::gpu big_matmul  never ran on a GPU in 2 reports"),
@@ -392,7 +471,7 @@ mod tests {
             text.ends_with("3 of 4 GPU tests in 2 reports ran on a GPU at least once; 1 never did\n"),
             "{text}"
         );
-        let (all, _) = render(&two_runs(), &Filter::default(), true);
+        let (all, _) = render(&two_runs(), &Filter::default(), true, None);
         assert_eq!(all.lines().filter(|l| l.starts_with("ran ")).count(), 3, "{all}");
     }
 
@@ -412,6 +491,61 @@ mod tests {
             entries[0].ran_as_asked && entries[0].test == "my-crate::gpu saxpy",
             "{entries:?}"
         );
+    }
+
+    #[test]
+    fn since_keeps_the_reports_of_that_day_and_later() {
+        let mut runs = two_runs();
+        let mut undated = sample();
+        undated.written_at = None;
+        let mut garbled = sample();
+        garbled.written_at = Some("yesterday, about noon".to_string());
+        runs.extend([undated, garbled]);
+        // The first run is of 2026-11-28, the second of 2026-12-01.
+        let since = Since::new("2026-11-29").unwrap();
+        let (kept, left_out) = since.keep(runs.clone());
+        assert_eq!((kept.len(), left_out), (1, 3));
+        assert_eq!(kept[0].host.as_deref(), Some("a100-box"));
+        // The day itself counts.
+        assert_eq!(Since::new("2026-11-28").unwrap().keep(runs).0.len(), 2);
+
+        // saxpy last ran on 2026-11-28: since the 29th it never did.
+        let (text, missing) = render(&kept, &Filter::default(), false, Some((&since, left_out)));
+        assert!(missing);
+        assert!(text.contains("MISSING my-crate::gpu saxpy "), "{text}");
+        assert!(
+            text.ends_with(
+                "2 of 4 GPU tests in 1 report since 2026-11-29 ran on a GPU at least once; 2 never did \
+                 (3 reports written before 2026-11-29 or without a date left out)\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_since_that_is_not_a_day_is_named() {
+        for good in ["2026-11-01", "2024-02-29", "2000-02-29", "2026-12-31"] {
+            assert!(Since::new(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "2026-02-29",
+            "1900-02-29",
+            "2026-11-31",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-11-00",
+            "2026-1-01",
+            "26-11-01",
+            "2026-11-01T00:00:00Z",
+            "last week",
+            "",
+        ] {
+            let error = Since::new(bad).unwrap_err();
+            assert!(
+                error.starts_with(&format!("--since {bad:?} is not a day: give it as YYYY-MM-DD")),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -89,6 +89,10 @@ enum Command {
         /// Count only runs under this driver release, or one it prefixes (`580`, `580.65.06`).
         #[arg(long, value_name = "RELEASE")]
         driver: Option<String>,
+        /// Count only reports written on this day (UTC) or later, `2026-11-01`: tests renamed
+        /// or removed before it drop out of the ledger with their old reports.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        since: Option<String>,
         /// List every test, not only those that never ran as asked.
         #[arg(long)]
         all: bool,
@@ -181,15 +185,36 @@ fn execute(command: Command) -> Result<i32, String> {
             files,
             compute,
             driver,
+            since,
             all,
         } => {
             let filter = ledger::Filter::new(compute.as_deref(), driver.as_deref())?;
+            let since = since.as_deref().map(ledger::Since::new).transpose()?;
             let reports = files
                 .iter()
                 .map(|f| report::load(f))
                 .collect::<Result<Vec<_>, _>>()?;
+            let (reports, left_out) = match &since {
+                Some(since) => {
+                    let (kept, left_out) = since.keep(reports);
+                    if kept.is_empty() {
+                        return Err(format!(
+                            "{} written on {} or later (the day --since gives)",
+                            if left_out == 1 {
+                                "the report was not".to_string()
+                            } else {
+                                format!("none of the {left_out} reports was")
+                            },
+                            since.day()
+                        ));
+                    }
+                    (kept, left_out)
+                }
+                None => (reports, 0),
+            };
             ledger::check_has_tests(&reports)?;
-            let (text, missing) = ledger::render(&reports, &filter, all);
+            let (text, missing) =
+                ledger::render(&reports, &filter, all, since.as_ref().map(|s| (s, left_out)));
             print_out(&text)?;
             Ok(i32::from(missing))
         }
