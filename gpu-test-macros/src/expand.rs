@@ -59,27 +59,11 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
     let mut body = item.clone();
     body.sig.ident = body_name.clone();
     body.vis = syn::Visibility::Inherited;
-    // With `feature = "cuda"`, the body as written exists only in builds with the feature.
-    // Without it, a stub of the same signature stands in (so that the types it names stay used),
-    // and the test exists and is skipped before anything could call the stub.
-    let (only_with_feature, stub) = match &config.feature {
-        Some(feature) => {
-            let mut stub = body.clone();
-            stub.block = syn::parse_quote!({
-                ::core::unreachable!("a #[gpu_test] built without its feature is never run")
-            });
-            (
-                quote!(#[cfg(feature = #feature)]),
-                quote! {
-                    #(#cfgs)*
-                    #[cfg(not(feature = #feature))]
-                    #[allow(non_snake_case, dead_code, unused)]
-                    #[doc(hidden)]
-                    #stub
-                },
-            )
-        }
-        None => (quote!(), quote!()),
+    // With `feature = "cuda"`, the body as written, and its wrapper, exist only in builds with
+    // the feature: its signature may name types that do too.
+    let only_with_feature = match &config.feature {
+        Some(feature) => quote!(#[cfg(feature = #feature)]),
+        None => quote!(),
     };
 
     let requirements = requirements(config, &rt);
@@ -107,6 +91,7 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
             };
             let wrapper = quote! {
                 #(#cfgs)*
+                #only_with_feature
                 #[allow(non_snake_case, dead_code)]
                 #[doc(hidden)]
                 fn #call_name(gpu: &#rt::Gpu) -> #rt::__private::Outcome {
@@ -115,6 +100,30 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
             };
             (quote!(#rt::__private::TestBody::Outcome(#call_name)), wrapper)
         }
+    };
+    // Without the feature, a stub of the fixed signature the registration points at stands in,
+    // and the test exists and is skipped before anything could call the stub.
+    let stub = match &config.feature {
+        Some(feature) => {
+            let unreachable = quote!(::core::unreachable!(
+                "a #[gpu_test] built without its feature is never run"
+            ));
+            let stub = match (&item.sig.output, takes_gpu) {
+                (syn::ReturnType::Default, true) => quote!(fn #body_name(_: &#rt::Gpu) { #unreachable }),
+                (syn::ReturnType::Default, false) => quote!(fn #body_name() { #unreachable }),
+                (syn::ReturnType::Type(..), _) => {
+                    quote!(fn #call_name(_: &#rt::Gpu) -> #rt::__private::Outcome { #unreachable })
+                }
+            };
+            quote! {
+                #(#cfgs)*
+                #[cfg(not(feature = #feature))]
+                #[allow(non_snake_case, dead_code)]
+                #[doc(hidden)]
+                #stub
+            }
+        }
+        None => quote!(),
     };
     let line = quote_spanned!(name.span()=> ::core::line!());
     let ignored = ignore.is_some();
@@ -280,10 +289,27 @@ mod tests {
             out.contains(". feature (\"cuda\" , :: core :: cfg ! (feature = \"cuda\"))"),
             "{out}"
         );
+        // The stub names no type of the body's signature, which may exist only with the feature.
         assert!(
-            out.contains("# [cfg (not (feature = \"cuda\"))] # [allow (non_snake_case , dead_code , unused)] # [doc (hidden)] fn __gpu_test_body_t (gpu : & Gpu) { :: core :: unreachable !"),
+            out.contains("# [cfg (not (feature = \"cuda\"))] # [allow (non_snake_case , dead_code)] # [doc (hidden)] fn __gpu_test_body_t (_ : & :: gpu_test_runtime :: Gpu) { :: core :: unreachable !"),
             "{out}"
         );
+        let out = gpu_test(
+            quote!(feature = "cuda"),
+            quote!(
+                fn t() -> Result<(), my::Error> {}
+            ),
+        )
+        .to_string();
+        assert!(
+            out.contains("# [cfg (feature = \"cuda\")] # [allow (non_snake_case , dead_code)] # [doc (hidden)] fn __gpu_test_call_t"),
+            "{out}"
+        );
+        assert!(
+            out.contains("# [cfg (not (feature = \"cuda\"))] # [allow (non_snake_case , dead_code)] # [doc (hidden)] fn __gpu_test_call_t (_ : & :: gpu_test_runtime :: Gpu) -> :: gpu_test_runtime :: __private :: Outcome { :: core :: unreachable !"),
+            "{out}"
+        );
+        assert_eq!(out.matches("my :: Error").count(), 2, "the body and its wrapper: {out}");
         // The #[test] function carries no feature gate.
         assert!(
             out.contains("# [:: core :: prelude :: v1 :: test] fn t ()"),

@@ -71,7 +71,7 @@
 //! | `min_toolkit = "X.Y"` | NVRTC X.Y or newer can be loaded (the test compiles kernels at run time) | not needed |
 //! | `timeout = "30s"` | the test fails if its body, with waiting for what it launched, takes longer (ms, s, m, h) | `GPU_TEST_TIMEOUT`, else none |
 //! | `leak_check = true` | the test fails if it leaves device memory allocated | `GPU_TEST_LEAK_CHECK` |
-//! | `feature = "cuda"` | the body is compiled only with this cargo feature; without it the test is skipped, not lost | always compiled |
+//! | `feature = "cuda"` | the body, signature included, is compiled only with this cargo feature; without it the test is skipped, not lost | always compiled |
 //! | `crate = "path"` | where the generated code finds this crate, when it is re-exported | `::gpu_test_runtime` |
 //!
 //! The body is `fn name()` or `fn name(gpu: &Gpu)` and returns `()` or `Result<(), E: Debug>`.
