@@ -437,6 +437,38 @@ fn a_driver_that_never_returns_is_bounded_at_every_stage() {
             run.all()
         );
     }
+    // Reading a device's free memory for a lease comes before any limit of the test's own: it
+    // has the probe's.
+    let machine = Machine::with_fake_driver()
+        .env("FAKE_CUDA_HANG", "cuDevicePrimaryCtxRetain")
+        .env("FAKE_CUDA_EXIT_WAITS", "1")
+        .env("GPU_TEST_PROBE_TIMEOUT", "300ms");
+    let run = Run::of(
+        machine
+            .command("timeout")
+            .args(["--kill-after=10", "120"])
+            .arg(Fixture::build("execution").test("execution"))
+            .args(["--ignored", "--exact", "needs_eight_gib_free"]),
+    );
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    // The call is left in the driver, which may hold its locks: no device is used again.
+    let failure = run
+        .stdout
+        .lines()
+        .find(|line| line.starts_with("gpu-test: needs_eight_gib_free "))
+        .unwrap_or_else(|| panic!("no failure line: {}", run.all()));
+    assert!(
+        failure.starts_with(
+            "gpu-test: needs_eight_gib_free device 0 NVIDIA Fake H100 cannot be used: the CUDA driver did not \
+             answer: cuDevicePrimaryCtxRetain ("
+        ) && failure.ends_with(
+            "did not return within 300ms (GPU_TEST_PROBE_TIMEOUT), and gpu-test calls into it no more in this \
+             process (when reading its free memory for needs_eight_gib_free)"
+        ),
+        "{}",
+        run.all()
+    );
+
     // The regions a test timed before it hung are reported.
     let machine = Machine::with_fake_driver().env("FAKE_CUDA_HANG", "cuCtxSynchronize+1");
     let run = Run::of(

@@ -309,7 +309,11 @@ mod tests {
             out.contains("# [cfg (not (feature = \"cuda\"))] # [allow (non_snake_case , dead_code)] # [doc (hidden)] fn __gpu_test_call_t (_ : & :: gpu_test_runtime :: Gpu) -> :: gpu_test_runtime :: __private :: Outcome { :: core :: unreachable !"),
             "{out}"
         );
-        assert_eq!(out.matches("my :: Error").count(), 2, "the body and its wrapper: {out}");
+        assert_eq!(
+            out.matches("my :: Error").count(),
+            2,
+            "the body and its wrapper: {out}"
+        );
         // The #[test] function carries no feature gate.
         assert!(
             out.contains("# [:: core :: prelude :: v1 :: test] fn t ()"),

@@ -23,6 +23,14 @@ pub(crate) enum Blocked {
         /// The test that timed out.
         test: String,
     },
+    /// A call gpu-test made for a test (reading free memory for its lease) did not return: it is
+    /// left inside the driver, which may hold the driver's locks, so no device can be used.
+    DriverHung {
+        /// The test the call was made for.
+        test: String,
+        /// What did not return, and its limit.
+        reason: String,
+    },
 }
 
 static BLOCKED: Mutex<Vec<(String, String, Blocked)>> = Mutex::new(Vec::new());
@@ -56,6 +64,22 @@ pub(crate) fn abandon(test: &str, devices: &[DeviceInfo]) {
     }
 }
 
+/// Records that a call made for `test` was left inside the driver (`reason` says which): every
+/// device of the driver is blocked, and the process should end without exit handlers, as for an
+/// abandoned test.
+pub(crate) fn left_in_driver(test: &str, reason: &str, devices: &[DeviceInfo]) {
+    ABANDONED.store(true, Ordering::SeqCst);
+    for device in devices {
+        block(
+            device,
+            Blocked::DriverHung {
+                test: test.to_string(),
+                reason: reason.to_string(),
+            },
+        );
+    }
+}
+
 /// Whether a test outlived its limit in this process. Its thread may be inside the driver, whose
 /// own exit-time teardown could then wait for it for ever: the process should end without
 /// running exit handlers.
@@ -71,6 +95,10 @@ pub(crate) fn explain(device: &DeviceInfo, blocked: &Blocked) -> String {
              context unusable for the rest of the process, so every later test on this device would fail \
              with it; run tests in separate processes (cargo nextest run) so that one fault cannot fail the \
              others",
+            device.label()
+        ),
+        Blocked::DriverHung { test, reason } => format!(
+            "{} cannot be used: {reason} (when reading its free memory for {test})",
             device.label()
         ),
         Blocked::Abandoned { test } => format!(

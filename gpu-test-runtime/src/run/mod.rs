@@ -129,13 +129,29 @@ pub(crate) fn execute(
         .iter()
         .filter_map(|ordinal| probe.devices.iter().find(|d| d.ordinal == *ordinal))
         .collect();
+    // Read under the probe's limit: leases are taken before any limit of the test's own runs, and
+    // a GPU wedged since the probe may not answer.
     let free_memory = |device: &DeviceInfo| -> Result<Option<u64>, String> {
-        let Some(sys) = probe.driver.ready_sys() else {
+        if probe.driver.ready_sys().is_none() {
             return Ok(None);
-        };
-        sys.device_memory(device.ordinal as i32)
-            .map(|memory| memory.map(|(free, _)| free))
-            .map_err(|error| error.to_string())
+        }
+        let ordinal = device.ordinal as i32;
+        let library = probe.driver.library.as_ref().map(|l| l.display()).unwrap_or_default();
+        let read = crate::cuda::guard::guarded(crate::settings::probe_timeout(), move |calls| {
+            calls.set_library(&library);
+            probe.driver.ready_sys().map(|sys| sys.device_memory(ordinal))
+        });
+        match read {
+            Ok(None) => Ok(None),
+            Ok(Some(memory)) => memory
+                .map(|memory| memory.map(|(free, _)| free))
+                .map_err(|error| error.to_string()),
+            Err(hung) => {
+                let reason = crate::decide::reasons::driver_hung(&hung).reason;
+                faults::left_in_driver(body.name, &reason, &probe.devices);
+                Err(reason)
+            }
+        }
     };
     let leak_check = body.leak_check.unwrap_or(settings.leak_check);
     if leak_check && settings.tests_per_device > 1 {
