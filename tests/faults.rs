@@ -469,8 +469,13 @@ fn as_another_user(program: &str, args: &[&str]) -> bool {
     }
 }
 
+/// Leases are in `runtime`: the run made its lease directory there.
+fn leases_are_in(runtime: &std::path::Path) -> bool {
+    runtime.join("leases").is_dir()
+}
+
 #[test]
-fn a_default_runtime_directory_made_by_another_user_is_refused() {
+fn a_default_runtime_directory_made_by_another_user_is_passed_over() {
     use std::os::unix::fs::PermissionsExt;
     let machine = Machine::with_fake_driver();
     // A shared temporary directory, as /tmp is.
@@ -478,16 +483,35 @@ fn a_default_runtime_directory_made_by_another_user_is_refused() {
     std::fs::create_dir_all(&tmp).unwrap();
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).unwrap();
     std::fs::set_permissions(machine.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let home = machine.dir().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    // Another user takes the name first, which anyone can guess.
     let planted = tmp.join("gpu-test-0");
     if !as_another_user("mkdir", &["-m", "0777", planted.to_str().unwrap()]) {
         return;
     }
-    let mut command = machine.command(Fixture::build("harness-basic").test("gpu"));
-    command
-        .env_remove("GPU_TEST_RUNTIME_DIR")
-        .env_remove("XDG_RUNTIME_DIR")
-        .env("TMPDIR", &tmp);
-    let run = Run::of(&mut command);
+    let run_with = |home: &std::path::Path| {
+        let mut command = machine.command(Fixture::build("harness-basic").test("gpu"));
+        command
+            .env_remove("GPU_TEST_RUNTIME_DIR")
+            .env_remove("XDG_RUNTIME_DIR")
+            .env("TMPDIR", &tmp)
+            .env("HOME", home)
+            .args(["--exact", "round_trip"]);
+        Run::of(&mut command)
+    };
+    // It blocks nothing: the run uses the home's cache.
+    let run = run_with(&home);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(leases_are_in(&home.join(".cache/gpu-test")), "{}", run.all());
+    assert_eq!(
+        std::fs::read_dir(&planted).unwrap().count(),
+        0,
+        "nothing was written there"
+    );
+
+    // Without a home of this user's, the refusal names the directory and who made it.
+    let run = run_with(&machine.dir().join("no-such-home"));
     assert_eq!(run.code, Some(101), "{}", run.all());
     assert!(
         run.stderr.contains(&format!(
@@ -497,11 +521,56 @@ fn a_default_runtime_directory_made_by_another_user_is_refused() {
         "{}",
         run.all()
     );
-    assert_eq!(
-        std::fs::read_dir(&planted).unwrap().count(),
-        0,
-        "nothing was written there"
+    assert_eq!(std::fs::read_dir(&planted).unwrap().count(), 0);
+}
+
+#[test]
+fn an_xdg_runtime_dir_or_temporary_directory_not_fit_for_this_user_is_passed_over() {
+    use std::os::unix::fs::PermissionsExt;
+    let machine = Machine::with_fake_driver();
+    let tmp = machine.dir().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let home = machine.dir().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let run_with = |xdg: Option<&std::path::Path>, tmpdir: &std::ffi::OsStr, home: &std::path::Path| {
+        let mut command = machine.command(Fixture::build("harness-basic").test("gpu"));
+        command
+            .env_remove("GPU_TEST_RUNTIME_DIR")
+            .env_remove("XDG_RUNTIME_DIR")
+            .env("TMPDIR", tmpdir)
+            .env("HOME", home)
+            .current_dir(machine.dir())
+            .args(["--exact", "round_trip"]);
+        if let Some(xdg) = xdg {
+            command.env("XDG_RUNTIME_DIR", xdg);
+        }
+        Run::of(&mut command)
+    };
+
+    // A relative TMPDIR, which each process would find from its own working directory.
+    let run = run_with(None, "relative-tmp".as_ref(), &home);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(leases_are_in(&home.join(".cache/gpu-test")), "{}", run.all());
+    assert!(!machine.dir().join("relative-tmp").exists());
+    let run = run_with(None, "relative-tmp".as_ref(), &machine.dir().join("no-such-home"));
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("the runtime directory is not usable: relative-tmp/gpu-test-0 is a relative path"),
+        "{}",
+        run.all()
     );
+
+    // Another user's XDG_RUNTIME_DIR, as `sudo -E` keeps it.
+    std::fs::set_permissions(machine.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let foreign = machine.dir().join("run-user-65534");
+    if !as_another_user("mkdir", &["-m", "0700", foreign.to_str().unwrap()]) {
+        // Made by this user, it would be used.
+        return;
+    }
+    let run = run_with(Some(&foreign), tmp.as_os_str(), &home);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(leases_are_in(&tmp.join("gpu-test-0")), "{}", run.all());
 }
 
 #[test]

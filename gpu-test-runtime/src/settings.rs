@@ -51,8 +51,8 @@ pub(crate) struct Settings {
     /// `GPU_TEST_LEASE_NOTICE`: how long a test waits for device leases before saying so.
     pub lease_notice: Duration,
     /// `GPU_TEST_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/gpu-test`, else `<temp>/gpu-test-<uid>`
-    /// (or `$HOME/.cache/gpu-test` where others could move things in `<temp>`): where lease locks
-    /// and per-run state live.
+    /// (or `$HOME/.cache/gpu-test` where others could move or take that): where lease locks and
+    /// per-run state live.
     pub runtime_dir: PathBuf,
     /// Whether `GPU_TEST_RUNTIME_DIR` chose it.
     pub runtime_dir_is_set: bool,
@@ -177,6 +177,35 @@ pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
 fn is_own_directory(dir: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata(dir).is_ok_and(|metadata| metadata.is_dir() && metadata.uid() == user_id())
+}
+
+/// The runtime directory when `GPU_TEST_RUNTIME_DIR` is unset: `$XDG_RUNTIME_DIR/gpu-test` where
+/// that is this user's, else `temp` (`<temp>/gpu-test-<uid>`), else the home's cache where no
+/// one else could take `temp`'s place: a relative temporary directory, one others may write to
+/// without the sticky bit (a container's /tmp mounted from a Kubernetes emptyDir: they could move
+/// this user's directory away and put theirs in its place), or a `gpu-test-<uid>` another user
+/// made first (a name anyone can guess: they would otherwise block every GPU test). Where the home
+/// will not do either, `temp` stays, and its refusal names the real cause.
+fn default_runtime_dir(get: &dyn Fn(&str) -> Option<String>, temp: PathBuf) -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    // `sudo -E` and `su` keep the XDG_RUNTIME_DIR of the user they came from.
+    if let Some(xdg) = get("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute() && is_own_directory(dir))
+    {
+        return xdg.join("gpu-test");
+    }
+    let taken_by_others = std::fs::symlink_metadata(&temp)
+        .is_ok_and(|metadata| !metadata.is_dir() || metadata.uid() != user_id());
+    if temp.is_absolute() && movable_by_others(&temp).is_none() && !taken_by_others {
+        return temp;
+    }
+    get("HOME")
+        .map(PathBuf::from)
+        .filter(|home| home.is_absolute() && is_own_directory(home))
+        .map(|home| home.join(".cache").join("gpu-test"))
+        .filter(|cache| movable_by_others(cache).is_none())
+        .unwrap_or(temp)
 }
 
 /// `GPU_TEST_PROBE_TIMEOUT`, read without failing: the probe needs it and must never fail (an
@@ -319,20 +348,8 @@ impl Settings {
                         .into(),
                 );
             }
-        } else if let Some(xdg) = get("XDG_RUNTIME_DIR").filter(|dir| Path::new(dir).is_absolute()) {
-            settings.runtime_dir = PathBuf::from(xdg).join("gpu-test");
-        } else if movable_by_others(&settings.runtime_dir).is_some() {
-            // A temporary directory others may write to without the sticky bit (a container's /tmp
-            // mounted from a Kubernetes emptyDir, say): they could move this user's directory away
-            // and put theirs in its place. The home's cache instead, where that cannot happen.
-            let cache = get("HOME")
-                .map(PathBuf::from)
-                .filter(|home| home.is_absolute() && is_own_directory(home))
-                .map(|home| home.join(".cache").join("gpu-test"))
-                .filter(|cache| movable_by_others(cache).is_none());
-            if let Some(cache) = cache {
-                settings.runtime_dir = cache;
-            }
+        } else {
+            settings.runtime_dir = default_runtime_dir(&get, settings.runtime_dir);
         }
         if let Some(value) = get("GPU_TEST_SYSTEM_ROOT") {
             let root = PathBuf::from(&value);

@@ -188,17 +188,30 @@ pub(crate) fn create_private_dirs(dir: &Path) -> io::Result<()> {
 /// directory on the way to it is not trusted as [`trusted_to_load`] says (whoever may write
 /// there could move it away and put a directory of their own in its place).
 pub(crate) fn ensure_private_dir(dir: &Path) -> Result<(), String> {
-    if let Some((place, problem)) = movable_by_others(dir) {
+    if !dir.is_absolute() {
+        // A relative TMPDIR: each process would find it from its own working directory.
         return Err(format!(
+            "{} is a relative path: every test process of a run must find the same directory, whatever its \
+             working directory",
+            dir.display()
+        ));
+    }
+    let movable = || match movable_by_others(dir) {
+        Some((place, problem)) => Err(format!(
             "{} is inside {}, which {problem}: another user could move it away and put a directory of \
              theirs in its place",
             dir.display(),
             place.display()
-        ));
-    }
+        )),
+        None => Ok(()),
+    };
+    movable()?;
     if let Err(error) = create_private_dirs(dir) {
         return Err(format!("{} could not be created: {error}", dir.display()));
     }
+    // Again, now that the whole path exists: a missing directory on the way counted as trusted,
+    // and someone could have made it (or a link in its place) in between.
+    movable()?;
     let metadata =
         fs::symlink_metadata(dir).map_err(|error| format!("{} cannot be read: {error}", dir.display()))?;
     if metadata.file_type().is_symlink() {
