@@ -285,7 +285,8 @@ pub(crate) type FreeMemory<'a> = dyn Fn(&DeviceInfo) -> Result<Option<u64>, Stri
 /// The memory the current holders of `device`'s slots declared: each slot whose lock someone
 /// holds counts what its file says (nothing readable counts as nothing declared).
 fn declared_by_holders(dir: &Path, device: &DeviceInfo, slots: u32) -> u64 {
-    (0..slots)
+    // Every slot in use, those of a run that shares the device more widely than this one too.
+    (0..slots.max(slots_in_use(dir, device)))
         .filter_map(|slot| held_text(&lock_path(dir, device, slot)))
         .map(|text| parse_holder(&text).map_or(0, |h| h.declared))
         .fold(0u64, u64::saturating_add)
@@ -573,6 +574,30 @@ mod tests {
         busy.lock().unwrap();
         assert!(matches!(admit("g", declaring(1)), Err(Refusal::Full)));
         drop(busy);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn admission_counts_the_slots_of_a_run_that_shares_more_widely() {
+        let dir = crate::util::files::scratch_dir("admission-wide");
+        let device = device();
+        // The holders have not allocated yet: all 16 GiB are free.
+        let free_memory = |_: &DeviceInfo| -> Result<Option<u64>, String> { Ok(Some(16 << 30)) };
+        // A run with four tests per device holds slots 2 and 3, declaring 6 GiB each.
+        let take = |test: &str, demand: MemoryDemand| {
+            admit(&dir, &device, 4, test, demand, &free_memory)
+                .unwrap()
+                .ok()
+                .unwrap_or_else(|| panic!("{test} was refused"))
+        };
+        let (a, b) = (take("a", MemoryDemand::default()), take("b", MemoryDemand::default()));
+        let (_c, _d) = (take("c", declaring(6)), take("d", declaring(6)));
+        drop((a, b));
+        // A run with two per device takes slot 0, and must count the 12 GiB of slots 2 and 3.
+        match admit(&dir, &device, 2, "e", declaring(6), &free_memory).unwrap() {
+            Err(Refusal::Memory(why)) => assert!(why.contains("declare 12 GiB"), "{why}"),
+            _ => panic!("18 GiB of 16 was admitted"),
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
