@@ -62,8 +62,13 @@ fn a_second_process_waits_for_the_gpu_the_first_holds(gpu: &Gpu) -> Result<(), B
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
+    // Named after the UUID without its GPU- (or MIG-), which says only how a device was chosen.
+    let key = uuid
+        .strip_prefix("GPU-")
+        .or_else(|| uuid.strip_prefix("MIG-"))
+        .unwrap_or(&uuid);
     assert!(
-        leases.iter().any(|name| name.starts_with(&uuid)),
+        key.len() >= 32 && leases.iter().any(|name| name.starts_with(key)),
         "lease files {leases:?} are not named after {uuid}"
     );
     let _ = std::fs::remove_dir_all(&runtime);

@@ -238,12 +238,22 @@ impl DeviceInfo {
         format!("device {} {}", self.ordinal, self.name)
     }
 
-    /// A stable key for this physical device: the UUID, else the PCI bus id, else the ordinal.
+    /// A stable key for this physical device (or MIG instance): the UUID, else the PCI bus id,
+    /// else the ordinal. The UUID's `GPU-` or `MIG-` is left out: it says only how
+    /// `CUDA_VISIBLE_DEVICES` chose a MIG instance, and runs that chose one differently must
+    /// still share its leases.
     pub fn key(&self) -> String {
-        self.uuid
-            .clone()
-            .or_else(|| self.pci_bus_id.clone())
-            .unwrap_or_else(|| format!("ordinal-{}", self.ordinal))
+        match &self.uuid {
+            Some(uuid) => uuid
+                .strip_prefix("GPU-")
+                .or_else(|| uuid.strip_prefix("MIG-"))
+                .unwrap_or(uuid)
+                .to_string(),
+            None => self
+                .pci_bus_id
+                .clone()
+                .unwrap_or_else(|| format!("ordinal-{}", self.ordinal)),
+        }
     }
 }
 

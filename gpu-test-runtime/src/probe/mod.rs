@@ -350,7 +350,34 @@ impl Probe {
 
 #[cfg(test)]
 mod tests {
-    use super::release_in_file_name;
+    use super::{DeviceInfo, VisibleDevices, name_mig_instances, release_in_file_name};
+
+    #[test]
+    fn a_mig_instance_has_one_key_however_it_was_chosen() {
+        let instance = DeviceInfo {
+            ordinal: 0,
+            name: "NVIDIA H100 MIG 1g.10gb".to_string(),
+            compute_capability: crate::cuda::version::Version::new(9, 0),
+            total_memory: 10 << 30,
+            multiprocessors: None,
+            uuid: Some("GPU-0d3a6b2e-1c7f-5a4e-9b8d-2f6e4c1a7b90".to_string()),
+            pci_bus_id: None,
+            compute_mode: None,
+        };
+        // Chosen by its MIG UUID, it is named as nvidia-smi names it...
+        let mut by_uuid = vec![instance.clone()];
+        name_mig_instances(
+            &mut by_uuid,
+            &VisibleDevices::parse(Some("MIG-0d3a6b2e-1c7f-5a4e-9b8d-2f6e4c1a7b90")),
+        );
+        assert_eq!(
+            by_uuid[0].uuid.as_deref(),
+            Some("MIG-0d3a6b2e-1c7f-5a4e-9b8d-2f6e4c1a7b90")
+        );
+        // ...and leased under the same key as when chosen by index.
+        assert_eq!(by_uuid[0].key(), instance.key());
+        assert_eq!(instance.key(), "0d3a6b2e-1c7f-5a4e-9b8d-2f6e4c1a7b90");
+    }
 
     #[test]
     fn a_release_is_read_from_the_driver_library_file_name() {
