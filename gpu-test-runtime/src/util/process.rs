@@ -46,7 +46,9 @@ pub(crate) fn stdout_within(command: &mut Command, limit: Duration) -> Result<St
             Ok(None) if started.elapsed() >= limit => {
                 kill_group(child.id());
                 let _ = child.kill();
-                let _ = child.wait();
+                // Reaped elsewhere: a killed process in uninterruptible sleep (an nvidia-smi
+                // inside a wedged driver) ends only when the kernel lets it.
+                std::thread::spawn(move || child.wait());
                 return Err(stopped());
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
