@@ -1005,6 +1005,43 @@ fn each_device_runs_once_per_qualifying_device() {
     );
     assert_eq!(entry("on_every_modern_gpu::cuda1")["outcome"], "skipped");
 
+    // Strict mode passes over a device the test does not suit where another device runs it, as
+    // `devices = 1` does; and a GPU listed twice runs once.
+    let two_gpus = "NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake T4|7.5|16GiB";
+    for (devices, visible, skipped) in [
+        (
+            two_gpus,
+            None,
+            "ignored (device 1 NVIDIA Fake T4 is sm_75, needs min_compute 8.0)",
+        ),
+        (
+            two_gpus,
+            Some("0,0"),
+            "ignored (device 1 NVIDIA Fake H100 is the same GPU as device 0 (CUDA_VISIBLE_DEVICES lists it \
+             twice): one run per GPU)",
+        ),
+    ] {
+        let mut strict = Machine::with_fake_driver()
+            .devices(devices)
+            .env("GPU_TEST_STRICT", "1");
+        if let Some(visible) = visible {
+            strict = strict.env("CUDA_VISIBLE_DEVICES", visible);
+        }
+        let run = strict.run("per-device", "gpu", &["--test-threads", "1"]);
+        assert_eq!(run.code, Some(0), "{visible:?}: {}", run.all());
+        assert_eq!(outcome_of(&run, "on_every_modern_gpu::cuda0"), "ok");
+        assert_eq!(outcome_of(&run, "on_every_modern_gpu::cuda1"), skipped);
+    }
+    // Where no device suits it, strict mode fails every run.
+    let strict = Machine::with_fake_driver()
+        .devices("NVIDIA Fake T4|7.5|16GiB;NVIDIA Fake T4|7.5|16GiB")
+        .env("GPU_TEST_STRICT", "1");
+    let run = strict.run("per-device", "gpu", &["--test-threads", "1"]);
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    for trial in ["on_every_modern_gpu::cuda0", "on_every_modern_gpu::cuda1"] {
+        assert_eq!(outcome_of(&run, trial), "FAILED", "{}", run.all());
+    }
+
     // Listing agrees with the run.
     let listed_ignored = machine.run("per-device", "gpu", &["--list", "--ignored"]);
     assert_eq!(

@@ -73,7 +73,29 @@ impl Decider {
             .check_device(self.probe, device, earlier)
             .map(|()| Arc::new(vec![device.ordinal]))
             .map_err(Arc::new);
-        self.apply_policy(checked, listed_to_run)
+        match checked {
+            // A device this test does not suit, on a machine where another runs it, is no unmet
+            // requirement of the machine's: as `devices = 1` passes over it, strict mode does too.
+            // (Where nextest listed it to run, the environment changed: that stays a failure.)
+            Err(reason)
+                if reason.kind == skip::SkipKind::DeviceUnsuitable
+                    && listed_to_run != Some(true)
+                    && self.some_device_suits(requirements) =>
+            {
+                Decision::Skip(reason)
+            }
+            checked => self.apply_policy(checked, listed_to_run),
+        }
+    }
+
+    /// Whether some device of the machine would run an `each_device` test.
+    fn some_device_suits(&self, requirements: &Requirements) -> bool {
+        let devices = &self.probe.devices;
+        (0..devices.len()).any(|index| {
+            requirements
+                .check_device(self.probe, &devices[index], &devices[..index])
+                .is_ok()
+        })
     }
 
     /// The decision for the run of an `each_device` test on device `ordinal`, which nextest's list
