@@ -32,7 +32,7 @@ pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
 }
 
 /// Bytes for people: an exact binary or decimal unit when there is one (`16 GiB`, `80 GB`),
-/// otherwise GiB with one decimal (`15.6 GiB`).
+/// otherwise GiB with one decimal, rounded down (`15.6 GiB`).
 pub(crate) fn format_bytes(bytes: u64) -> String {
     const BINARY: [(&str, u64); 4] = [
         ("TiB", 1 << 40),
@@ -54,10 +54,17 @@ pub(crate) fn format_bytes(bytes: u64) -> String {
     match exact {
         Some((unit, size)) if bytes / size < 10_000 => format!("{} {unit}", bytes / size),
         _ if bytes < 10_000 => format!("{bytes} B"),
-        _ if bytes < 1 << 20 => format!("{:.1} KiB", bytes as f64 / 1024.0),
-        _ if bytes < 1 << 30 => format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64),
-        _ => format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64),
+        _ if bytes < 1 << 20 => tenths(bytes, 1 << 10, "KiB"),
+        _ if bytes < 1 << 30 => tenths(bytes, 1 << 20, "MiB"),
+        _ => tenths(bytes, 1 << 30, "GiB"),
     }
+}
+
+/// `bytes` in `unit`s to a tenth, rounded down: a size is never shown as more than it is, so a
+/// card of 16376 MiB reads "15.9 GiB", not a "16.0 GiB" that seems to meet a 16 GiB need.
+fn tenths(bytes: u64, unit: u64, name: &str) -> String {
+    let tenths = u128::from(bytes) * 10 / u128::from(unit);
+    format!("{}.{} {name}", tenths / 10, tenths % 10)
 }
 
 /// `1 GPU`, `2 GPUs`.
@@ -127,12 +134,15 @@ mod tests {
         assert_eq!(format_bytes(16 << 30), "16 GiB");
         assert_eq!(format_bytes(80_000_000_000), "80 GB");
         assert_eq!(format_bytes(512 << 20), "512 MiB");
-        assert_eq!(format_bytes(15_843_721_216), "14.8 GiB");
+        assert_eq!(format_bytes(15_843_721_216), "14.7 GiB");
         assert_eq!(format_bytes(1000), "1 KB");
         assert_eq!(format_bytes(2048), "2 KiB");
-        assert_eq!(format_bytes(12_345), "12.1 KiB");
+        assert_eq!(format_bytes(12_345), "12.0 KiB");
         assert_eq!(format_bytes(1234), "1234 B");
         assert_eq!(format_bytes(300_000_001), "286.1 MiB");
+        // Rounded down: a 16376 MiB card must not read as meeting a 16 GiB need.
+        assert_eq!(format_bytes(16376 << 20), "15.9 GiB");
+        assert_eq!(format_bytes(u64::MAX), "17179869183.9 GiB");
     }
 
     #[test]
