@@ -67,15 +67,38 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
     };
 
     let requirements = requirements(config, &rt);
+    // The body as a `fn(&Gpu)`, spanned on its parameter's type: a type that only looks like
+    // gpu-test's `Gpu` (another crate's, or `&'static Gpu`) is reported there, not on the attribute.
+    let fn_name = format_ident!("__GPU_TEST_FN_{}", name);
+    let as_fn = |output: &syn::ReturnType, gated: &TokenStream| match item.sig.inputs.first() {
+        Some(syn::FnArg::Typed(param)) if takes_gpu => {
+            let span = param.ty.span();
+            let rt_spanned = respan(rt.clone(), span);
+            let body = syn::Ident::new(&body_name.to_string(), span);
+            quote_spanned! {span=>
+                #(#cfgs)*
+                #gated
+                #[allow(non_upper_case_globals, dead_code)]
+                #[doc(hidden)]
+                const #fn_name: fn(&#rt_spanned::Gpu) #output = #body;
+            }
+        }
+        _ => quote!(),
+    };
     // A body returning `()` is pointed at as it is; any other goes through a wrapper that
     // converts its result: no closure, and no conversion the body does not need.
     let call_name = format_ident!("__gpu_test_call_{}", name);
     let (test_body, wrapper) = match (&item.sig.output, takes_gpu) {
-        (syn::ReturnType::Default, true) => (quote!(#rt::__private::TestBody::Gpu(#body_name)), quote!()),
+        // The stub that stands in without a feature has the same signature: not gated.
+        (syn::ReturnType::Default, true) => (
+            quote!(#rt::__private::TestBody::Gpu(#fn_name)),
+            as_fn(&syn::ReturnType::Default, &quote!()),
+        ),
         (syn::ReturnType::Default, false) => (quote!(#rt::__private::TestBody::Plain(#body_name)), quote!()),
-        (syn::ReturnType::Type(_, ty), _) => {
+        (output @ syn::ReturnType::Type(_, ty), _) => {
+            let as_fn = as_fn(output, &only_with_feature);
             let call = if takes_gpu {
-                quote!(#body_name(gpu))
+                quote!(#fn_name(gpu))
             } else {
                 quote!({
                     let _ = gpu;
@@ -90,6 +113,8 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
                 <#ty as #rt_spanned::__private::IntoOutcome>::into_outcome(#call)
             };
             let wrapper = quote! {
+                #as_fn
+
                 #(#cfgs)*
                 #only_with_feature
                 #[allow(non_snake_case, dead_code)]
