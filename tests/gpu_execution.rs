@@ -319,7 +319,7 @@ fn an_error_code_cudarc_does_not_know_is_reported_as_a_number() {
 #[test]
 fn a_body_past_its_timeout_fails_and_keeps_its_device_from_later_tests() {
     // A probe limit past what the clock can count is no limit, not an overflow.
-    let machine = Machine::with_fake_driver().env("GPU_TEST_PROBE_TIMEOUT", "500000000000y");
+    let machine = Machine::with_fake_driver().env("GPU_TEST_PROBE_TIMEOUT", "5000000000000000h");
     let run = execution(&machine, &["--ignored", "hang_", "--test-threads", "1"]);
     assert_eq!(run.code, Some(101), "{}", run.all());
     // The hung body sleeps for 60 s and then says so: the run ended without waiting for it.

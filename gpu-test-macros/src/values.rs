@@ -116,6 +116,19 @@ pub(crate) fn parse_duration_ms(text: &str) -> Result<u64, String> {
     if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("{accepted}: the unit is missing in \"{text}\""));
     }
+    // humantime reads `5M` as five months, where five minutes was surely meant: units above hours
+    // are refused, as the runtime refuses them in its variables.
+    if let Some(unit) = trimmed.split(|c: char| !c.is_ascii_alphabetic()).find(|unit| {
+        matches!(
+            *unit,
+            "d" | "day" | "days" | "w" | "week" | "weeks" | "M" | "month" | "months" | "y" | "year" | "years"
+        )
+    }) {
+        return Err(format!(
+            "{accepted}, got \"{text}\": its unit \"{unit}\" is above hours, which are not taken (M is months; \
+             minutes are m)"
+        ));
+    }
     let duration = humantime::parse_duration(trimmed)
         .map_err(|error| format!("{accepted}, got \"{text}\" ({error})"))?;
     if duration.is_zero() {
@@ -262,6 +275,13 @@ mod tests {
                 .contains("got \"30 parsecs\"")
         );
         assert!(parse_duration_ms("500us").unwrap_err().contains("at least 1ms"));
+        for above_hours in ["5M", "1d", "2 weeks", "1y"] {
+            let error = parse_duration_ms(above_hours).unwrap_err();
+            assert!(
+                error.contains("is above hours, which are not taken (M is months; minutes are m)"),
+                "{error}"
+            );
+        }
         assert!(parse_duration_ms("0s").unwrap_err().contains("more than zero"));
         assert_eq!(parse_duration_ms("1.5s"), Ok(1_500));
     }

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::util::files::movable_by_others;
-use crate::util::format::parse_duration;
+use crate::util::format::{parse_duration, parse_duration_or_zero};
 use crate::util::os::user_id;
 use crate::util::suggest::nearest;
 
@@ -312,14 +312,14 @@ impl Settings {
             let parsed = match value.trim() {
                 "0" if zero => Some(Duration::ZERO),
                 // `0s` or `0ms` is zero too, where zero is allowed.
-                text if zero => humantime::parse_duration(text).ok(),
+                text if zero => parse_duration_or_zero(text),
                 text => parse_duration(text),
             };
             if parsed.is_none() {
                 let accepted = if zero {
-                    format!("expected 0 (at once) or a duration such as {examples}")
+                    format!("expected 0 (at once) or a duration such as {examples} (units ms, s, m, h)")
                 } else {
-                    format!("expected a duration greater than zero such as {examples}")
+                    format!("expected a duration greater than zero such as {examples} (units ms, s, m, h)")
                 };
                 fail(variable, &value, accepted);
             }

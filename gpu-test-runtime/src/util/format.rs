@@ -26,9 +26,24 @@ pub(crate) fn format_duration(duration: Duration) -> String {
 
 /// A duration such as `30s`, `500ms`, `10m` or `1h` (humantime's grammar), more than zero.
 pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
-    humantime::parse_duration(text.trim())
-        .ok()
-        .filter(|duration| !duration.is_zero())
+    parse_duration_or_zero(text).filter(|duration| !duration.is_zero())
+}
+
+/// A duration as [`parse_duration`] reads it, zero included. Units above hours are refused:
+/// humantime reads `5M` as five months, where a timeout of five minutes was surely meant.
+pub(crate) fn parse_duration_or_zero(text: &str) -> Option<Duration> {
+    let units_up_to_hours = text
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|unit| !unit.is_empty())
+        .all(|unit| {
+            !matches!(
+                unit,
+                "d" | "day" | "days" | "w" | "week" | "weeks" | "M" | "month" | "months" | "y" | "year" | "years"
+            )
+        });
+    units_up_to_hours
+        .then(|| humantime::parse_duration(text.trim()).ok())
+        .flatten()
 }
 
 /// Bytes for people: an exact binary or decimal unit when there is one (`16 GiB`, `80 GB`),
@@ -127,6 +142,11 @@ mod tests {
         assert_eq!(parse_duration("0s"), None);
         assert_eq!(parse_duration("soon"), None);
         assert_eq!(parse_duration("30"), None);
+        assert_eq!(parse_duration("1m 30s"), Some(Duration::from_secs(90)));
+        // Five months, to humantime: refused, as are days and beyond.
+        for above_hours in ["5M", "1d", "2w", "1y", "1h 1day"] {
+            assert_eq!(parse_duration(above_hours), None, "{above_hours}");
+        }
     }
 
     #[test]
