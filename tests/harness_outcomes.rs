@@ -225,6 +225,49 @@ fn met_tests_run_and_pass() {
     );
 }
 
+/// Two devices that both miss two requirements: each problem is named per device, each hint once.
+#[test]
+fn hints_of_several_unsuitable_devices_are_given_once() {
+    let machine = Machine::with_fake_driver().devices("NVIDIA Fake T4|7.5|15GiB;NVIDIA Fake T4|7.5|15GiB");
+    let run = gpu(&machine, &["--exact", "needs_a_big_modern_gpu"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(
+        run.stderr_lines("gpu-test: to run them: "),
+        [
+            "gpu-test: to run them: run on a GPU of compute capability 8.0 (sm_80) or newer; run on a GPU with at \
+          least 16 GiB of memory"
+        ],
+        "{}",
+        run.all()
+    );
+    assert!(
+        outcome_of(&run, "needs_a_big_modern_gpu")
+            .contains("; device 1 NVIDIA Fake T4 is sm_75, needs min_compute"),
+        "{}",
+        run.all()
+    );
+}
+
+/// A driver that cannot say which CUDA it supports may be new enough: the hint is not to update it.
+#[test]
+fn a_driver_whose_cuda_version_is_unknown_is_named_not_taken_for_old() {
+    let machine = Machine::with_fake_driver().env("FAKE_CUDA_VERSION_RESULT", "999");
+    let run = gpu(&machine, &["--exact", "needs_cuda_11_8"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(
+        outcome_of(&run, "needs_cuda_11_8"),
+        "ignored (needs CUDA >= 11.8, the driver's CUDA version is unknown (cuDriverGetVersion failed: \
+         CUDA_ERROR_UNKNOWN (999) \"unknown error\"); CUDA 11.8 needs driver >= 520.61.05)"
+    );
+    let hint = run.stderr_lines("gpu-test: to run them: ").join("\n");
+    assert!(
+        hint.starts_with("gpu-test: to run them: check the driver's installation")
+            && !hint.contains("update the NVIDIA driver"),
+        "{}",
+        run.all()
+    );
+}
+
 #[test]
 fn filters_select_tests_by_libtest_rules() {
     let machine = Machine::with_fake_driver();

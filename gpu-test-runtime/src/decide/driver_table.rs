@@ -36,13 +36,18 @@ pub(crate) const MIN_LINUX_DRIVER: &[(Version, &str)] = &[
 /// `None` when `cuda` is older or newer than every release the table knows: the next release's
 /// driver would ask for more than an older release needs.
 pub(crate) fn min_driver_for(cuda: Version) -> Option<&'static str> {
-    if MIN_LINUX_DRIVER.first().is_some_and(|(oldest, _)| cuda < *oldest) {
+    if older_than_known(cuda) {
         return None;
     }
     MIN_LINUX_DRIVER
         .iter()
         .find(|(release, _)| *release >= cuda)
         .map(|(_, driver)| *driver)
+}
+
+/// Whether `cuda` is older than every release the table knows.
+pub(crate) fn older_than_known(cuda: Version) -> bool {
+    MIN_LINUX_DRIVER.first().is_some_and(|(oldest, _)| cuda < *oldest)
 }
 
 #[cfg(test)]
@@ -61,6 +66,8 @@ mod tests {
         assert_eq!(min_driver_for(Version::new(12, 7)), Some("570.26"));
         assert_eq!(min_driver_for(Version::new(10, 2)), Some("440.33"));
         assert_eq!(min_driver_for(Version::new(9, 2)), None);
+        assert!(older_than_known(Version::new(9, 2)));
+        assert!(!older_than_known(Version::new(99, 0)));
         assert_eq!(min_driver_for(Version::new(14, 0)), None);
     }
 

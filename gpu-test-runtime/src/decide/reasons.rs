@@ -397,13 +397,21 @@ pub(crate) fn built_without_feature(name: &str) -> SkipReason {
 pub(crate) fn cuda_too_old(probe: &Probe, min_cuda: Version) -> Option<SkipReason> {
     let needed = match driver_table::min_driver_for(min_cuda) {
         Some(driver) => format!("CUDA {min_cuda} needs driver >= {driver}"),
+        None if driver_table::older_than_known(min_cuda) => {
+            format!("CUDA {min_cuda} is older than every release whose minimum driver gpu-test knows")
+        }
         None => format!("CUDA {min_cuda} is newer than every release whose minimum driver gpu-test knows"),
     };
-    let hint = match driver_table::min_driver_for(min_cuda) {
-        Some(driver) => {
+    let hint = match (probe.driver.cuda_version, driver_table::min_driver_for(min_cuda)) {
+        // The driver did not say which CUDA it supports: it may well be new enough.
+        (None, _) => "check the driver's installation: `nvidia-smi` shows its release and the CUDA version it \
+                      supports; a driver whose cuDriverGetVersion fails is damaged or mismatched with its kernel \
+                      module (reinstall it, or reboot after an update)"
+            .to_string(),
+        (Some(_), Some(driver)) => {
             format!("update the NVIDIA driver to {driver} or newer (`nvidia-smi` shows the installed one)")
         }
-        None => "update the NVIDIA driver (`nvidia-smi` shows the installed one)".to_string(),
+        (Some(_), None) => "update the NVIDIA driver (`nvidia-smi` shows the installed one)".to_string(),
     };
     let found = match probe.driver.cuda_version {
         Some(version) if version >= min_cuda => return None,

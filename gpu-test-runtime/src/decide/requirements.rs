@@ -49,9 +49,10 @@ impl Requirements {
         }
     }
 
-    /// At least `count` visible devices that meet the per-device requirements.
+    /// At least `count` visible devices that meet the per-device requirements; `0` counts as 1,
+    /// since a GPU test runs on a device (the attribute refuses `devices = 0`).
     pub const fn devices(mut self, count: u32) -> Requirements {
-        self.devices = count;
+        self.devices = if count == 0 { 1 } else { count };
         self
     }
 
@@ -145,7 +146,6 @@ impl Requirements {
         }
         let mut hints = Vec::new();
         if let Some(problem) = self.device_problem(device, &mut hints) {
-            hints.dedup();
             return Err(SkipReason::new(SkipKind::DeviceUnsuitable, problem, hints.join("; ")));
         }
         if let Some(problem) = self.toolkit_problem(probe) {
@@ -194,7 +194,13 @@ impl Requirements {
                     problems.join("; ")
                 )
             };
-            hints.dedup();
+            // Each hint once, however many devices gave it.
+            let mut seen = Vec::new();
+            hints.retain(|hint| {
+                let first = !seen.contains(hint);
+                seen.push(hint.clone());
+                first
+            });
             return Err(SkipReason::new(
                 SkipKind::DeviceUnsuitable,
                 reason,
@@ -229,11 +235,9 @@ impl Requirements {
         }
         let mut hint = format!("run on a machine with at least {}", count(needed, "GPU"));
         let visible = probe.environment.visible_devices();
-        if let Some(explanation) = visible.explain_shortfall(needed, probe.devices.len() + probe.device_errors.len()) {
+        if let Some((explanation, fix)) = visible.shortfall(needed, probe.devices.len() + probe.device_errors.len()) {
             reason.push_str(&format!(" ({explanation})"));
-            hint.push_str(&format!(
-                ", and list {needed} devices in CUDA_VISIBLE_DEVICES or unset it"
-            ));
+            hint.push_str(&format!(", and {fix}"));
         }
         if found == 0
             && let Some((why, fix)) = reasons::mig_without_instances(probe)
@@ -333,5 +337,16 @@ impl fmt::Display for Requirements {
             parts.push(format!("feature = \"{name}\""));
         }
         f.write_str(&parts.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Requirements;
+
+    #[test]
+    fn a_test_needs_at_least_one_device() {
+        assert_eq!(Requirements::new().devices(0).device_count(), 1);
+        assert_eq!(Requirements::new().devices(3).device_count(), 3);
     }
 }

@@ -218,6 +218,11 @@ impl VisibleDevices {
     /// Why the variable leaves fewer devices than `needed` visible, when the driver reported
     /// `found`, if it does: the text that goes in parentheses after a device count.
     pub(crate) fn explain_shortfall(&self, needed: usize, found: usize) -> Option<String> {
+        self.shortfall(needed, found).map(|(why, _)| why)
+    }
+
+    /// [`explain_shortfall`](Self::explain_shortfall), with the fix for that cause.
+    pub(crate) fn shortfall(&self, needed: usize, found: usize) -> Option<(String, String)> {
         let VisibleDevices::Set {
             raw,
             valid,
@@ -228,13 +233,15 @@ impl VisibleDevices {
             return None;
         };
         if let Some(entry) = duplicate {
-            return Some(format!(
-                "CUDA_VISIBLE_DEVICES={raw} lists {entry} twice, and one GPU cannot serve as two"
+            return Some((
+                format!("CUDA_VISIBLE_DEVICES={raw} lists {entry} twice, and one GPU cannot serve as two"),
+                format!("list {needed} different GPUs in CUDA_VISIBLE_DEVICES, each once, or unset it"),
             ));
         }
         if raw.trim().is_empty() {
-            return Some(format!(
-                "CUDA_VISIBLE_DEVICES=\"{raw}\" is set but empty, which hides every device"
+            return Some((
+                format!("CUDA_VISIBLE_DEVICES=\"{raw}\" is set but empty, which hides every device"),
+                format!("list {needed} devices in CUDA_VISIBLE_DEVICES or unset it"),
             ));
         }
         // An invalid entry explains a shortfall only when the entries before it are too few.
@@ -249,16 +256,28 @@ impl VisibleDevices {
                 1 => "leaves at most 1 device visible".to_string(),
                 n => format!("leaves at most {n} devices visible"),
             };
-            return Some(format!(
-                "CUDA_VISIBLE_DEVICES=\"{raw}\" {visible}: {what} is not a device index or UUID \
-                 (GPU-..., MIG-...), and the driver ignores everything from the first invalid entry on"
+            return Some((
+                format!(
+                    "CUDA_VISIBLE_DEVICES=\"{raw}\" {visible}: {what} is not a device index or UUID \
+                     (GPU-..., MIG-...), and the driver ignores everything from the first invalid entry on"
+                ),
+                format!(
+                    "correct or remove {what} in CUDA_VISIBLE_DEVICES (device indices or UUIDs such as 0,1 or \
+                     GPU-...), or unset it"
+                ),
             ));
         }
         // CUDA shows a process one MIG instance, however many the variable lists.
         if found == 1 && valid.len() > 1 && valid[0].starts_with("MIG-") && found < needed {
-            return Some(format!(
-                "CUDA_VISIBLE_DEVICES={raw} lists {} MIG instances, and CUDA shows a process only the first",
-                valid.len()
+            return Some((
+                format!(
+                    "CUDA_VISIBLE_DEVICES={raw} lists {} MIG instances, and CUDA shows a process only the first",
+                    valid.len()
+                ),
+                format!(
+                    "run a test that needs {needed} devices on whole GPUs: no process sees more than one MIG \
+                     instance"
+                ),
             ));
         }
         // The driver stops at the first entry that matches no device: an index past the last
@@ -275,12 +294,23 @@ impl VisibleDevices {
             } else {
                 ""
             };
-            return Some(format!(
-                "CUDA_VISIBLE_DEVICES={raw} lists {entry}, which matches no device ({what}), so the driver \
-                 ignores it{rest}"
+            return Some((
+                format!(
+                    "CUDA_VISIBLE_DEVICES={raw} lists {entry}, which matches no device ({what}), so the driver \
+                     ignores it{rest}"
+                ),
+                format!(
+                    "remove {entry} from CUDA_VISIBLE_DEVICES or list a device this machine has (nvidia-smi -L \
+                     lists them), or unset it"
+                ),
             ));
         }
-        (valid.len() < needed).then(|| format!("CUDA_VISIBLE_DEVICES={raw} hides the others"))
+        (valid.len() < needed).then(|| {
+            (
+                format!("CUDA_VISIBLE_DEVICES={raw} hides the others"),
+                format!("list {needed} devices in CUDA_VISIBLE_DEVICES or unset it"),
+            )
+        })
     }
 }
 
@@ -407,5 +437,20 @@ mod tests {
             "CUDA_VISIBLE_DEVICES=0,0 lists 0 twice, and one GPU cannot serve as two"
         );
         assert!(explain("0\n::error::x", 1).unwrap().contains("0\\n::error::x"));
+    }
+
+    #[test]
+    fn each_shortfall_has_its_own_fix() {
+        let fix = |value: &str, needed: usize, found: usize| {
+            VisibleDevices::parse(Some(value)).shortfall(needed, found).unwrap().1
+        };
+        assert_eq!(fix("0", 2, 1), "list 2 devices in CUDA_VISIBLE_DEVICES or unset it");
+        assert_eq!(
+            fix("0,0", 2, 2),
+            "list 2 different GPUs in CUDA_VISIBLE_DEVICES, each once, or unset it"
+        );
+        assert!(fix("MIG-aa,MIG-bb", 2, 1).starts_with("run a test that needs 2 devices on whole GPUs"));
+        assert!(fix("0,7", 2, 1).starts_with("remove 7 from CUDA_VISIBLE_DEVICES"));
+        assert!(fix("0,x", 2, 1).starts_with("correct or remove \"x\" in CUDA_VISIBLE_DEVICES"));
     }
 }
