@@ -463,7 +463,7 @@ fn a_driver_that_never_returns_is_bounded_at_every_stage() {
              answer: cuDevicePrimaryCtxRetain ("
         ) && failure.ends_with(
             "did not return within 300ms (GPU_TEST_PROBE_TIMEOUT), and gpu-test calls into it no more in this \
-             process (when reading its free memory for needs_eight_gib_free)"
+             process (asked for the free memory of device 0 NVIDIA Fake H100 for needs_eight_gib_free)"
         ),
         "{}",
         run.all()

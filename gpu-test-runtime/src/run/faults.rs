@@ -26,9 +26,7 @@ pub(crate) enum Blocked {
     /// A call gpu-test made for a test (reading free memory for its lease) did not return: it is
     /// left inside the driver, which may hold the driver's locks, so no device can be used.
     DriverHung {
-        /// The test the call was made for.
-        test: String,
-        /// What did not return, and its limit.
+        /// What did not return, its limit, and for which device and test it was made.
         reason: String,
     },
 }
@@ -64,16 +62,15 @@ pub(crate) fn abandon(test: &str, devices: &[DeviceInfo]) {
     }
 }
 
-/// Records that a call made for `test` was left inside the driver (`reason` says which): every
-/// device of the driver is blocked, and the process should end without exit handlers, as for an
-/// abandoned test.
-pub(crate) fn left_in_driver(test: &str, reason: &str, devices: &[DeviceInfo]) {
+/// Records that a call made for a test was left inside the driver (`reason` says which, for
+/// which device and test): every device of the driver is blocked, and the process should end
+/// without exit handlers, as for an abandoned test.
+pub(crate) fn left_in_driver(reason: &str, devices: &[DeviceInfo]) {
     ABANDONED.store(true, Ordering::SeqCst);
     for device in devices {
         block(
             device,
             Blocked::DriverHung {
-                test: test.to_string(),
                 reason: reason.to_string(),
             },
         );
@@ -97,10 +94,7 @@ pub(crate) fn explain(device: &DeviceInfo, blocked: &Blocked) -> String {
              others",
             device.label()
         ),
-        Blocked::DriverHung { test, reason } => format!(
-            "{} cannot be used: {reason} (when reading its free memory for {test})",
-            device.label()
-        ),
+        Blocked::DriverHung { reason } => format!("{} cannot be used: {reason}", device.label()),
         Blocked::Abandoned { test } => format!(
             "{} cannot be used: {test} outlived its timeout and may still be running on it; run tests in \
              separate processes (cargo nextest run) so that a hung test cannot hold up the others",

@@ -147,8 +147,13 @@ pub(crate) fn execute(
                 .map(|memory| memory.map(|(free, _)| free))
                 .map_err(|error| error.to_string()),
             Err(hung) => {
-                let reason = crate::decide::reasons::driver_hung(&hung).reason;
-                faults::left_in_driver(body.name, &reason, &probe.devices);
+                let reason = format!(
+                    "{} (asked for the free memory of {} for {})",
+                    crate::decide::reasons::driver_hung(&hung).reason,
+                    device.label(),
+                    body.name
+                );
+                faults::left_in_driver(&reason, &probe.devices);
                 Err(reason)
             }
         }
