@@ -446,13 +446,18 @@ fn a_report_that_cannot_be_written_at_the_end_fails_the_default_harness_too() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
-/// Runs `program` as the unprivileged user 65534, when this process may (root, with setpriv).
-fn as_another_user(program: &str, args: &[&str]) -> bool {
-    let root = std::fs::read_to_string("/proc/self/status")
+/// This process's real user id.
+fn user_id() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
         .unwrap()
         .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
-    if !root {
+        .find_map(|l| l.strip_prefix("Uid:")?.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+/// Runs `program` as the unprivileged user 65534, when this process may (root, with setpriv).
+fn as_another_user(program: &str, args: &[&str]) -> bool {
+    if user_id() != 0 {
         eprintln!("skipped: the second-user cases need root to act as another user");
         return false;
     }
@@ -462,8 +467,10 @@ fn as_another_user(program: &str, args: &[&str]) -> bool {
         .status();
     match status {
         Ok(status) if status.success() => true,
-        other => {
-            eprintln!("skipped: setpriv could not run {program} as user 65534: {other:?}");
+        // As root with setpriv, a command that fails is the test's own mistake, not a reason to skip.
+        Ok(status) => panic!("{program} {args:?} as user 65534 failed: {status}"),
+        Err(error) => {
+            eprintln!("skipped: setpriv could not run {program} as user 65534: {error}");
             false
         }
     }
@@ -522,6 +529,13 @@ fn a_default_runtime_directory_made_by_another_user_is_passed_over() {
         run.all()
     );
     assert_eq!(std::fs::read_dir(&planted).unwrap().count(), 0);
+
+    // The cache, once made, is kept: the other user removing theirs cannot split this user's runs
+    // between two directories whose leases do not see each other.
+    assert!(as_another_user("rmdir", &[planted.to_str().unwrap()]));
+    let run = run_with(&home);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(!planted.exists(), "the run went back to {}", planted.display());
 }
 
 #[test]
@@ -555,20 +569,27 @@ fn an_xdg_runtime_dir_or_temporary_directory_not_fit_for_this_user_is_passed_ove
     let run = run_with(None, "relative-tmp".as_ref(), &machine.dir().join("no-such-home"));
     assert_eq!(run.code, Some(101), "{}", run.all());
     assert!(
-        run.stderr
-            .contains("the runtime directory is not usable: relative-tmp/gpu-test-0 is a relative path"),
+        run.stderr.contains(&format!(
+            "the runtime directory is not usable: relative-tmp/gpu-test-{} is a relative path",
+            user_id()
+        )),
         "{}",
         run.all()
     );
 
-    // Another user's XDG_RUNTIME_DIR, as `sudo -E` keeps it.
+    // Another user's XDG_RUNTIME_DIR, as `sudo -E` keeps it (with a home whose cache is not made
+    // yet, which would come first).
     std::fs::set_permissions(machine.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let foreign = machine.dir().join("run-user-65534");
+    let shared = machine.dir().join("run");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let foreign = shared.join("user-65534");
     if !as_another_user("mkdir", &["-m", "0700", foreign.to_str().unwrap()]) {
-        // Made by this user, it would be used.
         return;
     }
-    let run = run_with(Some(&foreign), tmp.as_os_str(), &home);
+    let fresh_home = machine.dir().join("fresh-home");
+    std::fs::create_dir_all(&fresh_home).unwrap();
+    let run = run_with(Some(&foreign), tmp.as_os_str(), &fresh_home);
     assert_eq!(run.code, Some(0), "{}", run.all());
     assert!(leases_are_in(&tmp.join("gpu-test-0")), "{}", run.all());
 }

@@ -50,8 +50,7 @@ pub(crate) struct Settings {
     pub lease_timeout: Duration,
     /// `GPU_TEST_LEASE_NOTICE`: how long a test waits for device leases before saying so.
     pub lease_notice: Duration,
-    /// `GPU_TEST_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/gpu-test`, else `<temp>/gpu-test-<uid>`
-    /// (or `$HOME/.cache/gpu-test` where others could move or take that): where lease locks and
+    /// `GPU_TEST_RUNTIME_DIR`, else a default (see `default_runtime_dir`): where lease locks and
     /// per-run state live.
     pub runtime_dir: PathBuf,
     /// Whether `GPU_TEST_RUNTIME_DIR` chose it.
@@ -180,12 +179,15 @@ fn is_own_directory(dir: &Path) -> bool {
 }
 
 /// The runtime directory when `GPU_TEST_RUNTIME_DIR` is unset: `$XDG_RUNTIME_DIR/gpu-test` where
-/// that is this user's, else `temp` (`<temp>/gpu-test-<uid>`), else the home's cache where no
-/// one else could take `temp`'s place: a relative temporary directory, one others may write to
-/// without the sticky bit (a container's /tmp mounted from a Kubernetes emptyDir: they could move
-/// this user's directory away and put theirs in its place), or a `gpu-test-<uid>` another user
-/// made first (a name anyone can guess: they would otherwise block every GPU test). Where the home
-/// will not do either, `temp` stays, and its refusal names the real cause.
+/// that is this user's; else the home's cache, `$HOME/.cache/gpu-test`, where it exists already;
+/// else `temp` (`<temp>/gpu-test-<uid>`), unless another user could take its place: a relative
+/// temporary directory, one others may write to without the sticky bit (a container's /tmp
+/// mounted from a Kubernetes emptyDir: they could move this user's directory away and put theirs
+/// in its place), or a `gpu-test-<uid>` another user made first (a name anyone can guess: they
+/// would otherwise block every GPU test); then the home's cache. A cache once made is kept, so
+/// that another user who removes what they made cannot split this user's runs between two
+/// directories whose leases do not see each other. Where the home will not do, `temp` stays, and
+/// its refusal names the real cause.
 fn default_runtime_dir(get: &dyn Fn(&str) -> Option<String>, temp: PathBuf) -> PathBuf {
     use std::os::unix::fs::MetadataExt;
     // `sudo -E` and `su` keep the XDG_RUNTIME_DIR of the user they came from.
@@ -195,17 +197,20 @@ fn default_runtime_dir(get: &dyn Fn(&str) -> Option<String>, temp: PathBuf) -> P
     {
         return xdg.join("gpu-test");
     }
+    let cache = get("HOME")
+        .map(PathBuf::from)
+        .filter(|home| home.is_absolute() && is_own_directory(home))
+        .map(|home| home.join(".cache").join("gpu-test"))
+        .filter(|cache| movable_by_others(cache).is_none());
+    if let Some(cache) = cache.as_ref().filter(|cache| is_own_directory(cache)) {
+        return cache.clone();
+    }
     let taken_by_others = std::fs::symlink_metadata(&temp)
         .is_ok_and(|metadata| !metadata.is_dir() || metadata.uid() != user_id());
     if temp.is_absolute() && movable_by_others(&temp).is_none() && !taken_by_others {
         return temp;
     }
-    get("HOME")
-        .map(PathBuf::from)
-        .filter(|home| home.is_absolute() && is_own_directory(home))
-        .map(|home| home.join(".cache").join("gpu-test"))
-        .filter(|cache| movable_by_others(cache).is_none())
-        .unwrap_or(temp)
+    cache.unwrap_or(temp)
 }
 
 /// `GPU_TEST_PROBE_TIMEOUT`, read without failing: the probe needs it and must never fail (an
