@@ -6,7 +6,7 @@ use super::reasons;
 use super::skip::{SkipKind, SkipReason};
 use crate::cuda::version::Version;
 use crate::probe::{ComputeMode, DeviceInfo, Probe};
-use crate::util::format::{count, format_bytes};
+use crate::util::format::{count, format_bytes, format_bytes_needed};
 
 /// What a GPU test needs from the machine. `#[gpu_test(...)]` builds one from its keys.
 ///
@@ -280,11 +280,11 @@ impl Requirements {
             faults.push(format!(
                 "has {}, needs min_memory {}",
                 format_bytes(device.total_memory),
-                format_bytes(min)
+                format_bytes_needed(min)
             ));
             hints.push(format!(
                 "run on a GPU with at least {} of memory",
-                format_bytes(min)
+                format_bytes_needed(min)
             ));
         }
         for (key, bytes) in [("memory", self.memory), ("min_free_memory", self.min_free_memory)] {
@@ -294,9 +294,9 @@ impl Requirements {
                 faults.push(format!(
                     "has {} in all, less than its {key} = \"{}\"",
                     format_bytes(device.total_memory),
-                    format_bytes(bytes)
+                    format_bytes_needed(bytes)
                 ));
-                hints.push(format!("run on a GPU with at least {} of memory", format_bytes(bytes)));
+                hints.push(format!("run on a GPU with at least {} of memory", format_bytes_needed(bytes)));
             }
         }
         if device.compute_mode == Some(ComputeMode::Prohibited) {
@@ -322,13 +322,13 @@ impl fmt::Display for Requirements {
             parts.push(format!("min_compute = \"{v}\""));
         }
         if let Some(bytes) = self.min_memory {
-            parts.push(format!("min_memory = \"{}\"", format_bytes(bytes)));
+            parts.push(format!("min_memory = \"{}\"", format_bytes_needed(bytes)));
         }
         if let Some(bytes) = self.memory {
-            parts.push(format!("memory = \"{}\"", format_bytes(bytes)));
+            parts.push(format!("memory = \"{}\"", format_bytes_needed(bytes)));
         }
         if let Some(bytes) = self.min_free_memory {
-            parts.push(format!("min_free_memory = \"{}\"", format_bytes(bytes)));
+            parts.push(format!("min_free_memory = \"{}\"", format_bytes_needed(bytes)));
         }
         if let Some(v) = self.min_toolkit {
             parts.push(format!("min_toolkit = \"{v}\""));

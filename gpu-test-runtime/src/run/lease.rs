@@ -2,20 +2,21 @@
 //! parallel tests (threads under libtest, processes under nextest, or separate runs on the same
 //! machine) never share a device beyond `GPU_TEST_TESTS_PER_DEVICE`.
 //!
-//! A lease is an exclusive `flock` on `<runtime dir>/leases/<device UUID>.<slot>.lock`, one slot
-//! per allowed holder, together with a lock on `<device UUID>.device.lock`: exclusive for a test
+//! A lease is an exclusive `flock` on `<runtime dir>/leases/<key>.<slot>.lock` (the key is the
+//! device's UUID without its `GPU-` or `MIG-`, see `DeviceInfo::key`), one slot per allowed
+//! holder, together with a lock on `<key>.device.lock`: exclusive for a test
 //! that has the device to itself (`GPU_TEST_TESTS_PER_DEVICE=1`), shared where tests share it.
 //! The device lock keeps a test that needs the device alone (a leak check measures it
 //! device-wide) apart from a run that shares it, whatever each run's setting. A test waiting for a
-//! device to itself holds `<device UUID>.alone.lock`, and tests that share take no new slot while
+//! device to itself holds `<key>.alone.lock`, and tests that share take no new slot while
 //! it is held, so that a sharing run that always has a test on the device cannot keep it out for
 //! ever. The kernel drops every lock when its file is closed: when the lease is dropped, when the
 //! body panics (the lease unwinds with it), or when the process dies.
 //!
 //! A test that declares its memory (`memory = "8 GiB"`) or needs free memory
-//! (`min_free_memory`) is admitted under the device's admission lock (`<UUID>.admit.lock`): the
+//! (`min_free_memory`) is admitted under the device's admission lock (`<key>.admit.lock`): the
 //! declared memory of the tests holding the device plus its own must fit in what the device had
-//! free when the first of those holders took it (recorded in `<UUID>.budget`), less what other
+//! free when the first of those holders took it (recorded in `<key>.budget`), less what other
 //! programs took since; and the free memory now must be at least `min_free_memory`. Holding the admission lock while checking and taking a
 //! slot makes the two one step for every process.
 
@@ -28,7 +29,7 @@ use super::faults;
 use crate::probe::DeviceInfo;
 use crate::settings::Settings;
 use crate::util::files::{create_private_dirs, open_existing, open_lock_file, sanitize};
-use crate::util::format::{count, escape_control, format_bytes, format_duration};
+use crate::util::format::{count, escape_control, format_bytes, format_bytes_needed, format_duration};
 use crate::util::process::process_start_time;
 
 /// What a test asks of a device's memory when it takes its lease.
@@ -245,14 +246,14 @@ fn admit(
                 "{} has {} free, and the test needs min_free_memory = \"{}\" (other processes hold the rest)",
                 device.label(),
                 format_bytes(free),
-                format_bytes(min_free)
+                format_bytes_needed(min_free)
             )),
             Some(_) => None,
             None => Some(format!(
                 "the free memory of {} cannot be read (the driver lacks cuMemGetInfo_v2), so min_free_memory = \"{}\" \
                  cannot be checked",
                 device.label(),
-                format_bytes(min_free)
+                format_bytes_needed(min_free)
             )),
         };
         if let Some(refusal) = refusal {
@@ -266,8 +267,8 @@ fn admit(
             "{}: the tests holding it declare {}, and this test's memory = \"{}\" would not fit in the {} it \
              had free",
             device.label(),
-            format_bytes(held),
-            format_bytes(declared),
+            format_bytes_needed(held),
+            format_bytes_needed(declared),
             format_bytes(budget)
         ))));
     }
@@ -480,7 +481,7 @@ fn living_holder(text: &str) -> Option<String> {
     let holder = parse_holder(text)?;
     let alive = process_start_time(holder.pid) == Some(holder.start);
     let declared = if holder.declared > 0 {
-        format!(", memory {}", format_bytes(holder.declared))
+        format!(", memory {}", format_bytes_needed(holder.declared))
     } else {
         String::new()
     };

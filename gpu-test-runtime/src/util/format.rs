@@ -38,7 +38,8 @@ pub(crate) fn parse_duration_or_zero(text: &str) -> Option<Duration> {
         .all(|unit| {
             !matches!(
                 unit,
-                "d" | "day" | "days" | "w" | "week" | "weeks" | "M" | "month" | "months" | "y" | "year" | "years"
+                "d" | "day" | "days" | "w" | "wk" | "wks" | "week" | "weeks" | "M" | "month" | "months" | "y"
+                    | "yr" | "yrs" | "year" | "years"
             )
         });
     units_up_to_hours
@@ -46,9 +47,21 @@ pub(crate) fn parse_duration_or_zero(text: &str) -> Option<Duration> {
         .flatten()
 }
 
-/// Bytes for people: an exact binary or decimal unit when there is one (`16 GiB`, `80 GB`),
-/// otherwise GiB with one decimal, rounded down (`15.6 GiB`).
+/// Bytes a device has, for people: an exact binary or decimal unit when there is one (`16 GiB`,
+/// `80 GB`), otherwise GiB with one decimal, rounded down (`15.6 GiB`), so that what is had is
+/// never shown as more than it is.
 pub(crate) fn format_bytes(bytes: u64) -> String {
+    format_bytes_rounded(bytes, false)
+}
+
+/// Bytes a test needs, as [`format_bytes`] writes them but rounded up, so that what is needed is
+/// never shown as less than it is (`15.95 GiB` reads `16.0 GiB`, not the `15.9 GiB` a device of
+/// 15.93 GiB would read).
+pub(crate) fn format_bytes_needed(bytes: u64) -> String {
+    format_bytes_rounded(bytes, true)
+}
+
+fn format_bytes_rounded(bytes: u64, up: bool) -> String {
     const BINARY: [(&str, u64); 4] = [
         ("TiB", 1 << 40),
         ("GiB", 1 << 30),
@@ -69,16 +82,18 @@ pub(crate) fn format_bytes(bytes: u64) -> String {
     match exact {
         Some((unit, size)) if bytes / size < 10_000 => format!("{} {unit}", bytes / size),
         _ if bytes < 10_000 => format!("{bytes} B"),
-        _ if bytes < 1 << 20 => tenths(bytes, 1 << 10, "KiB"),
-        _ if bytes < 1 << 30 => tenths(bytes, 1 << 20, "MiB"),
-        _ => tenths(bytes, 1 << 30, "GiB"),
+        _ if bytes < 1 << 20 => tenths(bytes, 1 << 10, "KiB", up),
+        _ if bytes < 1 << 30 => tenths(bytes, 1 << 20, "MiB", up),
+        _ => tenths(bytes, 1 << 30, "GiB", up),
     }
 }
 
-/// `bytes` in `unit`s to a tenth, rounded down: a size is never shown as more than it is, so a
-/// card of 16376 MiB reads "15.9 GiB", not a "16.0 GiB" that seems to meet a 16 GiB need.
-fn tenths(bytes: u64, unit: u64, name: &str) -> String {
-    let tenths = u128::from(bytes) * 10 / u128::from(unit);
+/// `bytes` in `unit`s to a tenth, rounded down (or `up`): a card of 16376 MiB reads "15.9 GiB",
+/// not a "16.0 GiB" that seems to meet a 16 GiB need.
+fn tenths(bytes: u64, unit: u64, name: &str, up: bool) -> String {
+    let scaled = u128::from(bytes) * 10;
+    let unit = u128::from(unit);
+    let tenths = if up { scaled.div_ceil(unit) } else { scaled / unit };
     format!("{}.{} {name}", tenths / 10, tenths % 10)
 }
 
@@ -144,7 +159,7 @@ mod tests {
         assert_eq!(parse_duration("30"), None);
         assert_eq!(parse_duration("1m 30s"), Some(Duration::from_secs(90)));
         // Five months, to humantime: refused, as are days and beyond.
-        for above_hours in ["5M", "1d", "2w", "1y", "1h 1day"] {
+        for above_hours in ["5M", "1d", "2w", "3wks", "1yr", "1y", "1h 1day"] {
             assert_eq!(parse_duration(above_hours), None, "{above_hours}");
         }
     }
@@ -163,6 +178,11 @@ mod tests {
         // Rounded down: a 16376 MiB card must not read as meeting a 16 GiB need.
         assert_eq!(format_bytes(16376 << 20), "15.9 GiB");
         assert_eq!(format_bytes(u64::MAX), "17179869183.9 GiB");
+        // What is needed is rounded up: 15.95 GiB needed is not shown as the 15.9 GiB a device has.
+        let needed = (15.95 * (1u64 << 30) as f64) as u64;
+        assert_eq!(format_bytes_needed(needed), "16.0 GiB");
+        assert_eq!(format_bytes((15.93 * (1u64 << 30) as f64) as u64), "15.9 GiB");
+        assert_eq!(format_bytes_needed(16 << 30), "16 GiB");
     }
 
     #[test]
