@@ -260,6 +260,11 @@ fn describe(value: &Expr) -> &'static str {
         Some(Lit::Float(_)) => "a float",
         Some(Lit::Bool(_)) => "a bool",
         Some(_) => "a literal of another type",
+        None if matches!(value, Expr::Unary(unary)
+            if matches!(unary.op, syn::UnOp::Neg(_)) && literal(&unary.expr).is_some()) =>
+        {
+            "a negative number"
+        }
         None => "an expression (only literals are accepted)",
     }
 }
@@ -505,6 +510,8 @@ mod tests {
         assert!(error(quote!(devices = 1, devices = 2)).contains("`devices` is given more than once"));
         assert!(error(quote!(devices = 0)).contains("at least 1 device"));
         assert!(error(quote!(devices = "2")).contains("expected an integer literal"));
+        assert!(error(quote!(devices = -1)).ends_with("got a negative number"));
+        assert!(error(quote!(devices = -N)).ends_with("got an expression (only literals are accepted)"));
         assert!(error(quote!(devices = N)).contains("only literals are accepted"));
         assert!(error(quote!(min_cuda = 11.8)).contains("got a float"));
         assert!(error(quote!(min_cuda = "11")).contains("\"X.Y\""));

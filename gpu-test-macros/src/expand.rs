@@ -3,10 +3,11 @@
 //! For `#[gpu_test(devices = 2)] fn two(gpu: &Gpu) { .. }` the output is, in outline:
 //!
 //! ```text
-//! fn __gpu_test_body_two(gpu: &Gpu) { .. }                 // the body as written
-//! static __GPU_TEST_two: TestDef = TestDef { .. };          // name, requirements, body
-//! __register_gpu_test!(..= &__GPU_TEST_two);              // a link-section entry, for `main()`
-//! #[test] fn two() { run_under_libtest(&__GPU_TEST_two) }  // for the default harness
+//! fn __gpu_test_body_two(gpu: &Gpu) { .. }                     // the body as written
+//! const __GPU_TEST_FN_two: fn(&Gpu) = __gpu_test_body_two;     // checked as gpu-test's signature
+//! static __GPU_TEST_DEF_two: TestDef = TestDef { .. };         // name, requirements, body
+//! __register_gpu_test!(..= &__GPU_TEST_DEF_two);             // a link-section entry, for `main()`
+//! #[test] fn two() { run_under_libtest(&__GPU_TEST_DEF_two) } // for the default harness
 //! ```
 //!
 //! The description is a sibling of the `#[test]` function, not inside it, because a `#[test]`
@@ -53,7 +54,8 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
     let name = &item.sig.ident;
     let vis = &item.vis;
     let body_name = format_ident!("__gpu_test_body_{}", name);
-    let def_name = format_ident!("__GPU_TEST_{}", name);
+    // Prefixes none of which begins another, so that no two tests' names can meet.
+    let def_name = format_ident!("__GPU_TEST_DEF_{}", name);
     let registration = format_ident!("__GPU_TEST_REGISTRATION_{}", name);
 
     let mut body = item.clone();

@@ -75,6 +75,16 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
         return Err(format!("{accepted}: the unit is missing in \"{text}\""));
     }
     let Some(&(_, multiplier)) = SIZE_UNITS.iter().find(|(name, _)| *name == unit) else {
+        // `1,5 GiB` or `1_000 MiB`: the number went on past where it could be read.
+        let number_went_on =
+            unit.starts_with([',', '_']) && unit[1..].starts_with(|c: char| c.is_ascii_digit());
+        if number_went_on {
+            return Err(format!(
+                "{accepted}: \"{text}\" has a number with {:?} in it; write it with digits and a dot only, such \
+                 as \"1.5 GiB\" or \"1000 MiB\"",
+                &unit[..1]
+            ));
+        }
         return Err(format!("{accepted}: unknown unit \"{unit}\""));
     };
     let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
@@ -121,7 +131,21 @@ pub(crate) fn parse_duration_ms(text: &str) -> Result<u64, String> {
     if let Some(unit) = trimmed.split(|c: char| !c.is_ascii_alphabetic()).find(|unit| {
         matches!(
             *unit,
-            "d" | "day" | "days" | "w" | "week" | "weeks" | "M" | "month" | "months" | "y" | "year" | "years"
+            "d" | "day"
+                | "days"
+                | "w"
+                | "wk"
+                | "wks"
+                | "week"
+                | "weeks"
+                | "M"
+                | "month"
+                | "months"
+                | "y"
+                | "yr"
+                | "yrs"
+                | "year"
+                | "years"
         )
     }) {
         return Err(format!(
@@ -141,14 +165,12 @@ pub(crate) fn parse_duration_ms(text: &str) -> Result<u64, String> {
     Ok(ms)
 }
 
-/// Checks a cargo feature name as cargo does: a letter, digit or `_` first, then letters,
-/// digits, `_`, `-`, `+` or `.`.
+/// Checks a cargo feature name as cargo does: a letter (Unicode's, as cargo allows), digit or `_`
+/// first, then letters, digits, `_`, `-`, `+` or `.`.
 pub(crate) fn check_feature_name(name: &str) -> Result<(), String> {
     let mut chars = name.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+' | '.'));
+    let first_ok = chars.next().is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let rest_ok = chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '+' | '.'));
     if first_ok && rest_ok {
         Ok(())
     } else {
@@ -165,7 +187,7 @@ mod tests {
 
     #[test]
     fn feature_names_follow_cargo() {
-        for good in ["cuda", "cuda-12", "_x", "a+b", "v1.2"] {
+        for good in ["cuda", "cuda-12", "_x", "a+b", "v1.2", "grafikkarte-ä"] {
             assert_eq!(check_feature_name(good), Ok(()), "{good}");
         }
         for bad in ["", "-cuda", "cu da", "dep:cuda", ".x"] {
@@ -212,6 +234,15 @@ mod tests {
     fn bad_sizes_say_what_is_accepted() {
         assert!(parse_size("16").unwrap_err().contains("unit is missing"));
         assert!(parse_size("16 gb").unwrap_err().contains("unknown unit \"gb\""));
+        for (text, separator) in [("1,5 GiB", "\",\""), ("1_000 MiB", "\"_\"")] {
+            let error = parse_size(text).unwrap_err();
+            assert!(
+                error.contains(&format!(
+                    "has a number with {separator} in it; write it with digits and a dot only"
+                )),
+                "{error}"
+            );
+        }
         assert!(parse_size("16 Gb").unwrap_err().contains("units: B, KiB"));
         assert!(parse_size("GiB").unwrap_err().contains("got \"GiB\""));
         assert!(parse_size("1..5 GiB").is_err());

@@ -94,7 +94,7 @@
 //! | `GPU_TEST_LEASE_TIMEOUT` | `500ms`, `30s`, `10m`, `1h` (default `10m`) | how long a test waits for device leases |
 //! | `GPU_TEST_LEASE_NOTICE` | `0` (or `0s`) or a duration (default `3s`) | how long a test waits for device leases before saying so |
 //! | `GPU_TEST_PROBE_TIMEOUT` | a duration (default `2m`) | how long the probe waits for the driver before giving up on it |
-//! | `GPU_TEST_RUNTIME_DIR` | an absolute path to a directory of this user's own (default `$XDG_RUNTIME_DIR/gpu-test` where that is this user's, else `<temp>/gpu-test-<uid>`, or `$HOME/.cache/gpu-test` where others could move or take that) | where device leases and per-run state shared by a run's processes live |
+//! | `GPU_TEST_RUNTIME_DIR` | an absolute path to a directory of this user's own (default `$XDG_RUNTIME_DIR/gpu-test` where that is this user's, else `$HOME/.cache/gpu-test` where it exists, else `<temp>/gpu-test-<uid>` unless others could move or take that, then the cache) | where device leases and per-run state shared by a run's processes live |
 //! | `GPU_TEST_SYSTEM_ROOT` | an existing directory (default `/`) | read `/proc` and `/dev` under it and load CUDA libraries only from `LD_LIBRARY_PATH`: for testing gpu-test itself |
 //!
 //! # Layers

@@ -48,7 +48,9 @@ pub(crate) fn stdout_within(command: &mut Command, limit: Duration) -> Result<St
                 let _ = child.kill();
                 // Reaped elsewhere: a killed process in uninterruptible sleep (an nvidia-smi
                 // inside a wedged driver) ends only when the kernel lets it.
-                std::thread::spawn(move || child.wait());
+                let _ = std::thread::Builder::new()
+                    .name("gpu-test-reaper".to_string())
+                    .spawn(move || child.wait());
                 return Err(stopped());
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),

@@ -25,12 +25,12 @@ fn main() {
     if std::env::var_os("CFG_ATTR_IGNORE_AS_HARNESS").is_some() {
         gpu_test_runtime::main();
     }
-    assert!(__GPU_TEST_ignored_with_a_reason.ignored);
-    assert_eq!(__GPU_TEST_ignored_with_a_reason.ignore_reason, Some("holds"));
-    assert!(__GPU_TEST_ignored_in_a_nested_cfg_attr.ignored);
-    assert_eq!(__GPU_TEST_ignored_in_a_nested_cfg_attr.ignore_reason, None);
-    assert!(!__GPU_TEST_not_ignored.ignored);
-    assert_eq!(__GPU_TEST_not_ignored.ignore_reason, None);
+    assert!(__GPU_TEST_DEF_ignored_with_a_reason.ignored);
+    assert_eq!(__GPU_TEST_DEF_ignored_with_a_reason.ignore_reason, Some("holds"));
+    assert!(__GPU_TEST_DEF_ignored_in_a_nested_cfg_attr.ignored);
+    assert_eq!(__GPU_TEST_DEF_ignored_in_a_nested_cfg_attr.ignore_reason, None);
+    assert!(!__GPU_TEST_DEF_not_ignored.ignored);
+    assert_eq!(__GPU_TEST_DEF_not_ignored.ignore_reason, None);
 
     // The harness lists exactly those as ignored (strict, so that a test unmet on this machine is
     // not listed as ignored too).
