@@ -412,6 +412,18 @@ fn devices_that_cannot_be_used_are_findings() {
         "device 0 NVIDIA Fake H100: its free memory could not be read: CUDA_ERROR_UNKNOWN (999)",
     );
 
+    // More free than there is: a bad answer, named, not a device with nothing in use.
+    let run = Machine::with_fake_driver()
+        .env("FAKE_CUDA_FREE", "100GiB")
+        .doctor(&["--json"]);
+    run.assert_clean();
+    assert_finding(
+        &run.json(),
+        "warning",
+        "device 0 NVIDIA Fake H100: its free memory could not be read: cuMemGetInfo_v2 gave 107374182400 bytes \
+         free of 85899345920, more than there is",
+    );
+
     // Memory figures no device has are printed, not multiplied past what a u64 holds.
     let run = Machine::with_fake_driver()
         .devices("X|9.0|18446744073709551615")
@@ -431,6 +443,19 @@ fn devices_that_cannot_be_used_are_findings() {
         "error",
         "device 1 could not be read: cuDeviceGetName failed: CUDA_ERROR_UNKNOWN (999)"
     ));
+
+    // A compute capability no device has is a bad answer, not an sm_00 device.
+    let json = Machine::with_fake_driver()
+        .devices("A|8.0|1GiB;B|-1.0|1GiB")
+        .doctor(&["--json"])
+        .json();
+    assert_eq!(json["devices"].as_array().unwrap().len(), 1, "{json:#}");
+    assert_finding(
+        &json,
+        "error",
+        "device 1 could not be read: cuDeviceGetAttribute failed: the driver gave the compute capability as \
+         -1.0, which no device has",
+    );
 }
 
 #[test]

@@ -260,8 +260,16 @@ impl DriverSys {
         let call = self.cuMemGetInfo_v2?;
         let (mut free, mut total) = (0usize, 0usize);
         // SAFETY: valid out-pointers of size_t.
-        let result = self.check(unsafe { call(&mut free, &mut total) });
-        Some(result.map(|()| (free as u64, total as u64)))
+        let result = self.check(unsafe { call(&mut free, &mut total) }).and_then(|()| {
+            // More free than there is: a measurement of what is in use would read nothing.
+            if free > total {
+                return Err(CudaError::bad_answer(format!(
+                    "cuMemGetInfo_v2 gave {free} bytes free of {total}, more than there is"
+                )));
+            }
+            Ok((free as u64, total as u64))
+        });
+        Some(result)
     }
 }
 

@@ -348,11 +348,19 @@ fn describe_device(sys: &DriverSys, ordinal: usize) -> Result<DeviceInfo, (&'sta
     };
     let major = attribute(Attribute::ComputeCapabilityMajor)?;
     let minor = attribute(Attribute::ComputeCapabilityMinor)?;
+    let (Ok(major), Ok(minor)) = (u32::try_from(major), u32::try_from(minor)) else {
+        return Err((
+            "cuDeviceGetAttribute",
+            CudaError::bad_answer(format!(
+                "the driver gave the compute capability as {major}.{minor}, which no device has"
+            )),
+        ));
+    };
     let total_memory = sys.total_memory(handle).map_err(|e| ("cuDeviceTotalMem_v2", e))?;
     Ok(DeviceInfo {
         ordinal,
         name,
-        compute_capability: Version::new(major.max(0) as u32, minor.max(0) as u32),
+        compute_capability: Version::new(major, minor),
         total_memory,
         multiprocessors: attribute(Attribute::MultiprocessorCount)
             .ok()

@@ -14,6 +14,7 @@
 //! | `FAKE_CUDA_EVENT_MS` | `,`-separated elapsed times `cuEventElapsedTime` returns in turn | `0.5` |
 //! | `FAKE_CUDA_LOG` | a file each context retain and release is appended to | none |
 //! | `FAKE_CUDA_USED_ELSEWHERE` | memory other processes hold on each device (`12GiB`), which `cuMemGetInfo` does not report free | `0` |
+//! | `FAKE_CUDA_FREE` | what `cuMemGetInfo_v2` reports free (`100GiB`), whatever is allocated: a driver's answer that may not be right | none |
 //! | `FAKE_CUDA_KEPT_ON_FIRST_USE` | device memory (`2MiB`) the first stream-ordered allocation of the process makes the driver keep for good, as a real driver keeps what it sets up on first use | `0` |
 //! | `FAKE_CUDA_MEMORY_POOLS` | `1`: devices have stream-ordered memory pools, which keep what `cuMemFreeAsync` frees until `cuMemPoolTrimTo` | none |
 //! | `FAKE_NVRTC_VERSION` | what `nvrtcVersion` reports | `12.8` |
@@ -65,6 +66,8 @@ pub struct Config {
     pub nvrtc_version: (i32, i32),
     pub nvrtc_builtins: bool,
     pub used_elsewhere: u64,
+    /// `FAKE_CUDA_FREE`: the free memory `cuMemGetInfo_v2` reports, whatever is allocated.
+    pub reported_free: Option<u64>,
     pub kept_on_first_use: u64,
     pub memory_pools: bool,
 }
@@ -142,6 +145,13 @@ impl Config {
             Some(value) => parse_memory(&value)
                 .ok_or_else(|| format!("FAKE_CUDA_USED_ELSEWHERE={value:?} is not a size such as 12GiB"))?,
         };
+        let reported_free = match lookup("FAKE_CUDA_FREE") {
+            None => None,
+            Some(value) => Some(
+                parse_memory(&value)
+                    .ok_or_else(|| format!("FAKE_CUDA_FREE={value:?} is not a size such as 100GiB"))?,
+            ),
+        };
         let kept_on_first_use = match lookup("FAKE_CUDA_KEPT_ON_FIRST_USE") {
             None => 0,
             Some(value) => parse_memory(&value)
@@ -149,6 +159,7 @@ impl Config {
         };
         Ok(Config {
             used_elsewhere,
+            reported_free,
             kept_on_first_use,
             memory_pools: lookup("FAKE_CUDA_MEMORY_POOLS").as_deref() == Some("1"),
             hang: calls("FAKE_CUDA_HANG")

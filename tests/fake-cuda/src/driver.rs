@@ -376,7 +376,8 @@ pub extern "C" fn cuMemGetInfo_v2(free: *mut usize, total: *mut usize) -> c_int 
         + state.pool_cached as usize
         + state.kept as usize
         + config().used_elsewhere as usize;
-    put(free, memory.saturating_sub(used));
+    let reported = config().reported_free.map(|bytes| bytes as usize);
+    put(free, reported.unwrap_or(memory.saturating_sub(used)));
     put(total, memory)
 }
 
