@@ -13,6 +13,18 @@ fn execution(machine: &Machine, args: &[&str]) -> Run {
     machine.run("execution", "execution", args)
 }
 
+/// The execution fixture under `timeout`, which stops a process that does not end (a test of a
+/// hang must not hang the suite).
+fn execution_within_two_minutes(machine: &Machine, args: &[&str]) -> Run {
+    Run::of(
+        machine
+            .command("timeout")
+            .args(["--kill-after=10", "120"])
+            .arg(Fixture::build("execution").test("execution"))
+            .args(args),
+    )
+}
+
 fn command(machine: &Machine, args: &[&str]) -> Command {
     let mut command = machine.command(Fixture::build("execution").test("execution"));
     command.args(args);
@@ -346,13 +358,7 @@ fn gpu_test_timeout_bounds_the_tests_without_a_timeout_of_their_own() {
         let machine = Machine::with_fake_driver()
             .env("FAKE_CUDA_HANG", "cuCtxSynchronize+1")
             .env("GPU_TEST_TIMEOUT", timeout);
-        Run::of(
-            machine
-                .command("timeout")
-                .args(["--kill-after=10", "120"])
-                .arg(Fixture::build("execution").test("execution"))
-                .args(["--ignored", "--exact", test]),
-        )
+        execution_within_two_minutes(&machine, &["--ignored", "--exact", test])
     };
     // No `timeout` key: the variable's limit, named as such.
     let run = stuck("stuck_b_after", "200ms");
@@ -413,14 +419,7 @@ fn a_driver_that_never_returns_is_bounded_at_every_stage() {
             .env("FAKE_CUDA_HANG", hang)
             .env("FAKE_CUDA_EXIT_WAITS", "1")
             .env("GPU_TEST_PROBE_TIMEOUT", "300ms");
-        // `timeout` stops a process that does not end.
-        let run = Run::of(
-            machine
-                .command("timeout")
-                .args(["--kill-after=10", "120"])
-                .arg(Fixture::build("execution").test("execution"))
-                .args(["--ignored", "stuck_", "--test-threads", "1"]),
-        );
+        let run = execution_within_two_minutes(&machine, &["--ignored", "stuck_", "--test-threads", "1"]);
         assert_eq!(run.code, Some(101), "{hang}: {}", run.all());
         assert!(
             run.stdout
@@ -443,13 +442,7 @@ fn a_driver_that_never_returns_is_bounded_at_every_stage() {
         .env("FAKE_CUDA_HANG", "cuDevicePrimaryCtxRetain")
         .env("FAKE_CUDA_EXIT_WAITS", "1")
         .env("GPU_TEST_PROBE_TIMEOUT", "300ms");
-    let run = Run::of(
-        machine
-            .command("timeout")
-            .args(["--kill-after=10", "120"])
-            .arg(Fixture::build("execution").test("execution"))
-            .args(["--ignored", "--exact", "needs_eight_gib_free"]),
-    );
+    let run = execution_within_two_minutes(&machine, &["--ignored", "--exact", "needs_eight_gib_free"]);
     assert_eq!(run.code, Some(101), "{}", run.all());
     // The call is left in the driver, which may hold its locks: no device is used again.
     let failure = run
@@ -471,13 +464,7 @@ fn a_driver_that_never_returns_is_bounded_at_every_stage() {
 
     // The regions a test timed before it hung are reported.
     let machine = Machine::with_fake_driver().env("FAKE_CUDA_HANG", "cuCtxSynchronize+1");
-    let run = Run::of(
-        machine
-            .command("timeout")
-            .args(["--kill-after=10", "120"])
-            .arg(Fixture::build("execution").test("execution"))
-            .args(["--ignored", "--exact", "stuck_a_in_the_driver"]),
-    );
+    let run = execution_within_two_minutes(&machine, &["--ignored", "--exact", "stuck_a_in_the_driver"]);
     assert_eq!(run.code, Some(101), "{}", run.all());
     assert!(
         run.stderr
