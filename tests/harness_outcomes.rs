@@ -268,6 +268,26 @@ fn a_driver_whose_cuda_version_is_unknown_is_named_not_taken_for_old() {
     );
 }
 
+/// `--test-threads 0` would start no thread and wait for ever: refused as libtest refuses it.
+#[test]
+fn zero_test_threads_are_refused_not_waited_on() {
+    let machine = Machine::with_fake_driver();
+    let run = Run::of(
+        machine
+            .command("timeout")
+            .args(["--kill-after=10", "120"])
+            .arg(Fixture::build("harness-basic").test("gpu"))
+            .args(["--test-threads", "0", "--color", "always"]),
+    );
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("error: argument for --test-threads must not be 0"),
+        "{}",
+        run.all()
+    );
+}
+
 #[test]
 fn filters_select_tests_by_libtest_rules() {
     let machine = Machine::with_fake_driver();

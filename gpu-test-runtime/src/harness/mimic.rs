@@ -47,6 +47,11 @@ use crate::util::os::exit_now;
 /// reason instead. After the run, skipped tests are summarised on stderr by reason.
 pub fn main() -> ! {
     let mut args = arguments();
+    if args.test_threads == Some(0) {
+        // libtest-mimic would start no thread and wait for ever for the results; libtest refuses.
+        console::line("error: argument for --test-threads must not be 0");
+        std::process::exit(101);
+    }
     let session = match session(registered().first().copied()) {
         Ok(session) => session,
         Err(message) => {
