@@ -594,6 +594,48 @@ fn an_xdg_runtime_dir_or_temporary_directory_not_fit_for_this_user_is_passed_ove
     assert!(leases_are_in(&tmp.join("gpu-test-0")), "{}", run.all());
 }
 
+/// A group-writable directory on the way is trusted only where the group is the user's own
+/// private group: here, a group of other users.
+#[test]
+fn a_runtime_directory_a_shared_group_may_write_above_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    if user_id() != 0 {
+        eprintln!("skipped: giving a directory to another group needs root");
+        return;
+    }
+    let machine = Machine::with_fake_driver();
+    let shared = machine.dir().join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::os::unix::fs::chown(&shared, None, Some(65534)).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o775)).unwrap();
+    let machine = machine.env("GPU_TEST_RUNTIME_DIR", shared.join("runtime").to_str().unwrap());
+    let run = harness(&machine, &["--exact", "round_trip"]);
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.all().contains(&format!(
+            "is inside {}, which may be written by group or others (mode 775)",
+            shared.display()
+        )),
+        "{}",
+        run.all()
+    );
+
+    // Root's own group, where it has no other member (as in this suite's containers), is private.
+    let root_group_is_private = std::fs::read_to_string("/etc/group")
+        .unwrap()
+        .lines()
+        .any(|line| line == "root:x:0:")
+        && std::fs::read_to_string("/etc/passwd")
+            .unwrap()
+            .lines()
+            .all(|line| line.split(':').nth(3) != Some("0") || line.starts_with("root:"));
+    if root_group_is_private {
+        std::os::unix::fs::chown(&shared, None, Some(0)).unwrap();
+        let run = harness(&machine, &["--exact", "round_trip"]);
+        assert_eq!(run.code, Some(0), "{}", run.all());
+    }
+}
+
 #[test]
 fn a_temporary_directory_others_may_rename_in_is_not_the_default_runtime_directory() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};

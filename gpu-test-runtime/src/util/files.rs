@@ -232,7 +232,7 @@ pub(crate) fn ensure_private_dir(dir: &Path) -> Result<(), String> {
             metadata.uid()
         ));
     }
-    if metadata.mode() & 0o022 != 0 {
+    if writable_by_others(&metadata) {
         return Err(format!(
             "{} may be written by other users (mode {:o}): make it private (chmod 700)",
             dir.display(),
@@ -334,13 +334,60 @@ fn check_trusted(path: &Path, metadata: &fs::Metadata) -> Result<(), NotTrusted>
     }
     let sticky_dir = metadata.is_dir() && metadata.mode() & 0o1000 != 0;
     // A link's own mode means nothing: who owns it, and its directory, is what counts.
-    if !metadata.file_type().is_symlink() && metadata.mode() & 0o022 != 0 && !sticky_dir {
+    if !metadata.file_type().is_symlink() && writable_by_others(metadata) && !sticky_dir {
         return Err(others(format!(
             "may be written by group or others (mode {:o})",
             metadata.mode() & 0o7777
         )));
     }
     Ok(())
+}
+
+/// Whether someone other than its owner may write to the file: others, or a group that is not
+/// this user's private group (Debian, Ubuntu and Fedora give each user a group of their own and
+/// a umask of 002, so every directory a user makes is group-writable, by that user alone).
+pub(crate) fn writable_by_others(metadata: &fs::Metadata) -> bool {
+    metadata.mode() & 0o002 != 0 || (metadata.mode() & 0o020 != 0 && Some(metadata.gid()) != private_group())
+}
+
+/// This user's private group, if its primary group is one: see [`is_private_group`].
+fn private_group() -> Option<u32> {
+    static PRIVATE: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    *PRIVATE.get_or_init(|| {
+        let (uid, gid) = (user_id(), crate::util::os::group_id());
+        let passwd = fs::read_to_string("/etc/passwd").ok()?;
+        let group = fs::read_to_string("/etc/group").ok()?;
+        is_private_group(uid, gid, &passwd, &group).then_some(gid)
+    })
+}
+
+/// Whether group `gid` belongs to user `uid` alone, as `/etc/passwd` and `/etc/group` (their
+/// texts) say: it is the user's primary group, no other account has it as theirs, and it lists
+/// no member but the user. A group these files do not describe (one from a directory service) is
+/// not taken as private.
+fn is_private_group(uid: u32, gid: u32, passwd: &str, group: &str) -> bool {
+    let accounts: Vec<(&str, Option<u32>, Option<u32>)> = passwd
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            let number = |i: usize| fields.get(i).and_then(|f| f.parse().ok());
+            (fields[0], number(2), number(3))
+        })
+        .collect();
+    let Some(&(name, _, Some(primary))) = accounts.iter().find(|(_, u, _)| *u == Some(uid)) else {
+        return false;
+    };
+    let shared = accounts
+        .iter()
+        .any(|(_, u, g)| *u != Some(uid) && (*g == Some(gid) || g.is_none()));
+    let members = group.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.len() == 4 && fields[2].parse() == Ok(gid)).then(|| fields[3])
+    });
+    primary == gid
+        && !shared
+        && members.is_some_and(|members| members.split(',').all(|m| m.is_empty() || m == name))
 }
 
 fn unreadable(path: &Path, error: &io::Error) -> NotTrusted {
@@ -351,6 +398,40 @@ fn unreadable(path: &Path, error: &io::Error) -> NotTrusted {
 /// (`/usr/local/cuda/lib64` and `/usr/local/cuda-13.0/targets/x86_64-linux/lib`).
 pub(crate) fn same_place(a: &Path, b: &Path) -> bool {
     a == b || fs::canonicalize(a).is_ok_and(|a| fs::canonicalize(b).is_ok_and(|b| a == b))
+}
+
+#[cfg(test)]
+mod private_group_tests {
+    use super::is_private_group;
+
+    const PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\n\
+                          ada:x:1000:1000:Ada:/home/ada:/bin/bash\n\
+                          bob:x:1001:100:Bob:/home/bob:/bin/bash\n\
+                          cy:x:1002:100:Cy:/home/cy:/bin/bash\n";
+
+    #[test]
+    fn a_group_of_the_user_alone_is_private() {
+        let group = "root:x:0:\nada:x:1000:\nusers:x:100:bob,cy\n";
+        assert!(is_private_group(1000, 1000, PASSWD, group));
+        // Listing the user as a member changes nothing.
+        assert!(is_private_group(1000, 1000, PASSWD, "ada:x:1000:ada\n"));
+    }
+
+    #[test]
+    fn a_shared_or_unknown_group_is_not() {
+        let group = "ada:x:1000:eve\nusers:x:100:\n";
+        // Another member.
+        assert!(!is_private_group(1000, 1000, PASSWD, group));
+        // Another account's primary group too.
+        assert!(!is_private_group(1001, 100, PASSWD, group));
+        // Not in /etc/group (a directory service's), or not the user's primary group.
+        assert!(!is_private_group(1000, 1000, PASSWD, "users:x:100:\n"));
+        assert!(!is_private_group(1000, 100, PASSWD, group));
+        // An account /etc/passwd does not know.
+        assert!(!is_private_group(4242, 4242, PASSWD, "x:x:4242:\n"));
+        // A line that cannot be read might name anyone: nothing is taken as private.
+        assert!(!is_private_group(1000, 1000, &format!("{PASSWD}+::::::\n"), "ada:x:1000:\n"));
+    }
 }
 
 /// A fresh, empty directory for one unit test, under the system's temporary directory and named
@@ -548,10 +629,16 @@ mod tests {
         fs::set_permissions(&open, fs::Permissions::from_mode(0o1777)).unwrap();
         assert_eq!(trusted_to_load(&link), Ok(()));
 
-        // Group write counts as others': a group may hold other users.
+        // Group write counts as others' where the group may hold other users (one made for no
+        // one, as root can give it; otherwise this user's group, unless it is private).
         fs::set_permissions(&file, fs::Permissions::from_mode(0o664)).unwrap();
-        let error = trusted_to_load(&file).unwrap_err().to_string();
-        assert_eq!(error, format!("{} may be written by group or others (mode 664)", file.display()));
+        if user_id() == 0 {
+            std::os::unix::fs::chown(&file, None, Some(65534)).unwrap();
+        }
+        if Some(fs::metadata(&file).unwrap().gid()) != private_group() {
+            let error = trusted_to_load(&file).unwrap_err().to_string();
+            assert_eq!(error, format!("{} may be written by group or others (mode 664)", file.display()));
+        }
 
         // Dangling links, loops and relative paths are errors, not panics or hangs.
         let dangling = lib.join("libnvrtc.so.10");

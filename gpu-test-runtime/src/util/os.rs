@@ -14,6 +14,12 @@ pub(crate) fn user_id() -> u32 {
     unsafe { libc::getuid() }
 }
 
+/// This process's real group id: its user's primary group.
+pub(crate) fn group_id() -> u32 {
+    // SAFETY: getgid takes no arguments and cannot fail.
+    unsafe { libc::getgid() }
+}
+
 /// `access(path, R_OK | W_OK)`: whether this process may open `path` for reading and writing,
 /// asked without opening it (opening a GPU device file can wake the GPU and take seconds).
 pub(crate) fn may_read_and_write(path: &Path) -> bool {
