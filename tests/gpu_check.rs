@@ -192,6 +192,7 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
     for file in [
         "machine.txt",
         "doctor.txt",
+        "doctor.json",
         "tests.txt",
         "skips.txt",
         "report.json",

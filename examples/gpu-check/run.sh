@@ -142,7 +142,7 @@ echo "exit status: $?" >> "$out/skips.txt"
     echo "## $(date -u +%Y-%m-%d): ${gpu:-no GPU named by nvidia-smi}, toolkit ${toolkit:-unknown}"
     echo
     echo "Bundle: revision $(cat "$here/revision"), CUDA $(cat "$here/cuda") bindings. The strict run exited $status."
-    for file in machine.txt doctor.txt tests.txt skips.txt report.json; do
+    for file in machine.txt doctor.txt doctor.json tests.txt skips.txt report.json; do
         echo
         echo "### $file"
         echo

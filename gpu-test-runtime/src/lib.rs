@@ -30,7 +30,7 @@
 //! On a machine without a usable GPU, `cargo test` shows one line per GPU test on stderr:
 //!
 //! ```text
-//! gpu-test: skipped all_reduce: no CUDA driver: libcuda could not be loaded (tried libcuda.so.1, libcuda.so; LD_LIBRARY_PATH is unset); the NVIDIA kernel module is not loaded either; hint: install the NVIDIA driver ...
+//! gpu-test: skipped all_reduce: no CUDA driver: libcuda could not be loaded (tried libcuda.so.1, libcuda.so; LD_LIBRARY_PATH holds only cargo's own directories); the NVIDIA kernel module is not loaded either; hint: install the NVIDIA driver ...
 //! ```
 //!
 //! # A real skip: gpu-test's harness
