@@ -19,7 +19,7 @@ use crate::probe::Probe;
 use crate::run::timing::Timing;
 use crate::settings::{ReportFormat, ReportTarget, Settings};
 use crate::util::files::{
-    create_private_dirs, open_existing, open_lock_file, remove_stale_states, stable_hash, update_locked, write_atomically,
+    create_private_dirs, open_existing, open_lock_file, remove_stale_states, stable_hash, update_locked_then, write_atomically,
 };
 
 /// The JSON report's layout.
@@ -245,9 +245,12 @@ fn xml(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            // As references: a parser turns a raw newline, tab or carriage return in an attribute
+            // into a space.
             '\n' => out.push_str("&#10;"),
-            '\t' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 => out.push('\u{fffd}'),
+            '\t' => out.push_str("&#9;"),
+            '\r' => out.push_str("&#13;"),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }
@@ -400,7 +403,7 @@ fn record(
     };
     remove_stale_states(&settings.runtime_dir.join("reports"), STALE_AFTER, &still_going);
 
-    let recorded = update_locked(&state, |text| {
+    let merged = |text: String| {
         // A state this run wrote but that cannot be read back holds entries of the run's other
         // processes: starting anew would drop them silently.
         let parsed = serde_json::from_str::<Report>(&text);
@@ -444,10 +447,16 @@ fn record(
             ReportFormat::Json => render_json(&report),
             ReportFormat::Junit => render_junit(&report),
         };
-        // The report is written while the state's lock is held, so reports follow the state.
-        let written = write_atomically(&path, rendered.as_bytes(), 0o644).map_err(|error| error.to_string());
-        (serde_json::to_string(&report).unwrap_or_default(), written)
-    });
+        (serde_json::to_string(&report).unwrap_or_default(), Ok(rendered))
+    };
+    // The report is written after the state and while its lock is held: a process that dies in
+    // between leaves a state that has its entries, which the next rewrite puts in the report.
+    let write_report = |rendered: Result<String, String>| {
+        rendered.and_then(|rendered| {
+            write_atomically(&path, rendered.as_bytes(), 0o644).map_err(|error| error.to_string())
+        })
+    };
+    let recorded = update_locked_then(&state, merged, write_report);
     match recorded {
         Ok(result) => result,
         Err(error) => Err(format!(
@@ -498,6 +507,9 @@ mod tests {
             "<skipped message=\"needs 2 CUDA devices, found &lt;1&gt;; hint: add &quot;GPUs&quot; &amp; retry\"/>"
         ));
         assert!(xml.contains("<property name=\"CUDA_VISIBLE_DEVICES\" value=\"0\"/>"));
+        // What XML 1.0 forbids is replaced; what a parser would turn into a space is a reference.
+        assert_eq!(super::xml("a\u{1}b\u{ffff}c\u{fffe}"), "a\u{fffd}b\u{fffd}c\u{fffd}");
+        assert_eq!(super::xml("x\ty\r\nz"), "x&#9;y&#13;&#10;z");
     }
 
     #[test]

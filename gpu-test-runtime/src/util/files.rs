@@ -43,6 +43,17 @@ pub(crate) fn open_lock_file(path: &Path) -> io::Result<File> {
 /// the others' changes. `path` is in a private directory: nothing there is followed through a
 /// symbolic link.
 pub(crate) fn update_locked<T>(path: &Path, update: impl FnOnce(String) -> (String, T)) -> io::Result<T> {
+    update_locked_then(path, update, |result| result)
+}
+
+/// [`update_locked`], then `then` with what `update` returned, still under the lock, once the
+/// new text is written: for a file made from it (a report rendered from its state), which must
+/// never hold what the state does not.
+pub(crate) fn update_locked_then<R, T>(
+    path: &Path,
+    update: impl FnOnce(String) -> (String, R),
+    then: impl FnOnce(R) -> T,
+) -> io::Result<T> {
     if let Some(parent) = path.parent() {
         create_private_dirs(parent)?;
     }
@@ -57,6 +68,7 @@ pub(crate) fn update_locked<T>(path: &Path, update: impl FnOnce(String) -> (Stri
     }
     let (next, result) = update(current);
     write_atomically(path, next.as_bytes(), 0o600)?;
+    let result = then(result);
     drop(lock);
     Ok(result)
 }
