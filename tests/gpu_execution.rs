@@ -540,6 +540,76 @@ fn a_nextest_test_group_queues_gpu_tests_before_the_leases() {
     assert_eq!(max_holders(&text).values().copied().max(), Some(1), "{text}");
 }
 
+/// Under nextest, a test whose process ends inside the body (here it aborts) stays in the report
+/// as failed, saying so; and a failure that a retry turns into a pass stays too, as an earlier
+/// attempt's: the report never shows a clean pass where nextest shows a flaky test.
+#[test]
+fn no_attempt_of_a_test_is_lost_from_the_report() {
+    gpu_test_tests::require_nextest();
+    let fixture = Fixture::build("execution");
+    let machine = Machine::with_fake_driver();
+    let report = machine.dir().join("report.json");
+    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let mut command = machine.command(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command
+        .args([
+            "nextest",
+            "run",
+            "--color",
+            "never",
+            "--no-fail-fast",
+            "--manifest-path",
+        ])
+        .arg(fixture.dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(Fixture::target_dir())
+        .args([
+            "--retries",
+            "1",
+            "--run-ignored",
+            "only",
+            "-E",
+            "test(=aborts_its_process) | test(=fails_the_first_attempt)",
+        ]);
+    let run = Run::of(&mut command);
+    assert_eq!(run.code, Some(100), "{}", run.all());
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let entry = |name: &str| {
+        json["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is not in the report: {json:#}"))
+            .clone()
+    };
+    let lost = "its process ended before gpu-test could record how the test did";
+    let aborted = entry("aborts_its_process");
+    assert_eq!(aborted["outcome"], "failed", "{aborted:#}");
+    assert!(
+        aborted["reason"].as_str().unwrap().starts_with(lost),
+        "{aborted:#}"
+    );
+    assert_eq!(aborted["attempt"], 2, "{aborted:#}");
+    assert!(
+        aborted["earlier_failures"][0]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("attempt 1: {lost}")),
+        "{aborted:#}"
+    );
+    let flaky = entry("fails_the_first_attempt");
+    assert_eq!(flaky["outcome"], "passed", "{flaky:#}");
+    assert_eq!(flaky["attempt"], 2, "{flaky:#}");
+    let earlier = flaky["earlier_failures"].as_array().unwrap();
+    assert_eq!(earlier.len(), 1, "{flaky:#}");
+    assert!(
+        earlier[0].as_str().unwrap().starts_with("attempt 1: ")
+            && earlier[0].as_str().unwrap().contains("the first attempt fails"),
+        "{flaky:#}"
+    );
+}
+
 /// The leak check: a test that leaves device memory allocated fails naming the bytes and the
 /// device, by its attribute or for every test with GPU_TEST_LEAK_CHECK=1; one that frees what it
 /// allocates passes; `leak_check = false` opts out.

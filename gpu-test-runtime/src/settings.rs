@@ -67,7 +67,8 @@ pub(crate) struct Settings {
     pub github: Github,
 }
 
-/// `NEXTEST_TEST_PHASE`, `NEXTEST_RUN_ID` and `NEXTEST_BINARY_ID`, set by nextest.
+/// `NEXTEST_TEST_PHASE`, `NEXTEST_RUN_ID`, `NEXTEST_BINARY_ID` and `NEXTEST_ATTEMPT`, set by
+/// nextest.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Nextest {
     /// `list` or `run`, when nextest started this process.
@@ -76,6 +77,8 @@ pub(crate) struct Nextest {
     pub run_id: Option<String>,
     /// The test binary's id (`package::target`).
     pub binary_id: Option<String>,
+    /// Which attempt at the test this process is, from 1 (`--retries` makes more).
+    pub attempt: Option<u32>,
 }
 
 /// `GITHUB_ACTIONS` and `GITHUB_STEP_SUMMARY`, set by GitHub Actions.
@@ -372,6 +375,8 @@ impl Settings {
             phase: get("NEXTEST_TEST_PHASE"),
             run_id: get("NEXTEST_RUN_ID"),
             binary_id: get("NEXTEST_BINARY_ID"),
+            // nextest's own variable: one that cannot be read is taken as the first attempt.
+            attempt: get("NEXTEST_ATTEMPT").and_then(|value| value.trim().parse().ok()).filter(|&n| n >= 1),
         };
         settings.github = Github {
             actions: get("GITHUB_ACTIONS").as_deref() == Some("true"),

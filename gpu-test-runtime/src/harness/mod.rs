@@ -154,6 +154,16 @@ pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&
         }
         Decision::Run(ordinals) => {
             let name = name_of();
+            // Under nextest the process is the test's alone: one that ends inside the body (a
+            // crash, a signal, nextest's terminate-after) must not take the test out of the report.
+            if session.settings.report.is_some() && session.settings.nextest.phase.as_deref() == Some("run") {
+                let started = per_device(def, Entry::started(suite, &name).at(def.file, def.line));
+                if let Err(message) =
+                    file::record_if_wanted(session.settings, session.decider.probe(), suite, vec![started])
+                {
+                    console::line(&message);
+                }
+            }
             if def.requirements.needs_toolkit() {
                 console::nvrtc_outside_loader_path(session.decider.probe());
             }

@@ -58,6 +58,10 @@ struct JsonEntry<'a> {
     duration_s: f64,
     devices: &'a [DeviceRecord],
     timings: Vec<JsonTiming<'a>>,
+    /// nextest's attempt that ended so: more than 1 after `--retries`.
+    attempt: u32,
+    /// How the earlier attempts failed: a test that passed after them is flaky.
+    earlier_failures: &'a [String],
 }
 
 /// A timed region in milliseconds, with the line the harness printed for it.
@@ -122,6 +126,8 @@ fn render_json(report: &Report) -> String {
                     .iter()
                     .map(|t| JsonTiming::new(&entry.name, t))
                     .collect(),
+                attempt: entry.attempt,
+                earlier_failures: &entry.earlier_failures,
             })
             .collect(),
     };
@@ -202,12 +208,27 @@ fn render_junit(report: &Report) -> String {
             for timing in &entry.timings {
                 let _ = writeln!(details, "{}", timing_line(&entry.name, timing));
             }
+            // Earlier attempts' failures, as Maven Surefire writes reruns: `flakyFailure` where the
+            // test then passed, `rerunFailure` where it failed again.
+            let rerun = if entry.outcome == Outcome::Passed {
+                "flakyFailure"
+            } else {
+                "rerunFailure"
+            };
+            let reruns: String = entry
+                .earlier_failures
+                .iter()
+                .map(|failure| format!("      <{rerun} message=\"{}\" type=\"failure\"/>\n", xml(failure)))
+                .collect();
             match entry.outcome {
-                Outcome::Passed if details.is_empty() => out.push_str("/>\n"),
+                Outcome::Passed if details.is_empty() && reruns.is_empty() => out.push_str("/>\n"),
+                Outcome::Passed if details.is_empty() => {
+                    let _ = write!(out, ">\n{reruns}    </testcase>\n");
+                }
                 Outcome::Passed => {
                     let _ = write!(
                         out,
-                        ">\n      <system-out>{}</system-out>\n    </testcase>\n",
+                        ">\n{reruns}      <system-out>{}</system-out>\n    </testcase>\n",
                         xml(&details)
                     );
                 }
@@ -221,7 +242,7 @@ fn render_junit(report: &Report) -> String {
                 Outcome::Failed => {
                     let _ = write!(
                         out,
-                        ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>\n",
+                        ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n{reruns}    </testcase>\n",
                         xml(&message),
                         xml(entry.kind().unwrap_or("failure")),
                         xml(&message)
@@ -386,8 +407,12 @@ fn record(
     settings: &Settings,
     target: &ReportTarget,
     suite: SuiteInfo,
-    entries: Vec<Entry>,
+    mut entries: Vec<Entry>,
 ) -> Result<(), String> {
+    let attempt = settings.nextest.attempt.unwrap_or(1);
+    for entry in &mut entries {
+        entry.attempt = attempt;
+    }
     let path = absolute(&target.path);
     let state = settings
         .runtime_dir
@@ -510,6 +535,30 @@ mod tests {
         // What XML 1.0 forbids is replaced; what a parser would turn into a space is a reference.
         assert_eq!(super::xml("a\u{1}b\u{ffff}c\u{fffe}"), "a\u{fffd}b\u{fffd}c\u{fffd}");
         assert_eq!(super::xml("x\ty\r\nz"), "x&#9;y&#13;&#10;z");
+    }
+
+    #[test]
+    fn a_retry_keeps_the_failures_before_it() {
+        let mut report = Report::default();
+        let mut failed = skipped("a");
+        failed.outcome = Outcome::Failed;
+        report.merge(suite("gpu"), vec![failed.clone()]);
+        // The same attempt again (the final entry over the one recorded as the body started):
+        // nothing is kept.
+        report.merge(suite("gpu"), vec![failed.clone()]);
+        assert!(report.entries[0].earlier_failures.is_empty());
+        let mut passed = skipped("a");
+        passed.outcome = Outcome::Passed;
+        passed.attempt = 2;
+        report.merge(suite("gpu"), vec![passed]);
+        assert_eq!(report.entries[0].outcome, Outcome::Passed);
+        assert_eq!(report.entries[0].earlier_failures.len(), 1);
+        assert!(report.entries[0].earlier_failures[0].starts_with("attempt 1: needs 2 CUDA devices"));
+        let xml = render_junit(&report);
+        assert!(
+            xml.contains("<testcase name=\"a\" classname=\"gpu\" time=\"0.000\">\n      <flakyFailure message=\"attempt 1: needs 2"),
+            "{xml}"
+        );
     }
 
     #[test]

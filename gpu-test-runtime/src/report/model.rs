@@ -76,6 +76,19 @@ pub(crate) struct Entry {
     pub devices: Vec<DeviceRecord>,
     /// The regions the body timed.
     pub timings: Vec<Timing>,
+    /// nextest's attempt at the test (`NEXTEST_ATTEMPT`): 1, unless `--retries` ran it again.
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+    /// Recorded as the body starts, to stand if the process ends without saying how it did.
+    #[serde(default)]
+    pub provisional: bool,
+    /// How earlier attempts of this run failed: a test that then passed is flaky.
+    #[serde(default)]
+    pub earlier_failures: Vec<String>,
+}
+
+fn first_attempt() -> u32 {
+    1
 }
 
 /// A device as reports record it: enough to tell later which GPUs a test ran on.
@@ -139,6 +152,33 @@ impl Entry {
             duration: Duration::ZERO,
             devices: Vec::new(),
             timings: Vec::new(),
+            attempt: 1,
+            provisional: false,
+            earlier_failures: Vec::new(),
+        }
+    }
+
+    /// A test whose body is about to run, as a failure that stands if its process ends before it
+    /// records how the test did: a crash, a signal, nextest's `terminate-after`.
+    pub(crate) fn started(suite: &Arc<str>, name: &str) -> Entry {
+        Entry {
+            suite: suite.clone(),
+            name: name.to_string(),
+            outcome: Outcome::Failed,
+            cause: Cause::Failure(
+                "its process ended before gpu-test could record how the test did: it crashed, was killed (a \
+                 signal, or nextest's slow-timeout terminate-after), or exited inside the test"
+                    .to_string(),
+            ),
+            each_device_of: None,
+            file: None,
+            line: None,
+            duration: Duration::ZERO,
+            devices: Vec::new(),
+            timings: Vec::new(),
+            attempt: 1,
+            provisional: true,
+            earlier_failures: Vec::new(),
         }
     }
 
@@ -159,6 +199,9 @@ impl Entry {
             duration: execution.duration,
             devices: execution.devices.iter().map(DeviceRecord::of).collect(),
             timings: execution.timings.clone(),
+            attempt: 1,
+            provisional: false,
+            earlier_failures: Vec::new(),
         }
     }
 
@@ -256,19 +299,29 @@ pub(crate) struct Report {
 }
 
 impl Report {
-    /// Adds a process's suite and entries; a test recorded again replaces its earlier entry.
+    /// Adds a process's suite and entries; a test recorded again replaces its earlier entry,
+    /// keeping how earlier attempts failed (nextest's retries), so that a failure is never
+    /// replaced by a later pass unseen.
     pub(crate) fn merge(&mut self, suite: SuiteInfo, entries: Vec<Entry>) {
         match self.suites.iter_mut().find(|s| s.suite == suite.suite) {
             Some(existing) => *existing = suite,
             None => self.suites.push(suite),
         }
-        for entry in entries {
+        for mut entry in entries {
             match self
                 .entries
                 .iter_mut()
                 .find(|e| e.suite == entry.suite && e.name == entry.name)
             {
-                Some(existing) => *existing = entry,
+                Some(existing) => {
+                    let mut earlier = std::mem::take(&mut existing.earlier_failures);
+                    if existing.outcome == Outcome::Failed && existing.attempt < entry.attempt {
+                        earlier.push(format!("attempt {}: {}", existing.attempt, existing.message()));
+                    }
+                    earlier.append(&mut entry.earlier_failures);
+                    entry.earlier_failures = earlier;
+                    *existing = entry;
+                }
                 None => self.entries.push(entry),
             }
         }
