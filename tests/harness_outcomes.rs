@@ -268,6 +268,73 @@ fn a_driver_whose_cuda_version_is_unknown_is_named_not_taken_for_old() {
     );
 }
 
+/// A run whose filters leave out every GPU test still replaces the last run's report: the file
+/// must never show an earlier run's results as this one's.
+#[test]
+fn a_run_that_filters_out_every_gpu_test_still_replaces_the_report() {
+    let machine = Machine::with_fake_driver();
+    let report = machine.dir().join("report.json");
+    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let fixture = Fixture::build("harness-basic");
+    let binary = fixture.test("gpu");
+    // Each run from a shell of its own, as each `cargo test` is a run of its own.
+    let run_in_a_shell = |args: &str| {
+        Run::of(
+            machine
+                .command("sh")
+                .args(["-c", &format!("'{}' {args}", binary.display())]),
+        )
+    };
+    let tests = || {
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        json["tests"].as_array().unwrap().len()
+    };
+    let run = run_in_a_shell("--exact round_trip");
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(tests(), 1);
+    let run = run_in_a_shell("no_test_has_this_name");
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(tests(), 0, "the earlier run's report was left in place");
+}
+
+/// What nextest's list phase decides must reach its run phase: where it cannot be recorded, the
+/// list fails, and where the run phase cannot read it, the test fails, rather than a test listed
+/// to run passing as ignored.
+#[test]
+fn decisions_the_list_phase_cannot_hand_on_fail_the_run() {
+    let machine = Machine::with_fake_driver();
+    let runtime = machine.dir().join("runtime");
+    std::fs::create_dir_all(&runtime).unwrap();
+    // Where the runs' directories go, a file.
+    std::fs::write(runtime.join("runs"), "").unwrap();
+    let run = nextest_on("harness-basic", &machine, &[]);
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.all().contains(&format!(
+            "gpu-test: the run's directory in {} cannot be used",
+            runtime.display()
+        )),
+        "{}",
+        run.all()
+    );
+
+    // A run phase whose list phase left nothing.
+    std::fs::remove_file(runtime.join("runs")).unwrap();
+    let machine = machine
+        .env("NEXTEST_TEST_PHASE", "run")
+        .env("NEXTEST_RUN_ID", "a-run-never-listed")
+        .env("NEXTEST_BINARY_ID", "harness-basic::gpu");
+    let run = gpu(&machine, &["--exact", "round_trip", "--nocapture"]);
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.all()
+            .contains("gpu-test: what nextest's list phase decided for this binary cannot be read from"),
+        "{}",
+        run.all()
+    );
+}
+
 /// `--test-threads 0` would start no thread and wait for ever: refused as libtest refuses it.
 #[test]
 fn zero_test_threads_are_refused_not_waited_on() {

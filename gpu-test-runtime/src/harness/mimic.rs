@@ -62,7 +62,10 @@ pub fn main() -> ! {
     let settings = session.settings;
     let phase = Phase::detect(settings, args.list);
     let listed = match phase {
-        Phase::Run => nextest::read_listed(settings),
+        Phase::Run => nextest::read_listed(settings).unwrap_or_else(|message| {
+            console::line(&message);
+            exit(true)
+        }),
         _ => None,
     };
 
@@ -317,8 +320,11 @@ fn after_nextest_list(session: &Session, tests: &[Listed]) {
         .iter()
         .filter_map(|t| Some((t.name.clone(), t.decision.clone()?)))
         .collect();
+    // Without them, a test listed to run whose requirements the run phase finds unmet would pass
+    // there as ignored: the list fails instead.
     if let Err(message) = nextest::write_listed(settings, &decisions) {
         console::line(&message);
+        exit(true);
     }
     let mut outcomes = Outcomes::new(settings.report.is_some());
     for test in tests {

@@ -93,6 +93,11 @@ fn conclude(session: &Session) -> Result<(), String> {
             &session.suite,
             annotations,
         ),
+        // No GPU test was run or skipped (a filter left them all out): the report is still this
+        // run's, not the last one's. Under nextest the list phase has written it already.
+        None if session.settings.nextest.phase.is_none() => {
+            file::record_if_wanted(session.settings, session.decider.probe(), &session.suite, Vec::new())
+        }
         None => Ok(()),
     }
 }

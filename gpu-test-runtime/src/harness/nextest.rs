@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use crate::decide::Decision;
 use crate::report::state::{run_dir, run_owner};
 use crate::settings::Settings;
-use crate::util::files::{sanitize, write_atomically};
+use crate::util::files::{sanitize, stable_hash, write_atomically};
 use crate::util::process::arguments;
 
 /// Which kind of invocation this is.
@@ -87,24 +87,39 @@ fn only_lists(arguments: &[OsString]) -> bool {
 }
 
 /// The file in the run directory where the list phase records, for this binary, which tests it
-/// listed to run.
-fn listed_file(settings: &Settings) -> Option<PathBuf> {
-    let binary = settings.nextest.binary_id.as_ref()?;
-    let dir = run_dir(settings).ok()?;
-    Some(dir.join(format!("listed-{}", sanitize(binary))))
+/// listed to run; `None` where nextest names no binary (one older than 0.9.138). Named by a hash
+/// of the binary's id as well, since two ids can sanitise alike (`pkg::t`, `pkg__t`).
+fn listed_file(settings: &Settings) -> Result<Option<PathBuf>, String> {
+    let Some(binary) = settings.nextest.binary_id.as_ref() else {
+        return Ok(None);
+    };
+    let dir = run_dir(settings)
+        .map_err(|error| format!("gpu-test: the run's directory in {} cannot be used ({error})", settings.runtime_dir.display()))?;
+    Ok(Some(dir.join(format!("listed-{}-{:016x}", sanitize(binary), stable_hash(binary)))))
 }
 
-/// The list phase's decisions: test name to whether it was listed to run.
-pub(crate) fn read_listed(settings: &Settings) -> Option<HashMap<String, bool>> {
-    let text = std::fs::read_to_string(listed_file(settings)?).ok()?;
-    Some(
+/// The list phase's decisions: test name to whether it was listed to run; `None` where nextest
+/// names no binary. Where it does, the list phase wrote them: missing, they are an error, since
+/// a test listed to run whose requirements are now unmet would otherwise pass as ignored.
+pub(crate) fn read_listed(settings: &Settings) -> Result<Option<HashMap<String, bool>>, String> {
+    let Some(path) = listed_file(settings)? else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&path).map_err(|error| {
+        format!(
+            "gpu-test: what nextest's list phase decided for this binary cannot be read from {} ({error}): did \
+             the runtime directory change between listing and running?",
+            path.display()
+        )
+    })?;
+    Ok(Some(
         text.lines()
             .filter_map(|line| {
                 let (state, name) = line.split_once('\t')?;
                 Some((name.to_string(), state == "run"))
             })
             .collect(),
-    )
+    ))
 }
 
 /// Whether this list phase can hand its decisions on: nextest 0.9.138 and newer tell it which run
@@ -122,7 +137,7 @@ pub(crate) fn check_list_phase(settings: &Settings) -> Result<(), String> {
 
 /// Records what the list phase decided for each test, for the run phase.
 pub(crate) fn write_listed(settings: &Settings, decisions: &[(String, Decision)]) -> Result<(), String> {
-    let Some(path) = listed_file(settings) else {
+    let Some(path) = listed_file(settings)? else {
         return Ok(());
     };
     let lines: String = decisions
