@@ -770,6 +770,36 @@ fn of_several_nvrtcs_the_named_toolkit_then_cudarcs_order_and_never_one_too_new(
         home.join("libnvrtc.so.11").display().to_string()
     );
 
+    // A wheel's NVRTC of a later minor release than the driver's (12.9 beside a driver of 12.8),
+    // told by the builtins beside it, is passed over before it is loaded for a toolkit's of 12.8.
+    let (machine, site_packages) = Machine::with_fake_driver().without_nvrtc().python_env("venv");
+    let wheel = site_packages.join("nvidia/cuda_nvrtc/lib");
+    machine.nvrtc_in(&wheel, &["libnvrtc.so.12", "libnvrtc-builtins.so.12.9"]);
+    let toolkit = machine.dir().join("root/usr/local/cuda-12.8/lib64");
+    machine.nvrtc_in(&toolkit, &["libnvrtc.so.12", "libnvrtc-builtins.so.12.8"]);
+    assert_eq!(
+        library(&machine),
+        toolkit.join("libnvrtc.so.12").display().to_string()
+    );
+    // Alone, it is named with the reason and the fix, and not loaded.
+    std::fs::remove_file(toolkit.join("libnvrtc.so.12")).unwrap();
+    let json = machine.doctor(&["--json"]).json();
+    assert_eq!(json["toolkit"]["nvrtc"]["found"], false, "{json:#}");
+    assert_finding(
+        &json,
+        "warning",
+        "NVRTC 12.9 (as the builtins beside it say) makes PTX that the driver (CUDA 12.8) cannot load",
+    );
+    assert_finding(
+        &json,
+        "warning",
+        &format!(
+            "/ update the driver to 575.51.03 or newer, or install the NVRTC wheel of CUDA 12.8 into the Python \
+             environment it came from ({}): pip install \"nvidia-cuda-nvrtc-cu12<12.9\"",
+            machine.dir().join("venv").display()
+        ),
+    );
+
     // A driver of CUDA 11.8: the CUDA 12 NVRTC is passed over, saying why, for an older one.
     let (machine, site_packages) = Machine::with_fake_driver()
         .without_nvrtc()

@@ -10,7 +10,7 @@ use crate::cuda::library::LoadAttempt;
 use crate::cuda::version::Version;
 use crate::probe::{
     DeviceError, DeviceInfo, LoadedLibrary, MAX_DEVICES, Nvrtc, Obstacle, PassedOver, Probe,
-    WSL_LIB_DIR,
+    WSL_LIB_DIR, python_environment_of,
 };
 use crate::util::files::same_place;
 use crate::util::format::{escape_control, format_duration};
@@ -586,7 +586,29 @@ pub(crate) fn passed_over_fix(probe: &Probe, passed_over: &PassedOver) -> String
             )
         }
         Obstacle::NeedsLoaderPath => file_loader_path_fix(probe, &passed_over.path),
-        Obstacle::NewerThanDriver { cuda_major } => {
+        Obstacle::NewerThanDriver {
+            release: Some(release), ..
+        } => {
+            let update = update_driver_for(*release);
+            // pip can put an older wheel in its place within one major release.
+            let environment = |driver: Version| {
+                python_environment_of(&passed_over.path)
+                    .filter(|_| release.major == driver.major && driver.major >= 12)
+            };
+            match probe.driver.cuda_version {
+                Some(driver) => match environment(driver) {
+                    Some(environment) => format!(
+                        "{update}, or install the NVRTC wheel of CUDA {driver} into the Python environment it came \
+                         from ({}): pip install \"{}\"",
+                        escape_control(&environment.display().to_string()),
+                        nvrtc_wheel_requirement(driver)
+                    ),
+                    None => format!("{update}, or install an NVRTC of CUDA {driver} or older"),
+                },
+                None => update,
+            }
+        }
+        Obstacle::NewerThanDriver { cuda_major, .. } => {
             // Only the major release of this NVRTC is known (its file name): its minor release
             // may need a newer driver than the first of that major.
             let update = match driver_table::min_driver_for(Version::new(*cuda_major, 0)) {

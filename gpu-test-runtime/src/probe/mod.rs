@@ -21,7 +21,7 @@ pub use driver::DeviceInfo;
 pub(crate) use driver::{ComputeMode, DeviceError, Driver, MAX_DEVICES};
 pub(crate) use environment::{Environment, RECORDED, VisibleDevices};
 pub(crate) use system::{DeviceNode, KernelModule, Platform, WSL_LIB_DIR};
-pub(crate) use toolkit::{Nvcc, Nvrtc, Obstacle, PassedOver, Toolkit};
+pub(crate) use toolkit::{Nvcc, Nvrtc, Obstacle, PassedOver, Toolkit, python_environment_of};
 
 /// Where distributions install the driver's libraries, looked at for stale links when none loads.
 const SYSTEM_LIBRARY_DIRS: &[&str] = &[

@@ -64,12 +64,15 @@ pub enum Obstacle {
     NeedsLoaderPath,
     /// NVRTC's builtins are neither beside it nor on the loader's path.
     BuiltinsMissing,
-    /// NVRTC of a newer major CUDA release than the driver's (`libnvrtc.so.13` beside a driver of
-    /// CUDA 12.8), whose PTX that driver cannot load. It is not loaded: once loaded, cudarc, which
-    /// asks for the newest name first, would get it rather than an older NVRTC that works.
+    /// NVRTC of a newer CUDA release than the driver's (`libnvrtc.so.13` beside a driver of CUDA
+    /// 12.8, or builtins of 13.5 beside it and a driver of 13.0), whose PTX that driver cannot
+    /// load. It is not loaded: once loaded it keeps its name, and cudarc, asking for it, would get
+    /// it rather than an older NVRTC that works.
     NewerThanDriver {
         /// Its major release, from its name.
         cuda_major: u32,
+        /// Its release, where the builtins beside it name one.
+        release: Option<Version>,
     },
 }
 
@@ -212,7 +215,7 @@ pub(crate) fn nvrtc_elsewhere(
 /// The virtual or conda environment whose NVIDIA wheel holds `library`: the folder above
 /// `lib/python3.X/site-packages/nvidia/`, if it has a `pyvenv.cfg` or a `conda-meta`. (A user's
 /// or the system's site-packages is no environment to install into with a plain `pip install`.)
-pub(super) fn python_environment_of(library: &Path) -> Option<PathBuf> {
+pub(crate) fn python_environment_of(library: &Path) -> Option<PathBuf> {
     let nvidia = library
         .ancestors()
         .find(|dir| dir.file_name().is_some_and(|name| name == "nvidia"))?;
@@ -310,7 +313,29 @@ pub(super) fn load_from_elsewhere(
                 why: format!(
                     "not loaded: NVRTC of CUDA {cuda_major} makes PTX that the driver (CUDA {driver}) cannot load"
                 ),
-                obstacle: Obstacle::NewerThanDriver { cuda_major },
+                obstacle: Obstacle::NewerThanDriver {
+                    cuda_major,
+                    release: None,
+                },
+            });
+            continue;
+        }
+        // Its builtins beside it name its release (`libnvrtc-builtins.so.13.5`): one of a later
+        // minor release than the driver's is passed over before it is loaded, since a library
+        // once loaded keeps its name, and cudarc would get it rather than an older one that works.
+        if let (Some(release), Some(driver)) = (release_beside(path), driver_cuda)
+            && release > driver
+        {
+            loaded.passed_over.push(PassedOver {
+                path: path.clone(),
+                why: format!(
+                    "not loaded: NVRTC {release} (as the builtins beside it say) makes PTX that the driver (CUDA \
+                     {driver}) cannot load"
+                ),
+                obstacle: Obstacle::NewerThanDriver {
+                    cuda_major: release.major,
+                    release: Some(release),
+                },
             });
             continue;
         }
@@ -344,6 +369,26 @@ pub(super) fn load_from_elsewhere(
         break;
     }
     loaded
+}
+
+/// The release the NVRTC builtins beside `nvrtc` name (`libnvrtc-builtins.so.13.5`), where
+/// exactly one release is there: a toolkit's lib64 and a wheel's lib hold NVRTC with its own.
+fn release_beside(nvrtc: &Path) -> Option<Version> {
+    let mut releases: Vec<Version> = std::fs::read_dir(nvrtc.parent()?)
+        .ok()?
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let (major, minor) = name.to_str()?.strip_prefix("libnvrtc-builtins.so.")?.split_once('.')?;
+            Some(Version::new(major.parse().ok()?, minor.parse().ok()?))
+        })
+        .collect();
+    releases.sort();
+    releases.dedup();
+    match releases.as_slice() {
+        [release] => Some(*release),
+        _ => None,
+    }
 }
 
 /// NVRTC asks the loader for `libnvrtc-builtins.so.X.Y` by name when it first compiles, and a
