@@ -610,6 +610,46 @@ fn no_attempt_of_a_test_is_lost_from_the_report() {
     );
 }
 
+/// Under the default harness one nextest process runs every device of an `each_device` test:
+/// where the second device's run ends the process, the first's outcome is in the report already.
+#[test]
+fn a_device_run_that_ends_the_process_loses_none_before_it() {
+    gpu_test_tests::require_nextest();
+    let fixture = Fixture::build("per-device");
+    let machine =
+        Machine::with_fake_driver().devices("NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake H100|9.0|80GiB");
+    let report = machine.dir().join("report.json");
+    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let mut command = machine.command(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command
+        .args(["nextest", "run", "--color", "never", "--manifest-path"])
+        .arg(fixture.dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(Fixture::target_dir())
+        .args(["--run-ignored", "only", "-E", "test(=aborts_on_the_second)"]);
+    let run = Run::of(&mut command);
+    assert_eq!(run.code, Some(100), "{}", run.all());
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let outcome = |name: &str| {
+        json["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .map(|t| t["outcome"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        outcome("aborts_on_the_second::cuda0").as_deref(),
+        Some("passed"),
+        "{json:#}"
+    );
+    assert_eq!(
+        outcome("aborts_on_the_second::cuda1").as_deref(),
+        Some("failed"),
+        "{json:#}"
+    );
+}
+
 /// The leak check: a test that leaves device memory allocated fails naming the bytes and the
 /// device, by its attribute or for every test with GPU_TEST_LEAK_CHECK=1; one that frees what it
 /// allocates passes; `leak_check = false` opts out.

@@ -299,8 +299,9 @@ fn a_run_that_filters_out_every_gpu_test_still_replaces_the_report() {
 }
 
 /// What nextest's list phase decides must reach its run phase: where it cannot be recorded, the
-/// list fails, and where the run phase cannot read it, the test fails, rather than a test listed
-/// to run passing as ignored.
+/// list fails; and a run phase that cannot read it still knows a test run without `--ignored` was
+/// listed to run, so that one whose requirements are now unmet fails rather than passing as
+/// ignored.
 #[test]
 fn decisions_the_list_phase_cannot_hand_on_fail_the_run() {
     let machine = Machine::with_fake_driver();
@@ -319,9 +320,9 @@ fn decisions_the_list_phase_cannot_hand_on_fail_the_run() {
         run.all()
     );
 
-    // A run phase whose list phase left nothing.
-    std::fs::remove_file(runtime.join("runs")).unwrap();
-    let machine = machine
+    // A run phase whose list phase left nothing, on a machine where the test's requirements are
+    // unmet.
+    let machine = Machine::without_driver()
         .env("NEXTEST_TEST_PHASE", "run")
         .env("NEXTEST_RUN_ID", "a-run-never-listed")
         .env("NEXTEST_BINARY_ID", "harness-basic::gpu");
@@ -329,7 +330,7 @@ fn decisions_the_list_phase_cannot_hand_on_fail_the_run() {
     assert_eq!(run.code, Some(101), "{}", run.all());
     assert!(
         run.all()
-            .contains("gpu-test: what nextest's list phase decided for this binary cannot be read from"),
+            .contains("nextest listed this test to run, but in this process its requirements are unmet"),
         "{}",
         run.all()
     );

@@ -445,17 +445,21 @@ fn devices_that_cannot_be_used_are_findings() {
     ));
 
     // A compute capability no device has is a bad answer, not an sm_00 device.
-    let json = Machine::with_fake_driver()
-        .devices("A|8.0|1GiB;B|-1.0|1GiB")
-        .doctor(&["--json"])
-        .json();
-    assert_eq!(json["devices"].as_array().unwrap().len(), 1, "{json:#}");
-    assert_finding(
-        &json,
-        "error",
-        "device 1 could not be read: cuDeviceGetAttribute failed: the driver gave the compute capability as \
-         -1.0, which no device has",
-    );
+    for capability in ["-1.0", "0.5"] {
+        let json = Machine::with_fake_driver()
+            .devices(&format!("A|8.0|1GiB;B|{capability}|1GiB"))
+            .doctor(&["--json"])
+            .json();
+        assert_eq!(json["devices"].as_array().unwrap().len(), 1, "{json:#}");
+        assert_finding(
+            &json,
+            "error",
+            &format!(
+                "device 1 could not be read: cuDeviceGetAttribute failed: the driver gave the compute capability \
+                 as {capability}, which no device has"
+            ),
+        );
+    }
 }
 
 #[test]

@@ -67,8 +67,8 @@ pub(crate) struct Settings {
     pub github: Github,
 }
 
-/// `NEXTEST_TEST_PHASE`, `NEXTEST_RUN_ID`, `NEXTEST_BINARY_ID` and `NEXTEST_ATTEMPT`, set by
-/// nextest.
+/// `NEXTEST_TEST_PHASE`, `NEXTEST_RUN_ID`, `NEXTEST_BINARY_ID`, `NEXTEST_ATTEMPT` and
+/// `NEXTEST_ATTEMPT_ID`, set by nextest.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Nextest {
     /// `list` or `run`, when nextest started this process.
@@ -79,6 +79,9 @@ pub(crate) struct Nextest {
     pub binary_id: Option<String>,
     /// Which attempt at the test this process is, from 1 (`--retries` makes more).
     pub attempt: Option<u32>,
+    /// `NEXTEST_ATTEMPT_ID`: names this attempt apart from every other of the run, the
+    /// iterations of `--stress-count` too, whose attempts count from 1 again.
+    pub attempt_id: Option<String>,
 }
 
 /// `GITHUB_ACTIONS` and `GITHUB_STEP_SUMMARY`, set by GitHub Actions.
@@ -377,6 +380,7 @@ impl Settings {
             binary_id: get("NEXTEST_BINARY_ID"),
             // nextest's own variable: one that cannot be read is taken as the first attempt.
             attempt: get("NEXTEST_ATTEMPT").and_then(|value| value.trim().parse().ok()).filter(|&n| n >= 1),
+            attempt_id: get("NEXTEST_ATTEMPT_ID"),
         };
         settings.github = Github {
             actions: get("GITHUB_ACTIONS").as_deref() == Some("true"),

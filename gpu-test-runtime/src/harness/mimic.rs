@@ -62,19 +62,25 @@ pub fn main() -> ! {
     let settings = session.settings;
     let phase = Phase::detect(settings, args.list);
     let listed = match phase {
-        Phase::Run => nextest::read_listed(settings).unwrap_or_else(|message| {
-            console::line(&message);
-            exit(true)
-        }),
+        // Without the list phase's file (a runtime directory that differs between the phases),
+        // nextest's arguments still say that a test run without `--ignored` was listed to run.
+        Phase::Run => nextest::read_listed(settings).ok().flatten(),
         _ => None,
     };
+    let run_without_ignored = phase == Phase::Run && !args.ignored && !args.include_ignored;
 
     // Each name is built once: sorting by `def.name()` would build it at every comparison.
     let mut defs: Vec<(String, &'static TestDef)> = registered().iter().map(|def| (def.name(), *def)).collect();
     defs.sort_by(|a, b| a.0.cmp(&b.0));
     let started = Instant::now();
     let mut tests = Vec::with_capacity(defs.len());
-    let listed_to_run = |name: &str| listed.as_ref().and_then(|l| l.get(name)).copied();
+    let listed_to_run = |name: &str| {
+        listed
+            .as_ref()
+            .and_then(|l| l.get(name))
+            .copied()
+            .or(run_without_ignored.then_some(true))
+    };
     let mut push = |name: String, def: &'static TestDef, decide: &dyn Fn(&str) -> Decision| {
         // A test filtered out is not decided: deciding would be wasted work.
         let decision = (!filtered_out(&args, &name)).then(|| decide(&name));

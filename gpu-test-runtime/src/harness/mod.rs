@@ -78,6 +78,21 @@ fn record(session: &Session, update: impl FnOnce(&mut Outcomes)) {
     update(outcomes.get_or_insert_with(|| Outcomes::new(session.settings.report.is_some())));
 }
 
+/// Under nextest a test's process can end inside a body (a crash, a signal, nextest's
+/// `terminate-after`) before it ends its run, where outcomes go into the report: there each
+/// outcome goes in at once, and a body about to run is first recorded as failed for want of one,
+/// so that no test, nor an earlier one of the process (the default harness runs every device of
+/// an `each_device` test in one), is lost from the report.
+fn record_at_once(session: &Session, entry: impl FnOnce() -> Entry) {
+    let settings = session.settings;
+    if settings.report.is_none() || settings.nextest.phase.as_deref() != Some("run") {
+        return;
+    }
+    if let Err(message) = file::record_if_wanted(settings, session.decider.probe(), &session.suite, vec![entry()]) {
+        console::line(&message);
+    }
+}
+
 /// Concludes what this process recorded: the skip summary, annotations and report.
 fn conclude(session: &Session) -> Result<(), String> {
     let outcomes = OUTCOMES.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -143,6 +158,9 @@ pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&
     let name_of = || trial.map(str::to_string).unwrap_or_else(|| def.name());
     match decision {
         Decision::Skip(reason) => {
+            record_at_once(session, || {
+                per_device(def, Entry::unmet(suite, &name_of(), Outcome::Skipped, &reason).at(def.file, def.line))
+            });
             record(session, |o| {
                 o.skipped(&reason, def.location(), || {
                     (suite.clone(), name_of(), def.each_device.then(|| def.name()))
@@ -152,23 +170,14 @@ pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&
         }
         Decision::Fail(message, reason) => {
             let name = name_of();
-            record(session, |o| {
-                o.ran(per_device(def, Entry::unmet(suite, &name, Outcome::Failed, &reason).at(def.file, def.line)))
-            });
+            let entry = per_device(def, Entry::unmet(suite, &name, Outcome::Failed, &reason).at(def.file, def.line));
+            record_at_once(session, || entry.clone());
+            record(session, |o| o.ran(entry));
             Verdict::Failed(format!("gpu-test: {name} {message}"))
         }
         Decision::Run(ordinals) => {
             let name = name_of();
-            // Under nextest the process is the test's alone: one that ends inside the body (a
-            // crash, a signal, nextest's terminate-after) must not take the test out of the report.
-            if session.settings.report.is_some() && session.settings.nextest.phase.as_deref() == Some("run") {
-                let started = per_device(def, Entry::started(suite, &name).at(def.file, def.line));
-                if let Err(message) =
-                    file::record_if_wanted(session.settings, session.decider.probe(), suite, vec![started])
-                {
-                    console::line(&message);
-                }
-            }
+            record_at_once(session, || per_device(def, Entry::started(suite, &name).at(def.file, def.line)));
             if def.requirements.needs_toolkit() {
                 console::nvrtc_outside_loader_path(session.decider.probe());
             }
@@ -180,9 +189,9 @@ pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&
                 &|waiting| console::waiting(&name, waiting),
             );
             console::ran(&name, &execution);
-            record(session, |o| {
-                o.ran(per_device(def, Entry::executed(suite, &name, &execution).at(def.file, def.line)))
-            });
+            let entry = per_device(def, Entry::executed(suite, &name, &execution).at(def.file, def.line));
+            record_at_once(session, || entry.clone());
+            record(session, |o| o.ran(entry));
             match execution.outcome {
                 Ok(()) => Verdict::Passed,
                 Err(BodyFailure::Panicked(payload)) => Verdict::Panicked(payload),

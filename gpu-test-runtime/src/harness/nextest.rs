@@ -99,8 +99,7 @@ fn listed_file(settings: &Settings) -> Result<Option<PathBuf>, String> {
 }
 
 /// The list phase's decisions: test name to whether it was listed to run; `None` where nextest
-/// names no binary. Where it does, the list phase wrote them: missing, they are an error, since
-/// a test listed to run whose requirements are now unmet would otherwise pass as ignored.
+/// names no binary. The error says why they cannot be read where it does.
 pub(crate) fn read_listed(settings: &Settings) -> Result<Option<HashMap<String, bool>>, String> {
     let Some(path) = listed_file(settings)? else {
         return Ok(None);

@@ -348,7 +348,7 @@ fn describe_device(sys: &DriverSys, ordinal: usize) -> Result<DeviceInfo, (&'sta
     };
     let major = attribute(Attribute::ComputeCapabilityMajor)?;
     let minor = attribute(Attribute::ComputeCapabilityMinor)?;
-    let (Ok(major), Ok(minor)) = (u32::try_from(major), u32::try_from(minor)) else {
+    let (Ok(major @ 1..), Ok(minor)) = (u32::try_from(major), u32::try_from(minor)) else {
         return Err((
             "cuDeviceGetAttribute",
             CudaError::bad_answer(format!(

@@ -235,7 +235,7 @@ fn render_junit(report: &Report) -> String {
                 Outcome::Skipped => {
                     let _ = write!(
                         out,
-                        ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
+                        ">\n      <skipped message=\"{}\"/>\n{reruns}    </testcase>\n",
                         xml(&message)
                     );
                 }
@@ -412,7 +412,9 @@ fn record(
     let attempt = settings.nextest.attempt.unwrap_or(1);
     for entry in &mut entries {
         entry.attempt = attempt;
+        entry.attempt_id.clone_from(&settings.nextest.attempt_id);
     }
+    let nothing_to_record = entries.is_empty();
     let path = absolute(&target.path);
     let state = settings
         .runtime_dir
@@ -450,6 +452,11 @@ fn record(
         let mut report = match parsed {
             Ok(report) if report.run == run => report,
             Ok(report) if report.owner.is_some_and(|o| Some(o) != owner && o.is_alive()) => {
+                // A run with nothing to record (its filters left out every GPU test) leaves the
+                // other run's report alone.
+                if nothing_to_record {
+                    return (text, Ok(None));
+                }
                 let other = report.owner.map(|o| o.pid).unwrap_or_default();
                 return (
                     text,
@@ -472,14 +479,13 @@ fn record(
             ReportFormat::Json => render_json(&report),
             ReportFormat::Junit => render_junit(&report),
         };
-        (serde_json::to_string(&report).unwrap_or_default(), Ok(rendered))
+        (serde_json::to_string(&report).unwrap_or_default(), Ok(Some(rendered)))
     };
     // The report is written after the state and while its lock is held: a process that dies in
     // between leaves a state that has its entries, which the next rewrite puts in the report.
-    let write_report = |rendered: Result<String, String>| {
-        rendered.and_then(|rendered| {
-            write_atomically(&path, rendered.as_bytes(), 0o644).map_err(|error| error.to_string())
-        })
+    let write_report = |rendered: Result<Option<String>, String>| match rendered? {
+        Some(rendered) => write_atomically(&path, rendered.as_bytes(), 0o644).map_err(|error| error.to_string()),
+        None => Ok(()),
     };
     let recorded = update_locked_then(&state, merged, write_report);
     match recorded {
@@ -542,6 +548,7 @@ mod tests {
         let mut report = Report::default();
         let mut failed = skipped("a");
         failed.outcome = Outcome::Failed;
+        failed.attempt_id = Some("run:gpu@a#1".to_string());
         report.merge(suite("gpu"), vec![failed.clone()]);
         // The same attempt again (the final entry over the one recorded as the body started):
         // nothing is kept.
@@ -550,6 +557,7 @@ mod tests {
         let mut passed = skipped("a");
         passed.outcome = Outcome::Passed;
         passed.attempt = 2;
+        passed.attempt_id = Some("run:gpu@a#2".to_string());
         report.merge(suite("gpu"), vec![passed]);
         assert_eq!(report.entries[0].outcome, Outcome::Passed);
         assert_eq!(report.entries[0].earlier_failures.len(), 1);

@@ -79,9 +79,10 @@ pub(crate) struct Entry {
     /// nextest's attempt at the test (`NEXTEST_ATTEMPT`): 1, unless `--retries` ran it again.
     #[serde(default = "first_attempt")]
     pub attempt: u32,
-    /// Recorded as the body starts, to stand if the process ends without saying how it did.
+    /// nextest's name for the attempt (`NEXTEST_ATTEMPT_ID`), unique in the run: a failure of
+    /// another attempt is kept when this one replaces it.
     #[serde(default)]
-    pub provisional: bool,
+    pub attempt_id: Option<String>,
     /// How earlier attempts of this run failed: a test that then passed is flaky.
     #[serde(default)]
     pub earlier_failures: Vec<String>,
@@ -153,7 +154,7 @@ impl Entry {
             devices: Vec::new(),
             timings: Vec::new(),
             attempt: 1,
-            provisional: false,
+            attempt_id: None,
             earlier_failures: Vec::new(),
         }
     }
@@ -177,7 +178,7 @@ impl Entry {
             devices: Vec::new(),
             timings: Vec::new(),
             attempt: 1,
-            provisional: true,
+            attempt_id: None,
             earlier_failures: Vec::new(),
         }
     }
@@ -200,7 +201,7 @@ impl Entry {
             devices: execution.devices.iter().map(DeviceRecord::of).collect(),
             timings: execution.timings.clone(),
             attempt: 1,
-            provisional: false,
+            attempt_id: None,
             earlier_failures: Vec::new(),
         }
     }
@@ -315,7 +316,12 @@ impl Report {
             {
                 Some(existing) => {
                     let mut earlier = std::mem::take(&mut existing.earlier_failures);
-                    if existing.outcome == Outcome::Failed && existing.attempt < entry.attempt {
+                    // The same attempt recorded again (its final entry over the one written as its
+                    // body started) replaces itself; another attempt's failure is kept.
+                    if existing.outcome == Outcome::Failed
+                        && existing.attempt_id.is_some()
+                        && existing.attempt_id != entry.attempt_id
+                    {
                         earlier.push(format!("attempt {}: {}", existing.attempt, existing.message()));
                     }
                     earlier.append(&mut entry.earlier_failures);

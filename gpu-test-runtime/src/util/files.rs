@@ -367,20 +367,46 @@ fn private_group() -> Option<u32> {
     static PRIVATE: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
     *PRIVATE.get_or_init(|| {
         let (uid, gid) = (user_id(), crate::util::os::group_id());
-        let passwd = fs::read_to_string("/etc/passwd").ok()?;
-        let group = fs::read_to_string("/etc/group").ok()?;
-        is_private_group(uid, gid, &passwd, &group).then_some(gid)
+        let read = |path: &str| fs::read(path).ok().map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+        // Without nsswitch.conf, glibc reads the files alone.
+        let nsswitch = read("/etc/nsswitch.conf").unwrap_or_default();
+        let (passwd, group) = (read("/etc/passwd")?, read("/etc/group")?);
+        (files_alone(&nsswitch) && is_private_group(uid, gid, &passwd, &group)).then_some(gid)
+    })
+}
+
+/// Whether accounts and groups come from `/etc/passwd` and `/etc/group` alone, as
+/// `nsswitch.conf` (its text) says: a directory service (`sss`, `ldap`, `nis`, ...) could give
+/// another user this user's group.
+fn files_alone(nsswitch: &str) -> bool {
+    nsswitch.lines().all(|line| {
+        let line = line.split('#').next().unwrap_or_default();
+        match line.split_once(':') {
+            Some((database, sources)) if matches!(database.trim(), "passwd" | "group") => sources
+                .split_whitespace()
+                .all(|source| matches!(source, "files" | "systemd") || source.starts_with('[')),
+            _ => true,
+        }
     })
 }
 
 /// Whether group `gid` belongs to user `uid` alone, as `/etc/passwd` and `/etc/group` (their
-/// texts) say: it is the user's primary group, no other account has it as theirs, and it lists
-/// no member but the user. A group these files do not describe (one from a directory service) is
-/// not taken as private.
+/// texts) say: it is the user's primary group, no other account has it as theirs, and every line
+/// of it in `/etc/group` lists no member but the user. A group these files do not describe, or
+/// files that include others (`+` and `-` lines, NIS's), are not taken as private.
 fn is_private_group(uid: u32, gid: u32, passwd: &str, group: &str) -> bool {
+    let meaningful = |text: &str| {
+        text.lines()
+            .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
+            .map(str::to_string)
+            .collect::<Vec<String>>()
+    };
+    let (passwd, group) = (meaningful(passwd), meaningful(group));
+    if passwd.iter().chain(&group).any(|line| line.starts_with(['+', '-'])) {
+        return false;
+    }
     let accounts: Vec<(&str, Option<u32>, Option<u32>)> = passwd
-        .lines()
-        .filter(|line| !line.starts_with('#'))
+        .iter()
         .map(|line| {
             let fields: Vec<&str> = line.split(':').collect();
             let number = |i: usize| fields.get(i).and_then(|f| f.parse().ok());
@@ -393,13 +419,19 @@ fn is_private_group(uid: u32, gid: u32, passwd: &str, group: &str) -> bool {
     let shared = accounts
         .iter()
         .any(|(_, u, g)| *u != Some(uid) && (*g == Some(gid) || g.is_none()));
-    let members = group.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split(':').collect();
-        (fields.len() == 4 && fields[2].parse() == Ok(gid)).then(|| fields[3])
-    });
+    let members: Vec<&str> = group
+        .iter()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            (fields.len() == 4 && fields[2].parse() == Ok(gid)).then(|| fields[3])
+        })
+        .collect();
     primary == gid
         && !shared
-        && members.is_some_and(|members| members.split(',').all(|m| m.is_empty() || m == name))
+        && !members.is_empty()
+        && members
+            .iter()
+            .all(|members| members.split(',').all(|m| m.is_empty() || m == name))
 }
 
 fn unreadable(path: &Path, error: &io::Error) -> NotTrusted {
@@ -441,8 +473,27 @@ mod private_group_tests {
         assert!(!is_private_group(1000, 100, PASSWD, group));
         // An account /etc/passwd does not know.
         assert!(!is_private_group(4242, 4242, PASSWD, "x:x:4242:\n"));
-        // A line that cannot be read might name anyone: nothing is taken as private.
+        // NIS lines might name anyone: nothing is taken as private.
         assert!(!is_private_group(1000, 1000, &format!("{PASSWD}+::::::\n"), "ada:x:1000:\n"));
+        assert!(!is_private_group(1000, 1000, PASSWD, "ada:x:1000:\n+:::\n"));
+        // A second group of the same id (groupadd -o) with another member.
+        assert!(!is_private_group(1000, 1000, PASSWD, "ada:x:1000:\ndevs:x:1000:eve\n"));
+    }
+
+    #[test]
+    fn blank_lines_and_comments_change_nothing() {
+        let passwd = format!("# accounts\n\n{PASSWD}\n");
+        assert!(is_private_group(1000, 1000, &passwd, "\nada:x:1000:\n"));
+    }
+
+    #[test]
+    fn groups_from_a_directory_service_are_not_trusted() {
+        use super::files_alone;
+        assert!(files_alone(""));
+        assert!(files_alone("passwd: files systemd\ngroup: files [SUCCESS=merge] systemd\nhosts: files dns\n"));
+        assert!(!files_alone("passwd: files sss\ngroup: files sss\n"));
+        assert!(!files_alone("group:  files ldap # the directory\n"));
+        assert!(!files_alone("passwd: compat\n"));
     }
 }
 
