@@ -109,9 +109,22 @@ pub fn render(report: &Report, format: Format) -> String {
     }
 }
 
+/// Tests that passed after an earlier attempt of the run failed.
+fn flaky(report: &Report) -> Vec<&crate::report::Test> {
+    report
+        .ended(Outcome::Passed)
+        .into_iter()
+        .filter(|test| !test.earlier_failures.is_empty())
+        .collect()
+}
+
 fn counts(report: &Report) -> String {
+    let flaky = match flaky(report).len() {
+        0 => String::new(),
+        n => format!(" ({n} flaky)"),
+    };
     let mut counts = format!(
-        "{}: {} passed, {} failed, {} skipped",
+        "{}: {} passed{flaky}, {} failed, {} skipped",
         tests(report.tests.len()),
         report.count(Outcome::Passed),
         report.count(Outcome::Failed),
@@ -197,6 +210,13 @@ fn text(report: &Report) -> String {
             }
         }
     }
+    let flaky = flaky(report);
+    if !flaky.is_empty() {
+        out.push_str("\nFlaky, passed after failing:\n");
+        for test in flaky {
+            let _ = writeln!(out, "  {}: {}", qualified(test), test.earlier_failures.join("; "));
+        }
+    }
     if let Some(skipped) = skipped_text(report) {
         out.push('\n');
         out.push_str(&skipped);
@@ -244,6 +264,18 @@ fn markdown(report: &Report) -> String {
                     .map(|l| format!("`{}`", cell(&l)))
                     .unwrap_or_default(),
                 cell(&why)
+            );
+        }
+    }
+    let flaky = flaky(report);
+    if !flaky.is_empty() {
+        out.push_str("\n### Flaky, passed after failing\n\n| test | earlier attempts |\n|---|---|\n");
+        for test in flaky {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} |",
+                cell(&qualified(test)),
+                cell(&test.earlier_failures.join("; "))
             );
         }
     }
@@ -319,6 +351,29 @@ mod tests {
         assert!(text.contains(
             "  my-crate::gpu saxpy: saxpy 10 x 41.3 us (min 40.9 us, max 44.0 us), device 0 NVIDIA H200\n"
         ));
+    }
+
+    #[test]
+    fn a_test_that_passed_after_failing_is_flaky_not_clean() {
+        let mut report = sample();
+        let saxpy = report.tests.iter_mut().find(|t| t.name == "saxpy").unwrap();
+        saxpy.earlier_failures = vec!["attempt 1: the process ended".to_string()];
+        let text = render(&report, Format::Text);
+        assert!(
+            text.contains("4 GPU tests: 1 passed (1 flaky), 1 failed, 2 skipped\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "Flaky, passed after failing:\n  my-crate::gpu saxpy: attempt 1: the process ended\n"
+            ),
+            "{text}"
+        );
+        let markdown = render(&report, Format::Markdown);
+        assert!(
+            markdown.contains("| `my-crate::gpu saxpy` | attempt 1: the process ended |"),
+            "{markdown}"
+        );
     }
 
     #[test]

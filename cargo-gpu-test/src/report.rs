@@ -127,6 +127,10 @@ pub struct Test {
     /// Its timed regions.
     #[serde(default)]
     pub timings: Vec<Timing>,
+    /// How earlier attempts of the run failed (nextest's `--retries`): a test that then passed
+    /// is flaky.
+    #[serde(default)]
+    pub earlier_failures: Vec<String>,
 }
 
 impl Test {
