@@ -336,6 +336,31 @@ fn decisions_the_list_phase_cannot_hand_on_fail_the_run() {
     );
 }
 
+/// A stdout nobody reads (`| head` that has exited) fails the run, as libtest-mimic does, but only
+/// once the report has what the run skipped.
+#[test]
+fn a_closed_stdout_fails_the_run_after_the_report_has_its_skips() {
+    let machine = Machine::without_driver();
+    let report = machine.dir().join("report.json");
+    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let fixture = Fixture::build("harness-basic");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = machine
+        .command(fixture.test("gpu"))
+        .stdout(writer)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(101));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let tests = json["tests"].as_array().unwrap();
+    assert!(
+        !tests.is_empty() && tests.iter().all(|t| t["outcome"] == "skipped"),
+        "{json:#}"
+    );
+}
+
 /// `--test-threads 0` would start no thread and wait for ever: refused as libtest refuses it.
 #[test]
 fn zero_test_threads_are_refused_not_waited_on() {

@@ -135,8 +135,8 @@ pub fn main() -> ! {
             let shown = tests
                 .iter()
                 .filter(|t| t.decision.is_some() && (!args.ignored || t.flagged));
-            libtest::write_list(shown.map(|t| t.name.as_str()));
-            exit(false);
+            let written = libtest::write_list(shown.map(|t| t.name.as_str()));
+            exit(!written);
         }
         let conclusion = libtest_mimic::run(&args, trials(session, &args, tests));
         exit(conclusion.has_failed());
@@ -146,10 +146,10 @@ pub fn main() -> ! {
     if args.test_threads.is_none() && tests.iter().filter(|t| t.decision.is_some()).count() <= 1 {
         args.test_threads = Some(1);
     }
-    let failed = if answered_without_running(&args, session, &tests, started) {
-        false
-    } else {
-        libtest_mimic::run(&args, trials(session, &args, tests)).has_failed()
+    let failed = match answered_without_running(&args, session, &tests, started) {
+        // Written, or not (a closed stdout fails the run, after the report has the skips).
+        Some(written) => !written,
+        None => libtest_mimic::run(&args, trials(session, &args, tests)).has_failed(),
     };
     if let Err(message) = conclude(session) {
         console::line(&message);
@@ -225,9 +225,9 @@ fn trials(session: &'static Session, args: &Arguments, tests: Vec<Listed>) -> Ve
 }
 
 /// Answers a run in which no test has to run (each is skipped or ignored) by writing libtest's
-/// output directly (pretty, terse or JSON); `false` when some test must run, or the output is
-/// one that libtest-mimic should write (a log file, colours).
-fn answered_without_running(args: &Arguments, session: &Session, tests: &[Listed], started: Instant) -> bool {
+/// output directly (pretty, terse or JSON): whether stdout took it; `None` when some test must
+/// run, or the output is one that libtest-mimic should write (a log file, colours).
+fn answered_without_running(args: &Arguments, session: &Session, tests: &[Listed], started: Instant) -> Option<bool> {
     let format = match args.format {
         _ if args.quiet => Format::Terse,
         None | Some(FormatSetting::Pretty) => Format::Pretty,
@@ -241,7 +241,7 @@ fn answered_without_running(args: &Arguments, session: &Session, tests: &[Listed
         _ => anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never,
     };
     if (colours && format != Format::Json) || args.logfile.is_some() || args.bench {
-        return false;
+        return None;
     }
     let mut shown = Vec::with_capacity(tests.len());
     let mut filtered = 0;
@@ -258,7 +258,7 @@ fn answered_without_running(args: &Arguments, session: &Session, tests: &[Listed
         match decision {
             _ if ignored => shown.push((test, None)),
             Decision::Skip(reason) => shown.push((test, Some(reason))),
-            Decision::Run(_) | Decision::Fail(..) => return false,
+            Decision::Run(_) | Decision::Fail(..) => return None,
         }
     }
     let lines: Vec<(&str, NotRun<'_>)> = shown
@@ -273,8 +273,7 @@ fn answered_without_running(args: &Arguments, session: &Session, tests: &[Listed
             run_test(session, test.def, Some(&test.name), Decision::Skip(Arc::clone(reason)));
         }
     }
-    libtest::write_run(&lines, format, filtered, started.elapsed());
-    true
+    Some(libtest::write_run(&lines, format, filtered, started.elapsed()))
 }
 
 /// Ends the process, failed or not, as [`guard::exit`] does; without exit handlers when a test

@@ -38,24 +38,27 @@ pub(crate) enum Format {
     Json,
 }
 
-/// `--list`: `<name>: test` per test.
-pub(crate) fn write_list<'a>(names: impl Iterator<Item = &'a str>) {
+/// `--list`: `<name>: test` per test. `false` where stdout could not take it (a closed pipe).
+#[must_use]
+pub(crate) fn write_list<'a>(names: impl Iterator<Item = &'a str>) -> bool {
     let mut out = String::new();
     for name in names {
         out.push_str(name);
         out.push_str(": test\n");
     }
-    write_stdout(&out);
+    write_stdout(&out)
 }
 
 /// A whole run of tests that were not run, as libtest prints it: `running N tests`, a line per
-/// test (pretty) or an `i` each (terse), and the result line; or libtest's JSON events.
+/// test (pretty) or an `i` each (terse), and the result line; or libtest's JSON events. `false`
+/// where stdout could not take it (a closed pipe).
+#[must_use]
 pub(crate) fn write_run(
     tests: &[(&str, NotRun<'_>)],
     format: Format,
     filtered_out: usize,
     elapsed: Duration,
-) {
+) -> bool {
     if format == Format::Json {
         return write_stdout(&json_run(tests, filtered_out, elapsed));
     }
@@ -92,7 +95,7 @@ pub(crate) fn write_run(
         tests.len(),
         elapsed.as_secs_f64()
     ));
-    write_stdout(&out);
+    write_stdout(&out)
 }
 
 /// The events libtest-mimic writes for `--format json`, with each ignored test's reason as the
@@ -125,17 +128,11 @@ fn json_run(tests: &[(&str, NotRun<'_>)], filtered_out: usize, elapsed: Duration
     out
 }
 
-/// Writes `text`; a stdout that cannot be written (a closed pipe) ends the process with 101, as
-/// libtest-mimic's panic on it would.
-fn write_stdout(text: &str) {
+/// Writes `text`; `false` where stdout cannot be written (a closed pipe), which fails the run
+/// as libtest-mimic's panic on it would, once the report has what the run recorded.
+fn write_stdout(text: &str) -> bool {
     let mut stdout = std::io::stdout().lock();
-    if stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .is_err()
-    {
-        std::process::exit(101);
-    }
+    stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).is_ok()
 }
 
 #[cfg(test)]
