@@ -334,6 +334,23 @@ fn decisions_the_list_phase_cannot_hand_on_fail_the_run() {
         "{}",
         run.all()
     );
+    // ...and a device's run of an `each_device` test whose device this process does not see fails
+    // rather than matching nothing.
+    let machine = Machine::with_fake_driver()
+        .env("NEXTEST_TEST_PHASE", "run")
+        .env("NEXTEST_RUN_ID", "a-run-never-listed")
+        .env("NEXTEST_BINARY_ID", "per-device::gpu");
+    let run = machine.run(
+        "per-device",
+        "gpu",
+        &["--exact", "on_every_modern_gpu::cuda1", "--nocapture"],
+    );
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.all().contains("device 1 is not visible in this process"),
+        "{}",
+        run.all()
+    );
 }
 
 /// A stdout nobody reads (`| head` that has exited) fails the run, as libtest-mimic does, but only

@@ -118,6 +118,24 @@ fn flaky(report: &Report) -> Vec<&crate::report::Test> {
         .collect()
 }
 
+/// Tests an earlier attempt of which failed, however the last ended.
+fn retried(report: &Report) -> Vec<&crate::report::Test> {
+    report
+        .tests
+        .iter()
+        .filter(|test| !test.earlier_failures.is_empty())
+        .collect()
+}
+
+fn outcome_word(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Passed => "passed",
+        Outcome::Failed => "failed",
+        Outcome::Skipped => "skipped",
+        Outcome::Other => "ended otherwise",
+    }
+}
+
 fn counts(report: &Report) -> String {
     let flaky = match flaky(report).len() {
         0 => String::new(),
@@ -210,11 +228,17 @@ fn text(report: &Report) -> String {
             }
         }
     }
-    let flaky = flaky(report);
-    if !flaky.is_empty() {
-        out.push_str("\nFlaky, passed after failing:\n");
-        for test in flaky {
-            let _ = writeln!(out, "  {}: {}", qualified(test), test.earlier_failures.join("; "));
+    let retried = retried(report);
+    if !retried.is_empty() {
+        out.push_str("\nEarlier attempts that failed (nextest's retries):\n");
+        for test in retried {
+            let _ = writeln!(
+                out,
+                "  {} (then {}): {}",
+                qualified(test),
+                outcome_word(test.outcome),
+                test.earlier_failures.join("; ")
+            );
         }
     }
     if let Some(skipped) = skipped_text(report) {
@@ -267,14 +291,17 @@ fn markdown(report: &Report) -> String {
             );
         }
     }
-    let flaky = flaky(report);
-    if !flaky.is_empty() {
-        out.push_str("\n### Flaky, passed after failing\n\n| test | earlier attempts |\n|---|---|\n");
-        for test in flaky {
+    let retried = retried(report);
+    if !retried.is_empty() {
+        out.push_str(
+            "\n### Earlier attempts that failed (nextest's retries)\n\n| test | then | earlier attempts |\n|---|---|---|\n",
+        );
+        for test in retried {
             let _ = writeln!(
                 out,
-                "| `{}` | {} |",
+                "| `{}` | {} | {} |",
                 cell(&qualified(test)),
+                outcome_word(test.outcome),
                 cell(&test.earlier_failures.join("; "))
             );
         }
@@ -365,14 +392,24 @@ mod tests {
         );
         assert!(
             text.contains(
-                "Flaky, passed after failing:\n  my-crate::gpu saxpy: attempt 1: the process ended\n"
+                "Earlier attempts that failed (nextest's retries):\n  my-crate::gpu saxpy (then passed): attempt 1: \
+                 the process ended\n"
             ),
             "{text}"
         );
         let markdown = render(&report, Format::Markdown);
         assert!(
-            markdown.contains("| `my-crate::gpu saxpy` | attempt 1: the process ended |"),
+            markdown.contains("| `my-crate::gpu saxpy` | passed | attempt 1: the process ended |"),
             "{markdown}"
+        );
+        // A retry that ended skipped is no flaky pass, and its earlier failure is still shown.
+        let saxpy = report.tests.iter_mut().find(|t| t.name == "saxpy").unwrap();
+        saxpy.outcome = Outcome::Skipped;
+        let text = render(&report, Format::Text);
+        assert!(!text.contains("flaky"), "{text}");
+        assert!(
+            text.contains("  my-crate::gpu saxpy (then skipped): attempt 1: the process ended\n"),
+            "{text}"
         );
     }
 

@@ -67,8 +67,8 @@ pub(crate) struct Settings {
     pub github: Github,
 }
 
-/// `NEXTEST_TEST_PHASE`, `NEXTEST_RUN_ID`, `NEXTEST_BINARY_ID`, `NEXTEST_ATTEMPT` and
-/// `NEXTEST_ATTEMPT_ID`, set by nextest.
+/// `NEXTEST_TEST_PHASE`, `NEXTEST_RUN_ID`, `NEXTEST_BINARY_ID`, `NEXTEST_ATTEMPT`,
+/// `NEXTEST_ATTEMPT_ID` and `NEXTEST_STRESS_CURRENT`, set by nextest.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Nextest {
     /// `list` or `run`, when nextest started this process.
@@ -82,6 +82,8 @@ pub(crate) struct Nextest {
     /// `NEXTEST_ATTEMPT_ID`: names this attempt apart from every other of the run, the
     /// iterations of `--stress-count` too, whose attempts count from 1 again.
     pub attempt_id: Option<String>,
+    /// `NEXTEST_STRESS_CURRENT`: which iteration of `--stress-count` this is, counted from 0.
+    pub stress_iteration: Option<u32>,
 }
 
 /// `GITHUB_ACTIONS` and `GITHUB_STEP_SUMMARY`, set by GitHub Actions.
@@ -381,6 +383,7 @@ impl Settings {
             // nextest's own variable: one that cannot be read is taken as the first attempt.
             attempt: get("NEXTEST_ATTEMPT").and_then(|value| value.trim().parse().ok()).filter(|&n| n >= 1),
             attempt_id: get("NEXTEST_ATTEMPT_ID"),
+            stress_iteration: get("NEXTEST_STRESS_CURRENT").and_then(|value| value.trim().parse().ok()),
         };
         settings.github = Github {
             actions: get("GITHUB_ACTIONS").as_deref() == Some("true"),

@@ -64,10 +64,19 @@ pub fn main() -> ! {
     let listed = match phase {
         // Without the list phase's file (a runtime directory that differs between the phases),
         // nextest's arguments still say that a test run without `--ignored` was listed to run.
-        Phase::Run => nextest::read_listed(settings).ok().flatten(),
+        Phase::Run => nextest::read_listed(settings).unwrap_or_else(|message| {
+            console::line(&format!("{message}; going by what nextest asked for"));
+            None
+        }),
         _ => None,
     };
     let run_without_ignored = phase == Phase::Run && !args.ignored && !args.include_ignored;
+    // The trials nextest may ask for: those its list phase saw, and the one it asks for now.
+    let asked: Vec<&String> = listed
+        .iter()
+        .flat_map(|l| l.keys())
+        .chain(args.filter.as_ref().filter(|_| phase == Phase::Run && args.exact))
+        .collect();
 
     // Each name is built once: sorting by `def.name()` would build it at every comparison.
     let mut defs: Vec<(String, &'static TestDef)> = registered().iter().map(|def| (def.name(), *def)).collect();
@@ -108,13 +117,13 @@ pub fn main() -> ! {
         if def.each_device {
             // nextest's run phase asks for the trials its list phase saw: one whose device this
             // process does not see still exists, and fails saying so rather than matching nothing.
-            let mut missing: Vec<(usize, String)> = listed
+            let mut missing: Vec<(usize, String)> = asked
                 .iter()
-                .flat_map(|l| l.keys())
-                .filter_map(|trial| Some((trial_ordinal(&name, trial)?, trial.clone())))
+                .filter_map(|trial| Some((trial_ordinal(&name, trial)?, (*trial).clone())))
                 .filter(|(ordinal, _)| !devices.iter().any(|d| d.ordinal == *ordinal))
                 .collect();
             missing.sort();
+            missing.dedup();
             for (ordinal, trial) in missing {
                 let decide = |trial: &str| session.decider.decide_missing_device(ordinal, listed_to_run(trial));
                 push(trial, def, &decide);

@@ -413,6 +413,7 @@ fn record(
     for entry in &mut entries {
         entry.attempt = attempt;
         entry.attempt_id.clone_from(&settings.nextest.attempt_id);
+        entry.stress_iteration = settings.nextest.stress_iteration;
     }
     let nothing_to_record = entries.is_empty();
     let path = absolute(&target.path);
@@ -562,6 +563,24 @@ mod tests {
         assert_eq!(report.entries[0].outcome, Outcome::Passed);
         assert_eq!(report.entries[0].earlier_failures.len(), 1);
         assert!(report.entries[0].earlier_failures[0].starts_with("attempt 1: needs 2 CUDA devices"));
+        // A stress run's iterations count attempts from 1 again: the attempt id tells them apart.
+        let mut stressed = Report::default();
+        let mut first = failed.clone();
+        first.attempt_id = Some("run:gpu@a#s0-1".to_string());
+        first.stress_iteration = Some(0);
+        stressed.merge(suite("gpu"), vec![first]);
+        let mut second = skipped("a");
+        second.outcome = Outcome::Passed;
+        second.attempt_id = Some("run:gpu@a#s1-1".to_string());
+        second.stress_iteration = Some(1);
+        stressed.merge(suite("gpu"), vec![second]);
+        assert_eq!(
+            stressed.entries[0].earlier_failures.len(),
+            1,
+            "{:?}",
+            stressed.entries[0]
+        );
+        assert!(stressed.entries[0].earlier_failures[0].starts_with("stress iteration 0, attempt 1: "));
         let xml = render_junit(&report);
         assert!(
             xml.contains("<testcase name=\"a\" classname=\"gpu\" time=\"0.000\">\n      <flakyFailure message=\"attempt 1: needs 2"),

@@ -83,6 +83,9 @@ pub(crate) struct Entry {
     /// another attempt is kept when this one replaces it.
     #[serde(default)]
     pub attempt_id: Option<String>,
+    /// The iteration of nextest's `--stress-count` that recorded it (`NEXTEST_STRESS_CURRENT`).
+    #[serde(default)]
+    pub stress_iteration: Option<u32>,
     /// How earlier attempts of this run failed: a test that then passed is flaky.
     #[serde(default)]
     pub earlier_failures: Vec<String>,
@@ -155,6 +158,7 @@ impl Entry {
             timings: Vec::new(),
             attempt: 1,
             attempt_id: None,
+            stress_iteration: None,
             earlier_failures: Vec::new(),
         }
     }
@@ -179,6 +183,7 @@ impl Entry {
             timings: Vec::new(),
             attempt: 1,
             attempt_id: None,
+            stress_iteration: None,
             earlier_failures: Vec::new(),
         }
     }
@@ -202,6 +207,7 @@ impl Entry {
             timings: execution.timings.clone(),
             attempt: 1,
             attempt_id: None,
+            stress_iteration: None,
             earlier_failures: Vec::new(),
         }
     }
@@ -322,7 +328,11 @@ impl Report {
                         && existing.attempt_id.is_some()
                         && existing.attempt_id != entry.attempt_id
                     {
-                        earlier.push(format!("attempt {}: {}", existing.attempt, existing.message()));
+                        let attempt = match existing.stress_iteration {
+                            Some(iteration) => format!("stress iteration {iteration}, attempt {}", existing.attempt),
+                            None => format!("attempt {}", existing.attempt),
+                        };
+                        earlier.push(format!("{attempt}: {}", existing.message()));
                     }
                     earlier.append(&mut entry.earlier_failures);
                     entry.earlier_failures = earlier;

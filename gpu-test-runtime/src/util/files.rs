@@ -356,7 +356,7 @@ fn check_trusted(path: &Path, metadata: &fs::Metadata) -> Result<(), NotTrusted>
 }
 
 /// Whether someone other than its owner may write to the file: others, or a group that is not
-/// this user's private group (Debian, Ubuntu and Fedora give each user a group of their own and
+/// this user's private group (Debian and Ubuntu give each user a group of their own and
 /// a umask of 002, so every directory a user makes is group-writable, by that user alone).
 pub(crate) fn writable_by_others(metadata: &fs::Metadata) -> bool {
     metadata.mode() & 0o002 != 0 || (metadata.mode() & 0o020 != 0 && Some(metadata.gid()) != private_group())
@@ -377,16 +377,38 @@ fn private_group() -> Option<u32> {
 
 /// Whether accounts and groups come from `/etc/passwd` and `/etc/group` alone, as
 /// `nsswitch.conf` (its text) says: a directory service (`sss`, `ldap`, `nis`, ...) could give
-/// another user this user's group.
+/// another user this user's group. Read as glibc reads it: a database's name ends at a blank or
+/// `:`, and an action (`[NOTFOUND=return]`) may be followed by a source with no blank between.
 fn files_alone(nsswitch: &str) -> bool {
     nsswitch.lines().all(|line| {
-        let line = line.split('#').next().unwrap_or_default();
-        match line.split_once(':') {
-            Some((database, sources)) if matches!(database.trim(), "passwd" | "group") => sources
-                .split_whitespace()
-                .all(|source| matches!(source, "files" | "systemd") || source.starts_with('[')),
-            _ => true,
+        let line = line.trim_start();
+        if line.starts_with('#') {
+            return true;
         }
+        let name_end = line.find(|c: char| c == ':' || c.is_whitespace()).unwrap_or(line.len());
+        let (database, rest) = line.split_at(name_end);
+        if !matches!(database, "passwd" | "group" | "initgroups" | "gshadow") {
+            return true;
+        }
+        let mut sources = String::new();
+        let mut in_action = false;
+        for c in rest.trim_start_matches([':', ' ', '\t']).chars() {
+            match c {
+                '[' => {
+                    in_action = true;
+                    sources.push(' ');
+                }
+                ']' => {
+                    in_action = false;
+                    sources.push(' ');
+                }
+                _ if !in_action => sources.push(c),
+                _ => {}
+            }
+        }
+        sources
+            .split_whitespace()
+            .all(|source| matches!(source, "files" | "systemd"))
     })
 }
 
@@ -423,7 +445,7 @@ fn is_private_group(uid: u32, gid: u32, passwd: &str, group: &str) -> bool {
         .iter()
         .filter_map(|line| {
             let fields: Vec<&str> = line.split(':').collect();
-            (fields.len() == 4 && fields[2].parse() == Ok(gid)).then(|| fields[3])
+            (fields.len() == 4 && fields[2].trim().parse() == Ok(gid)).then(|| fields[3])
         })
         .collect();
     primary == gid
@@ -494,6 +516,13 @@ mod private_group_tests {
         assert!(!files_alone("passwd: files sss\ngroup: files sss\n"));
         assert!(!files_alone("group:  files ldap # the directory\n"));
         assert!(!files_alone("passwd: compat\n"));
+        // As glibc reads it: a comment after the sources is read as sources, the colon may be
+        // missing, and an action may run into the next source.
+        assert!(!files_alone("group: files # sss\n"));
+        assert!(!files_alone("group files sss\n"));
+        assert!(!files_alone("group: files [NOTFOUND=return]sss\n"));
+        assert!(!files_alone("initgroups: sss\n"));
+        assert!(files_alone("# group: sss\ngroup: files [NOTFOUND=return] systemd"));
     }
 }
 
