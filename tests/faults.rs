@@ -233,7 +233,7 @@ fn two_packages_with_a_gpu_target_each_keep_their_entries() {
     assert_eq!(failed.code, Some(101), "{}", failed.all());
     let passed = libtest(&machine, &["--exact", "round_trip"]);
     assert_eq!(passed.code, Some(0), "{}", passed.all());
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let json = gpu_test_tests::read_report(&report);
     let outcome = |suite: &str| {
         json["tests"]
             .as_array()

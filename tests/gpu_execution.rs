@@ -25,6 +25,17 @@ fn execution_within_two_minutes(machine: &Machine, args: &[&str]) -> Run {
     )
 }
 
+/// `cargo nextest run` on the fixture crate `fixture`, on `machine`, arguments to follow.
+fn nextest_run(machine: &Machine, fixture: &Fixture) -> Command {
+    let mut command = machine.command(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command
+        .args(["nextest", "run", "--color", "never", "--manifest-path"])
+        .arg(fixture.dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(Fixture::target_dir());
+    command
+}
+
 fn command(machine: &Machine, args: &[&str]) -> Command {
     let mut command = machine.command(Fixture::build("execution").test("execution"));
     command.args(args);
@@ -49,7 +60,7 @@ fn timed_regions_are_aggregated_and_printed_per_label() {
         "{}",
         run.stderr
     );
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let json = gpu_test_tests::read_report(&report);
     let timings = &json["tests"][0]["timings"];
     assert_eq!(timings[0]["label"], "saxpy");
     assert_eq!(timings[0]["count"], 5);
@@ -510,12 +521,8 @@ fn a_nextest_test_group_queues_gpu_tests_before_the_leases() {
     let machine = machine
         .env("LEASE_LOG", log.to_str().unwrap())
         .env("GPU_TEST_LEASE_NOTICE", "0");
-    let mut command = machine.command(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    let mut command = nextest_run(&machine, &fixture);
     command
-        .args(["nextest", "run", "--color", "never", "--manifest-path"])
-        .arg(fixture.dir.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(Fixture::target_dir())
         // Four at a time, but the group lets one GPU test run at once on the one fake GPU.
         .args([
             "--test-threads",
@@ -550,36 +557,21 @@ fn no_attempt_of_a_test_is_lost_from_the_report() {
     let machine = Machine::with_fake_driver();
     let report = machine.dir().join("report.json");
     let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
-    let mut command = machine.command(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    command
-        .args([
-            "nextest",
-            "run",
-            "--color",
-            "never",
-            "--no-fail-fast",
-            "--manifest-path",
-        ])
-        .arg(fixture.dir.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(Fixture::target_dir())
-        .args([
-            "--retries",
-            "1",
-            "--run-ignored",
-            "only",
-            "-E",
-            "test(=aborts_its_process) | test(=fails_the_first_attempt)",
-        ]);
+    let mut command = nextest_run(&machine, &fixture);
+    command.args([
+        "--no-fail-fast",
+        "--retries",
+        "1",
+        "--run-ignored",
+        "only",
+        "-E",
+        "test(=aborts_its_process) | test(=fails_the_first_attempt)",
+    ]);
     let run = Run::of(&mut command);
     assert_eq!(run.code, Some(100), "{}", run.all());
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let json = gpu_test_tests::read_report(&report);
     let entry = |name: &str| {
-        json["tests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["name"] == name)
+        gpu_test_tests::report_entry(&json, name)
             .unwrap_or_else(|| panic!("{name} is not in the report: {json:#}"))
             .clone()
     };
@@ -620,34 +612,14 @@ fn a_device_run_that_ends_the_process_loses_none_before_it() {
         Machine::with_fake_driver().devices("NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake H100|9.0|80GiB");
     let report = machine.dir().join("report.json");
     let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
-    let mut command = machine.command(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    command
-        .args(["nextest", "run", "--color", "never", "--manifest-path"])
-        .arg(fixture.dir.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(Fixture::target_dir())
-        .args(["--run-ignored", "only", "-E", "test(=aborts_on_the_second)"]);
+    let mut command = nextest_run(&machine, &fixture);
+    command.args(["--run-ignored", "only", "-E", "test(=aborts_on_the_second)"]);
     let run = Run::of(&mut command);
     assert_eq!(run.code, Some(100), "{}", run.all());
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    let outcome = |name: &str| {
-        json["tests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["name"] == name)
-            .map(|t| t["outcome"].as_str().unwrap().to_string())
-    };
-    assert_eq!(
-        outcome("aborts_on_the_second::cuda0").as_deref(),
-        Some("passed"),
-        "{json:#}"
-    );
-    assert_eq!(
-        outcome("aborts_on_the_second::cuda1").as_deref(),
-        Some("failed"),
-        "{json:#}"
-    );
+    let json = gpu_test_tests::read_report(&report);
+    let outcome = |name: &str| gpu_test_tests::report_entry(&json, name).and_then(|t| t["outcome"].as_str());
+    assert_eq!(outcome("aborts_on_the_second::cuda0"), Some("passed"), "{json:#}");
+    assert_eq!(outcome("aborts_on_the_second::cuda1"), Some("failed"), "{json:#}");
 }
 
 /// The leak check: a test that leaves device memory allocated fails naming the bytes and the

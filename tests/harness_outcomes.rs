@@ -286,9 +286,10 @@ fn a_run_that_filters_out_every_gpu_test_still_replaces_the_report() {
         )
     };
     let tests = || {
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-        json["tests"].as_array().unwrap().len()
+        gpu_test_tests::read_report(&report)["tests"]
+            .as_array()
+            .unwrap()
+            .len()
     };
     let run = run_in_a_shell("--exact round_trip");
     assert_eq!(run.code, Some(0), "{}", run.all());
@@ -370,7 +371,7 @@ fn a_closed_stdout_fails_the_run_after_the_report_has_its_skips() {
         .status()
         .unwrap();
     assert_eq!(status.code(), Some(101));
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let json = gpu_test_tests::read_report(&report);
     let tests = json["tests"].as_array().unwrap();
     assert!(
         !tests.is_empty() && tests.iter().all(|t| t["outcome"] == "skipped"),
@@ -604,7 +605,7 @@ fn json_report_merges_binaries_and_parallel_processes() {
     for mut child in children {
         child.wait().unwrap();
     }
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let json = gpu_test_tests::read_report(&report);
     let tests = json["tests"].as_array().unwrap();
     let names: BTreeSet<String> = tests
         .iter()
@@ -1161,7 +1162,7 @@ fn each_device_runs_once_per_qualifying_device() {
     );
     assert!(run.stderr.contains("body ran on ordinal 0"), "{}", run.stderr);
     assert!(!run.stderr.contains("body ran on ordinal 1"), "{}", run.stderr);
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let json = gpu_test_tests::read_report(&report);
     let entry = |name: &str| {
         json["tests"]
             .as_array()
@@ -1254,7 +1255,7 @@ fn each_device_runs_once_per_qualifying_device() {
         run.stderr
     );
     // The report names each device's run of the one libtest test.
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let json = gpu_test_tests::read_report(&report);
     let names: Vec<&str> = json["tests"]
         .as_array()
         .unwrap()

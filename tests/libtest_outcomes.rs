@@ -556,7 +556,7 @@ fn the_report_and_summary_cover_every_test_of_the_run() {
     );
     assert_eq!(failing.code, Some(101));
 
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let json = gpu_test_tests::read_report(&report);
     let outcome = |suite: &str, name: &str| {
         json["tests"]
             .as_array()

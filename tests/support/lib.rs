@@ -542,6 +542,22 @@ impl Run {
     }
 }
 
+/// The JSON report gpu-test wrote at `path`.
+pub fn read_report(path: &Path) -> serde_json::Value {
+    let text =
+        fs::read_to_string(path).unwrap_or_else(|error| panic!("no report at {}: {error}", path.display()));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|error| panic!("the report at {} is not JSON ({error}): {text}", path.display()))
+}
+
+/// The entry of the test `name` in a JSON report, if it has one.
+pub fn report_entry<'a>(report: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    report["tests"]
+        .as_array()?
+        .iter()
+        .find(|test| test["name"] == name)
+}
+
 /// A fixture crate copied out of `tests/fixtures`, pointed at this workspace, and built.
 #[derive(Debug)]
 pub struct Fixture {

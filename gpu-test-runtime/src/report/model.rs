@@ -143,13 +143,13 @@ impl DeviceRecord {
 }
 
 impl Entry {
-    /// A test that did not run because `reason` is unmet: skipped, or failed by policy.
-    pub(crate) fn unmet(suite: &Arc<str>, name: &str, outcome: Outcome, reason: &Arc<SkipReason>) -> Entry {
+    /// An entry of `name` ending as `outcome` for `cause`, nothing else known yet.
+    fn new(suite: &Arc<str>, name: &str, outcome: Outcome, cause: Cause) -> Entry {
         Entry {
             suite: suite.clone(),
             name: name.to_string(),
             outcome,
-            cause: Cause::Unmet(reason.clone()),
+            cause,
             each_device_of: None,
             file: None,
             line: None,
@@ -163,29 +163,20 @@ impl Entry {
         }
     }
 
+    /// A test that did not run because `reason` is unmet: skipped, or failed by policy.
+    pub(crate) fn unmet(suite: &Arc<str>, name: &str, outcome: Outcome, reason: &Arc<SkipReason>) -> Entry {
+        Entry::new(suite, name, outcome, Cause::Unmet(reason.clone()))
+    }
+
     /// A test whose body is about to run, as a failure that stands if its process ends before it
     /// records how the test did: a crash, a signal, nextest's `terminate-after`.
     pub(crate) fn started(suite: &Arc<str>, name: &str) -> Entry {
-        Entry {
-            suite: suite.clone(),
-            name: name.to_string(),
-            outcome: Outcome::Failed,
-            cause: Cause::Failure(
-                "its process ended before gpu-test could record how the test did: it crashed, was killed (a \
-                 signal, or nextest's slow-timeout terminate-after), or exited inside the test"
-                    .to_string(),
-            ),
-            each_device_of: None,
-            file: None,
-            line: None,
-            duration: Duration::ZERO,
-            devices: Vec::new(),
-            timings: Vec::new(),
-            attempt: 1,
-            attempt_id: None,
-            stress_iteration: None,
-            earlier_failures: Vec::new(),
-        }
+        let cause = Cause::Failure(
+            "its process ended before gpu-test could record how the test did: it crashed, was killed (a signal, \
+             or nextest's slow-timeout terminate-after), or exited inside the test"
+                .to_string(),
+        );
+        Entry::new(suite, name, Outcome::Failed, cause)
     }
 
     /// A test whose body was executed.
@@ -195,20 +186,10 @@ impl Entry {
             Err(failure) => (Outcome::Failed, Cause::Failure(failure.describe())),
         };
         Entry {
-            suite: suite.clone(),
-            name: name.to_string(),
-            outcome,
-            cause,
-            each_device_of: None,
-            file: None,
-            line: None,
             duration: execution.duration,
             devices: execution.devices.iter().map(DeviceRecord::of).collect(),
             timings: execution.timings.clone(),
-            attempt: 1,
-            attempt_id: None,
-            stress_iteration: None,
-            earlier_failures: Vec::new(),
+            ..Entry::new(suite, name, outcome, cause)
         }
     }
 
