@@ -472,8 +472,7 @@ fn ledger_finds_the_tests_that_never_ran_on_a_gpu() {
 #[test]
 fn report_renders_a_fixture_run_as_text_and_markdown() {
     let machine = Machine::with_fake_driver();
-    let report = machine.dir().join("report.json");
-    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let (machine, report) = machine.reporting_to("report.json");
     let fixture = Fixture::build("harness-basic");
     let run = Run::of(machine.command(fixture.test("gpu")).arg("--test-threads=1"));
     assert_eq!(run.code, Some(0), "{}", run.all());

@@ -221,8 +221,7 @@ fn start_time(pid: u32) -> u64 {
 #[test]
 fn two_packages_with_a_gpu_target_each_keep_their_entries() {
     let machine = Machine::with_fake_driver();
-    let report = machine.dir().join("report.json");
-    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let (machine, report) = machine.reporting_to("report.json");
     // Both packages name their target `gpu`; one's round_trip fails, the other's passes.
     let failed = Run::of(
         machine
@@ -263,8 +262,7 @@ fn suites_in(report: &std::path::Path) -> Vec<String> {
 #[test]
 fn test_binaries_behind_a_forking_target_runner_share_one_report() {
     let machine = Machine::with_fake_driver();
-    let report = machine.dir().join("report.json");
-    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let (machine, report) = machine.reporting_to("report.json");
     // A target runner that forks (a wrapper script, sudo, compute-sanitizer) puts a process of
     // its own between cargo and each test binary; a copy of sh named cargo stands for cargo.
     let runner = machine.dir().join("runner.sh");
@@ -308,8 +306,7 @@ fn one_report_named_from_two_directories_keeps_both_binaries_entries() {
 #[test]
 fn report_states_nobody_wrote_for_a_day_are_removed_when_a_report_is_written() {
     let machine = Machine::with_fake_driver();
-    let report = machine.dir().join("report.json");
-    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let (machine, report) = machine.reporting_to("report.json");
     // Another report's state, last written two days ago.
     let reports = machine.dir().join("runtime/reports");
     std::fs::create_dir_all(&reports).unwrap();
@@ -339,8 +336,7 @@ fn report_states_nobody_wrote_for_a_day_are_removed_when_a_report_is_written() {
 #[test]
 fn a_second_run_writing_the_same_report_at_once_fails_loudly() {
     let machine = Machine::with_fake_driver();
-    let report = machine.dir().join("report.json");
-    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let (machine, report) = machine.reporting_to("report.json");
     // Another run, still going: its owner is a live process other than this test's.
     let mut other = std::process::Command::new("sleep").arg("600").spawn().unwrap();
     let owner = serde_json::json!({ "pid": other.id(), "start": start_time(other.id()) });
@@ -422,8 +418,7 @@ fn an_unusable_runtime_directory_stops_the_run_before_any_test_naming_the_variab
 #[test]
 fn a_report_that_cannot_be_written_at_the_end_fails_the_default_harness_too() {
     let machine = Machine::with_fake_driver();
-    let report = machine.dir().join("report.json");
-    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let (machine, report) = machine.reporting_to("report.json");
     // The state file's place is taken by a directory, which only the end of the run finds out.
     std::fs::create_dir_all(state_file(&machine, &report)).unwrap();
     let run = libtest(&machine, &["--exact", "round_trip"]);
@@ -830,8 +825,7 @@ fn control_characters_from_the_driver_cannot_inject_annotations() {
 #[test]
 fn a_state_file_with_numbers_out_of_range_fails_loudly_without_a_panic() {
     let machine = Machine::with_fake_driver();
-    let report = machine.dir().join("report.json");
-    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let (machine, report) = machine.reporting_to("report.json");
     // This run's state (the run is this test process, the fixture's parent) with a duration no
     // Duration holds.
     let me = std::process::id();

@@ -46,8 +46,7 @@ fn command(machine: &Machine, args: &[&str]) -> Command {
 fn timed_regions_are_aggregated_and_printed_per_label() {
     let machine =
         Machine::with_fake_driver().env("FAKE_CUDA_EVENT_MS", "0.0413,0.0409,0.0440,0.0415,0.0412,0.005");
-    let report = machine.dir().join("report.json");
-    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let (machine, report) = machine.reporting_to("report.json");
     let run = execution(&machine, &["--exact", "timed_regions"]);
     run.assert_clean();
     assert_eq!(run.code, Some(0), "{}", run.all());
@@ -555,8 +554,7 @@ fn no_attempt_of_a_test_is_lost_from_the_report() {
     gpu_test_tests::require_nextest();
     let fixture = Fixture::build("execution");
     let machine = Machine::with_fake_driver();
-    let report = machine.dir().join("report.json");
-    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let (machine, report) = machine.reporting_to("report.json");
     let mut command = nextest_run(&machine, &fixture);
     command.args([
         "--no-fail-fast",
@@ -610,8 +608,7 @@ fn a_device_run_that_ends_the_process_loses_none_before_it() {
     let fixture = Fixture::build("per-device");
     let machine =
         Machine::with_fake_driver().devices("NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake H100|9.0|80GiB");
-    let report = machine.dir().join("report.json");
-    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let (machine, report) = machine.reporting_to("report.json");
     let mut command = nextest_run(&machine, &fixture);
     command.args(["--run-ignored", "only", "-E", "test(=aborts_on_the_second)"]);
     let run = Run::of(&mut command);

@@ -273,8 +273,7 @@ fn a_driver_whose_cuda_version_is_unknown_is_named_not_taken_for_old() {
 #[test]
 fn a_run_that_filters_out_every_gpu_test_still_replaces_the_report() {
     let machine = Machine::with_fake_driver();
-    let report = machine.dir().join("report.json");
-    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let (machine, report) = machine.reporting_to("report.json");
     let fixture = Fixture::build("harness-basic");
     let binary = fixture.test("gpu");
     // Each run from a shell of its own, as each `cargo test` is a run of its own.
@@ -359,8 +358,7 @@ fn decisions_the_list_phase_cannot_hand_on_fail_the_run() {
 #[test]
 fn a_closed_stdout_fails_the_run_after_the_report_has_its_skips() {
     let machine = Machine::without_driver();
-    let report = machine.dir().join("report.json");
-    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let (machine, report) = machine.reporting_to("report.json");
     let fixture = Fixture::build("harness-basic");
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
@@ -547,8 +545,7 @@ fn junit_cases(xml: &str) -> Vec<(String, String, String)> {
 #[test]
 fn junit_report_has_one_skipped_element_per_skipped_test() {
     let machine = Machine::without_driver().env("CUDA_VISIBLE_DEVICES", "0");
-    let report = machine.dir().join("out/report.xml");
-    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let (machine, report) = machine.reporting_to("out/report.xml");
     let run = gpu(&machine, &[]);
     assert_eq!(run.code, Some(0), "{}", run.all());
     let xml = junit(&report);
@@ -588,8 +585,7 @@ fn quiet(command: &mut std::process::Command) -> &mut std::process::Command {
 #[test]
 fn json_report_merges_binaries_and_parallel_processes() {
     let machine = Machine::with_fake_driver();
-    let report = machine.dir().join("report.json");
-    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let (machine, report) = machine.reporting_to("report.json");
     let fixture = fixture();
     // Both binaries at once, as parallel processes of one run (they share this test's process as
     // their parent), with the gpu binary's tests spread over separate processes too.
@@ -863,8 +859,7 @@ fn nextest_strict_fails_and_names_the_reason() {
 #[test]
 fn nextest_junit_report_has_skips_from_the_list_phase_and_passes_from_the_run() {
     let machine = Machine::with_fake_driver();
-    let report = machine.dir().join("nextest.xml");
-    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let (machine, report) = machine.reporting_to("nextest.xml");
     let run = nextest(&machine, &[]);
     assert_eq!(run.code, Some(0), "{}", run.all());
     let cases = junit_cases(&junit(&report));
@@ -1150,8 +1145,7 @@ fn a_test_built_without_its_feature_is_skipped_not_lost() {
 #[test]
 fn each_device_runs_once_per_qualifying_device() {
     let machine = Machine::with_fake_driver().devices("NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake T4|7.5|16GiB");
-    let report = machine.dir().join("report.json");
-    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let (machine, report) = machine.reporting_to("report.json");
     let run = machine.run("per-device", "gpu", &["--test-threads", "1"]);
     run.assert_clean();
     assert_eq!(run.code, Some(0), "{}", run.all());

@@ -537,8 +537,7 @@ fn context_failures_fail_the_test_with_the_driver_error() {
 #[test]
 fn the_report_and_summary_cover_every_test_of_the_run() {
     let machine = Machine::with_fake_driver();
-    let report = machine.dir().join("report.json");
-    let machine = machine.env("GPU_TEST_REPORT", report.to_str().unwrap());
+    let (machine, report) = machine.reporting_to("report.json");
     let fixture = Fixture::build("libtest-basic");
     // Two binaries of one run (this process is the parent of both, as cargo is under cargo test).
     let run = Run::of(machine.command(fixture.test("gpu")).args(["--test-threads", "4"]));

@@ -288,6 +288,13 @@ impl Machine {
         (self, site_packages)
     }
 
+    /// This machine with `GPU_TEST_REPORT` naming `file` in its directory, and that path.
+    pub fn reporting_to(self, file: &str) -> (Machine, PathBuf) {
+        let report = self.dir.join(file);
+        let machine = self.env("GPU_TEST_REPORT", report.to_str().expect("a UTF-8 path"));
+        (machine, report)
+    }
+
     /// The directory the machine lives in.
     pub fn dir(&self) -> &Path {
         &self.dir
