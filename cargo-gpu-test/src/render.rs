@@ -109,13 +109,12 @@ pub fn render(report: &Report, format: Format) -> String {
     }
 }
 
-/// Tests that passed after an earlier attempt of the run failed.
-fn flaky(report: &Report) -> Vec<&crate::report::Test> {
-    report
-        .ended(Outcome::Passed)
-        .into_iter()
-        .filter(|test| !test.earlier_failures.is_empty())
-        .collect()
+/// How many tests passed after an earlier attempt of the run failed.
+fn flaky(report: &Report) -> usize {
+    retried(report)
+        .iter()
+        .filter(|test| test.outcome == Outcome::Passed)
+        .count()
 }
 
 /// Tests an earlier attempt of which failed, however the last ended.
@@ -137,7 +136,7 @@ fn outcome_word(outcome: Outcome) -> &'static str {
 }
 
 fn counts(report: &Report) -> String {
-    let flaky = match flaky(report).len() {
+    let flaky = match flaky(report) {
         0 => String::new(),
         n => format!(" ({n} flaky)"),
     };

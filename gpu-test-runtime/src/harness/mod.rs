@@ -84,14 +84,25 @@ fn record(session: &Session, update: impl FnOnce(&mut Outcomes)) {
 /// so that no test, nor an earlier one of the process (the default harness runs every device of
 /// an `each_device` test in one), is lost from the report.
 fn record_at_once(session: &Session, entry: impl FnOnce() -> Entry) {
-    let settings = session.settings;
-    if settings.report.is_none() || settings.nextest.phase.as_deref() != Some("run") {
+    if !records_at_once(session.settings) {
         return;
     }
-    if let Err(message) = file::record_if_wanted(settings, session.decider.probe(), &session.suite, vec![entry()]) {
-        console::line(&message);
+    let recorded = file::record_if_wanted(session.settings, session.decider.probe(), &session.suite, vec![entry()]);
+    if let Err(message) = recorded {
+        // The run's end fails with the first; a later entry may still get in.
+        let mut first = AT_ONCE_ERROR.lock().unwrap_or_else(|p| p.into_inner());
+        first.get_or_insert(message);
     }
 }
+
+/// Whether outcomes go into the report as they happen ([`record_at_once`]), rather than when the
+/// process concludes.
+fn records_at_once(settings: &Settings) -> bool {
+    settings.report.is_some() && settings.nextest.phase.as_deref() == Some("run")
+}
+
+/// The first report that [`record_at_once`] could not write, for the process to fail with.
+static AT_ONCE_ERROR: Mutex<Option<String>> = Mutex::new(None);
 
 /// Concludes what this process recorded: the skip summary, annotations and report.
 fn conclude(session: &Session) -> Result<(), String> {
@@ -101,12 +112,13 @@ fn conclude(session: &Session) -> Result<(), String> {
     } else {
         Channel::Stdout
     };
-    match outcomes {
+    let concluded = match outcomes {
         Some(outcomes) => outcomes.conclude(
             session.settings,
             session.decider.probe(),
             &session.suite,
             annotations,
+            records_at_once(session.settings),
         ),
         // No GPU test was run or skipped (a filter left them all out): the report is still this
         // run's, not the last one's. Under nextest the list phase has written it already.
@@ -114,6 +126,10 @@ fn conclude(session: &Session) -> Result<(), String> {
             file::record_if_wanted(session.settings, session.decider.probe(), &session.suite, Vec::new())
         }
         None => Ok(()),
+    };
+    match AT_ONCE_ERROR.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        Some(error) => Err(error),
+        None => concluded,
     }
 }
 

@@ -90,13 +90,14 @@ impl Outcomes {
     }
 
     /// What a process does with its outcomes when its tests are done: the skip summary on stderr,
-    /// the GitHub annotations (on `annotations`), and the report.
+    /// the GitHub annotations (on `annotations`), and the report, unless `in_report` already.
     pub(crate) fn conclude(
         self,
         settings: &Settings,
         probe: &Probe,
         suite: &str,
         annotations: Channel,
+        in_report: bool,
     ) -> Result<(), String> {
         console::print_skip_summary(&self.skip_groups());
         github::annotate(
@@ -106,6 +107,9 @@ impl Outcomes {
             &self.failures(),
             annotations,
         );
+        if in_report {
+            return Ok(());
+        }
         file::record_if_wanted(settings, probe, suite, self.into_entries())
     }
 

@@ -53,27 +53,13 @@ pub(crate) fn blocked(device: &DeviceInfo) -> Option<Blocked> {
 /// Set when a test is abandoned, whatever else blocked its devices first.
 static ABANDONED: AtomicBool = AtomicBool::new(false);
 
-/// Records that a test outlived its limit and was left running on `devices`: they are blocked
-/// (unless already, for an earlier cause), and the process should end without exit handlers.
-pub(crate) fn abandon(test: &str, devices: &[DeviceInfo]) {
+/// Records that work of a test was left running, in its body past its limit (`Blocked::Abandoned`)
+/// or in a call into the driver (`Blocked::DriverHung`): `devices` are blocked for that cause
+/// (unless already, for an earlier one), and the process should end without exit handlers.
+pub(crate) fn abandon(devices: &[DeviceInfo], cause: Blocked) {
     ABANDONED.store(true, Ordering::SeqCst);
     for device in devices {
-        block(device, Blocked::Abandoned { test: test.to_string() });
-    }
-}
-
-/// Records that a call made for a test was left inside the driver (`reason` says which, for
-/// which device and test): every device of the driver is blocked, and the process should end
-/// without exit handlers, as for an abandoned test.
-pub(crate) fn left_in_driver(reason: &str, devices: &[DeviceInfo]) {
-    ABANDONED.store(true, Ordering::SeqCst);
-    for device in devices {
-        block(
-            device,
-            Blocked::DriverHung {
-                reason: reason.to_string(),
-            },
-        );
+        block(device, cause.clone());
     }
 }
 
@@ -131,7 +117,12 @@ mod tests {
         );
         assert!(!any_abandoned(), "a poisoned device is not an abandoned test");
         // A test abandoned on a device poisoned first still counts as abandoned.
-        abandon("b::slow", std::slice::from_ref(&device));
+        abandon(
+            std::slice::from_ref(&device),
+            Blocked::Abandoned {
+                test: "b::slow".to_string(),
+            },
+        );
         assert!(any_abandoned());
         let cause = blocked(&device).unwrap();
         assert_eq!(

@@ -132,9 +132,6 @@ pub(crate) fn execute(
     // Read under the probe's limit: leases are taken before any limit of the test's own runs, and
     // a GPU wedged since the probe may not answer.
     let free_memory = |device: &DeviceInfo| -> Result<Option<u64>, String> {
-        if probe.driver.ready_sys().is_none() {
-            return Ok(None);
-        }
         let ordinal = device.ordinal as i32;
         let library = probe.driver.library.as_ref().map(|l| l.display()).unwrap_or_default();
         let read = crate::cuda::guard::guarded(crate::settings::probe_timeout(), move |calls| {
@@ -153,7 +150,7 @@ pub(crate) fn execute(
                     device.label(),
                     body.name
                 );
-                faults::left_in_driver(&reason, &probe.devices);
+                faults::abandon(&probe.devices, Blocked::DriverHung { reason: reason.clone() });
                 Err(reason)
             }
         }
@@ -324,7 +321,7 @@ fn within(limits: Limits, work: OnDevices, probe: &'static Probe, leases: Vec<Le
                 Err(_) => {}
             }
             // The thread still holds the Gpu, and with it the leases.
-            faults::abandon(&test, &leased);
+            faults::abandon(&leased, Blocked::Abandoned { test: test.clone() });
             return DevicesRun {
                 outcome: Err(BodyFailure::TimedOut {
                     limit,
