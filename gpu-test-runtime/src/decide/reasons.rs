@@ -590,21 +590,14 @@ pub(crate) fn passed_over_fix(probe: &Probe, passed_over: &PassedOver) -> String
             release: Some(release), ..
         } => {
             let update = update_driver_for(*release);
-            // pip can put an older wheel in its place within one major release.
-            let environment = |driver: Version| {
-                python_environment_of(&passed_over.path)
-                    .filter(|_| release.major == driver.major && driver.major >= 12)
-            };
             match probe.driver.cuda_version {
-                Some(driver) => match environment(driver) {
-                    Some(environment) => format!(
-                        "{update}, or install the NVRTC wheel of CUDA {driver} into the Python environment it came \
-                         from ({}): pip install \"{}\"",
-                        escape_control(&environment.display().to_string()),
-                        nvrtc_wheel_requirement(driver)
-                    ),
-                    None => format!("{update}, or install an NVRTC of CUDA {driver} or older"),
-                },
+                Some(driver) => {
+                    let environment = python_environment_of(&passed_over.path);
+                    match wheel_of_the_drivers_cuda(*release, driver, environment.as_deref()) {
+                        Some(wheel) => format!("{update}, {wheel}"),
+                        None => format!("{update}, or install an NVRTC of CUDA {driver} or older"),
+                    }
+                }
                 None => update,
             }
         }
@@ -665,21 +658,9 @@ pub(crate) fn nvrtc_newer_than_driver(
         None => format!("the driver (CUDA {driver_cuda})"),
     };
     let update = update_driver_for(version);
-    // pip can put an older wheel in place of this one only within one major release: the CUDA
-    // 12 and 13 wheels are different packages in different folders, and cudarc tries the
-    // newer name first.
-    let python_environment = probe
-        .toolkit()
-        .python_environment
-        .as_ref()
-        .filter(|_| version.major == driver_cuda.major && driver_cuda.major >= 12);
-    let older = match python_environment {
-        Some(environment) => format!(
-            "or install the NVRTC wheel of CUDA {driver_cuda} into the Python environment it came from ({}): \
-             pip install \"{}\"",
-            escape_control(&environment.display().to_string()),
-            nvrtc_wheel_requirement(driver_cuda)
-        ),
+    let wheel = wheel_of_the_drivers_cuda(version, driver_cuda, probe.toolkit().python_environment.as_deref());
+    let older = match wheel {
+        Some(wheel) => wheel,
         // cudarc asks for the newest name first (libnvrtc.so.13 before .so.12), so an older NVRTC
         // of another major release is found only once this one is off the loader's path.
         None if version.major > driver_cuda.major => format!(
@@ -697,6 +678,21 @@ pub(crate) fn nvrtc_newer_than_driver(
         ),
         format!("{update}, {older}"),
     )
+}
+
+/// `or install the NVRTC wheel of CUDA 12.8 into the Python environment it came from (...): pip
+/// install "..."`, for an NVRTC of `version` from the Python environment `environment`, beside a
+/// driver of `driver_cuda`. pip can put an older wheel in its place only within one major release:
+/// the CUDA 12 and 13 wheels are different packages in different folders, and cudarc tries the
+/// newer name first.
+fn wheel_of_the_drivers_cuda(version: Version, driver_cuda: Version, environment: Option<&Path>) -> Option<String> {
+    let environment = environment.filter(|_| version.major == driver_cuda.major && driver_cuda.major >= 12)?;
+    Some(format!(
+        "or install the NVRTC wheel of CUDA {driver_cuda} into the Python environment it came from ({}): pip \
+         install \"{}\"",
+        escape_control(&environment.display().to_string()),
+        nvrtc_wheel_requirement(driver_cuda)
+    ))
 }
 
 /// `update the driver to 580.65.06 or newer`: the driver that loads PTX of CUDA `cuda`, when
