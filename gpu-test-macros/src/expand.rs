@@ -90,13 +90,23 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
     // A body returning `()` is pointed at as it is; any other goes through a wrapper that
     // converts its result: no closure, and no conversion the body does not need.
     let call_name = format_ident!("__gpu_test_call_{}", name);
-    let (test_body, wrapper) = match (&item.sig.output, takes_gpu) {
-        // The stub that stands in without a feature has the same signature: not gated.
+    // Each kind of body also says what stands in for it without a feature: a stub of the fixed
+    // signature the registration points at, never called (the test is skipped first).
+    let unreachable = quote!(::core::unreachable!(
+        "a #[gpu_test] built without its feature is never run"
+    ));
+    let (test_body, wrapper, stub) = match (&item.sig.output, takes_gpu) {
+        // The stub has the same signature as the body here: the check of it is not gated.
         (syn::ReturnType::Default, true) => (
             quote!(#rt::__private::TestBody::Gpu(#fn_name)),
             as_fn(&syn::ReturnType::Default, &quote!()),
+            quote!(fn #body_name(_: &#rt::Gpu) { #unreachable }),
         ),
-        (syn::ReturnType::Default, false) => (quote!(#rt::__private::TestBody::Plain(#body_name)), quote!()),
+        (syn::ReturnType::Default, false) => (
+            quote!(#rt::__private::TestBody::Plain(#body_name)),
+            quote!(),
+            quote!(fn #body_name() { #unreachable }),
+        ),
         (output @ syn::ReturnType::Type(_, ty), _) => {
             let as_fn = as_fn(output, &only_with_feature);
             let call = if takes_gpu {
@@ -125,31 +135,21 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
                     #into_outcome
                 }
             };
-            (quote!(#rt::__private::TestBody::Outcome(#call_name)), wrapper)
+            (
+                quote!(#rt::__private::TestBody::Outcome(#call_name)),
+                wrapper,
+                quote!(fn #call_name(_: &#rt::Gpu) -> #rt::__private::Outcome { #unreachable }),
+            )
         }
     };
-    // Without the feature, a stub of the fixed signature the registration points at stands in,
-    // and the test exists and is skipped before anything could call the stub.
     let stub = match &config.feature {
-        Some(feature) => {
-            let unreachable = quote!(::core::unreachable!(
-                "a #[gpu_test] built without its feature is never run"
-            ));
-            let stub = match (&item.sig.output, takes_gpu) {
-                (syn::ReturnType::Default, true) => quote!(fn #body_name(_: &#rt::Gpu) { #unreachable }),
-                (syn::ReturnType::Default, false) => quote!(fn #body_name() { #unreachable }),
-                (syn::ReturnType::Type(..), _) => {
-                    quote!(fn #call_name(_: &#rt::Gpu) -> #rt::__private::Outcome { #unreachable })
-                }
-            };
-            quote! {
-                #(#cfgs)*
-                #[cfg(not(feature = #feature))]
-                #[allow(non_snake_case, dead_code)]
-                #[doc(hidden)]
-                #stub
-            }
-        }
+        Some(feature) => quote! {
+            #(#cfgs)*
+            #[cfg(not(feature = #feature))]
+            #[allow(non_snake_case, dead_code)]
+            #[doc(hidden)]
+            #stub
+        },
         None => quote!(),
     };
     let line = quote_spanned!(name.span()=> ::core::line!());
