@@ -610,13 +610,83 @@ fn a_device_run_that_ends_the_process_loses_none_before_it() {
         Machine::with_fake_driver().devices("NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake H100|9.0|80GiB");
     let (machine, report) = machine.reporting_to("report.json");
     let mut command = nextest_run(&machine, &fixture);
-    command.args(["--run-ignored", "only", "-E", "test(=aborts_on_the_second)"]);
+    command.args(["--run-ignored", "only", "-E", "test(=then_aborts_on_the_second)"]);
     let run = Run::of(&mut command);
     assert_eq!(run.code, Some(100), "{}", run.all());
     let json = gpu_test_tests::read_report(&report);
     let outcome = |name: &str| gpu_test_tests::report_entry(&json, name).and_then(|t| t["outcome"].as_str());
-    assert_eq!(outcome("aborts_on_the_second::cuda0"), Some("passed"), "{json:#}");
-    assert_eq!(outcome("aborts_on_the_second::cuda1"), Some("failed"), "{json:#}");
+    assert_eq!(
+        outcome("then_aborts_on_the_second::cuda0"),
+        Some("passed"),
+        "{json:#}"
+    );
+    assert_eq!(
+        outcome("then_aborts_on_the_second::cuda1"),
+        Some("failed"),
+        "{json:#}"
+    );
+}
+
+/// Under `cargo test` one process runs a binary's every test and writes the report as it ends:
+/// where a body ends the process first, the report still has the tests before it, a skip and a
+/// failure among them, and names the one it ended in. Under either harness.
+#[test]
+fn a_crash_under_cargo_test_loses_none_before_it() {
+    let lost = "its process ended before gpu-test could record how the test did";
+    let machine = Machine::with_fake_driver().devices("NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake T4|7.5|16GiB");
+    let (machine, report) = machine.reporting_to("report.json");
+    let run = machine.run(
+        "per-device",
+        "plain",
+        &["--include-ignored", "--test-threads", "1"],
+    );
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    assert_eq!(run.code, None, "ended by SIGABRT: {}", run.all());
+    let json = gpu_test_tests::read_report(&report);
+    let entry = |name: &str| {
+        gpu_test_tests::report_entry(&json, name)
+            .unwrap_or_else(|| panic!("{name} is not in the report: {json:#}"))
+            .clone()
+    };
+    for (name, outcome) in [
+        ("fails_on_the_second::cuda0", "passed"),
+        ("fails_on_the_second::cuda1", "failed"),
+        ("on_every_modern_gpu_under_libtest::cuda0", "passed"),
+        ("on_every_modern_gpu_under_libtest::cuda1", "skipped"),
+        ("then_aborts_on_the_second::cuda0", "passed"),
+        ("then_aborts_on_the_second::cuda1", "failed"),
+    ] {
+        assert_eq!(entry(name)["outcome"], outcome, "{name}: {json:#}");
+    }
+    let aborted = entry("then_aborts_on_the_second::cuda1");
+    assert!(
+        aborted["reason"].as_str().unwrap().starts_with(lost),
+        "{aborted:#}"
+    );
+    assert!(
+        !entry("fails_on_the_second::cuda1")["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with(lost),
+        "a test that ended is recorded as it ended: {json:#}"
+    );
+
+    // gpu-test's own harness.
+    let (machine, report) = Machine::with_fake_driver().reporting_to("report.json");
+    let run = machine.run(
+        "execution",
+        "execution",
+        &["--ignored", "--exact", "aborts_its_process"],
+    );
+    assert_eq!(run.code, None, "ended by SIGABRT: {}", run.all());
+    let json = gpu_test_tests::read_report(&report);
+    let aborted = gpu_test_tests::report_entry(&json, "aborts_its_process")
+        .unwrap_or_else(|| panic!("aborts_its_process is not in the report: {json:#}"));
+    assert_eq!(aborted["outcome"], "failed", "{aborted:#}");
+    assert!(
+        aborted["reason"].as_str().unwrap().starts_with(lost),
+        "{aborted:#}"
+    );
 }
 
 /// The leak check: a test that leaves device memory allocated fails naming the bytes and the

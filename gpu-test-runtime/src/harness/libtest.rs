@@ -2,7 +2,7 @@
 //! test passes and says so on stderr (which libtest does not capture), or fails in strict mode.
 //!
 //! libtest has no hook at the end of a run, so the skip summary, the GitHub annotations and the
-//! report are written by an `atexit` handler from the entries the tests recorded.
+//! report entries not yet written (the skips since the last body) come from an `atexit` handler.
 
 use std::sync::Once;
 

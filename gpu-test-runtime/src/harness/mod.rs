@@ -78,31 +78,44 @@ fn record(session: &Session, update: impl FnOnce(&mut Outcomes)) {
     update(outcomes.get_or_insert_with(|| Outcomes::new(session.settings.report.is_some())));
 }
 
-/// Under nextest a test's process can end inside a body (a crash, a signal, nextest's
-/// `terminate-after`) before it ends its run, where outcomes go into the report: there each
-/// outcome goes in at once, and a body about to run is first recorded as failed for want of one,
-/// so that no test, nor an earlier one of the process (the default harness runs every device of
-/// an `each_device` test in one), is lost from the report.
-fn record_at_once(session: &Session, entry: impl FnOnce() -> Entry) {
-    if !records_at_once(session.settings) {
+/// A process can end inside a body (a crash, a signal, nextest's `terminate-after`) before it
+/// concludes, where its outcomes would go into the report. So where a report is wanted, what the
+/// process recorded goes in before each body runs, with that body's test as failed for want of
+/// an outcome, and again once the body is done, with the test's own entry in its place: a
+/// crash loses neither the test it happened in (named as the one whose process ended) nor an
+/// earlier one of the process. Skips wait for the next body or the conclusion, except under
+/// nextest's run phase, where every outcome goes in at once: a process there runs one test.
+/// A suite of thousands of skips thus writes its report once, not once per skip.
+fn write_recorded(session: &Session, starting: Option<Entry>) {
+    if session.settings.report.is_none() {
         return;
     }
-    let recorded = file::record_if_wanted(session.settings, session.decider.probe(), &session.suite, vec![entry()]);
+    let mut entries = OUTCOMES
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_mut()
+        .map(Outcomes::take_unwritten)
+        .unwrap_or_default();
+    entries.extend(starting);
+    if entries.is_empty() {
+        return;
+    }
+    let recorded = file::record_if_wanted(session.settings, session.decider.probe(), &session.suite, entries);
     if let Err(message) = recorded {
         // The run's end fails with the first; a later entry may still get in.
-        let mut first = AT_ONCE_ERROR.lock().unwrap_or_else(|p| p.into_inner());
+        let mut first = WRITE_ERROR.lock().unwrap_or_else(|p| p.into_inner());
         first.get_or_insert(message);
     }
 }
 
-/// Whether outcomes go into the report as they happen ([`record_at_once`]), rather than when the
-/// process concludes.
-fn records_at_once(settings: &Settings) -> bool {
-    settings.report.is_some() && settings.nextest.phase.as_deref() == Some("run")
+/// Whether a skip goes into the report as it happens ([`write_recorded`]): under nextest's run
+/// phase.
+fn skips_at_once(settings: &Settings) -> bool {
+    settings.nextest.phase.as_deref() == Some("run")
 }
 
-/// The first report that [`record_at_once`] could not write, for the process to fail with.
-static AT_ONCE_ERROR: Mutex<Option<String>> = Mutex::new(None);
+/// The first report that [`write_recorded`] could not write, for the process to fail with.
+static WRITE_ERROR: Mutex<Option<String>> = Mutex::new(None);
 
 /// Concludes what this process recorded: the skip summary, annotations and report.
 fn conclude(session: &Session) -> Result<(), String> {
@@ -118,7 +131,6 @@ fn conclude(session: &Session) -> Result<(), String> {
             session.decider.probe(),
             &session.suite,
             annotations,
-            records_at_once(session.settings),
         ),
         // No GPU test was run or skipped (a filter left them all out): the report is still this
         // run's, not the last one's. Under nextest the list phase has written it already.
@@ -127,7 +139,7 @@ fn conclude(session: &Session) -> Result<(), String> {
         }
         None => Ok(()),
     };
-    match AT_ONCE_ERROR.lock().unwrap_or_else(|p| p.into_inner()).take() {
+    match WRITE_ERROR.lock().unwrap_or_else(|p| p.into_inner()).take() {
         Some(error) => Err(error),
         None => concluded,
     }
@@ -174,26 +186,29 @@ pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&
     let name_of = || trial.map(str::to_string).unwrap_or_else(|| def.name());
     match decision {
         Decision::Skip(reason) => {
-            record_at_once(session, || {
-                per_device(def, Entry::unmet(suite, &name_of(), Outcome::Skipped, &reason).at(def.file, def.line))
-            });
             record(session, |o| {
                 o.skipped(&reason, def.location(), || {
                     (suite.clone(), name_of(), def.each_device.then(|| def.name()))
                 })
             });
+            if skips_at_once(session.settings) {
+                write_recorded(session, None);
+            }
             Verdict::Skipped(reason)
         }
         Decision::Fail(message, reason) => {
             let name = name_of();
             let entry = per_device(def, Entry::unmet(suite, &name, Outcome::Failed, &reason).at(def.file, def.line));
-            record_at_once(session, || entry.clone());
             record(session, |o| o.ran(entry));
+            if skips_at_once(session.settings) {
+                write_recorded(session, None);
+            }
             Verdict::Failed(format!("gpu-test: {name} {message}"))
         }
         Decision::Run(ordinals) => {
             let name = name_of();
-            record_at_once(session, || per_device(def, Entry::started(suite, &name).at(def.file, def.line)));
+            let started = per_device(def, Entry::started(suite, &name).at(def.file, def.line));
+            write_recorded(session, Some(started));
             if def.requirements.needs_toolkit() {
                 console::nvrtc_outside_loader_path(session.decider.probe());
             }
@@ -206,8 +221,8 @@ pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&
             );
             console::ran(&name, &execution);
             let entry = per_device(def, Entry::executed(suite, &name, &execution).at(def.file, def.line));
-            record_at_once(session, || entry.clone());
             record(session, |o| o.ran(entry));
+            write_recorded(session, None);
             match execution.outcome {
                 Ok(()) => Verdict::Passed,
                 Err(BodyFailure::Panicked(payload)) => Verdict::Panicked(payload),

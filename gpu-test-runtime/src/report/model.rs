@@ -172,8 +172,9 @@ impl Entry {
     /// records how the test did: a crash, a signal, nextest's `terminate-after`.
     pub(crate) fn started(suite: &Arc<str>, name: &str) -> Entry {
         let cause = Cause::Failure(
-            "its process ended before gpu-test could record how the test did: it crashed, was killed (a signal, \
-             or nextest's slow-timeout terminate-after), or exited inside the test"
+            "its process ended before gpu-test could record how the test did: the test, or one running beside \
+             it in the same process, crashed or exited, or the process was killed (a signal, or nextest's \
+             slow-timeout terminate-after)"
                 .to_string(),
         );
         Entry::new(suite, name, Outcome::Failed, cause)

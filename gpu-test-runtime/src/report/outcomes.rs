@@ -19,6 +19,8 @@ pub(crate) struct Outcomes {
     /// Each reason, how many tests it skipped, and where the first of them is defined.
     skips: Vec<(Arc<SkipReason>, usize, Location)>,
     entries: Vec<Entry>,
+    /// How many of `entries`, from the first, are in the report already.
+    written: usize,
 }
 
 impl Outcomes {
@@ -89,15 +91,21 @@ impl Outcomes {
         self.entries
     }
 
+    /// The entries recorded since the last call, which the caller puts into the report.
+    pub(crate) fn take_unwritten(&mut self) -> Vec<Entry> {
+        let unwritten = self.entries[self.written..].to_vec();
+        self.written = self.entries.len();
+        unwritten
+    }
+
     /// What a process does with its outcomes when its tests are done: the skip summary on stderr,
-    /// the GitHub annotations (on `annotations`), and the report, unless `in_report` already.
+    /// the GitHub annotations (on `annotations`), and the entries not yet in the report.
     pub(crate) fn conclude(
-        self,
+        mut self,
         settings: &Settings,
         probe: &Probe,
         suite: &str,
         annotations: Channel,
-        in_report: bool,
     ) -> Result<(), String> {
         console::print_skip_summary(&self.skip_groups());
         github::annotate(
@@ -107,10 +115,13 @@ impl Outcomes {
             &self.failures(),
             annotations,
         );
-        if in_report {
+        let wrote_before = self.written > 0;
+        let unwritten = self.take_unwritten();
+        // A process that wrote nothing yet still writes, if only to replace an earlier run's report.
+        if unwritten.is_empty() && wrote_before {
             return Ok(());
         }
-        file::record_if_wanted(settings, probe, suite, self.into_entries())
+        file::record_if_wanted(settings, probe, suite, unwritten)
     }
 
     /// What nextest's list phase does with the skips it decided: nextest runs no process for
