@@ -210,6 +210,56 @@ fn a_report_path_that_is_another_users_file_is_refused_before_the_run() {
     );
 }
 
+/// `report`, `ledger` and `compare` read the files they are given; one that is a FIFO (which
+/// would wait for ever), a device or a directory, or far larger than any report, is named as an
+/// error rather than stopping or exhausting the command.
+#[test]
+fn a_report_to_read_that_is_not_a_report_file_is_named() {
+    let machine = Machine::without_driver();
+    std::fs::create_dir_all(machine.dir()).unwrap();
+    let fifo = machine.dir().join("fifo.json");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let huge = machine.dir().join("huge.json");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len((256 << 20) + 1)
+        .unwrap();
+    let good = machine.dir().join("good.json");
+    std::fs::write(&good, include_str!("../cargo-gpu-test/tests/data/report.json")).unwrap();
+    for (path, why) in [
+        (fifo.as_path(), "it is not a regular file, as a report is"),
+        (Path::new("/dev/zero"), "it is not a regular file, as a report is"),
+        (machine.dir(), "it is not a regular file, as a report is"),
+        (
+            huge.as_path(),
+            "it is larger than 256 MiB, more than any report gpu-test writes",
+        ),
+    ] {
+        let path = path.to_str().unwrap();
+        for args in [
+            vec!["report", path],
+            vec!["ledger", good.to_str().unwrap(), path],
+            vec!["compare", good.to_str().unwrap(), path],
+        ] {
+            // `timeout` stops a companion that waits on the FIFO.
+            let run = Run::of(
+                machine
+                    .command("timeout")
+                    .args(["--kill-after=10", "60"])
+                    .arg(installed().join("cargo-gpu-test"))
+                    .args(&args),
+            );
+            assert_eq!(run.code, Some(2), "{args:?}: {}", run.all());
+            assert_eq!(
+                run.stderr.trim_end(),
+                format!("cargo gpu-test: error: cannot read the report {path}: {why}"),
+                "{args:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_ledger_of_reports_without_a_gpu_test_is_an_error() {
     let machine = Machine::without_driver();

@@ -53,7 +53,10 @@ fn parse_compute(text: &str) -> Result<String, String> {
     let digits = text.strip_prefix("sm_").unwrap_or(text);
     let (major, minor) = match digits.split_once('.') {
         Some((major, minor)) => (major, minor),
-        None if text.starts_with("sm_") && digits.len() >= 2 => digits.split_at(digits.len() - 1),
+        // `sm_90`: the last digit is the minor number (split only where a digit ends).
+        None if text.starts_with("sm_") && digits.len() >= 2 && digits.is_ascii() => {
+            digits.split_at(digits.len() - 1)
+        }
         None => ("", ""),
     };
     let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
@@ -76,6 +79,9 @@ fn release_matches(release: &str, prefix: &str) -> bool {
 /// One run of a test, from one report.
 #[derive(Debug, Clone)]
 struct Sighting<'a> {
+    /// Which report: one report can see a test more than once (each device's run of an
+    /// `each_device` test).
+    report: usize,
     date: Option<&'a str>,
     host: Option<&'a str>,
     driver: Option<&'a str>,
@@ -140,7 +146,7 @@ fn latest<'s, 'a>(sightings: impl Iterator<Item = &'s Sighting<'a>>) -> Option<&
 /// The ledger over `reports`: one entry per GPU test (by binary and name), sorted.
 pub fn ledger(reports: &[Report], filter: &Filter) -> Vec<Entry> {
     let mut sightings: BTreeMap<(String, &str), Vec<Sighting<'_>>> = BTreeMap::new();
-    for report in reports {
+    for (index, report) in reports.iter().enumerate() {
         for test in &report.tests {
             sightings
                 // An `each_device` test is one test, whichever devices each machine named it by,
@@ -148,6 +154,7 @@ pub fn ledger(reports: &[Report], filter: &Filter) -> Vec<Entry> {
                 .entry((suite_key(&test.suite), test.test_name()))
                 .or_default()
                 .push(Sighting {
+                    report: index,
                     date: report.written_at.as_deref(),
                     host: report.host.as_deref(),
                     driver: report
@@ -165,10 +172,15 @@ pub fn ledger(reports: &[Report], filter: &Filter) -> Vec<Entry> {
         let matching = latest(seen.iter().filter(|s| s.matches(filter)));
         let on_a_gpu = latest(seen.iter().filter(|s| s.test.ran_on_a_gpu()));
         let last = latest(seen.iter());
-        let reports = if seen.len() == 1 {
+        let in_reports = seen
+            .iter()
+            .map(|s| s.report)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        let reports = if in_reports == 1 {
             "1 report".to_string()
         } else {
-            format!("{} reports", seen.len())
+            format!("{in_reports} reports")
         };
         let (ran_as_asked, detail) = match (matching, on_a_gpu, last) {
             (Some(run), _, _) => (true, format!("last ran {}", run.describe(true))),
@@ -567,6 +579,37 @@ mod tests {
             Filter::new(None, Some("r580"))
                 .unwrap_err()
                 .contains("--driver \"r580\"")
+        );
+        // A character of more than one byte where the minor digit would be.
+        for bad in ["sm_\u{e9}", "sm_9\u{e9}", "sm_\u{e9}9"] {
+            let error = Filter::new(Some(bad), None).unwrap_err();
+            assert!(error.contains("is not a compute capability"), "{error}");
+        }
+        // Nor does such a value in a report match, or stop the ledger.
+        let mut odd = sample();
+        odd.tests.retain(|t| t.name == "saxpy");
+        odd.tests[0].devices[0].compute_capability = "sm_9\u{e9}".to_string();
+        let entries = ledger(&[odd], &Filter::new(Some("9.0"), None).unwrap());
+        assert!(!entries[0].ran_as_asked, "{entries:?}");
+    }
+
+    #[test]
+    fn reports_are_counted_once_however_often_they_see_a_test() {
+        let mut report = sample();
+        report.tests.retain(|t| t.name == "saxpy");
+        for device in 0..2 {
+            let mut run = report.tests[0].clone();
+            run.name = format!("saxpy::cuda{device}");
+            run.each_device_of = Some("saxpy".to_string());
+            report.tests.push(run);
+        }
+        report.tests.remove(0);
+        let entries = ledger(&[report], &Filter::new(Some("12.0"), None).unwrap());
+        assert!(
+            entries[0]
+                .detail
+                .starts_with("never ran on a GPU of compute capability 12.0 in 1 report;"),
+            "{entries:?}"
         );
     }
 }

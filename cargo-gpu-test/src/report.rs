@@ -4,6 +4,8 @@
 //! an error naming the file.
 
 use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -186,10 +188,36 @@ impl Report {
     }
 }
 
-/// Reads the report at `path`; the error names the file and what is wrong with it.
+/// The most of a report that is read: far more than any run's, and a bound on what a file put in
+/// its place can make this command hold.
+pub const REPORT_LIMIT: u64 = 256 << 20;
+
+/// Reads the report at `path`; the error names the file and what is wrong with it. Only a
+/// regular file is read, without waiting on a FIFO and no more than [`REPORT_LIMIT`], so that a
+/// path among many (`reports/*.json` in a shared directory) cannot stop or exhaust the command.
 pub fn load(path: &Path) -> Result<Report, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| format!("cannot read the report {}: {error}", path.display()))?;
+    let cannot = |why: String| format!("cannot read the report {}: {why}", path.display());
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|error| cannot(error.to_string()))?;
+    let metadata = file.metadata().map_err(|error| cannot(error.to_string()))?;
+    if !metadata.is_file() {
+        return Err(cannot("it is not a regular file, as a report is".to_string()));
+    }
+    let mut bytes = Vec::new();
+    file.take(REPORT_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|error| cannot(error.to_string()))?;
+    if bytes.len() as u64 > REPORT_LIMIT {
+        return Err(cannot(format!(
+            "it is larger than {} MiB, more than any report gpu-test writes",
+            REPORT_LIMIT >> 20
+        )));
+    }
+    let text =
+        String::from_utf8(bytes).map_err(|_| cannot("it is not UTF-8 text, as a report is".to_string()))?;
     parse(&text).map_err(|error| {
         format!(
             "{} is not a gpu-test JSON report ({error}); a run writes one with GPU_TEST_REPORT=<path>.json",

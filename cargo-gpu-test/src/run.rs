@@ -115,10 +115,6 @@ fn create_private_dir(dir: &std::path::Path) -> Result<(), String> {
         })
 }
 
-/// The most of a report that is read: far more than any run's, and a bound on what a file put in
-/// its place can make this command hold.
-const REPORT_LIMIT: u64 = 256 << 20;
-
 /// A report file as it is at one moment: gpu-test writes a report by renaming a new file over
 /// it, so a report this run wrote is another file (device and inode) than the one before, as
 /// long as the one before is held open (a file system reuses the inode of a removed file), and
@@ -177,14 +173,14 @@ fn read_new_report(path: &Path, before: Option<Identity>) -> Result<Option<Vec<u
         return Ok(None);
     }
     let mut bytes = Vec::new();
-    file.take(REPORT_LIMIT + 1)
+    file.take(report::REPORT_LIMIT + 1)
         .read_to_end(&mut bytes)
         .map_err(|error| format!("GPU_TEST_REPORT={}: cannot be read ({error})", path.display()))?;
-    if bytes.len() as u64 > REPORT_LIMIT {
+    if bytes.len() as u64 > report::REPORT_LIMIT {
         return Err(format!(
             "GPU_TEST_REPORT={}: is larger than {} MiB, more than any report gpu-test writes",
             path.display(),
-            REPORT_LIMIT >> 20
+            report::REPORT_LIMIT >> 20
         ));
     }
     Ok(Some(bytes))
