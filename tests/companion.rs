@@ -260,6 +260,45 @@ fn a_report_to_read_that_is_not_a_report_file_is_named() {
     }
 }
 
+/// A diagnosis saved to a file (`doctor --json > doctor.json`) that could not be written whole is
+/// an error (status 2), not a short file and the machine's status; a reader that stopped reading
+/// (`| head`) is no error. For `cargo gpu-test doctor` and `gpu-doctor` alike.
+#[test]
+fn a_diagnosis_that_cannot_be_written_is_an_error() {
+    let machine = Machine::without_driver();
+    let doctors = [
+        (
+            installed().join("cargo-gpu-test"),
+            vec!["doctor", "--json"],
+            "cargo gpu-test",
+        ),
+        (
+            gpu_test_tests::built().doctor.clone(),
+            vec!["--json"],
+            "gpu-doctor",
+        ),
+    ];
+    for (program, args, name) in doctors {
+        let full = std::fs::File::create("/dev/full").unwrap();
+        let run = Run::of(machine.command(&program).args(&args).stdout(full));
+        assert_eq!(run.code, Some(2), "{name}: {}", run.all());
+        assert_eq!(
+            run.stderr.trim_end(),
+            format!("{name}: error: cannot write to standard output: No space left on device (os error 28)"),
+        );
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let run = Run::of(machine.command(&program).args(&args).stdout(writer));
+        assert_eq!(
+            run.code,
+            Some(1),
+            "{name}: no device is usable here: {}",
+            run.all()
+        );
+        assert_eq!(run.stderr, "", "{name}");
+    }
+}
+
 #[test]
 fn a_ledger_of_reports_without_a_gpu_test_is_an_error() {
     let machine = Machine::without_driver();

@@ -59,7 +59,8 @@ enum Command {
     /// Why this machine can or cannot run GPU tests: driver, devices, toolkit, environment,
     /// and each finding with its fix.
     ///
-    /// Exit status: 0 when at least one CUDA device is usable, 1 when none is.
+    /// Exit status: 0 when at least one CUDA device is usable, 1 when none is, 2 when the
+    /// diagnosis cannot be written.
     Doctor {
         /// Print the diagnosis as JSON.
         #[arg(long)]
@@ -165,17 +166,9 @@ fn execute(command: Command) -> Result<i32, String> {
     match command {
         Command::Run { runner, args } => run::run(runner, &args),
         Command::Doctor { json } => {
-            let diagnosis = gpu_test_runtime::Diagnosis::new(gpu_test_runtime::probe());
-            let text = if json {
-                diagnosis.to_json()
-            } else {
-                diagnosis.to_text()
-            };
-            let mut stdout = std::io::stdout().lock();
-            let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
             // Past the C library's exit handlers when the driver hung: a hung driver's own
             // handlers could wait forever.
-            diagnosis.exit()
+            gpu_test_runtime::Diagnosis::new(gpu_test_runtime::probe()).print_and_exit(json, "cargo gpu-test")
         }
         Command::Report { file, format } => {
             print_out(&render::render(&report::load(&file)?, format))?;

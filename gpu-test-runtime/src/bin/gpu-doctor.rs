@@ -1,7 +1,8 @@
 //! `gpu-doctor`: why this machine can or cannot run GPU tests.
 //!
 //! Exit status: 0 when at least one CUDA device is usable (driver initialised, a context opens,
-//! compute mode allows it), 1 when none is, 2 for a usage error.
+//! compute mode allows it), 1 when none is, 2 for a usage error or a diagnosis that cannot be
+//! written.
 
 use std::process::ExitCode;
 
@@ -16,7 +17,8 @@ each finding with a fix.
   --version   print gpu-doctor's version
   --help      print this help
 
-Exit status: 0 if at least one CUDA device is usable, 1 if none is, 2 on bad usage.";
+Exit status: 0 if at least one CUDA device is usable, 1 if none is, 2 on bad usage
+or when the diagnosis cannot be written.";
 
 fn main() -> ExitCode {
     let mut json = false;
@@ -37,11 +39,5 @@ fn main() -> ExitCode {
             }
         }
     }
-    let diagnosis = Diagnosis::new(gpu_test_runtime::probe());
-    if json {
-        print!("{}", diagnosis.to_json());
-    } else {
-        print!("{}", diagnosis.to_text());
-    }
-    diagnosis.exit()
+    Diagnosis::new(gpu_test_runtime::probe()).print_and_exit(json, "gpu-doctor")
 }

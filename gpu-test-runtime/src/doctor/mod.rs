@@ -13,6 +13,8 @@ use crate::decide::{driver_table, reasons};
 use crate::probe::{ComputeMode, DeviceInfo, Nvrtc, Probe, VisibleDevices};
 use crate::settings::settings;
 use crate::util::format::{escape_control, format_bytes};
+use crate::util::stderr::write_stderr;
+use std::io::Write as _;
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -65,8 +67,7 @@ pub(crate) enum ContextCheck {
 ///
 /// ```no_run
 /// let diagnosis = gpu_test_runtime::Diagnosis::new(gpu_test_runtime::probe());
-/// print!("{}", diagnosis.to_text());
-/// std::process::exit(diagnosis.exit_code());
+/// diagnosis.print_and_exit(false, "my-doctor");
 /// ```
 #[derive(Debug)]
 pub struct Diagnosis<'p> {
@@ -121,6 +122,22 @@ impl<'p> Diagnosis<'p> {
     /// driver's own handlers could wait forever on the call that never returned.
     pub fn exit(&self) -> ! {
         guard::exit(self.exit_code())
+    }
+
+    /// Prints the diagnosis on standard output, as text or as JSON, and ends the process as
+    /// [`exit`](Self::exit) does. A reader that stopped reading (`| head`) ends the output
+    /// quietly; any other failure to write it (a full disk) is said on standard error, after
+    /// `program`, and the status is 2, so that a saved diagnosis is never silently cut short.
+    pub fn print_and_exit(&self, json: bool, program: &str) -> ! {
+        let text = if json { self.to_json() } else { self.to_text() };
+        let mut stdout = std::io::stdout().lock();
+        match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+            Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+                write_stderr(&format!("{program}: error: cannot write to standard output: {error}\n"));
+                guard::exit(2)
+            }
+            _ => self.exit(),
+        }
     }
 
     /// The exit code: 0 when at least one device is usable, 1 when none is.
