@@ -128,6 +128,37 @@ fn a_run_in_which_every_gpu_test_is_skipped_succeeds_and_says_so() {
     );
 }
 
+/// On GitHub Actions `run` writes the skips' notices on stdout once nextest is done: where that
+/// fails (a full disk), the tests' status stands and the skips are still listed.
+#[test]
+fn notices_that_cannot_be_written_leave_the_runs_status() {
+    gpu_test_tests::require_nextest();
+    let fixture = Fixture::build("harness-basic");
+    let machine = Machine::without_driver().env("GITHUB_ACTIONS", "true");
+    let mut command = machine.command(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command
+        .env("PATH", path_with_companion())
+        .env("CARGO_TARGET_DIR", Fixture::target_dir())
+        .current_dir(&fixture.dir)
+        .args(["gpu-test", "run", "--test", "gpu"])
+        .stdout(std::fs::File::create("/dev/full").unwrap());
+    let run = Run::of(&mut command);
+    assert_eq!(run.code, Some(0), "every GPU test was skipped: {}", run.all());
+    assert!(
+        run.stderr.contains(
+            "cargo gpu-test: warning: cannot write to standard output: No space left on device (os error 28), \
+             so the GitHub notices of the run's skips are not written"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("7 GPU tests skipped, by reason:"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn a_junit_report_variable_is_refused_with_the_way_out() {
     let fixture = Fixture::build("harness-basic");

@@ -126,6 +126,10 @@ fn retried(report: &Report) -> Vec<&crate::report::Test> {
         .collect()
 }
 
+/// The heading over the tests whose outcome a later gpu-test wrote: each is listed as a failure
+/// is, since it may be one.
+const ENDED_OTHERWISE: &str = "Ended in a way this cargo-gpu-test does not know (update it)";
+
 fn outcome_word(outcome: Outcome) -> &'static str {
     match outcome {
         Outcome::Passed => "passed",
@@ -213,15 +217,22 @@ fn text(report: &Report) -> String {
             let _ = writeln!(out, "  {}: {}", suite.suite, machine(suite));
         }
     }
-    let failed = report.ended(Outcome::Failed);
-    if !failed.is_empty() {
-        out.push_str("\nFailed:\n");
-        for test in failed {
+    for (outcome, title) in [(Outcome::Failed, "Failed"), (Outcome::Other, ENDED_OTHERWISE)] {
+        let tests = report.ended(outcome);
+        if tests.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{title}:");
+        for test in tests {
             let _ = write!(out, "  {}", qualified(test));
             if let Some(at) = test.location() {
                 let _ = write!(out, " ({at})");
             }
-            let _ = writeln!(out, ": {}", test.reason.as_deref().unwrap_or("failed"));
+            let _ = writeln!(
+                out,
+                ": {}",
+                test.reason.as_deref().unwrap_or(outcome_word(outcome))
+            );
             if let Some(hint) = &test.hint {
                 let _ = writeln!(out, "      fix: {hint}");
             }
@@ -271,11 +282,17 @@ fn markdown(report: &Report) -> String {
             let _ = writeln!(out, "| `{}` | {} |", cell(&suite.suite), cell(&machine(suite)));
         }
     }
-    let failed = report.ended(Outcome::Failed);
-    if !failed.is_empty() {
-        out.push_str("\n### Failed\n\n| test | where | why |\n|---|---|---|\n");
-        for test in failed {
-            let mut why = test.reason.clone().unwrap_or_else(|| "failed".to_string());
+    for (outcome, title) in [(Outcome::Failed, "Failed"), (Outcome::Other, ENDED_OTHERWISE)] {
+        let tests = report.ended(outcome);
+        if tests.is_empty() {
+            continue;
+        }
+        let _ = write!(out, "\n### {title}\n\n| test | where | why |\n|---|---|---|\n");
+        for test in tests {
+            let mut why = test
+                .reason
+                .clone()
+                .unwrap_or_else(|| outcome_word(outcome).to_string());
             if let Some(hint) = &test.hint {
                 let _ = write!(why, "; fix: {hint}");
             }
@@ -425,6 +442,34 @@ mod tests {
         assert!(
             text.contains("| `my-crate::gpu kernel_fault` | `tests/gpu.rs:50` |"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_test_of_an_outcome_a_later_version_wrote_is_listed_as_a_failure_is() {
+        let mut report = sample();
+        let fault = report
+            .tests
+            .iter_mut()
+            .find(|t| t.name == "kernel_fault")
+            .unwrap();
+        fault.outcome = Outcome::Other;
+        fault.reason = Some("ran past its deadline".to_string());
+        let text = render(&report, Format::Text);
+        assert!(
+            text.contains(
+                "\nEnded in a way this cargo-gpu-test does not know (update it):\n  my-crate::gpu kernel_fault \
+                 (tests/gpu.rs:50): ran past its deadline\n"
+            ),
+            "{text}"
+        );
+        let markdown = render(&report, Format::Markdown);
+        assert!(
+            markdown.contains(
+                "### Ended in a way this cargo-gpu-test does not know (update it)\n\n| test | where | why |\n\
+                 |---|---|---|\n| `my-crate::gpu kernel_fault` | `tests/gpu.rs:50` | ran past its deadline"
+            ),
+            "{markdown}"
         );
     }
 
