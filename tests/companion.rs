@@ -363,6 +363,76 @@ fn a_runner_ended_by_a_signal_exits_as_a_shell_reports_it() {
     assert_eq!(run.code, Some(128 + 9), "{}", run.all());
 }
 
+/// `run` runs the runner as a shell runs a command in the foreground: Ctrl-C, which the terminal
+/// sends the whole process group, is left to the runner, and `run` outlives it and exits with its
+/// status; a termination sent to `run` alone (a CI job's timeout) reaches the runner, which is not
+/// left behind running tests.
+#[test]
+fn the_runner_gets_the_signals_and_run_outlives_it() {
+    let machine = Machine::without_driver();
+    std::fs::create_dir_all(machine.dir()).unwrap();
+    // A cargo that says it started, then waits (a minute at most) for a signal, and exits with a
+    // status that names the one it got.
+    let cargo = machine.dir().join("waiting-cargo");
+    std::fs::write(
+        &cargo,
+        "#!/bin/sh\ntrap 'echo INT > \"$0.got\"; exit 5' INT\ntrap 'echo TERM > \"$0.got\"; exit 6' TERM\n\
+         echo $$ > \"$0.started\"\ni=0\nwhile [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done\nexit 7\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&cargo, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let started = machine.dir().join("waiting-cargo.started");
+    let got = machine.dir().join("waiting-cargo.got");
+    for (signal, to_the_group, code) in [("INT", true, 5), ("TERM", false, 6)] {
+        let _ = std::fs::remove_file(&started);
+        let _ = std::fs::remove_file(&got);
+        // Output to files: a runner left behind would hold pipes open for its minute.
+        let out = std::fs::File::create(machine.dir().join("out")).unwrap();
+        let mut companion = std::os::unix::process::CommandExt::process_group(
+            machine
+                .command(installed().join("cargo-gpu-test"))
+                .current_dir("/")
+                .args(["run", "--runner", "cargo-test"])
+                .env("CARGO", &cargo)
+                .stdout(out.try_clone().unwrap())
+                .stderr(out),
+            0,
+        )
+        .spawn()
+        .unwrap();
+        // Waits for the runner to have started (its traps set), for as long as it takes.
+        while !started.exists() {
+            assert!(
+                companion.try_wait().unwrap().is_none(),
+                "cargo gpu-test ended early"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let target = if to_the_group {
+            format!("-{}", companion.id())
+        } else {
+            companion.id().to_string()
+        };
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), "--", &target])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = companion.wait().unwrap();
+        let runner = std::fs::read_to_string(&started).unwrap();
+        let got_it = std::fs::read_to_string(&got).ok();
+        // A runner left behind is stopped here, whatever the assertions find.
+        let _ = std::process::Command::new("kill").arg(runner.trim()).status();
+        let output = std::fs::read_to_string(machine.dir().join("out")).unwrap();
+        assert_eq!(status.code(), Some(code), "SIG{signal}: {status:?}\n{output}");
+        assert_eq!(
+            got_it.as_deref(),
+            Some(format!("{signal}\n").as_str()),
+            "{output}"
+        );
+    }
+}
+
 #[test]
 fn output_to_a_reader_that_went_away_ends_quietly() {
     let report = workspace_root().join("cargo-gpu-test/tests/data/report.json");
@@ -686,4 +756,38 @@ fn an_earlier_report_is_not_read_as_this_runs_and_filters_keep_nextests_status()
         "{}",
         run.all()
     );
+
+    // So does a profile's default filter that matches nothing, and an option's value is no filter.
+    std::fs::create_dir_all(machine.dir()).unwrap();
+    let config = machine.dir().join("nextest.toml");
+    std::fs::write(
+        &config,
+        "[profile.default]\ndefault-filter = \"test(no_such_test)\"\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let run = cargo_gpu_test(
+        &machine,
+        &fixture.dir,
+        &["run", "--test", "gpu", "--config-file", config],
+    );
+    assert_eq!(run.code, Some(4), "{}", run.all());
+    assert!(
+        run.stderr.contains("so nextest's status 4 stands"),
+        "{}",
+        run.all()
+    );
+    let run = cargo_gpu_test(
+        &machine,
+        &fixture.dir,
+        &[
+            "run",
+            "--test",
+            "gpu",
+            "--config-file",
+            config,
+            "--ignore-default-filter",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "every GPU test was skipped: {}", run.all());
 }

@@ -16,6 +16,7 @@ compile_error!(
 );
 
 mod compare;
+mod foreground;
 mod ledger;
 mod render;
 mod report;
@@ -45,9 +46,10 @@ enum Command {
     /// ARGS go to the runner unchanged (`-p my-crate`, `--no-fail-fast`, `-- --exact name`, ...);
     /// this command's own options (`--runner`) come before them.
     /// The run writes a JSON report to GPU_TEST_REPORT, which must then end in .json, or to a
-    /// private temporary file when it is unset. Exit status: the runner's, except that a nextest
-    /// run in which every GPU test was skipped and no filter was given succeeds (nextest alone
-    /// would say "no tests to run"); with GPU_TEST_STRICT=1 unmet tests fail instead.
+    /// private temporary file when it is unset. Exit status: the runner's (128 + the signal for a
+    /// runner a signal ended), except that a nextest run in which every GPU test was skipped and
+    /// no filter was given succeeds (nextest alone would say "no tests to run"); with
+    /// GPU_TEST_STRICT=1 unmet tests fail instead.
     Run {
         /// The test runner.
         #[arg(long, value_enum, default_value_t = run::Runner::Auto)]

@@ -233,9 +233,8 @@ pub fn run(runner: Runner, args: &[OsString]) -> Result<i32, String> {
     } else {
         "cargo test"
     };
-    let status = command
-        .status()
-        .map_err(|error| format!("cannot start `{shown}`: {error}"))?;
+    let status =
+        crate::foreground::run(&mut command).map_err(|error| format!("cannot start `{shown}`: {error}"))?;
     // A runner ended by a signal exits as a shell reports it: 128 + the signal.
     let code = status
         .code()
@@ -269,7 +268,7 @@ pub fn run(runner: Runner, args: &[OsString]) -> Result<i32, String> {
     let ran = Ran {
         code,
         nextest,
-        filtered: narrows_selection(args),
+        filtered: narrows_selection(args) || default_filter_may_narrow(args, &workspace_dir(args)),
         report_unreadable: unreadable,
         no_tests_given: no_tests_given(args, std::env::var("NEXTEST_NO_TESTS").ok().as_deref()),
     };
@@ -305,7 +304,8 @@ struct Ran {
     no_tests_given: bool,
 }
 
-/// `cargo nextest run` options that take a value (the next word, unless given with `=`).
+/// `cargo nextest run` options that take a value (the next word, unless given with `=`), as
+/// `cargo nextest run --help` lists them (nextest 0.9.143), with cargo's `--config` and `-Z`.
 const OPTIONS_WITH_VALUES: &[&str] = &[
     "-p",
     "--package",
@@ -325,18 +325,31 @@ const OPTIONS_WITH_VALUES: &[&str] = &[
     "-j",
     "--test-threads",
     "--retries",
+    "--flaky-result",
     "--config",
+    "--config-file",
     "--tool-config-file",
+    "--user-config-file",
     "--color",
     "--status-level",
     "--final-status-level",
     "--success-output",
     "--failure-output",
+    "--show-progress",
+    "--max-progress-running",
     "--max-fail",
     "--no-tests",
+    "--stress-count",
+    "--stress-duration",
+    "--debugger",
+    "--tracer",
     "--message-format",
     "--message-format-version",
     "--workspace-remap",
+    "--target-dir-remap",
+    "--build-dir-remap",
+    "--binaries-metadata",
+    "--cargo-metadata",
     "--archive-file",
     "--archive-format",
     "--extract-to",
@@ -345,23 +358,32 @@ const OPTIONS_WITH_VALUES: &[&str] = &[
     "-Z",
 ];
 
+/// `cargo nextest run` options that select fewer tests than every test of the binaries built.
+const NARROWING_OPTIONS: &[&str] = &[
+    "-E",
+    "--filterset",
+    "--filter-expr",
+    "--partition",
+    "--run-ignored",
+    "--ignored",
+    "--skip",
+    "--platform-filter",
+    "-R",
+    "--rerun",
+];
+
 /// Whether `args` may select fewer tests than every test of the binaries built: a filterset, a
-/// name filter, a partition, `--run-ignored`, or arguments for the test binaries after `--`. A
-/// word that is not an option is taken as a name filter, so that an option's value this list
-/// does not know of never turns "no tests" into "every GPU test was skipped".
+/// name filter, a partition, `--run-ignored`, a rerun, or arguments for the test binaries after
+/// `--`. A word that is not an option is taken as a name filter, so that an option's value this
+/// list does not know of never turns "no tests" into "every GPU test was skipped".
 fn narrows_selection(args: &[OsString]) -> bool {
     let mut words = args.iter().map(|a| a.to_string_lossy());
     while let Some(word) = words.next() {
         let name = word.split('=').next().unwrap_or_default();
-        if word == "--"
-            || matches!(
-                name,
-                "-E" | "--filterset" | "--filter-expr" | "--partition" | "--run-ignored"
-            )
-        {
+        if word == "--" || NARROWING_OPTIONS.contains(&name) {
             return true;
         }
-        if word.starts_with("-E") && word.len() > 2 {
+        if (word.starts_with("-E") || word.starts_with("-R")) && word.len() > 2 {
             return true;
         }
         if !word.starts_with('-') {
@@ -373,6 +395,72 @@ fn narrows_selection(args: &[OsString]) -> bool {
         }
     }
     false
+}
+
+/// Where the run's workspace is looked for: the directory of `--manifest-path`, else the current
+/// directory.
+fn workspace_dir(args: &[OsString]) -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    match option_value(args, "--manifest-path") {
+        Some(manifest) => {
+            let manifest = cwd.join(manifest);
+            manifest.parent().map_or(cwd, Path::to_path_buf)
+        }
+        None => cwd,
+    }
+}
+
+/// Whether a nextest profile's `default-filter` may narrow this run: unless
+/// `--ignore-default-filter` is given, any nextest configuration the run may read (the
+/// `.config/nextest.toml` of `dir` or of a directory above it up to the workspace's root,
+/// `--config-file`, `--tool-config-file`) that sets one. Which profile applies and what it inherits are nextest's
+/// own rules: any `default-filter` counts, so that a filter is never taken for none.
+fn default_filter_may_narrow(args: &[OsString], dir: &Path) -> bool {
+    let before_binary_args: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .take_while(|word| word != "--")
+        .collect();
+    if before_binary_args
+        .iter()
+        .any(|word| word == "--ignore-default-filter")
+    {
+        return false;
+    }
+    // Up to the workspace's root: the first directory above whose Cargo.toml has `[workspace]`.
+    let mut files = Vec::new();
+    for ancestor in dir.ancestors() {
+        files.push(ancestor.join(".config/nextest.toml"));
+        let manifest = std::fs::read_to_string(ancestor.join("Cargo.toml")).unwrap_or_default();
+        if manifest.lines().any(|line| line.trim() == "[workspace]") {
+            break;
+        }
+    }
+    let mut words = before_binary_args.iter();
+    while let Some(word) = words.next() {
+        let (name, value) = match word.split_once('=') {
+            Some((name, value)) => (name, Some(value.to_string())),
+            None => (word.as_str(), None),
+        };
+        if name == "--config-file" || name == "--tool-config-file" {
+            let value = value.or_else(|| words.next().cloned()).unwrap_or_default();
+            // `--tool-config-file TOOL:PATH`.
+            let path = match name {
+                "--tool-config-file" => value.split_once(':').map_or(value.as_str(), |(_, path)| path),
+                _ => value.as_str(),
+            };
+            files.push(dir.join(path));
+        }
+    }
+    files.iter().any(|file| {
+        std::fs::read_to_string(file).is_ok_and(|text| {
+            text.lines().any(|line| {
+                let key = line.trim_start();
+                key.strip_prefix("default-filter")
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            })
+        })
+    })
 }
 
 /// The value of the runner's option `name` (`--name value` or `--name=value`), before `--`.
@@ -530,6 +618,70 @@ mod tests {
     }
 
     #[test]
+    fn a_profiles_default_filter_counts_as_a_filter() {
+        let root = std::env::temp_dir().join(format!("gpu-test-default-filter-{}", std::process::id()));
+        let member = root.join("crates/member");
+        std::fs::create_dir_all(&member).unwrap();
+        std::fs::create_dir_all(root.join(".config")).unwrap();
+        let args = |words: &[&str]| words.iter().map(OsString::from).collect::<Vec<_>>();
+        let config = root.join(".config/nextest.toml");
+        std::fs::write(
+            &config,
+            "[profile.ci]\nretries = 2\n# default-filter = \"all()\"\n",
+        )
+        .unwrap();
+        assert!(
+            !default_filter_may_narrow(&[], &member),
+            "a comment is not a filter"
+        );
+        std::fs::write(&config, "[profile.ci]\n  default-filter = \"not test(slow)\"\n").unwrap();
+        assert!(
+            default_filter_may_narrow(&[], &member),
+            "found from a member's directory"
+        );
+        assert!(default_filter_may_narrow(&args(&["-P", "ci"]), &root));
+        assert!(!default_filter_may_narrow(
+            &args(&["--ignore-default-filter"]),
+            &root
+        ));
+        assert!(default_filter_may_narrow(
+            &args(&["--", "--ignore-default-filter"]),
+            &root
+        ));
+        // A workspace of its own below is read alone, as nextest reads it.
+        std::fs::write(
+            member.join("Cargo.toml"),
+            "[package]\nname = \"member\"\n\n[workspace]\n",
+        )
+        .unwrap();
+        assert!(!default_filter_may_narrow(&[], &member));
+        std::fs::remove_file(&config).unwrap();
+        assert!(!default_filter_may_narrow(&[], &root));
+        std::fs::write(
+            root.join("ci.toml"),
+            "[profile.default]\ndefault-filter=\"kind(test)\"\n",
+        )
+        .unwrap();
+        assert!(default_filter_may_narrow(
+            &args(&["--config-file", "ci.toml"]),
+            &root
+        ));
+        assert!(default_filter_may_narrow(
+            &args(&["--config-file=ci.toml"]),
+            &root
+        ));
+        assert!(default_filter_may_narrow(
+            &args(&["--tool-config-file", "mine:ci.toml"]),
+            &root
+        ));
+        assert!(!default_filter_may_narrow(
+            &args(&["--config-file", "none.toml"]),
+            &root
+        ));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
     fn filters_are_told_from_options_and_their_values() {
         let narrows =
             |words: &[&str]| narrows_selection(&words.iter().map(OsString::from).collect::<Vec<_>>());
@@ -550,6 +702,33 @@ mod tests {
         assert!(narrows(&["--partition", "count:1/2"]));
         assert!(narrows(&["--", "--exact", "x"]));
         assert!(!narrows(&["--no-tests=fail"]));
+        // Options whose values are not filters, and those that narrow.
+        assert!(!narrows(&[
+            "--stress-count",
+            "10",
+            "--config-file",
+            "ci.toml",
+            "-P",
+            "ci"
+        ]));
+        assert!(!narrows(&[
+            "--stress-duration",
+            "1m",
+            "--flaky-result",
+            "fail",
+            "--show-progress",
+            "none"
+        ]));
+        for narrowing in [
+            &["--skip", "slow"][..],
+            &["--ignored"],
+            &["-R", "latest"],
+            &["-Rlatest"],
+            &["--rerun=latest"],
+            &["--platform-filter", "host"],
+        ] {
+            assert!(narrows(narrowing), "{narrowing:?}");
+        }
         let given = |words: &[&str], variable: Option<&str>| {
             no_tests_given(&words.iter().map(OsString::from).collect::<Vec<_>>(), variable)
         };
