@@ -150,10 +150,33 @@ fn leases_allow_one_test_per_device_by_default() {
 }
 
 #[test]
-fn leases_allow_as_many_tests_per_device_as_configured() {
+fn leases_never_allow_more_tests_per_device_than_configured() {
     let peaks = run_holders_in_parallel("2");
     assert_eq!(peaks.len(), 2);
     assert!(peaks.values().all(|p| *p <= 2), "{peaks:?}");
+}
+
+/// With `GPU_TEST_TESTS_PER_DEVICE=3` a third test gets the device two hold, at once; a fourth
+/// does not.
+#[test]
+fn leases_allow_as_many_tests_per_device_as_configured() {
+    let machine = Machine::with_fake_driver()
+        .env("GPU_TEST_TESTS_PER_DEVICE", "3")
+        .env("GPU_TEST_LEASE_TIMEOUT", "1ms");
+    let mut holders = vec![Holder::start(&machine), Holder::start(&machine)];
+    let third = execution(&machine, &["--ignored", "--exact", "quick"]);
+    assert_eq!(third.code, Some(0), "{}", third.all());
+    holders.push(Holder::start(&machine));
+    let fourth = execution(&machine, &["--ignored", "--exact", "quick"]);
+    holders.iter_mut().for_each(Holder::stop);
+    assert_eq!(fourth.code, Some(101), "{}", fourth.all());
+    assert!(
+        fourth
+            .all()
+            .contains("gpu-test: quick could not get a device lease within 1ms (GPU_TEST_LEASE_TIMEOUT)"),
+        "{}",
+        fourth.all()
+    );
 }
 
 #[test]

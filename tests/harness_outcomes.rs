@@ -187,7 +187,16 @@ fn include_ignored_never_runs_an_unmet_test() {
     );
     run.assert_clean();
     assert_eq!(run.code, Some(0));
-    for (test, outcome) in outcomes(&run) {
+    let outcomes = outcomes(&run);
+    let mut expected: Vec<&str> = GPU_TESTS.into_iter().chain(["slow_but_met"]).collect();
+    expected.sort_unstable();
+    assert_eq!(
+        outcomes.iter().map(|(test, _)| test.as_str()).collect::<Vec<_>>(),
+        expected,
+        "every GPU test is shown: {}",
+        run.all()
+    );
+    for (test, outcome) in outcomes {
         assert!(
             outcome.starts_with("ignored (no CUDA driver"),
             "{test}: {outcome}"
@@ -371,10 +380,13 @@ fn a_closed_stdout_fails_the_run_after_the_report_has_its_skips() {
     assert_eq!(status.code(), Some(101));
     let json = gpu_test_tests::read_report(&report);
     let tests = json["tests"].as_array().unwrap();
-    assert!(
-        !tests.is_empty() && tests.iter().all(|t| t["outcome"] == "skipped"),
-        "{json:#}"
-    );
+    assert!(tests.iter().all(|t| t["outcome"] == "skipped"), "{json:#}");
+    for test in GPU_TESTS {
+        assert!(
+            gpu_test_tests::report_entry(&json, test).is_some(),
+            "every skip is in the report, {test} too: {json:#}"
+        );
+    }
 }
 
 /// `--test-threads 0` would start no thread and wait for ever: refused as libtest refuses it.
@@ -768,6 +780,11 @@ fn a_test_listed_to_run_that_cannot_run_later_fails_instead_of_passing() {
     // A test the list phase skipped stays a skip when nextest is asked to run ignored tests.
     let run = gpu(&gone, &["--exact", "two_devices", "--nocapture", "--ignored"]);
     assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        outcome_of(&run, "two_devices").starts_with("ignored (no CUDA driver"),
+        "not a pass: {}",
+        run.all()
+    );
 }
 
 fn nextest(machine: &Machine, extra: &[&str]) -> Run {

@@ -379,6 +379,9 @@ fn nvrtc_too_old_skips_kernel_tests_only() {
         ),
         "{reason}"
     );
+    // The other tests do not need NVRTC.
+    assert_eq!(skips(&run).len(), 2, "{}", run.all());
+    assert_passed(&run, "round_trip");
 }
 
 #[test]
