@@ -269,6 +269,36 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
         read_hung("entry.md")
     );
 
+    // In a checkout of another revision than the bundle's, run.sh stops before any test.
+    let revision = std::fs::read_to_string(bundle.join("revision")).unwrap();
+    std::fs::write(
+        bundle.join("revision"),
+        "0123456789abcdef0123456789abcdef01234567\n",
+    )
+    .unwrap();
+    let elsewhere = machine.dir().join("out-elsewhere");
+    let git = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .find(|dir| dir.join("git").is_file())
+        .expect("git, which tells the checkout's revision, on PATH");
+    let run = Run::of(
+        machine
+            .command(bundle.join("run.sh"))
+            .arg(&elsewhere)
+            .env("PATH", format!("{path}:{}", git.display()))
+            .env("GPU_CHECK_WORKSPACE", workspace_root()),
+    );
+    std::fs::write(bundle.join("revision"), revision).unwrap();
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        run.stderr.contains(
+            "run.sh: the bundle was built from revision 0123456789abcdef0123456789abcdef01234567, and the \
+             checkout at"
+        ),
+        "{}",
+        run.all()
+    );
+    assert!(!elsewhere.join("doctor.txt").exists() && !elsewhere.join("tests.txt").exists());
+
     // On a machine whose glibc is older than the bundle's programs need, run.sh stops before
     // any of them fails to start, and says how to build a bundle that runs there.
     std::fs::write(bundle.join("glibc"), "2.999\n").unwrap();

@@ -19,9 +19,10 @@
 #   entry.md       all of the above as an entry for docs/gpu-runs.md
 #
 # The checkout the bundle lies in (its parent directory, or GPU_CHECK_WORKSPACE) must be the
-# revision the bundle was built from. Exit status: that of the strict test run (nextest's: 100
-# when a test failed), or 3 when the bundle cannot run here (an output folder that cannot be
-# made, a glibc older than the bundle's programs need, which machine.txt then names).
+# revision the bundle was built from (where git tells the checkout's, another is refused).
+# Exit status: that of the strict test run (nextest's: 100 when a test failed), or 3 when the
+# bundle cannot run here (an output folder that cannot be made, a glibc older than the bundle's
+# programs need, a checkout of another revision, which machine.txt then names).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${1:?usage: run.sh OUTPUT_DIR [nextest arguments...]}"
@@ -63,6 +64,19 @@ if [ -n "$has_glibc" ] && [ -n "$needs_glibc" ] &&
     echo "run.sh: the bundle's programs need glibc $needs_glibc or newer, and this machine has glibc $has_glibc;" \
         "build the bundle where glibc is $has_glibc or older (in a container of this machine's" \
         "distribution, say): programs linked there run here" | tee -a "$out/machine.txt" >&2
+    exit 3
+fi
+# The archive's tests read the checkout's files (fixtures, .config/nextest.toml): another
+# revision's are not the ones they were built with, and the record would not be of the bundle's.
+built_from="$(cat "$here/revision" 2>/dev/null || echo unknown)"
+checkout="$(git -C "$workspace" rev-parse HEAD 2>/dev/null || true)"
+if [ -z "$checkout" ]; then
+    echo "checkout: $workspace is not a git checkout here (or there is no git): its revision is not checked" \
+        "against the bundle's" >> "$out/machine.txt"
+elif [ "$built_from" != unknown ] && [ "$checkout" != "$built_from" ]; then
+    echo "run.sh: the bundle was built from revision $built_from, and the checkout at $workspace is at" \
+        "$checkout; build the bundle from this checkout (examples/gpu-check/build.sh), or check out" \
+        "$built_from" | tee -a "$out/machine.txt" >&2
     exit 3
 fi
 # The machine as the check finds it, and what it changes for the run (recorded, never the GPU's
