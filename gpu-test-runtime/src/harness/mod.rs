@@ -100,9 +100,16 @@ fn write_recorded(session: &Session, starting: Option<Entry>) {
     if entries.is_empty() {
         return;
     }
-    let recorded = file::record_if_wanted(session.settings, session.decider.probe(), &session.suite, entries);
+    let recorded = file::record_if_wanted(
+        session.settings,
+        session.decider.probe(),
+        &session.suite,
+        entries.clone(),
+    );
     if let Err(message) = recorded {
-        // The run's end fails with the first; a later entry may still get in.
+        // The next write, or the conclusion, tries these again; the run's end fails with the
+        // first error all the same.
+        record(session, |o| o.put_back(entries));
         let mut first = WRITE_ERROR.lock().unwrap_or_else(|p| p.into_inner());
         first.get_or_insert(message);
     }

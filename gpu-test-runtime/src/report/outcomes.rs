@@ -19,8 +19,10 @@ pub(crate) struct Outcomes {
     /// Each reason, how many tests it skipped, and where the first of them is defined.
     skips: Vec<(Arc<SkipReason>, usize, Location)>,
     entries: Vec<Entry>,
-    /// How many of `entries`, from the first, are in the report already.
+    /// How many of `entries`, from the first, were handed out to be written.
     written: usize,
+    /// Entries handed out whose write failed, to be handed out again first.
+    unwritten_again: Vec<Entry>,
 }
 
 impl Outcomes {
@@ -91,11 +93,20 @@ impl Outcomes {
         self.entries
     }
 
-    /// The entries recorded since the last call, which the caller puts into the report.
+    /// The entries recorded since the last call (and those [`put_back`](Self::put_back)), which
+    /// the caller puts into the report.
     pub(crate) fn take_unwritten(&mut self) -> Vec<Entry> {
-        let unwritten = self.entries[self.written..].to_vec();
+        let mut unwritten = std::mem::take(&mut self.unwritten_again);
+        unwritten.extend_from_slice(&self.entries[self.written..]);
         self.written = self.entries.len();
         unwritten
+    }
+
+    /// Entries [`take_unwritten`](Self::take_unwritten) handed out that could not be written: the
+    /// next write, or the conclusion, tries them again, before anything recorded since.
+    pub(crate) fn put_back(&mut self, mut entries: Vec<Entry>) {
+        entries.append(&mut self.unwritten_again);
+        self.unwritten_again = entries;
     }
 
     /// What a process does with its outcomes when its tests are done: the skip summary on stderr,
@@ -141,6 +152,24 @@ impl Outcomes {
 mod tests {
     use super::*;
     use crate::decide::skip::SkipKind;
+
+    #[test]
+    fn entries_whose_write_failed_are_handed_out_again_first() {
+        let suite: Arc<str> = Arc::from("gpu");
+        let reason = Arc::new(SkipReason::new(SkipKind::NoDriver, "no CUDA driver", "install it"));
+        let entry = |name: &str| Entry::unmet(&suite, name, Outcome::Skipped, &reason);
+        let names = |entries: &[Entry]| entries.iter().map(|e| e.name.clone()).collect::<Vec<_>>();
+        let mut outcomes = Outcomes::new(true);
+        outcomes.ran(entry("a"));
+        outcomes.ran(entry("b"));
+        let taken = outcomes.take_unwritten();
+        assert_eq!(names(&taken), ["a", "b"]);
+        assert!(outcomes.take_unwritten().is_empty(), "handed out once");
+        outcomes.ran(entry("c"));
+        outcomes.put_back(taken);
+        assert_eq!(names(&outcomes.take_unwritten()), ["a", "b", "c"]);
+        assert!(outcomes.take_unwritten().is_empty());
+    }
 
     #[test]
     fn skips_are_counted_by_reason_and_kept_only_when_detailed() {

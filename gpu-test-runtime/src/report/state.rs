@@ -127,10 +127,15 @@ mod tests {
     #[test]
     fn the_parent_is_a_stable_run_id() {
         let settings = Settings::default();
-        // This binary is run by cargo, nextest or a shell: its parent is the run's owner.
+        // The cargo or nextest above this binary (through a target runner that forks), else its
+        // parent: never this process, which is one of the run's.
         let parent = std::os::unix::process::parent_id();
-        let parent_start = process_start_time(parent).expect("the parent's start time");
-        assert_eq!(run_id(&settings), format!("parent-{parent}-{parent_start}"));
+        let owner = run_owner().unwrap_or(RunOwner {
+            pid: parent,
+            start: process_start_time(parent).expect("the parent's start time"),
+        });
+        assert_ne!(owner.pid, std::process::id());
+        assert_eq!(run_id(&settings), format!("parent-{}-{}", owner.pid, owner.start));
         let mut nextest = Settings::default();
         nextest.nextest.run_id = Some("a/b".to_string());
         assert_eq!(run_id(&nextest), "nextest-a_b");
