@@ -69,10 +69,15 @@ fi
 # The archive's tests read the checkout's files (fixtures, .config/nextest.toml): another
 # revision's are not the ones they were built with, and the record would not be of the bundle's.
 built_from="$(cat "$here/revision" 2>/dev/null || echo unknown)"
-checkout="$(git -C "$workspace" rev-parse HEAD 2>/dev/null || true)"
+# Only a checkout whose own top is the workspace: an unpacked copy inside another repository is
+# not that repository's revision.
+checkout=""
+if [ "$(git -C "$workspace" rev-parse --show-toplevel 2>/dev/null)" = "$(cd "$workspace" && pwd -P)" ]; then
+    checkout="$(git -C "$workspace" rev-parse HEAD 2>/dev/null || true)"
+fi
 if [ -z "$checkout" ]; then
-    echo "checkout: $workspace is not a git checkout here (or there is no git): its revision is not checked" \
-        "against the bundle's" >> "$out/machine.txt"
+    echo "checkout: $workspace is not a git checkout of its own here (or there is no git): its revision" \
+        "is not checked against the bundle's" >> "$out/machine.txt"
 elif [ "$built_from" != unknown ] && [ "$checkout" != "$built_from" ]; then
     echo "run.sh: the bundle was built from revision $built_from, and the checkout at $workspace is at" \
         "$checkout; build the bundle from this checkout (examples/gpu-check/build.sh), or check out" \
