@@ -364,42 +364,60 @@ fn a_runner_ended_by_a_signal_exits_as_a_shell_reports_it() {
 }
 
 /// `run` runs the runner as a shell runs a command in the foreground: Ctrl-C, which the terminal
-/// sends the whole process group, is left to the runner, and `run` outlives it and exits with its
-/// status; a termination sent to `run` alone (a CI job's timeout) reaches the runner, which is not
-/// left behind running tests.
+/// sends the whole process group, is left to the runner, and `run` outlives it, says what it has
+/// to say, and exits with the runner's status, or ends by the interrupt where the interrupt ended
+/// the runner (so that a shell loop around it stops); a termination sent to `run` alone (a CI
+/// job's timeout) reaches the runner, which is not left behind, and `run` then ends by it.
 #[test]
 fn the_runner_gets_the_signals_and_run_outlives_it() {
     let machine = Machine::without_driver();
     std::fs::create_dir_all(machine.dir()).unwrap();
-    // A cargo that says it started, then waits (a minute at most) for a signal, and exits with a
-    // status that names the one it got.
+    // A cargo that writes the run's report (one skipped test), says it started, then waits (a
+    // minute at most) for a signal, and exits with a status that names the one it got; with
+    // TRAP_INT unset, an interrupt ends it.
     let cargo = machine.dir().join("waiting-cargo");
+    let report = r#"{"run": "r", "tests": [{"suite": "s", "name": "waits", "outcome": "skipped", "reason": "no CUDA driver"}]}"#;
     std::fs::write(
         &cargo,
-        "#!/bin/sh\ntrap 'echo INT > \"$0.got\"; exit 5' INT\ntrap 'echo TERM > \"$0.got\"; exit 6' TERM\n\
-         echo $$ > \"$0.started\"\ni=0\nwhile [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done\nexit 7\n",
+        format!(
+            "#!/bin/sh\nif [ -n \"$TRAP_INT\" ]; then trap 'echo INT > \"$0.got\"; exit 5' INT; fi\n\
+             trap 'echo TERM > \"$0.got\"; exit 6' TERM\necho '{report}' > \"$GPU_TEST_REPORT\"\n\
+             echo $$ > \"$0.started\"\ni=0\nwhile [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done\nexit 7\n"
+        ),
     )
     .unwrap();
     std::fs::set_permissions(&cargo, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let started = machine.dir().join("waiting-cargo.started");
     let got = machine.dir().join("waiting-cargo.got");
-    for (signal, to_the_group, code) in [("INT", true, 5), ("TERM", false, 6)] {
+    // Linux's numbers.
+    const SIGINT: i32 = 2;
+    const SIGTERM: i32 = 15;
+    // What `run` says once the runner is done: the run's skips.
+    let said = "cargo gpu-test: 1 GPU test skipped, by reason:";
+    // (signal, sent to the whole group as a terminal does, the runner traps it, how `run` ends,
+    // what the runner wrote).
+    for (signal, to_the_group, trap_int, code, ended_by, runner_got) in [
+        ("INT", true, true, Some(5), None, Some("INT")),
+        ("INT", true, false, None, Some(SIGINT), None),
+        ("TERM", false, false, None, Some(SIGTERM), Some("TERM")),
+    ] {
         let _ = std::fs::remove_file(&started);
         let _ = std::fs::remove_file(&got);
         // Output to files: a runner left behind would hold pipes open for its minute.
         let out = std::fs::File::create(machine.dir().join("out")).unwrap();
-        let mut companion = std::os::unix::process::CommandExt::process_group(
-            machine
-                .command(installed().join("cargo-gpu-test"))
-                .current_dir("/")
-                .args(["run", "--runner", "cargo-test"])
-                .env("CARGO", &cargo)
-                .stdout(out.try_clone().unwrap())
-                .stderr(out),
-            0,
-        )
-        .spawn()
-        .unwrap();
+        let mut command = machine.command(installed().join("cargo-gpu-test"));
+        command
+            .current_dir("/")
+            .args(["run", "--runner", "cargo-test"])
+            .env("CARGO", &cargo)
+            .stdout(out.try_clone().unwrap())
+            .stderr(out);
+        if trap_int {
+            command.env("TRAP_INT", "1");
+        }
+        let mut companion = std::os::unix::process::CommandExt::process_group(&mut command, 0)
+            .spawn()
+            .unwrap();
         // Waits for the runner to have started (its traps set), for as long as it takes.
         while !started.exists() {
             assert!(
@@ -424,12 +442,15 @@ fn the_runner_gets_the_signals_and_run_outlives_it() {
         // A runner left behind is stopped here, whatever the assertions find.
         let _ = std::process::Command::new("kill").arg(runner.trim()).status();
         let output = std::fs::read_to_string(machine.dir().join("out")).unwrap();
-        assert_eq!(status.code(), Some(code), "SIG{signal}: {status:?}\n{output}");
+        let case = format!("SIG{signal}, trapped: {trap_int}: {status:?}\n{output}");
+        assert_eq!(status.code(), code, "{case}");
         assert_eq!(
-            got_it.as_deref(),
-            Some(format!("{signal}\n").as_str()),
-            "{output}"
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            ended_by,
+            "{case}"
         );
+        assert_eq!(got_it.as_deref().map(str::trim), runner_got, "{case}");
+        assert!(output.contains(said), "run outlived the runner: {case}");
     }
 }
 
@@ -765,12 +786,9 @@ fn an_earlier_report_is_not_read_as_this_runs_and_filters_keep_nextests_status()
         "[profile.default]\ndefault-filter = \"test(no_such_test)\"\n",
     )
     .unwrap();
-    let config = config.to_str().unwrap();
-    let run = cargo_gpu_test(
-        &machine,
-        &fixture.dir,
-        &["run", "--test", "gpu", "--config-file", config],
-    );
+    // Given with `=`, which no version took for a name filter.
+    let config_file = format!("--config-file={}", config.display());
+    let run = cargo_gpu_test(&machine, &fixture.dir, &["run", "--test", "gpu", &config_file]);
     assert_eq!(run.code, Some(4), "{}", run.all());
     assert!(
         run.stderr.contains("so nextest's status 4 stands"),
@@ -780,14 +798,7 @@ fn an_earlier_report_is_not_read_as_this_runs_and_filters_keep_nextests_status()
     let run = cargo_gpu_test(
         &machine,
         &fixture.dir,
-        &[
-            "run",
-            "--test",
-            "gpu",
-            "--config-file",
-            config,
-            "--ignore-default-filter",
-        ],
+        &["run", "--test", "gpu", &config_file, "--ignore-default-filter"],
     );
     assert_eq!(run.code, Some(0), "every GPU test was skipped: {}", run.all());
 }

@@ -1,13 +1,17 @@
 //! Running the test runner in the foreground, as the C library's `system()` runs a command.
 //!
-//! While the runner runs, an interrupt from the terminal (Ctrl-C, Ctrl-\), which reaches the
+//! While the runner runs, an interrupt from the terminal (Ctrl-C, Ctrl-\\), which reaches the
 //! runner as well, is left to the runner: nextest then stops its tests and prints its summary,
 //! and `cargo gpu-test run` outlives it to list the skips and to return the runner's status,
 //! rather than dying first and giving the prompt back under nextest's output. A termination sent
 //! to `cargo gpu-test` alone (`kill`, a CI job's timeout, a closed terminal) is passed on to the
-//! runner, so that no runner is left behind running tests and holding GPUs. A signal this
-//! process was started ignoring (`nohup`, a background job of a script) stays ignored, and the
-//! runner starts with the dispositions this process had.
+//! runner, which is not left behind (nextest stops its tests; cargo test passes no signal on to
+//! its test binary). A signal this process was started ignoring (`nohup`, a background job of a
+//! script) stays ignored, and the runner starts with the dispositions this process had.
+//!
+//! Once the skips are listed, [`finish`] ends this process by the termination it got, or by the
+//! interrupt that ended the runner, as a caller of `system()` does: a shell loop around
+//! `cargo gpu-test run` then stops at Ctrl-C, and whoever sent the termination sees it done.
 
 use std::io;
 use std::os::unix::process::CommandExt as _;
@@ -20,6 +24,12 @@ static RUNNER: AtomicI32 = AtomicI32::new(0);
 /// A termination that came before the runner's process id was known, to pass on once it is.
 static PENDING: AtomicI32 = AtomicI32::new(0);
 
+/// The termination this process got while the runner ran, to end by in [`finish`]; 0 if none.
+static RECEIVED: AtomicI32 = AtomicI32::new(0);
+
+/// The interrupt (`SIGINT`, `SIGQUIT`) that ended the runner, to end by in [`finish`]; 0 if none.
+static INTERRUPTED_BY: AtomicI32 = AtomicI32::new(0);
+
 /// Signals the terminal sends the whole foreground process group: the runner gets them itself.
 const LEFT_TO_RUNNER: [libc::c_int; 2] = [libc::SIGINT, libc::SIGQUIT];
 
@@ -27,6 +37,7 @@ const LEFT_TO_RUNNER: [libc::c_int; 2] = [libc::SIGINT, libc::SIGQUIT];
 const PASSED_ON: [libc::c_int; 2] = [libc::SIGTERM, libc::SIGHUP];
 
 extern "C" fn pass_on(signal: libc::c_int) {
+    RECEIVED.store(signal, Ordering::SeqCst);
     let runner = RUNNER.load(Ordering::SeqCst);
     if runner > 0 {
         // SAFETY: kill is async-signal-safe; `runner` is our child, not yet reaped: `run` sets
@@ -121,5 +132,26 @@ pub(crate) fn run(command: &mut Command) -> io::Result<ExitStatus> {
         // SAFETY: each action was read from the kernel above.
         unsafe { libc::sigaction(*signal, action, std::ptr::null_mut()) };
     }
+    let interrupt = status
+        .as_ref()
+        .ok()
+        .and_then(std::os::unix::process::ExitStatusExt::signal)
+        .filter(|signal| LEFT_TO_RUNNER.contains(signal) && !ignored(*signal));
+    INTERRUPTED_BY.store(interrupt.unwrap_or(0), Ordering::SeqCst);
     status
+}
+
+/// Ends this process by the termination it got while the runner ran, else by the interrupt that
+/// ended the runner, if either; returns otherwise. Called once everything is said.
+pub(crate) fn finish() {
+    let signal = match RECEIVED.load(Ordering::SeqCst) {
+        0 => INTERRUPTED_BY.load(Ordering::SeqCst),
+        received => received,
+    };
+    if signal == 0 {
+        return;
+    }
+    set(signal, libc::SIG_DFL);
+    // SAFETY: raise has no preconditions; with the default disposition it ends the process.
+    unsafe { libc::raise(signal) };
 }

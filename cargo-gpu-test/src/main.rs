@@ -18,6 +18,7 @@ compile_error!(
 mod compare;
 mod foreground;
 mod ledger;
+mod nextest_config;
 mod render;
 mod report;
 mod run;
@@ -49,7 +50,9 @@ enum Command {
     /// private temporary file when it is unset. Exit status: the runner's (128 + the signal for a
     /// runner a signal ended), except that a nextest run in which every GPU test was skipped and
     /// no filter was given succeeds (nextest alone would say "no tests to run"); with
-    /// GPU_TEST_STRICT=1 unmet tests fail instead.
+    /// GPU_TEST_STRICT=1 unmet tests fail instead. Ctrl-C is left to the runner, SIGTERM and SIGHUP
+    /// are passed on to it, and once the skips are listed `run` ends by a termination it got, or
+    /// by an interrupt that ended the runner.
     Run {
         /// The test runner.
         #[arg(long, value_enum, default_value_t = run::Runner::Auto)]
@@ -126,13 +129,16 @@ fn main() -> ExitCode {
         args.remove(1);
     }
     let cli = parse(args);
-    match execute(cli.command) {
+    let code = match execute(cli.command) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(message) => {
             eprintln!("cargo gpu-test: error: {message}");
             ExitCode::from(2)
         }
-    }
+    };
+    // `run` ends by a signal it got, or by the interrupt that ended its runner, once all is said.
+    foreground::finish();
+    code
 }
 
 /// Parses the command line. The arguments of `run` for the runner are taken as written: clap

@@ -268,7 +268,12 @@ pub fn run(runner: Runner, args: &[OsString]) -> Result<i32, String> {
     let ran = Ran {
         code,
         nextest,
-        filtered: narrows_selection(args) || default_filter_may_narrow(args, &workspace_dir(args)),
+        filtered: narrows_selection(args)
+            || crate::nextest_config::default_filter_may_narrow(
+                args,
+                &std::env::current_dir().unwrap_or_default(),
+                std::env::var("NEXTEST_PROFILE").ok().as_deref(),
+            ),
         report_unreadable: unreadable,
         no_tests_given: no_tests_given(args, std::env::var("NEXTEST_NO_TESTS").ok().as_deref()),
     };
@@ -395,72 +400,6 @@ fn narrows_selection(args: &[OsString]) -> bool {
         }
     }
     false
-}
-
-/// Where the run's workspace is looked for: the directory of `--manifest-path`, else the current
-/// directory.
-fn workspace_dir(args: &[OsString]) -> PathBuf {
-    let cwd = std::env::current_dir().unwrap_or_default();
-    match option_value(args, "--manifest-path") {
-        Some(manifest) => {
-            let manifest = cwd.join(manifest);
-            manifest.parent().map_or(cwd, Path::to_path_buf)
-        }
-        None => cwd,
-    }
-}
-
-/// Whether a nextest profile's `default-filter` may narrow this run: unless
-/// `--ignore-default-filter` is given, any nextest configuration the run may read (the
-/// `.config/nextest.toml` of `dir` or of a directory above it up to the workspace's root,
-/// `--config-file`, `--tool-config-file`) that sets one. Which profile applies and what it inherits are nextest's
-/// own rules: any `default-filter` counts, so that a filter is never taken for none.
-fn default_filter_may_narrow(args: &[OsString], dir: &Path) -> bool {
-    let before_binary_args: Vec<String> = args
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .take_while(|word| word != "--")
-        .collect();
-    if before_binary_args
-        .iter()
-        .any(|word| word == "--ignore-default-filter")
-    {
-        return false;
-    }
-    // Up to the workspace's root: the first directory above whose Cargo.toml has `[workspace]`.
-    let mut files = Vec::new();
-    for ancestor in dir.ancestors() {
-        files.push(ancestor.join(".config/nextest.toml"));
-        let manifest = std::fs::read_to_string(ancestor.join("Cargo.toml")).unwrap_or_default();
-        if manifest.lines().any(|line| line.trim() == "[workspace]") {
-            break;
-        }
-    }
-    let mut words = before_binary_args.iter();
-    while let Some(word) = words.next() {
-        let (name, value) = match word.split_once('=') {
-            Some((name, value)) => (name, Some(value.to_string())),
-            None => (word.as_str(), None),
-        };
-        if name == "--config-file" || name == "--tool-config-file" {
-            let value = value.or_else(|| words.next().cloned()).unwrap_or_default();
-            // `--tool-config-file TOOL:PATH`.
-            let path = match name {
-                "--tool-config-file" => value.split_once(':').map_or(value.as_str(), |(_, path)| path),
-                _ => value.as_str(),
-            };
-            files.push(dir.join(path));
-        }
-    }
-    files.iter().any(|file| {
-        std::fs::read_to_string(file).is_ok_and(|text| {
-            text.lines().any(|line| {
-                let key = line.trim_start();
-                key.strip_prefix("default-filter")
-                    .is_some_and(|rest| rest.trim_start().starts_with('='))
-            })
-        })
-    })
 }
 
 /// The value of the runner's option `name` (`--name value` or `--name=value`), before `--`.
@@ -615,70 +554,6 @@ mod tests {
         // Without any GPU test, "no tests" stays an error.
         assert_eq!(conclude(None, ran(NEXTEST_NO_TESTS, false)), NEXTEST_NO_TESTS);
         assert_eq!(conclude(Some(&sample()), ran(100, false)), 100);
-    }
-
-    #[test]
-    fn a_profiles_default_filter_counts_as_a_filter() {
-        let root = std::env::temp_dir().join(format!("gpu-test-default-filter-{}", std::process::id()));
-        let member = root.join("crates/member");
-        std::fs::create_dir_all(&member).unwrap();
-        std::fs::create_dir_all(root.join(".config")).unwrap();
-        let args = |words: &[&str]| words.iter().map(OsString::from).collect::<Vec<_>>();
-        let config = root.join(".config/nextest.toml");
-        std::fs::write(
-            &config,
-            "[profile.ci]\nretries = 2\n# default-filter = \"all()\"\n",
-        )
-        .unwrap();
-        assert!(
-            !default_filter_may_narrow(&[], &member),
-            "a comment is not a filter"
-        );
-        std::fs::write(&config, "[profile.ci]\n  default-filter = \"not test(slow)\"\n").unwrap();
-        assert!(
-            default_filter_may_narrow(&[], &member),
-            "found from a member's directory"
-        );
-        assert!(default_filter_may_narrow(&args(&["-P", "ci"]), &root));
-        assert!(!default_filter_may_narrow(
-            &args(&["--ignore-default-filter"]),
-            &root
-        ));
-        assert!(default_filter_may_narrow(
-            &args(&["--", "--ignore-default-filter"]),
-            &root
-        ));
-        // A workspace of its own below is read alone, as nextest reads it.
-        std::fs::write(
-            member.join("Cargo.toml"),
-            "[package]\nname = \"member\"\n\n[workspace]\n",
-        )
-        .unwrap();
-        assert!(!default_filter_may_narrow(&[], &member));
-        std::fs::remove_file(&config).unwrap();
-        assert!(!default_filter_may_narrow(&[], &root));
-        std::fs::write(
-            root.join("ci.toml"),
-            "[profile.default]\ndefault-filter=\"kind(test)\"\n",
-        )
-        .unwrap();
-        assert!(default_filter_may_narrow(
-            &args(&["--config-file", "ci.toml"]),
-            &root
-        ));
-        assert!(default_filter_may_narrow(
-            &args(&["--config-file=ci.toml"]),
-            &root
-        ));
-        assert!(default_filter_may_narrow(
-            &args(&["--tool-config-file", "mine:ci.toml"]),
-            &root
-        ));
-        assert!(!default_filter_may_narrow(
-            &args(&["--config-file", "none.toml"]),
-            &root
-        ));
-        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -1,0 +1,290 @@
+//! What nextest's configuration says about which tests a run selects: a profile's
+//! `default-filter` narrows every run of that profile that gives no filter of its own, and
+//! `cargo gpu-test run` must then not take "no tests to run" for "every GPU test was skipped".
+//!
+//! The configuration is read line by line, not as TOML: a `default-filter` this reading cannot
+//! place in a profile (a dotted key, an inline table) counts as one of the profile in use, so
+//! that a filter is never taken for none.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// Whether a nextest profile's `default-filter` may narrow a run of `cargo nextest run` with
+/// `args`, started in `cwd`: the profile in use (`--profile`/`-P`, else `NEXTEST_PROFILE`, given
+/// as `env_profile`, else `default`), or one it inherits from, has one in a configuration the
+/// run reads (the workspace's `.config/nextest.toml`, `--config-file`, `--tool-config-file`),
+/// and `--ignore-default-filter` is not given.
+pub(crate) fn default_filter_may_narrow(args: &[OsString], cwd: &Path, env_profile: Option<&str>) -> bool {
+    let words: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .take_while(|word| word != "--")
+        .collect();
+    if words.iter().any(|word| word == "--ignore-default-filter") {
+        return false;
+    }
+    let profile = option(&words, "--profile", Some("-P"))
+        .or_else(|| env_profile.filter(|p| !p.is_empty()).map(str::to_string))
+        .unwrap_or_else(|| "default".to_string());
+    config_files(&words, cwd)
+        .iter()
+        .filter_map(|file| std::fs::read_to_string(file).ok())
+        .any(|text| gives_default_filter(&text, &profile))
+}
+
+/// The value of option `long` (or `short`) in `words`: `--long value`, `--long=value`, `-S value`
+/// or `-Svalue`.
+fn option(words: &[String], long: &str, short: Option<&str>) -> Option<String> {
+    let mut words = words.iter();
+    while let Some(word) = words.next() {
+        if word == long || Some(word.as_str()) == short {
+            return words.next().cloned();
+        }
+        if let Some(value) = word.strip_prefix(long).and_then(|rest| rest.strip_prefix('=')) {
+            return Some(value.to_string());
+        }
+        if let Some(value) = short
+            .and_then(|short| word.strip_prefix(short))
+            .filter(|v| !v.is_empty())
+        {
+            return Some(value.trim_start_matches('=').to_string());
+        }
+    }
+    None
+}
+
+/// The configuration files a run started in `cwd` with `words` may read: `--config-file` (which
+/// nextest reads in place of the workspace's), else the workspace's `.config/nextest.toml`; and
+/// each `--tool-config-file TOOL:PATH`. Relative paths are the current directory's, as nextest
+/// takes them.
+fn config_files(words: &[String], cwd: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    match option(words, "--config-file", None) {
+        Some(file) => files.push(cwd.join(file)),
+        None => files.extend(workspace_configs(&workspace_dir(words, cwd))),
+    }
+    let mut rest = words.iter();
+    while let Some(word) = rest.next() {
+        let value = match word.strip_prefix("--tool-config-file") {
+            Some("") => rest.next().cloned(),
+            Some(value) => value.strip_prefix('=').map(str::to_string),
+            None => None,
+        };
+        if let Some(value) = value {
+            let path = value.split_once(':').map_or(value.as_str(), |(_, path)| path);
+            files.push(cwd.join(path));
+        }
+    }
+    files
+}
+
+/// The directory the workspace is looked for from: that of `--manifest-path`, else `cwd`.
+fn workspace_dir(words: &[String], cwd: &Path) -> PathBuf {
+    match option(words, "--manifest-path", None) {
+        Some(manifest) => {
+            let manifest = cwd.join(manifest);
+            manifest
+                .parent()
+                .map_or_else(|| cwd.to_path_buf(), Path::to_path_buf)
+        }
+        None => cwd.to_path_buf(),
+    }
+}
+
+/// The `.config/nextest.toml` of `dir` and of each directory above it, up to the workspace's
+/// root: the first whose `Cargo.toml` has `[workspace]` (or the file system's root, where none
+/// has: then every one counts).
+fn workspace_configs(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for ancestor in dir.ancestors() {
+        files.push(ancestor.join(".config/nextest.toml"));
+        let manifest = std::fs::read_to_string(ancestor.join("Cargo.toml")).unwrap_or_default();
+        if manifest.lines().any(|line| line.trim() == "[workspace]") {
+            break;
+        }
+    }
+    files
+}
+
+/// Whether the configuration `text` gives `profile` a `default-filter`, itself or through the
+/// profiles it inherits from (its `inherits`, else `default`), or has one it cannot place.
+fn gives_default_filter(text: &str, profile: &str) -> bool {
+    // Per `[profile.NAME]` table: whether it sets a default filter, and what it inherits.
+    let mut profiles: HashMap<String, (bool, Option<String>)> = HashMap::new();
+    let mut unplaced = false;
+    let mut table: Option<String> = None;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            table = line
+                .strip_prefix("[profile.")
+                .and_then(|rest| rest.strip_suffix(']'))
+                .map(|name| name.trim().trim_matches('"').to_string())
+                .filter(|name| !name.contains('.'));
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        match (&table, key.trim()) {
+            (Some(name), "default-filter") => profiles.entry(name.clone()).or_default().0 = true,
+            (Some(name), "inherits") => {
+                let parent = value
+                    .split('#')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .trim_matches('"');
+                profiles.entry(name.clone()).or_default().1 = Some(parent.to_string());
+            }
+            _ if line.contains("default-filter") => unplaced = true,
+            _ => {}
+        }
+    }
+    let mut name = profile.to_string();
+    // Each profile once: an `inherits` cycle (which nextest refuses) ends here too.
+    let mut seen = Vec::new();
+    while !seen.contains(&name) {
+        let (filter, inherits) = profiles.get(&name).cloned().unwrap_or_default();
+        if filter {
+            return true;
+        }
+        seen.push(name.clone());
+        name = match inherits {
+            Some(parent) => parent,
+            None if name != "default" => "default".to_string(),
+            None => break,
+        };
+    }
+    unplaced
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_profile_in_use_and_those_it_inherits_from_count() {
+        let text = "# default-filter = \"all()\"\n[profile.default]\nretries = 1\n\n[profile.ci]\n\
+                    default-filter = \"not test(slow)\"\n\n[profile.nightly]\ninherits = \"ci\" # the same\n\n\
+                    [profile.ci.junit]\npath = \"x.xml\"\n";
+        assert!(
+            !gives_default_filter(text, "default"),
+            "a comment, and another profile's"
+        );
+        assert!(gives_default_filter(text, "ci"));
+        assert!(gives_default_filter(text, "nightly"), "inherited");
+        assert!(
+            !gives_default_filter(text, "other"),
+            "the default profile's rules"
+        );
+        let default =
+            "[profile.default]\ndefault-filter = \"kind(test)\"\n[profile.other]\nslow-timeout = \"1m\"\n";
+        assert!(
+            gives_default_filter(default, "other"),
+            "every profile inherits the default's"
+        );
+        assert!(
+            gives_default_filter("profile.ci.default-filter = \"x\"\n", "default"),
+            "unplaced"
+        );
+        assert!(!gives_default_filter(
+            "[profile.a]\ninherits = \"b\"\n[profile.b]\ninherits = \"a\"\n",
+            "a"
+        ));
+    }
+
+    #[test]
+    fn the_profile_and_the_files_are_those_nextest_reads() {
+        let words = |line: &str| line.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(
+            option(&words("-P ci"), "--profile", Some("-P")).as_deref(),
+            Some("ci")
+        );
+        assert_eq!(
+            option(&words("-Pci"), "--profile", Some("-P")).as_deref(),
+            Some("ci")
+        );
+        assert_eq!(
+            option(&words("--profile=ci"), "--profile", Some("-P")).as_deref(),
+            Some("ci")
+        );
+        assert_eq!(option(&words("--no-fail-fast"), "--profile", Some("-P")), None);
+        let cwd = Path::new("/work/here");
+        assert_eq!(
+            config_files(
+                &words("--manifest-path sub/Cargo.toml --config-file ci.toml"),
+                cwd
+            ),
+            [PathBuf::from("/work/here/ci.toml")]
+        );
+        assert_eq!(
+            config_files(
+                &words("--config-file=/etc/ci.toml --tool-config-file mine:t.toml"),
+                cwd
+            ),
+            [PathBuf::from("/etc/ci.toml"), PathBuf::from("/work/here/t.toml")]
+        );
+        assert_eq!(
+            config_files(&words("--tool-config-file=mine:/t.toml"), Path::new("/"))[..2],
+            [PathBuf::from("/.config/nextest.toml"), PathBuf::from("/t.toml")]
+        );
+    }
+
+    #[test]
+    fn a_workspace_config_is_found_from_a_member_and_not_beyond_the_workspace() {
+        let root = std::env::temp_dir().join(format!("gpu-test-default-filter-{}", std::process::id()));
+        let member = root.join("crates/member");
+        std::fs::create_dir_all(&member).unwrap();
+        std::fs::create_dir_all(root.join(".config")).unwrap();
+        let args = |line: &str| line.split_whitespace().map(OsString::from).collect::<Vec<_>>();
+        std::fs::write(
+            root.join(".config/nextest.toml"),
+            "[profile.ci]\n  default-filter = \"not test(slow)\"\n",
+        )
+        .unwrap();
+        assert!(
+            !default_filter_may_narrow(&[], &member, None),
+            "the default profile has none"
+        );
+        assert!(default_filter_may_narrow(&args("-P ci"), &member, None));
+        assert!(default_filter_may_narrow(&[], &member, Some("ci")));
+        assert!(!default_filter_may_narrow(
+            &args("-P ci --ignore-default-filter"),
+            &member,
+            None
+        ));
+        assert!(default_filter_may_narrow(
+            &args("-P ci -- --ignore-default-filter"),
+            &member,
+            None
+        ));
+        // A workspace of its own below is read alone, as nextest reads it.
+        std::fs::write(
+            member.join("Cargo.toml"),
+            "[package]\nname = \"member\"\n\n[workspace]\n",
+        )
+        .unwrap();
+        assert!(!default_filter_may_narrow(&args("-P ci"), &member, None));
+        // --config-file in place of the workspace's.
+        std::fs::write(
+            root.join("ci.toml"),
+            "[profile.default]\ndefault-filter=\"kind(test)\"\n",
+        )
+        .unwrap();
+        assert!(default_filter_may_narrow(
+            &args("--config-file ci.toml"),
+            &root,
+            None
+        ));
+        assert!(!default_filter_may_narrow(
+            &args("--config-file none.toml -P ci"),
+            &root,
+            None
+        ));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
