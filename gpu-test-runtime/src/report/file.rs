@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use serde::Serialize;
 
@@ -401,6 +402,11 @@ pub(crate) fn record_if_wanted(
     })
 }
 
+/// The report state this process wrote last, with its path and text. A process that writes the
+/// report again (as each body starts and ends under `cargo test`) mostly reads back its own last
+/// write, which it then need not parse; any other text at the path is parsed.
+static LAST_WRITTEN: Mutex<Option<(PathBuf, String, Report)>> = Mutex::new(None);
+
 /// Merges `entries` (and `suite`) into the run's report and rewrites the report file. The
 /// report of an earlier run is replaced; one of a run still going is not, and that is an error.
 fn record(
@@ -434,7 +440,15 @@ fn record(
     let merged = |text: String| {
         // A state this run wrote but that cannot be read back holds entries of the run's other
         // processes: starting anew would drop them silently.
-        let parsed = serde_json::from_str::<Report>(&text);
+        let cached = LAST_WRITTEN
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .filter(|(at, written, _)| *at == state && *written == text);
+        let parsed = match cached {
+            Some((_, _, report)) => Ok(report),
+            None => serde_json::from_str::<Report>(&text),
+        };
         if let Err(error) = &parsed {
             let run_of_state = serde_json::from_str::<serde_json::Value>(&text)
                 .ok()
@@ -480,7 +494,9 @@ fn record(
             ReportFormat::Json => render_json(&report),
             ReportFormat::Junit => render_junit(&report),
         };
-        (serde_json::to_string(&report).unwrap_or_default(), Ok(Some(rendered)))
+        let written = serde_json::to_string(&report).unwrap_or_default();
+        *LAST_WRITTEN.lock().unwrap_or_else(|p| p.into_inner()) = Some((state.clone(), written.clone(), report));
+        (written, Ok(Some(rendered)))
     };
     // The report is written after the state and while its lock is held: a process that dies in
     // between leaves a state that has its entries, which the next rewrite puts in the report.
@@ -586,6 +602,44 @@ mod tests {
             xml.contains("<testcase name=\"a\" classname=\"gpu\" time=\"0.000\">\n      <flakyFailure message=\"attempt 1: needs 2"),
             "{xml}"
         );
+    }
+
+    /// Another process's write between two of this process's is read, not the state this
+    /// process remembers writing.
+    #[test]
+    fn a_state_another_process_wrote_since_is_read_again() {
+        let dir = crate::util::files::scratch_dir("report-state");
+        let target = ReportTarget {
+            path: dir.join("report.json"),
+            format: ReportFormat::Json,
+        };
+        let settings = Settings {
+            runtime_dir: dir.join("runtime"),
+            report: Some(target.clone()),
+            ..Settings::default()
+        };
+        record(&settings, &target, suite("gpu"), vec![skipped("a")]).unwrap();
+        // Another process of the run adds `b` to the state, as `record` would.
+        let states: Vec<PathBuf> = std::fs::read_dir(settings.runtime_dir.join("reports"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "json"))
+            .collect();
+        assert_eq!(states.len(), 1, "{states:?}");
+        let mut state: Report = serde_json::from_str(&std::fs::read_to_string(&states[0]).unwrap()).unwrap();
+        state.merge(suite("other"), vec![skipped("b")]);
+        std::fs::write(&states[0], serde_json::to_string(&state).unwrap()).unwrap();
+        record(&settings, &target, suite("gpu"), vec![skipped("c")]).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&target.path).unwrap()).unwrap();
+        let names: Vec<&str> = json["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["a", "b", "c"], "{json:#}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -157,6 +157,10 @@ pub(crate) fn remove_stale_states(dir: &Path, age: Duration, keep: &dyn Fn(&str)
 /// Writes `bytes` to a new temporary file beside `path` (created exclusively, never through a
 /// symbolic link, with `mode`), then renames it over `path`: readers see the old file or the new
 /// one, never a half-written one. On any failure the temporary file is removed.
+///
+/// The file is not synced to the disk: what is written this way (a run's report, its state, the
+/// list phase's decisions) is of a run that a machine's crash ends anyway, and a test run that
+/// writes its report as each body starts and ends would otherwise wait on the disk for each.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = path
@@ -178,10 +182,7 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> io::Resu
         .mode(mode)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&temporary)
-        .and_then(|mut file| {
-            file.write_all(bytes)?;
-            file.sync_all()
-        })
+        .and_then(|mut file| file.write_all(bytes))
         .and_then(|()| fs::rename(&temporary, path));
     if written.is_err() {
         let _ = fs::remove_file(&temporary);
