@@ -269,6 +269,64 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
         read_hung("entry.md")
     );
 
+    // With no toolkit up to the driver's CUDA, a Python wheel's NVRTC that is (as PyTorch brings)
+    // goes first, under the name cudarc asks for first, which wheels lack.
+    let newer_only = machine.dir().join("newer-toolkits");
+    let lib64 = newer_only.join("cuda-13.1/lib64");
+    std::fs::create_dir_all(&lib64).unwrap();
+    std::os::unix::fs::symlink(lib.join("libnvrtc.so.12"), lib64.join("libnvrtc.so.13")).unwrap();
+    let site = machine.dir().join("site-packages");
+    let wheel = site.join("nvidia/cu13/lib");
+    machine.nvrtc_in(&wheel, &["libnvrtc.so.13"]);
+    std::fs::write(wheel.join("libnvrtc-builtins.so.13.0"), "").unwrap();
+    let python = bin.join("python3");
+    std::fs::write(&python, format!("#!/bin/sh\necho '{}'\n", site.display())).unwrap();
+    std::fs::set_permissions(&python, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let with_wheel = machine.dir().join("out-wheel");
+    let run = Run::of(
+        machine
+            .command(bundle.join("run.sh"))
+            .arg(&with_wheel)
+            .env("PATH", &path)
+            .env("LD_LIBRARY_PATH", &lib)
+            .env("GPU_CHECK_TOOLKITS", &newer_only)
+            .env("GPU_CHECK_WORKSPACE", workspace_root())
+            .env(
+                "GPU_CHECK_FILTER",
+                "test(=the_doctor_raises_no_false_alarm_and_agrees_with_nvidia_smi)",
+            ),
+    );
+    std::fs::remove_file(&python).unwrap();
+    let machine_txt = std::fs::read_to_string(with_wheel.join("machine.txt")).unwrap_or_default();
+    assert_eq!(run.code, Some(0), "{}\n{machine_txt}", run.all());
+    for said in [
+        format!(
+            "run.sh: no toolkit in {} up to the driver's CUDA 13.0 (there: {}/cuda-13.1);",
+            newer_only.display(),
+            newer_only.display()
+        ),
+        format!("run.sh: a Python wheel's NVRTC, CUDA 13.0: {}\n", wheel.display()),
+        format!(
+            "run.sh: the NVRTC of the Python wheel of CUDA 13.0, not newer than the driver's CUDA 13.0, goes \
+             first: {}/libnvrtc.so.13 ",
+            wheel.display()
+        ),
+    ] {
+        assert!(machine_txt.contains(&said), "{said}\n{machine_txt}");
+    }
+    let doctor: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(with_wheel.join("doctor.json")).unwrap()).unwrap();
+    let nvrtc = &doctor["toolkit"]["nvrtc"];
+    assert_eq!(
+        nvrtc["library"],
+        wheel.join("libnvrtc.so.13").display().to_string(),
+        "{doctor:#}"
+    );
+    assert!(
+        nvrtc["loaded_as"].as_str().unwrap().ends_with("/libnvrtc.so"),
+        "{doctor:#}"
+    );
+
     // In a checkout of another revision than the bundle's, run.sh stops before any test.
     let revision = std::fs::read_to_string(bundle.join("revision")).unwrap();
     std::fs::write(

@@ -127,7 +127,37 @@ fi
                 "one elsewhere on the loader's path may be loaded instead"
         fi
     else
-        echo "run.sh: no toolkit in $toolkits up to the driver's CUDA $driver_cuda; the loader's NVRTC is used"
+        there="$(ls -d "$toolkits"/cuda-[0-9]* 2>/dev/null | paste -sd' ' -)"
+        echo "run.sh: no toolkit in $toolkits up to the driver's CUDA $driver_cuda (there: ${there:-none});" \
+            "the loader's NVRTC is used unless a Python wheel's will do"
+        # NVIDIA's wheels (PyTorch brings one): nvidia/cuda_nvrtc/lib up to CUDA 12, nvidia/cuXY/lib
+        # from 13. Their release is that of the builtins beside (libnvrtc-builtins.so.X.Y); the
+        # newest not newer than the driver's CUDA goes first, under the name cudarc asks the
+        # loader for first (libnvrtc.so, which wheels lack) in a private directory of links.
+        wheel="" wheel_version=""
+        packages="$(python3 -c 'import site; print("\n".join(site.getsitepackages()))' 2>/dev/null || true)"
+        while IFS= read -r site_dir; do
+            for lib in "$site_dir"/nvidia/cuda_nvrtc/lib "$site_dir"/nvidia/cu[0-9]*/lib; do
+                for builtins in "$lib"/libnvrtc-builtins.so.[0-9]*.[0-9]*; do
+                    [ -e "$builtins" ] || continue
+                    [[ "${builtins##*/libnvrtc-builtins.so.}" =~ ^([0-9]+)\.([0-9]+)$ ]] || continue
+                    version="${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
+                    echo "run.sh: a Python wheel's NVRTC, CUDA $version: $lib"
+                    [ "$(printf '%s\n' "$version" "$driver_cuda" | sort -V | tail -n 1)" = "$driver_cuda" ] || continue
+                    if [ -z "$wheel" ] || [ "$(printf '%s\n' "$version" "$wheel_version" | sort -V | tail -n 1)" = "$version" ]; then
+                        wheel="$lib" wheel_version="$version"
+                    fi
+                done
+            done
+        done <<< "$packages"
+        library="$(ls "$wheel"/libnvrtc.so.[0-9]* 2>/dev/null | head -n 1)"
+        if [ -n "$wheel" ] && [ -n "$library" ] && links="$(mktemp -d)"; then
+            trap 'rm -rf "$links"' EXIT
+            ln -s "$library" "$links/libnvrtc.so"
+            export LD_LIBRARY_PATH="$links:$wheel${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+            echo "run.sh: the NVRTC of the Python wheel of CUDA $wheel_version, not newer than the driver's" \
+                "CUDA $driver_cuda, goes first: $library (doctor.txt names the NVRTC the tests load)"
+        fi
     fi
 } >> "$out/machine.txt" 2>&1
 "$here/gpu-doctor" > "$out/doctor.txt" 2>&1

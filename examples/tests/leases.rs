@@ -2,8 +2,8 @@
 //! GPU (the only one either sees) waits for the first to be done with it.
 
 use std::error::Error;
-use std::io::{BufRead, BufReader, Write};
-use std::process::Stdio;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{ChildStderr, Stdio};
 
 use gpu_test_examples::{scratch_dir, this_binary_again};
 use gpu_test_runtime::{Gpu, gpu_test};
@@ -19,6 +19,8 @@ fn a_second_process_waits_for_the_gpu_the_first_holds(gpu: &Gpu) -> Result<(), B
             .env("EXAMPLES_LEASE_LOG", &log)
             .env("GPU_TEST_TESTS_PER_DEVICE", "1")
             .env("GPU_TEST_LEASE_NOTICE", "0")
+            // A second process that never gets the GPU fails in good time, saying so.
+            .env("GPU_TEST_LEASE_TIMEOUT", "30s")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         command
@@ -28,11 +30,17 @@ fn a_second_process_waits_for_the_gpu_the_first_holds(gpu: &Gpu) -> Result<(), B
         .stdin(Stdio::piped())
         .spawn()?;
     let mut first_err = BufReader::new(first.stderr.take().ok_or("no stderr")?);
-    let mut line = String::new();
-    while !line.starts_with("holding the GPU") {
-        line.clear();
+    let mut first_said = String::new();
+    loop {
+        let mut line = String::new();
         if first_err.read_line(&mut line)? == 0 {
-            return Err("the first process ended without holding the GPU".into());
+            return Err(
+                format!("the first process ended without holding the GPU; it said:\n{first_said}").into(),
+            );
+        }
+        first_said.push_str(&line);
+        if line.starts_with("holding the GPU") {
+            break;
         }
     }
     // The second says at once that it waits, naming the first; then the first lets go.
@@ -44,12 +52,23 @@ fn a_second_process_waits_for_the_gpu_the_first_holds(gpu: &Gpu) -> Result<(), B
     second_err.read_line(&mut waiting)?;
     assert!(
         waiting.contains("is waiting for a device lease") && waiting.contains("holds_the_gpu_until_told"),
-        "{waiting}"
+        // Not the rest: the second process may be waiting still, for the lease or to be told.
+        "the second process said first:\n{waiting}"
     );
     first.stdin.take().ok_or("no stdin")?.write_all(b"done\n")?;
-    assert!(first.wait()?.success());
+    let first_ended = first.wait()?;
+    assert!(
+        first_ended.success(),
+        "the first process ({first_ended}) said:\n{first_said}{}",
+        rest_of(first_err)
+    );
     second.stdin.take().ok_or("no stdin")?.write_all(b"done\n")?;
-    assert!(second.wait()?.success());
+    let second_ended = second.wait()?;
+    assert!(
+        second_ended.success(),
+        "the second process ({second_ended}) said:\n{waiting}{}",
+        rest_of(second_err)
+    );
 
     let lines: Vec<String> = std::fs::read_to_string(&log)?
         .lines()
@@ -73,6 +92,13 @@ fn a_second_process_waits_for_the_gpu_the_first_holds(gpu: &Gpu) -> Result<(), B
     );
     let _ = std::fs::remove_dir_all(&runtime);
     Ok(())
+}
+
+/// What a child process still had to say on stderr, for a failure's message.
+fn rest_of(mut stderr: BufReader<ChildStderr>) -> String {
+    let mut rest = String::new();
+    let _ = stderr.read_to_string(&mut rest);
+    rest
 }
 
 #[gpu_test]
