@@ -15,7 +15,8 @@ fn fake_nvidia_smi(dir: &Path) {
             echo 'GPU-fa4e0000-0000-0000-0000-000000000000, NVIDIA Fake H100, 81920, 580.95.05, 9.0'\n\
             echo 'GPU-fa4e0000-0000-0000-0000-000000000001, NVIDIA Fake H100, 81920, 580.95.05, 9.0' ;;\n\
         *--query-gpu=name,driver_version*) echo 'NVIDIA Fake H100, 580.95.05' ;;\n\
-        *--query-gpu=*) echo 'Enabled, Default' ;;\n\
+        *--query-gpu=compute_mode*) echo \"${FAKE_COMPUTE_MODE:-Default}\" ;;\n\
+        *--query-gpu=*) echo \"Enabled, ${FAKE_COMPUTE_MODE:-Default}\" ;;\n\
         *) echo '| NVIDIA-SMI 580.95.05    Driver Version: 580.95.05    CUDA Version: 13.0 |'\n\
            echo '|   0  NVIDIA Fake H100    On |' ;;\n\
         esac\n";
@@ -291,6 +292,8 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
             .env("LD_LIBRARY_PATH", &lib)
             .env("GPU_CHECK_TOOLKITS", &newer_only)
             .env("GPU_CHECK_WORKSPACE", workspace_root())
+            // A GPU that takes one process at a time.
+            .env("FAKE_COMPUTE_MODE", "Exclusive_Process")
             .env(
                 "GPU_CHECK_FILTER",
                 "test(=the_doctor_raises_no_false_alarm_and_agrees_with_nvidia_smi)",
@@ -314,6 +317,15 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
     ] {
         assert!(machine_txt.contains(&said), "{said}\n{machine_txt}");
     }
+    let left_out = "the tests that start a second process on it are left out: not \
+                    (test(=a_faulting_kernel_is_named_and_poisons_only_its_process) | \
+                    test(=a_second_process_waits_for_the_gpu_the_first_holds) | test(=a_leak_fails_the_leak_check))";
+    assert!(machine_txt.contains(left_out), "{machine_txt}");
+    let tests = std::fs::read_to_string(with_wheel.join("tests.txt")).unwrap();
+    assert!(
+        tests.starts_with("filter: not test(=needs_more_memory_than_any_gpu_has) and not (test(=a_faulting"),
+        "{tests}"
+    );
     let doctor: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(with_wheel.join("doctor.json")).unwrap()).unwrap();
     let nvrtc = &doctor["toolkit"]["nvrtc"];
