@@ -445,11 +445,40 @@ fn an_unusable_runtime_directory_stops_the_run_before_any_test_naming_the_variab
     assert!(!report.exists(), "no file is left at the report's path");
 }
 
+/// A report write that fails is tried again by the next: a test whose own outcome could not be
+/// written when it ended is not left in the report as failed for want of one, nor missing, once
+/// the report can be written again (the run still fails, with the first error).
+#[test]
+fn an_entry_whose_write_failed_is_written_by_the_next_write() {
+    let machine = Machine::with_fake_driver();
+    let (machine, report) = machine.reporting_to("report.json");
+    let state = state_file(&machine, &report);
+    let machine = machine.env("REPORT_STATE", state.to_str().unwrap());
+    let run = machine.run(
+        "execution",
+        "execution",
+        &["--ignored", "report_write_", "--test-threads", "1"],
+    );
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("gpu-test: could not write the report GPU_TEST_REPORT="),
+        "{}",
+        run.all()
+    );
+    let json = gpu_test_tests::read_report(&report);
+    for test in ["report_write_a_blocks", "report_write_b_unblocks"] {
+        let entry = gpu_test_tests::report_entry(&json, test)
+            .unwrap_or_else(|| panic!("{test} is not in the report: {json:#}"));
+        assert_eq!(entry["outcome"], "passed", "{test}: {json:#}");
+    }
+}
+
 #[test]
 fn a_report_that_cannot_be_written_at_the_end_fails_the_default_harness_too() {
     let machine = Machine::with_fake_driver();
     let (machine, report) = machine.reporting_to("report.json");
-    // The state file's place is taken by a directory, which only the end of the run finds out.
+    // The state file's place is taken by a directory: no write of the run's gets through.
     std::fs::create_dir_all(state_file(&machine, &report)).unwrap();
     let run = libtest(&machine, &["--exact", "round_trip"]);
     assert_eq!(run.code, Some(101), "{}", run.all());

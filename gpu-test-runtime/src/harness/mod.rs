@@ -90,6 +90,9 @@ fn write_recorded(session: &Session, starting: Option<Entry>) {
     if session.settings.report.is_none() {
         return;
     }
+    // One batch at a time, from taking to putting back: batches of two threads written in the
+    // other order, or put back so, would put a test's provisional entry over its own outcome.
+    let _writing = WRITING.lock().unwrap_or_else(|p| p.into_inner());
     let mut entries = OUTCOMES
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -115,6 +118,9 @@ fn write_recorded(session: &Session, starting: Option<Entry>) {
     }
 }
 
+/// Held while this process writes the report, from [`write_recorded`] to the conclusion.
+static WRITING: Mutex<()> = Mutex::new(());
+
 /// Whether a skip goes into the report as it happens ([`write_recorded`]): under nextest's run
 /// phase.
 fn skips_at_once(settings: &Settings) -> bool {
@@ -126,6 +132,7 @@ static WRITE_ERROR: Mutex<Option<String>> = Mutex::new(None);
 
 /// Concludes what this process recorded: the skip summary, annotations and report.
 fn conclude(session: &Session) -> Result<(), String> {
+    let _writing = WRITING.lock().unwrap_or_else(|p| p.into_inner());
     let outcomes = OUTCOMES.lock().unwrap_or_else(|p| p.into_inner()).take();
     let annotations = if stdout_is_for_programs(std::env::args_os()) {
         Channel::Stderr
