@@ -10,7 +10,7 @@
 //! script) stays ignored, and the runner starts with the dispositions this process had.
 //!
 //! Once the skips are listed, [`finish`] ends this process by the termination it got, or by the
-//! interrupt that ended the runner, as a caller of `system()` does: a shell loop around
+//! Ctrl-C that ended the runner, as a caller of `system()` does: a shell loop around
 //! `cargo gpu-test run` then stops at Ctrl-C, and whoever sent the termination sees it done.
 
 use std::io;
@@ -27,7 +27,7 @@ static PENDING: AtomicI32 = AtomicI32::new(0);
 /// The termination this process got while the runner ran, to end by in [`finish`]; 0 if none.
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
 
-/// The interrupt (`SIGINT`, `SIGQUIT`) that ended the runner, to end by in [`finish`]; 0 if none.
+/// The Ctrl-C (`SIGINT`) that ended the runner, to end by in [`finish`]; 0 if none.
 static INTERRUPTED_BY: AtomicI32 = AtomicI32::new(0);
 
 /// Signals the terminal sends the whole foreground process group: the runner gets them itself.
@@ -136,13 +136,14 @@ pub(crate) fn run(command: &mut Command) -> io::Result<ExitStatus> {
         .as_ref()
         .ok()
         .and_then(std::os::unix::process::ExitStatusExt::signal)
-        .filter(|signal| LEFT_TO_RUNNER.contains(signal) && !ignored(*signal));
+        .filter(|signal| *signal == libc::SIGINT && !ignored(*signal));
     INTERRUPTED_BY.store(interrupt.unwrap_or(0), Ordering::SeqCst);
     status
 }
 
-/// Ends this process by the termination it got while the runner ran, else by the interrupt that
-/// ended the runner, if either; returns otherwise. Called once everything is said.
+/// Ends this process by the termination it got while the runner ran, else by the Ctrl-C that
+/// ended the runner, if either; returns otherwise. Called once everything is said. (A runner
+/// ended by Ctrl-\\ gives status 131 instead: raising `SIGQUIT` would dump this process's core.)
 pub(crate) fn finish() {
     let signal = match RECEIVED.load(Ordering::SeqCst) {
         0 => INTERRUPTED_BY.load(Ordering::SeqCst),

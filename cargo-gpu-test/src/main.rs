@@ -15,6 +15,23 @@ compile_error!(
      Linux loads it"
 );
 
+/// `eprint!` that never panics: a run's last words (its skips, after the runner) still get as far
+/// as they can where stderr is gone (a closed terminal), and the process ends as it should.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// [`say!`] with a line break.
+macro_rules! say_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod compare;
 mod foreground;
 mod ledger;
@@ -52,7 +69,7 @@ enum Command {
     /// no filter was given succeeds (nextest alone would say "no tests to run"); with
     /// GPU_TEST_STRICT=1 unmet tests fail instead. Ctrl-C is left to the runner, SIGTERM and SIGHUP
     /// are passed on to it, and once the skips are listed `run` ends by a termination it got, or
-    /// by an interrupt that ended the runner.
+    /// by a Ctrl-C that ended the runner.
     Run {
         /// The test runner.
         #[arg(long, value_enum, default_value_t = run::Runner::Auto)]
@@ -132,11 +149,11 @@ fn main() -> ExitCode {
     let code = match execute(cli.command) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(message) => {
-            eprintln!("cargo gpu-test: error: {message}");
+            say_line!("cargo gpu-test: error: {message}");
             ExitCode::from(2)
         }
     };
-    // `run` ends by a signal it got, or by the interrupt that ended its runner, once all is said.
+    // `run` ends by a signal it got, or by the Ctrl-C that ended its runner, once all is said.
     foreground::finish();
     code
 }

@@ -27,10 +27,11 @@ pub(crate) fn default_filter_may_narrow(args: &[OsString], cwd: &Path, env_profi
     let profile = option(&words, "--profile", Some("-P"))
         .or_else(|| env_profile.filter(|p| !p.is_empty()).map(str::to_string))
         .unwrap_or_else(|| "default".to_string());
-    config_files(&words, cwd)
+    let texts: Vec<String> = config_files(&words, cwd)
         .iter()
         .filter_map(|file| std::fs::read_to_string(file).ok())
-        .any(|text| gives_default_filter(&text, &profile))
+        .collect();
+    gives_default_filter(&texts, &profile)
 }
 
 /// The value of option `long` (or `short`) in `words`: `--long value`, `--long=value`, `-S value`
@@ -107,53 +108,128 @@ fn workspace_configs(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Whether the configuration `text` gives `profile` a `default-filter`, itself or through the
-/// profiles it inherits from (its `inherits`, else `default`), or has one it cannot place.
-fn gives_default_filter(text: &str, profile: &str) -> bool {
-    // Per `[profile.NAME]` table: whether it sets a default filter, and what it inherits.
-    let mut profiles: HashMap<String, (bool, Option<String>)> = HashMap::new();
-    let mut unplaced = false;
-    let mut table: Option<String> = None;
-    for line in text.lines().map(str::trim) {
-        if line.starts_with('[') {
-            table = line
-                .strip_prefix("[profile.")
-                .and_then(|rest| rest.strip_suffix(']'))
-                .map(|name| name.trim().trim_matches('"').to_string())
-                .filter(|name| !name.contains('.'));
-            continue;
-        }
-        if line.starts_with('#') {
-            continue;
-        }
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        match (&table, key.trim()) {
-            (Some(name), "default-filter") => profiles.entry(name.clone()).or_default().0 = true,
-            (Some(name), "inherits") => {
-                let parent = value
-                    .split('#')
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .trim_matches('"');
-                profiles.entry(name.clone()).or_default().1 = Some(parent.to_string());
+/// What one configuration says of a profile: whether it sets a `default-filter`, and the
+/// profile it inherits from.
+#[derive(Debug, Clone, Default)]
+struct ProfileSays {
+    default_filter: bool,
+    inherits: Option<String>,
+}
+
+/// A table header (`[profile.ci]`, `[ profile.'ci' ] # comment`), as far as this reading goes.
+#[derive(Debug, PartialEq, Eq)]
+enum Header {
+    /// `[profile.NAME]`.
+    Profile(String),
+    /// Another table, or a table below a profile (`[profile.ci.junit]`, `[[profile.ci.overrides]]`).
+    Other,
+    /// A header this reading cannot take apart.
+    Unknown,
+}
+
+/// The header on `line`, which starts with `[`.
+fn header(line: &str) -> Header {
+    if line.starts_with("[[") {
+        return Header::Other;
+    }
+    let Some(keys) = dotted_keys(&line[1..]) else {
+        return Header::Unknown;
+    };
+    match keys.as_slice() {
+        [profile, name] if profile == "profile" => Header::Profile(name.clone()),
+        _ => Header::Other,
+    }
+}
+
+/// The keys of `text` up to the `]` that ends a header (`profile.'ci' ] # x` gives `profile`,
+/// `ci`), with quotes removed; `None` where there is no such `]`, a key has a space inside, or
+/// text other than a comment follows.
+fn dotted_keys(text: &str) -> Option<Vec<String>> {
+    let mut keys = vec![String::new()];
+    let mut quote = None;
+    // Whether the key being read has ended (a space after it), so that more of it is an error.
+    let mut ended = false;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => {
+                quote = None;
+                ended = true;
             }
-            _ if line.contains("default-filter") => unplaced = true,
-            _ => {}
+            (Some(_), c) => keys.last_mut()?.push(c),
+            (None, '"' | '\'') if !ended => quote = Some(c),
+            (None, '.') => {
+                keys.push(String::new());
+                ended = false;
+            }
+            (None, ']') => {
+                let rest = chars.as_str().trim();
+                return (rest.is_empty() || rest.starts_with('#')).then_some(keys);
+            }
+            (None, c) if c.is_whitespace() => ended = !keys.last()?.is_empty(),
+            (None, _) if ended => return None,
+            (None, c) => keys.last_mut()?.push(c),
+        }
+    }
+    None
+}
+
+/// A string value (`"ci"`, `'ci'`, followed perhaps by a comment), unquoted.
+fn string_value(text: &str) -> String {
+    let text = text.trim();
+    match text.chars().next().filter(|c| *c == '"' || *c == '\'') {
+        Some(quote) => text[1..].split(quote).next().unwrap_or_default().to_string(),
+        None => text.split('#').next().unwrap_or_default().trim().to_string(),
+    }
+}
+
+/// Whether the configurations `texts` give `profile` a `default-filter`, itself or through the
+/// profiles it inherits from (its `inherits`, else `default`), taken together as nextest layers
+/// them; or have one this reading cannot place (a dotted key, an inline table, a header it cannot
+/// take apart), which counts.
+fn gives_default_filter(texts: &[String], profile: &str) -> bool {
+    let mut profiles: HashMap<String, ProfileSays> = HashMap::new();
+    let mut unplaced = false;
+    for text in texts {
+        let mut table = Header::Other;
+        for line in text.lines().map(str::trim) {
+            if line.starts_with('[') {
+                table = header(line);
+                continue;
+            }
+            if line.starts_with('#') {
+                continue;
+            }
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
+            let key = key.trim().trim_matches(|c| c == '"' || c == '\'');
+            match (&table, key) {
+                (Header::Profile(name), "default-filter") => {
+                    profiles.entry(name.clone()).or_default().default_filter = true;
+                }
+                (Header::Profile(name), "inherits") => {
+                    let says = profiles.entry(name.clone()).or_default();
+                    says.inherits.get_or_insert_with(|| string_value(value));
+                }
+                (Header::Unknown, _) if line.contains("default-filter") || key == "inherits" => {
+                    unplaced = true
+                }
+                _ if line.contains("default-filter") => unplaced = true,
+                _ => {}
+            }
         }
     }
     let mut name = profile.to_string();
     // Each profile once: an `inherits` cycle (which nextest refuses) ends here too.
     let mut seen = Vec::new();
     while !seen.contains(&name) {
-        let (filter, inherits) = profiles.get(&name).cloned().unwrap_or_default();
-        if filter {
+        let says = profiles.get(&name).cloned().unwrap_or_default();
+        if says.default_filter {
             return true;
         }
         seen.push(name.clone());
-        name = match inherits {
+        name = match says.inherits {
             Some(parent) => parent,
             None if name != "default" => "default".to_string(),
             None => break,
@@ -168,33 +244,37 @@ mod tests {
 
     #[test]
     fn the_profile_in_use_and_those_it_inherits_from_count() {
+        let says = |text: &str, profile: &str| gives_default_filter(&[text.to_string()], profile);
         let text = "# default-filter = \"all()\"\n[profile.default]\nretries = 1\n\n[profile.ci]\n\
                     default-filter = \"not test(slow)\"\n\n[profile.nightly]\ninherits = \"ci\" # the same\n\n\
                     [profile.ci.junit]\npath = \"x.xml\"\n";
-        assert!(
-            !gives_default_filter(text, "default"),
-            "a comment, and another profile's"
-        );
-        assert!(gives_default_filter(text, "ci"));
-        assert!(gives_default_filter(text, "nightly"), "inherited");
-        assert!(
-            !gives_default_filter(text, "other"),
-            "the default profile's rules"
-        );
+        assert!(!says(text, "default"), "a comment, and another profile's");
+        assert!(says(text, "ci"));
+        assert!(says(text, "nightly"), "inherited");
+        assert!(!says(text, "other"), "the default profile's rules");
         let default =
             "[profile.default]\ndefault-filter = \"kind(test)\"\n[profile.other]\nslow-timeout = \"1m\"\n";
-        assert!(
-            gives_default_filter(default, "other"),
-            "every profile inherits the default's"
-        );
-        assert!(
-            gives_default_filter("profile.ci.default-filter = \"x\"\n", "default"),
-            "unplaced"
-        );
-        assert!(!gives_default_filter(
+        assert!(says(default, "other"), "every profile inherits the default's");
+        assert!(says("profile.ci.default-filter = \"x\"\n", "default"), "unplaced");
+        assert!(!says(
             "[profile.a]\ninherits = \"b\"\n[profile.b]\ninherits = \"a\"\n",
             "a"
         ));
+        // Quotes of either kind, spaces and comments around a header, a quoted key.
+        let quoted = "[ profile.'ci' ] # CI\n'default-filter' = 'not test(slow)'\n\
+                      [profile.\"nightly\"] # nightly\ninherits = 'ci'\n";
+        assert!(says(quoted, "ci"));
+        assert!(says(quoted, "nightly"));
+        assert!(!says(quoted, "default"));
+        // A header this reading cannot take apart, with an `inherits` under it: counted.
+        assert!(says("[profile.nightly x]\ninherits = \"ci\"\n", "default"));
+        // A profile inheriting from one another file defines.
+        let layered = [
+            "[profile.nightly]\ninherits = \"base\"\n".to_string(),
+            "[profile.base]\ndefault-filter = \"kind(test)\"\n".to_string(),
+        ];
+        assert!(gives_default_filter(&layered, "nightly"));
+        assert!(!gives_default_filter(&layered, "default"));
     }
 
     #[test]

@@ -243,7 +243,7 @@ pub fn run(runner: Runner, args: &[OsString]) -> Result<i32, String> {
     let mut unreadable = false;
     let before = earlier.as_ref().map(|(_, identity)| *identity);
     let now = read_new_report(&report.path, before).unwrap_or_else(|error| {
-        eprintln!("cargo gpu-test: warning: {error}, so the run's skipped tests are not listed");
+        say_line!("cargo gpu-test: warning: {error}, so the run's skipped tests are not listed");
         unreadable = true;
         None
     });
@@ -255,7 +255,7 @@ pub fn run(runner: Runner, args: &[OsString]) -> Result<i32, String> {
             Ok(report) => Some(report),
             Err(error) => {
                 // The run's own status still decides; only the list of skips is lost, and said so.
-                eprintln!(
+                say_line!(
                     "cargo gpu-test: warning: the run's report {} cannot be read ({error}), so its skipped tests \
                      are not listed",
                     report.path.display()
@@ -285,10 +285,10 @@ pub fn run(runner: Runner, args: &[OsString]) -> Result<i32, String> {
         let format = std::env::var("NEXTEST_MESSAGE_FORMAT").ok();
         if stdout_is_json(args, format.as_deref()) {
             // nextest's libtest-json on stdout is for a program; the runner reads stderr too.
-            eprint!("{notices}");
+            say!("{notices}");
         } else if let Err(error) = crate::print_out(&notices) {
             // The tests have run: their status stands, and the skips are still listed below.
-            eprintln!(
+            say_line!(
                 "cargo gpu-test: warning: {error}, so the GitHub notices of the run's skips are not written"
             );
         }
@@ -464,7 +464,7 @@ fn conclude(report: Option<&Report>, ran: Ran) -> i32 {
     let no_tests = ran.nextest && ran.code == NEXTEST_NO_TESTS;
     let Some(report) = report else {
         if (ran.code == 0 || no_tests) && !ran.report_unreadable {
-            eprintln!(
+            say_line!(
                 "cargo gpu-test: no GPU test wrote to the run's report, so none was run or skipped: no #[gpu_test] \
                  was among the tests run (or a cargo config's [env] sets GPU_TEST_REPORT with force = true, over \
                  the report cargo gpu-test gives the run)"
@@ -473,9 +473,9 @@ fn conclude(report: Option<&Report>, ran: Ran) -> i32 {
         return ran.code;
     };
     if let Some(text) = skipped_text(report) {
-        eprint!("\ncargo gpu-test: {text}");
+        say!("\ncargo gpu-test: {text}");
         if ran.nextest && ran.filtered {
-            eprintln!(
+            say_line!(
                 "cargo gpu-test: (nextest lists every test of a binary before it applies filters, so this may \
                  include tests the filters left out)"
             );
@@ -487,21 +487,21 @@ fn conclude(report: Option<&Report>, ran: Ran) -> i32 {
     }
     match (no_tests, ran.filtered) {
         (true, _) if ran.no_tests_given => {
-            eprintln!(
+            say_line!(
                 "cargo gpu-test: every GPU test of this run was skipped: none ran on a GPU (nextest had no test left \
                  to run, and its --no-tests decides the status)"
             );
             ran.code
         }
         (true, false) => {
-            eprintln!(
+            say_line!(
                 "cargo gpu-test: every GPU test of this run was skipped: none ran on a GPU (nextest had no test left \
                  to run, which is not a failure here)"
             );
             0
         }
         (true, true) => {
-            eprintln!(
+            say_line!(
                 "cargo gpu-test: nextest had no test to run, and with filters given cargo gpu-test cannot tell \
                  whether they selected only skipped GPU tests or nothing at all, so nextest's status 4 stands; \
                  pass --no-tests=pass if an empty run is expected"
@@ -509,7 +509,7 @@ fn conclude(report: Option<&Report>, ran: Ran) -> i32 {
             ran.code
         }
         (false, _) => {
-            eprintln!("cargo gpu-test: every GPU test of this run was skipped: none ran on a GPU");
+            say_line!("cargo gpu-test: every GPU test of this run was skipped: none ran on a GPU");
             ran.code
         }
     }
