@@ -280,8 +280,21 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
     let wheel = site.join("nvidia/cu13/lib");
     machine.nvrtc_in(&wheel, &["libnvrtc.so.13"]);
     std::fs::write(wheel.join("libnvrtc-builtins.so.13.0"), "").unwrap();
+    // And one of a CUDA newer than the driver's, which must not be taken.
+    let newer_site = machine.dir().join("newer-site-packages");
+    let newer_wheel = newer_site.join("nvidia/cu13/lib");
+    machine.nvrtc_in(&newer_wheel, &["libnvrtc.so.13"]);
+    std::fs::write(newer_wheel.join("libnvrtc-builtins.so.13.1"), "").unwrap();
     let python = bin.join("python3");
-    std::fs::write(&python, format!("#!/bin/sh\necho '{}'\n", site.display())).unwrap();
+    std::fs::write(
+        &python,
+        format!(
+            "#!/bin/sh\necho '{}'\necho '{}'\n",
+            newer_site.display(),
+            site.display()
+        ),
+    )
+    .unwrap();
     std::fs::set_permissions(&python, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let with_wheel = machine.dir().join("out-wheel");
     let run = Run::of(
@@ -309,6 +322,10 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
             newer_only.display()
         ),
         format!("run.sh: a Python wheel's NVRTC, CUDA 13.0: {}\n", wheel.display()),
+        format!(
+            "run.sh: a Python wheel's NVRTC, CUDA 13.1: {}\n",
+            newer_wheel.display()
+        ),
         format!(
             "run.sh: the NVRTC of the Python wheel of CUDA 13.0, not newer than the driver's CUDA 13.0, goes \
              first: {}/libnvrtc.so.13 ",
@@ -357,7 +374,24 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
             .env("PATH", format!("{path}:{}", git.display()))
             .env("GPU_CHECK_WORKSPACE", workspace_root()),
     );
+    // A copy that lies inside another repository is not that repository's revision: not checked,
+    // and said so (the run then goes on; a filter that selects nothing ends it at once).
+    let inside = machine.dir().join("out-inside");
+    let inner = Run::of(
+        machine
+            .command(bundle.join("run.sh"))
+            .arg(&inside)
+            .env("PATH", format!("{path}:{}", git.display()))
+            .env("GPU_CHECK_WORKSPACE", workspace_root().join("examples"))
+            .env("GPU_CHECK_FILTER", "test(=no_such_test)"),
+    );
     std::fs::write(bundle.join("revision"), revision).unwrap();
+    assert_ne!(inner.code, Some(3), "{}", inner.all());
+    let inside_machine = std::fs::read_to_string(inside.join("machine.txt")).unwrap();
+    assert!(
+        inside_machine.contains("examples is not a git checkout of its own here (or there is no git)"),
+        "{inside_machine}"
+    );
     assert_eq!(run.code, Some(3), "{}", run.all());
     assert!(
         run.stderr.contains(

@@ -134,24 +134,32 @@ fi
         # from 13. Their release is that of the builtins beside (libnvrtc-builtins.so.X.Y); the
         # newest not newer than the driver's CUDA goes first, under the name cudarc asks the
         # loader for first (libnvrtc.so, which wheels lack) in a private directory of links.
-        wheel="" wheel_version=""
-        packages="$(python3 -c 'import site; print("\n".join(site.getsitepackages()))' 2>/dev/null || true)"
+        wheel="" wheel_version="" library=""
+        # The system's site-packages and the user's (`pip install --user`).
+        packages="$(python3 -c 'import site; print("\n".join(site.getsitepackages() + [site.getusersitepackages()]))' \
+            2>/dev/null || true)"
         while IFS= read -r site_dir; do
             for lib in "$site_dir"/nvidia/cuda_nvrtc/lib "$site_dir"/nvidia/cu[0-9]*/lib; do
                 for builtins in "$lib"/libnvrtc-builtins.so.[0-9]*.[0-9]*; do
                     [ -e "$builtins" ] || continue
                     [[ "${builtins##*/libnvrtc-builtins.so.}" =~ ^([0-9]+)\.([0-9]+)$ ]] || continue
                     version="${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
+                    found="$(ls "$lib"/libnvrtc.so.[0-9]* 2>/dev/null | head -n 1)"
+                    if [ -z "$found" ]; then
+                        echo "run.sh: a Python wheel's NVRTC builtins, CUDA $version, without libnvrtc.so.N: $lib"
+                        continue
+                    fi
                     echo "run.sh: a Python wheel's NVRTC, CUDA $version: $lib"
                     [ "$(printf '%s\n' "$version" "$driver_cuda" | sort -V | tail -n 1)" = "$driver_cuda" ] || continue
                     if [ -z "$wheel" ] || [ "$(printf '%s\n' "$version" "$wheel_version" | sort -V | tail -n 1)" = "$version" ]; then
-                        wheel="$lib" wheel_version="$version"
+                        wheel="$lib" wheel_version="$version" library="$found"
                     fi
                 done
             done
         done <<< "$packages"
-        library="$(ls "$wheel"/libnvrtc.so.[0-9]* 2>/dev/null | head -n 1)"
-        if [ -n "$wheel" ] && [ -n "$library" ] && links="$(mktemp -d)"; then
+        if [ -z "$wheel" ]; then
+            echo "run.sh: no Python wheel's NVRTC up to the driver's CUDA $driver_cuda either"
+        elif links="$(mktemp -d)"; then
             trap 'rm -rf "$links"' EXIT
             ln -s "$library" "$links/libnvrtc.so"
             export LD_LIBRARY_PATH="$links:$wheel${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
