@@ -650,7 +650,8 @@ fn a_device_run_that_ends_the_process_loses_none_before_it() {
     );
 }
 
-/// Under `cargo test` one process runs a binary's every test and writes the report as it ends:
+/// Under `cargo test` one process runs a binary's every test, and once wrote the report only as it
+/// ended:
 /// where a body ends the process first, the report still has the tests before it, a skip and a
 /// failure among them, and names the one it ended in. Under either harness.
 #[test]

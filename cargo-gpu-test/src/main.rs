@@ -66,8 +66,8 @@ enum Command {
     /// The run writes a JSON report to GPU_TEST_REPORT, which must then end in .json, or to a
     /// private temporary file when it is unset. Exit status: the runner's (128 + the signal for a
     /// runner a signal ended), except that a nextest run in which every GPU test was skipped and
-    /// no filter was given succeeds (nextest alone would say "no tests to run"); with
-    /// GPU_TEST_STRICT=1 unmet tests fail instead. Ctrl-C is left to the runner, SIGTERM and SIGHUP
+    /// no filter was given (nor a profile's default-filter applies) succeeds (nextest alone would
+    /// say "no tests to run"); with GPU_TEST_STRICT=1 unmet tests fail instead. Ctrl-C is left to the runner, SIGTERM and SIGHUP
     /// are passed on to it, and once the skips are listed `run` ends by a termination it got, or
     /// by a Ctrl-C that ended the runner.
     Run {

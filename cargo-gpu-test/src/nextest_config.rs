@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 /// Whether a nextest profile's `default-filter` may narrow a run of `cargo nextest run` with
 /// `args`, started in `cwd`: the profile in use (`--profile`/`-P`, else `NEXTEST_PROFILE`, given
 /// as `env_profile`, else `default`), or one it inherits from, has one in a configuration the
-/// run reads (the workspace's `.config/nextest.toml`, `--config-file`, `--tool-config-file`),
-/// and `--ignore-default-filter` is not given.
+/// run may read (the `.config/nextest.toml` of the current directory and of each one up to the
+/// workspace's root, which is more than nextest reads, so that a filter is never missed;
+/// `--config-file`; `--tool-config-file`), and `--ignore-default-filter` is not given.
 pub(crate) fn default_filter_may_narrow(args: &[OsString], cwd: &Path, env_profile: Option<&str>) -> bool {
     let words: Vec<String> = args
         .iter()

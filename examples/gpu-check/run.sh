@@ -9,7 +9,8 @@
 # are looked for (cuda-X.Y directories; default /usr/local).
 #
 #   machine.txt    date, glibc, kernel, nvidia-smi, the loader's path and its cache's CUDA
-#                  libraries
+#                  libraries; the checkout's revision, the NVRTC chosen (a toolkit's or a
+#                  wheel's), and the tests left out under compute mode Exclusive_Process
 #   doctor.txt     gpu-doctor, for people     doctor.json   the same as JSON
 #   tests.txt      every GPU test, GPU_TEST_STRICT=1: an unmet requirement fails, and so does a
 #                  run that selects no test
@@ -87,8 +88,9 @@ fi
 # The machine as the check finds it, and what it changes for the run (recorded, never the GPU's
 # own settings): an empty entry in LD_LIBRARY_PATH (a trailing `:`) is one the doctor rightly
 # warns about, and the newest toolkit not newer than the driver's CUDA version goes first on the
-# loader's path, where there is one under /usr/local (or GPU_CHECK_TOOLKITS): a newer NVRTC
-# writes PTX this driver refuses, and its tests are skipped.
+# loader's path, where there is one under /usr/local (or GPU_CHECK_TOOLKITS), else the newest
+# Python wheel's NVRTC not newer than it: a newer NVRTC writes PTX this driver refuses, and its
+# tests are skipped.
 {
     echo "persistence mode, compute mode: $(nvidia-smi --query-gpu=persistence_mode,compute_mode \
         --format=csv,noheader 2>/dev/null | tr '\n' ';' || true)"

@@ -2,7 +2,8 @@
 //! test passes and says so on stderr (which libtest does not capture), or fails in strict mode.
 //!
 //! libtest has no hook at the end of a run, so the skip summary, the GitHub annotations and the
-//! report entries not yet written (the skips since the last body) come from an `atexit` handler.
+//! report entries not yet written (the skips and strict-mode failures since the last body, and any
+//! whose write failed) come from an `atexit` handler.
 
 use std::sync::Once;
 

@@ -83,7 +83,8 @@ fn record(session: &Session, update: impl FnOnce(&mut Outcomes)) {
 /// process recorded goes in before each body runs, with that body's test as failed for want of
 /// an outcome, and again once the body is done, with the test's own entry in its place: a
 /// crash loses neither the test it happened in (named as the one whose process ended) nor an
-/// earlier one of the process. Skips wait for the next body or the conclusion, except under
+/// earlier one of the process. Skips (and strict mode's failures of unmet tests) wait for the next
+/// body or the conclusion, except under
 /// nextest's run phase, where every outcome goes in at once: a process there runs one test.
 /// A suite of thousands of skips thus writes its report once, not once per skip.
 fn write_recorded(session: &Session, starting: Option<Entry>) {
