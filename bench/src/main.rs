@@ -5,7 +5,7 @@
 //! search) and the alternatives. Every number is a median of interleaved runs, and every target is
 //! a ratio against a baseline measured in the same run. It prints a Markdown table.
 //!
-//! `--quick` runs fewer repetitions; `--only N` runs one section (1 to 6).
+//! `--quick` runs fewer repetitions; `--only N` runs one section (1 to 7).
 
 mod fixtures;
 mod measure;
@@ -71,12 +71,12 @@ fn parse_options() -> Result<Options, String> {
         match arg.as_str() {
             "--quick" => options.reps = 3,
             "--only" => {
-                let value = args.next().ok_or("--only needs a section number from 1 to 6")?;
+                let value = args.next().ok_or("--only needs a section number from 1 to 7")?;
                 let n: u8 = value
                     .parse()
                     .ok()
-                    .filter(|n| (1..=6).contains(n))
-                    .ok_or_else(|| format!("--only {value}: expected a section number from 1 to 6"))?;
+                    .filter(|n| (1..=7).contains(n))
+                    .ok_or_else(|| format!("--only {value}: expected a section number from 1 to 7"))?;
                 options.only = Some(n);
             }
             "-h" | "--help" => {
@@ -129,13 +129,14 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let sections: [(u8, &dyn Fn() -> Vec<Row>); 6] = [
+    let sections: [(u8, &dyn Fn() -> Vec<Row>); 7] = [
         (1, &sections::probe),
         (2, &|| sections::suites(&options)),
         (3, &|| sections::nextest(&options)),
         (4, &|| sections::per_process(&options)),
         (5, &|| sections::builds(&options)),
         (6, &sections::timing),
+        (7, &|| sections::report(&options)),
     ];
     let mut rows = Vec::new();
     let mut failed = Vec::new();

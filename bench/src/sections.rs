@@ -462,3 +462,36 @@ pub fn timing() -> Vec<Row> {
         goal: Goal::None,
     }]
 }
+
+/// 7. A report under `cargo test`: 500 met GPU tests in one default-harness binary (the fake
+///    driver) with `GPU_TEST_REPORT`, against the same run without one. The report is written as
+///    each body starts and as it ends, whole each time.
+pub fn report(options: &Options) -> Vec<Row> {
+    eprintln!("gpu-test-bench: 7. report: building");
+    let dir = fixtures::write_crate("report", &[target("gpu_met", Tests::GpuDefault, 500)], "");
+    let built = fixtures::build_tests(&dir, "test");
+    let exe = fixtures::executable(&built, "gpu_met");
+    let driver = fixtures::fake_driver();
+    let runtime = fixtures::bench_dir().join("runtime-report");
+    let report = fixtures::bench_dir().join("report.json");
+    let run = |with_report: bool| {
+        let mut command = measure::clean_command(&exe);
+        command
+            .env("LD_LIBRARY_PATH", &driver)
+            .env("GPU_TEST_RUNTIME_DIR", &runtime);
+        if with_report {
+            command.env("GPU_TEST_REPORT", &report);
+        }
+        measure::run(&mut command)
+    };
+    eprintln!("gpu-test-bench: 7. report: running");
+    let medians = interleaved(options.reps, &mut [&mut || run(true), &mut || run(false)]);
+    vec![Row {
+        section: 7,
+        what: "500 met #[gpu_test] in one cargo test binary (fake driver), GPU_TEST_REPORT=report.json"
+            .to_string(),
+        ours: medians[0],
+        baseline: Some(("the same run without a report".to_string(), medians[1])),
+        goal: Goal::None,
+    }]
+}

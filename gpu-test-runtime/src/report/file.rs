@@ -34,7 +34,7 @@ struct JsonReport<'a> {
     host: Option<String>,
     summary: JsonSummary,
     suites: &'a [SuiteInfo],
-    tests: Vec<JsonEntry<'a>>,
+    // `tests` follows, each entry's text made once (`EntryTexts`).
 }
 
 #[derive(Serialize)]
@@ -94,7 +94,8 @@ impl<'a> JsonTiming<'a> {
     }
 }
 
-fn render_json(report: &Report) -> String {
+/// The JSON report of `report`, each entry's part taken from (or made once into) `texts`.
+fn render_json(report: &Report, texts: &mut EntryTexts) -> String {
     let json = JsonReport {
         gpu_test_version: env!("CARGO_PKG_VERSION"),
         run: &report.run,
@@ -107,34 +108,131 @@ fn render_json(report: &Report) -> String {
             skipped: report.count(Outcome::Skipped),
         },
         suites: &report.suites,
-        tests: report
-            .entries
-            .iter()
-            .map(|entry| JsonEntry {
-                suite: &entry.suite,
-                name: &entry.name,
-                each_device_of: entry.each_device_of.as_deref(),
-                file: entry.file.as_deref(),
-                line: entry.line,
-                outcome: entry.outcome,
-                reason: entry.reason(),
-                kind: entry.kind(),
-                hint: entry.hint(),
-                duration_s: entry.duration.as_secs_f64(),
-                devices: &entry.devices,
-                timings: entry
-                    .timings
-                    .iter()
-                    .map(|t| JsonTiming::new(&entry.name, t))
-                    .collect(),
-                attempt: entry.attempt,
-                earlier_failures: &entry.earlier_failures,
-            })
-            .collect(),
     };
-    let mut text = serde_json::to_string_pretty(&json).unwrap_or_default();
-    text.push('\n');
+    let head = serde_json::to_string_pretty(&json).unwrap_or_default();
+    // The object without its closing brace, then `tests` as its last field.
+    let mut text = head.strip_suffix("\n}").unwrap_or(&head).to_string();
+    if report.entries.is_empty() {
+        text.push_str(",\n  \"tests\": []\n}\n");
+        return text;
+    }
+    text.push_str(",\n  \"tests\": [\n");
+    for (i, entry) in report.entries.iter().enumerate() {
+        if i > 0 {
+            text.push_str(",\n");
+        }
+        text.push_str(texts.json(entry));
+    }
+    text.push_str("\n  ]\n}\n");
     text
+}
+
+/// One entry of the JSON report, pretty, indented as an element of its `tests`.
+fn json_entry(entry: &Entry) -> String {
+    let json = JsonEntry {
+        suite: &entry.suite,
+        name: &entry.name,
+        each_device_of: entry.each_device_of.as_deref(),
+        file: entry.file.as_deref(),
+        line: entry.line,
+        outcome: entry.outcome,
+        reason: entry.reason(),
+        kind: entry.kind(),
+        hint: entry.hint(),
+        duration_s: entry.duration.as_secs_f64(),
+        devices: &entry.devices,
+        timings: entry
+            .timings
+            .iter()
+            .map(|t| JsonTiming::new(&entry.name, t))
+            .collect(),
+        attempt: entry.attempt,
+        earlier_failures: &entry.earlier_failures,
+    };
+    let pretty = serde_json::to_string_pretty(&json).unwrap_or_default();
+    let mut text = String::with_capacity(pretty.len() + 256);
+    for (i, line) in pretty.lines().enumerate() {
+        if i > 0 {
+            text.push('\n');
+        }
+        text.push_str("    ");
+        text.push_str(line);
+    }
+    text
+}
+
+/// The report state of `report` (what `serde_json::to_string(report)` writes), each entry's part
+/// taken from (or made once into) `texts`.
+fn state_text(report: &Report, texts: &mut EntryTexts) -> String {
+    fn compact<T: Serialize>(value: &T) -> String {
+        serde_json::to_string(value).unwrap_or_default()
+    }
+    let mut text = format!(
+        "{{\"run\":{},\"owner\":{},\"suites\":{},\"entries\":[",
+        compact(&report.run),
+        compact(&report.owner),
+        compact(&report.suites)
+    );
+    for (i, entry) in report.entries.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(texts.state(entry));
+    }
+    text.push_str("]}");
+    text
+}
+
+/// Each entry's texts, made once while the entry stays the same: a process writes the whole report
+/// as each body starts and ends, and serialising every entry again for each write made what a
+/// report costs grow with the square of the tests.
+#[derive(Default)]
+pub(crate) struct EntryTexts {
+    by_test: std::collections::HashMap<String, Texts>,
+}
+
+/// One entry's texts, made as they are asked for.
+struct Texts {
+    entry: Entry,
+    state: Option<String>,
+    json: Option<String>,
+    junit: Option<String>,
+}
+
+impl EntryTexts {
+    /// The texts of `entry`, emptied where the entry changed since they were made.
+    fn of(&mut self, entry: &Entry) -> &mut Texts {
+        let key = format!("{}\u{0}{}", entry.suite, entry.name);
+        let texts = self.by_test.entry(key).or_insert_with(|| Texts {
+            entry: entry.clone(),
+            state: None,
+            json: None,
+            junit: None,
+        });
+        if texts.entry != *entry {
+            *texts = Texts {
+                entry: entry.clone(),
+                state: None,
+                json: None,
+                junit: None,
+            };
+        }
+        texts
+    }
+
+    fn state(&mut self, entry: &Entry) -> &str {
+        self.of(entry)
+            .state
+            .get_or_insert_with(|| serde_json::to_string(entry).unwrap_or_default())
+    }
+
+    fn json(&mut self, entry: &Entry) -> &str {
+        self.of(entry).json.get_or_insert_with(|| json_entry(entry))
+    }
+
+    fn junit(&mut self, entry: &Entry) -> &str {
+        self.of(entry).junit.get_or_insert_with(|| junit_testcase(entry))
+    }
 }
 
 /// The host name the kernel reports, if it can be read.
@@ -143,7 +241,7 @@ fn host_name() -> Option<String> {
     Some(name.trim().to_string()).filter(|n| !n.is_empty())
 }
 
-fn render_junit(report: &Report) -> String {
+fn render_junit(report: &Report, texts: &mut EntryTexts) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let total_time: f64 = report.entries.iter().map(|e| e.duration.as_secs_f64()).sum();
     let _ = writeln!(
@@ -193,67 +291,74 @@ fn render_junit(report: &Report) -> String {
         }
         out.push_str("    </properties>\n");
         for entry in entries {
-            let _ = write!(
-                out,
-                "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\"",
-                xml(&entry.name),
-                xml(&entry.suite),
-                entry.duration.as_secs_f64()
-            );
-            let message = entry.message();
-            let mut details = String::new();
-            if !entry.devices.is_empty() {
-                let labels: Vec<String> = entry.devices.iter().map(DeviceRecord::label).collect();
-                let _ = writeln!(details, "devices: {}", labels.join(", "));
-            }
-            for timing in &entry.timings {
-                let _ = writeln!(details, "{}", timing_line(&entry.name, timing));
-            }
-            // Earlier attempts' failures, as Maven Surefire writes reruns: `flakyFailure` where the
-            // test then passed, `rerunFailure` where it failed again.
-            let rerun = if entry.outcome == Outcome::Passed {
-                "flakyFailure"
-            } else {
-                "rerunFailure"
-            };
-            let reruns: String = entry
-                .earlier_failures
-                .iter()
-                .map(|failure| format!("      <{rerun} message=\"{}\" type=\"failure\"/>\n", xml(failure)))
-                .collect();
-            match entry.outcome {
-                Outcome::Passed if details.is_empty() && reruns.is_empty() => out.push_str("/>\n"),
-                Outcome::Passed if details.is_empty() => {
-                    let _ = write!(out, ">\n{reruns}    </testcase>\n");
-                }
-                Outcome::Passed => {
-                    let _ = write!(
-                        out,
-                        ">\n{reruns}      <system-out>{}</system-out>\n    </testcase>\n",
-                        xml(&details)
-                    );
-                }
-                Outcome::Skipped => {
-                    let _ = write!(
-                        out,
-                        ">\n      <skipped message=\"{}\"/>\n{reruns}    </testcase>\n",
-                        xml(&message)
-                    );
-                }
-                Outcome::Failed => {
-                    let _ = write!(
-                        out,
-                        ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n{reruns}    </testcase>\n",
-                        xml(&message),
-                        xml(entry.kind().unwrap_or("failure")),
-                        xml(&message)
-                    );
-                }
-            }
+            out.push_str(texts.junit(entry));
         }
         out.push_str("  </testsuite>\n");
     }
     out.push_str("</testsuites>\n");
+    out
+}
+
+/// One entry of the JUnit report: its `<testcase>` element, indented as in its `<testsuite>`.
+fn junit_testcase(entry: &Entry) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\"",
+        xml(&entry.name),
+        xml(&entry.suite),
+        entry.duration.as_secs_f64()
+    );
+    let message = entry.message();
+    let mut details = String::new();
+    if !entry.devices.is_empty() {
+        let labels: Vec<String> = entry.devices.iter().map(DeviceRecord::label).collect();
+        let _ = writeln!(details, "devices: {}", labels.join(", "));
+    }
+    for timing in &entry.timings {
+        let _ = writeln!(details, "{}", timing_line(&entry.name, timing));
+    }
+    // Earlier attempts' failures, as Maven Surefire writes reruns: `flakyFailure` where the
+    // test then passed, `rerunFailure` where it failed again.
+    let rerun = if entry.outcome == Outcome::Passed {
+        "flakyFailure"
+    } else {
+        "rerunFailure"
+    };
+    let reruns: String = entry
+        .earlier_failures
+        .iter()
+        .map(|failure| format!("      <{rerun} message=\"{}\" type=\"failure\"/>\n", xml(failure)))
+        .collect();
+    match entry.outcome {
+        Outcome::Passed if details.is_empty() && reruns.is_empty() => out.push_str("/>\n"),
+        Outcome::Passed if details.is_empty() => {
+            let _ = write!(out, ">\n{reruns}    </testcase>\n");
+        }
+        Outcome::Passed => {
+            let _ = write!(
+                out,
+                ">\n{reruns}      <system-out>{}</system-out>\n    </testcase>\n",
+                xml(&details)
+            );
+        }
+        Outcome::Skipped => {
+            let _ = write!(
+                out,
+                ">\n      <skipped message=\"{}\"/>\n{reruns}    </testcase>\n",
+                xml(&message)
+            );
+        }
+        Outcome::Failed => {
+            let _ = write!(
+                out,
+                ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n{reruns}    </testcase>\n",
+                xml(&message),
+                xml(entry.kind().unwrap_or("failure")),
+                xml(&message)
+            );
+        }
+    }
     out
 }
 
@@ -407,6 +512,9 @@ pub(crate) fn record_if_wanted(
 /// write, which it then need not parse; any other text at the path is parsed.
 static LAST_WRITTEN: Mutex<Option<(PathBuf, String, Report)>> = Mutex::new(None);
 
+/// The texts of the entries this process has written.
+static ENTRY_TEXTS: Mutex<Option<EntryTexts>> = Mutex::new(None);
+
 /// Merges `entries` (and `suite`) into the run's report and rewrites the report file. The
 /// report of an earlier run is replaced; one of a run still going is not, and that is an error.
 fn record(
@@ -490,11 +598,13 @@ fn record(
             },
         };
         report.merge(suite, entries);
+        let mut texts = ENTRY_TEXTS.lock().unwrap_or_else(|p| p.into_inner());
+        let texts = texts.get_or_insert_with(EntryTexts::default);
         let rendered = match target.format {
-            ReportFormat::Json => render_json(&report),
-            ReportFormat::Junit => render_junit(&report),
+            ReportFormat::Json => render_json(&report, texts),
+            ReportFormat::Junit => render_junit(&report, texts),
         };
-        let written = serde_json::to_string(&report).unwrap_or_default();
+        let written = state_text(&report, texts);
         *LAST_WRITTEN.lock().unwrap_or_else(|p| p.into_inner()) = Some((state.clone(), written.clone(), report));
         (written, Ok(Some(rendered)))
     };
@@ -546,7 +656,7 @@ mod tests {
     fn junit_escapes_and_marks_skips() {
         let mut report = Report::default();
         report.merge(suite("gpu"), vec![skipped("a"), skipped("b")]);
-        let xml = render_junit(&report);
+        let xml = render_junit(&report, &mut EntryTexts::default());
         assert!(
             xml.contains("<testsuites name=\"gpu-test\" tests=\"2\" failures=\"0\" skipped=\"2\""),
             "{xml}"
@@ -597,7 +707,7 @@ mod tests {
             stressed.entries[0]
         );
         assert!(stressed.entries[0].earlier_failures[0].starts_with("stress iteration 0, attempt 1: "));
-        let xml = render_junit(&report);
+        let xml = render_junit(&report, &mut EntryTexts::default());
         assert!(
             xml.contains("<testcase name=\"a\" classname=\"gpu\" time=\"0.000\">\n      <flakyFailure message=\"attempt 1: needs 2"),
             "{xml}"
@@ -642,6 +752,33 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Texts made once per entry are those serialising the whole report makes, and an entry
+    /// that changed is made again.
+    #[test]
+    fn entry_texts_are_the_reports_own_and_follow_a_change() {
+        let mut report = Report::default();
+        report.merge(suite("gpu"), vec![skipped("a"), skipped("b")]);
+        let mut texts = EntryTexts::default();
+        assert_eq!(state_text(&report, &mut texts), serde_json::to_string(&report).unwrap());
+        let cold = render_json(&report, &mut texts);
+        let warm: serde_json::Value = serde_json::from_str(&render_json(&report, &mut texts)).unwrap();
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&cold).unwrap()["tests"], warm["tests"]);
+        assert_eq!(warm["tests"][1]["name"], "b");
+        let mut passed = skipped("b");
+        passed.outcome = Outcome::Passed;
+        report.merge(suite("gpu"), vec![passed]);
+        assert_eq!(state_text(&report, &mut texts), serde_json::to_string(&report).unwrap());
+        let json: serde_json::Value = serde_json::from_str(&render_json(&report, &mut texts)).unwrap();
+        assert_eq!(json["tests"][1]["outcome"], "passed", "{json:#}");
+        assert_eq!(json["summary"]["passed"], 1);
+        let xml = render_junit(&report, &mut texts);
+        assert!(xml.contains("<testcase name=\"b\" classname=\"gpu\" time=\"0.000\"/>"), "{xml}");
+        // No test: an empty list, still JSON.
+        let empty: serde_json::Value =
+            serde_json::from_str(&render_json(&Report::default(), &mut texts)).unwrap();
+        assert_eq!(empty["tests"], serde_json::json!([]));
+    }
+
     #[test]
     fn merging_replaces_by_suite_and_name() {
         let mut report = Report::default();
@@ -653,7 +790,7 @@ mod tests {
         assert_eq!(report.entries[0].outcome, Outcome::Passed);
         let state = serde_json::to_string(&report).unwrap();
         assert_eq!(serde_json::from_str::<Report>(&state).unwrap(), report);
-        let json: serde_json::Value = serde_json::from_str(&render_json(&report)).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&render_json(&report, &mut EntryTexts::default())).unwrap();
         assert_eq!(json["summary"]["tests"], 2);
         assert_eq!(json["tests"][0]["outcome"], "passed");
         assert_eq!(json["tests"][1]["kind"], "too_few_devices");
