@@ -631,6 +631,7 @@ mod tests {
     use std::sync::Arc;
 
     use crate::decide::skip::{SkipKind, SkipReason};
+    use crate::report::model::Cause;
 
     fn suite(name: &str) -> SuiteInfo {
         SuiteInfo {
@@ -760,16 +761,25 @@ mod tests {
         report.merge(suite("gpu"), vec![skipped("a"), skipped("b")]);
         let mut texts = EntryTexts::default();
         assert_eq!(state_text(&report, &mut texts), serde_json::to_string(&report).unwrap());
+        let before = render_junit(&report, &mut texts);
+        assert!(before.contains("<testcase name=\"b\" classname=\"gpu\" time=\"0.000\">\n      <skipped"), "{before}");
         let cold = render_json(&report, &mut texts);
+        // Each entry indented as an element of `tests`, as serde_json's pretty printer nests it.
+        assert!(cold.contains("\n  \"tests\": [\n    {\n      \"suite\": \"gpu\",\n      \"name\": \"a\",\n"), "{cold}");
         let warm: serde_json::Value = serde_json::from_str(&render_json(&report, &mut texts)).unwrap();
         assert_eq!(serde_json::from_str::<serde_json::Value>(&cold).unwrap()["tests"], warm["tests"]);
         assert_eq!(warm["tests"][1]["name"], "b");
         let mut passed = skipped("b");
         passed.outcome = Outcome::Passed;
-        report.merge(suite("gpu"), vec![passed]);
+        // A line break in a text stays inside its string, whatever the indentation.
+        let mut failed = skipped("c");
+        failed.outcome = Outcome::Failed;
+        failed.cause = Cause::Failure("first line\nsecond line".to_string());
+        report.merge(suite("gpu"), vec![passed, failed]);
         assert_eq!(state_text(&report, &mut texts), serde_json::to_string(&report).unwrap());
         let json: serde_json::Value = serde_json::from_str(&render_json(&report, &mut texts)).unwrap();
         assert_eq!(json["tests"][1]["outcome"], "passed", "{json:#}");
+        assert_eq!(json["tests"][2]["reason"], "first line\nsecond line", "{json:#}");
         assert_eq!(json["summary"]["passed"], 1);
         let xml = render_junit(&report, &mut texts);
         assert!(xml.contains("<testcase name=\"b\" classname=\"gpu\" time=\"0.000\"/>"), "{xml}");
