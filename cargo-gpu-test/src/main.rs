@@ -39,6 +39,7 @@ mod nextest_config;
 mod render;
 mod report;
 mod run;
+mod runner_args;
 
 use std::ffi::OsString;
 use std::io::Write as _;

@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use crate::runner_args::{option_value, runner_words};
+
 /// Whether a nextest profile's `default-filter` may narrow a run of `cargo nextest run` with
 /// `args`, started in `cwd`: the profile in use (`--profile`/`-P`, else `NEXTEST_PROFILE`, given
 /// as `env_profile`, else `default`), or one it inherits from, has one in a configuration the
@@ -17,15 +19,11 @@ use std::path::{Path, PathBuf};
 /// workspace's root, which is more than nextest reads, so that a filter is never missed;
 /// `--config-file`; `--tool-config-file`), and `--ignore-default-filter` is not given.
 pub(crate) fn default_filter_may_narrow(args: &[OsString], cwd: &Path, env_profile: Option<&str>) -> bool {
-    let words: Vec<String> = args
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .take_while(|word| word != "--")
-        .collect();
+    let words = runner_words(args);
     if words.iter().any(|word| word == "--ignore-default-filter") {
         return false;
     }
-    let profile = option(&words, "--profile", Some("-P"))
+    let profile = option_value(&words, "--profile", Some("-P"))
         .or_else(|| env_profile.filter(|p| !p.is_empty()).map(str::to_string))
         .unwrap_or_else(|| "default".to_string());
     let texts: Vec<String> = config_files(&words, cwd)
@@ -35,34 +33,13 @@ pub(crate) fn default_filter_may_narrow(args: &[OsString], cwd: &Path, env_profi
     gives_default_filter(&texts, &profile)
 }
 
-/// The value of option `long` (or `short`) in `words`: `--long value`, `--long=value`, `-S value`
-/// or `-Svalue`.
-fn option(words: &[String], long: &str, short: Option<&str>) -> Option<String> {
-    let mut words = words.iter();
-    while let Some(word) = words.next() {
-        if word == long || Some(word.as_str()) == short {
-            return words.next().cloned();
-        }
-        if let Some(value) = word.strip_prefix(long).and_then(|rest| rest.strip_prefix('=')) {
-            return Some(value.to_string());
-        }
-        if let Some(value) = short
-            .and_then(|short| word.strip_prefix(short))
-            .filter(|v| !v.is_empty())
-        {
-            return Some(value.trim_start_matches('=').to_string());
-        }
-    }
-    None
-}
-
 /// The configuration files a run started in `cwd` with `words` may read: `--config-file` (which
 /// nextest reads in place of the workspace's), else the workspace's `.config/nextest.toml`; and
 /// each `--tool-config-file TOOL:PATH`. Relative paths are the current directory's, as nextest
 /// takes them.
 fn config_files(words: &[String], cwd: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
-    match option(words, "--config-file", None) {
+    match option_value(words, "--config-file", None) {
         Some(file) => files.push(cwd.join(file)),
         None => files.extend(workspace_configs(&workspace_dir(words, cwd))),
     }
@@ -83,7 +60,7 @@ fn config_files(words: &[String], cwd: &Path) -> Vec<PathBuf> {
 
 /// The directory the workspace is looked for from: that of `--manifest-path`, else `cwd`.
 fn workspace_dir(words: &[String], cwd: &Path) -> PathBuf {
-    match option(words, "--manifest-path", None) {
+    match option_value(words, "--manifest-path", None) {
         Some(manifest) => {
             let manifest = cwd.join(manifest);
             manifest
@@ -282,18 +259,21 @@ mod tests {
     fn the_profile_and_the_files_are_those_nextest_reads() {
         let words = |line: &str| line.split_whitespace().map(str::to_string).collect::<Vec<_>>();
         assert_eq!(
-            option(&words("-P ci"), "--profile", Some("-P")).as_deref(),
+            option_value(&words("-P ci"), "--profile", Some("-P")).as_deref(),
             Some("ci")
         );
         assert_eq!(
-            option(&words("-Pci"), "--profile", Some("-P")).as_deref(),
+            option_value(&words("-Pci"), "--profile", Some("-P")).as_deref(),
             Some("ci")
         );
         assert_eq!(
-            option(&words("--profile=ci"), "--profile", Some("-P")).as_deref(),
+            option_value(&words("--profile=ci"), "--profile", Some("-P")).as_deref(),
             Some("ci")
         );
-        assert_eq!(option(&words("--no-fail-fast"), "--profile", Some("-P")), None);
+        assert_eq!(
+            option_value(&words("--no-fail-fast"), "--profile", Some("-P")),
+            None
+        );
         let cwd = Path::new("/work/here");
         assert_eq!(
             config_files(

@@ -192,6 +192,22 @@ impl Report {
 /// its place can make this command hold.
 pub const REPORT_LIMIT: u64 = 256 << 20;
 
+/// What an open report holds, read to its end but no further than [`REPORT_LIMIT`]; the error
+/// says why it cannot be had.
+pub fn read_bounded(file: std::fs::File) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    file.take(REPORT_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|error| format!("it cannot be read ({error})"))?;
+    if bytes.len() as u64 > REPORT_LIMIT {
+        return Err(format!(
+            "it is larger than {} MiB, more than any report gpu-test writes",
+            REPORT_LIMIT >> 20
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Reads the report at `path`; the error names the file and what is wrong with it. Only a
 /// regular file is read, without waiting on a FIFO and no more than [`REPORT_LIMIT`], so that a
 /// path among many (`reports/*.json` in a shared directory) cannot stop or exhaust the command.
@@ -206,16 +222,7 @@ pub fn load(path: &Path) -> Result<Report, String> {
     if !metadata.is_file() {
         return Err(cannot("it is not a regular file, as a report is".to_string()));
     }
-    let mut bytes = Vec::new();
-    file.take(REPORT_LIMIT + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|error| cannot(error.to_string()))?;
-    if bytes.len() as u64 > REPORT_LIMIT {
-        return Err(cannot(format!(
-            "it is larger than {} MiB, more than any report gpu-test writes",
-            REPORT_LIMIT >> 20
-        )));
-    }
+    let bytes = read_bounded(file).map_err(cannot)?;
     let text =
         String::from_utf8(bytes).map_err(|_| cannot("it is not UTF-8 text, as a report is".to_string()))?;
     parse(&text).map_err(|error| {

@@ -2,13 +2,13 @@
 //! report of the run, and afterwards what nextest cannot show: each skipped GPU test and why.
 
 use std::ffi::OsString;
-use std::io::Read as _;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::render::skipped_text;
 use crate::report::{self, Outcome, Report};
+use crate::runner_args::{option_value, runner_words};
 
 /// Which test runner `run` uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -172,17 +172,8 @@ fn read_new_report(path: &Path, before: Option<Identity>) -> Result<Option<Vec<u
     if Some(identity) == before {
         return Ok(None);
     }
-    let mut bytes = Vec::new();
-    file.take(report::REPORT_LIMIT + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|error| format!("GPU_TEST_REPORT={}: cannot be read ({error})", path.display()))?;
-    if bytes.len() as u64 > report::REPORT_LIMIT {
-        return Err(format!(
-            "GPU_TEST_REPORT={}: is larger than {} MiB, more than any report gpu-test writes",
-            path.display(),
-            report::REPORT_LIMIT >> 20
-        ));
-    }
+    let bytes =
+        report::read_bounded(file).map_err(|why| format!("GPU_TEST_REPORT={}: {why}", path.display()))?;
     Ok(Some(bytes))
 }
 
@@ -402,28 +393,10 @@ fn narrows_selection(args: &[OsString]) -> bool {
     false
 }
 
-/// The value of the runner's option `name` (`--name value` or `--name=value`), before `--`.
-fn option_value(args: &[OsString], name: &str) -> Option<String> {
-    let mut words = args
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .take_while(|word| word != "--");
-    let with_equals = format!("{name}=");
-    while let Some(word) = words.next() {
-        if word == name {
-            return words.next();
-        }
-        if let Some(value) = word.strip_prefix(&with_equals) {
-            return Some(value.to_string());
-        }
-    }
-    None
-}
-
 /// Whether nextest writes JSON on stdout: `--message-format libtest-json` (or `-plus`), else
 /// `NEXTEST_MESSAGE_FORMAT` (`from_environment`) so.
 fn stdout_is_json(args: &[OsString], from_environment: Option<&str>) -> bool {
-    option_value(args, "--message-format")
+    option_value(&runner_words(args), "--message-format", None)
         .or(from_environment.map(str::to_string))
         .is_some_and(|format| format.starts_with("libtest-json"))
 }
@@ -431,7 +404,8 @@ fn stdout_is_json(args: &[OsString], from_environment: Option<&str>) -> bool {
 /// Whether the user said what nextest does with a run of no tests: `--no-tests`, or
 /// `NEXTEST_NO_TESTS` (`from_environment`) set.
 fn no_tests_given(args: &[OsString], from_environment: Option<&str>) -> bool {
-    option_value(args, "--no-tests").is_some() || from_environment.is_some_and(|value| !value.is_empty())
+    option_value(&runner_words(args), "--no-tests", None).is_some()
+        || from_environment.is_some_and(|value| !value.is_empty())
 }
 
 /// On GitHub Actions, the notices nextest hides: one per test binary and skip reason, on the
