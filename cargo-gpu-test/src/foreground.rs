@@ -24,11 +24,9 @@ static RUNNER: AtomicI32 = AtomicI32::new(0);
 /// A termination that came before the runner's process id was known, to pass on once it is.
 static PENDING: AtomicI32 = AtomicI32::new(0);
 
-/// The termination this process got while the runner ran, to end by in [`finish`]; 0 if none.
+/// The signal to end by in [`finish`]: the termination this process got while the runner ran,
+/// else the Ctrl-C (`SIGINT`) that ended the runner; 0 if none.
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
-
-/// The Ctrl-C (`SIGINT`) that ended the runner, to end by in [`finish`]; 0 if none.
-static INTERRUPTED_BY: AtomicI32 = AtomicI32::new(0);
 
 /// Signals the terminal sends the whole foreground process group: the runner gets them itself.
 const LEFT_TO_RUNNER: [libc::c_int; 2] = [libc::SIGINT, libc::SIGQUIT];
@@ -137,7 +135,10 @@ pub(crate) fn run(command: &mut Command) -> io::Result<ExitStatus> {
         .ok()
         .and_then(std::os::unix::process::ExitStatusExt::signal)
         .filter(|signal| *signal == libc::SIGINT && !ignored(*signal));
-    INTERRUPTED_BY.store(interrupt.unwrap_or(0), Ordering::SeqCst);
+    if let Some(interrupt) = interrupt {
+        // A termination received comes first.
+        let _ = RECEIVED.compare_exchange(0, interrupt, Ordering::SeqCst, Ordering::SeqCst);
+    }
     status
 }
 
@@ -145,10 +146,7 @@ pub(crate) fn run(command: &mut Command) -> io::Result<ExitStatus> {
 /// ended the runner, if either; returns otherwise. Called once everything is said. (A runner
 /// ended by Ctrl-\\ gives status 131 instead: raising `SIGQUIT` would dump this process's core.)
 pub(crate) fn finish() {
-    let signal = match RECEIVED.load(Ordering::SeqCst) {
-        0 => INTERRUPTED_BY.load(Ordering::SeqCst),
-        received => received,
-    };
+    let signal = RECEIVED.load(Ordering::SeqCst);
     if signal == 0 {
         return;
     }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use crate::runner_args::{option_value, runner_words};
+use crate::runner_args::{option_value, option_values, runner_words};
 
 /// Whether a nextest profile's `default-filter` may narrow a run of `cargo nextest run` with
 /// `args`, started in `cwd`: the profile in use (`--profile`/`-P`, else `NEXTEST_PROFILE`, given
@@ -43,17 +43,9 @@ fn config_files(words: &[String], cwd: &Path) -> Vec<PathBuf> {
         Some(file) => files.push(cwd.join(file)),
         None => files.extend(workspace_configs(&workspace_dir(words, cwd))),
     }
-    let mut rest = words.iter();
-    while let Some(word) = rest.next() {
-        let value = match word.strip_prefix("--tool-config-file") {
-            Some("") => rest.next().cloned(),
-            Some(value) => value.strip_prefix('=').map(str::to_string),
-            None => None,
-        };
-        if let Some(value) = value {
-            let path = value.split_once(':').map_or(value.as_str(), |(_, path)| path);
-            files.push(cwd.join(path));
-        }
+    for value in option_values(words, "--tool-config-file", None) {
+        let path = value.split_once(':').map_or(value.as_str(), |(_, path)| path);
+        files.push(cwd.join(path));
     }
     files
 }

@@ -259,12 +259,14 @@ pub fn run(runner: Runner, args: &[OsString]) -> Result<i32, String> {
     let ran = Ran {
         code,
         nextest,
+        // Only nextest's status depends on it, and only nextest reads its configuration.
         filtered: narrows_selection(args)
-            || crate::nextest_config::default_filter_may_narrow(
-                args,
-                &std::env::current_dir().unwrap_or_default(),
-                std::env::var("NEXTEST_PROFILE").ok().as_deref(),
-            ),
+            || nextest
+                && crate::nextest_config::default_filter_may_narrow(
+                    args,
+                    &std::env::current_dir().unwrap_or_default(),
+                    std::env::var("NEXTEST_PROFILE").ok().as_deref(),
+                ),
         report_unreadable: unreadable,
         no_tests_given: no_tests_given(args, std::env::var("NEXTEST_NO_TESTS").ok().as_deref()),
     };

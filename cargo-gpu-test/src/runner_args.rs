@@ -12,22 +12,26 @@ pub(crate) fn runner_words(args: &[OsString]) -> Vec<String> {
 }
 
 /// The value of option `long` (or `short`) among the runner's `words`: `--long value`,
-/// `--long=value`, `-S value` or `-Svalue`.
+/// `--long=value`, `-S value` or `-Svalue`; the first, where it is given more than once.
 pub(crate) fn option_value(words: &[String], long: &str, short: Option<&str>) -> Option<String> {
+    option_values(words, long, short).into_iter().next()
+}
+
+/// Every value of option `long` (or `short`) among the runner's `words`, in order.
+pub(crate) fn option_values(words: &[String], long: &str, short: Option<&str>) -> Vec<String> {
+    let mut values = Vec::new();
     let mut words = words.iter();
     while let Some(word) = words.next() {
         if word == long || Some(word.as_str()) == short {
-            return words.next().cloned();
-        }
-        if let Some(value) = word.strip_prefix(long).and_then(|rest| rest.strip_prefix('=')) {
-            return Some(value.to_string());
-        }
-        if let Some(value) = short
+            values.extend(words.next().cloned());
+        } else if let Some(value) = word.strip_prefix(long).and_then(|rest| rest.strip_prefix('=')) {
+            values.push(value.to_string());
+        } else if let Some(value) = short
             .and_then(|short| word.strip_prefix(short))
             .filter(|v| !v.is_empty())
         {
-            return Some(value.trim_start_matches('=').to_string());
+            values.push(value.trim_start_matches('=').to_string());
         }
     }
-    None
+    values
 }

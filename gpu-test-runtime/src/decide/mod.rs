@@ -77,8 +77,10 @@ impl Decider {
             // A device this test does not suit, on a machine where another runs it, is no unmet
             // requirement of the machine's: as `devices = 1` passes over it, strict mode does too.
             // (Where nextest listed it to run, the environment changed: that stays a failure.)
+            // (Without strict mode the policy skips it anyway, so no device is checked again.)
             Err(reason)
-                if reason.kind == skip::SkipKind::DeviceUnsuitable
+                if self.strict
+                    && reason.kind == skip::SkipKind::DeviceUnsuitable
                     && listed_to_run != Some(true)
                     && self.some_device_suits(requirements) =>
             {

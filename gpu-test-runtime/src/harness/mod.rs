@@ -94,7 +94,7 @@ fn write_recorded(session: &Session, starting: Option<Entry>) {
     // One batch at a time, from taking to putting back: batches of two threads written in the
     // other order, or put back so, would put a test's provisional entry over its own outcome.
     let _writing = WRITING.lock().unwrap_or_else(|p| p.into_inner());
-    let mut entries = OUTCOMES
+    let (from, mut entries) = OUTCOMES
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .as_mut()
@@ -104,16 +104,11 @@ fn write_recorded(session: &Session, starting: Option<Entry>) {
     if entries.is_empty() {
         return;
     }
-    let recorded = file::record_if_wanted(
-        session.settings,
-        session.decider.probe(),
-        &session.suite,
-        entries.clone(),
-    );
+    let recorded = file::record_if_wanted(session.settings, session.decider.probe(), &session.suite, entries);
     if let Err(message) = recorded {
-        // The next write, or the conclusion, tries these again; the run's end fails with the
-        // first error all the same.
-        record(session, |o| o.put_back(entries));
+        // The next write, or the conclusion, tries these again (a provisional entry need not be:
+        // its test's own comes after it); the run's end fails with the first error all the same.
+        record(session, |o| o.rewind(from));
         let mut first = WRITE_ERROR.lock().unwrap_or_else(|p| p.into_inner());
         first.get_or_insert(message);
     }
@@ -199,26 +194,20 @@ fn per_device(def: &TestDef, mut entry: Entry) -> Entry {
 pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&str>, decision: Decision) -> Verdict {
     let suite = &session.suite;
     let name_of = || trial.map(str::to_string).unwrap_or_else(|| def.name());
-    match decision {
+    let (verdict, ran_a_body) = match decision {
         Decision::Skip(reason) => {
             record(session, |o| {
                 o.skipped(&reason, def.location(), || {
                     (suite.clone(), name_of(), def.each_device.then(|| def.name()))
                 })
             });
-            if skips_at_once(session.settings) {
-                write_recorded(session, None);
-            }
-            Verdict::Skipped(reason)
+            (Verdict::Skipped(reason), false)
         }
         Decision::Fail(message, reason) => {
             let name = name_of();
             let entry = per_device(def, Entry::unmet(suite, &name, Outcome::Failed, &reason).at(def.file, def.line));
             record(session, |o| o.ran(entry));
-            if skips_at_once(session.settings) {
-                write_recorded(session, None);
-            }
-            Verdict::Failed(format!("gpu-test: {name} {message}"))
+            (Verdict::Failed(format!("gpu-test: {name} {message}")), false)
         }
         Decision::Run(ordinals) => {
             let name = name_of();
@@ -237,14 +226,20 @@ pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&
             console::ran(&name, &execution);
             let entry = per_device(def, Entry::executed(suite, &name, &execution).at(def.file, def.line));
             record(session, |o| o.ran(entry));
-            write_recorded(session, None);
-            match execution.outcome {
+            let verdict = match execution.outcome {
                 Ok(()) => Verdict::Passed,
                 Err(BodyFailure::Panicked(payload)) => Verdict::Panicked(payload),
                 Err(failure) => Verdict::Failed(format!("gpu-test: {name} {}", failure.describe())),
-            }
+            };
+            (verdict, true)
         }
+    };
+    // A body's own outcome goes in at once, over its provisional one; a test decided without
+    // running waits for the next body or the end, except under nextest's run phase.
+    if ran_a_body || skips_at_once(session.settings) {
+        write_recorded(session, None);
     }
+    verdict
 }
 
 #[cfg(test)]

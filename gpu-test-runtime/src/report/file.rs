@@ -543,7 +543,9 @@ fn record(
         serde_json::from_str::<Report>(text)
             .is_ok_and(|state| state.run == run || state.owner.is_some_and(RunOwner::is_alive))
     };
-    remove_stale_states(&settings.runtime_dir.join("reports"), STALE_AFTER, &still_going);
+    // Once per process: a process writes the report as each body starts and ends.
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| remove_stale_states(&settings.runtime_dir.join("reports"), STALE_AFTER, &still_going));
 
     let merged = |text: String| {
         // A state this run wrote but that cannot be read back holds entries of the run's other

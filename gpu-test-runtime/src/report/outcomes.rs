@@ -21,8 +21,6 @@ pub(crate) struct Outcomes {
     entries: Vec<Entry>,
     /// How many of `entries`, from the first, were handed out to be written.
     written: usize,
-    /// Entries handed out whose write failed, to be handed out again first.
-    unwritten_again: Vec<Entry>,
 }
 
 impl Outcomes {
@@ -93,20 +91,18 @@ impl Outcomes {
         self.entries
     }
 
-    /// The entries recorded since the last call (and those [`put_back`](Self::put_back)), which
-    /// the caller puts into the report.
-    pub(crate) fn take_unwritten(&mut self) -> Vec<Entry> {
-        let mut unwritten = std::mem::take(&mut self.unwritten_again);
-        unwritten.extend_from_slice(&self.entries[self.written..]);
+    /// The entries recorded since the last call, which the caller puts into the report, and where
+    /// they start, for [`rewind`](Self::rewind).
+    pub(crate) fn take_unwritten(&mut self) -> (usize, Vec<Entry>) {
+        let from = self.written;
         self.written = self.entries.len();
-        unwritten
+        (from, self.entries[from..].to_vec())
     }
 
-    /// Entries [`take_unwritten`](Self::take_unwritten) handed out that could not be written: the
-    /// next write, or the conclusion, tries them again, before anything recorded since.
-    pub(crate) fn put_back(&mut self, mut entries: Vec<Entry>) {
-        entries.append(&mut self.unwritten_again);
-        self.unwritten_again = entries;
+    /// Hands out again, from `from`, the entries whose write failed: the next write, or the
+    /// conclusion, tries them again (the caller holds off other writes in between).
+    pub(crate) fn rewind(&mut self, from: usize) {
+        self.written = self.written.min(from);
     }
 
     /// What a process does with its outcomes when its tests are done: the skip summary on stderr,
@@ -126,8 +122,8 @@ impl Outcomes {
             &self.failures(),
             annotations,
         );
-        let wrote_before = self.written > 0;
-        let unwritten = self.take_unwritten();
+        let (from, unwritten) = self.take_unwritten();
+        let wrote_before = from > 0;
         // A process that wrote nothing yet still writes, if only to replace an earlier run's report.
         if unwritten.is_empty() && wrote_before {
             return Ok(());
@@ -154,7 +150,7 @@ mod tests {
     use crate::decide::skip::SkipKind;
 
     #[test]
-    fn entries_whose_write_failed_are_handed_out_again_first() {
+    fn entries_whose_write_failed_are_handed_out_again() {
         let suite: Arc<str> = Arc::from("gpu");
         let reason = Arc::new(SkipReason::new(SkipKind::NoDriver, "no CUDA driver", "install it"));
         let entry = |name: &str| Entry::unmet(&suite, name, Outcome::Skipped, &reason);
@@ -162,13 +158,13 @@ mod tests {
         let mut outcomes = Outcomes::new(true);
         outcomes.ran(entry("a"));
         outcomes.ran(entry("b"));
-        let taken = outcomes.take_unwritten();
-        assert_eq!(names(&taken), ["a", "b"]);
-        assert!(outcomes.take_unwritten().is_empty(), "handed out once");
+        let (from, taken) = outcomes.take_unwritten();
+        assert_eq!((from, names(&taken)), (0, vec!["a".to_string(), "b".to_string()]));
+        assert!(outcomes.take_unwritten().1.is_empty(), "handed out once");
         outcomes.ran(entry("c"));
-        outcomes.put_back(taken);
-        assert_eq!(names(&outcomes.take_unwritten()), ["a", "b", "c"]);
-        assert!(outcomes.take_unwritten().is_empty());
+        outcomes.rewind(from);
+        assert_eq!(names(&outcomes.take_unwritten().1), ["a", "b", "c"]);
+        assert!(outcomes.take_unwritten().1.is_empty());
     }
 
     #[test]
