@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use super::console::timing_line;
-use super::model::{DeviceRecord, Entry, Outcome, Report, SuiteInfo};
+use super::model::{DeviceRecord, Entry, Outcome, Placed, Report, SuiteInfo};
 use super::state::{RunOwner, STALE_AFTER, run_id, run_owner};
 use crate::probe::Probe;
 use crate::run::timing::Timing;
@@ -94,8 +94,9 @@ impl<'a> JsonTiming<'a> {
     }
 }
 
-/// The JSON report of `report`, each entry's part taken from (or made once into) `texts`.
-fn render_json(report: &Report, texts: &mut EntryTexts) -> String {
+/// The JSON report, each entry's part made once.
+fn render_json(rendered: &mut Rendered) -> String {
+    let Rendered { report, texts } = rendered;
     let json = JsonReport {
         gpu_test_version: env!("CARGO_PKG_VERSION"),
         run: &report.run,
@@ -117,11 +118,13 @@ fn render_json(report: &Report, texts: &mut EntryTexts) -> String {
         return text;
     }
     text.push_str(",\n  \"tests\": [\n");
-    for (i, entry) in report.entries.iter().enumerate() {
+    let parts = entry_texts(&report.entries, texts, EntryTexts::json);
+    text.reserve(parts.iter().map(|part| part.len() + 2).sum::<usize>() + 8);
+    for (i, part) in parts.iter().enumerate() {
         if i > 0 {
             text.push_str(",\n");
         }
-        text.push_str(texts.json(entry));
+        text.push_str(part);
     }
     text.push_str("\n  ]\n}\n");
     text
@@ -161,9 +164,9 @@ fn json_entry(entry: &Entry) -> String {
     text
 }
 
-/// The report state of `report` (what `serde_json::to_string(report)` writes), each entry's part
-/// taken from (or made once into) `texts`.
-fn state_text(report: &Report, texts: &mut EntryTexts) -> String {
+/// The report state (what `serde_json::to_string(report)` writes), each entry's part made once.
+fn state_text(rendered: &mut Rendered) -> String {
+    let Rendered { report, texts } = rendered;
     fn compact<T: Serialize>(value: &T) -> String {
         serde_json::to_string(value).unwrap_or_default()
     }
@@ -173,76 +176,95 @@ fn state_text(report: &Report, texts: &mut EntryTexts) -> String {
         compact(&report.owner),
         compact(&report.suites)
     );
-    for (i, entry) in report.entries.iter().enumerate() {
+    let parts = entry_texts(&report.entries, texts, EntryTexts::state);
+    text.reserve(parts.iter().map(|part| part.len() + 1).sum::<usize>() + 2);
+    for (i, part) in parts.iter().enumerate() {
         if i > 0 {
             text.push(',');
         }
-        text.push_str(texts.state(entry));
+        text.push_str(part);
     }
     text.push_str("]}");
     text
 }
 
-/// Each entry's texts, made once while the entry stays the same: a process writes the whole report
-/// as each body starts and ends, and serialising every entry again for each write made what a
-/// report costs grow with the square of the tests.
-#[derive(Default)]
-pub(crate) struct EntryTexts {
-    by_test: std::collections::HashMap<String, Texts>,
+/// Each entry's text of one kind, made where it is not yet.
+fn entry_texts<'t>(
+    entries: &[Entry],
+    texts: &'t mut [EntryTexts],
+    text: for<'e> fn(&'t mut EntryTexts, &'e Entry) -> &'t str,
+) -> Vec<&'t str> {
+    entries.iter().zip(texts).map(|(entry, texts)| text(texts, entry)).collect()
 }
 
-/// One entry's texts, made as they are asked for.
-struct Texts {
-    entry: Entry,
+/// One entry's texts, made as they are first asked for and kept while the entry stays the same:
+/// a process writes the whole report as each body starts and ends, and serialising every entry
+/// again for each write made what a report costs grow with the square of the tests.
+#[derive(Default, Clone)]
+struct EntryTexts {
     state: Option<String>,
     json: Option<String>,
     junit: Option<String>,
 }
 
 impl EntryTexts {
-    /// The texts of `entry`, emptied where the entry changed since they were made.
-    fn of(&mut self, entry: &Entry) -> &mut Texts {
-        let key = format!("{}\u{0}{}", entry.suite, entry.name);
-        let texts = self.by_test.entry(key).or_insert_with(|| Texts {
-            entry: entry.clone(),
-            state: None,
-            json: None,
-            junit: None,
-        });
-        if texts.entry != *entry {
-            *texts = Texts {
-                entry: entry.clone(),
-                state: None,
-                json: None,
-                junit: None,
-            };
-        }
-        texts
-    }
-
     fn state(&mut self, entry: &Entry) -> &str {
-        self.of(entry)
-            .state
+        self.state
             .get_or_insert_with(|| serde_json::to_string(entry).unwrap_or_default())
     }
 
     fn json(&mut self, entry: &Entry) -> &str {
-        self.of(entry).json.get_or_insert_with(|| json_entry(entry))
+        self.json.get_or_insert_with(|| json_entry(entry))
     }
 
     fn junit(&mut self, entry: &Entry) -> &str {
-        self.of(entry).junit.get_or_insert_with(|| junit_testcase(entry))
+        self.junit.get_or_insert_with(|| junit_testcase(entry))
     }
 }
 
-/// The host name the kernel reports, if it can be read.
-fn host_name() -> Option<String> {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
-    Some(name.trim().to_string()).filter(|n| !n.is_empty())
+/// A report with each of its entries' texts (`texts[i]` is `report.entries[i]`'s).
+#[derive(Default)]
+struct Rendered {
+    report: Report,
+    texts: Vec<EntryTexts>,
 }
 
-fn render_junit(report: &Report, texts: &mut EntryTexts) -> String {
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+impl Rendered {
+    /// A report none of whose texts is made yet.
+    fn new(report: Report) -> Rendered {
+        let texts = vec![EntryTexts::default(); report.entries.len()];
+        Rendered { report, texts }
+    }
+
+    /// Merges as [`Report::merge`] does, dropping the texts of the entries that changed. (Merging
+    /// sorts entries that are out of order, which only a state parsed anew can be: none of whose
+    /// texts is made yet.)
+    fn merge(&mut self, suite: SuiteInfo, entries: Vec<Entry>) {
+        for placed in self.report.merge(suite, entries) {
+            match placed {
+                Placed::Replaced(index) => self.texts[index] = EntryTexts::default(),
+                Placed::Inserted(index) => self.texts.insert(index, EntryTexts::default()),
+            }
+        }
+    }
+}
+
+/// The host name the kernel reports, if it can be read; read once, for every write of a process.
+fn host_name() -> Option<String> {
+    static NAME: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+        Some(name.trim().to_string()).filter(|n| !n.is_empty())
+    })
+    .clone()
+}
+
+/// The JUnit report, each entry's `<testcase>` made once.
+fn render_junit(rendered: &mut Rendered) -> String {
+    let Rendered { report, texts } = rendered;
+    let parts = entry_texts(&report.entries, texts, EntryTexts::junit);
+    let mut out = String::with_capacity(parts.iter().map(|part| part.len()).sum::<usize>() + 4096);
+    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let total_time: f64 = report.entries.iter().map(|e| e.duration.as_secs_f64()).sum();
     let _ = writeln!(
         out,
@@ -252,11 +274,10 @@ fn render_junit(report: &Report, texts: &mut EntryTexts) -> String {
         report.count(Outcome::Skipped)
     );
     for suite in &report.suites {
-        let entries: Vec<&Entry> = report
-            .entries
-            .iter()
-            .filter(|e| *e.suite == *suite.suite)
-            .collect();
+        // Entries are sorted by suite first: a suite's are those between these two.
+        let first = report.entries.partition_point(|e| *e.suite < *suite.suite);
+        let end = report.entries.partition_point(|e| *e.suite <= *suite.suite);
+        let entries = &report.entries[first..end];
         let count = |o: Outcome| entries.iter().filter(|e| e.outcome == o).count();
         let time: f64 = entries.iter().map(|e| e.duration.as_secs_f64()).sum();
         let _ = writeln!(
@@ -290,8 +311,8 @@ fn render_junit(report: &Report, texts: &mut EntryTexts) -> String {
             property(name, value);
         }
         out.push_str("    </properties>\n");
-        for entry in entries {
-            out.push_str(texts.junit(entry));
+        for part in &parts[first..end] {
+            out.push_str(part);
         }
         out.push_str("  </testsuite>\n");
     }
@@ -507,13 +528,11 @@ pub(crate) fn record_if_wanted(
     })
 }
 
-/// The report state this process wrote last, with its path and text. A process that writes the
-/// report again (as each body starts and ends under `cargo test`) mostly reads back its own last
-/// write, which it then need not parse; any other text at the path is parsed.
-static LAST_WRITTEN: Mutex<Option<(PathBuf, String, Report)>> = Mutex::new(None);
-
-/// The texts of the entries this process has written.
-static ENTRY_TEXTS: Mutex<Option<EntryTexts>> = Mutex::new(None);
+/// The report state this process wrote last: its path, its text, and the report it holds with
+/// each entry's texts. A process that writes the report again (as each body starts and ends under
+/// `cargo test`) mostly reads back its own last write, which it then need not parse, and whose
+/// entries' texts it need not make again.
+static LAST_WRITTEN: Mutex<Option<(PathBuf, String, Rendered)>> = Mutex::new(None);
 
 /// Merges `entries` (and `suite`) into the run's report and rewrites the report file. The
 /// report of an earlier run is replaced; one of a run still going is not, and that is an error.
@@ -556,8 +575,8 @@ fn record(
             .take()
             .filter(|(at, written, _)| *at == state && *written == text);
         let parsed = match cached {
-            Some((_, _, report)) => Ok(report),
-            None => serde_json::from_str::<Report>(&text),
+            Some((_, _, rendered)) => Ok(rendered),
+            None => serde_json::from_str::<Report>(&text).map(Rendered::new),
         };
         if let Err(error) = &parsed {
             let run_of_state = serde_json::from_str::<serde_json::Value>(&text)
@@ -574,9 +593,9 @@ fn record(
                 );
             }
         }
-        let mut report = match parsed {
-            Ok(report) if report.run == run => report,
-            Ok(report) if report.owner.is_some_and(|o| Some(o) != owner && o.is_alive()) => {
+        let mut rendered = match parsed {
+            Ok(rendered) if rendered.report.run == run => rendered,
+            Ok(Rendered { report, .. }) if report.owner.is_some_and(|o| Some(o) != owner && o.is_alive()) => {
                 // A run with nothing to record (its filters left out every GPU test) leaves the
                 // other run's report alone.
                 if nothing_to_record {
@@ -593,22 +612,20 @@ fn record(
                 );
             }
             // An earlier run's report (or none, or one that cannot be read): this run starts anew.
-            _ => Report {
+            _ => Rendered::new(Report {
                 run: run.clone(),
                 owner,
                 ..Report::default()
-            },
+            }),
         };
-        report.merge(suite, entries);
-        let mut texts = ENTRY_TEXTS.lock().unwrap_or_else(|p| p.into_inner());
-        let texts = texts.get_or_insert_with(EntryTexts::default);
-        let rendered = match target.format {
-            ReportFormat::Json => render_json(&report, texts),
-            ReportFormat::Junit => render_junit(&report, texts),
+        rendered.merge(suite, entries);
+        let report = match target.format {
+            ReportFormat::Json => render_json(&mut rendered),
+            ReportFormat::Junit => render_junit(&mut rendered),
         };
-        let written = state_text(&report, texts);
-        *LAST_WRITTEN.lock().unwrap_or_else(|p| p.into_inner()) = Some((state.clone(), written.clone(), report));
-        (written, Ok(Some(rendered)))
+        let written = state_text(&mut rendered);
+        *LAST_WRITTEN.lock().unwrap_or_else(|p| p.into_inner()) = Some((state.clone(), written.clone(), rendered));
+        (written, Ok(Some(report)))
     };
     // The report is written after the state and while its lock is held: a process that dies in
     // between leaves a state that has its entries, which the next rewrite puts in the report.
@@ -659,7 +676,7 @@ mod tests {
     fn junit_escapes_and_marks_skips() {
         let mut report = Report::default();
         report.merge(suite("gpu"), vec![skipped("a"), skipped("b")]);
-        let xml = render_junit(&report, &mut EntryTexts::default());
+        let xml = render_junit(&mut Rendered::new(report));
         assert!(
             xml.contains("<testsuites name=\"gpu-test\" tests=\"2\" failures=\"0\" skipped=\"2\""),
             "{xml}"
@@ -710,7 +727,7 @@ mod tests {
             stressed.entries[0]
         );
         assert!(stressed.entries[0].earlier_failures[0].starts_with("stress iteration 0, attempt 1: "));
-        let xml = render_junit(&report, &mut EntryTexts::default());
+        let xml = render_junit(&mut Rendered::new(report));
         assert!(
             xml.contains("<testcase name=\"a\" classname=\"gpu\" time=\"0.000\">\n      <flakyFailure message=\"attempt 1: needs 2"),
             "{xml}"
@@ -755,40 +772,91 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// Texts made once per entry are those serialising the whole report makes, and an entry
-    /// that changed is made again.
+    /// Texts made once per entry are those serialising the whole report makes, and merging
+    /// (entries replaced, entries put before and between those there, another suite's) leaves
+    /// each entry with its own texts.
     #[test]
     fn entry_texts_are_the_reports_own_and_follow_a_change() {
-        let mut report = Report::default();
-        report.merge(suite("gpu"), vec![skipped("a"), skipped("b")]);
-        let mut texts = EntryTexts::default();
-        assert_eq!(state_text(&report, &mut texts), serde_json::to_string(&report).unwrap());
-        let before = render_junit(&report, &mut texts);
+        let in_suite = |suite: &str, name: &str| Entry {
+            suite: Arc::from(suite),
+            ..skipped(name)
+        };
+        // What rendering from nothing makes of the same report.
+        let fresh = |rendered: &Rendered| Rendered::new(rendered.report.clone());
+        let mut rendered = Rendered::default();
+        rendered.merge(suite("gpu"), vec![skipped("d"), skipped("b")]);
+        assert_eq!(state_text(&mut rendered), serde_json::to_string(&rendered.report).unwrap());
+        let before = render_junit(&mut rendered);
         assert!(before.contains("<testcase name=\"b\" classname=\"gpu\" time=\"0.000\">\n      <skipped"), "{before}");
-        let cold = render_json(&report, &mut texts);
+        let cold = render_json(&mut rendered);
         // Each entry indented as an element of `tests`, as serde_json's pretty printer nests it.
-        assert!(cold.contains("\n  \"tests\": [\n    {\n      \"suite\": \"gpu\",\n      \"name\": \"a\",\n"), "{cold}");
-        let warm: serde_json::Value = serde_json::from_str(&render_json(&report, &mut texts)).unwrap();
+        assert!(cold.contains("\n  \"tests\": [\n    {\n      \"suite\": \"gpu\",\n      \"name\": \"b\",\n"), "{cold}");
+        let warm: serde_json::Value = serde_json::from_str(&render_json(&mut rendered)).unwrap();
         assert_eq!(serde_json::from_str::<serde_json::Value>(&cold).unwrap()["tests"], warm["tests"]);
-        assert_eq!(warm["tests"][1]["name"], "b");
+        assert_eq!(warm["tests"][1]["name"], "d");
+
         let mut passed = skipped("b");
         passed.outcome = Outcome::Passed;
         // A line break in a text stays inside its string, whatever the indentation.
         let mut failed = skipped("c");
         failed.outcome = Outcome::Failed;
         failed.cause = Cause::Failure("first line\nsecond line".to_string());
-        report.merge(suite("gpu"), vec![passed, failed]);
-        assert_eq!(state_text(&report, &mut texts), serde_json::to_string(&report).unwrap());
-        let json: serde_json::Value = serde_json::from_str(&render_json(&report, &mut texts)).unwrap();
-        assert_eq!(json["tests"][1]["outcome"], "passed", "{json:#}");
-        assert_eq!(json["tests"][2]["reason"], "first line\nsecond line", "{json:#}");
+        rendered.merge(suite("gpu"), vec![passed, failed, skipped("a")]);
+        rendered.merge(suite("another"), vec![in_suite("another", "z")]);
+        rendered.merge(suite("zeta"), vec![in_suite("zeta", "a")]);
+        assert_eq!(state_text(&mut rendered), serde_json::to_string(&rendered.report).unwrap());
+        assert_eq!(render_junit(&mut rendered), render_junit(&mut fresh(&rendered)));
+        let json: serde_json::Value = serde_json::from_str(&render_json(&mut rendered)).unwrap();
+        let names: Vec<String> = json["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| format!("{}/{}/{}", t["suite"], t["name"], t["outcome"]).replace('"', ""))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "another/z/skipped",
+                "gpu/a/skipped",
+                "gpu/b/passed",
+                "gpu/c/failed",
+                "gpu/d/skipped",
+                "zeta/a/skipped"
+            ]
+        );
+        assert_eq!(json["tests"][3]["reason"], "first line\nsecond line", "{json:#}");
         assert_eq!(json["summary"]["passed"], 1);
-        let xml = render_junit(&report, &mut texts);
+        let xml = render_junit(&mut rendered);
         assert!(xml.contains("<testcase name=\"b\" classname=\"gpu\" time=\"0.000\"/>"), "{xml}");
+        assert!(
+            xml.contains("<testsuite name=\"gpu\" tests=\"4\" failures=\"1\" skipped=\"2\""),
+            "{xml}"
+        );
         // No test: an empty list, still JSON.
-        let empty: serde_json::Value =
-            serde_json::from_str(&render_json(&Report::default(), &mut texts)).unwrap();
+        let empty: serde_json::Value = serde_json::from_str(&render_json(&mut Rendered::default())).unwrap();
         assert_eq!(empty["tests"], serde_json::json!([]));
+    }
+
+    /// A state whose entries are out of order (written by hand) is sorted before merging, so a
+    /// test recorded again still replaces its entry.
+    #[test]
+    fn merging_into_an_unsorted_state_sorts_it_first() {
+        let mut report = Report {
+            entries: vec![skipped("c"), skipped("a")],
+            ..Report::default()
+        };
+        let mut passed = skipped("c");
+        passed.outcome = Outcome::Passed;
+        report.merge(suite("gpu"), vec![passed, skipped("b")]);
+        let names: Vec<(&str, Outcome)> = report.entries.iter().map(|e| (e.name.as_str(), e.outcome)).collect();
+        assert_eq!(
+            names,
+            [
+                ("a", Outcome::Skipped),
+                ("b", Outcome::Skipped),
+                ("c", Outcome::Passed)
+            ]
+        );
     }
 
     #[test]
@@ -802,7 +870,7 @@ mod tests {
         assert_eq!(report.entries[0].outcome, Outcome::Passed);
         let state = serde_json::to_string(&report).unwrap();
         assert_eq!(serde_json::from_str::<Report>(&state).unwrap(), report);
-        let json: serde_json::Value = serde_json::from_str(&render_json(&report, &mut EntryTexts::default())).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&render_json(&mut Rendered::new(report))).unwrap();
         assert_eq!(json["summary"]["tests"], 2);
         assert_eq!(json["tests"][0]["outcome"], "passed");
         assert_eq!(json["tests"][1]["kind"], "too_few_devices");

@@ -287,22 +287,43 @@ pub(crate) struct Report {
     pub entries: Vec<Entry>,
 }
 
+/// What orders a report's entries and tells them apart: suite, then name.
+fn test_key(entry: &Entry) -> (&str, &str) {
+    (&entry.suite, &entry.name)
+}
+
+/// Where [`Report::merge`] put an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Placed {
+    /// It replaced the entry at this index.
+    Replaced(usize),
+    /// It was inserted at this index, moving the entries from there on one place up.
+    Inserted(usize),
+}
+
 impl Report {
     /// Adds a process's suite and entries; a test recorded again replaces its earlier entry,
     /// keeping how earlier attempts failed (nextest's retries), so that a failure is never
-    /// replaced by a later pass unseen.
-    pub(crate) fn merge(&mut self, suite: SuiteInfo, entries: Vec<Entry>) {
+    /// replaced by a later pass unseen. Says where each entry went, in order, for what is kept
+    /// beside `entries` (each entry's rendered texts).
+    pub(crate) fn merge(&mut self, suite: SuiteInfo, entries: Vec<Entry>) -> Vec<Placed> {
         match self.suites.iter_mut().find(|s| s.suite == suite.suite) {
             Some(existing) => *existing = suite,
             None => self.suites.push(suite),
         }
+        self.suites.sort_by(|a, b| a.suite.cmp(&b.suite));
+        // Only a state written by hand is out of order: gpu-test keeps it sorted.
+        if !self.entries.is_sorted_by(|a, b| test_key(a) <= test_key(b)) {
+            self.entries.sort_by(|a, b| test_key(a).cmp(&test_key(b)));
+        }
+        let mut placed = Vec::with_capacity(entries.len());
         for mut entry in entries {
             match self
                 .entries
-                .iter_mut()
-                .find(|e| e.suite == entry.suite && e.name == entry.name)
+                .binary_search_by(|e| test_key(e).cmp(&test_key(&entry)))
             {
-                Some(existing) => {
+                Ok(index) => {
+                    let existing = &mut self.entries[index];
                     let mut earlier = std::mem::take(&mut existing.earlier_failures);
                     // The same attempt recorded again (its final entry over the one written as its
                     // body started) replaces itself; another attempt's failure is kept.
@@ -319,13 +340,15 @@ impl Report {
                     earlier.append(&mut entry.earlier_failures);
                     entry.earlier_failures = earlier;
                     *existing = entry;
+                    placed.push(Placed::Replaced(index));
                 }
-                None => self.entries.push(entry),
+                Err(index) => {
+                    self.entries.insert(index, entry);
+                    placed.push(Placed::Inserted(index));
+                }
             }
         }
-        self.suites.sort_by(|a, b| a.suite.cmp(&b.suite));
-        self.entries
-            .sort_by(|a, b| (&a.suite, &a.name).cmp(&(&b.suite, &b.name)));
+        placed
     }
 
     /// How many tests ended so.
