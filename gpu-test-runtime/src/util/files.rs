@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use super::os::user_id;
+use super::os::{exchange_files, user_id};
 
 /// A file of gpu-test's own in a directory it owns: never followed through a symbolic link,
 /// readable and writable by this user alone.
@@ -155,8 +155,8 @@ pub(crate) fn remove_stale_states(dir: &Path, age: Duration, keep: &dyn Fn(&str)
 }
 
 /// Writes `bytes` to a new temporary file beside `path` (created exclusively, never through a
-/// symbolic link, with `mode`), then renames it over `path`: readers see the old file or the new
-/// one, never a half-written one. On any failure the temporary file is removed.
+/// symbolic link, with `mode`), then puts it in `path`'s place ([`replace`]): readers see the old
+/// file or the new one, never a half-written one. On any failure the temporary file is removed.
 ///
 /// The file is not synced to the disk: what is written this way (a run's report, its state, the
 /// list phase's decisions) is of a run that a machine's crash ends anyway, and a test run that
@@ -183,11 +183,26 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> io::Resu
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&temporary)
         .and_then(|mut file| file.write_all(bytes))
-        .and_then(|()| fs::rename(&temporary, path));
+        .and_then(|()| replace(&temporary, path));
     if written.is_err() {
         let _ = fs::remove_file(&temporary);
     }
     written
+}
+
+/// Puts the file `temporary` in `path`'s place, as atomically for readers as a rename. Where a
+/// regular file is there, the two are exchanged and the old one is then removed: ext4 writes a
+/// file renamed over another out to the disk at once (for programs that never sync), which made
+/// each write of a report wait on the disk. Where nothing is there yet, or the file system or
+/// kernel cannot exchange, a rename.
+fn replace(temporary: &Path, path: &Path) -> io::Result<()> {
+    let a_file_is_there = fs::symlink_metadata(path).is_ok_and(|there| there.file_type().is_file());
+    if a_file_is_there && exchange_files(temporary, path).is_ok() {
+        // `temporary` now names the old file.
+        let _ = fs::remove_file(temporary);
+        return Ok(());
+    }
+    fs::rename(temporary, path)
 }
 
 /// Creates `dir` and any missing parents, each new one mode 0700.
@@ -634,6 +649,26 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Two files change places in one step where the file system can (ext4, tmpfs, XFS, btrfs);
+    /// elsewhere the call says it cannot, and a write renames instead.
+    #[test]
+    fn two_files_are_exchanged_in_one_step() {
+        let dir = scratch("exchange");
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        fs::write(&a, "a").unwrap();
+        fs::write(&b, "b").unwrap();
+        match exchange_files(&a, &b) {
+            Ok(()) => {
+                assert_eq!(fs::read_to_string(&a).unwrap(), "b");
+                assert_eq!(fs::read_to_string(&b).unwrap(), "a");
+            }
+            Err(error) => assert_eq!(error.raw_os_error(), Some(libc::EINVAL), "{error}"),
+        }
+        let missing = exchange_files(&a, &dir.join("missing")).unwrap_err();
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn files_are_private_and_never_followed_through_links() {
         let dir = scratch("private");
@@ -647,6 +682,18 @@ mod tests {
         let file = dir.join("report.json");
         write_atomically(&file, b"{}", 0o600).unwrap();
         assert_eq!(fs::metadata(&file).unwrap().mode() & 0o777, 0o600);
+        // Over a file there (exchanged, then the old one removed), with another name for the old
+        // file, which keeps its text; and over a link, which is replaced, not followed.
+        let old_name = dir.join("old-report.json");
+        fs::hard_link(&file, &old_name).unwrap();
+        write_atomically(&file, b"{\"new\":1}", 0o600).unwrap();
+        assert_eq!(fs::read_to_string(&file).unwrap(), "{\"new\":1}");
+        assert_eq!(fs::read_to_string(&old_name).unwrap(), "{}");
+        let linked = dir.join("linked.json");
+        std::os::unix::fs::symlink(&target, &linked).unwrap();
+        write_atomically(&linked, b"{}", 0o600).unwrap();
+        assert!(fs::symlink_metadata(&linked).unwrap().file_type().is_file());
+        assert_eq!(fs::read_to_string(&target).unwrap(), "precious");
         let leftovers: Vec<_> = fs::read_dir(&dir)
             .unwrap()
             .flatten()

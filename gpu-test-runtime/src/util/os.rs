@@ -30,6 +30,32 @@ pub(crate) fn may_read_and_write(path: &Path) -> bool {
     unsafe { libc::access(path.as_ptr(), libc::R_OK | libc::W_OK) == 0 }
 }
 
+/// Exchanges the files at two paths in one step (`renameat2` with `RENAME_EXCHANGE`: Linux 3.15
+/// and later, and not every file system has it), neither path followed through a symbolic link.
+pub(crate) fn exchange_files(a: &Path, b: &Path) -> std::io::Result<()> {
+    let c_path = |path: &Path| {
+        CString::new(path.as_os_str().as_bytes())
+            .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidInput, error))
+    };
+    let (a, b) = (c_path(a)?, c_path(b)?);
+    // SAFETY: both are valid NUL-terminated strings that outlive the call, which only reads them.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// Registers `callback` to run when the process exits normally (`atexit`); `false` if the C
 /// library could not register it.
 pub(crate) fn at_exit(callback: extern "C" fn()) -> bool {
