@@ -10,13 +10,16 @@ use gpu_test_tests::{Fixture, Machine, Run, cargo, scratch_dir, workspace_root};
 /// A stand-in for nvidia-smi that describes the fake driver's two devices as the real one would.
 fn fake_nvidia_smi(dir: &Path) {
     let script = "#!/bin/sh\n\
-        case \"$*\" in\n\
-        *--query-gpu=uuid,*)\n\
+        case \"${1-}\" in\n\
+        --query-gpu=uuid,name,memory.total,driver_version,compute_cap)\n\
             echo 'GPU-fa4e0000-0000-0000-0000-000000000000, NVIDIA Fake H100, 81920, 580.95.05, 9.0'\n\
             echo 'GPU-fa4e0000-0000-0000-0000-000000000001, NVIDIA Fake H100, 81920, 580.95.05, 9.0' ;;\n\
-        *--query-gpu=name,driver_version*) echo 'NVIDIA Fake H100, 580.95.05' ;;\n\
-        *--query-gpu=compute_mode*) echo \"${FAKE_COMPUTE_MODE:-Default}\" ;;\n\
-        *--query-gpu=*) echo \"Enabled, ${FAKE_COMPUTE_MODE:-Default}\" ;;\n\
+        --query-gpu=name,driver_version) echo 'NVIDIA Fake H100, 580.95.05' ;;\n\
+        --query-gpu=persistence_mode,compute_mode)\n\
+            echo 'Enabled, Default'\n\
+            echo \"Enabled, ${FAKE_COMPUTE_MODE:-Default}\" ;;\n\
+        --query-gpu=index,mig.mode.current) echo '0, Disabled'; echo '1, Disabled' ;;\n\
+        --query-gpu=*) echo \"fake nvidia-smi: no answer to $*\" >&2; exit 2 ;;\n\
         *) echo '| NVIDIA-SMI 580.95.05    Driver Version: 580.95.05    CUDA Version: 13.0 |'\n\
            echo '|   0  NVIDIA Fake H100    On |' ;;\n\
         esac\n";
@@ -102,7 +105,7 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
     let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
     assert_eq!(run.code, Some(0), "{}\n{}", run.all(), read("tests.txt"));
     for said in [
-        "persistence mode, compute mode: Enabled, Default;".to_string(),
+        "persistence mode, compute mode: Enabled, Default;Enabled, Default;".to_string(),
         format!(
             "run.sh: LD_LIBRARY_PATH without its empty entries: {}\n",
             lib.display()

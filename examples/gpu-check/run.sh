@@ -40,6 +40,13 @@ nextest() {
         --workspace-remap "$workspace" --profile gpu-check --no-fail-fast \
         --status-level all --final-status-level all --success-output final "$@"
 }
+# Whether version $1 is not newer than $2 (X.Y or X.Y.Z, or words then a version).
+not_newer() {
+    [ "$(printf '%s\n' "$1" "$2" | sort -V | tail -n 1)" = "$2" ]
+}
+# The GPUs' persistence and compute modes, asked once: the record shows them, and the tests run
+# depend on the compute mode.
+modes="$(nvidia-smi --query-gpu=persistence_mode,compute_mode --format=csv,noheader 2>/dev/null || true)"
 # The oldest glibc the bundle's programs run on (build.sh), and this machine's: on an older one
 # they would not start, and every file below would say only that.
 needs_glibc="$(grep -xE '[0-9]+\.[0-9]+' "$here/glibc" 2>/dev/null || true)"
@@ -61,7 +68,7 @@ needs="${needs_glibc:+needs glibc $needs_glibc or newer}"
     ldconfig -p 2>/dev/null | grep -E 'libcuda\.so|libnvrtc' || echo "ld.so.cache: no libcuda or libnvrtc"
 } > "$out/machine.txt" 2>&1
 if [ -n "$has_glibc" ] && [ -n "$needs_glibc" ] &&
-    [ "$(printf '%s\n' "$needs_glibc" "$has_glibc" | sort -V | tail -n 1)" != "$has_glibc" ]; then
+    ! not_newer "$needs_glibc" "$has_glibc"; then
     echo "run.sh: the bundle's programs need glibc $needs_glibc or newer, and this machine has glibc $has_glibc;" \
         "build the bundle where glibc is $has_glibc or older (in a container of this machine's" \
         "distribution, say): programs linked there run here" | tee -a "$out/machine.txt" >&2
@@ -92,8 +99,7 @@ fi
 # Python wheel's NVRTC not newer than it: a newer NVRTC writes PTX this driver refuses, and its
 # tests are skipped.
 {
-    echo "persistence mode, compute mode: $(nvidia-smi --query-gpu=persistence_mode,compute_mode \
-        --format=csv,noheader 2>/dev/null | tr '\n' ';' || true)"
+    echo "persistence mode, compute mode: ${modes:+$(printf '%s\n' "$modes" | tr '\n' ';')}"
     cleaned="$(printf '%s' "${LD_LIBRARY_PATH-}" | tr ':' '\n' | grep -v '^$' | paste -sd: -)"
     if [ "${LD_LIBRARY_PATH-}" != "$cleaned" ]; then
         echo "run.sh: LD_LIBRARY_PATH without its empty entries: ${cleaned:-(unset)}"
@@ -110,10 +116,10 @@ fi
         [[ "${dir##*/cuda-}" =~ ^([0-9]+)\.([0-9]+)(\.[0-9]+)?$ ]] || continue
         version="${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
         [ -n "$driver_cuda" ] && ls "$dir"/lib64/libnvrtc.so* > /dev/null 2>&1 || continue
-        [ "$(printf '%s\n' "$version" "$driver_cuda" | sort -V | tail -n 1)" = "$driver_cuda" ] || continue
+        not_newer "$version" "$driver_cuda" || continue
         if [ -e "$dir/lib64/libnvrtc.so" ]; then unversioned=1; else unversioned=0; fi
         rank="$unversioned $version"
-        if [ -z "$best" ] || [ "$(printf '%s\n' "$rank" "$best_rank" | sort -V | tail -n 1)" = "$rank" ]; then
+        if [ -z "$best" ] || not_newer "$best_rank" "$rank"; then
             best="$dir" best_rank="$rank"
         fi
     done
@@ -152,8 +158,8 @@ fi
                         continue
                     fi
                     echo "run.sh: a Python wheel's NVRTC, CUDA $version: $lib"
-                    [ "$(printf '%s\n' "$version" "$driver_cuda" | sort -V | tail -n 1)" = "$driver_cuda" ] || continue
-                    if [ -z "$wheel" ] || [ "$(printf '%s\n' "$version" "$wheel_version" | sort -V | tail -n 1)" = "$version" ]; then
+                    not_newer "$version" "$driver_cuda" || continue
+                    if [ -z "$wheel" ] || not_newer "$wheel_version" "$version"; then
                         wheel="$lib" wheel_version="$version" library="$found"
                     fi
                 done
@@ -186,7 +192,7 @@ rm -f "$json_stderr"
 # one process at a time: left out there, and recorded, rather than failed for the machine's
 # setting, which the check never changes.
 one_process=""
-if nvidia-smi --query-gpu=compute_mode --format=csv,noheader 2>/dev/null | grep -q Exclusive_Process; then
+if grep -q Exclusive_Process <<< "$modes"; then
     one_process="not (test(=a_faulting_kernel_is_named_and_poisons_only_its_process)"
     one_process+=" | test(=a_second_process_waits_for_the_gpu_the_first_holds) | test(=a_leak_fails_the_leak_check))"
     echo "run.sh: a GPU is in compute mode Exclusive_Process, which lets one process at a time use it;" \
