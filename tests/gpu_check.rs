@@ -10,18 +10,18 @@ use gpu_test_tests::{Fixture, Machine, Run, cargo, scratch_dir, workspace_root};
 /// A stand-in for nvidia-smi that describes the fake driver's two devices as the real one would.
 fn fake_nvidia_smi(dir: &Path) {
     let script = "#!/bin/sh\n\
-        case \"${1-}\" in\n\
-        --query-gpu=uuid,name,memory.total,driver_version,compute_cap)\n\
+        case \"$*\" in\n\
+        '--query-gpu=uuid,name,memory.total,driver_version,compute_cap --format=csv,noheader,nounits')\n\
             echo 'GPU-fa4e0000-0000-0000-0000-000000000000, NVIDIA Fake H100, 81920, 580.95.05, 9.0'\n\
             echo 'GPU-fa4e0000-0000-0000-0000-000000000001, NVIDIA Fake H100, 81920, 580.95.05, 9.0' ;;\n\
-        --query-gpu=name,driver_version) echo 'NVIDIA Fake H100, 580.95.05' ;;\n\
-        --query-gpu=persistence_mode,compute_mode)\n\
+        '--query-gpu=name,driver_version --format=csv,noheader') echo 'NVIDIA Fake H100, 580.95.05' ;;\n\
+        '--query-gpu=persistence_mode,compute_mode --format=csv,noheader')\n\
             echo 'Enabled, Default'\n\
             echo \"Enabled, ${FAKE_COMPUTE_MODE:-Default}\" ;;\n\
-        --query-gpu=index,mig.mode.current) echo '0, Disabled'; echo '1, Disabled' ;;\n\
-        --query-gpu=*) echo \"fake nvidia-smi: no answer to $*\" >&2; exit 2 ;;\n\
-        *) echo '| NVIDIA-SMI 580.95.05    Driver Version: 580.95.05    CUDA Version: 13.0 |'\n\
-           echo '|   0  NVIDIA Fake H100    On |' ;;\n\
+        '--query-gpu=index,mig.mode.current --format=csv,noheader') echo '0, Disabled'; echo '1, Disabled' ;;\n\
+        '') echo '| NVIDIA-SMI 580.95.05    Driver Version: 580.95.05    CUDA Version: 13.0 |'\n\
+            echo '|   0  NVIDIA Fake H100    On |' ;;\n\
+        *) echo \"fake nvidia-smi: no answer to: $*\" >&2; exit 2 ;;\n\
         esac\n";
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("nvidia-smi");

@@ -115,10 +115,11 @@ fn create_private_dir(dir: &std::path::Path) -> Result<(), String> {
         })
 }
 
-/// A report file as it is at one moment: gpu-test writes a report by renaming a new file over
-/// it, so a report this run wrote is another file (device and inode) than the one before, as
-/// long as the one before is held open (a file system reuses the inode of a removed file), and
-/// one whose status changed later.
+/// A report file as it is at one moment: gpu-test writes a report as a new file put in the old
+/// one's place (renamed over it, or exchanged with it and the old one removed), so a report this
+/// run wrote is another file (device and inode) than the one before, as long as the one before
+/// is held open (a file system reuses the inode of a removed file), and one whose status changed
+/// later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Identity {
     device: u64,
@@ -646,7 +647,7 @@ mod tests {
         std::fs::write(&path, "earlier").unwrap();
         let (_held, before) = open_report(&path).unwrap().unwrap();
         assert_eq!(read_new_report(&path, Some(before)), Ok(None), "the same file");
-        // As gpu-test writes it: a new file renamed over the old.
+        // As gpu-test writes it: a new file in the old one's place.
         std::fs::write(dir.join("next"), "this run's").unwrap();
         std::fs::rename(dir.join("next"), &path).unwrap();
         assert_eq!(

@@ -44,9 +44,6 @@ nextest() {
 not_newer() {
     [ "$(printf '%s\n' "$1" "$2" | sort -V | tail -n 1)" = "$2" ]
 }
-# The GPUs' persistence and compute modes, asked once: the record shows them, and the tests run
-# depend on the compute mode.
-modes="$(nvidia-smi --query-gpu=persistence_mode,compute_mode --format=csv,noheader 2>/dev/null || true)"
 # The oldest glibc the bundle's programs run on (build.sh), and this machine's: on an older one
 # they would not start, and every file below would say only that.
 needs_glibc="$(grep -xE '[0-9]+\.[0-9]+' "$here/glibc" 2>/dev/null || true)"
@@ -74,6 +71,9 @@ if [ -n "$has_glibc" ] && [ -n "$needs_glibc" ] &&
         "distribution, say): programs linked there run here" | tee -a "$out/machine.txt" >&2
     exit 3
 fi
+# The GPUs' persistence and compute modes, asked once (after the lines above are in machine.txt,
+# in case nvidia-smi hangs): the record shows them, and which tests run depends on the compute mode.
+modes="$(nvidia-smi --query-gpu=persistence_mode,compute_mode --format=csv,noheader 2>/dev/null || true)"
 # The archive's tests read the checkout's files (fixtures, .config/nextest.toml): another
 # revision's are not the ones they were built with, and the record would not be of the bundle's.
 built_from="$(cat "$here/revision" 2>/dev/null || echo unknown)"

@@ -236,12 +236,11 @@ impl Rendered {
         Rendered { report, texts }
     }
 
-    /// Merges as [`Report::merge`] does, dropping the texts of the entries that changed. (Merging
-    /// sorts entries that are out of order, which only a state parsed anew can be: none of whose
-    /// texts is made yet.)
+    /// Merges as [`Report::merge`] does, dropping the texts of the entries that changed.
     fn merge(&mut self, suite: SuiteInfo, entries: Vec<Entry>) {
         for placed in self.report.merge(suite, entries) {
             match placed {
+                Placed::Sorted => self.texts.fill(EntryTexts::default()),
                 Placed::Replaced(index) => self.texts[index] = EntryTexts::default(),
                 Placed::Inserted(index) => self.texts.insert(index, EntryTexts::default()),
             }
@@ -835,6 +834,21 @@ mod tests {
         // No test: an empty list, still JSON.
         let empty: serde_json::Value = serde_json::from_str(&render_json(&mut Rendered::default())).unwrap();
         assert_eq!(empty["tests"], serde_json::json!([]));
+    }
+
+    /// Entries out of order are sorted before merging, and their texts are made again: they
+    /// were made in the old order.
+    #[test]
+    fn a_sorted_report_makes_its_texts_again() {
+        let mut report = Report::default();
+        report.merge(suite("gpu"), vec![skipped("a"), skipped("b")]);
+        let mut rendered = Rendered::new(report);
+        state_text(&mut rendered);
+        rendered.report.entries.reverse();
+        rendered.texts.reverse();
+        rendered.merge(suite("gpu"), vec![skipped("c")]);
+        assert_eq!(state_text(&mut rendered), serde_json::to_string(&rendered.report).unwrap());
+        assert_eq!(rendered.report.entries[0].name, "a");
     }
 
     /// A state whose entries are out of order (written by hand) is sorted before merging, so a

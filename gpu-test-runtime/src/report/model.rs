@@ -299,6 +299,8 @@ pub(crate) enum Placed {
     Replaced(usize),
     /// It was inserted at this index, moving the entries from there on one place up.
     Inserted(usize),
+    /// The entries there were out of order and were sorted (before any entry was placed).
+    Sorted,
 }
 
 impl Report {
@@ -312,11 +314,12 @@ impl Report {
             None => self.suites.push(suite),
         }
         self.suites.sort_by(|a, b| a.suite.cmp(&b.suite));
+        let mut placed = Vec::with_capacity(entries.len() + 1);
         // Only a state written by hand is out of order: gpu-test keeps it sorted.
         if !self.entries.is_sorted_by(|a, b| test_key(a) <= test_key(b)) {
             self.entries.sort_by(|a, b| test_key(a).cmp(&test_key(b)));
+            placed.push(Placed::Sorted);
         }
-        let mut placed = Vec::with_capacity(entries.len());
         for mut entry in entries {
             match self
                 .entries

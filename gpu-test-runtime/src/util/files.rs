@@ -156,7 +156,9 @@ pub(crate) fn remove_stale_states(dir: &Path, age: Duration, keep: &dyn Fn(&str)
 
 /// Writes `bytes` to a new temporary file beside `path` (created exclusively, never through a
 /// symbolic link, with `mode`), then puts it in `path`'s place ([`replace`]): readers see the old
-/// file or the new one, never a half-written one. On any failure the temporary file is removed.
+/// file or the new one, never a half-written one. On any failure the temporary file is removed;
+/// a process killed while writing leaves it (or, just after an exchange, the old file) under
+/// a hidden temporary name beside `path`.
 ///
 /// The file is not synced to the disk: what is written this way (a run's report, its state, the
 /// list phase's decisions) is of a run that a machine's crash ends anyway, and a test run that
@@ -183,7 +185,7 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> io::Resu
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&temporary)
         .and_then(|mut file| file.write_all(bytes))
-        .and_then(|()| replace(&temporary, path));
+        .and_then(|()| replace(&temporary, path).map(drop));
     if written.is_err() {
         let _ = fs::remove_file(&temporary);
     }
@@ -195,14 +197,32 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> io::Resu
 /// file renamed over another out to the disk at once (for programs that never sync), which made
 /// each write of a report wait on the disk. Where nothing is there yet, or the file system or
 /// kernel cannot exchange, a rename.
-fn replace(temporary: &Path, path: &Path) -> io::Result<()> {
+fn replace(temporary: &Path, path: &Path) -> io::Result<Replaced> {
     let a_file_is_there = fs::symlink_metadata(path).is_ok_and(|there| there.file_type().is_file());
     if a_file_is_there && exchange_files(temporary, path).is_ok() {
-        // `temporary` now names the old file.
-        let _ = fs::remove_file(temporary);
-        return Ok(());
+        return remove_exchanged(temporary, path);
     }
-    fs::rename(temporary, path)
+    fs::rename(temporary, path).map(|()| Replaced::Renamed)
+}
+
+/// Once `temporary` and `path` are exchanged, removes the old file, which `temporary` now names.
+/// A directory made at `path` since it was looked at goes back, as a rename over it would fail.
+fn remove_exchanged(temporary: &Path, path: &Path) -> io::Result<Replaced> {
+    if fs::symlink_metadata(temporary).is_ok_and(|old| old.is_dir()) {
+        exchange_files(temporary, path)?;
+        return Err(io::Error::from_raw_os_error(libc::EISDIR));
+    }
+    let _ = fs::remove_file(temporary);
+    Ok(Replaced::Exchanged)
+}
+
+/// How [`replace`] put a file in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replaced {
+    /// Exchanged with the file there, which was then removed.
+    Exchanged,
+    /// Renamed over what was there, or where nothing was.
+    Renamed,
 }
 
 /// Creates `dir` and any missing parents, each new one mode 0700.
@@ -649,23 +669,63 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// Two files change places in one step where the file system can (ext4, tmpfs, XFS, btrfs);
-    /// elsewhere the call says it cannot, and a write renames instead.
+    /// Whether `dir` is on a file system known to exchange files (`stat -f`'s name for it).
+    fn exchanges_files(dir: &Path) -> bool {
+        let kind = std::process::Command::new("stat")
+            .args(["-f", "-c", "%T"])
+            .arg(dir)
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+            .unwrap_or_default();
+        matches!(kind.as_str(), "ext2/ext3" | "tmpfs" | "xfs" | "btrfs")
+    }
+
+    /// Two files change places in one step where the file system can (ext4, tmpfs, XFS, btrfs),
+    /// and a write over a file takes that way there; elsewhere the call says it cannot (or a
+    /// sandbox refuses it), and a write renames instead.
     #[test]
     fn two_files_are_exchanged_in_one_step() {
         let dir = scratch("exchange");
         let (a, b) = (dir.join("a"), dir.join("b"));
         fs::write(&a, "a").unwrap();
         fs::write(&b, "b").unwrap();
-        match exchange_files(&a, &b) {
+        let exchanged = exchange_files(&a, &b);
+        match &exchanged {
             Ok(()) => {
                 assert_eq!(fs::read_to_string(&a).unwrap(), "b");
                 assert_eq!(fs::read_to_string(&b).unwrap(), "a");
             }
-            Err(error) => assert_eq!(error.raw_os_error(), Some(libc::EINVAL), "{error}"),
+            Err(error) => {
+                assert!(!exchanges_files(&dir), "{error}");
+                assert!(
+                    matches!(error.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS | libc::EPERM)),
+                    "{error}"
+                );
+            }
         }
         let missing = exchange_files(&a, &dir.join("missing")).unwrap_err();
         assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+
+        let temporary = dir.join("temporary");
+        fs::write(&temporary, "new").unwrap();
+        let way = replace(&temporary, &a).unwrap();
+        assert_eq!(way == Replaced::Exchanged, exchanged.is_ok(), "{way:?}");
+        assert_eq!(fs::read_to_string(&a).unwrap(), "new");
+        assert!(!temporary.exists());
+        fs::write(&temporary, "new").unwrap();
+        assert_eq!(replace(&temporary, &dir.join("c")).unwrap(), Replaced::Renamed);
+
+        // A directory made at the path between the look and the exchange goes back.
+        if exchanged.is_ok() {
+            let there = dir.join("there");
+            fs::create_dir(&there).unwrap();
+            fs::write(&temporary, "new").unwrap();
+            exchange_files(&temporary, &there).unwrap();
+            let error = remove_exchanged(&temporary, &there).unwrap_err();
+            assert_eq!(error.raw_os_error(), Some(libc::EISDIR));
+            assert!(there.is_dir());
+            assert_eq!(fs::read_to_string(&temporary).unwrap(), "new");
+        }
         fs::remove_dir_all(&dir).unwrap();
     }
 
