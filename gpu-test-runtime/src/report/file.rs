@@ -2,8 +2,8 @@
 //!
 //! Processes of one run (the test binaries of `cargo test`, or nextest's list phase and one
 //! process per test) each merge their entries into the run's [`Report`] in a state file under a
-//! lock, then render the whole report in the format asked for and rename it into place: no entry
-//! is lost and no reader sees a half-written file.
+//! lock, then render the whole report in the format asked for and put it in place atomically: no
+//! entry is lost and no reader sees a half-written file.
 
 use std::fmt::Write as _;
 use std::io;
