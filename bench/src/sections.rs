@@ -486,6 +486,13 @@ pub fn report(options: &Options) -> Vec<Row> {
     };
     eprintln!("gpu-test-bench: 7. report: running");
     let medians = interleaved(options.reps, &mut [&mut || run(true), &mut || run(false)]);
+    // What was timed wrote the whole report: every test, as passed.
+    let written = std::fs::read_to_string(&report).expect("read the report section 7 wrote");
+    assert!(
+        written.contains("\"tests\": 500,\n    \"passed\": 500,"),
+        "the report section 7 wrote does not have its 500 passed tests:\n{}",
+        written.lines().take(20).collect::<Vec<_>>().join("\n")
+    );
     vec![Row {
         section: 7,
         what: "500 met #[gpu_test] in one cargo test binary (fake driver), GPU_TEST_REPORT=report.json"
