@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use super::console::timing_line;
-use super::model::{DeviceRecord, Entry, Outcome, Placed, Report, SuiteInfo};
+use super::model::{DeviceRecord, Entry, Outcome, Placed, Report, SuiteInfo, test_key};
 use super::state::{RunOwner, STALE_AFTER, run_id, run_owner};
 use crate::probe::Probe;
 use crate::run::timing::Timing;
@@ -234,6 +234,25 @@ impl Rendered {
     fn new(report: Report) -> Rendered {
         let texts = vec![EntryTexts::default(); report.entries.len()];
         Rendered { report, texts }
+    }
+
+    /// A report read anew, with the texts of `earlier` for each entry it still has unchanged: a
+    /// state another process wrote since (nextest runs tests in parallel processes) differs from
+    /// this process's last in a few entries, not in all.
+    fn reusing(report: Report, earlier: Rendered) -> Rendered {
+        let mut rendered = Rendered::new(report);
+        let mut earlier = earlier.report.entries.into_iter().zip(earlier.texts).peekable();
+        for (entry, texts) in rendered.report.entries.iter().zip(&mut rendered.texts) {
+            // Both are sorted, as gpu-test writes them; out of order, fewer texts are reused.
+            while earlier
+                .next_if(|(old, _)| test_key(old) < test_key(entry))
+                .is_some()
+            {}
+            if let Some((_, old_texts)) = earlier.next_if(|(old, _)| old == entry) {
+                *texts = old_texts;
+            }
+        }
+        rendered
     }
 
     /// Merges as [`Report::merge`] does, dropping the texts of the entries that changed.
@@ -530,7 +549,8 @@ pub(crate) fn record_if_wanted(
 /// The report state this process wrote last: its path, its text, and the report it holds with
 /// each entry's texts. A process that writes the report again (as each body starts and ends under
 /// `cargo test`) mostly reads back its own last write, which it then need not parse, and whose
-/// entries' texts it need not make again.
+/// entries' texts it need not make again; where another process wrote since, the texts of the
+/// entries that did not change are kept.
 static LAST_WRITTEN: Mutex<Option<(PathBuf, String, Rendered)>> = Mutex::new(None);
 
 /// Merges `entries` (and `suite`) into the run's report and rewrites the report file. The
@@ -568,14 +588,13 @@ fn record(
     let merged = |text: String| {
         // A state this run wrote but that cannot be read back holds entries of the run's other
         // processes: starting anew would drop them silently.
-        let cached = LAST_WRITTEN
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .filter(|(at, written, _)| *at == state && *written == text);
-        let parsed = match cached {
-            Some((_, _, rendered)) => Ok(rendered),
-            None => serde_json::from_str::<Report>(&text).map(Rendered::new),
+        let last = LAST_WRITTEN.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let parsed = match last {
+            Some((at, written, rendered)) if at == state && written == text => Ok(rendered),
+            last => serde_json::from_str::<Report>(&text).map(|report| match last {
+                Some((_, _, earlier)) => Rendered::reusing(report, earlier),
+                None => Rendered::new(report),
+            }),
         };
         if let Err(error) = &parsed {
             let run_of_state = serde_json::from_str::<serde_json::Value>(&text)
@@ -834,6 +853,30 @@ mod tests {
         // No test: an empty list, still JSON.
         let empty: serde_json::Value = serde_json::from_str(&render_json(&mut Rendered::default())).unwrap();
         assert_eq!(empty["tests"], serde_json::json!([]));
+    }
+
+    /// A state another process wrote since is read anew, keeping this process's texts for the
+    /// entries it has unchanged and making them again for those it changed or added.
+    #[test]
+    fn a_state_read_anew_keeps_the_texts_of_unchanged_entries() {
+        let mut report = Report::default();
+        report.merge(suite("gpu"), vec![skipped("a"), skipped("b"), skipped("d")]);
+        let mut earlier = Rendered::new(report.clone());
+        state_text(&mut earlier);
+        render_junit(&mut earlier);
+        // Another process passes `b`, adds `c` and removes nothing.
+        let mut passed = skipped("b");
+        passed.outcome = Outcome::Passed;
+        report.merge(suite("gpu"), vec![passed, skipped("c")]);
+        let mut rendered = Rendered::reusing(report, earlier);
+        let made: Vec<(bool, bool)> = rendered
+            .texts
+            .iter()
+            .map(|texts| (texts.state.is_some(), texts.junit.is_some()))
+            .collect();
+        assert_eq!(made, [(true, true), (false, false), (false, false), (true, true)]);
+        assert_eq!(state_text(&mut rendered), serde_json::to_string(&rendered.report).unwrap());
+        assert_eq!(render_junit(&mut rendered), render_junit(&mut Rendered::new(rendered.report.clone())));
     }
 
     /// Entries out of order are sorted before merging, and their texts are made again: they

@@ -288,7 +288,7 @@ pub(crate) struct Report {
 }
 
 /// What orders a report's entries and tells them apart: suite, then name.
-fn test_key(entry: &Entry) -> (&str, &str) {
+pub(crate) fn test_key(entry: &Entry) -> (&str, &str) {
     (&entry.suite, &entry.name)
 }
 
