@@ -859,8 +859,28 @@ mod tests {
     /// entries it has unchanged and making them again for those it changed or added.
     #[test]
     fn a_state_read_anew_keeps_the_texts_of_unchanged_entries() {
+        // One that ran, with what a run records: a device, a duration, a timed region.
+        let mut ran = skipped("a");
+        ran.outcome = Outcome::Passed;
+        ran.duration = std::time::Duration::new(1, 234_567_891);
+        ran.devices = vec![DeviceRecord {
+            ordinal: 0,
+            name: "NVIDIA H200".to_string(),
+            compute_capability: "9.0".to_string(),
+            memory_bytes: 150_754_820_096,
+            uuid: Some("GPU-0".to_string()),
+        }];
+        ran.timings = vec![Timing {
+            label: "saxpy".to_string(),
+            device: "device 0 NVIDIA H200".to_string(),
+            count: 3,
+            total: std::time::Duration::from_nanos(3_000_001),
+            min: std::time::Duration::from_nanos(999_999),
+            median: std::time::Duration::from_nanos(1_000_001),
+            max: std::time::Duration::from_nanos(1_000_001),
+        }];
         let mut report = Report::default();
-        report.merge(suite("gpu"), vec![skipped("a"), skipped("b"), skipped("d")]);
+        report.merge(suite("gpu"), vec![ran, skipped("b"), skipped("d")]);
         let mut earlier = Rendered::new(report.clone());
         state_text(&mut earlier);
         render_junit(&mut earlier);
@@ -868,6 +888,8 @@ mod tests {
         let mut passed = skipped("b");
         passed.outcome = Outcome::Passed;
         report.merge(suite("gpu"), vec![passed, skipped("c")]);
+        // As `record` reads it: parsed from the state text, where every field must come back equal.
+        let report: Report = serde_json::from_str(&state_text(&mut Rendered::new(report))).unwrap();
         let mut rendered = Rendered::reusing(report, earlier);
         let made: Vec<(bool, bool)> = rendered
             .texts
