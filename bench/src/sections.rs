@@ -486,14 +486,7 @@ pub fn report(options: &Options) -> Vec<Row> {
         measure::run(&mut command)
     };
     eprintln!("gpu-test-bench: 7. report: running");
-    let medians = interleaved(options.reps, &mut [&mut || run(true), &mut || run(false)]);
-    // What was timed wrote the whole report: every test, as passed.
-    let written = std::fs::read_to_string(&report).expect("read the report section 7 wrote");
-    assert!(
-        written.contains("\"tests\": 500,\n    \"passed\": 500,"),
-        "the report section 7 wrote does not have its 500 passed tests:\n{}",
-        written.lines().take(20).collect::<Vec<_>>().join("\n")
-    );
+    let medians = with_and_without_report(options, &report, 500, &run);
     let mut rows = vec![Row {
         section: 7,
         what: "500 met #[gpu_test] in one cargo test binary (fake driver), GPU_TEST_REPORT=report.json"
@@ -528,13 +521,7 @@ pub fn report(options: &Options) -> Vec<Row> {
             measure::run(&mut command)
         };
         eprintln!("gpu-test-bench: 7. report under nextest, {dependencies}: running");
-        let medians = interleaved(options.reps, &mut [&mut || nextest(true), &mut || nextest(false)]);
-        let written = std::fs::read_to_string(&report).expect("read the report section 7 wrote");
-        assert!(
-            written.contains("\"tests\": 300,\n    \"passed\": 300,"),
-            "the report section 7 wrote under nextest does not have its 300 passed tests:\n{}",
-            written.lines().take(20).collect::<Vec<_>>().join("\n")
-        );
+        let medians = with_and_without_report(options, &report, 300, &nextest);
         rows.push(Row {
             section: 7,
             what: format!(
@@ -546,4 +533,22 @@ pub fn report(options: &Options) -> Vec<Row> {
         });
     }
     rows
+}
+
+/// The medians of `run` with a report at `report` and without one, interleaved; what was timed
+/// must have written the whole report, its `tests` all passed.
+fn with_and_without_report(
+    options: &Options,
+    report: &Path,
+    tests: usize,
+    run: &dyn Fn(bool) -> Duration,
+) -> Vec<Duration> {
+    let medians = interleaved(options.reps, &mut [&mut || run(true), &mut || run(false)]);
+    let written = std::fs::read_to_string(report).expect("read the report section 7 wrote");
+    assert!(
+        written.contains(&format!("\"tests\": {tests},\n    \"passed\": {tests},")),
+        "the report section 7 wrote does not have its {tests} passed tests:\n{}",
+        written.lines().take(20).collect::<Vec<_>>().join("\n")
+    );
+    medians
 }

@@ -130,6 +130,9 @@ fn retried(report: &Report) -> Vec<&crate::report::Test> {
 /// is, since it may be one.
 const ENDED_OTHERWISE: &str = "Ended in a way this cargo-gpu-test does not know (update it)";
 
+/// The outcomes whose tests are listed one by one with why, each under its heading.
+const LISTED: [(Outcome, &str); 2] = [(Outcome::Failed, "Failed"), (Outcome::Other, ENDED_OTHERWISE)];
+
 fn outcome_word(outcome: Outcome) -> &'static str {
     match outcome {
         Outcome::Passed => "passed",
@@ -217,7 +220,7 @@ fn text(report: &Report) -> String {
             let _ = writeln!(out, "  {}: {}", suite.suite, machine(suite));
         }
     }
-    for (outcome, title) in [(Outcome::Failed, "Failed"), (Outcome::Other, ENDED_OTHERWISE)] {
+    for (outcome, title) in LISTED {
         let tests = report.ended(outcome);
         if tests.is_empty() {
             continue;
@@ -282,7 +285,7 @@ fn markdown(report: &Report) -> String {
             let _ = writeln!(out, "| `{}` | {} |", cell(&suite.suite), cell(&machine(suite)));
         }
     }
-    for (outcome, title) in [(Outcome::Failed, "Failed"), (Outcome::Other, ENDED_OTHERWISE)] {
+    for (outcome, title) in LISTED {
         let tests = report.ended(outcome);
         if tests.is_empty() {
             continue;

@@ -118,14 +118,7 @@ fn render_json(rendered: &mut Rendered) -> String {
         return text;
     }
     text.push_str(",\n  \"tests\": [\n");
-    let parts = entry_texts(&report.entries, texts, EntryTexts::json);
-    text.reserve(parts.iter().map(|part| part.len() + 2).sum::<usize>() + 8);
-    for (i, part) in parts.iter().enumerate() {
-        if i > 0 {
-            text.push_str(",\n");
-        }
-        text.push_str(part);
-    }
+    push_joined(&mut text, &entry_texts(&report.entries, texts, EntryTexts::json), ",\n");
     text.push_str("\n  ]\n}\n");
     text
 }
@@ -176,16 +169,20 @@ fn state_text(rendered: &mut Rendered) -> String {
         compact(&report.owner),
         compact(&report.suites)
     );
-    let parts = entry_texts(&report.entries, texts, EntryTexts::state);
-    text.reserve(parts.iter().map(|part| part.len() + 1).sum::<usize>() + 2);
+    push_joined(&mut text, &entry_texts(&report.entries, texts, EntryTexts::state), ",");
+    text.push_str("]}");
+    text
+}
+
+/// Appends `parts` to `text` with `separator` between them, making room once.
+fn push_joined(text: &mut String, parts: &[&str], separator: &str) {
+    text.reserve(parts.iter().map(|part| part.len() + separator.len()).sum());
     for (i, part) in parts.iter().enumerate() {
         if i > 0 {
-            text.push(',');
+            text.push_str(separator);
         }
         text.push_str(part);
     }
-    text.push_str("]}");
-    text
 }
 
 /// Each entry's text of one kind, made where it is not yet.
@@ -586,8 +583,6 @@ fn record(
     SWEPT.call_once(|| remove_stale_states(&settings.runtime_dir.join("reports"), STALE_AFTER, &still_going));
 
     let merged = |text: String| {
-        // A state this run wrote but that cannot be read back holds entries of the run's other
-        // processes: starting anew would drop them silently.
         let last = LAST_WRITTEN.lock().unwrap_or_else(|p| p.into_inner()).take();
         let parsed = match last {
             Some((at, written, rendered)) if at == state && written == text => Ok(rendered),
@@ -596,6 +591,8 @@ fn record(
                 None => Rendered::new(report),
             }),
         };
+        // A state this run wrote but that cannot be read back holds entries of the run's other
+        // processes: starting anew would drop them silently.
         if let Err(error) = &parsed {
             let run_of_state = serde_json::from_str::<serde_json::Value>(&text)
                 .ok()

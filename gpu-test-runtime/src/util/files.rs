@@ -162,8 +162,8 @@ pub(crate) fn remove_stale_states(dir: &Path, age: Duration, keep: &dyn Fn(&str)
 ///
 /// The file is not synced to the disk: what is written this way (a run's report, its state, the
 /// list phase's decisions, the GitHub annotations already made) is of a run that a machine's crash
-/// ends anyway, and a test run that
-/// writes its report as each body starts and ends would otherwise wait on the disk for each.
+/// ends anyway, and a test run that writes its report as each body starts and ends would otherwise
+/// wait on the disk for each.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = path
