@@ -2,8 +2,7 @@
 //! `default-filter` narrows every run of that profile that gives no filter of its own, and
 //! `cargo gpu-test run` must then not take "no tests to run" for "every GPU test was skipped".
 //!
-//! The configuration is read line by line, not as TOML: a `default-filter` this reading cannot
-//! place in a profile (a dotted key, an inline table) counts as one of the profile in use, so
+//! A configuration that is not TOML counts as one with a filter (nextest refuses it anyway), so
 //! that a filter is never taken for none.
 
 use std::collections::HashMap;
@@ -71,14 +70,17 @@ fn workspace_configs(dir: &Path) -> Vec<PathBuf> {
     for ancestor in dir.ancestors() {
         files.push(ancestor.join(".config/nextest.toml"));
         let manifest = std::fs::read_to_string(ancestor.join("Cargo.toml")).unwrap_or_default();
-        if manifest.lines().any(|line| line.trim() == "[workspace]") {
+        if manifest
+            .parse::<toml::Table>()
+            .is_ok_and(|manifest| manifest.contains_key("workspace"))
+        {
             break;
         }
     }
     files
 }
 
-/// What one configuration says of a profile: whether it sets a `default-filter`, and the
+/// What the configurations say of a profile: whether one sets its `default-filter`, and the
 /// profile it inherits from.
 #[derive(Debug, Clone, Default)]
 struct ProfileSays {
@@ -86,107 +88,27 @@ struct ProfileSays {
     inherits: Option<String>,
 }
 
-/// A table header (`[profile.ci]`, `[ profile.'ci' ] # comment`), as far as this reading goes.
-#[derive(Debug, PartialEq, Eq)]
-enum Header {
-    /// `[profile.NAME]`.
-    Profile(String),
-    /// Another table, or a table below a profile (`[profile.ci.junit]`, `[[profile.ci.overrides]]`).
-    Other,
-    /// A header this reading cannot take apart.
-    Unknown,
-}
-
-/// The header on `line`, which starts with `[`.
-fn header(line: &str) -> Header {
-    if line.starts_with("[[") {
-        return Header::Other;
-    }
-    let Some(keys) = dotted_keys(&line[1..]) else {
-        return Header::Unknown;
-    };
-    match keys.as_slice() {
-        [profile, name] if profile == "profile" => Header::Profile(name.clone()),
-        _ => Header::Other,
-    }
-}
-
-/// The keys of `text` up to the `]` that ends a header (`profile.'ci' ] # x` gives `profile`,
-/// `ci`), with quotes removed; `None` where there is no such `]`, a key has a space inside, or
-/// text other than a comment follows.
-fn dotted_keys(text: &str) -> Option<Vec<String>> {
-    let mut keys = vec![String::new()];
-    let mut quote = None;
-    // Whether the key being read has ended (a space after it), so that more of it is an error.
-    let mut ended = false;
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(q), c) if c == q => {
-                quote = None;
-                ended = true;
-            }
-            (Some(_), c) => keys.last_mut()?.push(c),
-            (None, '"' | '\'') if !ended => quote = Some(c),
-            (None, '.') => {
-                keys.push(String::new());
-                ended = false;
-            }
-            (None, ']') => {
-                let rest = chars.as_str().trim();
-                return (rest.is_empty() || rest.starts_with('#')).then_some(keys);
-            }
-            (None, c) if c.is_whitespace() => ended = !keys.last()?.is_empty(),
-            (None, _) if ended => return None,
-            (None, c) => keys.last_mut()?.push(c),
-        }
-    }
-    None
-}
-
-/// A string value (`"ci"`, `'ci'`, followed perhaps by a comment), unquoted.
-fn string_value(text: &str) -> String {
-    let text = text.trim();
-    match text.chars().next().filter(|c| *c == '"' || *c == '\'') {
-        Some(quote) => text[1..].split(quote).next().unwrap_or_default().to_string(),
-        None => text.split('#').next().unwrap_or_default().trim().to_string(),
-    }
-}
-
 /// Whether the configurations `texts` give `profile` a `default-filter`, itself or through the
 /// profiles it inherits from (its `inherits`, else `default`), taken together as nextest layers
-/// them; or have one this reading cannot place (a dotted key, an inline table, a header it cannot
-/// take apart), which counts.
+/// them (the first file's `inherits` wins); or one of them is not TOML, which counts, as nextest
+/// refuses it anyway.
 fn gives_default_filter(texts: &[String], profile: &str) -> bool {
     let mut profiles: HashMap<String, ProfileSays> = HashMap::new();
-    let mut unplaced = false;
     for text in texts {
-        let mut table = Header::Other;
-        for line in text.lines().map(str::trim) {
-            if line.starts_with('[') {
-                table = header(line);
-                continue;
-            }
-            if line.starts_with('#') {
-                continue;
-            }
-            let Some((key, value)) = line.split_once('=') else {
+        let Ok(config) = text.parse::<toml::Table>() else {
+            return true;
+        };
+        let Some(toml::Value::Table(tables)) = config.get("profile") else {
+            continue;
+        };
+        for (name, table) in tables {
+            let Some(table) = table.as_table() else {
                 continue;
             };
-            let key = key.trim().trim_matches(|c| c == '"' || c == '\'');
-            match (&table, key) {
-                (Header::Profile(name), "default-filter") => {
-                    profiles.entry(name.clone()).or_default().default_filter = true;
-                }
-                (Header::Profile(name), "inherits") => {
-                    let says = profiles.entry(name.clone()).or_default();
-                    says.inherits.get_or_insert_with(|| string_value(value));
-                }
-                (Header::Unknown, _) if line.contains("default-filter") || key == "inherits" => {
-                    unplaced = true
-                }
-                _ if line.contains("default-filter") => unplaced = true,
-                _ => {}
+            let says = profiles.entry(name.clone()).or_default();
+            says.default_filter |= table.contains_key("default-filter");
+            if let Some(parent) = table.get("inherits").and_then(toml::Value::as_str) {
+                says.inherits.get_or_insert_with(|| parent.to_string());
             }
         }
     }
@@ -205,7 +127,7 @@ fn gives_default_filter(texts: &[String], profile: &str) -> bool {
             None => break,
         };
     }
-    unplaced
+    false
 }
 
 #[cfg(test)]
@@ -225,7 +147,6 @@ mod tests {
         let default =
             "[profile.default]\ndefault-filter = \"kind(test)\"\n[profile.other]\nslow-timeout = \"1m\"\n";
         assert!(says(default, "other"), "every profile inherits the default's");
-        assert!(says("profile.ci.default-filter = \"x\"\n", "default"), "unplaced");
         assert!(!says(
             "[profile.a]\ninherits = \"b\"\n[profile.b]\ninherits = \"a\"\n",
             "a"
@@ -236,7 +157,23 @@ mod tests {
         assert!(says(quoted, "ci"));
         assert!(says(quoted, "nightly"));
         assert!(!says(quoted, "default"));
-        // A header this reading cannot take apart, with an `inherits` under it: counted.
+        // Dotted keys and inline tables name their profile.
+        let dotted = "profile.ci.default-filter = \"x\"\nprofile.nightly = { inherits = \"ci\" }\n";
+        assert!(says(dotted, "ci"));
+        assert!(says(dotted, "nightly"));
+        assert!(!says(dotted, "default"), "another profile's, in dotted keys");
+        let layered = [
+            "[profile]\nweekly.inherits = \"nightly\"\n".to_string(),
+            dotted.to_string(),
+        ];
+        assert!(gives_default_filter(&layered, "weekly"));
+        assert!(!gives_default_filter(&layered, "default"));
+        // What only looks like a profile's table or key, inside a multi-line string.
+        let in_string = "[profile.ci]\nslow-timeout = \"1m\"\n[scripts.setup.doc]\ntext = \"\"\"\n\
+                         [profile.default]\ndefault-filter = \"x\"\n\"\"\"\n";
+        assert!(!says(in_string, "default"));
+        assert!(!says(in_string, "ci"));
+        // What is not TOML (nextest refuses it): counted.
         assert!(says("[profile.nightly x]\ninherits = \"ci\"\n", "default"));
         // A profile inheriting from one another file defines.
         let layered = [
@@ -318,7 +255,7 @@ mod tests {
         // A workspace of its own below is read alone, as nextest reads it.
         std::fs::write(
             member.join("Cargo.toml"),
-            "[package]\nname = \"member\"\n\n[workspace]\n",
+            "[package]\nname = \"member\"\n\n[workspace] # of its own\n",
         )
         .unwrap();
         assert!(!default_filter_may_narrow(&args("-P ci"), &member, None));
