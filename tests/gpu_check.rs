@@ -52,6 +52,17 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
         .map(|e| e.metadata().unwrap().len())
         .sum();
     assert!(size <= 64 << 20, "the bundle is {size} bytes");
+    // The tracked files changed since the commit it names, as git tells them.
+    let status = Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .current_dir(workspace_root())
+        .output()
+        .expect("git, which tells the checkout's changes, on PATH");
+    assert_eq!(
+        std::fs::read(bundle.join("changes")).unwrap(),
+        status.stdout,
+        "the bundle's changes file"
+    );
     // The bundle names the oldest glibc its programs run on: the newest symbol version any of
     // them asks for, which is at most this machine's own.
     let needs_glibc = std::fs::read_to_string(bundle.join("glibc")).unwrap();
@@ -140,6 +151,13 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
     assert_eq!(doctor["usable_devices"], 2);
     let tests = read("tests.txt");
     assert!(tests.contains("with nextest profile: gpu-check"), "{tests}");
+    // The test binaries ran from beside the bundle (a temporary directory may be noexec), and
+    // are gone with the run.
+    assert!(
+        tests.contains(&format!(" to {}/extracted", bundle.display())),
+        "{tests}"
+    );
+    assert!(!bundle.join("extracted").exists());
     // The profile runs one test at a time and stops a hung one (the hang below overrides its
     // timeout for one test, so the profile's own settings are read here).
     let config = std::fs::read_to_string(workspace_root().join(".config/nextest.toml")).unwrap();
@@ -388,7 +406,7 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
             .env("GPU_CHECK_WORKSPACE", workspace_root().join("examples"))
             .env("GPU_CHECK_FILTER", "test(=no_such_test)"),
     );
-    std::fs::write(bundle.join("revision"), revision).unwrap();
+    std::fs::write(bundle.join("revision"), &revision).unwrap();
     assert_ne!(inner.code, Some(3), "{}", inner.all());
     let inside_machine = std::fs::read_to_string(inside.join("machine.txt")).unwrap();
     assert!(
@@ -409,6 +427,8 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
     // On a machine whose glibc is older than the bundle's programs need, run.sh stops before
     // any of them fails to start, and says how to build a bundle that runs there.
     std::fs::write(bundle.join("glibc"), "2.999\n").unwrap();
+    // A bundle built from a checkout with uncommitted changes says so, and names them.
+    std::fs::write(bundle.join("changes"), " M README.md\nM  src/lib.rs\n").unwrap();
     let too_old = machine.dir().join("out-too-old");
     let run = Run::of(
         machine
@@ -426,6 +446,13 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
     let machine_txt = std::fs::read_to_string(too_old.join("machine.txt")).unwrap();
     assert!(machine_txt.contains(&refusal), "{machine_txt}");
     assert!(!too_old.join("doctor.txt").exists() && !too_old.join("tests.txt").exists());
+    assert!(
+        machine_txt.contains(&format!(
+            "bundle: revision {} with uncommitted changes to 2 tracked file(s), CUDA 13 bindings",
+            revision.trim()
+        )) && machine_txt.contains("bundle: uncommitted:  M README.md\nbundle: uncommitted: M  src/lib.rs\n"),
+        "{machine_txt}"
+    );
 }
 
 /// The example test binaries the bundle's archive holds, as nextest lists them from the build

@@ -31,12 +31,22 @@ shift
 workspace="${GPU_CHECK_WORKSPACE:-$(cd "$here/.." && pwd)}"
 mkdir -p "$out" || exit 3
 out="$(cd "$out" && pwd)" || exit 3
+# What is removed when the script ends.
+cleanup=()
+trap 'rm -rf "${cleanup[@]}"' EXIT
+# nextest unpacks the archive's test binaries to run them: beside the bundle, which holds programs
+# that run, rather than in a temporary directory that may be mounted noexec.
+extract=()
+if mkdir -p "$here/extracted" 2>/dev/null && [ -w "$here/extracted" ]; then
+    cleanup+=("$here/extracted")
+    extract=(--extract-to "$here/extracted" --extract-overwrite)
+fi
 # The gpu-check profile (.config/nextest.toml) runs one test at a time and stops one that hangs;
 # nextest's variables for test threads and retries would override it. What passing tests printed
 # (their devices, their GPU timing lines) follows the run.
 nextest() {
     env -u NEXTEST_TEST_THREADS -u NEXTEST_RETRIES \
-        "$here/cargo-nextest" nextest run --archive-file "$here/tests.tar.zst" \
+        "$here/cargo-nextest" nextest run --archive-file "$here/tests.tar.zst" "${extract[@]}" \
         --workspace-remap "$workspace" --profile gpu-check --no-fail-fast \
         --status-level all --final-status-level all --success-output final "$@"
 }
@@ -49,9 +59,18 @@ not_newer() {
 needs_glibc="$(grep -xE '[0-9]+\.[0-9]+' "$here/glibc" 2>/dev/null || true)"
 has_glibc="$(getconf GNU_LIBC_VERSION 2>/dev/null | sed -n 's/^glibc //p')"
 needs="${needs_glibc:+needs glibc $needs_glibc or newer}"
+# The bundle's revision, with the tracked files that differed from it when it was built.
+changed="$(grep -c . "$here/changes" 2>/dev/null || true)"
+built="revision $(cat "$here/revision")"
+if [ "${changed:-0}" -gt 0 ]; then
+    built+=" with uncommitted changes to $changed tracked file(s)"
+fi
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "bundle: revision $(cat "$here/revision"), CUDA $(cat "$here/cuda") bindings, ${needs:-no glibc version recorded}"
+    echo "bundle: $built, CUDA $(cat "$here/cuda") bindings, ${needs:-no glibc version recorded}"
+    if [ "${changed:-0}" -gt 0 ]; then
+        sed 's/^/bundle: uncommitted: /' "$here/changes"
+    fi
     if [ -n "$has_glibc" ]; then
         echo "glibc: $has_glibc"
     else
@@ -168,7 +187,7 @@ fi
         if [ -z "$wheel" ]; then
             echo "run.sh: no Python wheel's NVRTC up to the driver's CUDA $driver_cuda either"
         elif links="$(mktemp -d)"; then
-            trap 'rm -rf "$links"' EXIT
+            cleanup+=("$links")
             ln -s "$library" "$links/libnvrtc.so"
             export LD_LIBRARY_PATH="$links:$wheel${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
             echo "run.sh: the NVRTC of the Python wheel of CUDA $wheel_version, not newer than the driver's" \
@@ -216,7 +235,7 @@ echo "exit status: $?" >> "$out/skips.txt"
     toolkit="$("$nvcc" --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\),.*/\1/p' | head -n 1)"
     echo "## $(date -u +%Y-%m-%d): ${gpu:-no GPU named by nvidia-smi}, toolkit ${toolkit:-unknown}"
     echo
-    echo "Bundle: revision $(cat "$here/revision"), CUDA $(cat "$here/cuda") bindings. The strict run exited $status."
+    echo "Bundle: $built, CUDA $(cat "$here/cuda") bindings. The strict run exited $status."
     for file in machine.txt doctor.txt doctor.json tests.txt skips.txt report.json; do
         echo
         echo "### $file"
