@@ -241,6 +241,50 @@ fn a_report_path_that_is_another_users_file_is_refused_before_the_run() {
     );
 }
 
+#[test]
+fn a_misspelt_variable_and_a_file_that_is_not_a_report_are_named_before_the_run() {
+    let machine = Machine::without_driver();
+    std::fs::create_dir_all(machine.dir()).unwrap();
+    let notes = machine.dir().join("notes.json");
+    std::fs::write(&notes, "hello\n").unwrap();
+    // Outside any cargo project, so that a run that went ahead would find nothing to test.
+    let run = Run::of(
+        machine
+            .command(installed().join("cargo-gpu-test"))
+            .current_dir("/")
+            .args(["run", "--runner", "cargo-test"])
+            .env("GPU_TEST_REPORT", &notes),
+    );
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert_eq!(
+        run.stderr.trim_end(),
+        format!(
+            "cargo gpu-test: error: GPU_TEST_REPORT=\"{0}\" is not valid: {0} exists and is not a gpu-test report, \
+             so it is not overwritten; remove it or give another path",
+            notes.display()
+        ),
+        "nothing runs: {}",
+        run.all()
+    );
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "hello\n");
+    // Under nextest, which hides what test processes print, `run` warns of a misspelt variable.
+    let run = Run::of(
+        machine
+            .command(installed().join("cargo-gpu-test"))
+            .current_dir("/")
+            .args(["run", "--runner", "cargo-test"])
+            .env("GPU_TEST_STIRCT", "1"),
+    );
+    assert!(
+        run.stderr.starts_with(
+            "cargo gpu-test: warning: GPU_TEST_STIRCT is set but is not a gpu-test variable; did you mean \
+             GPU_TEST_STRICT? (known: GPU_TEST_STRICT, "
+        ),
+        "{}",
+        run.all()
+    );
+}
+
 /// `report`, `ledger` and `compare` read the files they are given; one that is a FIFO (which
 /// would wait for ever), a device or a directory, or far larger than any report, is named as an
 /// error rather than stopping or exhausting the command.

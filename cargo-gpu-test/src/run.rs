@@ -203,6 +203,10 @@ fn nextest_installed() -> bool {
 /// returns the exit status: the runner's, except that a nextest run whose every GPU test was
 /// skipped (nextest then has nothing to run) succeeds.
 pub fn run(runner: Runner, args: &[OsString]) -> Result<i32, String> {
+    // Before anything is built: nextest hides what its test processes print about the variables.
+    for warning in gpu_test_runtime::__companion::check_variables()? {
+        say_line!("cargo gpu-test: warning: {warning}");
+    }
     let nextest = match runner {
         Runner::Auto => nextest_installed(),
         Runner::Nextest => true,
@@ -213,6 +217,9 @@ pub fn run(runner: Runner, args: &[OsString]) -> Result<i32, String> {
     // is there now is not read afterwards. It is held open until then, so that its inode cannot
     // be given to a file the run writes.
     let earlier = open_report(&report.path)?;
+    if report.temporary.is_none() {
+        gpu_test_runtime::__companion::check_report()?;
+    }
     let mut command = Command::new(cargo());
     if nextest {
         command.args(["nextest", "run"]);

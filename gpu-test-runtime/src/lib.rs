@@ -165,6 +165,33 @@ pub mod __companion {
     pub use crate::report::github::skip_notice;
     pub use crate::util::files::open_existing;
 
+    /// Checks gpu-test's environment variables as the tests will read them: an error (the
+    /// refused values) where every GPU test would fail on them, else the warnings
+    /// for variables that look like gpu-test's but are not (`GPU_TEST_STIRCT`), which the test
+    /// processes print where nextest hides them.
+    pub fn check_variables() -> Result<Vec<String>, String> {
+        match crate::settings::settings() {
+            Ok(settings) => Ok(settings.unknown.clone()),
+            Err(errors) => {
+                let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                Err(lines.join("; "))
+            }
+        }
+    }
+
+    /// Checks the report `GPU_TEST_REPORT` asks for as every test process will, before any
+    /// runs: its directory is made, and a file there that is not a gpu-test report is an error.
+    pub fn check_report() -> Result<(), String> {
+        match crate::settings::settings() {
+            Ok(settings) => match &settings.report {
+                Some(target) => crate::report::file::check_writable(target),
+                None => Ok(()),
+            },
+            // Said by check_variables.
+            Err(_) => Ok(()),
+        }
+    }
+
     /// This user's runtime directory (`GPU_TEST_RUNTIME_DIR` or its default), created private if
     /// missing and refused where another user could read, block or move what is in it: the place
     /// for the companion's own temporary files. The error says why and what to do, as the tests
