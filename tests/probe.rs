@@ -522,11 +522,22 @@ fn the_doctor_rejects_unknown_arguments() {
 /// skip reason and the doctor alike.
 #[test]
 fn containers_and_wsl_explain_a_missing_driver() {
-    let cases: [(Machine, &str, &str); 5] = [
+    let cases: [(Machine, &str, &str); 6] = [
         (
             Machine::without_driver().file(".dockerenv", ""),
             "this is a container (Docker (/.dockerenv)) started without GPU access: it has no /dev/nvidia* device files",
             "`docker run --gpus all`",
+        ),
+        // NVIDIA's control devices, without a GPU's: still no GPU access, and on a machine without
+        // an NVIDIA GPU the skip is expected.
+        (
+            Machine::without_driver()
+                .file(".dockerenv", "")
+                .device_node("nvidiactl", 0o666)
+                .device_node("nvidia-uvm", 0o666),
+            "this is a container (Docker (/.dockerenv)) started without GPU access: it has no GPU's device file \
+             (nvidia0, ...), only NVIDIA's control devices (nvidia-uvm, nvidiactl)",
+            "on a host without an NVIDIA GPU this skip is expected",
         ),
         (
             Machine::without_driver().file("proc/1/cgroup", "0::/kubepods/burstable/pod42/abc\n"),

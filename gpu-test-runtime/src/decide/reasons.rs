@@ -354,10 +354,25 @@ pub(crate) fn missing_on_this_platform(probe: &Probe) -> Option<(String, String)
         });
     }
     let container = platform.container.as_deref()?;
-    Some(if probe.device_nodes().is_empty() {
+    let nodes = probe.device_nodes();
+    let names: Vec<String> = nodes
+        .iter()
+        .filter_map(|node| node.path.file_name())
+        .map(|name| name.to_string_lossy().into_owned())
+        .collect();
+    // NVIDIA's control devices alone (nvidiactl, nvidia-uvm), as some runtimes give every
+    // container, are no GPU.
+    Some(if !nodes.iter().any(|node| is_gpu_device_file(&node.path)) {
+        let has = match names.as_slice() {
+            [] => "no /dev/nvidia* device files".to_string(),
+            names => format!(
+                "no GPU's device file (nvidia0, ...), only NVIDIA's control devices ({})",
+                escape_control(&names.join(", "))
+            ),
+        };
         (
             format!(
-                "this is a container ({}) started without GPU access: it has no /dev/nvidia* device files",
+                "this is a container ({}) started without GPU access: it has {has}",
                 escape_control(container)
             ),
             "start the container with the GPUs passed in through the NVIDIA Container Toolkit: `docker run \
