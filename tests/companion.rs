@@ -76,7 +76,7 @@ fn run_under_nextest_shows_every_skip_reason_and_passes_on_a_cpu_machine() {
         .1;
     assert!(
         after.starts_with(
-            "9 GPU tests skipped, by reason:\n  9 x no CUDA driver: libcuda could not be loaded"
+            "6 GPU tests skipped, by reason:\n  6 x no CUDA driver: libcuda could not be loaded"
         ),
         "{after}"
     );
@@ -87,6 +87,20 @@ fn run_under_nextest_shows_every_skip_reason_and_passes_on_a_cpu_machine() {
             "{test}:\n{after}"
         );
     }
+    // A test `#[ignore]`d in its source is not a GPU skip, as under `cargo test`, unless the run
+    // runs ignored tests.
+    assert!(!after.contains("slow_but_met"), "{after}");
+    let run = cargo_gpu_test(&machine, &fixture.dir, &["run", "--run-ignored", "all"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("cargo gpu-test: 9 GPU tests skipped, by reason:")
+            && run
+                .stderr
+                .contains("harness-basic::gpu slow_but_met (tests/gpu.rs:"),
+        "{}",
+        run.all()
+    );
 }
 
 #[test]
@@ -153,7 +167,7 @@ fn notices_that_cannot_be_written_leave_the_runs_status() {
         run.stderr
     );
     assert!(
-        run.stderr.contains("7 GPU tests skipped, by reason:"),
+        run.stderr.contains("6 GPU tests skipped, by reason:"),
         "{}",
         run.stderr
     );

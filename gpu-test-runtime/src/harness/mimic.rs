@@ -341,7 +341,9 @@ fn after_nextest_list(session: &Session, tests: &[Listed]) {
         exit(true);
     }
     let mut outcomes = Outcomes::new(settings.report.is_some());
-    for test in tests {
+    // A test `#[ignore]`d in its source is not a skipped GPU test, as under `cargo test`: nextest
+    // runs it only when asked to run ignored tests, and its process then records it.
+    for test in tests.iter().filter(|test| !test.def.ignored) {
         if let Some(Decision::Skip(reason)) = &test.decision {
             outcomes.skipped(reason, test.def.location(), || {
                 let each_device_of = test.def.each_device.then(|| test.def.name());
