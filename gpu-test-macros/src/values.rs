@@ -118,6 +118,9 @@ fn fraction_bytes(digits: &str, multiplier: u64) -> u64 {
     carry + u64::from(rest)
 }
 
+/// The units a duration may have, as the README lists them.
+const UNITS: &str = "ms, s, m and h, or msec, sec, min and hours";
+
 /// Parses a duration such as `"30s"`, `"500ms"`, `"2m"` or `"1h"` into milliseconds, by
 /// humantime's grammar (the runtime reads `GPU_TEST_LEASE_TIMEOUT` by the same one).
 pub(crate) fn parse_duration_ms(text: &str) -> Result<u64, String> {
@@ -148,13 +151,22 @@ pub(crate) fn parse_duration_ms(text: &str) -> Result<u64, String> {
                 | "years"
         )
     }) {
+        let note = if unit.starts_with('M') || unit.starts_with("month") {
+            "M is months; minutes are m"
+        } else {
+            "give a day as 24h"
+        };
         return Err(format!(
-            "{accepted}, got \"{text}\": its unit \"{unit}\" is above hours, which are not taken (M is months; \
-             minutes are m)"
+            "{accepted}, got \"{text}\": its unit \"{unit}\" is above hours, which are not taken ({note})"
         ));
     }
-    let duration = humantime::parse_duration(trimmed)
-        .map_err(|error| format!("{accepted}, got \"{text}\" ({error})"))?;
+    let duration = humantime::parse_duration(trimmed).map_err(|error| match error {
+        // humantime's own list names units above hours, which are refused above.
+        humantime::DurationError::UnknownUnit { unit, .. } => {
+            format!("{accepted}, got \"{text}\": unknown unit \"{unit}\" (the units are {UNITS})")
+        }
+        error => format!("{accepted}, got \"{text}\" ({error})"),
+    })?;
     if duration.is_zero() {
         return Err(format!("the duration must be more than zero, got \"{text}\""));
     }
@@ -300,16 +312,24 @@ mod tests {
         assert_eq!(parse_duration_ms(" 5 s "), Ok(5_000));
         assert!(parse_duration_ms("30").unwrap_err().contains("unit is missing"));
         assert_eq!(parse_duration_ms("30 sec"), Ok(30_000));
+        let error = parse_duration_ms("30 parsecs").unwrap_err();
         assert!(
-            parse_duration_ms("30 parsecs")
-                .unwrap_err()
-                .contains("got \"30 parsecs\"")
+            error.ends_with(
+                "got \"30 parsecs\": unknown unit \"parsecs\" (the units are ms, s, m and h, or msec, sec, min and hours)"
+            ),
+            "{error}"
         );
         assert!(parse_duration_ms("500us").unwrap_err().contains("at least 1ms"));
-        for above_hours in ["5M", "1d", "2 weeks", "1y"] {
+        for (above_hours, note) in [
+            ("5M", "(M is months; minutes are m)"),
+            ("2 months", "(M is months; minutes are m)"),
+            ("1d", "(give a day as 24h)"),
+            ("2 weeks", "(give a day as 24h)"),
+            ("1y", "(give a day as 24h)"),
+        ] {
             let error = parse_duration_ms(above_hours).unwrap_err();
             assert!(
-                error.contains("is above hours, which are not taken (M is months; minutes are m)"),
+                error.ends_with(&format!("is above hours, which are not taken {note}")),
                 "{error}"
             );
         }

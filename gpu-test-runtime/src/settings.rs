@@ -330,9 +330,9 @@ impl Settings {
             };
             if parsed.is_none() {
                 let accepted = if zero {
-                    format!("expected 0 (at once) or a duration such as {examples} (units ms, s, m, h)")
+                    format!("expected 0 (at once) or a duration of at least 1ms such as {examples} (units ms, s, m, h)")
                 } else {
-                    format!("expected a duration greater than zero such as {examples} (units ms, s, m, h)")
+                    format!("expected a duration of at least 1ms such as {examples} (units ms, s, m, h)")
                 };
                 fail(variable, &value, accepted);
             }
@@ -502,11 +502,12 @@ mod tests {
             parse(&[("GPU_TEST_TIMEOUT", "1m 30s")]).unwrap().timeout,
             Some(Duration::from_secs(90))
         );
-        for bad in ["0", "soon"] {
+        // Less than a millisecond is refused, as the `timeout` key refuses it.
+        for bad in ["0", "soon", "500us", "1ns"] {
             let errors = parse(&[("GPU_TEST_TIMEOUT", bad)]).unwrap_err();
             let error = errors[0].to_string();
             assert!(
-                error.contains("GPU_TEST_TIMEOUT") && error.contains("expected a duration greater than zero"),
+                error.contains("GPU_TEST_TIMEOUT") && error.contains("expected a duration of at least 1ms"),
                 "{error}"
             );
         }
@@ -522,6 +523,11 @@ mod tests {
             Duration::from_millis(500)
         );
         assert!(parse(&[("GPU_TEST_LEASE_NOTICE", "later")]).is_err());
+        assert!(parse(&[("GPU_TEST_LEASE_NOTICE", "10us")]).is_err());
+        assert_eq!(
+            parse(&[("GPU_TEST_TIMEOUT", "1500us")]).unwrap().timeout,
+            Some(Duration::from_micros(1500))
+        );
         assert!(
             parse(&[("GPU_TEST_RUNTIME_DIR", "relative/dir")]).unwrap_err()[0]
                 .to_string()

@@ -24,13 +24,14 @@ pub(crate) fn format_duration(duration: Duration) -> String {
     }
 }
 
-/// A duration such as `30s`, `500ms`, `10m` or `1h` (humantime's grammar), more than zero.
+/// A duration such as `30s`, `500ms`, `10m` or `1h` (humantime's grammar), of at least 1ms: the
+/// attribute's `timeout` key takes no less, and durations are shown in milliseconds.
 pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
     parse_duration_or_zero(text).filter(|duration| !duration.is_zero())
 }
 
-/// A duration as [`parse_duration`] reads it, zero included. Units above hours are refused:
-/// humantime reads `5M` as five months, where a timeout of five minutes was surely meant.
+/// A duration as [`parse_duration`] reads it, or zero. Units above hours are refused: humantime
+/// reads `5M` as five months, where a timeout of five minutes was surely meant.
 pub(crate) fn parse_duration_or_zero(text: &str) -> Option<Duration> {
     let units_up_to_hours = text
         .split(|c: char| !c.is_ascii_alphabetic())
@@ -45,6 +46,7 @@ pub(crate) fn parse_duration_or_zero(text: &str) -> Option<Duration> {
     units_up_to_hours
         .then(|| humantime::parse_duration(text.trim()).ok())
         .flatten()
+        .filter(|duration| duration.is_zero() || duration.as_millis() >= 1)
 }
 
 /// Bytes a device has, for people: an exact binary or decimal unit when there is one (`16 GiB`,
