@@ -290,6 +290,22 @@ fn nvrtc_missing_too_old_and_newer_than_the_driver() {
         .json();
     assert_eq!(json["toolkit"]["nvrtc"]["found"], false);
     assert!(has_finding(&json, "warning", "NVRTC could not be loaded"));
+    // Each name cudarc looks for, once, with the loader's answer: fields, not a Rust dump.
+    let tried: Vec<&str> = json["toolkit"]["nvrtc"]["tried"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no tried names: {json:#}"))
+        .iter()
+        .map(|attempt| {
+            assert!(
+                attempt["error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{attempt}"
+            );
+            attempt["name"].as_str().unwrap()
+        })
+        .collect();
+    assert!(tried[0].ends_with("/libnvrtc.so"), "{tried:?}");
+    let distinct: std::collections::HashSet<&&str> = tried.iter().collect();
+    assert_eq!(distinct.len(), tried.len(), "a name tried twice: {tried:?}");
 
     let json = Machine::with_fake_driver()
         .nvrtc_version("11.8")

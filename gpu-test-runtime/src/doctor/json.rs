@@ -65,6 +65,13 @@ impl Diagnosis<'_> {
                 })
             })
             .collect();
+        // What was found off the loader's path and not taken, and why.
+        let passed_over: Vec<Value> = probe
+            .toolkit()
+            .passed_over
+            .iter()
+            .map(|p| json!({ "path": p.path.display().to_string(), "why": p.why }))
+            .collect();
         let nvrtc = match &probe.toolkit().nvrtc {
             Nvrtc::Found { library, version } => json!({
                 "found": true,
@@ -78,12 +85,25 @@ impl Diagnosis<'_> {
                     .python_environment
                     .as_ref()
                     .map(|path| path.display().to_string()),
-                "passed_over": probe.toolkit().passed_over.iter().map(|p| json!({
-                    "path": p.path.display().to_string(),
-                    "why": p.why,
-                })).collect::<Vec<_>>(),
+                "passed_over": passed_over,
             }),
-            other => json!({ "found": false, "detail": format!("{other:?}") }),
+            Nvrtc::NotFound { tried } => json!({
+                "found": false,
+                "tried": tried.iter().map(|a| json!({ "name": a.name, "error": a.error })).collect::<Vec<_>>(),
+                "passed_over": passed_over,
+            }),
+            Nvrtc::Unrecognised { library } => json!({
+                "found": false,
+                "library": library.display(),
+                "loaded_as": library.name,
+                "error": "does not export nvrtcVersion",
+            }),
+            Nvrtc::VersionFailed { library, code } => json!({
+                "found": false,
+                "library": library.display(),
+                "loaded_as": library.name,
+                "error": format!("nvrtcVersion failed with code {code}"),
+            }),
         };
         let nvcc = probe.nvcc().map(|nvcc| {
             json!({

@@ -497,10 +497,18 @@ impl Nvrtc {
     }
 }
 
+/// The names cudarc loads NVRTC by, in its order, each once: its list names its own CUDA
+/// major's libraries twice (`libnvrtc.so.12` with the CUDA 12 bindings).
+pub(super) fn nvrtc_names() -> Vec<String> {
+    let mut names = cudarc::get_lib_name_candidates("nvrtc");
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|name| seen.insert(name.clone()));
+    names
+}
+
 /// Loads NVRTC by the names cudarc tries, and asks its version.
 pub(super) fn probe_nvrtc(search: &Search) -> Nvrtc {
-    let names = cudarc::get_lib_name_candidates("nvrtc");
-    match library::load_first(&names, search) {
+    match library::load_first(&nvrtc_names(), search) {
         Ok(library) => describe_nvrtc(&library, &library.name, None),
         Err(tried) => Nvrtc::NotFound { tried },
     }
@@ -622,7 +630,10 @@ mod tests {
             tried.iter().any(|a| a.name.ends_with("/libnvrtc.so")),
             "{tried:?}"
         );
-        assert_eq!(tried.len(), cudarc::get_lib_name_candidates("nvrtc").len());
+        let mut names = cudarc::get_lib_name_candidates("nvrtc");
+        names.sort();
+        names.dedup();
+        assert_eq!(tried.len(), names.len(), "each name once: {tried:?}");
         std::fs::remove_dir_all(&empty).unwrap();
     }
 
