@@ -63,8 +63,10 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
     body.vis = syn::Visibility::Inherited;
     // With `feature = "cuda"`, the body as written, and its wrapper, exist only in builds with
     // the feature: its signature may name types that do too.
+    // Every check of the feature is spanned on its name as written: rustc's check of cfg names
+    // (`unexpected_cfgs`) then speaks of the user's feature, not of this macro's crate.
     let only_with_feature = match &config.feature {
-        Some(feature) => quote!(#[cfg(feature = #feature)]),
+        Some(feature) => quote_spanned!(feature.span()=> #[cfg(feature = #feature)]),
         None => quote!(),
     };
 
@@ -143,13 +145,16 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
         }
     };
     let stub = match &config.feature {
-        Some(feature) => quote! {
-            #(#cfgs)*
-            #[cfg(not(feature = #feature))]
-            #[allow(non_snake_case, dead_code)]
-            #[doc(hidden)]
-            #stub
-        },
+        Some(feature) => {
+            let without_feature = quote_spanned!(feature.span()=> #[cfg(not(feature = #feature))]);
+            quote! {
+                #(#cfgs)*
+                #without_feature
+                #[allow(non_snake_case, dead_code)]
+                #[doc(hidden)]
+                #stub
+            }
+        }
         None => quote!(),
     };
     let line = quote_spanned!(name.span()=> ::core::line!());
@@ -259,7 +264,8 @@ fn requirements(config: &Args, rt: &TokenStream) -> TokenStream {
         built = quote!(#built.min_toolkit(#v));
     }
     if let Some(feature) = &config.feature {
-        built = quote!(#built.feature(#feature, ::core::cfg!(feature = #feature)));
+        let enabled = quote_spanned!(feature.span()=> ::core::cfg!(feature = #feature));
+        built = quote!(#built.feature(#feature, #enabled));
     }
     built
 }
