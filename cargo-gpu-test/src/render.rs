@@ -234,10 +234,10 @@ fn text(report: &Report) -> String {
             let _ = writeln!(
                 out,
                 ": {}",
-                test.reason.as_deref().unwrap_or(outcome_word(outcome))
+                continued(test.reason.as_deref().unwrap_or(outcome_word(outcome)))
             );
             if let Some(hint) = &test.hint {
-                let _ = writeln!(out, "      fix: {hint}");
+                let _ = writeln!(out, "      fix: {}", continued(hint));
             }
         }
     }
@@ -250,7 +250,7 @@ fn text(report: &Report) -> String {
                 "  {} (then {}): {}",
                 qualified(test),
                 outcome_word(test.outcome),
-                test.earlier_failures.join("; ")
+                continued(&test.earlier_failures.join("; "))
             );
         }
     }
@@ -268,9 +268,16 @@ fn text(report: &Report) -> String {
     out
 }
 
-/// Text for a Markdown table cell: pipes and newlines would break the table.
+/// A message of several lines (an assertion's `left:` and `right:`) for the text layout: each
+/// line after the first indented under its test, so that none reads as an entry of its own.
+fn continued(text: &str) -> String {
+    text.trim_end().replace('\n', "\n      ")
+}
+
+/// Text for a Markdown table cell: pipes and newlines would break the table, so lines are
+/// joined by `<br>`.
 fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+    text.trim_end().replace('|', "\\|").replace('\n', "<br>")
 }
 
 fn markdown(report: &Report) -> String {
@@ -376,6 +383,32 @@ mod tests {
              fix: run on a machine with at least 2 GPUs, or unset CUDA_VISIBLE_DEVICES\n      \
              my-crate::gpu all_reduce (tests/gpu.rs:30)\n      \
              my-crate::gpu big_matmul (tests/gpu.rs:40)\n"
+        );
+    }
+
+    #[test]
+    fn a_message_of_several_lines_stays_under_its_test() {
+        let mut report = sample();
+        let failed = report
+            .tests
+            .iter_mut()
+            .find(|t| t.outcome == Outcome::Failed)
+            .unwrap();
+        failed.reason =
+            Some("panicked: assertion `left == right` failed: broken\n  left: 2\n right: 3\n".into());
+        let text = render(&report, Format::Text);
+        assert!(
+            text.contains(
+                "  my-crate::gpu kernel_fault (tests/gpu.rs:50): panicked: assertion `left == right` failed: broken\n        \
+                 left: 2\n       right: 3\n"
+            ),
+            "{text}"
+        );
+        let markdown = render(&report, Format::Markdown);
+        assert!(
+            markdown
+                .contains("| panicked: assertion `left == right` failed: broken<br>  left: 2<br> right: 3"),
+            "{markdown}"
         );
     }
 

@@ -53,6 +53,36 @@ pub(crate) const SIZE_UNITS: &[(&str, u64)] = &[
     ("TB", 1_000_000_000_000),
 ];
 
+/// `; did you mean "GiB"? ...` for a unit written in another case (`Gib`, `gb` for `GB`), else
+/// for one an `i` away from units (`Gbi`: `"GiB" or "GB"`); empty where nothing is near.
+fn size_unit_suggestion(unit: &str) -> String {
+    let same_case_aside: Vec<&str> = SIZE_UNITS
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| name.eq_ignore_ascii_case(unit))
+        .collect();
+    // Without the `i` of the binary units, `gb` and `GiB` meet.
+    let without_i = |name: &str| name.to_ascii_lowercase().replace('i', "");
+    let candidates = match same_case_aside.as_slice() {
+        [] => SIZE_UNITS
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| *name != "B" && without_i(name) == without_i(unit))
+            .collect(),
+        _ => same_case_aside,
+    };
+    match candidates.as_slice() {
+        [] => String::new(),
+        names => {
+            let quoted: Vec<String> = names.iter().map(|name| format!("\"{name}\"")).collect();
+            format!(
+                "; did you mean {}? (units are case-sensitive)",
+                quoted.join(" or ")
+            )
+        }
+    }
+}
+
 /// Parses a size such as `"16 GiB"`, `"1.5GiB"` or `"512 MB"` into bytes.
 ///
 /// The unit is required and case-sensitive (`Gb` would read as gigabits); a decimal fraction is
@@ -85,7 +115,10 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
                 &unit[..1]
             ));
         }
-        return Err(format!("{accepted}: unknown unit \"{unit}\""));
+        return Err(format!(
+            "{accepted}: unknown unit \"{unit}\"{}",
+            size_unit_suggestion(unit)
+        ));
     };
     let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
     if whole.is_empty() || fraction.contains('.') || (number.contains('.') && fraction.is_empty()) {
@@ -245,7 +278,21 @@ mod tests {
     #[test]
     fn bad_sizes_say_what_is_accepted() {
         assert!(parse_size("16").unwrap_err().contains("unit is missing"));
-        assert!(parse_size("16 gb").unwrap_err().contains("unknown unit \"gb\""));
+        assert!(
+            parse_size("16 gb")
+                .unwrap_err()
+                .ends_with("unknown unit \"gb\"; did you mean \"GB\"? (units are case-sensitive)")
+        );
+        assert!(
+            parse_size("16 Gib")
+                .unwrap_err()
+                .ends_with("unknown unit \"Gib\"; did you mean \"GiB\"? (units are case-sensitive)")
+        );
+        assert!(
+            parse_size("16 gigs")
+                .unwrap_err()
+                .ends_with("unknown unit \"gigs\"")
+        );
         for (text, separator) in [("1,5 GiB", "\",\""), ("1_000 MiB", "\"_\"")] {
             let error = parse_size(text).unwrap_err();
             assert!(
