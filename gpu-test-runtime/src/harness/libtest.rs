@@ -17,14 +17,13 @@ use crate::run::faults;
 use crate::util::os::{at_exit, exit_now};
 
 /// Runs one test: decides from the probe, then runs the body, skips, or fails.
-#[track_caller]
 pub fn run_under_libtest(def: &'static TestDef) {
     if let Err(message) = def.start() {
-        panic!("{message}");
+        fail(message);
     }
     let session = match session(Some(def)) {
         Ok(session) => session,
-        Err(message) => panic!("{message}"),
+        Err(message) => fail(message.to_string()),
     };
     static AT_EXIT: Once = Once::new();
     AT_EXIT.call_once(|| {
@@ -40,9 +39,18 @@ pub fn run_under_libtest(def: &'static TestDef) {
     }
     match run_test(session, def, None, decision) {
         Verdict::Passed | Verdict::Skipped(_) => {}
-        Verdict::Failed(message) => panic!("{message}"),
+        Verdict::Failed(message) => fail(message),
         Verdict::Panicked(payload) => std::panic::resume_unwind(payload),
     }
+}
+
+/// Fails the running test with gpu-test's `message` (an unmet requirement in strict mode, a
+/// timeout, a CUDA error): written where libtest shows a failed test's output, then unwound
+/// without the panic hook, which would add a backtrace into gpu-test (`RUST_BACKTRACE=1`) for
+/// what is not a panic of the test's code.
+fn fail(message: String) -> ! {
+    eprintln!("{message}");
+    std::panic::resume_unwind(Box::new(message))
 }
 
 /// An `each_device` test under libtest, which has one test to show for it: the body runs once
@@ -67,7 +75,7 @@ fn run_on_each_device(session: &Session, def: &'static TestDef, devices: &[Devic
         }
     }
     if !failures.is_empty() {
-        panic!("{}", failures.join("\n"));
+        fail(failures.join("\n"));
     }
 }
 

@@ -130,25 +130,39 @@ fn waiting_line(test: &str, waiting: &Waiting) -> String {
     )
 }
 
-/// `gpu-test: 7 skipped: 5 x <reason>, 2 x <reason>` and the distinct fixes.
+/// `gpu-test: 5 skipped: 5 x <reason>` and `gpu-test: to run them: <fix>`; with several reasons
+/// or fixes, one line each below their heading (a reason has commas and semicolons of its own,
+/// so reasons joined on one line could not be told apart).
 pub(crate) fn skip_summary(groups: &[(&SkipReason, usize)]) -> Option<String> {
     if groups.is_empty() {
         return None;
     }
     let total: usize = groups.iter().map(|g| g.1).sum();
-    let reasons: Vec<String> = groups
-        .iter()
-        .map(|(reason, n)| format!("{n} x {}", reason.reason))
-        .collect();
     let mut hints: Vec<&str> = Vec::new();
     for (reason, _) in groups {
         if !reason.hint.is_empty() && !hints.contains(&reason.hint.as_str()) {
             hints.push(&reason.hint);
         }
     }
-    let mut text = format!("gpu-test: {total} skipped: {}\n", reasons.join(", "));
-    if !hints.is_empty() {
-        text.push_str(&format!("gpu-test: to run them: {}\n", hints.join("; ")));
+    let mut text = match groups {
+        [(reason, n)] => format!("gpu-test: {total} skipped: {n} x {}\n", reason.reason),
+        _ => {
+            let mut text = format!("gpu-test: {total} skipped, by reason:\n");
+            for (reason, n) in groups {
+                text.push_str(&format!("gpu-test:   {n} x {}\n", reason.reason));
+            }
+            text
+        }
+    };
+    match hints.as_slice() {
+        [] => {}
+        [hint] => text.push_str(&format!("gpu-test: to run them: {hint}\n")),
+        hints => {
+            text.push_str("gpu-test: to run them:\n");
+            for hint in hints {
+                text.push_str(&format!("gpu-test:   {hint}\n"));
+            }
+        }
     }
     Some(text)
 }
@@ -263,8 +277,16 @@ mod tests {
         );
         assert_eq!(
             skip_summary(&[(&driver, 2), (&devices, 1)]).unwrap(),
-            "gpu-test: 3 skipped: 2 x no CUDA driver, 1 x needs 2 CUDA devices, found 1\n\
-             gpu-test: to run them: install the driver; add a GPU\n"
+            "gpu-test: 3 skipped, by reason:\n\
+             gpu-test:   2 x no CUDA driver\n\
+             gpu-test:   1 x needs 2 CUDA devices, found 1\n\
+             gpu-test: to run them:\n\
+             gpu-test:   install the driver\n\
+             gpu-test:   add a GPU\n"
+        );
+        assert_eq!(
+            skip_summary(&[(&driver, 2)]).unwrap(),
+            "gpu-test: 2 skipped: 2 x no CUDA driver\ngpu-test: to run them: install the driver\n"
         );
         assert_eq!(skip_summary(&[]), None);
     }
