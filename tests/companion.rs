@@ -176,15 +176,19 @@ fn notices_that_cannot_be_written_leave_the_runs_status() {
 #[test]
 fn a_junit_report_variable_is_refused_with_the_way_out() {
     let fixture = Fixture::build("harness-basic");
-    let machine = Machine::without_driver().env("GPU_TEST_REPORT", "gpu.xml");
-    let run = cargo_gpu_test(&machine, &fixture.dir, &["run"]);
-    assert_eq!(run.code, Some(2), "{}", run.all());
-    assert!(
-        run.stderr
-            .starts_with("cargo gpu-test: error: GPU_TEST_REPORT=\"gpu.xml\": cargo gpu-test run reads the run's report back"),
-        "{}",
-        run.stderr
-    );
+    // Neither a JUnit report nor a name the tests refuse is pointed at JUnit: `run` needs JSON.
+    for path in ["gpu.xml", "report.txt"] {
+        let machine = Machine::without_driver().env("GPU_TEST_REPORT", path);
+        let run = cargo_gpu_test(&machine, &fixture.dir, &["run"]);
+        assert_eq!(run.code, Some(2), "{}", run.all());
+        assert!(
+            run.stderr.starts_with(&format!(
+                "cargo gpu-test: error: GPU_TEST_REPORT=\"{path}\": cargo gpu-test run reads the run's report back"
+            )),
+            "{}",
+            run.stderr
+        );
+    }
 }
 
 #[test]

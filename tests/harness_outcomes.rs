@@ -954,6 +954,8 @@ fn the_github_job_summary_gets_the_reasons_nextest_hides() {
         lines[0].starts_with("- **gpu-test skipped 6 GPU tests in `harness-basic::gpu`**: no CUDA driver: "),
         "{text}"
     );
+    // The job summary is written by the list phase alone: under `--run-ignored` the tests
+    // `#[ignore]`d in their source that are skipped are in the report, not in the summary.
 }
 
 /// The acceptance check through cargo itself: `cargo test` on a crate using the harness

@@ -131,8 +131,16 @@ fn a_loaded_module_without_its_library_says_where_to_look() {
         "error",
         "add the directory holding libcuda.so.1 to LD_LIBRARY_PATH",
     );
-    // With a module present, the probe also tries cudarc's other names.
-    assert!(json["driver"]["tried"].as_array().unwrap().len() > 2);
+    // With a module present, the probe also tries cudarc's other names, each once.
+    let tried: Vec<&str> = json["driver"]["tried"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|attempt| attempt["name"].as_str().unwrap())
+        .collect();
+    assert!(tried.len() > 2, "{tried:?}");
+    let distinct: std::collections::HashSet<&&str> = tried.iter().collect();
+    assert_eq!(distinct.len(), tried.len(), "a name tried twice: {tried:?}");
 }
 
 #[test]

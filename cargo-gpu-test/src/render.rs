@@ -275,9 +275,15 @@ fn continued(text: &str) -> String {
 }
 
 /// Text for a Markdown table cell: pipes and newlines would break the table, so lines are
-/// joined by `<br>`.
+/// joined by `<br>`; `<`, `>` and `&` are escaped, or GitHub would take `Vec<u8>` in a message
+/// for a tag and drop it.
 fn cell(text: &str) -> String {
-    text.trim_end().replace('|', "\\|").replace('\n', "<br>")
+    text.trim_end()
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('|', "\\|")
+        .replace('\n', "<br>")
 }
 
 fn markdown(report: &Report) -> String {
@@ -301,8 +307,9 @@ fn markdown(report: &Report) -> String {
         for test in tests {
             let mut why = test
                 .reason
-                .clone()
-                .unwrap_or_else(|| outcome_word(outcome).to_string());
+                .as_deref()
+                .map_or(outcome_word(outcome), str::trim_end)
+                .to_string();
             if let Some(hint) = &test.hint {
                 let _ = write!(why, "; fix: {hint}");
             }
@@ -396,6 +403,7 @@ mod tests {
             .unwrap();
         failed.reason =
             Some("panicked: assertion `left == right` failed: broken\n  left: 2\n right: 3\n".into());
+        failed.hint = Some("a Vec<u8> & more".into());
         let text = render(&report, Format::Text);
         assert!(
             text.contains(
@@ -406,8 +414,10 @@ mod tests {
         );
         let markdown = render(&report, Format::Markdown);
         assert!(
-            markdown
-                .contains("| panicked: assertion `left == right` failed: broken<br>  left: 2<br> right: 3"),
+            markdown.contains(
+                "| panicked: assertion `left == right` failed: broken<br>  left: 2<br> right: 3; fix: a Vec&lt;u8&gt; \
+                 &amp; more |"
+            ),
             "{markdown}"
         );
     }

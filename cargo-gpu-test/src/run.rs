@@ -203,16 +203,17 @@ fn nextest_installed() -> bool {
 /// returns the exit status: the runner's, except that a nextest run whose every GPU test was
 /// skipped (nextest then has nothing to run) succeeds.
 pub fn run(runner: Runner, args: &[OsString]) -> Result<i32, String> {
-    // Before anything is built: nextest hides what its test processes print about the variables.
-    for warning in gpu_test_runtime::__companion::check_variables()? {
-        say_line!("cargo gpu-test: warning: {warning}");
-    }
     let nextest = match runner {
         Runner::Auto => nextest_installed(),
         Runner::Nextest => true,
         Runner::CargoTest => false,
     };
+    // The report path first: what `run` needs of it (a JSON report) is more than the tests do.
     let report = ReportPath::choose(std::env::var_os("GPU_TEST_REPORT"))?;
+    // Before anything is built: nextest hides what its test processes print about the variables.
+    for warning in gpu_test_runtime::__companion::check_variables()? {
+        say_line!("cargo gpu-test: warning: {warning}");
+    }
     // A report of an earlier run at the user's path must not pass for this run's: the file that
     // is there now is not read afterwards. It is held open until then, so that its inode cannot
     // be given to a file the run writes.

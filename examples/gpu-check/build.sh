@@ -48,9 +48,9 @@ cp "$nextest" "$bundle/cargo-nextest"
 cp "$root/examples/gpu-check/run.sh" "$bundle/run.sh"
 chmod +x "$bundle/run.sh" "$bundle/gpu-doctor" "$bundle/cargo-nextest"
 git -C "$root" rev-parse HEAD > "$bundle/revision" 2>/dev/null || echo unknown > "$bundle/revision"
-# Tracked files changed since that commit, which the bundle was built with: run.sh records them,
-# so that a record never passes for the commit's alone.
-git -C "$root" status --porcelain --untracked-files=no > "$bundle/changes" 2>/dev/null || : > "$bundle/changes"
+# Files changed since that commit, or new and not ignored, which the bundle may have been built
+# with: run.sh records them, so that a record never passes for the commit's alone.
+git -C "$root" status --porcelain > "$bundle/changes" 2>/dev/null || : > "$bundle/changes"
 echo "$cuda" > "$bundle/cuda"
 # The oldest glibc the bundle runs on: the newest symbol version any of its programs asks for
 # (GLIBC_2.34, say), which is no newer than this machine's glibc. run.sh compares it with the GPU

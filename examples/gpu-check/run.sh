@@ -31,22 +31,24 @@ shift
 workspace="${GPU_CHECK_WORKSPACE:-$(cd "$here/.." && pwd)}"
 mkdir -p "$out" || exit 3
 out="$(cd "$out" && pwd)" || exit 3
-# What is removed when the script ends.
+# What is removed when the script ends. (Arrays are expanded as ${a[@]+"${a[@]}"}: bash before
+# 4.4 takes an empty one for unset under `set -u`.)
 cleanup=()
-trap 'rm -rf "${cleanup[@]}"' EXIT
+trap 'rm -rf ${cleanup[@]+"${cleanup[@]}"}' EXIT
 # nextest unpacks the archive's test binaries to run them: beside the bundle, which holds programs
-# that run, rather than in a temporary directory that may be mounted noexec.
+# that run, rather than in a temporary directory that may be mounted noexec; in a directory of
+# this run's own, so that two runs of one bundle keep apart.
 extract=()
-if mkdir -p "$here/extracted" 2>/dev/null && [ -w "$here/extracted" ]; then
-    cleanup+=("$here/extracted")
-    extract=(--extract-to "$here/extracted" --extract-overwrite)
+if extracted="$(mktemp -d "$here/extracted.XXXXXX" 2>/dev/null)"; then
+    cleanup+=("$extracted")
+    extract=(--extract-to "$extracted" --extract-overwrite)
 fi
 # The gpu-check profile (.config/nextest.toml) runs one test at a time and stops one that hangs;
 # nextest's variables for test threads and retries would override it. What passing tests printed
 # (their devices, their GPU timing lines) follows the run.
 nextest() {
     env -u NEXTEST_TEST_THREADS -u NEXTEST_RETRIES \
-        "$here/cargo-nextest" nextest run --archive-file "$here/tests.tar.zst" "${extract[@]}" \
+        "$here/cargo-nextest" nextest run --archive-file "$here/tests.tar.zst" ${extract[@]+"${extract[@]}"} \
         --workspace-remap "$workspace" --profile gpu-check --no-fail-fast \
         --status-level all --final-status-level all --success-output final "$@"
 }
@@ -59,11 +61,11 @@ not_newer() {
 needs_glibc="$(grep -xE '[0-9]+\.[0-9]+' "$here/glibc" 2>/dev/null || true)"
 has_glibc="$(getconf GNU_LIBC_VERSION 2>/dev/null | sed -n 's/^glibc //p')"
 needs="${needs_glibc:+needs glibc $needs_glibc or newer}"
-# The bundle's revision, with the tracked files that differed from it when it was built.
+# The bundle's revision, with the files that differed from it when it was built.
 changed="$(grep -c . "$here/changes" 2>/dev/null || true)"
 built="revision $(cat "$here/revision")"
 if [ "${changed:-0}" -gt 0 ]; then
-    built+=" with uncommitted changes to $changed tracked file(s)"
+    built+=" with uncommitted changes to $changed file(s)"
 fi
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"

@@ -53,34 +53,47 @@ pub(crate) const SIZE_UNITS: &[(&str, u64)] = &[
     ("TB", 1_000_000_000_000),
 ];
 
-/// `; did you mean "GiB"? ...` for a unit written in another case (`Gib`, `gb` for `GB`), else
-/// for one an `i` away from units (`Gbi`: `"GiB" or "GB"`); empty where nothing is near.
+/// `; did you mean "GiB"? ...` for a unit written in another case (`Gib`, `gb` for `GB`), a
+/// prefix alone as Kubernetes writes sizes (`Gi` for `GiB`, `G` for `GiB` or `GB`), or a unit an
+/// `i` away (`Gbi`); empty where nothing is near.
 fn size_unit_suggestion(unit: &str) -> String {
-    let same_case_aside: Vec<&str> = SIZE_UNITS
-        .iter()
-        .map(|(name, _)| *name)
-        .filter(|name| name.eq_ignore_ascii_case(unit))
-        .collect();
-    // Without the `i` of the binary units, `gb` and `GiB` meet.
-    let without_i = |name: &str| name.to_ascii_lowercase().replace('i', "");
-    let candidates = match same_case_aside.as_slice() {
-        [] => SIZE_UNITS
+    let names = || {
+        SIZE_UNITS
             .iter()
             .map(|(name, _)| *name)
-            .filter(|name| *name != "B" && without_i(name) == without_i(unit))
-            .collect(),
-        _ => same_case_aside,
+            .filter(|name| *name != "B")
     };
-    match candidates.as_slice() {
-        [] => String::new(),
-        names => {
-            let quoted: Vec<String> = names.iter().map(|name| format!("\"{name}\"")).collect();
-            format!(
-                "; did you mean {}? (units are case-sensitive)",
-                quoted.join(" or ")
-            )
-        }
+    let mut candidates: Vec<&str> = names().filter(|name| name.eq_ignore_ascii_case(unit)).collect();
+    if candidates.is_empty() {
+        // `Gi` is GiB's prefix; `G` is GiB's and GB's.
+        candidates = names()
+            .filter(|name| {
+                let prefix = name.trim_end_matches('B');
+                prefix.eq_ignore_ascii_case(unit)
+                    || (unit.len() == 1 && prefix[..1].eq_ignore_ascii_case(unit))
+            })
+            .collect();
     }
+    if candidates.is_empty() {
+        // Without the `i` of the binary units, `gbi` and `GiB` meet.
+        let without_i = |name: &str| name.to_ascii_lowercase().replace('i', "");
+        candidates = names()
+            .filter(|name| without_i(name) == without_i(unit))
+            .collect();
+    }
+    if candidates.is_empty() {
+        return String::new();
+    }
+    let quoted: Vec<String> = candidates.iter().map(|name| format!("\"{name}\"")).collect();
+    let bits = if unit.ends_with('b') {
+        ": a lowercase b would be bits"
+    } else {
+        ""
+    };
+    format!(
+        "; did you mean {}? (units are case-sensitive{bits})",
+        quoted.join(" or ")
+    )
 }
 
 /// Parses a size such as `"16 GiB"`, `"1.5GiB"` or `"512 MB"` into bytes.
@@ -278,16 +291,26 @@ mod tests {
     #[test]
     fn bad_sizes_say_what_is_accepted() {
         assert!(parse_size("16").unwrap_err().contains("unit is missing"));
-        assert!(
-            parse_size("16 gb")
-                .unwrap_err()
-                .ends_with("unknown unit \"gb\"; did you mean \"GB\"? (units are case-sensitive)")
-        );
-        assert!(
-            parse_size("16 Gib")
-                .unwrap_err()
-                .ends_with("unknown unit \"Gib\"; did you mean \"GiB\"? (units are case-sensitive)")
-        );
+        for (unit, meant) in [
+            (
+                "gb",
+                "\"GB\"? (units are case-sensitive: a lowercase b would be bits)",
+            ),
+            (
+                "Gib",
+                "\"GiB\"? (units are case-sensitive: a lowercase b would be bits)",
+            ),
+            ("Gi", "\"GiB\"? (units are case-sensitive)"),
+            ("G", "\"GiB\" or \"GB\"? (units are case-sensitive)"),
+            ("mi", "\"MiB\"? (units are case-sensitive)"),
+            ("Gbi", "\"GiB\" or \"GB\"? (units are case-sensitive)"),
+        ] {
+            let error = parse_size(&format!("16 {unit}")).unwrap_err();
+            assert!(
+                error.ends_with(&format!("unknown unit \"{unit}\"; did you mean {meant}")),
+                "{error}"
+            );
+        }
         assert!(
             parse_size("16 gigs")
                 .unwrap_err()

@@ -114,6 +114,15 @@ impl Library {
     }
 }
 
+/// The names cudarc loads library `name` by (`nvrtc`, `cuda`), in its order, each once: its list
+/// names its own CUDA major's libraries twice (`libnvrtc.so.12` with the CUDA 12 bindings).
+pub(crate) fn cudarc_names(name: &str) -> Vec<String> {
+    let mut names = cudarc::get_lib_name_candidates(name);
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|name| seen.insert(name.clone()));
+    names
+}
+
 /// Tries `names` in order and returns the first library that loads, or every attempt.
 pub(crate) fn load_first(names: &[String], search: &Search) -> Result<Library, Vec<LoadAttempt>> {
     let mut attempts = Vec::new();

@@ -97,12 +97,14 @@ impl Diagnosis<'_> {
                 "library": library.display(),
                 "loaded_as": library.name,
                 "error": "does not export nvrtcVersion",
+                "passed_over": passed_over,
             }),
             Nvrtc::VersionFailed { library, code } => json!({
                 "found": false,
                 "library": library.display(),
                 "loaded_as": library.name,
                 "error": format!("nvrtcVersion failed with code {code}"),
+                "passed_over": passed_over,
             }),
         };
         let nvcc = probe.nvcc().map(|nvcc| {

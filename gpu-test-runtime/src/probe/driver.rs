@@ -110,7 +110,7 @@ pub(super) fn load_driver(
         if !fallback {
             return None;
         }
-        cudarc::get_lib_name_candidates("cuda")
+        library::cudarc_names("cuda")
             .into_iter()
             .filter(|name| !DRIVER_NAMES.contains(&name.as_str()))
             .find_map(|name| load(&name))

@@ -209,7 +209,7 @@ impl Probe {
                 .collect();
             let path_dirs: Vec<PathBuf> = env.path_dirs().into_iter().filter(|d| d.is_absolute()).collect();
             let elsewhere = toolkit::nvrtc_elsewhere(&self.system_root, &searched, &named, &path_dirs);
-            let names = toolkit::nvrtc_names();
+            let names = crate::cuda::library::cudarc_names("nvrtc");
             let loaded =
                 toolkit::load_from_elsewhere(&elsewhere, &named, &names, self.driver.cuda_version, &self.search);
             Toolkit::from_elsewhere(nvrtc, elsewhere, loaded)

@@ -497,18 +497,9 @@ impl Nvrtc {
     }
 }
 
-/// The names cudarc loads NVRTC by, in its order, each once: its list names its own CUDA
-/// major's libraries twice (`libnvrtc.so.12` with the CUDA 12 bindings).
-pub(super) fn nvrtc_names() -> Vec<String> {
-    let mut names = cudarc::get_lib_name_candidates("nvrtc");
-    let mut seen = std::collections::HashSet::new();
-    names.retain(|name| seen.insert(name.clone()));
-    names
-}
-
 /// Loads NVRTC by the names cudarc tries, and asks its version.
 pub(super) fn probe_nvrtc(search: &Search) -> Nvrtc {
-    match library::load_first(&nvrtc_names(), search) {
+    match library::load_first(&library::cudarc_names("nvrtc"), search) {
         Ok(library) => describe_nvrtc(&library, &library.name, None),
         Err(tried) => Nvrtc::NotFound { tried },
     }
