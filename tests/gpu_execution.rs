@@ -371,8 +371,9 @@ fn a_body_past_its_timeout_fails_and_keeps_its_device_from_later_tests() {
     assert!(run.stderr.contains("holding: hang_a began"), "{}", run.all());
     assert!(!run.stderr.contains("holding: hang_a ended"), "{}", run.all());
     assert!(
-        run.stdout
-            .contains("gpu-test: hang_a did not finish within its timeout of 200ms and was abandoned"),
+        run.stdout.contains(
+            "gpu-test: hang_a did not finish within its timeout of 200ms: it was still running its body"
+        ),
         "{}",
         run.all()
     );
@@ -454,6 +455,14 @@ fn a_driver_that_never_returns_is_bounded_at_every_stage() {
             .env("GPU_TEST_PROBE_TIMEOUT", "300ms");
         let run = execution_within_two_minutes(&machine, &["--ignored", "stuck_", "--test-threads", "1"]);
         assert_eq!(run.code, Some(101), "{hang}: {}", run.all());
+        // Only a body that started ran on its devices.
+        assert_eq!(
+            run.stderr
+                .contains("gpu-test: stuck_a_in_the_driver ran on device 0"),
+            hang == "cuCtxSynchronize+1",
+            "{hang}: {}",
+            run.all()
+        );
         assert!(
             run.stdout
                 .contains(&format!("gpu-test: stuck_a_in_the_driver {failure}")),

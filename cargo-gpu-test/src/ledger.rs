@@ -198,7 +198,12 @@ pub fn ledger(reports: &[Report], filter: &Filter) -> Vec<Entry> {
                     (Some(reason), crate::report::Outcome::Other) => {
                         format!("ended in a way this cargo-gpu-test does not know: {reason}")
                     }
-                    (Some(reason), _) => format!("failed before running: {reason}"),
+                    // An unmet requirement (strict mode) has its fix: the body never ran. Any
+                    // other failure without a device (a crash, a kill) may have come from it.
+                    (Some(reason), _) if last.test.hint.is_some() => {
+                        format!("failed before running: {reason}")
+                    }
+                    (Some(reason), _) => format!("failed with no device recorded: {reason}"),
                     (None, _) => "did not run".to_string(),
                 };
                 (
@@ -426,6 +431,40 @@ mod tests {
 
     fn detail<'a>(entries: &'a [Entry], test: &str) -> &'a Entry {
         entries.iter().find(|e| e.test.ends_with(test)).unwrap()
+    }
+
+    #[test]
+    fn a_failure_without_a_device_is_not_said_to_be_before_the_body() {
+        let mut runs = two_runs();
+        for run in &mut runs {
+            let fault = run.tests.iter_mut().find(|t| t.name == "kernel_fault").unwrap();
+            fault.devices.clear();
+            fault.hint = None;
+            fault.reason =
+                Some("its process ended before gpu-test could record how the test did".to_string());
+        }
+        let entries = ledger(&runs, &Filter::default());
+        assert!(
+            detail(&entries, " kernel_fault")
+                .detail
+                .ends_with(", failed with no device recorded: its process ended before gpu-test could record how the test did"),
+            "{}",
+            detail(&entries, " kernel_fault").detail
+        );
+        // An unmet requirement that failed in strict mode has its fix: that one never ran.
+        for run in &mut runs {
+            let fault = run.tests.iter_mut().find(|t| t.name == "kernel_fault").unwrap();
+            fault.hint = Some("add a GPU".to_string());
+            fault.reason = Some("needs 2 CUDA devices, found 1".to_string());
+        }
+        let entries = ledger(&runs, &Filter::default());
+        assert!(
+            detail(&entries, " kernel_fault")
+                .detail
+                .ends_with(", failed before running: needs 2 CUDA devices, found 1"),
+            "{}",
+            detail(&entries, " kernel_fault").detail
+        );
     }
 
     #[test]

@@ -8,7 +8,10 @@
 use std::fmt;
 
 /// A failed CUDA driver call's result: the raw code, with its name and message when known.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` text is its `Display` text in `CudaError(...)`: a test that returns it (through
+/// `Box<dyn Error>` and `?`) fails with its `Debug` text, which must read as the error does.
+#[derive(Clone, PartialEq, Eq)]
 pub struct CudaError {
     /// The raw `CUresult` value.
     pub code: i32,
@@ -146,6 +149,12 @@ impl fmt::Display for CudaError {
                 }
             }
         }
+    }
+}
+
+impl fmt::Debug for CudaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CudaError({self})")
     }
 }
 
@@ -563,6 +572,10 @@ mod tests {
             CudaError::from_code(34).to_string(),
             "CUDA_ERROR_STUB_LIBRARY (34) \"CUDA driver is a stub library\""
         );
+        // A test that returns one fails with its Debug text: the same words, not its fields
+        // (where a bad answer's `code: 0` would read as success).
+        let returned: Box<dyn std::error::Error> = Box::new(CudaError::bad_answer("-1 ms is not a time".into()));
+        assert_eq!(format!("{returned:?}"), "CudaError(-1 ms is not a time)");
     }
 
     #[test]

@@ -74,13 +74,19 @@ pub(crate) fn ran(test: &str, execution: &Execution) {
 /// `gpu-test: timing vector_add::large: saxpy 10 x median 41.3 us (min 40.9, max 44.0), device 0 NVIDIA H100`
 pub(crate) fn timing_line(test: &str, timing: &Timing) -> String {
     let (unit, scale) = unit_for(timing.median);
+    // The median's unit, which the min and max share unless another suits them (`400 ns`,
+    // `2.50 s` beside a median in ms, which its unit would show as `0.00` and `2500`).
+    let in_median_unit = |duration: Duration| match unit_for(duration) {
+        (own, _) if own == unit => number(duration, scale),
+        (own, own_scale) => format!("{} {own}", number(duration, own_scale)),
+    };
     format!(
         "gpu-test: timing {test}: {} {} x median {} {unit} (min {}, max {}), {}",
         timing.label,
         timing.count,
         number(timing.median, scale),
-        number(timing.min, scale),
-        number(timing.max, scale),
+        in_median_unit(timing.min),
+        in_median_unit(timing.max),
         timing.device
     )
 }
@@ -88,7 +94,9 @@ pub(crate) fn timing_line(test: &str, timing: &Timing) -> String {
 /// The unit a duration reads best in, and its size in seconds.
 fn unit_for(duration: Duration) -> (&'static str, f64) {
     let seconds = duration.as_secs_f64();
-    if seconds < 1e-3 {
+    if seconds < 1e-6 {
+        ("ns", 1e-9)
+    } else if seconds < 1e-3 {
         ("us", 1e-6)
     } else if seconds < 1.0 {
         ("ms", 1e-3)
@@ -265,6 +273,15 @@ mod tests {
         assert!(timing_line("t", &timing(4.25)).contains("median 4.25 us"));
         assert!(timing_line("t", &timing(1_250.0)).contains("median 1.25 ms (min 1.24, max 1.33)"));
         assert!(timing_line("t", &timing(2_500_000.0)).contains("median 2.50 s"));
+        // A min or max another unit suits is written in it.
+        let mut spread = timing(1_500.0);
+        spread.min = Duration::from_nanos(400);
+        spread.max = Duration::from_millis(2_500);
+        assert!(
+            timing_line("t", &spread).contains("median 1.50 ms (min 400 ns, max 2.50 s)"),
+            "{}",
+            timing_line("t", &spread)
+        );
     }
 
     #[test]

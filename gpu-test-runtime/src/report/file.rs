@@ -386,9 +386,14 @@ fn junit_testcase(entry: &Entry) -> String {
             );
         }
         Outcome::Failed => {
+            // Where a failed test ran, and what it timed before it failed, as for a passed one.
+            let system_out = match details.is_empty() {
+                true => String::new(),
+                false => format!("      <system-out>{}</system-out>\n", xml(&details)),
+            };
             let _ = write!(
                 out,
-                ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n{reruns}    </testcase>\n",
+                ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n{reruns}{system_out}    </testcase>\n",
                 xml(&message),
                 xml(entry.kind().unwrap_or("failure")),
                 xml(&message)
@@ -703,6 +708,34 @@ mod tests {
         // What XML 1.0 forbids is replaced; what a parser would turn into a space is a reference.
         assert_eq!(super::xml("a\u{1}b\u{ffff}c\u{fffe}"), "a\u{fffd}b\u{fffd}c\u{fffd}");
         assert_eq!(super::xml("x\ty\r\nz"), "x&#9;y&#13;&#10;z");
+    }
+
+    #[test]
+    fn a_failed_testcase_says_where_it_ran_and_what_it_timed() {
+        let mut failed = skipped("a");
+        failed.outcome = Outcome::Failed;
+        failed.devices = vec![DeviceRecord {
+            ordinal: 0,
+            name: "NVIDIA H200".to_string(),
+            compute_capability: "9.0".to_string(),
+            memory_bytes: 150_754_820_096,
+            uuid: None,
+        }];
+        failed.timings = vec![Timing {
+            label: "before".to_string(),
+            device: "device 0 NVIDIA H200".to_string(),
+            count: 1,
+            total: std::time::Duration::from_micros(5),
+            min: std::time::Duration::from_micros(5),
+            median: std::time::Duration::from_micros(5),
+            max: std::time::Duration::from_micros(5),
+        }];
+        let text = junit_testcase(&failed);
+        assert!(
+            text.contains("</failure>\n      <system-out>devices: device 0 NVIDIA H200")
+                && text.contains("gpu-test: timing a: before 1 x median 5.00 us"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -74,8 +74,10 @@ impl BodyFailure {
                 stage: Stage::Body,
                 set_by,
             } => format!(
-                "did not finish within its timeout of {} and was abandoned; its thread may still be using the \
-                 GPU, so later tests in this process can be affected",
+                "did not finish within its timeout of {}: it was still running its body (its own code, or a \
+                 driver call the body made), and was abandoned; its thread may still be using the GPU, so later \
+                 tests in this process can be affected (check `nvidia-smi` for the GPU's load, and the kernel \
+                 log for Xid errors: `sudo dmesg | grep -i xid`)",
                 timeout_text(*limit, *set_by)
             ),
             BodyFailure::TimedOut { limit, stage, .. } if stage.is_setup() => format!(
@@ -203,10 +205,17 @@ pub(crate) fn execute(
             leases,
         ),
     };
+    // A test that failed before its body (no context, a setup that outlived the probe's limit)
+    // ran on no device: neither its output nor its report entry says it did.
+    let body_started = match &run.outcome {
+        Err(BodyFailure::Setup(_)) => false,
+        Err(BodyFailure::TimedOut { stage, .. }) => !stage.is_setup(),
+        _ => true,
+    };
     Execution {
         outcome: run.outcome,
         duration: started.elapsed(),
-        devices: run.devices,
+        devices: if body_started { run.devices } else { Vec::new() },
         timings: run.timings,
     }
 }
