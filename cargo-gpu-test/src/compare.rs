@@ -32,6 +32,9 @@ pub struct Row {
     pub old_ms: Option<f64>,
     /// The new median, in milliseconds.
     pub new_ms: Option<f64>,
+    /// Whether the test failed in the new run: a region it no longer timed is then not a rename,
+    /// and one it timed before failing is not a clean measurement.
+    pub new_failed: bool,
 }
 
 impl Row {
@@ -81,6 +84,12 @@ fn regions(report: &Report) -> BTreeMap<Key, (String, f64)> {
 
 /// Every region of either run, sorted by test and label.
 pub fn compare(old: &Report, new: &Report) -> Vec<Row> {
+    let failed_in_new: BTreeSet<String> = new
+        .tests
+        .iter()
+        .filter(|test| test.outcome == crate::report::Outcome::Failed)
+        .map(|test| format!("{} {}", suite_key(&test.suite), test.name))
+        .collect();
     let old = regions(old);
     let mut new = regions(new);
     let mut rows = Vec::new();
@@ -92,6 +101,7 @@ pub fn compare(old: &Report, new: &Report) -> Vec<Row> {
         };
         rows.push(Row {
             test,
+            new_failed: failed_in_new.contains(&key.0),
             label: key.1,
             device: key.2,
             old_ms: Some(old_ms),
@@ -101,6 +111,7 @@ pub fn compare(old: &Report, new: &Report) -> Vec<Row> {
     for (key, (test, new_ms)) in new {
         rows.push(Row {
             test,
+            new_failed: failed_in_new.contains(&key.0),
             label: key.1,
             device: key.2,
             old_ms: None,
@@ -152,7 +163,7 @@ pub fn render(old: &Report, new: &Report, threshold: f64, fail_above: Option<f64
                 format!("{} (device #{})", row.label, row.device)
             };
             let time = |ms: Option<f64>| ms.map(format_ms).unwrap_or_else(|| "-".to_string());
-            let change = match (row.change_percent(), row.old_ms, row.new_ms) {
+            let mut change = match (row.change_percent(), row.old_ms, row.new_ms) {
                 (Some(p), _, _) if p.is_infinite() => "from 0  SLOWER".to_string(),
                 (Some(p), _, _) if p > threshold => format!("{p:+.1}%  SLOWER"),
                 (Some(p), _, _) => format!("{p:+.1}%"),
@@ -160,6 +171,9 @@ pub fn render(old: &Report, new: &Report, threshold: f64, fail_above: Option<f64
                 (None, _, None) => "gone".to_string(),
                 _ => "-".to_string(),
             };
+            if row.new_failed {
+                change.push_str("  (the test failed)");
+            }
             [
                 row.test.clone(),
                 region,
@@ -192,20 +206,40 @@ pub fn render(old: &Report, new: &Report, threshold: f64, fail_above: Option<f64
         .iter()
         .filter(|r| r.change_percent().is_some_and(|p| p > threshold))
         .collect();
-    let _ = writeln!(
+    let compared = rows.iter().filter(|r| r.change_percent().is_some()).count();
+    let _ = write!(
         out,
-        "\n{} of {} regions slower by more than {threshold}%",
+        "\n{} of {compared} regions slower by more than {threshold}%",
         slower.len(),
-        rows.iter().filter(|r| r.change_percent().is_some()).count()
     );
+    // A lower --fail-above fails regions the threshold leaves unflagged: counted here too.
+    match fail_above.filter(|limit| *limit < threshold) {
+        Some(limit) => {
+            let failing = rows
+                .iter()
+                .filter(|r| r.change_percent().is_some_and(|p| p > limit))
+                .count();
+            let _ = writeln!(out, "; {failing} by more than {limit}% (--fail-above)");
+        }
+        None => out.push('\n'),
+    }
     let gone = rows
         .iter()
         .filter(|r| r.old_ms.is_some() && r.new_ms.is_none())
         .count();
+    let gone_failed = rows
+        .iter()
+        .filter(|r| r.old_ms.is_some() && r.new_ms.is_none() && r.new_failed)
+        .count();
     if gone > 0 {
+        let because = match gone_failed {
+            0 => String::new(),
+            n if n == gone => " (their tests failed before timing them)".to_string(),
+            n => format!(" ({n} of them because their tests failed before timing them)"),
+        };
         let _ = writeln!(
             out,
-            "{gone} region(s) timed in the old run were not timed in the new one"
+            "{gone} region(s) timed in the old run were not timed in the new one{because}"
         );
     }
     let mut failed = false;
@@ -235,10 +269,15 @@ pub fn render(old: &Report, new: &Report, threshold: f64, fail_above: Option<f64
         }
         // A region that is no longer timed (a test that stopped running on a GPU) is not a pass.
         if gone > 0 {
+            let advice = if gone_failed == gone {
+                "their tests failed in the new run"
+            } else {
+                "after renaming a test or region, compare against a new baseline"
+            };
             let _ = writeln!(
                 out,
                 "failing: regions of the old run are gone from the new one, so their time is unknown (--fail-above); \
-                 after renaming a test or region, compare against a new baseline"
+                 {advice}"
             );
             failed = true;
         }
@@ -341,6 +380,34 @@ mod tests {
         assert!(render(&sample(), &none, 10.0, Some(50.0)).1);
         // New regions alone do not.
         assert!(!render(&none, &sample(), 10.0, Some(0.0)).1);
+    }
+
+    #[test]
+    fn a_region_gone_with_a_failed_test_is_not_taken_for_a_rename() {
+        let mut new = sample();
+        new.tests[3].timings.clear();
+        new.tests[3].outcome = crate::report::Outcome::Failed;
+        let (text, failed) = render(&sample(), &new, 10.0, Some(50.0));
+        assert!(failed, "{text}");
+        assert!(text.contains("gone  (the test failed)"), "{text}");
+        assert!(
+            text.contains(
+                "1 region(s) timed in the old run were not timed in the new one (their tests failed before timing \
+                 them)"
+            ) && text.contains("their time is unknown (--fail-above); their tests failed in the new run"),
+            "{text}"
+        );
+        assert!(!text.contains("renaming"), "{text}");
+    }
+
+    #[test]
+    fn a_fail_above_below_the_threshold_is_counted_in_the_summary() {
+        let (text, failed) = render(&sample(), &slower_by(1.2), 25.0, Some(15.0));
+        assert!(failed, "{text}");
+        assert!(
+            text.contains("0 of 1 regions slower by more than 25%; 1 by more than 15% (--fail-above)"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -153,13 +153,18 @@ pub(crate) fn acquire(
             }
         }
         let waited = started.elapsed();
+        // Who holds the devices, and what else keeps the test out (free memory it needs that
+        // other processes hold); locks no test of gpu-test's can be named for, where nothing is.
         let why = || {
-            let mut why = holders(&dir, &usable, slots);
-            for refusal in &refusals {
-                why.push_str("; ");
-                why.push_str(refusal);
+            let held = holders(&dir, &usable, slots);
+            let parts: Vec<&str> = std::iter::once(held.as_str())
+                .filter(|held| !held.is_empty())
+                .chain(refusals.iter().map(String::as_str))
+                .collect();
+            match parts.is_empty() {
+                true => "the devices are held by other tests".to_string(),
+                false => parts.join("; "),
             }
-            why
         };
         if waited >= settings.lease_timeout {
             return Err(format!(
@@ -393,7 +398,7 @@ fn try_device(dir: &Path, device: &DeviceInfo, slots: u32, test: &str, declared:
 /// `device 0 NVIDIA H100 is held by tests::a (process 123)`, for every held slot, of this run's
 /// slots or another's (which may allow more). A holder is named only while its lock is held and
 /// its process lives: the file of a released slot still names its last holder, and that of a lock
-/// held by anything else says nothing gpu-test can vouch for.
+/// held by anything else says nothing gpu-test can vouch for. Empty where none can be named.
 fn holders(dir: &Path, devices: &[&DeviceInfo], slots: u32) -> String {
     let mut held = Vec::new();
     for device in devices {
@@ -415,11 +420,7 @@ fn holders(dir: &Path, devices: &[&DeviceInfo], slots: u32) -> String {
             ));
         }
     }
-    if held.is_empty() {
-        "the devices are held by other tests".to_string()
-    } else {
-        held.join("; ")
-    }
+    held.join("; ")
 }
 
 /// The text of a lease file that is there and whose lock someone holds: a slot's file keeps
