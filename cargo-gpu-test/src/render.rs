@@ -247,11 +247,14 @@ fn text(report: &Report) -> String {
         for test in retried {
             let _ = writeln!(
                 out,
-                "  {} (then {}): {}",
+                "  {} (then {}):",
                 qualified(test),
-                outcome_word(test.outcome),
-                continued(&test.earlier_failures.join("; "))
+                outcome_word(test.outcome)
             );
+            // Each attempt on lines of its own: a failure of several lines would run into the next.
+            for failure in &test.earlier_failures {
+                let _ = writeln!(out, "      {}", continued(failure));
+            }
         }
     }
     if let Some(skipped) = skipped_text(report) {
@@ -446,19 +449,26 @@ mod tests {
     fn a_test_that_passed_after_failing_is_flaky_not_clean() {
         let mut report = sample();
         let saxpy = report.tests.iter_mut().find(|t| t.name == "saxpy").unwrap();
-        saxpy.earlier_failures = vec!["attempt 1: the process ended".to_string()];
+        saxpy.earlier_failures = vec![
+            "attempt 1: the process ended".to_string(),
+            "attempt 2: panicked: broken\n  left: 2\n right: 3".to_string(),
+        ];
         let text = render(&report, Format::Text);
         assert!(
             text.contains("4 GPU tests: 1 passed (1 flaky), 1 failed, 2 skipped\n"),
             "{text}"
         );
+        // Each attempt on lines of its own, a failure of several lines under it.
         assert!(
             text.contains(
-                "Earlier attempts that failed (nextest's retries):\n  my-crate::gpu saxpy (then passed): attempt 1: \
-                 the process ended\n"
+                "Earlier attempts that failed (nextest's retries):\n  my-crate::gpu saxpy (then passed):\n      \
+                 attempt 1: the process ended\n      attempt 2: panicked: broken\n        left: 2\n       right: 3\n"
             ),
             "{text}"
         );
+        // One attempt, for the layouts checked below.
+        let saxpy = report.tests.iter_mut().find(|t| t.name == "saxpy").unwrap();
+        saxpy.earlier_failures.truncate(1);
         let markdown = render(&report, Format::Markdown);
         assert!(
             markdown.contains("| `my-crate::gpu saxpy` | passed | attempt 1: the process ended |"),
@@ -470,7 +480,7 @@ mod tests {
         let text = render(&report, Format::Text);
         assert!(!text.contains("flaky"), "{text}");
         assert!(
-            text.contains("  my-crate::gpu saxpy (then skipped): attempt 1: the process ended\n"),
+            text.contains("  my-crate::gpu saxpy (then skipped):\n      attempt 1: the process ended\n"),
             "{text}"
         );
     }
