@@ -775,6 +775,27 @@ mod tests {
             stressed.entries[0]
         );
         assert!(stressed.entries[0].earlier_failures[0].starts_with("stress iteration 0, attempt 1: "));
+        // An attempt that ran names its devices: a retry may run on another GPU.
+        let mut on_a_gpu = Report::default();
+        let mut ran = failed.clone();
+        ran.devices = vec![DeviceRecord {
+            ordinal: 1,
+            name: "NVIDIA H200".to_string(),
+            compute_capability: "9.0".to_string(),
+            memory_bytes: 150_754_820_096,
+            uuid: None,
+        }];
+        on_a_gpu.merge(suite("gpu"), vec![ran]);
+        let mut retried = skipped("a");
+        retried.outcome = Outcome::Passed;
+        retried.attempt = 2;
+        retried.attempt_id = Some("run:gpu@a#2".to_string());
+        on_a_gpu.merge(suite("gpu"), vec![retried]);
+        assert!(
+            on_a_gpu.entries[0].earlier_failures[0].starts_with("attempt 1 on device 1 NVIDIA H200: "),
+            "{:?}",
+            on_a_gpu.entries[0].earlier_failures
+        );
         let xml = render_junit(&mut Rendered::new(report));
         assert!(
             xml.contains("<testcase name=\"a\" classname=\"gpu\" time=\"0.000\">\n      <flakyFailure message=\"attempt 1: needs 2"),

@@ -334,10 +334,15 @@ impl Report {
                         && existing.attempt_id.is_some()
                         && existing.attempt_id != entry.attempt_id
                     {
-                        let attempt = match existing.stress_iteration {
+                        let mut attempt = match existing.stress_iteration {
                             Some(iteration) => format!("stress iteration {iteration}, attempt {}", existing.attempt),
                             None => format!("attempt {}", existing.attempt),
                         };
+                        // A retry may run on another GPU: where the failing attempt ran.
+                        if !existing.devices.is_empty() {
+                            let labels: Vec<String> = existing.devices.iter().map(DeviceRecord::label).collect();
+                            attempt.push_str(&format!(" on {}", labels.join(", ")));
+                        }
                         earlier.push(format!("{attempt}: {}", existing.message()));
                     }
                     earlier.append(&mut entry.earlier_failures);
