@@ -455,11 +455,17 @@ fn a_driver_that_never_returns_is_bounded_at_every_stage() {
             .env("GPU_TEST_PROBE_TIMEOUT", "300ms");
         let run = execution_within_two_minutes(&machine, &["--ignored", "stuck_", "--test-threads", "1"]);
         assert_eq!(run.code, Some(101), "{hang}: {}", run.all());
-        // Only a body that started ran on its devices.
+        // Only a body that started ran on its devices; a setup that did not finish names them.
         assert_eq!(
             run.stderr
                 .contains("gpu-test: stuck_a_in_the_driver ran on device 0"),
             hang == "cuCtxSynchronize+1",
+            "{hang}: {}",
+            run.all()
+        );
+        assert_eq!(
+            run.stdout.contains("(its devices: device 0 NVIDIA Fake H100)"),
+            hang != "cuCtxSynchronize+1",
             "{hang}: {}",
             run.all()
         );

@@ -143,6 +143,34 @@ fn a_loaded_module_without_its_library_says_where_to_look() {
     assert_eq!(distinct.len(), tried.len(), "a name tried twice: {tried:?}");
 }
 
+/// Where neither `/proc/driver/nvidia/version` nor the driver library's file name gives the
+/// driver's release (WSL2, some sandboxes), NVML does; the kernel module's comes first.
+#[test]
+fn the_release_comes_from_nvml_where_nothing_else_tells_it() {
+    let release = |machine: Machine| machine.doctor(&["--json"]).json()["driver"]["release"].clone();
+    let no_module = || Machine::with_fake_driver().without_kernel_module();
+    assert_eq!(release(no_module()), serde_json::Value::Null);
+    assert_eq!(
+        release(no_module().env("FAKE_NVML_RELEASE", "580.95.05")),
+        "580.95.05"
+    );
+    // What is not a release is not taken for one.
+    assert_eq!(
+        release(no_module().env("FAKE_NVML_RELEASE", "not a release")),
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        release(Machine::with_fake_driver().env("FAKE_NVML_RELEASE", "580.95.05")),
+        "570.86.15"
+    );
+    let text = no_module().env("FAKE_NVML_RELEASE", "580.95.05").doctor(&[]);
+    assert!(
+        text.stdout.contains("  release        580.95.05 (from NVML)\n"),
+        "{}",
+        text.stdout
+    );
+}
+
 #[test]
 fn one_device_that_works() {
     let run = Machine::with_fake_driver().doctor(&["--json"]);

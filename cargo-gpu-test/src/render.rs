@@ -84,7 +84,9 @@ fn tests(n: usize) -> String {
 
 /// `41.3 us`, `1.20 ms`, `2.50 s`: three significant digits.
 pub fn format_ms(ms: f64) -> String {
-    let (value, unit) = if ms < 1.0 {
+    let (value, unit) = if ms < 0.001 {
+        (ms * 1_000_000.0, "ns")
+    } else if ms < 1.0 {
         (ms * 1000.0, "us")
     } else if ms < 1000.0 {
         (ms, "ms")
@@ -251,9 +253,10 @@ fn text(report: &Report) -> String {
                 qualified(test),
                 outcome_word(test.outcome)
             );
-            // Each attempt on lines of its own: a failure of several lines would run into the next.
+            // Each attempt on lines of its own, its later lines indented under it: a failure of
+            // several lines would run into the next.
             for failure in &test.earlier_failures {
-                let _ = writeln!(out, "      {}", continued(failure));
+                let _ = writeln!(out, "      {}", failure.trim_end().replace('\n', "\n        "));
             }
         }
     }
@@ -338,7 +341,11 @@ fn markdown(report: &Report) -> String {
                 "| `{}` | {} | {} |",
                 cell(&qualified(test)),
                 outcome_word(test.outcome),
-                cell(&test.earlier_failures.join("; "))
+                test.earlier_failures
+                    .iter()
+                    .map(|f| cell(f))
+                    .collect::<Vec<_>>()
+                    .join("<br>")
             );
         }
     }
@@ -462,10 +469,16 @@ mod tests {
         assert!(
             text.contains(
                 "Earlier attempts that failed (nextest's retries):\n  my-crate::gpu saxpy (then passed):\n      \
-                 attempt 1: the process ended\n      attempt 2: panicked: broken\n        left: 2\n       right: 3\n"
+                 attempt 1: the process ended\n      attempt 2: panicked: broken\n          left: 2\n         right: 3\n"
             ),
             "{text}"
         );
+        let markdown = render(&report, Format::Markdown);
+        assert!(
+            markdown.contains("attempt 1: the process ended<br>attempt 2: panicked: broken<br>  left: 2"),
+            "{markdown}"
+        );
+        assert_eq!(format_ms(0.0004), "400 ns");
         // One attempt, for the layouts checked below.
         let saxpy = report.tests.iter_mut().find(|t| t.name == "saxpy").unwrap();
         saxpy.earlier_failures.truncate(1);

@@ -333,7 +333,7 @@ impl Machine {
             let library = self.library_file();
             let mut names = Vec::new();
             if self.driver {
-                names.extend(["libcuda.so.1", "libcuda.so"]);
+                names.extend(["libcuda.so.1", "libcuda.so", "libnvidia-ml.so.1"]);
             }
             if self.nvrtc {
                 names.extend(["libnvrtc.so", "libnvrtc.so.12"]);

@@ -47,7 +47,11 @@ impl Diagnosis<'_> {
         if probe.kernel_module.as_ref().and_then(|m| m.release.as_ref()).is_none()
             && let Some(release) = probe.driver_release()
         {
-            let _ = writeln!(out, "  release        {release} (from the library's file name)");
+            let from = match probe.nvml_release.as_deref() {
+                Some(nvml) if nvml == release => "NVML",
+                _ => "the library's file name",
+            };
+            let _ = writeln!(out, "  release        {release} (from {from})");
         }
         let cuda = match (probe.driver.cuda_version, &probe.driver.version_error) {
             (Some(version), _) => format!("{version} (the newest CUDA this driver supports)"),

@@ -71,6 +71,9 @@ pub struct Probe {
     pub(crate) reported_device_count: Option<i32>,
     /// The NVIDIA kernel module, when loaded.
     pub(crate) kernel_module: Option<KernelModule>,
+    /// The driver's release as NVML gives it, asked only where neither the kernel module nor the
+    /// driver library's file name tells it.
+    pub(crate) nvml_release: Option<String>,
     /// The CUDA-related environment variables.
     pub(crate) environment: Environment,
     /// The directory `/proc` and `/dev` are read under (`/` unless `GPU_TEST_SYSTEM_ROOT` is set).
@@ -118,6 +121,18 @@ fn release_in_file_name(file: &str) -> Option<&str> {
     .then_some(release)
 }
 
+/// The release in the name of the driver library's file (`libcuda.so.550.54.14`), which the
+/// driver installs under its release; not that of a forward-compatibility library (`compat/`),
+/// whose release is its own, newer than the kernel module's that nvidia-smi shows.
+fn library_release(driver: &Driver) -> Option<&str> {
+    let library = driver.library.as_ref().ok()?;
+    let path = library.path.as_deref()?;
+    if path.ancestors().skip(1).any(|dir| dir.file_name().is_some_and(|name| name == "compat")) {
+        return None;
+    }
+    library.release_in_file_name()
+}
+
 /// The probe of this process, computed on first use and then shared.
 pub fn probe() -> &'static Probe {
     static PROBE: OnceLock<Probe> = OnceLock::new();
@@ -144,8 +159,10 @@ impl Probe {
         // Loading runs here (with the crash line in place): on a machine without a driver that
         // is all there is, and it costs no thread.
         let loaded = with_crash_line(|calls| driver::load_driver(&search, fallback, &link_dirs, calls));
+        let release_known = kernel_module.as_ref().is_some_and(|m| m.release.is_some());
+        let nvml_search = search.clone();
         let probed = match loaded {
-            Err(driver) => Ok((*driver, (Vec::new(), Vec::new(), None))),
+            Err(driver) => Ok((*driver, (Vec::new(), Vec::new(), None), None)),
             // A wedged GPU can block the driver forever: the probe waits for it only so long.
             Ok(loaded) => guarded(crate::settings::probe_timeout(), move |calls| {
                 let driver = driver::probe_driver(loaded, calls);
@@ -153,12 +170,19 @@ impl Probe {
                     Some(sys) => driver::probe_devices(sys),
                     None => (Vec::new(), Vec::new(), None),
                 };
-                (driver, devices)
+                // NVML only where nothing else tells the release (WSL2, some sandboxes): it is
+                // the slowest thing the probe would do.
+                let nvml = match driver.is_ready() && !release_known && library_release(&driver).is_none() {
+                    true => crate::cuda::nvml::driver_version(&nvml_search, calls)
+                        .and_then(|text| system::parse_release(&text)),
+                    false => None,
+                };
+                (driver, devices, nvml)
             }),
         };
-        let (driver, (mut devices, device_errors, reported_device_count)) = match probed {
+        let (driver, (mut devices, device_errors, reported_device_count), nvml_release) = match probed {
             Ok(probed) => probed,
-            Err(hung) => (Driver::hung(hung), (Vec::new(), Vec::new(), None)),
+            Err(hung) => (Driver::hung(hung), (Vec::new(), Vec::new(), None), None),
         };
         name_mig_instances(&mut devices, &environment.visible_devices());
         Probe {
@@ -167,6 +191,7 @@ impl Probe {
             device_errors,
             reported_device_count,
             kernel_module,
+            nvml_release,
             environment,
             system_root,
             search,
@@ -298,20 +323,14 @@ impl Probe {
     /// The driver release, e.g. `550.54.14`, when known: the kernel module's, or where
     /// `/proc/driver/nvidia/version` gives none (some containers and sandboxes), the one in the
     /// name of the driver library's file (`libcuda.so.550.54.14`), which the driver installs
-    /// under its release; not that of a forward-compatibility library (`compat/`), whose release
-    /// is not the one `nvidia-smi` shows.
+    /// under its release (not that of a forward-compatibility library, `compat/`, whose release
+    /// is not the one `nvidia-smi` shows); else NVML's (WSL2, whose `libcuda.so.1` is a plain
+    /// file, gives the Windows driver's).
     pub fn driver_release(&self) -> Option<&str> {
         if let Some(release) = self.kernel_module.as_ref().and_then(|m| m.release.as_deref()) {
             return Some(release);
         }
-        let library = self.driver.library.as_ref().ok()?;
-        // The forward-compatibility library has a release of its own, newer than the kernel
-        // module's that nvidia-smi shows.
-        let path = library.path.as_deref()?;
-        if path.ancestors().skip(1).any(|dir| dir.file_name().is_some_and(|name| name == "compat")) {
-            return None;
-        }
-        library.release_in_file_name()
+        library_release(&self.driver).or(self.nvml_release.as_deref())
     }
 
     /// A one-line summary: `driver 550.54.14 (CUDA 12.4), 2 devices: 0 NVIDIA H100 (sm_90), ...`.

@@ -206,16 +206,24 @@ pub(crate) fn execute(
         ),
     };
     // A test that failed before its body (no context, a setup that outlived the probe's limit)
-    // ran on no device: neither its output nor its report entry says it did.
-    let body_started = match &run.outcome {
-        Err(BodyFailure::Setup(_)) => false,
-        Err(BodyFailure::TimedOut { stage, .. }) => !stage.is_setup(),
-        _ => true,
+    // ran on no device: neither its output nor its report entry says it did. A setup that
+    // outlived its limit names the devices in its failure instead, or nothing would say which
+    // GPU did not answer.
+    let outcome = match run.outcome {
+        Err(failure @ BodyFailure::TimedOut { .. }) if !run.body_started && !run.devices.is_empty() => {
+            let labels: Vec<String> = run.devices.iter().map(DeviceInfo::label).collect();
+            Err(BodyFailure::Setup(format!(
+                "{} (its devices: {})",
+                failure.describe(),
+                labels.join(", ")
+            )))
+        }
+        outcome => outcome,
     };
     Execution {
-        outcome: run.outcome,
+        outcome,
         duration: started.elapsed(),
-        devices: if body_started { run.devices } else { Vec::new() },
+        devices: if run.body_started { run.devices } else { Vec::new() },
         timings: run.timings,
     }
 }
@@ -225,6 +233,8 @@ struct DevicesRun {
     outcome: Result<(), BodyFailure>,
     devices: Vec<DeviceInfo>,
     timings: Vec<Timing>,
+    /// Whether the body started: only then did the test run on `devices`.
+    body_started: bool,
 }
 
 /// The stage a test's work on its devices has reached, and when its body started, shared with
@@ -339,6 +349,7 @@ fn within(limits: Limits, work: OnDevices, probe: &'static Probe, leases: Vec<Le
                 }),
                 devices: leased,
                 timings: summarise(&samples.lock().unwrap_or_else(|p| p.into_inner())),
+                body_started: body_started.is_some(),
             };
         }
         match finished.recv_timeout(left.min(Duration::from_millis(100))) {
@@ -353,6 +364,7 @@ fn within(limits: Limits, work: OnDevices, probe: &'static Probe, leases: Vec<Le
                     )),
                     devices: leased,
                     timings: Vec::new(),
+                    body_started: progress.now().1.is_some(),
                 };
             }
         }
@@ -365,6 +377,7 @@ impl OnDevices {
             outcome: Err(failure),
             devices: Vec::new(),
             timings: Vec::new(),
+            body_started: false,
         };
         self.progress.enter(Stage::Opening);
         let gpu = match Gpu::open(probe, leases, self.samples.clone()) {
@@ -416,6 +429,7 @@ impl OnDevices {
             outcome,
             devices,
             timings: gpu.timings(),
+            body_started: true,
         }
     }
 }

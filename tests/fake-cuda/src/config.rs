@@ -17,6 +17,7 @@
 //! | `FAKE_CUDA_FREE` | what `cuMemGetInfo_v2` reports free (`100GiB`), whatever is allocated: a driver's answer that may not be right | none |
 //! | `FAKE_CUDA_KEPT_ON_FIRST_USE` | device memory (`2MiB`) the first stream-ordered allocation of the process makes the driver keep for good, as a real driver keeps what it sets up on first use | `0` |
 //! | `FAKE_CUDA_MEMORY_POOLS` | `1`: devices have stream-ordered memory pools, which keep what `cuMemFreeAsync` frees until `cuMemPoolTrimTo` | none |
+//! | `FAKE_NVML_RELEASE` | the driver release NVML's `nvmlSystemGetDriverVersion` gives; unset, `nvmlInit_v2` fails | none |
 //! | `FAKE_NVRTC_VERSION` | what `nvrtcVersion` reports | `12.8` |
 //! | `FAKE_NVRTC_BUILTINS` | `1`: compiling asks the loader for `libnvrtc-builtins.so.X.Y` by name, as NVRTC does, and fails with `NVRTC_ERROR_BUILTIN_OPERATION_FAILURE` without it | none |
 //!

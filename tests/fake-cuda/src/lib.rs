@@ -1,9 +1,9 @@
-//! A fake CUDA driver (`libcuda`) and NVRTC (`libnvrtc`) in one shared library, so that
-//! gpu-test's probe, `Gpu` handle and harness run their real loading and calling paths on
-//! machines without a GPU.
+//! A fake CUDA driver (`libcuda`), NVRTC (`libnvrtc`) and NVML's driver release in one shared
+//! library, so that gpu-test's probe, `Gpu` handle and harness run their real loading and calling
+//! paths on machines without a GPU.
 //!
-//! The tests put this library in a directory under the names `libcuda.so.1`, `libcuda.so` and
-//! `libnvrtc.so`, point `LD_LIBRARY_PATH` at it, and start a child process. Its answers are set by
+//! The tests put this library in a directory under the names `libcuda.so.1`, `libcuda.so`,
+//! `libnvidia-ml.so.1` and `libnvrtc.so`, point `LD_LIBRARY_PATH` at it, and start a child process. Its answers are set by
 //! environment variables; see [`config`]. To "leave out" a symbol, the tests copy the library and
 //! rename the symbol in the copy's dynamic string table, so that `dlsym` no longer finds it.
 //!
@@ -13,6 +13,7 @@
 
 pub mod config;
 mod driver;
+mod nvml;
 mod nvrtc;
 mod state;
 
