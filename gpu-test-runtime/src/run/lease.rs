@@ -119,6 +119,8 @@ pub(crate) fn acquire(
         }
         let mut held = Vec::with_capacity(needed);
         let mut refusals = Vec::new();
+        // Whether a device had every slot held, by whoever holds it.
+        let mut full = false;
         for device in &usable {
             if held.len() == needed {
                 break;
@@ -133,7 +135,7 @@ pub(crate) fn acquire(
             match admit(&dir, device, slots, test, demand, free_memory)? {
                 Ok(lease) => held.push(lease),
                 Err(Refusal::Memory(why)) => refusals.push(why),
-                Err(Refusal::Full) => {}
+                Err(Refusal::Full) => full = true,
             }
         }
         if held.len() == needed {
@@ -154,17 +156,18 @@ pub(crate) fn acquire(
         }
         let waited = started.elapsed();
         // Who holds the devices, and what else keeps the test out (free memory it needs that
-        // other processes hold); locks no test of gpu-test's can be named for, where nothing is.
+        // other processes hold); a device held by something no test of gpu-test's can be named
+        // for (another PID namespace) is still said to be held.
         let why = || {
-            let held = holders(&dir, &usable, slots);
+            let mut held = holders(&dir, &usable, slots);
+            if held.is_empty() && (full || refusals.is_empty()) {
+                held = "the devices are held by other tests".to_string();
+            }
             let parts: Vec<&str> = std::iter::once(held.as_str())
                 .filter(|held| !held.is_empty())
                 .chain(refusals.iter().map(String::as_str))
                 .collect();
-            match parts.is_empty() {
-                true => "the devices are held by other tests".to_string(),
-                false => parts.join("; "),
-            }
+            parts.join("; ")
         };
         if waited >= settings.lease_timeout {
             return Err(format!(
