@@ -35,6 +35,8 @@ pub struct Row {
     /// Whether the test failed in the new run: a region it no longer timed is then not a rename,
     /// and one it timed before failing is not a clean measurement.
     pub new_failed: bool,
+    /// Whether the test failed in the old run: what it timed is no clean baseline either.
+    pub old_failed: bool,
 }
 
 impl Row {
@@ -84,12 +86,15 @@ fn regions(report: &Report) -> BTreeMap<Key, (String, f64)> {
 
 /// Every region of either run, sorted by test and label.
 pub fn compare(old: &Report, new: &Report) -> Vec<Row> {
-    let failed_in_new: BTreeSet<String> = new
-        .tests
-        .iter()
-        .filter(|test| test.outcome == crate::report::Outcome::Failed)
-        .map(|test| format!("{} {}", suite_key(&test.suite), test.name))
-        .collect();
+    let failed = |report: &Report| -> BTreeSet<String> {
+        report
+            .tests
+            .iter()
+            .filter(|test| test.outcome == crate::report::Outcome::Failed)
+            .map(|test| format!("{} {}", suite_key(&test.suite), test.name))
+            .collect()
+    };
+    let (failed_in_old, failed_in_new) = (failed(old), failed(new));
     let old = regions(old);
     let mut new = regions(new);
     let mut rows = Vec::new();
@@ -102,6 +107,7 @@ pub fn compare(old: &Report, new: &Report) -> Vec<Row> {
         rows.push(Row {
             test,
             new_failed: failed_in_new.contains(&key.0),
+            old_failed: failed_in_old.contains(&key.0),
             label: key.1,
             device: key.2,
             old_ms: Some(old_ms),
@@ -112,6 +118,7 @@ pub fn compare(old: &Report, new: &Report) -> Vec<Row> {
         rows.push(Row {
             test,
             new_failed: failed_in_new.contains(&key.0),
+            old_failed: failed_in_old.contains(&key.0),
             label: key.1,
             device: key.2,
             old_ms: None,
@@ -171,8 +178,10 @@ pub fn render(old: &Report, new: &Report, threshold: f64, fail_above: Option<f64
                 (None, _, None) => "gone".to_string(),
                 _ => "-".to_string(),
             };
-            if row.new_failed {
-                change.push_str("  (the test failed)");
+            match (row.old_failed, row.new_failed) {
+                (_, true) => change.push_str("  (the test failed)"),
+                (true, false) => change.push_str("  (the test failed in the old run)"),
+                (false, false) => {}
             }
             [
                 row.test.clone(),
@@ -398,6 +407,17 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("renaming"), "{text}");
+    }
+
+    #[test]
+    fn a_baseline_from_a_failed_test_is_marked() {
+        let mut old = sample();
+        old.tests[3].outcome = crate::report::Outcome::Failed;
+        let (text, _) = render(&old, &slower_by(1.2), 10.0, None);
+        assert!(
+            text.contains("+20.0%  SLOWER  (the test failed in the old run)"),
+            "{text}"
+        );
     }
 
     #[test]
