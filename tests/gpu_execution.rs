@@ -364,9 +364,17 @@ fn an_error_code_cudarc_does_not_know_is_reported_as_a_number() {
 #[test]
 fn a_body_past_its_timeout_fails_and_keeps_its_device_from_later_tests() {
     // A probe limit past what the clock can count is no limit, not an overflow.
-    let machine = Machine::with_fake_driver().env("GPU_TEST_PROBE_TIMEOUT", "5000000000000000h");
+    let report = gpu_test_tests::scratch_dir().join(format!("timeout-{}.json", std::process::id()));
+    let machine = Machine::with_fake_driver()
+        .env("GPU_TEST_PROBE_TIMEOUT", "5000000000000000h")
+        .env("GPU_TEST_REPORT", report.to_str().unwrap());
     let run = execution(&machine, &["--ignored", "hang_", "--test-threads", "1"]);
     assert_eq!(run.code, Some(101), "{}", run.all());
+    // The report tells a hang from a failure.
+    let json = gpu_test_tests::read_report(&report);
+    let hung = gpu_test_tests::report_entry(&json, "hang_a").unwrap_or_else(|| panic!("{json:#}"));
+    assert_eq!(hung["kind"], "timed_out", "{hung:#}");
+    let _ = std::fs::remove_file(&report);
     // The hung body sleeps for 60 s and then says so: the run ended without waiting for it.
     assert!(run.stderr.contains("holding: hang_a began"), "{}", run.all());
     assert!(!run.stderr.contains("holding: hang_a ended"), "{}", run.all());
@@ -464,7 +472,8 @@ fn a_driver_that_never_returns_is_bounded_at_every_stage() {
             run.all()
         );
         assert_eq!(
-            run.stdout.contains("(its devices: device 0 NVIDIA Fake H100)"),
+            run.stdout
+                .contains("cannot use its devices (device 0 NVIDIA Fake H100)"),
             hang != "cuCtxSynchronize+1",
             "{hang}: {}",
             run.all()

@@ -711,6 +711,28 @@ mod tests {
     }
 
     #[test]
+    fn a_timeout_is_a_kind_of_its_own() {
+        let mut hung = skipped("a");
+        hung.outcome = Outcome::Failed;
+        hung.cause = Cause::TimedOut("did not finish within its timeout of 2s".to_string());
+        assert!(
+            json_entry(&hung).contains("\"kind\": \"timed_out\""),
+            "{}",
+            json_entry(&hung)
+        );
+        assert!(
+            junit_testcase(&hung).contains("type=\"timed_out\""),
+            "{}",
+            junit_testcase(&hung)
+        );
+        // A state read back keeps it.
+        let mut report = Report::default();
+        report.merge(suite("gpu"), vec![hung]);
+        let read: Report = serde_json::from_str(&state_text(&mut Rendered::new(report))).unwrap();
+        assert_eq!(read.entries[0].kind(), Some("timed_out"));
+    }
+
+    #[test]
     fn a_failed_testcase_says_where_it_ran_and_what_it_timed() {
         let mut failed = skipped("a");
         failed.outcome = Outcome::Failed;

@@ -12,6 +12,7 @@ use super::state::RunOwner;
 use crate::decide::skip::SkipReason;
 use crate::probe::{DeviceInfo, Probe};
 use crate::run::Execution;
+use crate::run::body::BodyFailure;
 use crate::run::timing::Timing;
 use crate::util::format::format_bytes;
 
@@ -47,6 +48,8 @@ pub(crate) enum Cause {
     Unmet(Arc<SkipReason>),
     /// The body failed.
     Failure(String),
+    /// It outlived a time limit (its `timeout`, or the probe's before the body): why, in words.
+    TimedOut(String),
 }
 
 /// One test's line in the report.
@@ -184,6 +187,7 @@ impl Entry {
     pub(crate) fn executed(suite: &Arc<str>, name: &str, execution: &Execution) -> Entry {
         let (outcome, cause) = match &execution.outcome {
             Ok(()) => (Outcome::Passed, Cause::None),
+            Err(failure @ BodyFailure::TimedOut { .. }) => (Outcome::Failed, Cause::TimedOut(failure.describe())),
             Err(failure) => (Outcome::Failed, Cause::Failure(failure.describe())),
         };
         Entry {
@@ -199,7 +203,7 @@ impl Entry {
         match &self.cause {
             Cause::None => None,
             Cause::Unmet(reason) => Some(&reason.reason),
-            Cause::Failure(message) => Some(message),
+            Cause::Failure(message) | Cause::TimedOut(message) => Some(message),
         }
     }
 
@@ -211,10 +215,12 @@ impl Entry {
         }
     }
 
-    /// The kind of unmet requirement (`no_driver`, ...).
+    /// The kind of unmet requirement (`no_driver`, ...), or `timed_out` for a test that outlived
+    /// a time limit, so that a report's reader can tell a hang from a failure.
     pub(crate) fn kind(&self) -> Option<&'static str> {
         match &self.cause {
             Cause::Unmet(reason) => Some(reason.kind.as_str()),
+            Cause::TimedOut(_) => Some("timed_out"),
             _ => None,
         }
     }

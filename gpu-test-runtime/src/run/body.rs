@@ -79,6 +79,9 @@ pub(crate) enum BodyFailure {
         /// The variable that gave it its timeout (`GPU_TEST_TIMEOUT`), where its own `timeout`
         /// key did not.
         set_by: Option<&'static str>,
+        /// The devices, named, where the body had not started: the failure is then the one
+        /// place that says which GPU did not answer.
+        devices: Option<String>,
     },
     /// It returned, but the device reported a CUDA error for the work it left behind.
     Cuda(String),

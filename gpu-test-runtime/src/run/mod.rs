@@ -73,6 +73,7 @@ impl BodyFailure {
                 limit,
                 stage: Stage::Body,
                 set_by,
+                ..
             } => format!(
                 "did not finish within its timeout of {}: it was still running its body (its own code, or a \
                  driver call the body made), and was abandoned; its thread may still be using the GPU, so later \
@@ -80,15 +81,23 @@ impl BodyFailure {
                  log for Xid errors: `sudo dmesg | grep -i xid`)",
                 timeout_text(*limit, *set_by)
             ),
-            BodyFailure::TimedOut { limit, stage, .. } if stage.is_setup() => format!(
+            BodyFailure::TimedOut {
+                limit,
+                stage,
+                devices,
+                ..
+            } if stage.is_setup() => format!(
                 "could not start: it was still {} after {} (GPU_TEST_PROBE_TIMEOUT; the CUDA driver had not \
                  returned), and was abandoned; a GPU that does not answer may be hung (check `nvidia-smi`, and \
                  the kernel log for Xid errors: `sudo dmesg | grep -i xid`), and later tests in this process \
-                 cannot use its devices",
+                 cannot use its devices{}",
                 stage.doing(),
-                format_duration(*limit)
+                format_duration(*limit),
+                devices.as_ref().map(|devices| format!(" ({devices})")).unwrap_or_default()
             ),
-            BodyFailure::TimedOut { limit, stage, set_by } => format!(
+            BodyFailure::TimedOut {
+                limit, stage, set_by, ..
+            } => format!(
                 "did not finish within its timeout of {}: it was still {} (the CUDA driver had not returned), \
                  and was abandoned; a GPU that does not finish its work may be hung (check `nvidia-smi`, and \
                  the kernel log for Xid errors: `sudo dmesg | grep -i xid`), and later tests in this process \
@@ -206,22 +215,10 @@ pub(crate) fn execute(
         ),
     };
     // A test that failed before its body (no context, a setup that outlived the probe's limit)
-    // ran on no device: neither its output nor its report entry says it did. A setup that
-    // outlived its limit names the devices in its failure instead, or nothing would say which
-    // GPU did not answer.
-    let outcome = match run.outcome {
-        Err(failure @ BodyFailure::TimedOut { .. }) if !run.body_started && !run.devices.is_empty() => {
-            let labels: Vec<String> = run.devices.iter().map(DeviceInfo::label).collect();
-            Err(BodyFailure::Setup(format!(
-                "{} (its devices: {})",
-                failure.describe(),
-                labels.join(", ")
-            )))
-        }
-        outcome => outcome,
-    };
+    // ran on no device: neither its output nor its report entry says it did (a setup that
+    // outlived its limit names them in its failure).
     Execution {
-        outcome,
+        outcome: run.outcome,
         duration: started.elapsed(),
         devices: if run.body_started { run.devices } else { Vec::new() },
         timings: run.timings,
@@ -346,6 +343,10 @@ fn within(limits: Limits, work: OnDevices, probe: &'static Probe, leases: Vec<Le
                     limit,
                     stage,
                     set_by: body_started.and(limits.body_set_by),
+                    devices: body_started.is_none().then(|| {
+                        let labels: Vec<String> = leased.iter().map(DeviceInfo::label).collect();
+                        labels.join(", ")
+                    }),
                 }),
                 devices: leased,
                 timings: summarise(&samples.lock().unwrap_or_else(|p| p.into_inner())),
