@@ -236,10 +236,10 @@ fn text(report: &Report) -> String {
             let _ = writeln!(
                 out,
                 ": {}",
-                continued(test.reason.as_deref().unwrap_or(outcome_word(outcome)))
+                continued(test.reason.as_deref().unwrap_or(outcome_word(outcome)), 6)
             );
             if let Some(hint) = &test.hint {
-                let _ = writeln!(out, "      fix: {}", continued(hint));
+                let _ = writeln!(out, "      fix: {}", continued(hint, 6));
             }
         }
     }
@@ -256,7 +256,7 @@ fn text(report: &Report) -> String {
             // Each attempt on lines of its own, its later lines indented under it: a failure of
             // several lines would run into the next.
             for failure in &test.earlier_failures {
-                let _ = writeln!(out, "      {}", failure.trim_end().replace('\n', "\n        "));
+                let _ = writeln!(out, "      {}", continued(failure, 8));
             }
         }
     }
@@ -275,9 +275,10 @@ fn text(report: &Report) -> String {
 }
 
 /// A message of several lines (an assertion's `left:` and `right:`) for the text layout: each
-/// line after the first indented under its test, so that none reads as an entry of its own.
-fn continued(text: &str) -> String {
-    text.trim_end().replace('\n', "\n      ")
+/// line after the first indented by `indent` spaces, under what it belongs to, so that none
+/// reads as an entry of its own.
+fn continued(text: &str, indent: usize) -> String {
+    text.trim_end().replace('\n', &format!("\n{:indent$}", ""))
 }
 
 /// Text for a Markdown table cell: pipes and newlines would break the table, so lines are

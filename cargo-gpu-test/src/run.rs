@@ -210,16 +210,14 @@ pub fn run(runner: Runner, args: &[OsString]) -> Result<i32, String> {
     };
     // The report path first: what `run` needs of it (a JSON report) is more than the tests do.
     let report = ReportPath::choose(std::env::var_os("GPU_TEST_REPORT"))?;
-    // Before anything is built: nextest hides what its test processes print about the variables.
-    for warning in gpu_test_runtime::__companion::check_variables()? {
-        say_line!("cargo gpu-test: warning: {warning}");
-    }
     // A report of an earlier run at the user's path must not pass for this run's: the file that
     // is there now is not read afterwards. It is held open until then, so that its inode cannot
     // be given to a file the run writes.
     let earlier = open_report(&report.path)?;
-    if report.temporary.is_none() {
-        gpu_test_runtime::__companion::check_report()?;
+    // Before anything is built, what each test process checks as it starts (nextest would hide
+    // its warnings, and make a refusal a list-phase failure).
+    for warning in gpu_test_runtime::__companion::check_settings()? {
+        say_line!("cargo gpu-test: warning: {warning}");
     }
     let mut command = Command::new(cargo());
     if nextest {

@@ -165,31 +165,25 @@ pub mod __companion {
     pub use crate::report::github::skip_notice;
     pub use crate::util::files::open_existing;
 
-    /// Checks gpu-test's environment variables as the tests will read them: an error (the
-    /// refused values) where every GPU test would fail on them, else the warnings
-    /// for variables that look like gpu-test's but are not (`GPU_TEST_STIRCT`), which the test
-    /// processes print where nextest hides them.
-    pub fn check_variables() -> Result<Vec<String>, String> {
-        match crate::settings::settings() {
-            Ok(settings) => Ok(settings.unknown.clone()),
-            Err(errors) => {
-                let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                Err(lines.join("; "))
-            }
-        }
+    /// gpu-test's settings, or the values every GPU test would refuse, in one line.
+    fn settings() -> Result<&'static crate::settings::Settings, String> {
+        crate::settings::settings().map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            lines.join("; ")
+        })
     }
 
-    /// Checks the report `GPU_TEST_REPORT` asks for as every test process will, before any
-    /// runs: its directory is made, and a file there that is not a gpu-test report is an error.
-    pub fn check_report() -> Result<(), String> {
-        match crate::settings::settings() {
-            Ok(settings) => match &settings.report {
-                Some(target) => crate::report::file::check_writable(target),
-                None => Ok(()),
-            },
-            // Said by check_variables.
-            Err(_) => Ok(()),
+    /// Checks, before a run, what every test process will check as it starts: the variables'
+    /// values, and the report `GPU_TEST_REPORT` asks for (its directory is made, and a file there
+    /// that is not a gpu-test report is refused). Returns the warnings for variables that look
+    /// like gpu-test's but are not (`GPU_TEST_STIRCT`), which the test processes print where
+    /// nextest hides them.
+    pub fn check_settings() -> Result<Vec<String>, String> {
+        let settings = settings()?;
+        if let Some(target) = &settings.report {
+            crate::report::file::check_writable(target)?;
         }
+        Ok(settings.unknown.clone())
     }
 
     /// This user's runtime directory (`GPU_TEST_RUNTIME_DIR` or its default), created private if
@@ -197,10 +191,7 @@ pub mod __companion {
     /// for the companion's own temporary files. The error says why and what to do, as the tests
     /// would (a variable gpu-test does not accept, which every GPU test would fail on).
     pub fn runtime_dir() -> Result<std::path::PathBuf, String> {
-        let settings = crate::settings::settings().map_err(|errors| {
-            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            lines.join("; ")
-        })?;
+        let settings = settings()?;
         crate::util::files::ensure_private_dir(&settings.runtime_dir)
             .map_err(|error| settings.unusable_runtime_dir(&error))?;
         Ok(settings.runtime_dir.clone())

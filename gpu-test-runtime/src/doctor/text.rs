@@ -47,9 +47,10 @@ impl Diagnosis<'_> {
         if probe.kernel_module.as_ref().and_then(|m| m.release.as_ref()).is_none()
             && let Some(release) = probe.driver_release()
         {
-            let from = match probe.nvml_release.as_deref() {
-                Some(nvml) if nvml == release => "NVML",
-                _ => "the library's file name",
+            // NVML is asked only where the file name tells nothing.
+            let from = match probe.nvml_release {
+                Some(_) => "NVML",
+                None => "the library's file name",
             };
             let _ = writeln!(out, "  release        {release} (from {from})");
         }

@@ -159,14 +159,13 @@ pub(crate) fn acquire(
         // other processes hold); a device held by something no test of gpu-test's can be named
         // for (another PID namespace) is still said to be held.
         let why = || {
-            let mut held = holders(&dir, &usable, slots);
-            if held.is_empty() && (full || refusals.is_empty()) {
-                held = "the devices are held by other tests".to_string();
+            let mut parts = Vec::new();
+            match holders(&dir, &usable, slots) {
+                named if !named.is_empty() => parts.push(named),
+                _ if full || refusals.is_empty() => parts.push("the devices are held by other tests".to_string()),
+                _ => {}
             }
-            let parts: Vec<&str> = std::iter::once(held.as_str())
-                .filter(|held| !held.is_empty())
-                .chain(refusals.iter().map(String::as_str))
-                .collect();
+            parts.extend(refusals.iter().cloned());
             parts.join("; ")
         };
         if waited >= settings.lease_timeout {

@@ -214,13 +214,10 @@ pub(crate) fn execute(
             leases,
         ),
     };
-    // A test that failed before its body (no context, a setup that outlived the probe's limit)
-    // ran on no device: neither its output nor its report entry says it did (a setup that
-    // outlived its limit names them in its failure).
     Execution {
         outcome: run.outcome,
         duration: started.elapsed(),
-        devices: if run.body_started { run.devices } else { Vec::new() },
+        devices: run.devices,
         timings: run.timings,
     }
 }
@@ -228,10 +225,10 @@ pub(crate) fn execute(
 /// What a test's work on its devices came to.
 struct DevicesRun {
     outcome: Result<(), BodyFailure>,
+    /// The devices its body ran on: none where it failed before its body (no context, a setup
+    /// that outlived the probe's limit, which names them in its failure instead).
     devices: Vec<DeviceInfo>,
     timings: Vec<Timing>,
-    /// Whether the body started: only then did the test run on `devices`.
-    body_started: bool,
 }
 
 /// The stage a test's work on its devices has reached, and when its body started, shared with
@@ -348,9 +345,8 @@ fn within(limits: Limits, work: OnDevices, probe: &'static Probe, leases: Vec<Le
                         labels.join(", ")
                     }),
                 }),
-                devices: leased,
+                devices: if body_started.is_some() { leased } else { Vec::new() },
                 timings: summarise(&samples.lock().unwrap_or_else(|p| p.into_inner())),
-                body_started: body_started.is_some(),
             };
         }
         match finished.recv_timeout(left.min(Duration::from_millis(100))) {
@@ -363,9 +359,8 @@ fn within(limits: Limits, work: OnDevices, probe: &'static Probe, leases: Vec<Le
                     outcome: Err(BodyFailure::Setup(
                         "the thread running the test ended without a result".to_string(),
                     )),
-                    devices: leased,
+                    devices: if progress.now().1.is_some() { leased } else { Vec::new() },
                     timings: Vec::new(),
-                    body_started: progress.now().1.is_some(),
                 };
             }
         }
@@ -378,7 +373,6 @@ impl OnDevices {
             outcome: Err(failure),
             devices: Vec::new(),
             timings: Vec::new(),
-            body_started: false,
         };
         self.progress.enter(Stage::Opening);
         let gpu = match Gpu::open(probe, leases, self.samples.clone()) {
@@ -430,7 +424,6 @@ impl OnDevices {
             outcome,
             devices,
             timings: gpu.timings(),
-            body_started: true,
         }
     }
 }
