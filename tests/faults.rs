@@ -360,8 +360,10 @@ fn a_second_run_writing_the_same_report_at_once_fails_loudly() {
     let owner = serde_json::json!({ "pid": other.id(), "start": start_time(other.id()) });
     let state = state_file(&machine, &report);
     std::fs::create_dir_all(state.parent().unwrap()).unwrap();
-    let theirs = serde_json::json!({ "run": "parent-other", "owner": owner, "suites": [], "entries": [] });
-    std::fs::write(&state, theirs.to_string()).unwrap();
+    let theirs = serde_json::json!({
+        "run": "parent-other", "owner": owner, "gpu_test_version": "0.1.0", "format": "json", "suites": []
+    });
+    std::fs::write(&state, format!("gpu-test report state 2\n{theirs}\n")).unwrap();
     std::fs::write(
         &report,
         "{\"gpu_test_version\": \"0.1.0\", \"tests\": [\"theirs\"]}",
@@ -891,16 +893,15 @@ fn a_state_file_with_numbers_out_of_range_fails_loudly_without_a_panic() {
     let run = format!("parent-{me}-{}", start_time(me));
     let state = state_file(&machine, &report);
     std::fs::create_dir_all(state.parent().unwrap()).unwrap();
-    let broken = serde_json::json!({
-        "run": run,
-        "suites": [],
-        "entries": [{
-            "suite": "other::gpu", "name": "t", "outcome": "failed", "cause": "none",
-            "duration": { "secs": 18446744073709551615u64, "nanos": 4000000000u64 },
-            "devices": [], "timings": []
-        }]
+    let header = serde_json::json!({
+        "run": run, "owner": null, "gpu_test_version": "0.1.0", "format": "json", "suites": []
     });
-    std::fs::write(&state, broken.to_string()).unwrap();
+    let entry = "{}";
+    let broken = format!(
+        "gpu-test report state 2\n{header}\n10 1 {} 0 18446744073709551615 4000000000 failed\nother::gput{entry}\n",
+        entry.len()
+    );
+    std::fs::write(&state, broken).unwrap();
     for run in [
         libtest(&machine, &["--exact", "round_trip"]),
         harness(&machine, &["--exact", "round_trip"]),
@@ -908,7 +909,10 @@ fn a_state_file_with_numbers_out_of_range_fails_loudly_without_a_panic() {
         run.assert_clean();
         assert_eq!(run.code, Some(101), "{}", run.all());
         assert!(
-            run.stderr.contains("this run's report state in") && run.stderr.contains("cannot be read"),
+            run.stderr.contains("this run's report state in")
+                && run
+                    .stderr
+                    .contains("cannot be read (record 1 has \"4000000000\" for its duration's nanoseconds)"),
             "{}",
             run.all()
         );

@@ -1,7 +1,7 @@
 //! `GPU_TEST_REPORT`: a JUnit or JSON file describing every GPU test of a run.
 //!
 //! Processes of one run (the test binaries of `cargo test`, or nextest's list phase and one
-//! process per test) each merge their entries into the run's [`Report`] in a state file under a
+//! process per test) each merge their entries into the run's [`State`], kept in a file under a
 //! lock, then render the whole report in the format asked for and put it in place atomically: no
 //! entry is lost and no reader sees a half-written file.
 
@@ -14,8 +14,9 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use super::console::timing_line;
-use super::model::{DeviceRecord, Entry, Outcome, Placed, Report, SuiteInfo, test_key};
+use super::model::{DeviceRecord, Entry, Outcome, SuiteInfo};
 use super::state::{RunOwner, STALE_AFTER, run_id, run_owner};
+use super::store::{State, Unreadable, whose};
 use crate::probe::Probe;
 use crate::run::timing::Timing;
 use crate::settings::{ReportFormat, ReportTarget, Settings};
@@ -34,7 +35,7 @@ struct JsonReport<'a> {
     host: Option<String>,
     summary: JsonSummary,
     suites: &'a [SuiteInfo],
-    // `tests` follows, each entry's text made once (`EntryTexts`).
+    // `tests` follows: each entry's text as the run's state keeps it.
 }
 
 #[derive(Serialize)]
@@ -94,33 +95,34 @@ impl<'a> JsonTiming<'a> {
     }
 }
 
-/// The JSON report, each entry's part made once.
-fn render_json(rendered: &mut Rendered) -> String {
-    let Rendered { report, texts } = rendered;
+/// The JSON report, from its entries' texts as `state` keeps them, written into `text` (emptied
+/// first).
+fn write_json(state: &State, text: &mut String) {
     let json = JsonReport {
         gpu_test_version: env!("CARGO_PKG_VERSION"),
-        run: &report.run,
+        run: &state.run,
         written_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         host: host_name(),
         summary: JsonSummary {
-            tests: report.entries.len(),
-            passed: report.count(Outcome::Passed),
-            failed: report.count(Outcome::Failed),
-            skipped: report.count(Outcome::Skipped),
+            tests: state.records.len(),
+            passed: state.count(Outcome::Passed),
+            failed: state.count(Outcome::Failed),
+            skipped: state.count(Outcome::Skipped),
         },
-        suites: &report.suites,
+        suites: &state.suites,
     };
     let head = serde_json::to_string_pretty(&json).unwrap_or_default();
     // The object without its closing brace, then `tests` as its last field.
-    let mut text = head.strip_suffix("\n}").unwrap_or(&head).to_string();
-    if report.entries.is_empty() {
+    text.clear();
+    text.push_str(head.strip_suffix("\n}").unwrap_or(&head));
+    if state.records.is_empty() {
         text.push_str(",\n  \"tests\": []\n}\n");
-        return text;
+        return;
     }
     text.push_str(",\n  \"tests\": [\n");
-    push_joined(&mut text, &entry_texts(&report.entries, texts, EntryTexts::json), ",\n");
+    let parts: Vec<&str> = state.records.iter().map(|record| record.text()).collect();
+    push_joined(text, &parts, ",\n");
     text.push_str("\n  ]\n}\n");
-    text
 }
 
 /// One entry of the JSON report, pretty, indented as an element of its `tests`.
@@ -157,23 +159,6 @@ fn json_entry(entry: &Entry) -> String {
     text
 }
 
-/// The report state (what `serde_json::to_string(report)` writes), each entry's part made once.
-fn state_text(rendered: &mut Rendered) -> String {
-    let Rendered { report, texts } = rendered;
-    fn compact<T: Serialize>(value: &T) -> String {
-        serde_json::to_string(value).unwrap_or_default()
-    }
-    let mut text = format!(
-        "{{\"run\":{},\"owner\":{},\"suites\":{},\"entries\":[",
-        compact(&report.run),
-        compact(&report.owner),
-        compact(&report.suites)
-    );
-    push_joined(&mut text, &entry_texts(&report.entries, texts, EntryTexts::state), ",");
-    text.push_str("]}");
-    text
-}
-
 /// Appends `parts` to `text` with `separator` between them, making room once.
 fn push_joined(text: &mut String, parts: &[&str], separator: &str) {
     text.reserve(parts.iter().map(|part| part.len() + separator.len()).sum());
@@ -182,85 +167,6 @@ fn push_joined(text: &mut String, parts: &[&str], separator: &str) {
             text.push_str(separator);
         }
         text.push_str(part);
-    }
-}
-
-/// Each entry's text of one kind, made where it is not yet.
-fn entry_texts<'t>(
-    entries: &[Entry],
-    texts: &'t mut [EntryTexts],
-    text: for<'e> fn(&'t mut EntryTexts, &'e Entry) -> &'t str,
-) -> Vec<&'t str> {
-    entries.iter().zip(texts).map(|(entry, texts)| text(texts, entry)).collect()
-}
-
-/// One entry's texts, made as they are first asked for and kept while the entry stays the same:
-/// a process writes the whole report as each body starts and ends, and serialising every entry
-/// again for each write made what a report costs grow with the square of the tests.
-#[derive(Default, Clone)]
-struct EntryTexts {
-    state: Option<String>,
-    json: Option<String>,
-    junit: Option<String>,
-}
-
-impl EntryTexts {
-    fn state(&mut self, entry: &Entry) -> &str {
-        self.state
-            .get_or_insert_with(|| serde_json::to_string(entry).unwrap_or_default())
-    }
-
-    fn json(&mut self, entry: &Entry) -> &str {
-        self.json.get_or_insert_with(|| json_entry(entry))
-    }
-
-    fn junit(&mut self, entry: &Entry) -> &str {
-        self.junit.get_or_insert_with(|| junit_testcase(entry))
-    }
-}
-
-/// A report with each of its entries' texts (`texts[i]` is `report.entries[i]`'s).
-#[derive(Default)]
-struct Rendered {
-    report: Report,
-    texts: Vec<EntryTexts>,
-}
-
-impl Rendered {
-    /// A report none of whose texts is made yet.
-    fn new(report: Report) -> Rendered {
-        let texts = vec![EntryTexts::default(); report.entries.len()];
-        Rendered { report, texts }
-    }
-
-    /// A report read anew, with the texts of `earlier` for each entry it still has unchanged: a
-    /// state another process wrote since (nextest runs tests in parallel processes) differs from
-    /// this process's last in a few entries, not in all.
-    fn reusing(report: Report, earlier: Rendered) -> Rendered {
-        let mut rendered = Rendered::new(report);
-        let mut earlier = earlier.report.entries.into_iter().zip(earlier.texts).peekable();
-        for (entry, texts) in rendered.report.entries.iter().zip(&mut rendered.texts) {
-            // Both are sorted, as gpu-test writes them; out of order, fewer texts are reused.
-            while earlier
-                .next_if(|(old, _)| test_key(old) < test_key(entry))
-                .is_some()
-            {}
-            if let Some((_, old_texts)) = earlier.next_if(|(old, _)| old == entry) {
-                *texts = old_texts;
-            }
-        }
-        rendered
-    }
-
-    /// Merges as [`Report::merge`] does, dropping the texts of the entries that changed.
-    fn merge(&mut self, suite: SuiteInfo, entries: Vec<Entry>) {
-        for placed in self.report.merge(suite, entries) {
-            match placed {
-                Placed::Sorted => self.texts.fill(EntryTexts::default()),
-                Placed::Replaced(index) => self.texts[index] = EntryTexts::default(),
-                Placed::Inserted(index) => self.texts.insert(index, EntryTexts::default()),
-            }
-        }
     }
 }
 
@@ -274,27 +180,28 @@ fn host_name() -> Option<String> {
     .clone()
 }
 
-/// The JUnit report, each entry's `<testcase>` made once.
-fn render_junit(rendered: &mut Rendered) -> String {
-    let Rendered { report, texts } = rendered;
-    let parts = entry_texts(&report.entries, texts, EntryTexts::junit);
-    let mut out = String::with_capacity(parts.iter().map(|part| part.len()).sum::<usize>() + 4096);
+/// The JUnit report, from its entries' `<testcase>`s as `state` keeps them, written into `out`
+/// (emptied first).
+fn write_junit(state: &State, out: &mut String) {
+    let records = &state.records;
+    out.clear();
+    out.reserve(records.iter().map(|record| record.text().len()).sum::<usize>() + 4096);
     out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let total_time: f64 = report.entries.iter().map(|e| e.duration.as_secs_f64()).sum();
+    let total_time: f64 = records.iter().map(|r| r.duration.as_secs_f64()).sum();
     let _ = writeln!(
         out,
         "<testsuites name=\"gpu-test\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" errors=\"0\" time=\"{total_time:.3}\">",
-        report.entries.len(),
-        report.count(Outcome::Failed),
-        report.count(Outcome::Skipped)
+        records.len(),
+        state.count(Outcome::Failed),
+        state.count(Outcome::Skipped)
     );
-    for suite in &report.suites {
-        // Entries are sorted by suite first: a suite's are those between these two.
-        let first = report.entries.partition_point(|e| *e.suite < *suite.suite);
-        let end = report.entries.partition_point(|e| *e.suite <= *suite.suite);
-        let entries = &report.entries[first..end];
-        let count = |o: Outcome| entries.iter().filter(|e| e.outcome == o).count();
-        let time: f64 = entries.iter().map(|e| e.duration.as_secs_f64()).sum();
+    for suite in &state.suites {
+        // Records are sorted by suite first: a suite's are those between these two.
+        let first = records.partition_point(|r| *r.suite < *suite.suite);
+        let end = records.partition_point(|r| *r.suite <= *suite.suite);
+        let entries = &records[first..end];
+        let count = |o: Outcome| entries.iter().filter(|r| r.outcome == o).count();
+        let time: f64 = entries.iter().map(|r| r.duration.as_secs_f64()).sum();
         let _ = writeln!(
             out,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" errors=\"0\" time=\"{time:.3}\">",
@@ -326,13 +233,12 @@ fn render_junit(rendered: &mut Rendered) -> String {
             property(name, value);
         }
         out.push_str("    </properties>\n");
-        for part in &parts[first..end] {
-            out.push_str(part);
+        for record in entries {
+            out.push_str(record.text());
         }
         out.push_str("  </testsuite>\n");
     }
     out.push_str("</testsuites>\n");
-    out
 }
 
 /// One entry of the JUnit report: its `<testcase>` element, indented as in its `<testsuite>`.
@@ -548,12 +454,24 @@ pub(crate) fn record_if_wanted(
     })
 }
 
-/// The report state this process wrote last: its path, its text, and the report it holds with
-/// each entry's texts. A process that writes the report again (as each body starts and ends under
-/// `cargo test`) mostly reads back its own last write, which it then need not parse, and whose
-/// entries' texts it need not make again; where another process wrote since, the texts of the
-/// entries that did not change are kept.
-static LAST_WRITTEN: Mutex<Option<(PathBuf, String, Rendered)>> = Mutex::new(None);
+/// The report state this process wrote last: its path, its text, and what it holds. A process
+/// that writes the report again (as each body starts and ends under `cargo test`) mostly reads
+/// back its own last write, which it then need not parse again.
+static LAST_WRITTEN: Mutex<Option<(PathBuf, String, State)>> = Mutex::new(None);
+
+/// The room of the report this process wrote last, to read the state into at the next write.
+/// With the state's last text, reused as the next, a process writing its report as each body
+/// starts and ends allocates no large buffer anew: doing so for each write cost more time than
+/// all the copying, the kernel mapping and clearing fresh pages for each.
+static SPARE: Mutex<String> = Mutex::new(String::new());
+
+/// An entry's part of the report in `format`.
+fn entry_text(format: ReportFormat, entry: &Entry) -> String {
+    match format {
+        ReportFormat::Json => json_entry(entry),
+        ReportFormat::Junit => junit_testcase(entry),
+    }
+}
 
 /// Merges `entries` (and `suite`) into the run's report and rewrites the report file. The
 /// report of an earlier run is replaced; one of a run still going is not, and that is an error.
@@ -571,7 +489,9 @@ fn record(
     }
     let nothing_to_record = entries.is_empty();
     let path = absolute(&target.path);
-    let state = settings
+    // Named `.json` as gpu-test 0.1.0 named its states (JSON then): a binary built with either
+    // finds the other's state, and the sweep of stale ones finds both.
+    let state_path = settings
         .runtime_dir
         .join("reports")
         .join(format!("{:016x}.json", stable_hash(&path.to_string_lossy())));
@@ -580,85 +500,92 @@ fn record(
     // A state untouched for a day is kept while its run goes on: this one, or another whose
     // cargo or nextest still runs.
     let still_going = |text: &str| {
-        serde_json::from_str::<Report>(text)
-            .is_ok_and(|state| state.run == run || state.owner.is_some_and(RunOwner::is_alive))
+        whose(text).is_some_and(|whose| whose.run == run || whose.owner.is_some_and(RunOwner::is_alive))
     };
     // Once per process: a process writes the report as each body starts and ends.
     static SWEPT: std::sync::Once = std::sync::Once::new();
     SWEPT.call_once(|| remove_stale_states(&settings.runtime_dir.join("reports"), STALE_AFTER, &still_going));
 
+    let render = |entry: &Entry| entry_text(target.format, entry);
+    // A state this run wrote but that cannot be read back holds entries of the run's other
+    // processes: starting anew would drop them silently.
+    let unreadable = |why: Unreadable| match why {
+        Unreadable::OtherLayout(layout) => format!(
+            "this run's report state in {} was written by a test binary built with another version of \
+             gpu-test ({layout}), which this one cannot read, and writing over it would lose that binary's \
+             entries; build every test binary of a run with the same version of gpu-test",
+            state_path.display()
+        ),
+        Unreadable::Damaged(error) => format!(
+            "this run's report state in {} cannot be read ({error}), and writing over it would lose the \
+             entries of this run's other processes; remove it and run again",
+            state_path.display()
+        ),
+    };
     let merged = |text: String| {
         let last = LAST_WRITTEN.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let parsed = match last {
-            Some((at, written, rendered)) if at == state && written == text => Ok(rendered),
-            last => serde_json::from_str::<Report>(&text).map(|report| match last {
-                Some((_, _, earlier)) => Rendered::reusing(report, earlier),
-                None => Rendered::new(report),
-            }),
-        };
-        // A state this run wrote but that cannot be read back holds entries of the run's other
-        // processes: starting anew would drop them silently.
-        if let Err(error) = &parsed {
-            let run_of_state = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|value| value.get("run").and_then(|r| r.as_str()).map(str::to_string));
-            if run_of_state.as_deref() == Some(run.as_str()) {
-                return (
-                    text,
-                    Err(format!(
-                        "this run's report state in {} cannot be read ({error}), and writing over it would lose \
-                         the entries of this run's other processes; remove it and run again",
-                        state.display()
-                    )),
-                );
-            }
-        }
-        let mut rendered = match parsed {
-            Ok(rendered) if rendered.report.run == run => rendered,
-            Ok(Rendered { report, .. }) if report.owner.is_some_and(|o| Some(o) != owner && o.is_alive()) => {
-                // A run with nothing to record (its filters left out every GPU test) leaves the
-                // other run's report alone.
-                if nothing_to_record {
-                    return (text, Ok(None));
+        let (mut state, mut next) = match last {
+            // What this process wrote last, as it left it: a state of this run.
+            Some((at, written, state)) if at == state_path && written == text => (state, written),
+            last => {
+                let room = last.map(|(_, written, _)| written).unwrap_or_default();
+                match whose(&text) {
+                    Some(whose) if whose.run == run => match State::parse(&text, target.format, &render) {
+                        Ok(state) => (state, room),
+                        Err(error) => return (text, Err(unreadable(error))),
+                    },
+                    Some(whose) if whose.owner.is_some_and(|o| Some(o) != owner && o.is_alive()) => {
+                        // A run with nothing to record (its filters left out every GPU test)
+                        // leaves the other run's report alone.
+                        if nothing_to_record {
+                            return (text, Ok(None));
+                        }
+                        let other = whose.owner.map(|o| o.pid).unwrap_or_default();
+                        return (
+                            text,
+                            Err(format!(
+                                "another test run (started by process {other}, which is still running) is writing \
+                                 the same report, and the two would lose each other's entries; give each run its \
+                                 own GPU_TEST_REPORT, or run them one after the other"
+                            )),
+                        );
+                    }
+                    // An earlier run's report (or none, or one that cannot be read): this run
+                    // starts anew.
+                    _ => (State::new(run.clone(), owner, target.format), room),
                 }
-                let other = report.owner.map(|o| o.pid).unwrap_or_default();
-                return (
-                    text,
-                    Err(format!(
-                        "another test run (started by process {other}, which is still running) is writing the \
-                         same report, and the two would lose each other's entries; give each run its own \
-                         GPU_TEST_REPORT, or run them one after the other"
-                    )),
-                );
             }
-            // An earlier run's report (or none, or one that cannot be read): this run starts anew.
-            _ => Rendered::new(Report {
-                run: run.clone(),
-                owner,
-                ..Report::default()
-            }),
         };
-        rendered.merge(suite, entries);
-        let report = match target.format {
-            ReportFormat::Json => render_json(&mut rendered),
-            ReportFormat::Junit => render_junit(&mut rendered),
-        };
-        let written = state_text(&mut rendered);
-        *LAST_WRITTEN.lock().unwrap_or_else(|p| p.into_inner()) = Some((state.clone(), written.clone(), rendered));
-        (written, Ok(Some(report)))
+        if let Err(error) = state.merge(suite, entries, &render) {
+            return (text, Err(unreadable(error)));
+        }
+        // The text read is what this write replaces: its room takes the report.
+        let mut report = text;
+        match target.format {
+            ReportFormat::Json => write_json(&state, &mut report),
+            ReportFormat::Junit => write_junit(&state, &mut report),
+        }
+        state.write_text(&mut next);
+        (next, Ok(Some((report, state))))
     };
     // The report is written after the state and while its lock is held: a process that dies in
     // between leaves a state that has its entries, which the next rewrite puts in the report.
-    let write_report = |rendered: Result<Option<String>, String>| match rendered? {
-        Some(rendered) => write_atomically(&path, rendered.as_bytes(), 0o644).map_err(|error| error.to_string()),
+    let write_report = |rendered: Result<Option<(String, State)>, String>, written: String| match rendered? {
+        Some((report, state)) => {
+            let report_written = write_atomically(&path, report.as_bytes(), 0o644).map_err(|error| error.to_string());
+            *SPARE.lock().unwrap_or_else(|p| p.into_inner()) = report;
+            *LAST_WRITTEN.lock().unwrap_or_else(|p| p.into_inner()) = Some((state_path.clone(), written, state));
+            report_written
+        }
         None => Ok(()),
     };
-    let recorded = update_locked_then(&state, merged, write_report);
+    let room = std::mem::take(&mut *SPARE.lock().unwrap_or_else(|p| p.into_inner()));
+    let recorded = update_locked_then(&state_path, room, merged, write_report);
     match recorded {
         Ok(result) => result,
         Err(error) => Err(format!(
             "its state in {} cannot be kept ({error})",
-            state.display()
+            state_path.display()
         )),
     }
 }
@@ -692,11 +619,51 @@ mod tests {
         Entry::unmet(&Arc::from("gpu"), name, Outcome::Skipped, &Arc::new(reason))
     }
 
+    fn render_json(state: &State) -> String {
+        let mut text = String::new();
+        write_json(state, &mut text);
+        text
+    }
+
+    fn render_junit(state: &State) -> String {
+        let mut text = String::new();
+        write_junit(state, &mut text);
+        text
+    }
+
+    /// A state in `format` holding `batches`, merged one after the other as processes would.
+    fn state_of(format: ReportFormat, batches: Vec<(SuiteInfo, Vec<Entry>)>) -> State {
+        let mut state = State::new("run".to_string(), None, format);
+        for (suite, entries) in batches {
+            merge(&mut state, suite, entries);
+        }
+        state
+    }
+
+    fn merge(state: &mut State, suite: SuiteInfo, entries: Vec<Entry>) {
+        let format = state.format();
+        state.merge(suite, entries, &|e| entry_text(format, e)).unwrap();
+    }
+
+    /// The same report made from nothing: every entry read back and its text made anew.
+    fn made_anew(state: &State) -> State {
+        let mut fresh = State::new(state.run.clone(), state.owner, state.format());
+        for suite in &state.suites {
+            let entries = state
+                .records
+                .iter()
+                .filter(|r| *r.suite == *suite.suite)
+                .map(|r| r.entry().unwrap())
+                .collect();
+            merge(&mut fresh, suite.clone(), entries);
+        }
+        fresh
+    }
+
     #[test]
     fn junit_escapes_and_marks_skips() {
-        let mut report = Report::default();
-        report.merge(suite("gpu"), vec![skipped("a"), skipped("b")]);
-        let xml = render_junit(&mut Rendered::new(report));
+        let state = state_of(ReportFormat::Junit, vec![(suite("gpu"), vec![skipped("a"), skipped("b")])]);
+        let xml = render_junit(&state);
         assert!(
             xml.contains("<testsuites name=\"gpu-test\" tests=\"2\" failures=\"0\" skipped=\"2\""),
             "{xml}"
@@ -726,10 +693,9 @@ mod tests {
             junit_testcase(&hung)
         );
         // A state read back keeps it.
-        let mut report = Report::default();
-        report.merge(suite("gpu"), vec![hung]);
-        let read: Report = serde_json::from_str(&state_text(&mut Rendered::new(report))).unwrap();
-        assert_eq!(read.entries[0].kind(), Some("timed_out"));
+        let state = state_of(ReportFormat::Json, vec![(suite("gpu"), vec![hung])]);
+        let read = State::parse(&state.to_text(), ReportFormat::Json, &json_entry).unwrap();
+        assert_eq!(read.records[0].entry().unwrap().kind(), Some("timed_out"));
     }
 
     #[test]
@@ -762,43 +728,37 @@ mod tests {
 
     #[test]
     fn a_retry_keeps_the_failures_before_it() {
-        let mut report = Report::default();
+        let mut report = State::new("run".to_string(), None, ReportFormat::Junit);
+        let earlier = |state: &State| state.records[0].entry().unwrap().earlier_failures;
         let mut failed = skipped("a");
         failed.outcome = Outcome::Failed;
         failed.attempt_id = Some("run:gpu@a#1".to_string());
-        report.merge(suite("gpu"), vec![failed.clone()]);
+        merge(&mut report, suite("gpu"), vec![failed.clone()]);
         // The same attempt again (the final entry over the one recorded as the body started):
         // nothing is kept.
-        report.merge(suite("gpu"), vec![failed.clone()]);
-        assert!(report.entries[0].earlier_failures.is_empty());
+        merge(&mut report, suite("gpu"), vec![failed.clone()]);
+        assert!(earlier(&report).is_empty());
         let mut passed = skipped("a");
         passed.outcome = Outcome::Passed;
         passed.attempt = 2;
         passed.attempt_id = Some("run:gpu@a#2".to_string());
-        report.merge(suite("gpu"), vec![passed]);
-        assert_eq!(report.entries[0].outcome, Outcome::Passed);
-        assert_eq!(report.entries[0].earlier_failures.len(), 1);
-        assert!(report.entries[0].earlier_failures[0].starts_with("attempt 1: needs 2 CUDA devices"));
+        merge(&mut report, suite("gpu"), vec![passed]);
+        assert_eq!(report.records[0].outcome, Outcome::Passed);
+        assert_eq!(earlier(&report).len(), 1);
+        assert!(earlier(&report)[0].starts_with("attempt 1: needs 2 CUDA devices"));
         // A stress run's iterations count attempts from 1 again: the attempt id tells them apart.
-        let mut stressed = Report::default();
         let mut first = failed.clone();
         first.attempt_id = Some("run:gpu@a#s0-1".to_string());
         first.stress_iteration = Some(0);
-        stressed.merge(suite("gpu"), vec![first]);
+        let mut stressed = state_of(ReportFormat::Json, vec![(suite("gpu"), vec![first])]);
         let mut second = skipped("a");
         second.outcome = Outcome::Passed;
         second.attempt_id = Some("run:gpu@a#s1-1".to_string());
         second.stress_iteration = Some(1);
-        stressed.merge(suite("gpu"), vec![second]);
-        assert_eq!(
-            stressed.entries[0].earlier_failures.len(),
-            1,
-            "{:?}",
-            stressed.entries[0]
-        );
-        assert!(stressed.entries[0].earlier_failures[0].starts_with("stress iteration 0, attempt 1: "));
+        merge(&mut stressed, suite("gpu"), vec![second]);
+        assert_eq!(earlier(&stressed).len(), 1, "{:?}", stressed.records[0]);
+        assert!(earlier(&stressed)[0].starts_with("stress iteration 0, attempt 1: "));
         // An attempt that ran names its devices: a retry may run on another GPU.
-        let mut on_a_gpu = Report::default();
         let mut ran = failed.clone();
         ran.devices = vec![DeviceRecord {
             ordinal: 1,
@@ -807,18 +767,18 @@ mod tests {
             memory_bytes: 150_754_820_096,
             uuid: None,
         }];
-        on_a_gpu.merge(suite("gpu"), vec![ran]);
+        let mut on_a_gpu = state_of(ReportFormat::Json, vec![(suite("gpu"), vec![ran])]);
         let mut retried = skipped("a");
         retried.outcome = Outcome::Passed;
         retried.attempt = 2;
         retried.attempt_id = Some("run:gpu@a#2".to_string());
-        on_a_gpu.merge(suite("gpu"), vec![retried]);
+        merge(&mut on_a_gpu, suite("gpu"), vec![retried]);
         assert!(
-            on_a_gpu.entries[0].earlier_failures[0].starts_with("attempt 1 on device 1 NVIDIA H200: "),
+            earlier(&on_a_gpu)[0].starts_with("attempt 1 on device 1 NVIDIA H200: "),
             "{:?}",
-            on_a_gpu.entries[0].earlier_failures
+            earlier(&on_a_gpu)
         );
-        let xml = render_junit(&mut Rendered::new(report));
+        let xml = render_junit(&report);
         assert!(
             xml.contains("<testcase name=\"a\" classname=\"gpu\" time=\"0.000\">\n      <flakyFailure message=\"attempt 1: needs 2"),
             "{xml}"
@@ -847,9 +807,10 @@ mod tests {
             .filter(|path| path.extension().is_some_and(|e| e == "json"))
             .collect();
         assert_eq!(states.len(), 1, "{states:?}");
-        let mut state: Report = serde_json::from_str(&std::fs::read_to_string(&states[0]).unwrap()).unwrap();
-        state.merge(suite("other"), vec![skipped("b")]);
-        std::fs::write(&states[0], serde_json::to_string(&state).unwrap()).unwrap();
+        let text = std::fs::read_to_string(&states[0]).unwrap();
+        let mut state = State::parse(&text, ReportFormat::Json, &json_entry).unwrap();
+        merge(&mut state, suite("other"), vec![skipped("b")]);
+        std::fs::write(&states[0], state.to_text()).unwrap();
         record(&settings, &target, suite("gpu"), vec![skipped("c")]).unwrap();
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&target.path).unwrap()).unwrap();
@@ -863,28 +824,96 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// Texts made once per entry are those serialising the whole report makes, and merging
-    /// (entries replaced, entries put before and between those there, another suite's) leaves
-    /// each entry with its own texts.
+    /// Settings that write a JSON report into a fresh scratch directory, with the path of the
+    /// report's state.
+    fn reporting(name: &str) -> (Settings, ReportTarget, PathBuf) {
+        let dir = crate::util::files::scratch_dir(name);
+        let target = ReportTarget {
+            path: dir.join("report.json"),
+            format: ReportFormat::Json,
+        };
+        let settings = Settings {
+            runtime_dir: dir.join("runtime"),
+            report: Some(target.clone()),
+            ..Settings::default()
+        };
+        let path = absolute(&target.path);
+        let state = settings
+            .runtime_dir
+            .join("reports")
+            .join(format!("{:016x}.json", stable_hash(&path.to_string_lossy())));
+        (settings, target, state)
+    }
+
+    /// Writes one after the other, as a process writes as each body starts and ends, each read
+    /// back from this process's last: the report and the state hold every entry, in order.
     #[test]
-    fn entry_texts_are_the_reports_own_and_follow_a_change() {
+    fn writes_in_a_row_keep_every_entry() {
+        let (settings, target, state) = reporting("report-in-a-row");
+        let mut started = skipped("b");
+        started.outcome = Outcome::Failed;
+        let mut passed = skipped("b");
+        passed.outcome = Outcome::Passed;
+        for entries in [vec![skipped("c")], vec![started], vec![passed], vec![skipped("a")]] {
+            record(&settings, &target, suite("gpu"), entries).unwrap();
+        }
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&target.path).unwrap()).unwrap();
+        let tests: Vec<String> = json["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| format!("{}/{}", t["name"], t["outcome"]).replace('"', ""))
+            .collect();
+        assert_eq!(tests, ["a/skipped", "b/passed", "c/skipped"], "{json:#}");
+        let text = std::fs::read_to_string(&state).unwrap();
+        let read = State::parse(&text, ReportFormat::Json, &json_entry).unwrap();
+        let names: Vec<&str> = read.records.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(read.to_text(), text);
+        std::fs::remove_dir_all(settings.runtime_dir.parent().unwrap()).unwrap();
+    }
+
+    /// A state of this run that a test binary built with gpu-test 0.1.0 wrote is left as it is,
+    /// and so is the report, with an error that says why: writing over it would lose its entries.
+    #[test]
+    fn a_state_of_this_run_in_another_layout_is_left_alone() {
+        let (settings, target, state) = reporting("report-other-layout");
+        std::fs::create_dir_all(state.parent().unwrap()).unwrap();
+        let theirs = format!(
+            "{{\"run\":\"{}\",\"owner\":null,\"suites\":[],\"entries\":[]}}",
+            run_id(&settings)
+        );
+        std::fs::write(&state, &theirs).unwrap();
+        let error = record(&settings, &target, suite("gpu"), vec![skipped("a")]).unwrap_err();
+        assert!(
+            error.contains("was written by a test binary built with another version of gpu-test (the layout of gpu-test 0.1.0)")
+                && error.contains("build every test binary of a run with the same version of gpu-test"),
+            "{error}"
+        );
+        assert_eq!(std::fs::read_to_string(&state).unwrap(), theirs);
+        assert!(!target.path.exists());
+        std::fs::remove_dir_all(settings.runtime_dir.parent().unwrap()).unwrap();
+    }
+
+    /// The texts a state keeps are those rendering each entry makes, and merging (entries
+    /// replaced, entries put before and between those there, another suite's) leaves each
+    /// record with its own.
+    #[test]
+    fn kept_texts_are_the_reports_own_and_follow_a_change() {
         let in_suite = |suite: &str, name: &str| Entry {
             suite: Arc::from(suite),
             ..skipped(name)
         };
-        // What rendering from nothing makes of the same report.
-        let fresh = |rendered: &Rendered| Rendered::new(rendered.report.clone());
-        let mut rendered = Rendered::default();
-        rendered.merge(suite("gpu"), vec![skipped("d"), skipped("b")]);
-        assert_eq!(state_text(&mut rendered), serde_json::to_string(&rendered.report).unwrap());
-        let before = render_junit(&mut rendered);
-        assert!(before.contains("<testcase name=\"b\" classname=\"gpu\" time=\"0.000\">\n      <skipped"), "{before}");
-        let cold = render_json(&mut rendered);
+        let mut json_state = state_of(ReportFormat::Json, vec![(suite("gpu"), vec![skipped("d"), skipped("b")])]);
+        let cold = render_json(&json_state);
         // Each entry indented as an element of `tests`, as serde_json's pretty printer nests it.
         assert!(cold.contains("\n  \"tests\": [\n    {\n      \"suite\": \"gpu\",\n      \"name\": \"b\",\n"), "{cold}");
-        let warm: serde_json::Value = serde_json::from_str(&render_json(&mut rendered)).unwrap();
-        assert_eq!(serde_json::from_str::<serde_json::Value>(&cold).unwrap()["tests"], warm["tests"]);
-        assert_eq!(warm["tests"][1]["name"], "d");
+        let json: serde_json::Value = serde_json::from_str(&cold).unwrap();
+        assert_eq!(json["tests"][1]["name"], "d");
+        let mut junit_state = state_of(ReportFormat::Junit, vec![(suite("gpu"), vec![skipped("d"), skipped("b")])]);
+        let before = render_junit(&junit_state);
+        assert!(before.contains("<testcase name=\"b\" classname=\"gpu\" time=\"0.000\">\n      <skipped"), "{before}");
 
         let mut passed = skipped("b");
         passed.outcome = Outcome::Passed;
@@ -892,12 +921,15 @@ mod tests {
         let mut failed = skipped("c");
         failed.outcome = Outcome::Failed;
         failed.cause = Cause::Failure("first line\nsecond line".to_string());
-        rendered.merge(suite("gpu"), vec![passed, failed, skipped("a")]);
-        rendered.merge(suite("another"), vec![in_suite("another", "z")]);
-        rendered.merge(suite("zeta"), vec![in_suite("zeta", "a")]);
-        assert_eq!(state_text(&mut rendered), serde_json::to_string(&rendered.report).unwrap());
-        assert_eq!(render_junit(&mut rendered), render_junit(&mut fresh(&rendered)));
-        let json: serde_json::Value = serde_json::from_str(&render_json(&mut rendered)).unwrap();
+        for state in [&mut json_state, &mut junit_state] {
+            merge(state, suite("gpu"), vec![passed.clone(), failed.clone(), skipped("a")]);
+            merge(state, suite("another"), vec![in_suite("another", "z")]);
+            merge(state, suite("zeta"), vec![in_suite("zeta", "a")]);
+        }
+        assert_eq!(render_junit(&junit_state), render_junit(&made_anew(&junit_state)));
+        let json: serde_json::Value = serde_json::from_str(&render_json(&json_state)).unwrap();
+        let fresh: serde_json::Value = serde_json::from_str(&render_json(&made_anew(&json_state))).unwrap();
+        assert_eq!(json["tests"], fresh["tests"]);
         let names: Vec<String> = json["tests"]
             .as_array()
             .unwrap()
@@ -917,21 +949,22 @@ mod tests {
         );
         assert_eq!(json["tests"][3]["reason"], "first line\nsecond line", "{json:#}");
         assert_eq!(json["summary"]["passed"], 1);
-        let xml = render_junit(&mut rendered);
+        let xml = render_junit(&junit_state);
         assert!(xml.contains("<testcase name=\"b\" classname=\"gpu\" time=\"0.000\"/>"), "{xml}");
         assert!(
             xml.contains("<testsuite name=\"gpu\" tests=\"4\" failures=\"1\" skipped=\"2\""),
             "{xml}"
         );
         // No test: an empty list, still JSON.
-        let empty: serde_json::Value = serde_json::from_str(&render_json(&mut Rendered::default())).unwrap();
+        let empty: serde_json::Value =
+            serde_json::from_str(&render_json(&State::new("run".to_string(), None, ReportFormat::Json))).unwrap();
         assert_eq!(empty["tests"], serde_json::json!([]));
     }
 
-    /// A state another process wrote since is read anew, keeping this process's texts for the
-    /// entries it has unchanged and making them again for those it changed or added.
+    /// A state read back is the state written, every field of every entry equal, and its texts
+    /// are taken as it keeps them: made again only where it keeps them in another format.
     #[test]
-    fn a_state_read_anew_keeps_the_texts_of_unchanged_entries() {
+    fn a_state_read_back_is_the_state_written_and_renders_nothing_again() {
         // One that ran, with what a run records: a device, a duration, a timed region.
         let mut ran = skipped("a");
         ran.outcome = Outcome::Passed;
@@ -952,55 +985,47 @@ mod tests {
             median: std::time::Duration::from_nanos(1_000_001),
             max: std::time::Duration::from_nanos(1_000_001),
         }];
-        let mut report = Report::default();
-        report.merge(suite("gpu"), vec![ran, skipped("b"), skipped("d")]);
-        let mut earlier = Rendered::new(report.clone());
-        state_text(&mut earlier);
-        render_junit(&mut earlier);
-        // Another process passes `b`, adds `c` and removes nothing.
-        let mut passed = skipped("b");
-        passed.outcome = Outcome::Passed;
-        report.merge(suite("gpu"), vec![passed, skipped("c")]);
-        // As `record` reads it: parsed from the state text, where every field must come back equal.
-        let report: Report = serde_json::from_str(&state_text(&mut Rendered::new(report))).unwrap();
-        let mut rendered = Rendered::reusing(report, earlier);
-        let made: Vec<(bool, bool)> = rendered
-            .texts
-            .iter()
-            .map(|texts| (texts.state.is_some(), texts.junit.is_some()))
-            .collect();
-        assert_eq!(made, [(true, true), (false, false), (false, false), (true, true)]);
-        assert_eq!(state_text(&mut rendered), serde_json::to_string(&rendered.report).unwrap());
-        assert_eq!(render_junit(&mut rendered), render_junit(&mut Rendered::new(rendered.report.clone())));
+        // Names and texts of many bytes per character, and line breaks, in the lengths.
+        let mut failed = skipped("ü_ß");
+        failed.outcome = Outcome::Failed;
+        failed.cause = Cause::Failure("a\nb 🙂".to_string());
+        let state = state_of(
+            ReportFormat::Junit,
+            vec![(suite("gpu"), vec![ran.clone(), skipped("b"), failed])],
+        );
+        let text = state.to_text();
+        let made = std::cell::Cell::new(0);
+        let counting = |entry: &Entry| {
+            made.set(made.get() + 1);
+            junit_testcase(entry)
+        };
+        let read = State::parse(&text, ReportFormat::Junit, &counting).unwrap();
+        assert_eq!(made.get(), 0, "texts kept in the state are not made again");
+        assert_eq!(read, state);
+        assert_eq!(read.to_text(), text);
+        assert_eq!(read.records[0].entry().unwrap(), ran);
+        assert_eq!(render_junit(&read), render_junit(&made_anew(&state)));
+        // Kept for another format: each made anew, in the format asked for.
+        let as_json = State::parse(&text, ReportFormat::Json, &json_entry).unwrap();
+        assert_eq!(as_json.records[1].text(), json_entry(&skipped("b")));
+        // Kept as another version of gpu-test made them: each made anew.
+        let version = format!("\"gpu_test_version\":\"{}\"", env!("CARGO_PKG_VERSION"));
+        assert!(text.contains(&version));
+        let other = text.replacen(&version, "\"gpu_test_version\":\"0.0.1\"", 1);
+        State::parse(&other, ReportFormat::Junit, &counting).unwrap();
+        assert_eq!(made.get(), 3, "texts of another version are made anew");
     }
 
-    /// Entries out of order are sorted before merging, and their texts are made again: they
-    /// were made in the old order.
-    #[test]
-    fn a_sorted_report_makes_its_texts_again() {
-        let mut report = Report::default();
-        report.merge(suite("gpu"), vec![skipped("a"), skipped("b")]);
-        let mut rendered = Rendered::new(report);
-        state_text(&mut rendered);
-        rendered.report.entries.reverse();
-        rendered.texts.reverse();
-        rendered.merge(suite("gpu"), vec![skipped("c")]);
-        assert_eq!(state_text(&mut rendered), serde_json::to_string(&rendered.report).unwrap());
-        assert_eq!(rendered.report.entries[0].name, "a");
-    }
-
-    /// A state whose entries are out of order (written by hand) is sorted before merging, so a
-    /// test recorded again still replaces its entry.
+    /// Records out of order (a state written by hand) are sorted before merging, so a test
+    /// recorded again still replaces its entry.
     #[test]
     fn merging_into_an_unsorted_state_sorts_it_first() {
-        let mut report = Report {
-            entries: vec![skipped("c"), skipped("a")],
-            ..Report::default()
-        };
+        let mut state = state_of(ReportFormat::Json, vec![(suite("gpu"), vec![skipped("a"), skipped("c")])]);
+        state.records.reverse();
         let mut passed = skipped("c");
         passed.outcome = Outcome::Passed;
-        report.merge(suite("gpu"), vec![passed, skipped("b")]);
-        let names: Vec<(&str, Outcome)> = report.entries.iter().map(|e| (e.name.as_str(), e.outcome)).collect();
+        merge(&mut state, suite("gpu"), vec![passed, skipped("b")]);
+        let names: Vec<(&str, Outcome)> = state.records.iter().map(|r| (r.name.as_str(), r.outcome)).collect();
         assert_eq!(
             names,
             [
@@ -1009,20 +1034,19 @@ mod tests {
                 ("c", Outcome::Passed)
             ]
         );
+        let tests = |state: &State| serde_json::from_str::<serde_json::Value>(&render_json(state)).unwrap()["tests"].take();
+        assert_eq!(tests(&state), tests(&made_anew(&state)));
     }
 
     #[test]
     fn merging_replaces_by_suite_and_name() {
-        let mut report = Report::default();
-        report.merge(suite("gpu"), vec![skipped("a")]);
+        let mut state = state_of(ReportFormat::Json, vec![(suite("gpu"), vec![skipped("a")])]);
         let mut passed = skipped("a");
         passed.outcome = Outcome::Passed;
-        report.merge(suite("gpu"), vec![passed, skipped("b")]);
-        assert_eq!(report.entries.len(), 2);
-        assert_eq!(report.entries[0].outcome, Outcome::Passed);
-        let state = serde_json::to_string(&report).unwrap();
-        assert_eq!(serde_json::from_str::<Report>(&state).unwrap(), report);
-        let json: serde_json::Value = serde_json::from_str(&render_json(&mut Rendered::new(report))).unwrap();
+        merge(&mut state, suite("gpu"), vec![passed, skipped("b")]);
+        assert_eq!(state.records.len(), 2);
+        assert_eq!(state.records[0].outcome, Outcome::Passed);
+        let json: serde_json::Value = serde_json::from_str(&render_json(&state)).unwrap();
         assert_eq!(json["summary"]["tests"], 2);
         assert_eq!(json["tests"][0]["outcome"], "passed");
         assert_eq!(json["tests"][1]["kind"], "too_few_devices");

@@ -9,6 +9,7 @@ pub(crate) mod libtest;
 pub(crate) mod model;
 pub(crate) mod outcomes;
 pub(crate) mod state;
+pub(crate) mod store;
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! The result model: what happened to each GPU test of a run, and what each test binary saw of
 //! its machine. Report files are rendered from it when written (`file`), and processes of one run
-//! share it through a state file in the same form.
+//! share it through a state file (`store`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::state::RunOwner;
 use crate::decide::skip::SkipReason;
 use crate::probe::{DeviceInfo, Probe};
 use crate::run::Execution;
@@ -278,95 +277,33 @@ impl SuiteInfo {
     }
 }
 
-/// The whole report of one run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Report {
-    /// The run the entries belong to.
-    pub run: String,
-    /// The process whose life is the run's (cargo or nextest), to tell a finished run from one
-    /// still going.
-    #[serde(default)]
-    pub owner: Option<RunOwner>,
-    /// One per test binary.
-    pub suites: Vec<SuiteInfo>,
-    /// One per test, sorted by suite and name.
-    pub entries: Vec<Entry>,
-}
-
 /// What orders a report's entries and tells them apart: suite, then name.
 pub(crate) fn test_key(entry: &Entry) -> (&str, &str) {
     (&entry.suite, &entry.name)
 }
 
-/// Where [`Report::merge`] put an entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Placed {
-    /// It replaced the entry at this index.
-    Replaced(usize),
-    /// It was inserted at this index, moving the entries from there on one place up.
-    Inserted(usize),
-    /// The entries there were out of order and were sorted (before any entry was placed).
-    Sorted,
-}
-
-impl Report {
-    /// Adds a process's suite and entries; a test recorded again replaces its earlier entry,
-    /// keeping how earlier attempts failed (nextest's retries), so that a failure is never
-    /// replaced by a later pass unseen. Says where each entry went, in order, for what is kept
-    /// beside `entries` (each entry's rendered texts).
-    pub(crate) fn merge(&mut self, suite: SuiteInfo, entries: Vec<Entry>) -> Vec<Placed> {
-        match self.suites.iter_mut().find(|s| s.suite == suite.suite) {
-            Some(existing) => *existing = suite,
-            None => self.suites.push(suite),
-        }
-        self.suites.sort_by(|a, b| a.suite.cmp(&b.suite));
-        let mut placed = Vec::with_capacity(entries.len() + 1);
-        // Only a state written by hand is out of order: gpu-test keeps it sorted.
-        if !self.entries.is_sorted_by(|a, b| test_key(a) <= test_key(b)) {
-            self.entries.sort_by(|a, b| test_key(a).cmp(&test_key(b)));
-            placed.push(Placed::Sorted);
-        }
-        for mut entry in entries {
-            match self
-                .entries
-                .binary_search_by(|e| test_key(e).cmp(&test_key(&entry)))
-            {
-                Ok(index) => {
-                    let existing = &mut self.entries[index];
-                    let mut earlier = std::mem::take(&mut existing.earlier_failures);
-                    // The same attempt recorded again (its final entry over the one written as its
-                    // body started) replaces itself; another attempt's failure is kept.
-                    if existing.outcome == Outcome::Failed
-                        && existing.attempt_id.is_some()
-                        && existing.attempt_id != entry.attempt_id
-                    {
-                        let mut attempt = match existing.stress_iteration {
-                            Some(iteration) => format!("stress iteration {iteration}, attempt {}", existing.attempt),
-                            None => format!("attempt {}", existing.attempt),
-                        };
-                        // A retry may run on another GPU: where the failing attempt ran.
-                        if !existing.devices.is_empty() {
-                            let labels: Vec<String> = existing.devices.iter().map(DeviceRecord::label).collect();
-                            attempt.push_str(&format!(" on {}", labels.join(", ")));
-                        }
-                        earlier.push(format!("{attempt}: {}", existing.message()));
-                    }
-                    earlier.append(&mut entry.earlier_failures);
-                    entry.earlier_failures = earlier;
-                    *existing = entry;
-                    placed.push(Placed::Replaced(index));
-                }
-                Err(index) => {
-                    self.entries.insert(index, entry);
-                    placed.push(Placed::Inserted(index));
-                }
+impl Entry {
+    /// This entry in the place of `existing`, its test's earlier entry in the run, keeping how
+    /// earlier attempts failed (nextest's retries), so that a failure is never replaced by a
+    /// later pass unseen.
+    pub(crate) fn superseding(mut self, mut existing: Entry) -> Entry {
+        let mut earlier = std::mem::take(&mut existing.earlier_failures);
+        // The same attempt recorded again (its final entry over the one written as its body
+        // started) replaces itself; another attempt's failure is kept.
+        if existing.outcome == Outcome::Failed && existing.attempt_id.is_some() && existing.attempt_id != self.attempt_id {
+            let mut attempt = match existing.stress_iteration {
+                Some(iteration) => format!("stress iteration {iteration}, attempt {}", existing.attempt),
+                None => format!("attempt {}", existing.attempt),
+            };
+            // A retry may run on another GPU: where the failing attempt ran.
+            if !existing.devices.is_empty() {
+                let labels: Vec<String> = existing.devices.iter().map(DeviceRecord::label).collect();
+                attempt.push_str(&format!(" on {}", labels.join(", ")));
             }
+            earlier.push(format!("{attempt}: {}", existing.message()));
         }
-        placed
-    }
-
-    /// How many tests ended so.
-    pub(crate) fn count(&self, outcome: Outcome) -> usize {
-        self.entries.iter().filter(|e| e.outcome == outcome).count()
+        earlier.append(&mut self.earlier_failures);
+        self.earlier_failures = earlier;
+        self
     }
 }

@@ -43,22 +43,26 @@ pub(crate) fn open_lock_file(path: &Path) -> io::Result<File> {
 /// the others' changes. `path` is in a private directory: nothing there is followed through a
 /// symbolic link.
 pub(crate) fn update_locked<T>(path: &Path, update: impl FnOnce(String) -> (String, T)) -> io::Result<T> {
-    update_locked_then(path, update, |result| result)
+    update_locked_then(path, String::new(), update, |result, _| result)
 }
 
-/// [`update_locked`], then `then` with what `update` returned, still under the lock, once the
-/// new text is written: for a file made from it (a report rendered from its state), which must
-/// never hold what the state does not.
+/// [`update_locked`], then `then` with what `update` returned and the text now written, still
+/// under the lock: for a file made from it (a report rendered from its state), which must never
+/// hold what the state does not. The file is read into `buffer`, whose room a caller that
+/// updates a large file often keeps from one update to the next: allocating it afresh each time
+/// costs the kernel more than the copying.
 pub(crate) fn update_locked_then<R, T>(
     path: &Path,
+    buffer: String,
     update: impl FnOnce(String) -> (String, R),
-    then: impl FnOnce(R) -> T,
+    then: impl FnOnce(R, String) -> T,
 ) -> io::Result<T> {
     if let Some(parent) = path.parent() {
         create_private_dirs(parent)?;
     }
     let lock = lock_in_place(&path.with_extension("lock"))?;
-    let mut current = String::new();
+    let mut current = buffer;
+    current.clear();
     match private_options().read(true).open(path) {
         Ok(mut file) => {
             file.read_to_string(&mut current)?;
@@ -68,7 +72,7 @@ pub(crate) fn update_locked_then<R, T>(
     }
     let (next, result) = update(current);
     write_atomically(path, next.as_bytes(), 0o600)?;
-    let result = then(result);
+    let result = then(result, next);
     drop(lock);
     Ok(result)
 }
