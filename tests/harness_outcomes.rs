@@ -954,8 +954,70 @@ fn the_github_job_summary_gets_the_reasons_nextest_hides() {
         lines[0].starts_with("- **gpu-test skipped 6 GPU tests in `harness-basic::gpu`**: no CUDA driver: "),
         "{text}"
     );
-    // The job summary is written by the list phase alone: under `--run-ignored` the tests
-    // `#[ignore]`d in their source that are skipped are in the report, not in the summary.
+
+    // Under `--run-ignored`, nextest runs the tests `#[ignore]`d in their source too, each in a
+    // process of its own whose output it shows no one: the summary counts those skipped.
+    let machine = Machine::without_driver().env("GITHUB_ACTIONS", "true");
+    let summary = machine.dir().join("step-summary.md");
+    let machine = machine.env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap());
+    let run = nextest(&machine, &["--run-ignored", "all"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let text = std::fs::read_to_string(&summary).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0]
+            .starts_with("- **gpu-test skipped 2 GPU tests in `harness-basic::failing`**: no CUDA driver: "),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("- **gpu-test skipped 7 GPU tests in `harness-basic::gpu`**: no CUDA driver: "),
+        "{text}"
+    );
+}
+
+/// Under the default libtest harness an unmet test passes (libtest has no skip at run time), and
+/// nextest shows nothing a passing process printed: the job summary names each such test.
+#[test]
+fn the_github_job_summary_names_each_test_the_default_harness_passed_unmet_under_nextest() {
+    let machine = Machine::without_driver().env("GITHUB_ACTIONS", "true");
+    let summary = machine.dir().join("step-summary.md");
+    let machine = machine.env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap());
+    let run = nextest_on("libtest-basic", &machine, &[]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let text = std::fs::read_to_string(&summary).unwrap();
+    let mut named: Vec<&str> = text
+        .lines()
+        .map(|line| {
+            let rest = line
+                .strip_prefix("- **gpu-test skipped `")
+                .unwrap_or_else(|| panic!("{line}"));
+            let (test, rest) = rest
+                .split_once("` in `libtest-basic::gpu`** (it shows as passed): ")
+                .unwrap();
+            assert!(
+                rest.starts_with("no CUDA driver: ") && rest.contains(" (fix: "),
+                "{line}"
+            );
+            test
+        })
+        .collect();
+    named.sort();
+    assert_eq!(
+        named,
+        [
+            "compiles_a_kernel",
+            "needs_16_gib",
+            "needs_cuda_11_8",
+            "needs_sm_80",
+            "nested::without_the_handle",
+            "round_trip",
+            "two_devices",
+            "within_its_timeout",
+        ],
+        "{text}"
+    );
 }
 
 /// The acceptance check through cargo itself: `cargo test` on a crate using the harness

@@ -12,7 +12,7 @@ use super::{Session, Verdict, conclude, run_test, session};
 use crate::decide::Decision;
 use crate::probe::DeviceInfo;
 use crate::util::format::panic_message;
-use crate::report::console;
+use crate::report::{console, github};
 use crate::run::faults;
 use crate::util::os::{at_exit, exit_now};
 
@@ -36,6 +36,7 @@ pub fn run_under_libtest(def: &'static TestDef) {
     let decision = session.decider.decide(&def.requirements, None);
     if let Decision::Skip(reason) = &decision {
         console::skip_line(|out| def.push_name(out), reason);
+        github::step_summary_of_test(session.settings, &session.suite, &def.name(), reason);
     }
     match run_test(session, def, None, decision) {
         Verdict::Passed | Verdict::Skipped(_) => {}
@@ -65,6 +66,7 @@ fn run_on_each_device(session: &Session, def: &'static TestDef, devices: &[Devic
             .decide_device(&def.requirements, device, &devices[..index], None);
         if let Decision::Skip(reason) = &decision {
             console::skip_line(|out| out.push_str(&trial), reason);
+            github::step_summary_of_test(session.settings, &session.suite, &trial, reason);
         }
         match run_test(session, def, Some(&trial), decision) {
             Verdict::Passed | Verdict::Skipped(_) => {}

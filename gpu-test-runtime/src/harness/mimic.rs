@@ -341,9 +341,11 @@ fn after_nextest_list(session: &Session, tests: &[Listed]) {
         exit(true);
     }
     let mut outcomes = Outcomes::new(settings.report.is_some());
-    // A test `#[ignore]`d in its source is not a skipped GPU test, as under `cargo test`: nextest
-    // runs it only when asked to run ignored tests, and its process then records it.
-    for test in tests.iter().filter(|test| !test.def.ignored) {
+    // A test `#[ignore]`d in its source is not a skipped GPU test, as under `cargo test`, unless
+    // nextest runs ignored tests (`--run-ignored`): its process then skips it, and nextest shows
+    // nothing of a process that passes, so its reason goes in the job summary from here.
+    let runs_ignored = nextest::owner_runs_ignored();
+    for test in tests.iter().filter(|test| !test.def.ignored || runs_ignored) {
         if let Some(Decision::Skip(reason)) = &test.decision {
             outcomes.skipped(reason, test.def.location(), || {
                 let each_device_of = test.def.each_device.then(|| test.def.name());

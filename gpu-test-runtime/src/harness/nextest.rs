@@ -43,13 +43,24 @@ impl Phase {
 /// stops. Where it cannot be told (no owner found, its arguments unreadable), the list phase is
 /// taken to come before a run, whose skips must reach the report.
 fn owner_only_lists() -> bool {
-    run_owner()
-        .and_then(|owner| arguments(owner.pid))
-        .is_some_and(|arguments| only_lists(&arguments))
+    owner_arguments().is_some_and(|arguments| only_lists(&arguments))
 }
 
-/// [`owner_only_lists`] for nextest's arguments, its program first.
-fn only_lists(arguments: &[OsString]) -> bool {
+/// Whether the nextest that owns this run runs the tests `#[ignore]`d in their source
+/// (`--run-ignored all` or `only`): the list phase then counts those it skips, as nextest runs
+/// them. Where it cannot be told, it is taken not to, as by default.
+pub(crate) fn owner_runs_ignored() -> bool {
+    owner_arguments().is_some_and(|arguments| runs_ignored(&arguments))
+}
+
+/// The arguments of the nextest that owns this run, its program first.
+fn owner_arguments() -> Option<Vec<OsString>> {
+    run_owner().and_then(|owner| arguments(owner.pid))
+}
+
+/// nextest's subcommand among `arguments` (its program first), and the words after it, up to the
+/// test binaries' own arguments (after `--`).
+fn subcommand(arguments: &[OsString]) -> (Option<&str>, Vec<&str>) {
     const SUBCOMMANDS: [&str; 13] = [
         "list", "run", "r", "ntr", "bench", "b", "archive", "show-config", "self", "debug", "replay", "store", "help",
     ];
@@ -69,21 +80,41 @@ fn only_lists(arguments: &[OsString]) -> bool {
         .skip(1)
         .take_while(|arg| *arg != "--")
         .filter_map(|arg| arg.to_str());
-    let mut subcommand = None;
     while let Some(word) = words.next() {
         let short_flags_ending_in_p = word.starts_with('-') && !word.starts_with("--") && word.ends_with('P');
         if WITH_VALUES.contains(&word) || short_flags_ending_in_p {
             words.next();
         } else if SUBCOMMANDS.contains(&word) {
-            subcommand = Some(word);
-            break;
+            return (Some(word), words.collect());
         }
     }
-    match subcommand {
-        Some("list" | "show-config") => true,
-        Some("run" | "r" | "ntr" | "bench" | "b") => words.any(|word| word == "--no-run"),
-        _ => false,
+    (None, Vec::new())
+}
+
+/// Whether a subcommand runs tests.
+fn runs(subcommand: Option<&str>) -> bool {
+    matches!(subcommand, Some("run" | "r" | "ntr" | "bench" | "b"))
+}
+
+/// [`owner_only_lists`] for nextest's arguments, its program first.
+fn only_lists(arguments: &[OsString]) -> bool {
+    match subcommand(arguments) {
+        (Some("list" | "show-config"), _) => true,
+        (command, rest) => runs(command) && rest.contains(&"--no-run"),
     }
+}
+
+/// [`owner_runs_ignored`] for nextest's arguments, its program first.
+fn runs_ignored(arguments: &[OsString]) -> bool {
+    let (command, rest) = subcommand(arguments);
+    // `ignored-only` is what nextest called `only` before 0.9.
+    let ignored = |value: &str| matches!(value, "all" | "only" | "ignored-only");
+    runs(command)
+        && rest.iter().enumerate().any(|(i, word)| match word.strip_prefix("--run-ignored") {
+            Some("") => rest.get(i + 1).is_some_and(|value| ignored(value)),
+            Some(value) => value.strip_prefix('=').is_some_and(ignored),
+            None => false,
+        })
 }
 
 /// The file in the run directory where the list phase records, for this binary, which tests it
@@ -184,5 +215,21 @@ mod tests {
         assert!(!only_lists_on("cargo-nextest nextest --profile list --manifest-path show-config r"));
         assert!(!only_lists_on("cargo-nextest nextest ntr list"), "a filter named list");
         assert!(!only_lists_on("cargo-nextest"), "no subcommand: taken as a run");
+    }
+
+    #[test]
+    fn nextest_runs_ignored_tests_under_run_ignored_all_or_only() {
+        let runs_ignored_on = |line: &str| {
+            let arguments: Vec<OsString> = line.split_whitespace().map(OsString::from).collect();
+            runs_ignored(&arguments)
+        };
+        assert!(runs_ignored_on("cargo-nextest nextest run --run-ignored all"));
+        assert!(runs_ignored_on("cargo-nextest nextest -P ci r --workspace --run-ignored=only"));
+        assert!(runs_ignored_on("cargo-nextest nextest ntr --run-ignored ignored-only"));
+        assert!(!runs_ignored_on("cargo-nextest nextest run --run-ignored default"));
+        assert!(!runs_ignored_on("cargo-nextest nextest run"));
+        assert!(!runs_ignored_on("cargo-nextest nextest run --run-ignored"), "no value");
+        assert!(!runs_ignored_on("cargo-nextest nextest list --run-ignored all"), "no run");
+        assert!(!runs_ignored_on("cargo-nextest nextest run -- --run-ignored all"), "a test's argument");
     }
 }

@@ -143,6 +143,32 @@ pub(crate) fn step_summary(settings: &Settings, suite: &str, groups: &[(&SkipRea
             ));
         }
     }
+    append(path, &text);
+}
+
+/// On GitHub Actions, under nextest's run phase with the default libtest harness: a line of the
+/// job summary naming `test` of `suite`, skipped for `reason`, once per run (a retry adds none).
+/// Such a test passes (libtest has no skip at run time), and nextest shows no one what a passing
+/// process printed, its skip line and `::notice` included.
+pub(crate) fn step_summary_of_test(settings: &Settings, suite: &str, test: &str, reason: &SkipReason) {
+    let Some(path) = settings.github.step_summary.as_ref().filter(|_| {
+        settings.github.actions && settings.nextest.phase.as_deref() == Some("run")
+    }) else {
+        return;
+    };
+    let key = format!("{:016x}", stable_hash(&format!("{suite}\n{test}\n{}", reason.reason)));
+    if first_time(settings, "github-summary", vec![key]).is_empty() {
+        return;
+    }
+    let line = format!(
+        "- **gpu-test skipped `{test}` in `{suite}`** (it shows as passed): {} (fix: {})\n",
+        reason.reason, reason.hint
+    );
+    append(path, &line);
+}
+
+/// Appends `text` to the job summary at `path`, if there is any.
+fn append(path: &std::path::Path, text: &str) {
     if !text.is_empty()
         && let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path)
     {
