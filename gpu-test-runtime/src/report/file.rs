@@ -789,28 +789,13 @@ mod tests {
     /// process remembers writing.
     #[test]
     fn a_state_another_process_wrote_since_is_read_again() {
-        let dir = crate::util::files::scratch_dir("report-state");
-        let target = ReportTarget {
-            path: dir.join("report.json"),
-            format: ReportFormat::Json,
-        };
-        let settings = Settings {
-            runtime_dir: dir.join("runtime"),
-            report: Some(target.clone()),
-            ..Settings::default()
-        };
+        let (settings, target, state_path) = reporting("report-state");
         record(&settings, &target, suite("gpu"), vec![skipped("a")]).unwrap();
         // Another process of the run adds `b` to the state, as `record` would.
-        let states: Vec<PathBuf> = std::fs::read_dir(settings.runtime_dir.join("reports"))
-            .unwrap()
-            .map(|entry| entry.unwrap().path())
-            .filter(|path| path.extension().is_some_and(|e| e == "json"))
-            .collect();
-        assert_eq!(states.len(), 1, "{states:?}");
-        let text = std::fs::read_to_string(&states[0]).unwrap();
+        let text = std::fs::read_to_string(&state_path).unwrap();
         let mut state = State::parse(&text, ReportFormat::Json, &json_entry).unwrap();
         merge(&mut state, suite("other"), vec![skipped("b")]);
-        std::fs::write(&states[0], state.to_text()).unwrap();
+        std::fs::write(&state_path, state.to_text()).unwrap();
         record(&settings, &target, suite("gpu"), vec![skipped("c")]).unwrap();
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&target.path).unwrap()).unwrap();
@@ -821,7 +806,7 @@ mod tests {
             .map(|t| t["name"].as_str().unwrap())
             .collect();
         assert_eq!(names, ["a", "b", "c"], "{json:#}");
-        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(settings.runtime_dir.parent().unwrap()).unwrap();
     }
 
     /// Settings that write a JSON report into a fresh scratch directory, with the path of the

@@ -384,20 +384,10 @@ mod tests {
 
     fn entry(suite: &str, name: &str, outcome: Outcome) -> Entry {
         Entry {
-            suite: Arc::from(suite),
-            name: name.to_string(),
             outcome,
             cause: Cause::None,
-            each_device_of: None,
-            file: None,
-            line: None,
             duration: Duration::new(2, 5),
-            devices: Vec::new(),
-            timings: Vec::new(),
-            attempt: 1,
-            attempt_id: None,
-            stress_iteration: None,
-            earlier_failures: Vec::new(),
+            ..Entry::started(&Arc::from(suite), name)
         }
     }
 
