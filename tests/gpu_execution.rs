@@ -298,6 +298,42 @@ fn a_waiting_test_says_so_and_runs_once_the_device_is_free() {
     );
 }
 
+/// A test whose process is killed while it waits for its devices (by nextest's
+/// `terminate-after`, say) stays in the report as failed, with no device: it had none.
+#[test]
+fn a_test_killed_while_it_waits_for_its_devices_stays_in_the_report() {
+    let machine = Machine::with_fake_driver().env("GPU_TEST_LEASE_TIMEOUT", "60s");
+    let (machine, report) = machine.reporting_to("report.json");
+    let mut holder = Holder::start(&machine);
+    let machine = machine.env("GPU_TEST_LEASE_NOTICE", "0");
+    let mut waiter = command(&machine, &["--ignored", "--exact", "quick"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(waiter.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(
+        line.starts_with("gpu-test: quick is waiting for a device lease"),
+        "{line}"
+    );
+    waiter.kill().unwrap();
+    waiter.wait().unwrap();
+    holder.stop();
+    let json = gpu_test_tests::read_report(&report);
+    let quick = gpu_test_tests::report_entry(&json, "quick").unwrap_or_else(|| panic!("{json:#}"));
+    assert_eq!(quick["outcome"], "failed", "{json:#}");
+    assert!(
+        quick["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("its process ended before gpu-test could record how the test did"),
+        "{json:#}"
+    );
+    assert_eq!(quick["devices"], serde_json::json!([]), "{json:#}");
+}
+
 #[test]
 fn a_test_that_cannot_get_a_lease_in_time_fails_naming_the_holder() {
     let machine = Machine::with_fake_driver();
@@ -628,11 +664,17 @@ fn no_attempt_of_a_test_is_lost_from_the_report() {
         "{aborted:#}"
     );
     assert_eq!(aborted["attempt"], 2, "{aborted:#}");
+    // Where it ran, as its body started: the device a crash happened on.
+    assert_eq!(aborted["devices"][0]["name"], "NVIDIA Fake H100", "{aborted:#}");
     assert!(
         aborted["earlier_failures"][0]
             .as_str()
             .unwrap()
-            .starts_with(&format!("attempt 1: {lost}")),
+            .starts_with("attempt 1 on device 0 NVIDIA Fake H100 (GPU-")
+            && aborted["earlier_failures"][0]
+                .as_str()
+                .unwrap()
+                .contains(&format!("): {lost}")),
         "{aborted:#}"
     );
     let flaky = entry("fails_the_first_attempt");
@@ -715,6 +757,8 @@ fn a_crash_under_cargo_test_loses_none_before_it() {
         aborted["reason"].as_str().unwrap().starts_with(lost),
         "{aborted:#}"
     );
+    assert_eq!(aborted["devices"][0]["ordinal"], 1, "{aborted:#}");
+    assert_eq!(aborted["devices"][0]["name"], "NVIDIA Fake T4", "{aborted:#}");
     assert!(
         !entry("fails_on_the_second::cuda1")["reason"]
             .as_str()

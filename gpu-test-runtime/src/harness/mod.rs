@@ -14,14 +14,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::decide::skip::SkipReason;
 use crate::decide::{Decider, Decision};
-use crate::probe::probe;
+use crate::probe::{DeviceInfo, probe};
 use crate::report::console;
 use crate::report::github::Channel;
-use crate::report::model::{Entry, Outcome};
+use crate::report::model::{DeviceRecord, Entry, Outcome};
 use crate::report::outcomes::Outcomes;
 use crate::report::{file, suite_name};
 use crate::run::body::BodyFailure;
-use crate::run::execute;
+use crate::run::{Watch, execute};
 use crate::settings::{Settings, settings};
 use crate::util::files::ensure_private_dir;
 use registry::TestDef;
@@ -81,9 +81,10 @@ fn record(session: &Session, update: impl FnOnce(&mut Outcomes)) {
 /// A process can end inside a body (a crash, a signal, nextest's `terminate-after`) before it
 /// concludes, where its outcomes would go into the report. So where a report is wanted, what the
 /// process recorded goes in before each body runs, with that body's test as failed for want of
-/// an outcome, and again once the body is done, with the test's own entry in its place: a
-/// crash loses neither the test it happened in (named as the one whose process ended) nor an
-/// earlier one of the process. Skips (and strict mode's failures of unmet tests) wait for the next
+/// an outcome (naming the devices it leased, or written earlier, without them, where the test
+/// first calls the driver or waits for its devices), and again once the body is done, with the
+/// test's own entry in its place: a crash loses neither the test it happened in (named as the one
+/// whose process ended) nor an earlier one of the process. Skips (and strict mode's failures of unmet tests) wait for the next
 /// body or the conclusion, except under
 /// nextest's run phase, where every outcome goes in at once: a process there runs one test.
 /// A suite of thousands of skips thus writes its report once, not once per skip.
@@ -211,8 +212,14 @@ pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&
         }
         Decision::Run(ordinals) => {
             let name = name_of();
-            let started = per_device(def, Entry::started(suite, &name).at(def.file, def.line));
-            write_recorded(session, Some(started));
+            // The test goes in as failed for want of an outcome before anything can end its
+            // process: once its devices are leased, naming them, and before that only where
+            // something could end it sooner (a driver call, a wait for the devices).
+            let started = |devices: &[DeviceInfo]| {
+                let mut entry = per_device(def, Entry::started(suite, &name).at(def.file, def.line));
+                entry.devices = devices.iter().map(DeviceRecord::of).collect();
+                write_recorded(session, Some(entry));
+            };
             if def.requirements.needs_toolkit() {
                 console::nvrtc_outside_loader_path(session.decider.probe());
             }
@@ -221,7 +228,11 @@ pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&
                 session.decider.probe(),
                 &ordinals,
                 session.settings,
-                &|waiting| console::waiting(&name, waiting),
+                &Watch {
+                    before_leasing: &|| started(&[]),
+                    waiting: &|waiting| console::waiting(&name, waiting),
+                    leased: &started,
+                },
             );
             console::ran(&name, &execution);
             let entry = per_device(def, Entry::executed(suite, &name, &execution).at(def.file, def.line));

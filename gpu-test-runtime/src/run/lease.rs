@@ -79,8 +79,16 @@ pub(crate) struct Lease {
     _device: File,
 }
 
+/// What [`acquire`] tells its caller of a wait, each once.
+pub(crate) struct WaitHooks<'a> {
+    /// Before it first pauses between tries (and before `waiting`).
+    pub pausing: &'a dyn Fn(),
+    /// When the wait gets long (`GPU_TEST_LEASE_NOTICE`).
+    pub waiting: &'a dyn Fn(&Waiting),
+}
+
 /// Takes `needed` leases among `candidates` (in order of preference), waiting while they are
-/// held by other tests, and telling `on_wait` once when the wait gets long. Devices this process
+/// held by other tests, and telling `hooks` of the wait. Devices this process
 /// can no longer use (a sticky error, an abandoned body) are passed over; if too few remain, or
 /// the wait exceeds the lease timeout, the error says why.
 ///
@@ -94,7 +102,7 @@ pub(crate) fn acquire(
     settings: &Settings,
     demand: MemoryDemand,
     free_memory: &FreeMemory<'_>,
-    on_wait: &dyn Fn(&Waiting),
+    hooks: &WaitHooks<'_>,
 ) -> Result<Vec<Lease>, String> {
     let dir = settings.runtime_dir.join("leases");
     create_private_dirs(&dir)
@@ -102,6 +110,7 @@ pub(crate) fn acquire(
     let slots = settings.tests_per_device;
     let started = Instant::now();
     let mut announced = false;
+    let mut paused = false;
     // The devices this test, waiting for one to itself, keeps sharing tests from (until it returns).
     let mut waiting_alone: Vec<(String, File)> = Vec::new();
     let mut pause = Duration::from_millis(5);
@@ -176,9 +185,14 @@ pub(crate) fn acquire(
                 why()
             ));
         }
+        // Told before the wait is announced: whoever hears of the wait may end the process.
+        if !paused {
+            paused = true;
+            (hooks.pausing)();
+        }
         if !announced && waited >= settings.lease_notice {
             announced = true;
-            on_wait(&Waiting {
+            (hooks.waiting)(&Waiting {
                 needed,
                 slots,
                 holders: why(),

@@ -18,7 +18,7 @@ use body::{BodyFailure, Stage, TestBody, run_body};
 use faults::Blocked;
 use gpu::{Gpu, GpuDevice};
 use crate::cuda::error::CudaError;
-use lease::{Lease, MemoryDemand, Waiting};
+use lease::{Lease, MemoryDemand, WaitHooks, Waiting};
 use timing::{Sample, Timing, summarise};
 
 /// A test body and what executing it needs to know.
@@ -118,9 +118,21 @@ fn timeout_text(limit: Duration, set_by: Option<&str>) -> String {
     }
 }
 
+/// What the caller of [`execute`] hears of a test's way to its devices, to record the test as it
+/// goes: a process may end (a crash in the driver, a signal, nextest's `terminate-after`) at any
+/// point from the first call into the driver or the first pause on.
+pub(crate) struct Watch<'a> {
+    /// Once, before the first thing that can end the process or take long before the leases are
+    /// held: asking the driver for a device's free memory, or pausing while the devices are held.
+    pub before_leasing: &'a dyn Fn(),
+    /// Once, when the wait for leases gets long.
+    pub waiting: &'a dyn Fn(&Waiting),
+    /// Once the leases are held, with their devices, before any context is opened on them.
+    pub leased: &'a dyn Fn(&[DeviceInfo]),
+}
+
 /// Leases devices among `suitable` (ordinals that meet the test's requirements), opens them,
-/// runs `body`, and checks the devices afterwards. `on_wait` hears once from a test that waits
-/// long for its leases.
+/// runs `body`, and checks the devices afterwards, telling `watch` how far it got.
 ///
 /// A test with a `timeout` runs its work on its devices on a thread of its own, bounded at every
 /// stage: the driver may not return from opening a context on a hung GPU, or from waiting for a
@@ -133,9 +145,15 @@ pub(crate) fn execute(
     probe: &'static Probe,
     suitable: &[usize],
     settings: &Settings,
-    on_wait: &dyn Fn(&Waiting),
+    watch: &Watch<'_>,
 ) -> Execution {
     let started = Instant::now();
+    let before_leasing_told = std::cell::Cell::new(false);
+    let before_leasing = || {
+        if !before_leasing_told.replace(true) {
+            (watch.before_leasing)();
+        }
+    };
     let candidates: Vec<&DeviceInfo> = suitable
         .iter()
         .filter_map(|ordinal| probe.devices.iter().find(|d| d.ordinal == *ordinal))
@@ -143,6 +161,7 @@ pub(crate) fn execute(
     // Read under the probe's limit: leases are taken before any limit of the test's own runs, and
     // a GPU wedged since the probe may not answer.
     let free_memory = |device: &DeviceInfo| -> Result<Option<u64>, String> {
+        before_leasing();
         let ordinal = device.ordinal as i32;
         let library = probe.driver.library.as_ref().map(|l| l.display()).unwrap_or_default();
         let read = crate::cuda::guard::guarded(crate::settings::probe_timeout(), move |calls| {
@@ -183,11 +202,16 @@ pub(crate) fn execute(
         settings,
         body.memory,
         &free_memory,
-        on_wait,
+        &WaitHooks {
+            pausing: &before_leasing,
+            waiting: watch.waiting,
+        },
     ) {
         Ok(leases) => leases,
         Err(message) => return Execution::failed(started, BodyFailure::Setup(message)),
     };
+    let leased: Vec<DeviceInfo> = leases.iter().map(|lease| lease.device.clone()).collect();
+    (watch.leased)(&leased);
     let work = OnDevices {
         test: body.name.to_string(),
         function: body.function,
