@@ -170,8 +170,9 @@ impl Entry {
         Entry::new(suite, name, outcome, Cause::Unmet(reason.clone()))
     }
 
-    /// A test whose body is about to run, as a failure that stands if its process ends before it
-    /// records how the test did: a crash, a signal, nextest's `terminate-after`.
+    /// A test on its way to its body (holding its devices, or waiting for them), as a failure
+    /// that stands if its process ends before it records how the test did: a crash, a signal,
+    /// nextest's `terminate-after`.
     pub(crate) fn started(suite: &Arc<str>, name: &str) -> Entry {
         let cause = Cause::Failure(
             "its process ended before gpu-test could record how the test did: the test, or one running beside \
@@ -288,8 +289,8 @@ impl Entry {
     /// later pass unseen.
     pub(crate) fn superseding(mut self, mut existing: Entry) -> Entry {
         let mut earlier = std::mem::take(&mut existing.earlier_failures);
-        // The same attempt recorded again (its final entry over the one written as its body
-        // started) replaces itself; another attempt's failure is kept.
+        // The same attempt recorded again (its final entry over its provisional one) replaces
+        // itself; another attempt's failure is kept.
         if existing.outcome == Outcome::Failed && existing.attempt_id.is_some() && existing.attempt_id != self.attempt_id {
             let mut attempt = match existing.stress_iteration {
                 Some(iteration) => format!("stress iteration {iteration}, attempt {}", existing.attempt),

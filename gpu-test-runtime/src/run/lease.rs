@@ -42,7 +42,8 @@ pub(crate) struct MemoryDemand {
 }
 
 impl MemoryDemand {
-    fn is_empty(&self) -> bool {
+    /// Whether the test declares no memory: leasing it then asks the driver nothing.
+    pub(crate) fn is_empty(&self) -> bool {
         self.declared.is_none() && self.min_free.is_none()
     }
 }

@@ -195,6 +195,11 @@ pub(crate) fn execute(
         );
         return Execution::failed(started, BodyFailure::Setup(message));
     }
+    // Told before the lease files are locked, where a test declares memory: what it is told
+    // may take a while, and the devices would stay locked meanwhile.
+    if !body.memory.is_empty() {
+        before_leasing();
+    }
     let leases = match lease::acquire(
         body.name,
         &candidates,
