@@ -298,13 +298,16 @@ fn a_waiting_test_says_so_and_runs_once_the_device_is_free() {
     );
 }
 
-/// A test whose process is killed while it waits for its devices (by nextest's
+/// A test whose process is killed while it waits for one of two devices (by nextest's
 /// `terminate-after`, say) stays in the report as failed, with no device: it had none.
 #[test]
 fn a_test_killed_while_it_waits_for_its_devices_stays_in_the_report() {
-    let machine = Machine::with_fake_driver().env("GPU_TEST_LEASE_TIMEOUT", "60s");
+    let machine = Machine::with_fake_driver()
+        .devices("NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake H100|9.0|80GiB")
+        .env("GPU_TEST_LEASE_TIMEOUT", "60s");
     let (machine, report) = machine.reporting_to("report.json");
     let mut holder = Holder::start(&machine);
+    let mut second = Holder::start(&machine);
     let machine = machine.env("GPU_TEST_LEASE_NOTICE", "0");
     let mut waiter = command(&machine, &["--ignored", "--exact", "quick"])
         .stdout(Stdio::null())
@@ -321,6 +324,7 @@ fn a_test_killed_while_it_waits_for_its_devices_stays_in_the_report() {
     waiter.kill().unwrap();
     waiter.wait().unwrap();
     holder.stop();
+    second.stop();
     let json = gpu_test_tests::read_report(&report);
     let quick = gpu_test_tests::report_entry(&json, "quick").unwrap_or_else(|| panic!("{json:#}"));
     assert_eq!(quick["outcome"], "failed", "{json:#}");
@@ -332,6 +336,30 @@ fn a_test_killed_while_it_waits_for_its_devices_stays_in_the_report() {
         "{json:#}"
     );
     assert_eq!(quick["devices"], serde_json::json!([]), "{json:#}");
+}
+
+/// A test that declares memory asks the driver for the free memory of the devices it may take
+/// before it holds them: a crash there leaves it in the report as failed, with no device.
+#[test]
+fn a_crash_asking_for_free_memory_stays_in_the_report() {
+    let machine = Machine::with_fake_driver()
+        .devices("NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake H100|9.0|80GiB")
+        .env("FAKE_CUDA_CRASH", "cuMemGetInfo_v2");
+    let (machine, report) = machine.reporting_to("report.json");
+    let run = execution(&machine, &["--ignored", "--exact", "needs_eight_gib_free"]);
+    assert_eq!(run.code, None, "ended by SIGSEGV: {}", run.all());
+    let json = gpu_test_tests::read_report(&report);
+    let test =
+        gpu_test_tests::report_entry(&json, "needs_eight_gib_free").unwrap_or_else(|| panic!("{json:#}"));
+    assert_eq!(test["outcome"], "failed", "{json:#}");
+    assert!(
+        test["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("its process ended before gpu-test could record how the test did"),
+        "{json:#}"
+    );
+    assert_eq!(test["devices"], serde_json::json!([]), "{json:#}");
 }
 
 #[test]

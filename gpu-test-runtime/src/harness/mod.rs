@@ -81,8 +81,8 @@ fn record(session: &Session, update: impl FnOnce(&mut Outcomes)) {
 /// A process can end inside a body (a crash, a signal, nextest's `terminate-after`) before it
 /// concludes, where its outcomes would go into the report. So where a report is wanted, what the
 /// process recorded goes in before each body runs, with that body's test as failed for want of
-/// an outcome (naming the devices it leased, or written earlier, without them, where the test
-/// first calls the driver or waits for its devices), and again once the body is done, with the
+/// an outcome (naming its devices once they are known, or written earlier, without them, where
+/// the test first calls the driver or waits for devices it has a choice of), and again once the body is done, with the
 /// test's own entry in its place: a crash loses neither the test it happened in (named as the one
 /// whose process ended) nor an earlier one of the process. Skips (and strict mode's failures of unmet tests) wait for the next
 /// body or the conclusion, except under
@@ -213,7 +213,7 @@ pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&
         Decision::Run(ordinals) => {
             let name = name_of();
             // The test goes in as failed for want of an outcome before anything can end its
-            // process: once its devices are leased, naming them, and before that only where
+            // process: once its devices are known, naming them, and before that only where
             // something could end it sooner (a driver call, a wait for the devices).
             let started = |devices: &[DeviceInfo]| {
                 let mut entry = per_device(def, Entry::started(suite, &name).at(def.file, def.line));
@@ -231,7 +231,7 @@ pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&
                 &Watch {
                     before_leasing: &|| started(&[]),
                     waiting: &|waiting| console::waiting(&name, waiting),
-                    leased: &started,
+                    devices: &started,
                 },
             );
             console::ran(&name, &execution);

@@ -127,8 +127,10 @@ pub(crate) struct Watch<'a> {
     pub before_leasing: &'a dyn Fn(),
     /// Once, when the wait for leases gets long.
     pub waiting: &'a dyn Fn(&Waiting),
-    /// Once the leases are held, with their devices, before any context is opened on them.
-    pub leased: &'a dyn Fn(&[DeviceInfo]),
+    /// Once, with the devices the test runs on, before any context is opened on them: as soon
+    /// as they are known, which is before the leases are taken where the test can have no
+    /// others (as many suitable devices as it needs), else once it holds them.
+    pub devices: &'a dyn Fn(&[DeviceInfo]),
 }
 
 /// Leases devices among `suitable` (ordinals that meet the test's requirements), opens them,
@@ -195,9 +197,14 @@ pub(crate) fn execute(
         );
         return Execution::failed(started, BodyFailure::Setup(message));
     }
-    // Told before the lease files are locked, where a test declares memory: what it is told
-    // may take a while, and the devices would stay locked meanwhile.
-    if !body.memory.is_empty() {
+    // Told before the lease files are locked: what it is told may take a while, and the devices
+    // would stay locked meanwhile. A test with no choice of devices is told them at once, and
+    // needs no word before: what comes later cannot end its process sooner.
+    let devices_known = candidates.len() == body.devices;
+    if devices_known {
+        before_leasing_told.set(true);
+        (watch.devices)(&candidates.iter().map(|device| (*device).clone()).collect::<Vec<_>>());
+    } else if !body.memory.is_empty() {
         before_leasing();
     }
     let leases = match lease::acquire(
@@ -215,8 +222,9 @@ pub(crate) fn execute(
         Ok(leases) => leases,
         Err(message) => return Execution::failed(started, BodyFailure::Setup(message)),
     };
-    let leased: Vec<DeviceInfo> = leases.iter().map(|lease| lease.device.clone()).collect();
-    (watch.leased)(&leased);
+    if !devices_known {
+        (watch.devices)(&leases.iter().map(|lease| lease.device.clone()).collect::<Vec<_>>());
+    }
     let work = OnDevices {
         test: body.name.to_string(),
         function: body.function,
