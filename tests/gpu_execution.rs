@@ -270,16 +270,8 @@ fn a_killed_process_releases_its_lease() {
 fn a_waiting_test_says_so_and_runs_once_the_device_is_free() {
     let machine = Machine::with_fake_driver().env("GPU_TEST_LEASE_TIMEOUT", "60s");
     let mut holder = Holder::start(&machine);
-    // The waiter says at once that it waits: no sleep stands between the two processes.
     let machine = machine.env("GPU_TEST_LEASE_NOTICE", "0");
-    let mut waiter = command(&machine, &["--ignored", "--exact", "quick"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(waiter.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
+    let (waiter, mut stderr, line) = wait_for_the_device(&machine);
     holder.stop();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
@@ -309,14 +301,7 @@ fn a_test_killed_while_it_waits_for_its_devices_stays_in_the_report() {
     let mut holder = Holder::start(&machine);
     let mut second = Holder::start(&machine);
     let machine = machine.env("GPU_TEST_LEASE_NOTICE", "0");
-    let mut waiter = command(&machine, &["--ignored", "--exact", "quick"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(waiter.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
+    let (mut waiter, _, line) = wait_for_the_device(&machine);
     assert!(
         line.starts_with("gpu-test: quick is waiting for a device lease"),
         "{line}"
@@ -325,17 +310,7 @@ fn a_test_killed_while_it_waits_for_its_devices_stays_in_the_report() {
     waiter.wait().unwrap();
     holder.stop();
     second.stop();
-    let json = gpu_test_tests::read_report(&report);
-    let quick = gpu_test_tests::report_entry(&json, "quick").unwrap_or_else(|| panic!("{json:#}"));
-    assert_eq!(quick["outcome"], "failed", "{json:#}");
-    assert!(
-        quick["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("its process ended before gpu-test could record how the test did"),
-        "{json:#}"
-    );
-    assert_eq!(quick["devices"], serde_json::json!([]), "{json:#}");
+    assert_lost_without_a_device(&report, "quick");
 }
 
 /// A test that declares memory asks the driver for the free memory of the devices it may take
@@ -348,18 +323,37 @@ fn a_crash_asking_for_free_memory_stays_in_the_report() {
     let (machine, report) = machine.reporting_to("report.json");
     let run = execution(&machine, &["--ignored", "--exact", "needs_eight_gib_free"]);
     assert_eq!(run.code, None, "ended by SIGSEGV: {}", run.all());
-    let json = gpu_test_tests::read_report(&report);
-    let test =
-        gpu_test_tests::report_entry(&json, "needs_eight_gib_free").unwrap_or_else(|| panic!("{json:#}"));
-    assert_eq!(test["outcome"], "failed", "{json:#}");
+    assert_lost_without_a_device(&report, "needs_eight_gib_free");
+}
+
+/// Starts `quick` on `machine`, where it must wait for the device and says so at once
+/// (`GPU_TEST_LEASE_NOTICE=0`: no sleep stands between the processes), and returns it with its
+/// stderr and that first line.
+fn wait_for_the_device(machine: &Machine) -> (Child, BufReader<ChildStderr>, String) {
+    let mut waiter = command(machine, &["--ignored", "--exact", "quick"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(waiter.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    (waiter, stderr, line)
+}
+
+/// That the report has `test` as failed because its process ended, on no device.
+fn assert_lost_without_a_device(report: &std::path::Path, test: &str) {
+    let json = gpu_test_tests::read_report(report);
+    let entry = gpu_test_tests::report_entry(&json, test).unwrap_or_else(|| panic!("{test}: {json:#}"));
+    assert_eq!(entry["outcome"], "failed", "{json:#}");
     assert!(
-        test["reason"]
+        entry["reason"]
             .as_str()
             .unwrap()
             .starts_with("its process ended before gpu-test could record how the test did"),
         "{json:#}"
     );
-    assert_eq!(test["devices"], serde_json::json!([]), "{json:#}");
+    assert_eq!(entry["devices"], serde_json::json!([]), "{json:#}");
 }
 
 #[test]
