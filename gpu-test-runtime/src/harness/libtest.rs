@@ -5,11 +5,12 @@
 //! report entries not yet written (the skips and strict-mode failures since the last body, and any
 //! whose write failed) come from an `atexit` handler.
 
-use std::sync::Once;
+use std::sync::{Arc, Once};
 
 use super::registry::{TestDef, device_trial};
 use super::{Session, Verdict, conclude, run_test, session};
 use crate::decide::Decision;
+use crate::decide::skip::SkipReason;
 use crate::probe::DeviceInfo;
 use crate::util::format::panic_message;
 use crate::report::{console, github};
@@ -35,14 +36,20 @@ pub fn run_under_libtest(def: &'static TestDef) {
     }
     let decision = session.decider.decide(&def.requirements, None);
     if let Decision::Skip(reason) = &decision {
-        console::skip_line(|out| def.push_name(out), reason);
-        github::step_summary_of_test(session.settings, &session.suite, &def.name(), reason);
+        say_skipped(session, |out| def.push_name(out), reason);
     }
     match run_test(session, def, None, decision) {
         Verdict::Passed | Verdict::Skipped(_) => {}
         Verdict::Failed(message) => fail(message),
         Verdict::Panicked(payload) => std::panic::resume_unwind(payload),
     }
+}
+
+/// Says that the test `push_name` names is skipped for `reason`, where this harness lets it be seen: its skip line on
+/// stderr, and under nextest the job summary (a passing test's stderr is shown no one there).
+fn say_skipped(session: &Session, push_name: impl Fn(&mut String), reason: &Arc<SkipReason>) {
+    console::skip_line(&push_name, reason);
+    github::step_summary_of_test(session.settings, &session.suite, &push_name, reason);
 }
 
 /// Fails the running test with gpu-test's `message` (an unmet requirement in strict mode, a
@@ -65,8 +72,7 @@ fn run_on_each_device(session: &Session, def: &'static TestDef, devices: &[Devic
             .decider
             .decide_device(&def.requirements, device, &devices[..index], None);
         if let Decision::Skip(reason) = &decision {
-            console::skip_line(|out| out.push_str(&trial), reason);
-            github::step_summary_of_test(session.settings, &session.suite, &trial, reason);
+            say_skipped(session, |out| out.push_str(&trial), reason);
         }
         match run_test(session, def, Some(&trial), decision) {
             Verdict::Passed | Verdict::Skipped(_) => {}

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use crate::decide::Decision;
 use crate::report::state::{run_dir, run_owner};
@@ -43,19 +44,23 @@ impl Phase {
 /// stops. Where it cannot be told (no owner found, its arguments unreadable), the list phase is
 /// taken to come before a run, whose skips must reach the report.
 fn owner_only_lists() -> bool {
-    owner_arguments().is_some_and(|arguments| only_lists(&arguments))
+    owner_arguments().is_some_and(only_lists)
 }
 
 /// Whether the nextest that owns this run runs the tests `#[ignore]`d in their source
 /// (`--run-ignored all` or `only`): the list phase then counts those it skips, as nextest runs
 /// them. Where it cannot be told, it is taken not to, as by default.
 pub(crate) fn owner_runs_ignored() -> bool {
-    owner_arguments().is_some_and(|arguments| runs_ignored(&arguments))
+    owner_arguments().is_some_and(runs_ignored)
 }
 
-/// The arguments of the nextest that owns this run, its program first.
-fn owner_arguments() -> Option<Vec<OsString>> {
-    run_owner().and_then(|owner| arguments(owner.pid))
+/// The arguments of the nextest that owns this run, its program first; read once per process
+/// (the list phase asks twice: whether it only lists, and whether ignored tests run).
+fn owner_arguments() -> Option<&'static [OsString]> {
+    static ARGUMENTS: OnceLock<Option<Vec<OsString>>> = OnceLock::new();
+    ARGUMENTS
+        .get_or_init(|| run_owner().and_then(|owner| arguments(owner.pid)))
+        .as_deref()
 }
 
 /// nextest's subcommand among `arguments` (its program first), and the words after it, up to the

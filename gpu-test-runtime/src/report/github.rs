@@ -147,15 +147,22 @@ pub(crate) fn step_summary(settings: &Settings, suite: &str, groups: &[(&SkipRea
 }
 
 /// On GitHub Actions, under nextest's run phase with the default libtest harness: a line of the
-/// job summary naming `test` of `suite`, skipped for `reason`, once per run (a retry adds none).
+/// job summary naming the test (`push_name` writes its name) of `suite`, skipped for `reason`, once per run (a retry adds none).
 /// Such a test passes (libtest has no skip at run time), and nextest shows no one what a passing
 /// process printed, its skip line and `::notice` included.
-pub(crate) fn step_summary_of_test(settings: &Settings, suite: &str, test: &str, reason: &SkipReason) {
+pub(crate) fn step_summary_of_test(
+    settings: &Settings,
+    suite: &str,
+    push_name: &dyn Fn(&mut String),
+    reason: &SkipReason,
+) {
     let Some(path) = settings.github.step_summary.as_ref().filter(|_| {
         settings.github.actions && settings.nextest.phase.as_deref() == Some("run")
     }) else {
         return;
     };
+    let mut test = String::new();
+    push_name(&mut test);
     let key = format!("{:016x}", stable_hash(&format!("{suite}\n{test}\n{}", reason.reason)));
     if first_time(settings, "github-summary", vec![key]).is_empty() {
         return;
