@@ -326,6 +326,40 @@ fn a_crash_asking_for_free_memory_stays_in_the_report() {
     assert_lost_without_a_device(&report, "needs_eight_gib_free");
 }
 
+/// A failure reading a device's free memory that waiting will not change fails a test that
+/// declares memory at once, naming the call; a device with no room for the context that reads it
+/// is waited for, as a held one is.
+#[test]
+fn a_free_memory_read_that_fails_fails_the_test_at_once() {
+    let machine = Machine::with_fake_driver()
+        .env("FAKE_CUDA_FAIL", "cuMemGetInfo_v2=999")
+        .env("GPU_TEST_LEASE_TIMEOUT", "10m");
+    let run = execution_within_two_minutes(&machine, &["--ignored", "--exact", "needs_eight_gib_free"]);
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.all().contains(
+            "could not read the free memory of device 0 NVIDIA Fake H100, which the test's memory declaration \
+             needs: cuMemGetInfo_v2 failed: CUDA_ERROR_UNKNOWN (999)"
+        ) && !run.all().contains("GPU_TEST_LEASE_TIMEOUT"),
+        "{}",
+        run.all()
+    );
+
+    let full = Machine::with_fake_driver()
+        .env("FAKE_CUDA_FAIL", "cuDevicePrimaryCtxRetain=2")
+        .env("GPU_TEST_LEASE_TIMEOUT", "1ms");
+    let run = execution(&full, &["--ignored", "--exact", "needs_eight_gib_free"]);
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.all().contains(
+            "could not get a device lease within 1ms (GPU_TEST_LEASE_TIMEOUT): the free memory of device 0 NVIDIA \
+             Fake H100 could not be read (cuDevicePrimaryCtxRetain failed: CUDA_ERROR_OUT_OF_MEMORY (2)"
+        ),
+        "{}",
+        run.all()
+    );
+}
+
 /// Starts `quick` on `machine`, where it must wait for the device and says so at once
 /// (`GPU_TEST_LEASE_NOTICE=0`: no sleep stands between the processes), and returns it with its
 /// stderr and that first line.

@@ -244,12 +244,19 @@ impl DriverSys {
 
     /// `(free, total)` bytes on the device of `ordinal`, read through its primary context,
     /// retained for the call; `Ok(None)` when the driver lacks `cuMemGetInfo_v2`.
-    pub(crate) fn device_memory(&self, ordinal: i32) -> Result<Option<(u64, u64)>, CudaError> {
-        let handle = self.device(ordinal)?;
-        let context = self.retain_primary_context(handle)?;
+    pub(crate) fn device_memory(&self, ordinal: i32) -> Result<Option<(u64, u64)>, FailedCall> {
+        let handle = self.device(ordinal).map_err(FailedCall::of("cuDeviceGet"))?;
+        let context = self
+            .retain_primary_context(handle)
+            .map_err(FailedCall::of("cuDevicePrimaryCtxRetain"))?;
         let memory = self
             .set_current_context(context)
-            .and_then(|()| self.memory_info().transpose());
+            .map_err(FailedCall::of("cuCtxSetCurrent"))
+            .and_then(|()| {
+                self.memory_info()
+                    .transpose()
+                    .map_err(FailedCall::of("cuMemGetInfo_v2"))
+            });
         let _ = self.release_primary_context(handle);
         memory
     }
@@ -270,6 +277,34 @@ impl DriverSys {
             Ok((free as u64, total as u64))
         });
         Some(result)
+    }
+}
+
+/// A driver call that failed, named: several calls stand behind one question to the driver, and
+/// the error alone does not say which of them failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FailedCall {
+    /// The call, e.g. `cuDevicePrimaryCtxRetain`.
+    pub call: &'static str,
+    /// What it returned.
+    pub error: CudaError,
+}
+
+impl FailedCall {
+    /// For `map_err`: `error` as returned by `call`.
+    pub(crate) fn of(call: &'static str) -> impl Fn(CudaError) -> FailedCall {
+        move |error| FailedCall { call, error }
+    }
+}
+
+impl std::fmt::Display for FailedCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A call that succeeded with an impossible answer: its text names the call already.
+        if self.error.code == 0 {
+            write!(f, "{}", self.error)
+        } else {
+            write!(f, "{} failed: {}", self.call, self.error)
+        }
     }
 }
 

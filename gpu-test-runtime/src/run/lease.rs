@@ -94,8 +94,9 @@ pub(crate) struct WaitHooks<'a> {
 /// the wait exceeds the lease timeout, the error says why.
 ///
 /// With a [`MemoryDemand`], `free_memory` tells how much a device has free now; a device whose
-/// free memory cannot be read is not admitted for `min_free_memory`, and its whole memory is the
-/// budget for declared memory.
+/// free memory the driver has no call for is not admitted for `min_free_memory`, and its whole
+/// memory is the budget for declared memory; a failure to read it fails the test, unless it is
+/// for want of room ([`MemoryUnread`]).
 pub(crate) fn acquire(
     test: &str,
     candidates: &[&DeviceInfo],
@@ -244,12 +245,17 @@ fn admit(
     };
     let now_free = match free_memory(device) {
         Ok(free) => free,
-        // A full device can fail even the context that would measure it: that is no room.
-        Err(error) => {
+        Err(MemoryUnread::NoRoom(why)) => {
             return Ok(Err(Refusal::Memory(format!(
-                "the free memory of {} could not be read ({error})",
+                "the free memory of {} could not be read ({why})",
                 device.label()
             ))));
+        }
+        Err(MemoryUnread::Failed(why)) => {
+            return Err(format!(
+                "could not read the free memory of {}, which the test's memory declaration needs: {why}",
+                device.label()
+            ));
         }
     };
     let budget_file = dir.join(format!("{key}.budget"));
@@ -303,7 +309,20 @@ fn admit(
 
 /// How much memory a device has free now: `Ok(None)` when the driver cannot tell, `Err` when
 /// asking failed.
-pub(crate) type FreeMemory<'a> = dyn Fn(&DeviceInfo) -> Result<Option<u64>, String> + 'a;
+pub(crate) type FreeMemory<'a> = dyn Fn(&DeviceInfo) -> Result<Option<u64>, MemoryUnread> + 'a;
+
+/// Why the free memory of a device could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum MemoryUnread {
+    /// For want of room, as the driver says (a full device can fail even the context that would
+    /// measure it, a device in exclusive use by another process refuses it): the test waits, as
+    /// for a slot. Also a driver that stopped answering: the device is then out of use, which the
+    /// next round says.
+    NoRoom(String),
+    /// Any other failure: an answer that will not change while the test waits for it, so the
+    /// test fails at once rather than at its lease timeout.
+    Failed(String),
+}
 
 /// The memory the current holders of `device`'s slots declared: each slot whose lock someone
 /// holds counts what its file says (nothing readable counts as nothing declared).
@@ -553,7 +572,7 @@ mod tests {
         let dir = crate::util::files::scratch_dir("admission");
         let device = device();
         let free = std::cell::Cell::new(16u64 << 30);
-        let free_memory = |_: &DeviceInfo| -> Result<Option<u64>, String> { Ok(Some(free.get())) };
+        let free_memory = |_: &DeviceInfo| -> Result<Option<u64>, MemoryUnread> { Ok(Some(free.get())) };
         let admit = |test: &str, demand: MemoryDemand| admit(&dir, &device, 4, test, demand, &free_memory).unwrap();
 
         let a = admit("a", declaring(6)).ok().expect("the first fits");
@@ -582,10 +601,24 @@ mod tests {
         assert!(matches!(admit("e", min_free), Err(Refusal::Memory(_))));
         free.set(12 << 30);
         assert!(admit("f", min_free).is_ok());
-        let broken = |_: &DeviceInfo| -> Result<Option<u64>, String> { Err("out of memory".to_string()) };
-        match admit_with(&dir, &device, min_free, &broken) {
+        let full = |_: &DeviceInfo| -> Result<Option<u64>, MemoryUnread> {
+            Err(MemoryUnread::NoRoom("out of memory".to_string()))
+        };
+        match admit_with(&dir, &device, min_free, &full) {
             Err(Refusal::Memory(why)) => assert!(why.contains("could not be read (out of memory)"), "{why}"),
             _ => panic!("admitted without knowing the free memory"),
+        }
+        // Any other failure will not go away by waiting: the test fails at once, naming it.
+        let failing = |_: &DeviceInfo| -> Result<Option<u64>, MemoryUnread> {
+            Err(MemoryUnread::Failed("cuMemGetInfo_v2 failed: CUDA_ERROR_UNKNOWN (999)".to_string()))
+        };
+        match super::admit(&dir, &device, 4, "x", min_free, &failing) {
+            Err(why) => assert_eq!(
+                why,
+                "could not read the free memory of device 0 NVIDIA Test, which the test's memory declaration \
+                 needs: cuMemGetInfo_v2 failed: CUDA_ERROR_UNKNOWN (999)"
+            ),
+            Ok(_) => panic!("a driver failure was taken for no room, or for room"),
         }
         // Another process admitting to the device: wait, never block.
         let key = sanitize(&device.key());
@@ -601,7 +634,7 @@ mod tests {
         let dir = crate::util::files::scratch_dir("admission-wide");
         let device = device();
         // The holders have not allocated yet: all 16 GiB are free.
-        let free_memory = |_: &DeviceInfo| -> Result<Option<u64>, String> { Ok(Some(16 << 30)) };
+        let free_memory = |_: &DeviceInfo| -> Result<Option<u64>, MemoryUnread> { Ok(Some(16 << 30)) };
         // A run with four tests per device holds slots 2 and 3, declaring 6 GiB each.
         let take = |test: &str, demand: MemoryDemand| {
             admit(&dir, &device, 4, test, demand, &free_memory)
@@ -657,7 +690,7 @@ mod tests {
     fn only_tests_that_hold_a_slot_are_named_as_holders() {
         let dir = crate::util::files::scratch_dir("holders");
         let device = device();
-        let free_memory = |_: &DeviceInfo| -> Result<Option<u64>, String> { Ok(Some(16 << 30)) };
+        let free_memory = |_: &DeviceInfo| -> Result<Option<u64>, MemoryUnread> { Ok(Some(16 << 30)) };
         let admit = |test: &str, demand: MemoryDemand| admit(&dir, &device, 4, test, demand, &free_memory).unwrap();
         let big = admit("big", declaring(12)).ok().expect("fits");
         // Refused for memory after it had written its name into a slot's file.

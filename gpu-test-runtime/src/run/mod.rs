@@ -18,7 +18,7 @@ use body::{BodyFailure, Stage, TestBody, run_body};
 use faults::Blocked;
 use gpu::{Gpu, GpuDevice};
 use crate::cuda::error::CudaError;
-use lease::{Lease, MemoryDemand, WaitHooks, Waiting};
+use lease::{Lease, MemoryDemand, MemoryUnread, WaitHooks, Waiting};
 use timing::{Sample, Timing, summarise};
 
 /// A test body and what executing it needs to know.
@@ -162,7 +162,7 @@ pub(crate) fn execute(
         .collect();
     // Read under the probe's limit: leases are taken before any limit of the test's own runs, and
     // a GPU wedged since the probe may not answer.
-    let free_memory = |device: &DeviceInfo| -> Result<Option<u64>, String> {
+    let free_memory = |device: &DeviceInfo| -> Result<Option<u64>, MemoryUnread> {
         before_leasing();
         let ordinal = device.ordinal as i32;
         let library = probe.driver.library.as_ref().map(|l| l.display()).unwrap_or_default();
@@ -172,9 +172,11 @@ pub(crate) fn execute(
         });
         match read {
             Ok(None) => Ok(None),
-            Ok(Some(memory)) => memory
-                .map(|memory| memory.map(|(free, _)| free))
-                .map_err(|error| error.to_string()),
+            Ok(Some(Ok(memory))) => Ok(memory.map(|(free, _)| free)),
+            // Out of memory (2), or in exclusive use by another process (46): what a wait may
+            // change.
+            Ok(Some(Err(failed))) if matches!(failed.error.code, 2 | 46) => Err(MemoryUnread::NoRoom(failed.to_string())),
+            Ok(Some(Err(failed))) => Err(MemoryUnread::Failed(failed.to_string())),
             Err(hung) => {
                 let reason = format!(
                     "{} (asked for the free memory of {} for {})",
@@ -183,7 +185,7 @@ pub(crate) fn execute(
                     body.name
                 );
                 faults::abandon(&probe.devices, Blocked::DriverHung { reason: reason.clone() });
-                Err(reason)
+                Err(MemoryUnread::NoRoom(reason))
             }
         }
     };
