@@ -841,6 +841,27 @@ fn a_crash_under_cargo_test_loses_none_before_it() {
     );
 }
 
+/// A test decided without a body (a skip, or strict mode's failure) while another thread runs a
+/// body goes into the report at once: that body may end the process before the next write.
+#[test]
+fn a_test_decided_while_a_body_runs_is_in_the_report_when_the_body_ends_the_process() {
+    for (strict, outcome) in [("", "skipped"), ("1", "failed")] {
+        let machine = Machine::with_fake_driver().env("GPU_TEST_STRICT", strict);
+        let (machine, report) = machine.reporting_to("report.json");
+        let run = machine.run("per-device", "concurrent", &["--ignored", "--test-threads", "2"]);
+        assert_eq!(run.code, None, "ended by SIGABRT: {}", run.all());
+        let json = gpu_test_tests::read_report(&report);
+        let entry = |name: &str| {
+            gpu_test_tests::report_entry(&json, name)
+                .unwrap_or_else(|| panic!("{name} is not in the report: {json:#}"))
+                .clone()
+        };
+        assert_eq!(entry("c_needs_eight_gpus")["outcome"], outcome, "{json:#}");
+        let aborted = entry("a_body_that_aborts_once_c_is_reported");
+        assert_eq!(aborted["outcome"], "failed", "{aborted:#}");
+    }
+}
+
 /// The leak check: a test that leaves device memory allocated fails naming the bytes and the
 /// device, by its attribute or for every test with GPU_TEST_LEAK_CHECK=1; one that frees what it
 /// allocates passes; `leak_check = false` opts out.

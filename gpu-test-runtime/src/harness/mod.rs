@@ -10,6 +10,7 @@ pub(crate) mod registry;
 
 use std::any::Any;
 use std::ffi::OsString;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::decide::skip::SkipReason;
@@ -84,10 +85,11 @@ fn record(session: &Session, update: impl FnOnce(&mut Outcomes)) {
 /// an outcome (naming its devices once they are known, or written earlier, without them, where
 /// the test first calls the driver or waits for devices it has a choice of), and again once the body is done, with the
 /// test's own entry in its place: a crash loses neither the test it happened in (named as the one
-/// whose process ended) nor an earlier one of the process. Skips (and strict mode's failures of unmet tests) wait for the next
-/// body or the conclusion, except under
-/// nextest's run phase, where every outcome goes in at once: a process there runs one test.
-/// A suite of thousands of skips thus writes its report once, not once per skip.
+/// whose process ended) nor an earlier one of the process. Skips (and strict mode's failures of
+/// unmet tests) wait for the next body or the conclusion, except while another thread runs a body
+/// ([`BODIES_RUNNING`]), which could end the process first, and under nextest's run phase, where
+/// every outcome goes in at once: a process there runs one test. A suite of thousands of skips
+/// thus writes its report once, not once per skip.
 fn write_recorded(session: &Session, starting: Option<Entry>) {
     if session.settings.report.is_none() {
         return;
@@ -112,6 +114,28 @@ fn write_recorded(session: &Session, starting: Option<Entry>) {
         record(session, |o| o.rewind(from));
         let mut first = WRITE_ERROR.lock().unwrap_or_else(|p| p.into_inner());
         first.get_or_insert(message);
+    }
+}
+
+/// How many of this process's threads are running a test's body, from before its provisional
+/// entry is written until the body is done: while one is, an outcome recorded without a body goes
+/// into the report at once, as the body's crash would lose it, and while none is, the next body's
+/// provisional entry takes it in before that body can crash.
+static BODIES_RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts a body as running ([`BODIES_RUNNING`]) until dropped.
+struct BodyRunning;
+
+impl BodyRunning {
+    fn start() -> BodyRunning {
+        BODIES_RUNNING.fetch_add(1, Ordering::SeqCst);
+        BodyRunning
+    }
+}
+
+impl Drop for BodyRunning {
+    fn drop(&mut self) {
+        BODIES_RUNNING.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -223,6 +247,7 @@ pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&
             if def.requirements.needs_toolkit() {
                 console::nvrtc_outside_loader_path(session.decider.probe());
             }
+            let running = BodyRunning::start();
             let execution = execute(
                 def.body_named(&name),
                 session.decider.probe(),
@@ -234,6 +259,7 @@ pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&
                     devices: &started,
                 },
             );
+            drop(running);
             console::ran(&name, &execution);
             let entry = per_device(def, Entry::executed(suite, &name, &execution).at(def.file, def.line));
             record(session, |o| o.ran(entry));
@@ -246,8 +272,10 @@ pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&
         }
     };
     // A body's own outcome goes in at once, over its provisional one; a test decided without
-    // running waits for the next body or the end, except under nextest's run phase.
-    if ran_a_body || skips_at_once(session.settings) {
+    // running waits for the next body or the end, except while a body runs (recorded first, then
+    // counted: a body that starts after the count takes this entry in with its own provisional
+    // one) and under nextest's run phase.
+    if ran_a_body || BODIES_RUNNING.load(Ordering::SeqCst) > 0 || skips_at_once(session.settings) {
         write_recorded(session, None);
     }
     verdict
