@@ -1215,6 +1215,66 @@ fn a_test_built_without_its_feature_is_skipped_not_lost() {
     assert!(!run.all().contains(reason), "{}", run.all());
 }
 
+/// A device the driver counts but cannot describe is no device an `each_device` test may pass
+/// over in silence: it has a run of its own, skipped naming the call that failed (failed in strict
+/// mode), under either harness, and the report's probe summary names it.
+#[test]
+fn each_device_names_a_device_the_driver_could_not_describe() {
+    let machine = Machine::with_fake_driver()
+        .devices("NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake H100|9.0|80GiB")
+        .env("FAKE_CUDA_FAIL", "cuDeviceGetName@1=999");
+    let (machine, report) = machine.reporting_to("report.json");
+    let unreadable = "device 1 could not be read: cuDeviceGetName failed: CUDA_ERROR_UNKNOWN (999)";
+    let run = machine.run("per-device", "gpu", &["--test-threads", "1"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(outcome_of(&run, "on_every_modern_gpu::cuda0"), "ok");
+    assert!(
+        outcome_of(&run, "on_every_modern_gpu::cuda1").starts_with(&format!("ignored ({unreadable}")),
+        "{}",
+        run.all()
+    );
+    let json = gpu_test_tests::read_report(&report);
+    let entry = gpu_test_tests::report_entry(&json, "on_every_modern_gpu::cuda1")
+        .unwrap_or_else(|| panic!("{json:#}"))
+        .clone();
+    assert_eq!(entry["outcome"], "skipped", "{entry:#}");
+    assert!(
+        json.to_string()
+            .contains(&format!("1 device: 0 NVIDIA Fake H100 (sm_90); {unreadable}")),
+        "the probe summary: {json:#}"
+    );
+
+    let listed_ignored = machine.run("per-device", "gpu", &["--list", "--ignored"]);
+    assert_eq!(
+        listed(&listed_ignored),
+        set(&["on_every_modern_gpu::cuda1"]),
+        "{}",
+        listed_ignored.all()
+    );
+
+    let strict = machine.env("GPU_TEST_STRICT", "1");
+    let run = strict.run("per-device", "gpu", &["--test-threads", "1"]);
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert_eq!(outcome_of(&run, "on_every_modern_gpu::cuda0"), "ok");
+    assert_eq!(outcome_of(&run, "on_every_modern_gpu::cuda1"), "FAILED");
+    assert!(run.all().contains(unreadable), "{}", run.all());
+
+    // libtest: one test, a run per device inside it.
+    let run = strict.run(
+        "per-device",
+        "plain",
+        &["--exact", "on_every_modern_gpu_under_libtest"],
+    );
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.all()
+            .contains("gpu-test: on_every_modern_gpu_under_libtest::cuda1 cannot run")
+            && run.all().contains(unreadable),
+        "{}",
+        run.all()
+    );
+}
+
 /// `#[gpu_test(each_device)]` on a machine with two GPUs of different compute capability: one
 /// trial per device under gpu-test's harness and nextest, one run per device inside the one test
 /// under libtest, each named `<test>::cuda<N>` and decided for its device alone.

@@ -25,6 +25,25 @@ pub(crate) enum Decision {
     Fail(String, Arc<SkipReason>),
 }
 
+/// One device's run of an `each_device` test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeviceRun {
+    /// On the probe's device at this index of its devices.
+    Read(usize),
+    /// On the device of the probe's device error at this index, which the driver could not describe.
+    Unreadable(usize),
+}
+
+impl DeviceRun {
+    /// The CUDA ordinal of its device.
+    pub(crate) fn ordinal(self, probe: &Probe) -> usize {
+        match self {
+            DeviceRun::Read(index) => probe.devices[index].ordinal,
+            DeviceRun::Unreadable(index) => probe.device_errors[index].ordinal,
+        }
+    }
+}
+
 /// What [`Requirements::check`] answered, shared by every test with the same requirements.
 type Checked = Result<Arc<Vec<usize>>, Arc<SkipReason>>;
 
@@ -98,6 +117,38 @@ impl Decider {
                 .check_device(self.probe, &devices[index], &devices[..index])
                 .is_ok()
         })
+    }
+
+    /// The devices an `each_device` test has a run for, by ordinal: each the probe read, and each
+    /// the driver counted but could not describe, which the test must not pass over in silence.
+    pub(crate) fn each_device(&self) -> Vec<DeviceRun> {
+        let mut runs: Vec<DeviceRun> = (0..self.probe.devices.len()).map(DeviceRun::Read).collect();
+        runs.extend(
+            (0..self.probe.device_errors.len())
+                .filter(|&index| !self.probe.device_errors[index].is_count())
+                .map(DeviceRun::Unreadable),
+        );
+        runs.sort_by_key(|run| run.ordinal(self.probe));
+        runs
+    }
+
+    /// The decision for one run of an `each_device` test ([`Decider::each_device`]).
+    pub(crate) fn decide_device_run(
+        &self,
+        requirements: &Requirements,
+        run: DeviceRun,
+        listed_to_run: Option<bool>,
+    ) -> Decision {
+        match run {
+            DeviceRun::Read(index) => {
+                let devices = &self.probe.devices;
+                self.decide_device(requirements, &devices[index], &devices[..index], listed_to_run)
+            }
+            DeviceRun::Unreadable(index) => {
+                let reason = reasons::unreadable_device(&self.probe.device_errors[index]);
+                self.apply_policy(Err(Arc::new(reason)), listed_to_run)
+            }
+        }
     }
 
     /// The decision for the run of an `each_device` test on device `ordinal`, which nextest's list

@@ -743,34 +743,21 @@ pub(crate) fn implausible_device_count(reported: i32) -> String {
     )
 }
 
-/// Devices that could not be read, with runs of the same failure on consecutive ordinals said
-/// once: `devices 1 to 63 could not be read: cuDeviceGet failed: ...`.
-pub(crate) fn device_errors(errors: &[DeviceError]) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut at = 0;
-    while at < errors.len() {
-        let first = &errors[at];
-        let mut end = at;
-        while end + 1 < errors.len()
-            && errors[end + 1].ordinal == errors[end].ordinal + 1
-            && errors[end + 1].call == first.call
-            && errors[end + 1].error == first.error
-        {
-            end += 1;
-        }
-        let devices = if end == at {
-            format!("device {}", first.ordinal)
-        } else {
-            format!("devices {} to {}", first.ordinal, errors[end].ordinal)
-        };
-        lines.push(format!(
-            "{devices} could not be read: {} failed: {}",
-            first.call, first.error
-        ));
-        at = end + 1;
-    }
-    lines
+/// Why one device of an `each_device` test, which the driver counted but could not describe,
+/// is not run: its error, and the error's usual fix or how to run on the others.
+pub(crate) fn unreadable_device(error: &DeviceError) -> SkipReason {
+    let reason = format!(
+        "device {} could not be read: {} failed: {}",
+        error.ordinal, error.call, error.error
+    );
+    let others = "or hide the GPU with CUDA_VISIBLE_DEVICES to run on the others";
+    let hint = match error.error.hint() {
+        Some(hint) => format!("{hint}; {others}"),
+        None => format!("check the GPU with `nvidia-smi` and the kernel log (`sudo dmesg | grep -i xid`), {others}"),
+    };
+    SkipReason::new(SkipKind::DeviceUnsuitable, reason, hint)
 }
+
 
 /// A device in compute mode Prohibited: what is wrong with it (after its label) and the fix.
 pub(crate) fn compute_mode_prohibited(device: &DeviceInfo) -> (&'static str, String) {

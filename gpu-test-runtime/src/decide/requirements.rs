@@ -5,7 +5,7 @@ use std::fmt;
 use super::reasons;
 use super::skip::{SkipKind, SkipReason};
 use crate::cuda::version::Version;
-use crate::probe::{ComputeMode, DeviceInfo, Probe};
+use crate::probe::{ComputeMode, DeviceInfo, Probe, describe_errors};
 use crate::util::format::{count, format_bytes, format_bytes_needed};
 
 /// What a GPU test needs from the machine. `#[gpu_test(...)]` builds one from its keys.
@@ -235,7 +235,7 @@ impl Requirements {
         }
         let mut hint = format!("run on a machine with at least {}", count(needed, "GPU"));
         let visible = probe.environment.visible_devices();
-        if let Some((explanation, fix)) = visible.shortfall(needed, probe.devices.len() + probe.device_errors.len()) {
+        if let Some((explanation, fix)) = visible.shortfall(needed, probe.counted_devices()) {
             reason.push_str(&format!(" ({explanation})"));
             hint.push_str(&format!(", and {fix}"));
         }
@@ -253,7 +253,7 @@ impl Requirements {
         if let Some(reported) = probe.reported_device_count {
             reason.push_str(&format!("; {}", reasons::implausible_device_count(reported)));
         }
-        for line in reasons::device_errors(&probe.device_errors) {
+        for line in describe_errors(&probe.device_errors) {
             reason.push_str(&format!("; {line}"));
         }
         SkipReason::new(SkipKind::TooFewDevices, reason, hint)

@@ -258,7 +258,7 @@ impl<'p> Diagnosis<'p> {
                 // Entries that match no device (a UUID no GPU has, an index past the last): the
                 // driver stops at the first, though some devices are still shown.
                 (false, None) if !probe.devices.is_empty() => {
-                    let counted = probe.devices.len() + probe.device_errors.len();
+                    let counted = probe.counted_devices();
                     let visible = probe.environment.visible_devices();
                     let listed = match &visible {
                         VisibleDevices::Set { valid, .. } => valid.len(),
@@ -325,7 +325,7 @@ impl<'p> Diagnosis<'p> {
             .first()
             .and_then(|error| error.error.hint())
             .unwrap_or("check `nvidia-smi` for these devices");
-        for line in reasons::device_errors(&probe.device_errors) {
+        for line in crate::probe::describe_errors(&probe.device_errors) {
             add(Severity::Error, line, hint);
         }
         self.toolkit_findings(&mut add);

@@ -11,7 +11,6 @@ use super::registry::{TestDef, device_trial};
 use super::{Session, Verdict, conclude, run_test, session};
 use crate::decide::Decision;
 use crate::decide::skip::SkipReason;
-use crate::probe::DeviceInfo;
 use crate::util::format::panic_message;
 use crate::report::{console, github};
 use crate::run::faults;
@@ -30,9 +29,8 @@ pub fn run_under_libtest(def: &'static TestDef) {
     AT_EXIT.call_once(|| {
         at_exit(finish);
     });
-    let devices = &session.decider.probe().devices;
-    if def.each_device && !devices.is_empty() {
-        return run_on_each_device(session, def, devices);
+    if def.each_device && !session.decider.probe().devices.is_empty() {
+        return run_on_each_device(session, def);
     }
     let decision = session.decider.decide(&def.requirements, None);
     if let Decision::Skip(reason) = &decision {
@@ -64,13 +62,11 @@ fn fail(message: String) -> ! {
 /// An `each_device` test under libtest, which has one test to show for it: the body runs once
 /// per qualifying device, each run named `<test>::cuda<N>` in the output and the report, and the
 /// test fails after the last device if any run failed.
-fn run_on_each_device(session: &Session, def: &'static TestDef, devices: &[DeviceInfo]) {
+fn run_on_each_device(session: &Session, def: &'static TestDef) {
     let mut failures = Vec::new();
-    for (index, device) in devices.iter().enumerate() {
-        let trial = device_trial(&def.name(), device.ordinal);
-        let decision = session
-            .decider
-            .decide_device(&def.requirements, device, &devices[..index], None);
+    for run in session.decider.each_device() {
+        let trial = device_trial(&def.name(), run.ordinal(session.decider.probe()));
+        let decision = session.decider.decide_device_run(&def.requirements, run, None);
         if let Decision::Skip(reason) = &decision {
             say_skipped(session, |out| out.push_str(&trial), reason);
         }

@@ -101,17 +101,19 @@ pub fn main() -> ! {
             decision,
         });
     };
-    let devices = &session.decider.probe().devices;
+    let probe = session.decider.probe();
+    let devices = &probe.devices;
+    let device_runs = session.decider.each_device();
     for (name, def) in defs {
         if def.each_device && !devices.is_empty() {
             // One trial per device, named by its CUDA ordinal, deciding for that device alone.
-            for (index, device) in devices.iter().enumerate() {
+            for &run in &device_runs {
                 let decide = |trial: &str| {
                     session
                         .decider
-                        .decide_device(&def.requirements, device, &devices[..index], listed_to_run(trial))
+                        .decide_device_run(&def.requirements, run, listed_to_run(trial))
                 };
-                push(device_trial(&name, device.ordinal), def, &decide);
+                push(device_trial(&name, run.ordinal(probe)), def, &decide);
             }
         }
         if def.each_device {
@@ -120,7 +122,7 @@ pub fn main() -> ! {
             let mut missing: Vec<(usize, String)> = asked
                 .iter()
                 .filter_map(|trial| Some((trial_ordinal(&name, trial)?, (*trial).clone())))
-                .filter(|(ordinal, _)| !devices.iter().any(|d| d.ordinal == *ordinal))
+                .filter(|(ordinal, _)| !device_runs.iter().any(|run| run.ordinal(probe) == *ordinal))
                 .collect();
             missing.sort();
             missing.dedup();

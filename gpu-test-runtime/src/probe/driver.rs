@@ -306,6 +306,48 @@ pub(crate) struct DeviceError {
     pub error: CudaError,
 }
 
+impl DeviceError {
+    /// Whether the devices could not even be counted (its ordinal then names no device).
+    pub(crate) fn is_count(&self) -> bool {
+        self.call == "cuDeviceGetCount"
+    }
+}
+
+/// Devices that could not be read, with runs of the same failure on consecutive ordinals said
+/// once: `devices 1 to 63 could not be read: cuDeviceGet failed: ...`; devices that could not
+/// be counted, so.
+pub(crate) fn describe_errors(errors: &[DeviceError]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut at = 0;
+    while at < errors.len() {
+        let first = &errors[at];
+        if first.is_count() {
+            lines.push(format!("the devices could not be counted: cuDeviceGetCount failed: {}", first.error));
+            at += 1;
+            continue;
+        }
+        let mut end = at;
+        while end + 1 < errors.len()
+            && errors[end + 1].ordinal == errors[end].ordinal + 1
+            && errors[end + 1].call == first.call
+            && errors[end + 1].error == first.error
+        {
+            end += 1;
+        }
+        let devices = if end == at {
+            format!("device {}", first.ordinal)
+        } else {
+            format!("devices {} to {}", first.ordinal, errors[end].ordinal)
+        };
+        lines.push(format!(
+            "{devices} could not be read: {} failed: {}",
+            first.call, first.error
+        ));
+        at = end + 1;
+    }
+    lines
+}
+
 /// The most devices gpu-test reads: four times the GPUs of the largest NVIDIA server. A driver
 /// that counts more is not answering sensibly, and reading each would take hours.
 pub(crate) const MAX_DEVICES: usize = 64;
@@ -374,4 +416,39 @@ fn describe_device(sys: &DriverSys, ordinal: usize) -> Result<DeviceInfo, (&'sta
             .ok()
             .map(ComputeMode::from_attribute),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(ordinal: usize, call: &'static str, code: i32) -> DeviceError {
+        DeviceError {
+            ordinal,
+            call,
+            error: CudaError::from_code(code),
+        }
+    }
+
+    #[test]
+    fn device_errors_are_said_once_per_run_of_devices_and_a_count_as_a_count() {
+        let errors = [
+            failed(1, "cuDeviceGet", 101),
+            failed(2, "cuDeviceGet", 101),
+            failed(3, "cuDeviceGetName", 999),
+        ];
+        assert_eq!(
+            describe_errors(&errors),
+            [
+                "devices 1 to 2 could not be read: cuDeviceGet failed: CUDA_ERROR_INVALID_DEVICE (101) \"invalid device ordinal\"",
+                "device 3 could not be read: cuDeviceGetName failed: CUDA_ERROR_UNKNOWN (999) \"unknown error\"",
+            ]
+        );
+        let count = failed(0, "cuDeviceGetCount", 999);
+        assert!(count.is_count() && !errors[0].is_count());
+        assert_eq!(
+            describe_errors(&[count]),
+            ["the devices could not be counted: cuDeviceGetCount failed: CUDA_ERROR_UNKNOWN (999) \"unknown error\""]
+        );
+    }
 }

@@ -18,7 +18,7 @@ use crate::cuda::version::Version;
 use crate::util::files;
 
 pub use driver::DeviceInfo;
-pub(crate) use driver::{ComputeMode, DeviceError, Driver, MAX_DEVICES};
+pub(crate) use driver::{ComputeMode, DeviceError, Driver, MAX_DEVICES, describe_errors};
 pub(crate) use environment::{Environment, RECORDED, VisibleDevices};
 pub(crate) use system::{DeviceNode, KernelModule, Platform, WSL_LIB_DIR};
 pub(crate) use toolkit::{Nvcc, Nvrtc, Obstacle, PassedOver, Toolkit, python_environment_of};
@@ -320,6 +320,11 @@ impl Probe {
         self.driver.is_ready()
     }
 
+    /// The devices the driver counted: those read, and those it could not describe.
+    pub(crate) fn counted_devices(&self) -> usize {
+        self.devices.len() + self.device_errors.iter().filter(|error| !error.is_count()).count()
+    }
+
     /// The driver release, e.g. `550.54.14`, when known: the kernel module's, or where
     /// `/proc/driver/nvidia/version` gives none (some containers and sandboxes), the one in the
     /// name of the driver library's file (`libcuda.so.550.54.14`), which the driver installs
@@ -354,8 +359,8 @@ impl Probe {
             .iter()
             .map(|d| format!("{} {} ({})", d.ordinal, d.name, d.compute_capability.sm()))
             .collect();
-        match (self.driver.init.as_ref(), devices.len()) {
-            (Some(Err(error)), _) => format!("{driver}, cuInit failed: {error}"),
+        let summary = match (self.driver.init.as_ref(), devices.len()) {
+            (Some(Err(error)), _) => return format!("{driver}, cuInit failed: {error}"),
             (_, 0) => format!("{driver}, no devices"),
             (_, n) if self.reported_device_count.is_some() => format!(
                 "{driver}, {n} devices read of {} reported",
@@ -363,6 +368,12 @@ impl Probe {
             ),
             (_, 1) => format!("{driver}, 1 device: {}", devices[0]),
             (_, n) => format!("{driver}, {n} devices: {}", devices.join(", ")),
+        };
+        // A device the driver counted but could not describe is no device the run may forget.
+        let errors = driver::describe_errors(&self.device_errors);
+        match errors.is_empty() {
+            true => summary,
+            false => format!("{summary}; {}", errors.join("; ")),
         }
     }
 }
