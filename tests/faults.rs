@@ -197,6 +197,35 @@ fn codes_cudarc_does_not_know_in_its_context_setup_never_reach_cudarc() {
     }
 }
 
+/// The leak check's warm-up goes through device memory before the body, as the body's first
+/// copies would: through gpu-test's own calls, so a code cudarc does not know (undefined
+/// behaviour there, a crash in practice) fails the test naming the call.
+#[test]
+fn codes_cudarc_does_not_know_in_the_leak_checks_warm_up_never_reach_cudarc() {
+    for (fail, pools, call) in [
+        ("cuMemAlloc_v2=12345", "", "cuMemAlloc_v2"),
+        ("cuMemAlloc_v2=12345", "1", "cuMemAllocAsync"),
+        ("cuMemsetD8Async=12345", "", "cuMemsetD8Async"),
+        ("cuStreamSynchronize=12345", "1", "cuStreamSynchronize"),
+    ] {
+        let machine = Machine::with_fake_driver()
+            .env("FAKE_CUDA_FAIL", fail)
+            .env("FAKE_CUDA_MEMORY_POOLS", pools)
+            .env("GPU_TEST_LEAK_CHECK", "1");
+        let run = harness(&machine, &["--exact", "round_trip"]);
+        run.assert_clean();
+        assert_eq!(run.code, Some(101), "{fail}: {}", run.all());
+        assert!(
+            run.stdout.contains(&format!(
+                "gpu-test: round_trip cannot be checked for leaks: preparing device 0 NVIDIA Fake H100 for the \
+                 measurement failed: {call} failed: unknown CUDA error code 12345"
+            )),
+            "{fail}: {}",
+            run.all()
+        );
+    }
+}
+
 #[test]
 fn event_times_that_are_not_times_fail_the_test_without_a_panic() {
     for value in ["inf", "1e38", "-1", "NaN"] {

@@ -254,28 +254,40 @@ fn codes_cudarc_does_not_know_stay_numbers() {
 
 #[test]
 fn a_missing_driver_symbol_is_named() {
-    // Missing, or found at address 0 (which no function pointer may hold): the same.
-    for machine in [
-        Machine::with_fake_driver().without_symbol("cuDeviceTotalMem_v2"),
-        Machine::with_fake_driver().null_symbol("cuDeviceTotalMem_v2"),
+    // Missing, or found at address 0 (which no function pointer may hold): the same. One the probe
+    // calls, and one only the leak check and a body's cudarc call (zeroed allocations).
+    for (machine, symbol) in [
+        (
+            Machine::with_fake_driver().without_symbol("cuDeviceTotalMem_v2"),
+            "cuDeviceTotalMem_v2",
+        ),
+        (
+            Machine::with_fake_driver().null_symbol("cuDeviceTotalMem_v2"),
+            "cuDeviceTotalMem_v2",
+        ),
+        (
+            Machine::with_fake_driver().null_symbol("cuMemsetD8Async"),
+            "cuMemsetD8Async",
+        ),
     ] {
-        a_missing_driver_symbol_is_named_on(machine);
+        a_missing_driver_symbol_is_named_on(machine, symbol);
     }
 }
 
-fn a_missing_driver_symbol_is_named_on(machine: Machine) {
+fn a_missing_driver_symbol_is_named_on(machine: Machine, symbol: &str) {
     let run = machine.doctor(&["--json"]);
     run.assert_clean();
     assert_eq!(run.code, Some(1));
     let json = run.json();
     assert_eq!(
         json["driver"]["missing_symbols"],
-        serde_json::json!(["cuDeviceTotalMem_v2"])
+        serde_json::json!([symbol]),
+        "{json:#}"
     );
     assert!(has_finding(
         &json,
         "error",
-        "lacks cuDeviceTotalMem_v2 (it is too old, or not a real driver library)"
+        &format!("lacks {symbol} (it is too old, or not a real driver library)")
     ));
     assert!(
         json["driver"]["init"].is_null(),

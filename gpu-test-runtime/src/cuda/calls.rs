@@ -5,7 +5,7 @@ use std::ffi::{CStr, c_char, c_int};
 
 use super::error::CudaError;
 use super::guard::entering;
-use super::sys::{CuDevice, CuHandle, DriverSys};
+use super::sys::{CuDevice, CuDevicePtr, CuHandle, DriverSys};
 use crate::util::format::escape_control;
 
 /// `CUdevice_attribute` values gpu-test reads.
@@ -240,6 +240,76 @@ impl DriverSys {
         entering("cuMemPoolTrimTo");
         // SAFETY: `pool` is the device's default pool, which lives as long as the context.
         self.check(unsafe { trim(pool, 0) })
+    }
+
+    /// One byte through device memory on `stream` of the current context, as a body's first
+    /// copies take it through cudarc: allocated (stream-ordered where the device has memory
+    /// pools, as cudarc allocates there), zeroed, written, read back, the stream waited for, and
+    /// freed (freed too where a step between failed).
+    pub(crate) fn byte_round_trip(&self, stream: CuHandle, pools: bool) -> Result<(), FailedCall> {
+        let mut address: CuDevicePtr = 0;
+        let allocated = match (pools, self.cuMemAllocAsync) {
+            (true, Some(alloc)) => {
+                entering("cuMemAllocAsync");
+                // SAFETY: a valid out-pointer; `stream` is a live stream of the current context.
+                self.check(unsafe { alloc(&mut address, 1, stream) })
+                    .map_err(FailedCall::of("cuMemAllocAsync"))
+            }
+            _ => {
+                entering("cuMemAlloc_v2");
+                // SAFETY: a valid out-pointer.
+                self.check(unsafe { (self.cuMemAlloc_v2)(&mut address, 1) })
+                    .map_err(FailedCall::of("cuMemAlloc_v2"))
+            }
+        };
+        allocated?;
+        let (written, mut read) = (0u8, 1u8);
+        let used = (|| {
+            entering("cuMemsetD8Async");
+            // SAFETY: `address` is one byte allocated above; `stream` is live.
+            self.check(unsafe { (self.cuMemsetD8Async)(address, 0, 1, stream) })
+                .map_err(FailedCall::of("cuMemsetD8Async"))?;
+            entering("cuMemcpyHtoDAsync_v2");
+            // SAFETY: one byte from `written`, which outlives the copy: the stream is waited for
+            // below before this function returns.
+            self.check(unsafe { (self.cuMemcpyHtoDAsync_v2)(address, (&raw const written).cast(), 1, stream) })
+                .map_err(FailedCall::of("cuMemcpyHtoDAsync_v2"))?;
+            entering("cuMemcpyDtoHAsync_v2");
+            // SAFETY: one byte into `read`, which outlives the copy, as above.
+            self.check(unsafe { (self.cuMemcpyDtoHAsync_v2)((&raw mut read).cast(), address, 1, stream) })
+                .map_err(FailedCall::of("cuMemcpyDtoHAsync_v2"))?;
+            Ok(())
+        })();
+        // Waited for whatever failed: the copies may still be running into `written` and `read`.
+        entering("cuStreamSynchronize");
+        // SAFETY: `stream` is live.
+        let synchronized = self
+            .check(unsafe { (self.cuStreamSynchronize)(stream) })
+            .map_err(FailedCall::of("cuStreamSynchronize"));
+        let freed = match (pools, self.cuMemFreeAsync) {
+            (true, Some(free)) if self.cuMemAllocAsync.is_some() => {
+                entering("cuMemFreeAsync");
+                // SAFETY: `address` was allocated above on `stream`, and is freed once.
+                self.check(unsafe { free(address, stream) })
+                    .map_err(FailedCall::of("cuMemFreeAsync"))
+            }
+            _ => {
+                entering("cuMemFree_v2");
+                // SAFETY: `address` was allocated above, and is freed once.
+                self.check(unsafe { (self.cuMemFree_v2)(address) })
+                    .map_err(FailedCall::of("cuMemFree_v2"))
+            }
+        };
+        used.and(synchronized).and(freed)?;
+        if read != written {
+            return Err(FailedCall {
+                call: "cuMemcpyDtoHAsync_v2",
+                error: CudaError::bad_answer(format!(
+                    "cuMemcpyDtoHAsync_v2 read back {read} from a byte just written as {written}"
+                )),
+            });
+        }
+        Ok(())
     }
 
     /// `(free, total)` bytes on the device of `ordinal`, read through its primary context,

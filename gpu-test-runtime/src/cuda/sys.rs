@@ -3,7 +3,7 @@
 //! Results stay `i32` (never cudarc's `CUresult` enum, for which an unknown code is undefined
 //! behaviour), and a symbol the library lacks is reported by name instead of panicking.
 
-use std::ffi::{c_char, c_int, c_uint, c_void};
+use std::ffi::{c_char, c_int, c_uchar, c_uint, c_void};
 
 use super::library::Library;
 
@@ -11,6 +11,8 @@ use super::library::Library;
 pub(crate) type CuDevice = c_int;
 /// `CUcontext`, `CUstream`, `CUevent`: opaque driver handles.
 pub(crate) type CuHandle = *mut c_void;
+/// `CUdeviceptr`: an address in device memory.
+pub(crate) type CuDevicePtr = u64;
 
 macro_rules! driver_symbols {
     (
@@ -90,6 +92,12 @@ driver_symbols! {
         cuEventRecord = "cuEventRecord": fn(CuHandle, CuHandle);
         cuEventSynchronize = "cuEventSynchronize": fn(CuHandle);
         cuEventDestroy_v2 = "cuEventDestroy_v2": fn(CuHandle);
+        cuMemAlloc_v2 = "cuMemAlloc_v2": fn(*mut CuDevicePtr, usize);
+        cuMemFree_v2 = "cuMemFree_v2": fn(CuDevicePtr);
+        cuMemsetD8Async = "cuMemsetD8Async": fn(CuDevicePtr, c_uchar, usize, CuHandle);
+        cuMemcpyHtoDAsync_v2 = "cuMemcpyHtoDAsync_v2": fn(CuDevicePtr, *const c_void, usize, CuHandle);
+        cuMemcpyDtoHAsync_v2 = "cuMemcpyDtoHAsync_v2": fn(*mut c_void, CuDevicePtr, usize, CuHandle);
+        cuStreamSynchronize = "cuStreamSynchronize": fn(CuHandle);
     }
     optional {
         cuGetErrorName = "cuGetErrorName": fn(c_int, *mut *const c_char);
@@ -101,13 +109,10 @@ driver_symbols! {
         cuMemPoolTrimTo = "cuMemPoolTrimTo": fn(CuHandle, usize);
         cuEventElapsedTime = "cuEventElapsedTime": fn(*mut f32, CuHandle, CuHandle);
         cuEventElapsedTime_v2 = "cuEventElapsedTime_v2": fn(*mut f32, CuHandle, CuHandle);
+        cuMemAllocAsync = "cuMemAllocAsync": fn(*mut CuDevicePtr, usize, CuHandle);
+        cuMemFreeAsync = "cuMemFreeAsync": fn(CuDevicePtr, CuHandle);
     }
     checked {
-        "cuStreamSynchronize",
         "cuStreamWaitEvent",
-        "cuMemAlloc_v2",
-        "cuMemFree_v2",
-        "cuMemcpyHtoDAsync_v2",
-        "cuMemcpyDtoHAsync_v2",
     }
 }
