@@ -173,6 +173,43 @@ fn notices_that_cannot_be_written_leave_the_runs_status() {
     );
 }
 
+/// A test whose process exits with status 0 in its body reads as passed to its runner, and stays
+/// in gpu-test's report as failed for want of an outcome: the run fails, naming it.
+#[test]
+fn a_body_that_exits_with_success_fails_the_run() {
+    gpu_test_tests::require_nextest();
+    let fixture = Fixture::build("per-device");
+    let machine = Machine::with_fake_driver();
+    for (args, code) in [
+        (&["run", "--test", "exits", "--run-ignored", "only"][..], 100),
+        (
+            &[
+                "run",
+                "--runner",
+                "cargo-test",
+                "--test",
+                "exits",
+                "--",
+                "--ignored",
+            ][..],
+            101,
+        ),
+    ] {
+        let run = cargo_gpu_test(&machine, &fixture.dir, args);
+        assert_eq!(run.code, Some(code), "{args:?}: {}", run.all());
+        assert!(
+            run.stderr
+                .contains("exited with success, but the run's report has 1 failed test, so the run fails")
+                && run.stderr.contains(
+                    "\n  per-device::exits exits_with_success_in_its_body: its process ended before gpu-test could \
+                     record how the test did"
+                ),
+            "{args:?}: {}",
+            run.all()
+        );
+    }
+}
+
 #[test]
 fn a_junit_report_variable_is_refused_with_the_way_out() {
     let fixture = Fixture::build("harness-basic");
