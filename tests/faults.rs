@@ -242,6 +242,34 @@ fn event_times_that_are_not_times_fail_the_test_without_a_panic() {
     }
 }
 
+/// Two processes of one run (here: started by one parent) whose runtime directories differ do
+/// not share the run's state: the second fails to write the report, saying why, rather than
+/// write it anew without the first one's entries.
+#[test]
+fn a_process_that_cannot_see_its_runs_state_keeps_the_others_entries() {
+    for file in ["report.json", "report.xml"] {
+        let machine = Machine::with_fake_driver();
+        let elsewhere = machine.dir().join("another-runtime");
+        let (machine, report) = machine.reporting_to(file);
+        let first = harness(&machine, &["--exact", "round_trip"]);
+        assert_eq!(first.code, Some(0), "{file}: {}", first.all());
+        let machine = machine.env("GPU_TEST_RUNTIME_DIR", elsewhere.to_str().unwrap());
+        let second = harness(&machine, &["--exact", "nested::without_the_handle"]);
+        assert_eq!(second.code, Some(101), "{file}: {}", second.all());
+        assert!(
+            second.all().contains(&format!(
+                "{} has entries of this run that its report state in {}",
+                report.display(),
+                elsewhere.join("reports").display()
+            )),
+            "{file}: {}",
+            second.all()
+        );
+        let text = std::fs::read_to_string(&report).unwrap();
+        assert!(text.contains("round_trip"), "{file}: {text}");
+    }
+}
+
 /// FNV-1a of the report's path: the name of its state file under `<runtime dir>/reports`.
 fn state_file(machine: &Machine, report: &std::path::Path) -> std::path::PathBuf {
     let dir = std::fs::canonicalize(report.parent().unwrap()).unwrap();

@@ -219,6 +219,7 @@ fn write_junit(state: &State, out: &mut String) {
                 xml(value)
             );
         };
+        property("gpu-test.run", &state.run);
         property("gpu-test.probe", &suite.probe);
         if let Some(release) = &suite.driver_release {
             property("gpu-test.driver_release", release);
@@ -473,6 +474,21 @@ fn entry_text(format: ReportFormat, entry: &Entry) -> String {
     }
 }
 
+/// Whether the report at `path` names `run`, as both formats do near their start (JSON its
+/// `run`, JUnit each suite's `gpu-test.run` property, the first of them within its first
+/// kilobytes). A report that cannot be read names no run: its checks come elsewhere.
+fn report_names_run(path: &Path, format: ReportFormat, run: &str) -> bool {
+    let Ok(Some(text)) = read_existing(path) else {
+        return false;
+    };
+    let marker = match format {
+        ReportFormat::Json => format!("\"run\": {}", serde_json::to_string(run).unwrap_or_default()),
+        ReportFormat::Junit => format!("name=\"gpu-test.run\" value=\"{}\"", xml(run)),
+    };
+    let head = &text.as_bytes()[..text.len().min(8192)];
+    head.windows(marker.len()).any(|window| window == marker.as_bytes())
+}
+
 /// Merges `entries` (and `suite`) into the run's report and rewrites the report file. The
 /// report of an earlier run is replaced; one of a run still going is not, and that is an error.
 fn record(
@@ -547,6 +563,23 @@ fn record(
                                 "another test run (started by process {other}, which is still running) is writing \
                                  the same report, and the two would lose each other's entries; give each run its \
                                  own GPU_TEST_REPORT, or run them one after the other"
+                            )),
+                        );
+                    }
+                    // No state of this run here, though the report has entries of it: another
+                    // process of the run keeps the state in another runtime directory, and
+                    // starting anew would drop what it recorded.
+                    _ if report_names_run(&path, target.format, &run) => {
+                        return (
+                            text,
+                            Err(format!(
+                                "{} has entries of this run that its report state in {} lacks: another process \
+                                 of the run keeps the state in another runtime directory, and writing would lose \
+                                 its entries; give every test process of a run the same runtime directory \
+                                 (GPU_TEST_RUNTIME_DIR, else XDG_RUNTIME_DIR, HOME and TMPDIR decide it), or \
+                                 remove the report to start it anew",
+                                path.display(),
+                                state_path.display()
                             )),
                         );
                     }
