@@ -138,7 +138,14 @@ impl fmt::Display for CudaError {
             (None, Some(message)) if self.code == 0 => f.write_str(message),
             (Some(name), Some(message)) => write!(f, "{name} ({}) \"{message}\"", self.code),
             (Some(name), None) => write!(f, "{name} ({})", self.code),
-            (None, _) => {
+            // A driver that describes a code it does not name (`cuGetErrorName` failed, or is
+            // missing), which gpu-test's table does not name either.
+            (None, Some(message)) => write!(
+                f,
+                "CUDA error code {} \"{message}\" (a code gpu-test does not know by name)",
+                self.code
+            ),
+            (None, None) => {
                 write!(f, "unknown CUDA error code {}", self.code)?;
                 match self.runtime_meaning() {
                     Some((name, message)) => write!(
@@ -576,6 +583,19 @@ mod tests {
         // (where a bad answer's `code: 0` would read as success).
         let returned: Box<dyn std::error::Error> = Box::new(CudaError::bad_answer("-1 ms is not a time".into()));
         assert_eq!(format!("{returned:?}"), "CudaError(-1 ms is not a time)");
+    }
+
+    #[test]
+    fn a_code_the_driver_describes_but_does_not_name_keeps_the_description() {
+        let error = CudaError {
+            code: 12345,
+            name: None,
+            message: Some("a newer driver's failure".to_string()),
+        };
+        assert_eq!(
+            error.to_string(),
+            "CUDA error code 12345 \"a newer driver's failure\" (a code gpu-test does not know by name)"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -382,6 +382,27 @@ fn read_existing(path: &Path) -> Result<Option<String>, String> {
     Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
+/// The directory (`dir`, or one above it) where any user could replace the report or move it
+/// away: one everyone may write to without the sticky bit, and its mode. (Its owner, and a group
+/// it gives the right, could too, as they could change the tests it reports on: a workspace
+/// shared with a group, or made with a umask of 002, is the user's to share.)
+fn replaceable_by_others(dir: &Path) -> Option<(PathBuf, u32)> {
+    let dir = std::fs::canonicalize(dir).ok()?;
+    dir.ancestors().find_map(|place| {
+        let mode = std::fs::metadata(place).ok()?.mode();
+        (mode & 0o002 != 0 && mode & 0o1000 == 0).then(|| (place.to_path_buf(), mode & 0o7777))
+    })
+}
+
+/// The mode a report is made with: readable by others, as build outputs are, except in a
+/// directory everyone may write to (such as `/tmp`), where it is this user's alone.
+fn report_mode(dir: &Path) -> u32 {
+    match std::fs::metadata(dir) {
+        Ok(metadata) if metadata.mode() & 0o002 == 0 => 0o644,
+        _ => 0o600,
+    }
+}
+
 /// Checks, before any test runs, that the report can be written: its directory is created, a
 /// file there that is not a gpu-test report is left alone with an error, and a temporary file
 /// can be made beside it (and is removed again). Nothing is left at the report's path. The
@@ -402,6 +423,13 @@ pub(crate) fn check_writable(target: &ReportTarget) -> Result<(), String> {
             dir.display()
         ))
     })?;
+    if let Some((place, mode)) = replaceable_by_others(dir) {
+        return Err(invalid(format!(
+            "{} may be written by every user (mode {mode:o}) and lacks the sticky bit, so another user could \
+             replace or remove the report; give a path in a directory of this user's, such as one under target/",
+            place.display()
+        )));
+    }
     match read_existing(&path) {
         Ok(Some(text)) if !is_a_report(&text) => {
             return Err(invalid(format!(
@@ -412,13 +440,20 @@ pub(crate) fn check_writable(target: &ReportTarget) -> Result<(), String> {
         Ok(_) => {}
         Err(why) => return Err(invalid(format!("{} {why}", path.display()))),
     }
-    let probe = dir.join(format!(".gpu-test-check.{}.tmp", std::process::id()));
+    let probe = dir.join(format!(
+        ".gpu-test-check.{}.{:016x}.tmp",
+        std::process::id(),
+        crate::util::files::unpredictable()
+    ));
     let created = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .custom_flags(libc::O_NOFOLLOW)
         .open(&probe);
-    let _ = std::fs::remove_file(&probe);
+    // Only what this process made: a file of that name that was there is someone else's.
+    if created.is_ok() {
+        let _ = std::fs::remove_file(&probe);
+    }
     created.map(drop).map_err(|error| {
         invalid(format!(
             "the report cannot be written in {} ({error}); give a path in a directory this user can write",
@@ -605,7 +640,8 @@ fn record(
     // between leaves a state that has its entries, which the next rewrite puts in the report.
     let write_report = |rendered: Result<Option<(String, State)>, String>, written: String| match rendered? {
         Some((report, state)) => {
-            let report_written = write_atomically(&path, report.as_bytes(), 0o644).map_err(|error| error.to_string());
+            let mode = report_mode(path.parent().unwrap_or(Path::new("/")));
+            let report_written = write_atomically(&path, report.as_bytes(), mode).map_err(|error| error.to_string());
             *SPARE.lock().unwrap_or_else(|p| p.into_inner()) = report;
             *LAST_WRITTEN.lock().unwrap_or_else(|p| p.into_inner()) = Some((state_path.clone(), written, state));
             report_written
@@ -760,6 +796,54 @@ mod tests {
     }
 
     #[test]
+    fn a_report_directory_others_could_write_is_refused_and_a_shared_one_gets_a_private_report() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = crate::util::files::scratch_dir("shared-report-dir");
+        let shared = dir.join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        let target = ReportTarget {
+            path: shared.join("deep/report.json"),
+            format: ReportFormat::Json,
+        };
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let refused = check_writable(&target).unwrap_err();
+        assert!(
+            refused.contains(&format!(
+                "{} may be written by every user (mode 777) and lacks the sticky bit",
+                shared.display()
+            )),
+            "{refused}"
+        );
+        // With the sticky bit (as /tmp has), others cannot replace what is not theirs, but could
+        // read it.
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        assert_eq!(check_writable(&target), Ok(()));
+        assert_eq!(report_mode(&shared), 0o600);
+        // A directory shared with a group (or made with a umask of 002) is the user's to share.
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o775)).unwrap();
+        assert_eq!(check_writable(&target), Ok(()));
+        assert_eq!(report_mode(&shared), 0o644);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_name_taken_beside_the_report_neither_blocks_the_check_nor_is_removed() {
+        let dir = crate::util::files::scratch_dir("taken-name");
+        // The name the check once used, which anyone could make first in a shared directory.
+        let taken = dir.join(format!(".gpu-test-check.{}.tmp", std::process::id()));
+        std::fs::write(&taken, "someone else's").unwrap();
+        let target = ReportTarget {
+            path: dir.join("report.json"),
+            format: ReportFormat::Json,
+        };
+        assert_eq!(check_writable(&target), Ok(()));
+        assert_eq!(std::fs::read_to_string(&taken).unwrap(), "someone else's");
+        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, [taken.file_name().unwrap()], "the check leaves nothing behind");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn a_retry_keeps_the_failures_before_it() {
         let mut report = State::new("run".to_string(), None, ReportFormat::Junit);
         let earlier = |state: &State| state.records[0].entry().unwrap().earlier_failures;
@@ -779,6 +863,18 @@ mod tests {
         assert_eq!(report.records[0].outcome, Outcome::Passed);
         assert_eq!(earlier(&report).len(), 1);
         assert!(earlier(&report)[0].starts_with("attempt 1: needs 2 CUDA devices"));
+        // A nextest that sets no attempt id: the attempts' numbers tell them apart.
+        let mut without_ids = state_of(ReportFormat::Json, vec![]);
+        let mut first = failed.clone();
+        first.attempt_id = None;
+        merge(&mut without_ids, suite("gpu"), vec![first.clone()]);
+        merge(&mut without_ids, suite("gpu"), vec![first]);
+        assert!(earlier(&without_ids).is_empty());
+        let mut retried = skipped("a");
+        retried.outcome = Outcome::Passed;
+        retried.attempt = 2;
+        merge(&mut without_ids, suite("gpu"), vec![retried]);
+        assert_eq!(earlier(&without_ids).len(), 1, "{:?}", without_ids.records[0]);
         // A stress run's iterations count attempts from 1 again: the attempt id tells them apart.
         let mut first = failed.clone();
         first.attempt_id = Some("run:gpu@a#s0-1".to_string());

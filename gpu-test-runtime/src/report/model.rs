@@ -290,8 +290,13 @@ impl Entry {
     pub(crate) fn superseding(mut self, mut existing: Entry) -> Entry {
         let mut earlier = std::mem::take(&mut existing.earlier_failures);
         // The same attempt recorded again (its final entry over its provisional one) replaces
-        // itself; another attempt's failure is kept.
-        if existing.outcome == Outcome::Failed && existing.attempt_id.is_some() && existing.attempt_id != self.attempt_id {
+        // itself; another attempt's failure is kept. Attempts are told apart by nextest's attempt
+        // id, else (a nextest that sets none) by their numbers.
+        let another_attempt = match (&existing.attempt_id, &self.attempt_id) {
+            (Some(earlier), Some(this)) => earlier != this,
+            _ => existing.attempt != self.attempt,
+        };
+        if existing.outcome == Outcome::Failed && another_attempt {
             let mut attempt = match existing.stress_iteration {
                 Some(iteration) => format!("stress iteration {iteration}, attempt {}", existing.attempt),
                 None => format!("attempt {}", existing.attempt),

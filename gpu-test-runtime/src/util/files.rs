@@ -179,22 +179,36 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> io::Resu
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let temporary = dir.join(format!(
-        ".{name}.{}.{}.tmp",
+        ".{name}.{}.{}.{:016x}.tmp",
         std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        unpredictable()
     ));
-    let written = OpenOptions::new()
+    let file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&temporary)
-        .and_then(|mut file| file.write_all(bytes))
+        .open(&temporary)?;
+    // Only what this process made is removed on failure: a name another user took first (in a
+    // directory others may write) is theirs, and fails the write.
+    let written = { file }
+        .write_all(bytes)
         .and_then(|()| replace(&temporary, path).map(drop));
     if written.is_err() {
         let _ = fs::remove_file(&temporary);
     }
     written
+}
+
+/// A number no one can guess ahead of time, for the names of temporary files beside a report,
+/// which may be in a directory others can write to (`/tmp`): a name they could guess they could
+/// take first, and so keep the report from being written.
+pub(crate) fn unpredictable() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    // Each `RandomState` is keyed from the operating system's randomness (per thread, then
+    // stepped for each new one), which is all this needs: no key is ever reused in a process.
+    std::collections::hash_map::RandomState::new().build_hasher().finish()
 }
 
 /// Puts the file `temporary` in `path`'s place, as atomically for readers as a rename. Where a
