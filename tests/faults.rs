@@ -177,20 +177,20 @@ fn an_nvcc_that_hangs_is_stopped_at_the_limit() {
 fn codes_cudarc_does_not_know_in_its_context_setup_never_reach_cudarc() {
     // The probe reads four attributes of the device; the fifth call is the memory-pool
     // attribute cudarc's context setup asks for.
-    for fail in [
-        "cuDeviceGetAttribute+4=12345",
-        "cuCtxSetCurrent=12345",
-        "cuCtxGetCurrent=12345",
+    for (fail, call) in [
+        ("cuDeviceGetAttribute+4=12345", "cuDeviceGetAttribute"),
+        ("cuCtxSetCurrent=12345", "cuCtxSetCurrent"),
+        ("cuCtxGetCurrent=12345", "cuCtxGetCurrent"),
     ] {
         let machine = Machine::with_fake_driver().env("FAKE_CUDA_FAIL", fail);
         let run = harness(&machine, &["--exact", "round_trip"]);
         run.assert_clean();
         assert_eq!(run.code, Some(101), "{fail}: {}", run.all());
         assert!(
-            run.stdout.contains(
-                "gpu-test: round_trip could not set up a CUDA context on device 0 NVIDIA Fake H100: unknown CUDA \
-                 error code 12345"
-            ),
+            run.stdout.contains(&format!(
+                "gpu-test: round_trip could not set up a CUDA context on device 0 NVIDIA Fake H100: {call} failed: \
+                 unknown CUDA error code 12345"
+            )),
             "{fail}: {}",
             run.all()
         );

@@ -902,6 +902,19 @@ fn a_test_that_leaks_device_memory_fails_when_checked() {
         run.all()
     );
 
+    // A measurement the driver fails names the call that failed.
+    let failing = Machine::with_fake_driver().env("FAKE_CUDA_FAIL", "cuMemGetInfo_v2=12345");
+    let run = execution(&failing, &["--ignored", "--exact", "leak_checked_clean"]);
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.all().contains(
+            "leak_checked_clean cannot be checked for leaks: measuring the memory in use on device 0 NVIDIA Fake \
+             H100 failed: cuMemGetInfo_v2 failed: unknown CUDA error code 12345"
+        ),
+        "{}",
+        run.all()
+    );
+
     // A device the measurement before the body finds broken for good is kept from later tests.
     let broken = Machine::with_fake_driver().env("FAKE_CUDA_FAIL", "cuCtxSynchronize+1=700");
     let run = execution(&broken, &["--ignored", "leak_checked_", "--test-threads", "1"]);

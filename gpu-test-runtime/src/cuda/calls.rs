@@ -226,20 +226,25 @@ impl DriverSys {
     /// Releases to the device what `device`'s default stream-ordered memory pool holds for
     /// reuse (`cuMemPoolTrimTo(pool, 0)`), where the device has pools and the driver the calls:
     /// memory freed with `cuMemFreeAsync` stays in the pool, not free on the device.
-    pub(crate) fn trim_default_pool(&self, device: CuDevice) -> Result<(), CudaError> {
+    pub(crate) fn trim_default_pool(&self, device: CuDevice) -> Result<(), FailedCall> {
         let (Some(get_pool), Some(trim)) = (self.cuDeviceGetDefaultMemPool, self.cuMemPoolTrimTo) else {
             return Ok(());
         };
-        if self.attribute(device, Attribute::MemoryPoolsSupported)? == 0 {
+        let pools = self
+            .attribute(device, Attribute::MemoryPoolsSupported)
+            .map_err(FailedCall::of("cuDeviceGetAttribute"))?;
+        if pools == 0 {
             return Ok(());
         }
         entering("cuDeviceGetDefaultMemPool");
         let mut pool: CuHandle = std::ptr::null_mut();
         // SAFETY: a valid out-pointer and a device handle from cuDeviceGet.
-        self.check(unsafe { get_pool(&mut pool, device) })?;
+        self.check(unsafe { get_pool(&mut pool, device) })
+            .map_err(FailedCall::of("cuDeviceGetDefaultMemPool"))?;
         entering("cuMemPoolTrimTo");
         // SAFETY: `pool` is the device's default pool, which lives as long as the context.
         self.check(unsafe { trim(pool, 0) })
+            .map_err(FailedCall::of("cuMemPoolTrimTo"))
     }
 
     /// One byte through device memory on `stream` of the current context, as a body's first

@@ -8,7 +8,7 @@ use cudarc::driver::{CudaContext, CudaStream};
 
 use super::lease::Lease;
 use super::timing::{Sample, Timing, summarise};
-use crate::cuda::calls::Attribute;
+use crate::cuda::calls::{Attribute, FailedCall};
 use crate::cuda::error::CudaError;
 use crate::cuda::event::Event;
 use crate::cuda::sys::{CuDevice, CuHandle, DriverSys};
@@ -142,12 +142,14 @@ impl GpuDevice {
     /// The device memory in use, in bytes, device-wide, once what the stream-ordered pool keeps
     /// for reuse is released; call it with the context's work done. `None` when the driver cannot
     /// tell (no `cuMemGetInfo_v2`).
-    pub(crate) fn memory_in_use(&self) -> Result<Option<u64>, CudaError> {
-        self.sys.set_current_context(self.context.cu_ctx() as CuHandle)?;
+    pub(crate) fn memory_in_use(&self) -> Result<Option<u64>, FailedCall> {
+        self.sys
+            .set_current_context(self.context.cu_ctx() as CuHandle)
+            .map_err(FailedCall::of("cuCtxSetCurrent"))?;
         self.sys.trim_default_pool(self.context.cu_device())?;
         Ok(match self.sys.memory_info() {
             Some(info) => {
-                let (free, total) = info?;
+                let (free, total) = info.map_err(FailedCall::of("cuMemGetInfo_v2"))?;
                 Some(total.saturating_sub(free))
             }
             None => None,
@@ -270,9 +272,11 @@ fn open_context(sys: &DriverSys, info: &DeviceInfo) -> Result<Arc<CudaContext>, 
 }
 
 /// The driver calls of cudarc's context setup that gpu-test has not already made, in its order.
-fn check_context_setup(sys: &DriverSys, device: CuDevice, context: CuHandle) -> Result<(), CudaError> {
-    sys.init()?;
-    sys.attribute(device, Attribute::MemoryPoolsSupported)?;
-    sys.current_context()?;
+fn check_context_setup(sys: &DriverSys, device: CuDevice, context: CuHandle) -> Result<(), FailedCall> {
+    sys.init().map_err(FailedCall::of("cuInit"))?;
+    sys.attribute(device, Attribute::MemoryPoolsSupported)
+        .map_err(FailedCall::of("cuDeviceGetAttribute"))?;
+    sys.current_context().map_err(FailedCall::of("cuCtxGetCurrent"))?;
     sys.set_current_context(context)
+        .map_err(FailedCall::of("cuCtxSetCurrent"))
 }

@@ -511,7 +511,13 @@ fn synchronize_or_block(device: &GpuDevice, culprit: &str) -> Result<(), CudaErr
 fn memory_in_use(gpu: &Gpu, culprit: &str) -> Result<Vec<u64>, String> {
     gpu.devices()
         .iter()
-        .map(|device| match synchronize_or_block(device, culprit).and_then(|()| device.memory_in_use()) {
+        .map(|device| {
+            let measured = synchronize_or_block(device, culprit)
+                .map_err(|error| error.to_string())
+                .and_then(|()| device.memory_in_use().map_err(|failed| failed.to_string()));
+            (device, measured)
+        })
+        .map(|(device, measured)| match measured {
             Ok(Some(bytes)) => Ok(bytes),
             Ok(None) => Err(format!(
                 "cannot be checked for leaks: the CUDA driver lacks cuMemGetInfo_v2, so the memory in use on {} \
