@@ -242,13 +242,13 @@ fn event_times_that_are_not_times_fail_the_test_without_a_panic() {
     }
 }
 
-/// Two processes of one run (here: started by one parent) whose runtime directories differ do
-/// not share the run's state: the second fails to write the report, saying why, rather than
-/// write it anew without the first one's entries.
+/// Two processes of one run (here: of one nextest run) whose runtime directories differ do not
+/// share the run's state: the second fails to write the report, saying why, rather than write it
+/// anew without the first one's entries.
 #[test]
 fn a_process_that_cannot_see_its_runs_state_keeps_the_others_entries() {
     for file in ["report.json", "report.xml"] {
-        let machine = Machine::with_fake_driver();
+        let machine = Machine::with_fake_driver().env("NEXTEST_RUN_ID", "one-run");
         let elsewhere = machine.dir().join("another-runtime");
         let (machine, report) = machine.reporting_to(file);
         let first = harness(&machine, &["--exact", "round_trip"]);
@@ -268,6 +268,15 @@ fn a_process_that_cannot_see_its_runs_state_keeps_the_others_entries() {
         let text = std::fs::read_to_string(&report).unwrap();
         assert!(text.contains("round_trip"), "{file}: {text}");
     }
+    // Binaries run by hand from one shell are one run however long the shell lives, and a state
+    // untouched for a day is swept: such a run starts its report anew.
+    let machine = Machine::with_fake_driver();
+    let elsewhere = machine.dir().join("another-runtime");
+    let (machine, _) = machine.reporting_to("report.json");
+    assert_eq!(harness(&machine, &["--exact", "round_trip"]).code, Some(0));
+    let machine = machine.env("GPU_TEST_RUNTIME_DIR", elsewhere.to_str().unwrap());
+    let second = harness(&machine, &["--exact", "nested::without_the_handle"]);
+    assert_eq!(second.code, Some(0), "{}", second.all());
 }
 
 /// FNV-1a of the report's path: the name of its state file under `<runtime dir>/reports`.

@@ -326,9 +326,9 @@ fn a_crash_asking_for_free_memory_stays_in_the_report() {
     assert_lost_without_a_device(&report, "needs_eight_gib_free");
 }
 
-/// A failure reading a device's free memory that waiting will not change fails a test that
-/// declares memory at once, naming the call; a device with no room for the context that reads it
-/// is waited for, as a held one is.
+/// A failure reading a device's free memory that waiting will not change passes over the
+/// device, and fails a test that declares memory at once, naming the call, where no other device
+/// is left; a device with no room for the context that reads it is waited for, as a held one is.
 #[test]
 fn a_free_memory_read_that_fails_fails_the_test_at_once() {
     let machine = Machine::with_fake_driver()
@@ -338,9 +338,23 @@ fn a_free_memory_read_that_fails_fails_the_test_at_once() {
     assert_eq!(run.code, Some(101), "{}", run.all());
     assert!(
         run.all().contains(
-            "could not read the free memory of device 0 NVIDIA Fake H100, which the test's memory declaration \
-             needs: cuMemGetInfo_v2 failed: CUDA_ERROR_UNKNOWN (999)"
+            "the free memory of device 0 NVIDIA Fake H100, which the test's memory declaration needs, could not \
+             be read: cuMemGetInfo_v2 failed: CUDA_ERROR_UNKNOWN (999)"
         ) && !run.all().contains("GPU_TEST_LEASE_TIMEOUT"),
+        "{}",
+        run.all()
+    );
+
+    // Another device is taken instead.
+    let two = Machine::with_fake_driver()
+        .devices("NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake A100|8.0|80GiB")
+        .env("FAKE_CUDA_FAIL", "cuMemGetInfo_v2@0=999")
+        .env("GPU_TEST_LEASE_TIMEOUT", "10m");
+    let run = execution_within_two_minutes(&two, &["--ignored", "--exact", "needs_eight_gib_free"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.all()
+            .contains("needs_eight_gib_free ran on device 1 NVIDIA Fake A100"),
         "{}",
         run.all()
     );
@@ -839,6 +853,31 @@ fn a_crash_under_cargo_test_loses_none_before_it() {
         aborted["reason"].as_str().unwrap().starts_with(lost),
         "{aborted:#}"
     );
+}
+
+/// A body that ends its process with status 0 does not pass: under gpu-test's harness (as under
+/// libtest, tested with the companion) the process writes the report, names the test and ends
+/// with 101.
+#[test]
+fn a_body_that_exits_with_success_fails() {
+    let (machine, report) = Machine::with_fake_driver().reporting_to("report.json");
+    let run = execution(
+        &machine,
+        &["--ignored", "--exact", "exits_the_process_with_success"],
+    );
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.stderr.contains(
+            "gpu-test: the process is exiting while the body of exits_the_process_with_success runs \
+             (std::process::exit"
+        ),
+        "{}",
+        run.all()
+    );
+    let json = gpu_test_tests::read_report(&report);
+    let entry = gpu_test_tests::report_entry(&json, "exits_the_process_with_success")
+        .unwrap_or_else(|| panic!("{json:#}"));
+    assert_eq!(entry["outcome"], "failed", "{json:#}");
 }
 
 /// A test decided without a body (a skip, or strict mode's failure) while another thread runs a

@@ -1259,6 +1259,16 @@ fn each_device_names_a_device_the_driver_could_not_describe() {
     assert_eq!(outcome_of(&run, "on_every_modern_gpu::cuda1"), "FAILED");
     assert!(run.all().contains(unreadable), "{}", run.all());
 
+    // A count past belief lists no devices: those read have their runs, and no others.
+    let implausible = Machine::with_fake_driver().env("FAKE_CUDA_DEVICE_COUNT", "2147483647");
+    let listed_all = implausible.run("per-device", "gpu", &["--list"]);
+    assert_eq!(
+        listed(&listed_all),
+        set(&["on_every_modern_gpu::cuda0"]),
+        "{}",
+        listed_all.all()
+    );
+
     // libtest: one test, a run per device inside it.
     let run = strict.run(
         "per-device",

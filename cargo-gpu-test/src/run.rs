@@ -442,44 +442,6 @@ fn github_notices(report: &Report) -> String {
     out
 }
 
-/// nextest's status for a run with a failed test.
-const NEXTEST_TEST_RUN_FAILED: i32 = 100;
-/// `cargo test`'s status for a run with a failed test (libtest's).
-const LIBTEST_FAILED: i32 = 101;
-
-/// Where the runner said the run succeeded but the report has failed tests, what to say: a test
-/// whose process ended with status 0 before its test was done (`std::process::exit(0)` in the
-/// body, or in code it calls) stays in the report as failed, and the run must not pass.
-fn failures_the_runner_missed(report: &Report, nextest: bool) -> Option<String> {
-    let failed: Vec<&crate::report::Test> = report
-        .tests
-        .iter()
-        .filter(|test| test.outcome == Outcome::Failed)
-        .collect();
-    if failed.is_empty() {
-        return None;
-    }
-    let runner = if nextest {
-        "cargo nextest run"
-    } else {
-        "cargo test"
-    };
-    let tests = if failed.len() == 1 { "test" } else { "tests" };
-    let mut text = format!(
-        "{runner} exited with success, but the run's report has {} failed {tests}, so the run fails: a test's \
-         process ended with status 0 before gpu-test could record how the test did (std::process::exit in the \
-         test, or in code it calls), or a test failed without the runner seeing it",
-        failed.len()
-    );
-    for test in failed {
-        text.push_str(&format!("\n  {} {}", test.suite, test.name));
-        if let Some(reason) = &test.reason {
-            text.push_str(&format!(": {reason}"));
-        }
-    }
-    Some(text)
-}
-
 /// Prints what the run skipped and why, and decides the exit status.
 fn conclude(report: Option<&Report>, ran: Ran) -> i32 {
     let no_tests = ran.nextest && ran.code == NEXTEST_NO_TESTS;
@@ -501,16 +463,6 @@ fn conclude(report: Option<&Report>, ran: Ran) -> i32 {
                  include tests the filters left out)"
             );
         }
-    }
-    if ran.code == 0
-        && let Some(text) = failures_the_runner_missed(report, ran.nextest)
-    {
-        say_line!("cargo gpu-test: {text}");
-        return if ran.nextest {
-            NEXTEST_TEST_RUN_FAILED
-        } else {
-            LIBTEST_FAILED
-        };
     }
     let all_skipped = !report.tests.is_empty() && report.count(Outcome::Skipped) == report.tests.len();
     if !all_skipped {
@@ -585,27 +537,6 @@ mod tests {
         // Without any GPU test, "no tests" stays an error.
         assert_eq!(conclude(None, ran(NEXTEST_NO_TESTS, false)), NEXTEST_NO_TESTS);
         assert_eq!(conclude(Some(&sample()), ran(100, false)), 100);
-    }
-
-    #[test]
-    fn a_failure_in_the_report_fails_a_run_its_runner_passed() {
-        // The sample's kernel_fault failed: a runner that exited with success missed it.
-        assert_eq!(conclude(Some(&sample()), ran(0, false)), NEXTEST_TEST_RUN_FAILED);
-        let cargo_test = Ran {
-            nextest: false,
-            ..ran(0, false)
-        };
-        assert_eq!(conclude(Some(&sample()), cargo_test), LIBTEST_FAILED);
-        let text = failures_the_runner_missed(&sample(), true).unwrap();
-        assert!(
-            text.starts_with("cargo nextest run exited with success, but the run's report has 1 failed test")
-                && text.contains("\n  my-crate::gpu kernel_fault: "),
-            "{text}"
-        );
-        let mut passed = sample();
-        passed.tests.retain(|test| test.outcome != Outcome::Failed);
-        assert_eq!(conclude(Some(&passed), ran(0, false)), 0);
-        assert_eq!(failures_the_runner_missed(&passed, true), None);
     }
 
     #[test]

@@ -200,8 +200,9 @@ fi
 "$here/gpu-doctor" > "$out/doctor.txt" 2>&1
 echo "exit status: $?" >> "$out/doctor.txt"
 # What the JSON run says on stderr goes with the text, to keep the folder to the 8 files a
-# device run brings back.
-json_stderr="$(mktemp)"
+# device run brings back (written beside them, then removed: a temporary file that could not be
+# made would leave the JSON empty).
+json_stderr="$out/.doctor-json-stderr"
 "$here/gpu-doctor" --json > "$out/doctor.json" 2> "$json_stderr"
 if [ -s "$json_stderr" ]; then
     echo "gpu-doctor --json wrote to stderr:" >> "$out/doctor.txt"

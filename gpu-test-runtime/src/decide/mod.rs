@@ -123,11 +123,14 @@ impl Decider {
     /// the driver counted but could not describe, which the test must not pass over in silence.
     pub(crate) fn each_device(&self) -> Vec<DeviceRun> {
         let mut runs: Vec<DeviceRun> = (0..self.probe.devices.len()).map(DeviceRun::Read).collect();
-        runs.extend(
-            (0..self.probe.device_errors.len())
-                .filter(|&index| !self.probe.device_errors[index].is_count())
-                .map(DeviceRun::Unreadable),
-        );
+        // A count past belief is no list of devices to run on: the devices read are.
+        if self.probe.reported_device_count.is_none() {
+            runs.extend(
+                (0..self.probe.device_errors.len())
+                    .filter(|&index| !self.probe.device_errors[index].is_count())
+                    .map(DeviceRun::Unreadable),
+            );
+        }
         runs.sort_by_key(|run| run.ordinal(self.probe));
         runs
     }

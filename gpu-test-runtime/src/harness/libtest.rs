@@ -96,6 +96,10 @@ extern "C" fn finish() {
             // libtest has already chosen the exit status; a lost report must still fail the run.
             exit_now(101);
         }
+        if let Some(message) = super::exit_during_a_body() {
+            console::line(&message);
+            exit_now(101);
+        }
         // A test abandoned past its timeout failed, so libtest's status is 101; its thread may be
         // inside the driver, whose own exit handlers (run after this one) would wait for it.
         if faults::any_abandoned() {

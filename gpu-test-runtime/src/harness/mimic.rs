@@ -59,6 +59,9 @@ pub fn main() -> ! {
             std::process::exit(101);
         }
     };
+    // A body that ends the process with `exit` must not read as a pass (the report is written
+    // from here only then: this harness concludes before its own exit).
+    crate::util::os::at_exit(super::on_exit_during_a_body);
     let settings = session.settings;
     let phase = Phase::detect(settings, args.list);
     let listed = match phase {

@@ -87,9 +87,10 @@ fn record(session: &Session, update: impl FnOnce(&mut Outcomes)) {
 /// test's own entry in its place: a crash loses neither the test it happened in (named as the one
 /// whose process ended) nor an earlier one of the process. Skips (and strict mode's failures of
 /// unmet tests) wait for the next body or the conclusion, except while another thread runs a body
-/// ([`BODIES_RUNNING`]), which could end the process first, and under nextest's run phase, where
-/// every outcome goes in at once: a process there runs one test. A suite of thousands of skips
-/// thus writes its report once, not once per skip.
+/// ([`BODIES_RUNNING`], from before it waits for its devices), which could end the process first,
+/// and under nextest's run phase, where every outcome goes in at once: a process there runs one
+/// test. A suite of thousands of skips with no body running thus writes its report once, not once
+/// per skip; one whose skips are decided while bodies run on other threads writes it for each.
 fn write_recorded(session: &Session, starting: Option<Entry>) {
     if session.settings.report.is_none() {
         return;
@@ -123,20 +124,64 @@ fn write_recorded(session: &Session, starting: Option<Entry>) {
 /// provisional entry takes it in before that body can crash.
 static BODIES_RUNNING: AtomicUsize = AtomicUsize::new(0);
 
+/// The tests whose bodies are running ([`BODIES_RUNNING`]), by name, for the process's exit to
+/// name where one ends it.
+static RUNNING_TESTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
 /// Counts a body as running ([`BODIES_RUNNING`]) until dropped.
-struct BodyRunning;
+struct BodyRunning(String);
 
 impl BodyRunning {
-    fn start() -> BodyRunning {
+    fn start(name: &str) -> BodyRunning {
+        RUNNING_TESTS.lock().unwrap_or_else(|p| p.into_inner()).push(name.to_string());
         BODIES_RUNNING.fetch_add(1, Ordering::SeqCst);
-        BodyRunning
+        BodyRunning(name.to_string())
     }
 }
 
 impl Drop for BodyRunning {
     fn drop(&mut self) {
         BODIES_RUNNING.fetch_sub(1, Ordering::SeqCst);
+        let mut running = RUNNING_TESTS.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = running.iter().position(|name| *name == self.0) {
+            running.swap_remove(at);
+        }
     }
+}
+
+/// Where the process is exiting (`exit`, as `std::process::exit` calls it) while a body runs: the
+/// body, or code it called, ended the process before its test was done, with a status its runner
+/// would take for the test's (0: a pass). Says so, naming the tests, for the caller to end the
+/// process with 101 once the report is written; each such test is in it as failed, its process
+/// having ended before gpu-test could record how it did.
+pub(crate) fn exit_during_a_body() -> Option<String> {
+    if BODIES_RUNNING.load(Ordering::SeqCst) == 0 {
+        return None;
+    }
+    let running = RUNNING_TESTS.lock().unwrap_or_else(|p| p.into_inner()).join(", ");
+    Some(format!(
+        "gpu-test: the process is exiting while the body of {running} runs (std::process::exit, or libc's exit, \
+         called by the test or by code it calls) with a status its runner would take for the test's: the test \
+         did not finish, so the process ends with status 101"
+    ))
+}
+
+/// The exit handler of gpu-test's harness: where a body ends the process ([`exit_during_a_body`]),
+/// the report is concluded and the process ends with 101.
+pub(crate) extern "C" fn on_exit_during_a_body() {
+    let _ = std::panic::catch_unwind(|| {
+        let Some(message) = exit_during_a_body() else {
+            return;
+        };
+        console::flush_skip_lines();
+        if let Ok(session) = session(None)
+            && let Err(error) = conclude(session)
+        {
+            console::line(&error);
+        }
+        console::line(&message);
+        crate::util::os::exit_now(101);
+    });
 }
 
 /// Held while this process writes the report, from [`write_recorded`] to the conclusion.
@@ -247,7 +292,7 @@ pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&
             if def.requirements.needs_toolkit() {
                 console::nvrtc_outside_loader_path(session.decider.probe());
             }
-            let running = BodyRunning::start();
+            let running = BodyRunning::start(&name);
             let execution = execute(
                 def.body_named(&name),
                 session.decider.probe(),

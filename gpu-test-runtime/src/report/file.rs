@@ -382,15 +382,19 @@ fn read_existing(path: &Path) -> Result<Option<String>, String> {
     Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
-/// The directory (`dir`, or one above it) where any user could replace the report or move it
-/// away: one everyone may write to without the sticky bit, and its mode. (Its owner, and a group
-/// it gives the right, could too, as they could change the tests it reports on: a workspace
-/// shared with a group, or made with a umask of 002, is the user's to share.)
-fn replaceable_by_others(dir: &Path) -> Option<(PathBuf, u32)> {
+/// The directory (`dir`, or one above it) that another user made for everyone to write to,
+/// without the sticky bit: any user could replace the report there or move it away; and its
+/// owner and mode. One of this user's or root's is left alone: a CI volume made that way
+/// (Kubernetes' `emptyDir`, a `chmod 777` Docker volume) serves one user, and a workspace the
+/// user shares with a group is theirs to share, as are the tests it reports on.
+/// `trusted`: root and this user.
+fn replaceable_by_others(dir: &Path, trusted: &[u32]) -> Option<(PathBuf, u32, u32)> {
     let dir = std::fs::canonicalize(dir).ok()?;
     dir.ancestors().find_map(|place| {
-        let mode = std::fs::metadata(place).ok()?.mode();
-        (mode & 0o002 != 0 && mode & 0o1000 == 0).then(|| (place.to_path_buf(), mode & 0o7777))
+        let metadata = std::fs::metadata(place).ok()?;
+        let (mode, owner) = (metadata.mode(), metadata.uid());
+        (mode & 0o002 != 0 && mode & 0o1000 == 0 && !trusted.contains(&owner))
+            .then(|| (place.to_path_buf(), owner, mode & 0o7777))
     })
 }
 
@@ -423,10 +427,11 @@ pub(crate) fn check_writable(target: &ReportTarget) -> Result<(), String> {
             dir.display()
         ))
     })?;
-    if let Some((place, mode)) = replaceable_by_others(dir) {
+    if let Some((place, owner, mode)) = replaceable_by_others(dir, &[0, crate::util::os::user_id()]) {
         return Err(invalid(format!(
-            "{} may be written by every user (mode {mode:o}) and lacks the sticky bit, so another user could \
-             replace or remove the report; give a path in a directory of this user's, such as one under target/",
+            "{} belongs to user {owner} and may be written by every user (mode {mode:o}) without the sticky \
+             bit, so another user could replace or remove the report; give a path in a directory of this \
+             user's, such as one under target/",
             place.display()
         )));
     }
@@ -548,6 +553,7 @@ fn record(
         .join(format!("{:016x}.json", stable_hash(&path.to_string_lossy())));
     let run = run_id(settings);
     let owner = run_owner();
+    let owned = owner.is_some() || settings.nextest.run_id.is_some();
     // A state untouched for a day is kept while its run goes on: this one, or another whose
     // cargo or nextest still runs.
     let still_going = |text: &str| {
@@ -603,8 +609,10 @@ fn record(
                     }
                     // No state of this run here, though the report has entries of it: another
                     // process of the run keeps the state in another runtime directory, and
-                    // starting anew would drop what it recorded.
-                    _ if report_names_run(&path, target.format, &run) => {
+                    // starting anew would drop what it recorded. (Only for a run that cargo or
+                    // nextest owns: binaries run by hand from one shell are one run however long
+                    // the shell lives, and their state may have been swept as stale meanwhile.)
+                    _ if owned && report_names_run(&path, target.format, &run) => {
                         return (
                             text,
                             Err(format!(
@@ -796,7 +804,7 @@ mod tests {
     }
 
     #[test]
-    fn a_report_directory_others_could_write_is_refused_and_a_shared_one_gets_a_private_report() {
+    fn another_users_directory_for_everyone_is_refused_and_a_shared_one_gets_a_private_report() {
         use std::os::unix::fs::PermissionsExt;
         let dir = crate::util::files::scratch_dir("shared-report-dir");
         let shared = dir.join("shared");
@@ -805,23 +813,32 @@ mod tests {
             path: shared.join("deep/report.json"),
             format: ReportFormat::Json,
         };
+        let me = crate::util::os::user_id();
+        // Seen by another user, who trusts neither root nor this one: this user's directories
+        // are then someone else's.
+        let someone_else = [me.wrapping_add(4242)];
+        // Whatever the directories above the scratch directory are, they are not what is asked.
+        let found = |dir: &Path, trusted: &[u32]| {
+            replaceable_by_others(dir, trusted).filter(|(place, ..)| place.starts_with(&shared))
+        };
+        let owner = std::fs::metadata(&shared).unwrap().uid();
         std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let refused = check_writable(&target).unwrap_err();
-        assert!(
-            refused.contains(&format!(
-                "{} may be written by every user (mode 777) and lacks the sticky bit",
-                shared.display()
-            )),
-            "{refused}"
+        assert_eq!(
+            found(&shared, &someone_else),
+            Some((shared.canonicalize().unwrap(), owner, 0o777))
         );
+        // This user's own (or root's): a CI volume made for one user, left alone.
+        assert_eq!(found(&shared, &[0, me]), None);
+        assert_eq!(check_writable(&target), Ok(()));
+        assert_eq!(report_mode(&shared), 0o600);
         // With the sticky bit (as /tmp has), others cannot replace what is not theirs, but could
         // read it.
         std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
-        assert_eq!(check_writable(&target), Ok(()));
+        assert_eq!(found(&shared, &someone_else), None);
         assert_eq!(report_mode(&shared), 0o600);
         // A directory shared with a group (or made with a umask of 002) is the user's to share.
         std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o775)).unwrap();
-        assert_eq!(check_writable(&target), Ok(()));
+        assert_eq!(found(&shared, &someone_else), None);
         assert_eq!(report_mode(&shared), 0o644);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -873,8 +890,15 @@ mod tests {
         let mut retried = skipped("a");
         retried.outcome = Outcome::Passed;
         retried.attempt = 2;
-        merge(&mut without_ids, suite("gpu"), vec![retried]);
+        merge(&mut without_ids, suite("gpu"), vec![retried.clone()]);
         assert_eq!(earlier(&without_ids).len(), 1, "{:?}", without_ids.records[0]);
+        // ...and a stress run's iterations by their numbers too.
+        let mut iteration = failed.clone();
+        (iteration.attempt_id, iteration.stress_iteration) = (None, Some(0));
+        let mut stressed_without_ids = state_of(ReportFormat::Json, vec![(suite("gpu"), vec![iteration])]);
+        (retried.attempt, retried.stress_iteration) = (1, Some(1));
+        merge(&mut stressed_without_ids, suite("gpu"), vec![retried]);
+        assert_eq!(earlier(&stressed_without_ids).len(), 1);
         // A stress run's iterations count attempts from 1 again: the attempt id tells them apart.
         let mut first = failed.clone();
         first.attempt_id = Some("run:gpu@a#s0-1".to_string());

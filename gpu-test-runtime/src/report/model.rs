@@ -291,10 +291,10 @@ impl Entry {
         let mut earlier = std::mem::take(&mut existing.earlier_failures);
         // The same attempt recorded again (its final entry over its provisional one) replaces
         // itself; another attempt's failure is kept. Attempts are told apart by nextest's attempt
-        // id, else (a nextest that sets none) by their numbers.
+        // id, else (a nextest that sets none) by their stress iterations and numbers.
         let another_attempt = match (&existing.attempt_id, &self.attempt_id) {
             (Some(earlier), Some(this)) => earlier != this,
-            _ => existing.attempt != self.attempt,
+            _ => (existing.stress_iteration, existing.attempt) != (self.stress_iteration, self.attempt),
         };
         if existing.outcome == Outcome::Failed && another_attempt {
             let mut attempt = match existing.stress_iteration {

@@ -20,19 +20,40 @@ use crate::util::process::{command_name, parent_of, process_start_time, started_
 pub(crate) const STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 /// This run's identity: `nextest-<run id>`, or `parent-<pid>-<start time>` of the run's owner
-/// (else of the parent).
+/// (else of the parent, else, where there is none to tell apart, of this process).
 pub(crate) fn run_id(settings: &Settings) -> String {
     if let Some(id) = &settings.nextest.run_id {
         return format!("nextest-{}", sanitize(id));
     }
-    let owner = run_owner().unwrap_or_else(|| {
-        let pid = std::os::unix::process::parent_id();
-        RunOwner {
-            pid,
-            start: process_start_time(pid).unwrap_or(0),
+    let process = |pid: u32| process_start_time(pid).map(|start| RunOwner { pid, start });
+    let owner = standing_for_the_run(
+        run_owner(),
+        process(std::os::unix::process::parent_id()),
+        || process(std::process::id()),
+    );
+    match owner {
+        Some(owner) => format!("parent-{}-{}", owner.pid, owner.start),
+        // Without /proc to read start times from: a number of this process's own.
+        None => {
+            static OWN: OnceLock<u64> = OnceLock::new();
+            format!(
+                "process-{}-{:016x}",
+                std::process::id(),
+                OWN.get_or_init(crate::util::files::unpredictable)
+            )
         }
-    });
-    format!("parent-{}-{}", owner.pid, owner.start)
+    }
+}
+
+/// The process whose identity is the run's: its owner, else the parent, except where the parent
+/// is none to tell apart (a container's first process, whose parent is 0 in its PID namespace),
+/// for which this process is a run of its own, rather than one with every such process.
+fn standing_for_the_run(
+    owner: Option<RunOwner>,
+    parent: Option<RunOwner>,
+    this: impl FnOnce() -> Option<RunOwner>,
+) -> Option<RunOwner> {
+    owner.or(parent).filter(|stand_in| stand_in.pid != 0).or_else(this)
 }
 
 /// The process whose life is the run's: the parent of every test process (cargo, nextest).
@@ -139,5 +160,17 @@ mod tests {
         let mut nextest = Settings::default();
         nextest.nextest.run_id = Some("a/b".to_string());
         assert_eq!(run_id(&nextest), "nextest-a_b");
+    }
+
+    #[test]
+    fn a_process_without_a_parent_to_tell_apart_is_a_run_of_its_own() {
+        let process = |pid, start| Some(RunOwner { pid, start });
+        let this = || process(1, 7);
+        assert_eq!(standing_for_the_run(process(40, 1), process(41, 2), this), process(40, 1));
+        assert_eq!(standing_for_the_run(None, process(41, 2), this), process(41, 2));
+        // A container's first process: its parent is 0, as is every other container's.
+        assert_eq!(standing_for_the_run(None, process(0, 0), this), process(1, 7));
+        assert_eq!(standing_for_the_run(None, None, this), process(1, 7));
+        assert_eq!(standing_for_the_run(None, None, || None), None);
     }
 }

@@ -133,10 +133,15 @@ impl GpuDevice {
             .attribute(self.context.cu_device(), Attribute::MemoryPoolsSupported)
             .map_err(|error| format!("cuDeviceGetAttribute failed: {error}"))?
             > 0;
-        let (used, _) = self
-            .between_events(|stream| self.sys.byte_round_trip(stream.cu_stream() as CuHandle, pools))
-            .map_err(|error| error.to_string())?;
-        used.map_err(|failed| failed.to_string())
+        self.sys
+            .set_current_context(self.context.cu_ctx() as CuHandle)
+            .map_err(|error| format!("cuCtxSetCurrent failed: {error}"))?;
+        // The byte first, on its own: a sticky error it meets would fail the timing events too,
+        // whose error would not say which call met it.
+        self.sys
+            .byte_round_trip(self.stream.cu_stream() as CuHandle, pools)
+            .map_err(|failed| failed.to_string())?;
+        self.between_events(|_| ()).map(drop).map_err(|error| error.to_string())
     }
 
     /// The device memory in use, in bytes, device-wide, once what the stream-ordered pool keeps

@@ -54,6 +54,9 @@ enum Refusal {
     Full,
     /// The memory does not fit: why, in words.
     Memory(String),
+    /// Its free memory could not be read, for a reason waiting will not change: why, in words.
+    /// The test passes over the device.
+    Unreadable(String),
 }
 
 /// A test that has been waiting for its leases long enough to say so.
@@ -95,8 +98,8 @@ pub(crate) struct WaitHooks<'a> {
 ///
 /// With a [`MemoryDemand`], `free_memory` tells how much a device has free now; a device whose
 /// free memory the driver has no call for is not admitted for `min_free_memory`, and its whole
-/// memory is the budget for declared memory; a failure to read it fails the test, unless it is
-/// for want of room ([`MemoryUnread`]).
+/// memory is the budget for declared memory; one whose free memory the driver fails to read is
+/// passed over from then on, unless it failed for want of room ([`MemoryUnread`]).
 pub(crate) fn acquire(
     test: &str,
     candidates: &[&DeviceInfo],
@@ -116,18 +119,24 @@ pub(crate) fn acquire(
     // The devices this test, waiting for one to itself, keeps sharing tests from (until it returns).
     let mut waiting_alone: Vec<(String, File)> = Vec::new();
     let mut pause = Duration::from_millis(5);
+    // Devices whose free memory could not be read, by key, and why: passed over from then on.
+    let mut unreadable: Vec<(String, String)> = Vec::new();
     loop {
         let mut usable = Vec::new();
         let mut excluded = Vec::new();
         for device in candidates {
             match faults::blocked(device) {
                 Some(blocked) => excluded.push(faults::explain(device, &blocked)),
-                None => usable.push(*device),
+                None => match unreadable.iter().find(|(key, _)| *key == device.key()) {
+                    Some((_, why)) => excluded.push(why.clone()),
+                    None => usable.push(*device),
+                },
             }
         }
         if usable.len() < needed {
             return Err(excluded.join("; "));
         }
+        let unreadable_before = unreadable.len();
         let mut held = Vec::with_capacity(needed);
         let mut refusals = Vec::new();
         // Whether a device had every slot held, by whoever holds it.
@@ -147,10 +156,15 @@ pub(crate) fn acquire(
                 Ok(lease) => held.push(lease),
                 Err(Refusal::Memory(why)) => refusals.push(why),
                 Err(Refusal::Full) => full = true,
+                Err(Refusal::Unreadable(why)) => unreadable.push((device.key(), why)),
             }
         }
         if held.len() == needed {
             return Ok(held);
+        }
+        // A device passed over for good: the next round decides without it, at once.
+        if unreadable.len() > unreadable_before {
+            continue;
         }
         // All or nothing: never wait while holding some of the leases, or two multi-device tests
         // could each hold one device and wait for the other's.
@@ -252,10 +266,10 @@ fn admit(
             ))));
         }
         Err(MemoryUnread::Failed(why)) => {
-            return Err(format!(
-                "could not read the free memory of {}, which the test's memory declaration needs: {why}",
+            return Ok(Err(Refusal::Unreadable(format!(
+                "the free memory of {}, which the test's memory declaration needs, could not be read: {why}",
                 device.label()
-            ));
+            ))));
         }
     };
     let budget_file = dir.join(format!("{key}.budget"));
@@ -320,7 +334,8 @@ pub(crate) enum MemoryUnread {
     /// next round says.
     NoRoom(String),
     /// Any other failure: an answer that will not change while the test waits for it, so the
-    /// test fails at once rather than at its lease timeout.
+    /// test passes over the device (and fails at once, rather than at its lease timeout, where too
+    /// few devices are left).
     Failed(String),
 }
 
@@ -612,13 +627,13 @@ mod tests {
         let failing = |_: &DeviceInfo| -> Result<Option<u64>, MemoryUnread> {
             Err(MemoryUnread::Failed("cuMemGetInfo_v2 failed: CUDA_ERROR_UNKNOWN (999)".to_string()))
         };
-        match super::admit(&dir, &device, 4, "x", min_free, &failing) {
-            Err(why) => assert_eq!(
+        match admit_with(&dir, &device, min_free, &failing) {
+            Err(Refusal::Unreadable(why)) => assert_eq!(
                 why,
-                "could not read the free memory of device 0 NVIDIA Test, which the test's memory declaration \
-                 needs: cuMemGetInfo_v2 failed: CUDA_ERROR_UNKNOWN (999)"
+                "the free memory of device 0 NVIDIA Test, which the test's memory declaration needs, could not be \
+                 read: cuMemGetInfo_v2 failed: CUDA_ERROR_UNKNOWN (999)"
             ),
-            Ok(_) => panic!("a driver failure was taken for no room, or for room"),
+            _ => panic!("a driver failure was taken for no room, or for room"),
         }
         // Another process admitting to the device: wait, never block.
         let key = sanitize(&device.key());

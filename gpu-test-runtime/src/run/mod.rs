@@ -173,9 +173,11 @@ pub(crate) fn execute(
         match read {
             Ok(None) => Ok(None),
             Ok(Some(Ok(memory))) => Ok(memory.map(|(free, _)| free)),
-            // Out of memory (2), or in exclusive use by another process (46): what a wait may
-            // change.
-            Ok(Some(Err(failed))) if matches!(failed.error.code, 2 | 46) => Err(MemoryUnread::NoRoom(failed.to_string())),
+            // Out of memory (2), in exclusive use by another process (46), an MPS server not
+            // ready or at its most clients or connections (807 to 809): what a wait may change.
+            Ok(Some(Err(failed))) if matches!(failed.error.code, 2 | 46 | 807..=809) => {
+                Err(MemoryUnread::NoRoom(failed.to_string()))
+            }
             Ok(Some(Err(failed))) => Err(MemoryUnread::Failed(failed.to_string())),
             Err(hung) => {
                 let reason = format!(
