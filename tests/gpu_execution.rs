@@ -359,6 +359,22 @@ fn a_free_memory_read_that_fails_fails_the_test_at_once() {
         run.all()
     );
 
+    // An MPS server at its most clients is waited for too.
+    let mps = Machine::with_fake_driver()
+        .env("FAKE_CUDA_FAIL", "cuDevicePrimaryCtxRetain=808")
+        .env("GPU_TEST_LEASE_TIMEOUT", "1ms");
+    let run = execution(&mps, &["--ignored", "--exact", "needs_eight_gib_free"]);
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.all()
+            .contains("could not get a device lease within 1ms (GPU_TEST_LEASE_TIMEOUT)")
+            && run
+                .all()
+                .contains("cuDevicePrimaryCtxRetain failed: CUDA_ERROR_MPS_MAX_CLIENTS_REACHED (808)"),
+        "{}",
+        run.all()
+    );
+
     let full = Machine::with_fake_driver()
         .env("FAKE_CUDA_FAIL", "cuDevicePrimaryCtxRetain=2")
         .env("GPU_TEST_LEASE_TIMEOUT", "1ms");
@@ -878,6 +894,29 @@ fn a_body_that_exits_with_success_fails() {
     let entry = gpu_test_tests::report_entry(&json, "exits_the_process_with_success")
         .unwrap_or_else(|| panic!("{json:#}"));
     assert_eq!(entry["outcome"], "failed", "{json:#}");
+
+    // Under libtest, as its own end is not gpu-test's to see.
+    let (machine, report) = Machine::with_fake_driver().reporting_to("report.json");
+    let run = machine.run(
+        "per-device",
+        "exits",
+        &["--ignored", "--exact", "exits_with_success_in_its_body"],
+    );
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    let json = gpu_test_tests::read_report(&report);
+    let entry = gpu_test_tests::report_entry(&json, "exits_with_success_in_its_body")
+        .unwrap_or_else(|| panic!("{json:#}"));
+    assert_eq!(entry["outcome"], "failed", "{json:#}");
+
+    // A child a body forks exits with the hooks it inherited: its status is its own, and the run
+    // is not its to conclude.
+    let (machine, report) = Machine::with_fake_driver().reporting_to("report.json");
+    let run = execution(&machine, &["--ignored", "--exact", "forks_a_child_that_exits"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let json = gpu_test_tests::read_report(&report);
+    let entry =
+        gpu_test_tests::report_entry(&json, "forks_a_child_that_exits").unwrap_or_else(|| panic!("{json:#}"));
+    assert_eq!(entry["outcome"], "passed", "{json:#}");
 }
 
 /// A test decided without a body (a skip, or strict mode's failure) while another thread runs a

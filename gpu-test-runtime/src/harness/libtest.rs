@@ -14,7 +14,7 @@ use crate::decide::skip::SkipReason;
 use crate::util::format::panic_message;
 use crate::report::{console, github};
 use crate::run::faults;
-use crate::util::os::{at_exit, exit_now};
+use crate::util::os::exit_now;
 
 /// Runs one test: decides from the probe, then runs the body, skips, or fails.
 pub fn run_under_libtest(def: &'static TestDef) {
@@ -27,7 +27,7 @@ pub fn run_under_libtest(def: &'static TestDef) {
     };
     static AT_EXIT: Once = Once::new();
     AT_EXIT.call_once(|| {
-        at_exit(finish);
+        super::register_exit_hook(finish);
     });
     if def.each_device && !session.decider.probe().devices.is_empty() {
         return run_on_each_device(session, def);
@@ -86,17 +86,23 @@ fn run_on_each_device(session: &Session, def: &'static TestDef) {
 /// Runs as the process exits: the skip lines still buffered, then the summary, annotations and
 /// report for the tests that ran.
 extern "C" fn finish() {
+    // A child a body forked exits with the hook too: the run is not its to conclude.
+    if !super::in_hooked_process() {
+        return;
+    }
     let _ = std::panic::catch_unwind(|| {
         console::flush_skip_lines();
         let Ok(session) = session(None) else {
             return;
         };
+        let by_a_test = super::exit_by_a_test(false);
         if let Err(message) = conclude(session) {
             console::line(&message);
+            by_a_test.iter().for_each(|message| console::line(message));
             // libtest has already chosen the exit status; a lost report must still fail the run.
             exit_now(101);
         }
-        if let Some(message) = super::exit_during_a_body() {
+        if let Some(message) = by_a_test {
             console::line(&message);
             exit_now(101);
         }

@@ -59,9 +59,9 @@ pub fn main() -> ! {
             std::process::exit(101);
         }
     };
-    // A body that ends the process with `exit` must not read as a pass (the report is written
-    // from here only then: this harness concludes before its own exit).
-    crate::util::os::at_exit(super::on_exit_during_a_body);
+    // A test that ends the process with `exit` must not read as a pass (the report is written
+    // from the hook only then: this harness concludes before its own exit).
+    super::register_exit_hook(super::on_exit_by_a_test);
     let settings = session.settings;
     let phase = Phase::detect(settings, args.list);
     let listed = match phase {
@@ -294,6 +294,7 @@ fn answered_without_running(args: &Arguments, session: &Session, tests: &[Listed
 /// was abandoned past its timeout (its thread may be inside the driver, whose teardown would wait
 /// for it).
 fn exit(failed: bool) -> ! {
+    super::harness_exiting();
     let code = if failed { 101 } else { 0 };
     if faults::any_abandoned() {
         exit_now(code);

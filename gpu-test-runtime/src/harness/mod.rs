@@ -10,7 +10,7 @@ pub(crate) mod registry;
 
 use std::any::Any;
 use std::ffi::OsString;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::decide::skip::SkipReason;
@@ -141,36 +141,82 @@ impl BodyRunning {
 
 impl Drop for BodyRunning {
     fn drop(&mut self) {
-        BODIES_RUNNING.fetch_sub(1, Ordering::SeqCst);
+        // The name first: while counted, a body is always named.
         let mut running = RUNNING_TESTS.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(at) = running.iter().position(|name| *name == self.0) {
             running.swap_remove(at);
         }
+        drop(running);
+        BODIES_RUNNING.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
-/// Where the process is exiting (`exit`, as `std::process::exit` calls it) while a body runs: the
-/// body, or code it called, ended the process before its test was done, with a status its runner
-/// would take for the test's (0: a pass). Says so, naming the tests, for the caller to end the
-/// process with 101 once the report is written; each such test is in it as failed, its process
-/// having ended before gpu-test could record how it did.
-pub(crate) fn exit_during_a_body() -> Option<String> {
-    if BODIES_RUNNING.load(Ordering::SeqCst) == 0 {
+/// Set as gpu-test's own harness ends the process: any `exit` before it is a test's doing.
+static HARNESS_EXITING: AtomicBool = AtomicBool::new(false);
+
+/// The process that registered gpu-test's exit hook: a child that a body forks inherits the
+/// hook, and its exit is not this run's to conclude.
+static HOOKED_PROCESS: AtomicU32 = AtomicU32::new(0);
+
+/// Registers `hook` to run as this process exits ([`in_hooked_process`] tells it apart from a
+/// forked child).
+pub(crate) fn register_exit_hook(hook: extern "C" fn()) {
+    HOOKED_PROCESS.store(std::process::id(), Ordering::SeqCst);
+    if !crate::util::os::at_exit(hook) {
+        console::line(
+            "gpu-test: warning: could not register the exit handler (atexit failed): a test that ends the \
+             process with exit would not be reported as failed",
+        );
+    }
+}
+
+/// Whether this is the process that registered the exit hook, not a child a body forked.
+pub(crate) fn in_hooked_process() -> bool {
+    HOOKED_PROCESS.load(Ordering::SeqCst) == std::process::id()
+}
+
+/// Called by gpu-test's harness as it ends the process itself.
+pub(crate) fn harness_exiting() {
+    HARNESS_EXITING.store(true, Ordering::SeqCst);
+}
+
+/// Where a test ends the process with `exit` (as `std::process::exit` calls it) before it is done,
+/// with a status its runner would take for the test's own (0: a pass): what to say, for the
+/// caller to end the process with 101 once the report is written (each test whose body was
+/// running is in it as failed, its process having ended before gpu-test could record how it did).
+/// `None` for the harness's own end: under libtest, whose end gpu-test does not see, an exit while
+/// no body runs; under gpu-test's harness, one it makes itself.
+pub(crate) fn exit_by_a_test(harness_exits_itself: bool) -> Option<String> {
+    if !in_hooked_process() {
         return None;
     }
-    let running = RUNNING_TESTS.lock().unwrap_or_else(|p| p.into_inner()).join(", ");
-    Some(format!(
-        "gpu-test: the process is exiting while the body of {running} runs (std::process::exit, or libc's exit, \
-         called by the test or by code it calls) with a status its runner would take for the test's: the test \
-         did not finish, so the process ends with status 101"
-    ))
+    let running = RUNNING_TESTS.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let by_a_test = match harness_exits_itself {
+        true => !HARNESS_EXITING.load(Ordering::SeqCst),
+        false => BODIES_RUNNING.load(Ordering::SeqCst) > 0,
+    };
+    by_a_test.then(|| exit_message(&running))
 }
 
-/// The exit handler of gpu-test's harness: where a body ends the process ([`exit_during_a_body`]),
-/// the report is concluded and the process ends with 101.
-pub(crate) extern "C" fn on_exit_during_a_body() {
+fn exit_message(running: &[String]) -> String {
+    let by = match running {
+        [] => "between tests, from a thread a test left behind (one its body started, or a body stopped waiting \
+               for past its timeout)"
+            .to_string(),
+        running => format!("while the body of {} runs", running.join(", ")),
+    };
+    format!(
+        "gpu-test: the process is exiting {by} (std::process::exit, or libc's exit, called by a test or by code \
+         it calls), before the run was done and with a status its runner would take for the tests': the \
+         process ends with status 101"
+    )
+}
+
+/// The exit hook of gpu-test's harness: where a test ends the process ([`exit_by_a_test`]), the
+/// report is concluded and the process ends with 101.
+pub(crate) extern "C" fn on_exit_by_a_test() {
     let _ = std::panic::catch_unwind(|| {
-        let Some(message) = exit_during_a_body() else {
+        let Some(message) = exit_by_a_test(true) else {
             return;
         };
         console::flush_skip_lines();

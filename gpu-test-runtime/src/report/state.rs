@@ -25,12 +25,16 @@ pub(crate) fn run_id(settings: &Settings) -> String {
     if let Some(id) = &settings.nextest.run_id {
         return format!("nextest-{}", sanitize(id));
     }
-    let process = |pid: u32| process_start_time(pid).map(|start| RunOwner { pid, start });
-    let owner = standing_for_the_run(
-        run_owner(),
-        process(std::os::unix::process::parent_id()),
-        || process(std::process::id()),
-    );
+    let parent = std::os::unix::process::parent_id();
+    // Without /proc to tell its start time, the parent is still what a run's processes share.
+    let parent = RunOwner {
+        pid: parent,
+        start: process_start_time(parent).unwrap_or(0),
+    };
+    let owner = standing_for_the_run(run_owner(), Some(parent), || {
+        let pid = std::process::id();
+        process_start_time(pid).map(|start| RunOwner { pid, start })
+    });
     match owner {
         Some(owner) => format!("parent-{}-{}", owner.pid, owner.start),
         // Without /proc to read start times from: a number of this process's own.
