@@ -331,18 +331,22 @@ fn a_crash_asking_for_free_memory_stays_in_the_report() {
 /// is left; a device with no room for the context that reads it is waited for, as a held one is.
 #[test]
 fn a_free_memory_read_that_fails_fails_the_test_at_once() {
-    let machine = Machine::with_fake_driver()
-        .env("FAKE_CUDA_FAIL", "cuMemGetInfo_v2=999")
-        .env("GPU_TEST_LEASE_TIMEOUT", "10m");
-    let run = execution_within_two_minutes(&machine, &["--ignored", "--exact", "needs_eight_gib_free"]);
-    assert_eq!(run.code, Some(101), "{}", run.all());
+    // needs_eight_gib_free on one GPU whose driver answers the call with the code given.
+    let needing_eight_gib = |fail: &str, lease_timeout: &str| {
+        let machine = Machine::with_fake_driver()
+            .env("FAKE_CUDA_FAIL", fail)
+            .env("GPU_TEST_LEASE_TIMEOUT", lease_timeout);
+        let run = execution_within_two_minutes(&machine, &["--ignored", "--exact", "needs_eight_gib_free"]);
+        assert_eq!(run.code, Some(101), "{fail}: {}", run.all());
+        run.all()
+    };
+    let failed = needing_eight_gib("cuMemGetInfo_v2=999", "10m");
     assert!(
-        run.all().contains(
+        failed.contains(
             "the free memory of device 0 NVIDIA Fake H100, which the test's memory declaration needs, could not \
              be read: cuMemGetInfo_v2 failed: CUDA_ERROR_UNKNOWN (999)"
-        ) && !run.all().contains("GPU_TEST_LEASE_TIMEOUT"),
-        "{}",
-        run.all()
+        ) && !failed.contains("GPU_TEST_LEASE_TIMEOUT"),
+        "{failed}"
     );
 
     // Another device is taken instead.
@@ -359,35 +363,20 @@ fn a_free_memory_read_that_fails_fails_the_test_at_once() {
         run.all()
     );
 
-    // An MPS server at its most clients is waited for too.
-    let mps = Machine::with_fake_driver()
-        .env("FAKE_CUDA_FAIL", "cuDevicePrimaryCtxRetain=808")
-        .env("GPU_TEST_LEASE_TIMEOUT", "1ms");
-    let run = execution(&mps, &["--ignored", "--exact", "needs_eight_gib_free"]);
-    assert_eq!(run.code, Some(101), "{}", run.all());
-    assert!(
-        run.all()
-            .contains("could not get a device lease within 1ms (GPU_TEST_LEASE_TIMEOUT)")
-            && run
-                .all()
-                .contains("cuDevicePrimaryCtxRetain failed: CUDA_ERROR_MPS_MAX_CLIENTS_REACHED (808)"),
-        "{}",
-        run.all()
-    );
-
-    let full = Machine::with_fake_driver()
-        .env("FAKE_CUDA_FAIL", "cuDevicePrimaryCtxRetain=2")
-        .env("GPU_TEST_LEASE_TIMEOUT", "1ms");
-    let run = execution(&full, &["--ignored", "--exact", "needs_eight_gib_free"]);
-    assert_eq!(run.code, Some(101), "{}", run.all());
-    assert!(
-        run.all().contains(
-            "could not get a device lease within 1ms (GPU_TEST_LEASE_TIMEOUT): the free memory of device 0 NVIDIA \
-             Fake H100 could not be read (cuDevicePrimaryCtxRetain failed: CUDA_ERROR_OUT_OF_MEMORY (2)"
-        ),
-        "{}",
-        run.all()
-    );
+    // No room for the context that would read it (out of memory; an MPS server at its most
+    // clients): waited for, as a held device is.
+    let timed_out = "could not get a device lease within 1ms (GPU_TEST_LEASE_TIMEOUT): the free memory of device 0 \
+                     NVIDIA Fake H100 could not be read (cuDevicePrimaryCtxRetain failed: ";
+    for (code, name) in [
+        (2, "CUDA_ERROR_OUT_OF_MEMORY"),
+        (808, "CUDA_ERROR_MPS_MAX_CLIENTS_REACHED"),
+    ] {
+        let waited = needing_eight_gib(&format!("cuDevicePrimaryCtxRetain={code}"), "1ms");
+        assert!(
+            waited.contains(&format!("{timed_out}{name} ({code})")),
+            "{waited}"
+        );
+    }
 }
 
 /// Starts `quick` on `machine`, where it must wait for the device and says so at once
