@@ -658,6 +658,20 @@ fn compare_flags_regions_that_got_slower() {
     let run = companion(&machine, &["compare", new, old, "--fail-above", "0"]);
     assert_eq!(run.code, Some(0), "faster is not a failure:\n{}", run.all());
     assert!(run.stdout.contains("-20.0%"), "{}", run.stdout);
+    // A baseline whose tests were skipped has no timings: the gate would compare nothing.
+    let skipped = Machine::without_driver();
+    let untimed = timed_report(&skipped, "untimed.json");
+    let run = companion(
+        &machine,
+        &["compare", untimed.to_str().unwrap(), new, "--fail-above", "20"],
+    );
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains(&format!("the baseline {} has no GPU timings", untimed.display())),
+        "{}",
+        run.all()
+    );
 }
 
 #[test]

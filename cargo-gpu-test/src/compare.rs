@@ -129,6 +129,20 @@ pub fn compare(old: &Report, new: &Report) -> Vec<Row> {
     rows
 }
 
+/// With `--fail-above`, the baseline `old` (read from `path`) must have GPU timings: without any,
+/// every region of the new run would read as new, and the gate would pass having compared
+/// nothing.
+pub fn check_baseline(old: &Report, path: &std::path::Path) -> Result<(), String> {
+    if old.tests.iter().any(|test| !test.timings.is_empty()) {
+        return Ok(());
+    }
+    Err(format!(
+        "the baseline {} has no GPU timings (regions timed with gpu.time), so --fail-above would compare \
+         nothing; give the report of a run whose tests ran on a GPU and timed their regions",
+        path.display()
+    ))
+}
+
 /// The names of the GPUs `report`'s timed tests ran on.
 fn timed_gpus(report: &Report) -> BTreeSet<&str> {
     report
@@ -417,6 +431,19 @@ mod tests {
         assert!(
             text.contains("+20.0%  SLOWER  (the test failed in the old run)"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_baseline_without_timings_is_refused_for_fail_above() {
+        let path = std::path::Path::new("old.json");
+        assert_eq!(check_baseline(&sample(), path), Ok(()));
+        let mut untimed = sample();
+        untimed.tests.iter_mut().for_each(|test| test.timings.clear());
+        let refused = check_baseline(&untimed, path).unwrap_err();
+        assert!(
+            refused.starts_with("the baseline old.json has no GPU timings"),
+            "{refused}"
         );
     }
 

@@ -125,7 +125,8 @@ enum Command {
     /// that got slower.
     ///
     /// Exit status: 1 with --fail-above when a region is slower by more than that, or a region of
-    /// the old run is gone from the new one (a test renamed, or no longer run on a GPU), else 0.
+    /// the old run is gone from the new one (a test renamed, or no longer run on a GPU), else 0;
+    /// 2 with --fail-above when the old run has no GPU timings to compare against.
     Compare {
         /// The baseline's JSON report.
         old: PathBuf,
@@ -247,7 +248,10 @@ fn execute(command: Command) -> Result<i32, String> {
             let fail_above = fail_above
                 .map(|f| compare::parse_percent("--fail-above", &f))
                 .transpose()?;
-            let (old, new) = (report::load(&old)?, report::load(&new)?);
+            let (old_path, old, new) = (&old, report::load(&old)?, report::load(&new)?);
+            if fail_above.is_some() {
+                compare::check_baseline(&old, old_path)?;
+            }
             let (text, failed) = compare::render(&old, &new, threshold, fail_above);
             print_out(&text)?;
             Ok(i32::from(failed))

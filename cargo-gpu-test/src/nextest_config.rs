@@ -27,9 +27,39 @@ pub(crate) fn default_filter_may_narrow(args: &[OsString], cwd: &Path, env_profi
         .unwrap_or_else(|| "default".to_string());
     let texts: Vec<String> = config_files(&words, cwd)
         .iter()
-        .filter_map(|file| std::fs::read_to_string(file).ok())
+        .filter_map(|file| read_config(file))
         .collect();
     gives_default_filter(&texts, &profile)
+}
+
+/// The most a configuration or manifest read here may hold: far more than any real one.
+const CONFIG_LIMIT: u64 = 4 << 20;
+
+/// The text of the configuration (or manifest) at `path`, where one is there to read: a regular
+/// file of this user's or root's (the search goes above the workspace, where another user may
+/// have put a `.config` or `Cargo.toml` of their own), read without waiting on a FIFO and no
+/// more than [`CONFIG_LIMIT`]. One larger, or not UTF-8, reads as text that is not TOML, which
+/// counts as a filter (nextest would refuse it).
+fn read_config(path: &Path) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .ok()?;
+    let metadata = file.metadata().ok()?;
+    // SAFETY: getuid takes no arguments and cannot fail.
+    let me = unsafe { libc::getuid() };
+    if !metadata.is_file() || (metadata.uid() != 0 && metadata.uid() != me) {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    file.take(CONFIG_LIMIT + 1).read_to_end(&mut bytes).ok()?;
+    if bytes.len() as u64 > CONFIG_LIMIT {
+        return Some(String::from("not a configuration: larger than any"));
+    }
+    Some(String::from_utf8(bytes).unwrap_or_else(|_| String::from("not a configuration: not UTF-8")))
 }
 
 /// The configuration files a run started in `cwd` with `words` may read: `--config-file` (which
@@ -69,7 +99,7 @@ fn workspace_configs(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for ancestor in dir.ancestors() {
         files.push(ancestor.join(".config/nextest.toml"));
-        let manifest = std::fs::read_to_string(ancestor.join("Cargo.toml")).unwrap_or_default();
+        let manifest = read_config(&ancestor.join("Cargo.toml")).unwrap_or_default();
         if manifest
             .parse::<toml::Table>()
             .is_ok_and(|manifest| manifest.contains_key("workspace"))
@@ -222,6 +252,37 @@ mod tests {
             config_files(&words("--tool-config-file=mine:/t.toml"), Path::new("/"))[..2],
             [PathBuf::from("/.config/nextest.toml"), PathBuf::from("/t.toml")]
         );
+    }
+
+    #[test]
+    fn only_a_regular_file_of_a_bounded_size_is_read_and_a_fifo_never_waited_on() {
+        let root = std::env::temp_dir().join(format!("gpu-test-config-files-{}", std::process::id()));
+        let project = root.join("project");
+        std::fs::create_dir_all(&project).unwrap();
+        std::fs::create_dir_all(root.join(".config")).unwrap();
+        // A FIFO above the crate, where the search goes for a single package's workspace: read
+        // on its own thread, so that a wait on it fails the test rather than stopping it.
+        let fifo = root.join(".config/nextest.toml");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let asked = project.clone();
+        std::thread::spawn(move || sender.send(default_filter_may_narrow(&[], &asked, None)).unwrap());
+        let narrowed = receiver.recv_timeout(std::time::Duration::from_secs(60));
+        assert_eq!(
+            narrowed,
+            Ok(false),
+            "a FIFO is no configuration, and is not waited on"
+        );
+        assert_eq!(read_config(&root.join(".config")), None, "a directory");
+        // Too large to be a configuration: not TOML, which counts as a filter.
+        let large = root.join("large.toml");
+        std::fs::write(&large, vec![b'#'; (CONFIG_LIMIT + 1) as usize]).unwrap();
+        assert!(gives_default_filter(&[read_config(&large).unwrap()], "default"));
+        let small = root.join("small.toml");
+        std::fs::write(&small, "[profile.default]\n").unwrap();
+        assert_eq!(read_config(&small).as_deref(), Some("[profile.default]\n"));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

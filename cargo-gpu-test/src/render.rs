@@ -285,15 +285,59 @@ fn continued(text: &str, indent: usize) -> String {
 /// joined by `<br>`; `<`, `>` and `&` are escaped, or GitHub would take `Vec<u8>` in a message
 /// for a tag and drop it.
 fn cell(text: &str) -> String {
-    text.trim_end()
-        .replace('&', "&amp;")
+    let text = text.trim_end();
+    // A failure's message may hold whole arrays (`assert_eq!` of a kernel's output): a cell
+    // keeps its start, and the JSON report has the rest.
+    let cut;
+    let text = match text.char_indices().nth(CELL_LIMIT) {
+        Some((at, _)) => {
+            cut = format!(
+                "{} … ({} more bytes in the JSON report)",
+                &text[..at],
+                text.len() - at
+            );
+            cut.as_str()
+        }
+        None => text,
+    };
+    text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('|', "\\|")
         .replace('\n', "<br>")
 }
 
+/// The most characters of a report's text one cell of the Markdown summary shows.
+const CELL_LIMIT: usize = 2000;
+
+/// The most test names one skip reason's row of the Markdown summary lists.
+const NAMES_LIMIT: usize = 50;
+
+/// The most bytes of the Markdown summary: GitHub refuses a job summary of more than 1 MiB
+/// whole, not only its end.
+const SUMMARY_LIMIT: usize = 900 << 10;
+
+/// The Markdown summary, cut at a line's end to [`SUMMARY_LIMIT`], saying so.
 fn markdown(report: &Report) -> String {
+    let mut out = markdown_whole(report);
+    if out.len() > SUMMARY_LIMIT {
+        let mut end = SUMMARY_LIMIT;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        let end = out[..end].rfind('\n').map_or(0, |at| at + 1);
+        let left_out = out.len() - end;
+        out.truncate(end);
+        let _ = writeln!(
+            out,
+            "\n**The summary is cut here** ({left_out} more bytes): GitHub takes no job summary over 1 MiB. \
+             The JSON report has every test."
+        );
+    }
+    out
+}
+
+fn markdown_whole(report: &Report) -> String {
     let mut out = format!(
         "## gpu-test\n\n**{}** ({})\n",
         counts(report),
@@ -354,11 +398,15 @@ fn markdown(report: &Report) -> String {
     if !groups.is_empty() {
         out.push_str("\n### Skipped, by reason\n\n| tests | reason | fix |\n|---|---|---|\n");
         for group in &groups {
-            let names: Vec<String> = group
+            let mut names: Vec<String> = group
                 .tests
                 .iter()
+                .take(NAMES_LIMIT)
                 .map(|t| format!("`{}`", cell(&qualified(t))))
                 .collect();
+            if group.tests.len() > NAMES_LIMIT {
+                names.push(format!("and {} more", group.tests.len() - NAMES_LIMIT));
+            }
             let _ = writeln!(
                 out,
                 "| {} | {} | {} |",
@@ -389,6 +437,52 @@ fn markdown(report: &Report) -> String {
 mod tests {
     use super::*;
     use crate::report::tests::sample;
+
+    #[test]
+    fn a_markdown_summary_stays_within_what_github_takes() {
+        let mut report = sample();
+        // A failure whose message is a whole array, and thousands of tests skipped for one reason.
+        let failed = report
+            .tests
+            .iter_mut()
+            .find(|t| t.outcome == Outcome::Failed)
+            .unwrap();
+        failed.reason = Some("left: [".to_string() + &"0.5, ".repeat(1 << 20) + "]");
+        let skipped = report
+            .tests
+            .iter()
+            .find(|t| t.outcome == Outcome::Skipped)
+            .unwrap()
+            .clone();
+        for n in 0..10_000 {
+            let mut test = skipped.clone();
+            test.name = format!("skipped_{n}");
+            report.tests.push(test);
+        }
+        let text = markdown(&report);
+        assert!(text.len() <= SUMMARY_LIMIT + 200, "{} bytes", text.len());
+        assert!(text.contains(" … ("), "the long message is cut in its cell");
+        assert!(text.contains("more bytes in the JSON report)"));
+        assert!(
+            text.contains("<br>and 9952 more |"),
+            "the names past the first 50"
+        );
+        // Past the limit, whole lines are left out, and it says so.
+        let mut huge = sample();
+        for n in 0..600 {
+            let mut test = skipped.clone();
+            test.name = format!("skipped_{n}");
+            test.reason = Some(format!("reason {n} {}", "x".repeat(1900)));
+            huge.tests.push(test);
+        }
+        let text = markdown(&huge);
+        assert!(text.len() <= SUMMARY_LIMIT + 200, "{} bytes", text.len());
+        assert!(
+            text.contains("\n**The summary is cut here** ("),
+            "{}",
+            &text[text.len() - 300..]
+        );
+    }
 
     #[test]
     fn skipped_tests_are_grouped_by_reason_with_the_fix() {
