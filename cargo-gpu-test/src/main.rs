@@ -210,6 +210,15 @@ fn execute(command: Command) -> Result<i32, String> {
         } => {
             let filter = ledger::Filter::new(compute.as_deref(), driver.as_deref())?;
             let since = since.as_deref().map(ledger::Since::new).transpose()?;
+            // A file given twice (`a.json ./a.json`, or by a link) is one report.
+            let mut seen = std::collections::HashSet::new();
+            let files: Vec<&PathBuf> = files
+                .iter()
+                .filter(|f| {
+                    use std::os::unix::fs::MetadataExt;
+                    std::fs::metadata(f).map_or(true, |m| seen.insert((m.dev(), m.ino())))
+                })
+                .collect();
             let reports = files
                 .iter()
                 .map(|f| report::load(f))
