@@ -300,10 +300,14 @@ fn cell(text: &str) -> String {
         }
         None => text,
     };
+    // Brackets escaped too: a report from another machine could otherwise put a link, or an
+    // image GitHub fetches, into the job summary.
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('|', "\\|")
+        .replace('[', "\\[")
+        .replace(']', "\\]")
         .replace('\n', "<br>")
 }
 
@@ -437,6 +441,14 @@ fn markdown_whole(report: &Report) -> String {
 mod tests {
     use super::*;
     use crate::report::tests::sample;
+
+    #[test]
+    fn a_report_cannot_put_a_link_or_an_image_into_the_summary() {
+        assert_eq!(
+            cell("see ![x](http://e) | [y](http://f)\n<b>"),
+            "see !\\[x\\](http://e) \\| \\[y\\](http://f)<br>&lt;b&gt;"
+        );
+    }
 
     #[test]
     fn a_markdown_summary_stays_within_what_github_takes() {
