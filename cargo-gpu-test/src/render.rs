@@ -59,9 +59,11 @@ pub fn skipped_text(report: &Report) -> Option<String> {
     let total: usize = groups.iter().map(|g| g.tests.len()).sum();
     let mut out = format!("{} skipped, by reason:\n", tests(total));
     for group in &groups {
-        let _ = writeln!(out, "  {} x {}", group.tests.len(), group.reason);
+        // A reason's or fix's own line breaks stay inside its indent: no line of theirs can pass
+        // for a group or a test of the list.
+        let _ = writeln!(out, "  {} x {}", group.tests.len(), continued(group.reason, 6));
         if let Some(hint) = group.hint {
-            let _ = writeln!(out, "      fix: {hint}");
+            let _ = writeln!(out, "      fix: {}", continued(hint, 11));
         }
         for test in &group.tests {
             let _ = write!(out, "      {}", qualified(test));
@@ -441,6 +443,20 @@ fn markdown_whole(report: &Report) -> String {
 mod tests {
     use super::*;
     use crate::report::tests::sample;
+
+    #[test]
+    fn a_reason_on_several_lines_stays_inside_its_group() {
+        let mut report = sample();
+        for test in report.tests.iter_mut().filter(|t| t.outcome == Outcome::Skipped) {
+            test.reason = Some("first\n  1 x not a group".to_string());
+            test.hint = Some("do this\nthen that".to_string());
+        }
+        let text = skipped_text(&report).unwrap();
+        assert!(
+            text.contains("  2 x first\n        1 x not a group\n      fix: do this\n           then that\n"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn a_report_cannot_put_a_link_or_an_image_into_the_summary() {

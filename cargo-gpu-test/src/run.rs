@@ -186,8 +186,16 @@ impl Drop for ReportPath {
     }
 }
 
+/// The cargo to run the tests with: the one that started this subcommand (`CARGO`, which cargo
+/// sets), else `cargo` on the `PATH`; set but empty, as unset.
 fn cargo() -> OsString {
-    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+    cargo_from(std::env::var_os("CARGO"))
+}
+
+fn cargo_from(given: Option<OsString>) -> OsString {
+    given
+        .filter(|cargo| !cargo.is_empty())
+        .unwrap_or_else(|| "cargo".into())
 }
 
 fn nextest_installed() -> bool {
@@ -231,8 +239,13 @@ pub fn run(runner: Runner, args: &[OsString]) -> Result<i32, String> {
     } else {
         "cargo test"
     };
-    let status =
-        crate::foreground::run(&mut command).map_err(|error| format!("cannot start `{shown}`: {error}"))?;
+    let status = crate::foreground::run(&mut command).map_err(|error| {
+        format!(
+            "cannot start `{shown}` with {} (the cargo that started `cargo gpu-test`, CARGO, else `cargo` on \
+             the PATH): {error}",
+            cargo().to_string_lossy()
+        )
+    })?;
     // A runner ended by a signal exits as a shell reports it: 128 + the signal.
     let code = status
         .code()
@@ -511,6 +524,13 @@ mod tests {
             report_unreadable: false,
             no_tests_given: false,
         }
+    }
+
+    #[test]
+    fn an_empty_cargo_variable_is_as_unset() {
+        assert_eq!(cargo_from(None), "cargo");
+        assert_eq!(cargo_from(Some(OsString::new())), "cargo");
+        assert_eq!(cargo_from(Some("/opt/cargo".into())), "/opt/cargo");
     }
 
     #[test]
