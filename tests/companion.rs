@@ -356,9 +356,9 @@ fn a_report_to_read_that_is_not_a_report_file_is_named() {
     let good = machine.dir().join("good.json");
     std::fs::write(&good, include_str!("../cargo-gpu-test/tests/data/report.json")).unwrap();
     for (path, why) in [
-        (fifo.as_path(), "it is not a regular file, as a report is"),
-        (Path::new("/dev/zero"), "it is not a regular file, as a report is"),
-        (machine.dir(), "it is not a regular file, as a report is"),
+        (fifo.as_path(), "it is not a regular file"),
+        (Path::new("/dev/zero"), "it is not a regular file"),
+        (machine.dir(), "it is not a regular file"),
         (
             huge.as_path(),
             "it is larger than 256 MiB, more than any report gpu-test writes",

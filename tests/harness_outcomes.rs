@@ -1004,20 +1004,7 @@ fn the_github_job_summary_names_each_test_the_default_harness_passed_unmet_under
         })
         .collect();
     named.sort();
-    assert_eq!(
-        named,
-        [
-            "compiles_a_kernel",
-            "needs_16_gib",
-            "needs_cuda_11_8",
-            "needs_sm_80",
-            "nested::without_the_handle",
-            "round_trip",
-            "two_devices",
-            "within_its_timeout",
-        ],
-        "{text}"
-    );
+    assert_eq!(named, gpu_test_tests::LIBTEST_BASIC_GPU_TESTS, "{text}");
 }
 
 /// The acceptance check through cargo itself: `cargo test` on a crate using the harness

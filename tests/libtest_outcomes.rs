@@ -2,18 +2,8 @@
 //! or prints one `gpu-test: skipped <name>: <reason>` line and passes; with GPU_TEST_STRICT=1 it
 //! fails naming the reason. No scenario panics or crashes the process.
 
+use gpu_test_tests::LIBTEST_BASIC_GPU_TESTS as GPU_TESTS;
 use gpu_test_tests::{Fixture, Machine, Run};
-
-const GPU_TESTS: [&str; 8] = [
-    "compiles_a_kernel",
-    "needs_16_gib",
-    "needs_cuda_11_8",
-    "needs_sm_80",
-    "nested::without_the_handle",
-    "round_trip",
-    "two_devices",
-    "within_its_timeout",
-];
 
 fn gpu_tests(machine: &Machine, args: &[&str]) -> Run {
     machine.run("libtest-basic", "gpu", args)

@@ -33,6 +33,7 @@ macro_rules! say_line {
 }
 
 mod compare;
+mod files;
 mod foreground;
 mod ledger;
 mod nextest_config;

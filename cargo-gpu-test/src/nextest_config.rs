@@ -41,25 +41,19 @@ const CONFIG_LIMIT: u64 = 4 << 20;
 /// more than [`CONFIG_LIMIT`]. One larger, or not UTF-8, reads as text that is not TOML, which
 /// counts as a filter (nextest would refuse it).
 fn read_config(path: &Path) -> Option<String> {
-    use std::io::Read;
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .ok()?;
-    let metadata = file.metadata().ok()?;
+    use std::os::unix::fs::MetadataExt;
+    let (file, metadata) = crate::files::open_regular(path).ok()?;
     // SAFETY: getuid takes no arguments and cannot fail.
     let me = unsafe { libc::getuid() };
-    if !metadata.is_file() || (metadata.uid() != 0 && metadata.uid() != me) {
+    if metadata.uid() != 0 && metadata.uid() != me {
         return None;
     }
-    let mut bytes = Vec::new();
-    file.take(CONFIG_LIMIT + 1).read_to_end(&mut bytes).ok()?;
-    if bytes.len() as u64 > CONFIG_LIMIT {
-        return Some(String::from("not a configuration: larger than any"));
-    }
-    Some(String::from_utf8(bytes).unwrap_or_else(|_| String::from("not a configuration: not UTF-8")))
+    Some(match crate::files::read_at_most(file, CONFIG_LIMIT).ok()? {
+        Some(bytes) => {
+            String::from_utf8(bytes).unwrap_or_else(|_| String::from("not a configuration: not UTF-8"))
+        }
+        None => String::from("not a configuration: larger than any"),
+    })
 }
 
 /// The configuration files a run started in `cwd` with `words` may read: `--config-file` (which

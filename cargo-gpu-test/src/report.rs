@@ -4,8 +4,6 @@
 //! an error naming the file.
 
 use std::collections::BTreeMap;
-use std::io::Read as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -195,17 +193,12 @@ pub const REPORT_LIMIT: u64 = 256 << 20;
 /// What an open report holds, read to its end but no further than [`REPORT_LIMIT`]; the error
 /// says why it cannot be had.
 pub fn read_bounded(file: std::fs::File) -> Result<Vec<u8>, String> {
-    let mut bytes = Vec::new();
-    file.take(REPORT_LIMIT + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|error| format!("it cannot be read ({error})"))?;
-    if bytes.len() as u64 > REPORT_LIMIT {
-        return Err(format!(
+    crate::files::read_at_most(file, REPORT_LIMIT)?.ok_or_else(|| {
+        format!(
             "it is larger than {} MiB, more than any report gpu-test writes",
             REPORT_LIMIT >> 20
-        ));
-    }
-    Ok(bytes)
+        )
+    })
 }
 
 /// Reads the report at `path`; the error names the file and what is wrong with it. Only a
@@ -213,15 +206,7 @@ pub fn read_bounded(file: std::fs::File) -> Result<Vec<u8>, String> {
 /// path among many (`reports/*.json` in a shared directory) cannot stop or exhaust the command.
 pub fn load(path: &Path) -> Result<Report, String> {
     let cannot = |why: String| format!("cannot read the report {}: {why}", path.display());
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|error| cannot(error.to_string()))?;
-    let metadata = file.metadata().map_err(|error| cannot(error.to_string()))?;
-    if !metadata.is_file() {
-        return Err(cannot("it is not a regular file, as a report is".to_string()));
-    }
+    let (file, _) = crate::files::open_regular(path).map_err(cannot)?;
     let bytes = read_bounded(file).map_err(cannot)?;
     let text =
         String::from_utf8(bytes).map_err(|_| cannot("it is not UTF-8 text, as a report is".to_string()))?;

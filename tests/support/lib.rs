@@ -88,6 +88,18 @@ pub struct Built {
     pub doctor: PathBuf,
 }
 
+/// The GPU tests of the fixture `libtest-basic`, sorted by name.
+pub const LIBTEST_BASIC_GPU_TESTS: [&str; 8] = [
+    "compiles_a_kernel",
+    "needs_16_gib",
+    "needs_cuda_11_8",
+    "needs_sm_80",
+    "nested::without_the_handle",
+    "round_trip",
+    "two_devices",
+    "within_its_timeout",
+];
+
 /// Builds the fake driver and the doctor once per process, in the fixtures' target directory:
 /// gpu-test-runtime and its dependencies build once for both.
 pub fn built() -> &'static Built {

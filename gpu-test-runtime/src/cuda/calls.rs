@@ -224,27 +224,17 @@ impl DriverSys {
     }
 
     /// Releases to the device what `device`'s default stream-ordered memory pool holds for
-    /// reuse (`cuMemPoolTrimTo(pool, 0)`), where the device has pools and the driver the calls:
-    /// memory freed with `cuMemFreeAsync` stays in the pool, not free on the device.
+    /// reuse (`cuMemPoolTrimTo(pool, 0)`), where the driver has the calls; for a device with
+    /// pools: memory freed with `cuMemFreeAsync` stays in the pool, not free on the device.
     pub(crate) fn trim_default_pool(&self, device: CuDevice) -> Result<(), FailedCall> {
         let (Some(get_pool), Some(trim)) = (self.cuDeviceGetDefaultMemPool, self.cuMemPoolTrimTo) else {
             return Ok(());
         };
-        let pools = self
-            .attribute(device, Attribute::MemoryPoolsSupported)
-            .map_err(FailedCall::of("cuDeviceGetAttribute"))?;
-        if pools == 0 {
-            return Ok(());
-        }
-        entering("cuDeviceGetDefaultMemPool");
         let mut pool: CuHandle = std::ptr::null_mut();
         // SAFETY: a valid out-pointer and a device handle from cuDeviceGet.
-        self.check(unsafe { get_pool(&mut pool, device) })
-            .map_err(FailedCall::of("cuDeviceGetDefaultMemPool"))?;
-        entering("cuMemPoolTrimTo");
+        self.named("cuDeviceGetDefaultMemPool", || unsafe { get_pool(&mut pool, device) })?;
         // SAFETY: `pool` is the device's default pool, which lives as long as the context.
-        self.check(unsafe { trim(pool, 0) })
-            .map_err(FailedCall::of("cuMemPoolTrimTo"))
+        self.named("cuMemPoolTrimTo", || unsafe { trim(pool, 0) })
     }
 
     /// One byte through device memory on `stream` of the current context, as a body's first
@@ -252,58 +242,39 @@ impl DriverSys {
     /// pools, as cudarc allocates there), zeroed, written, read back, the stream waited for, and
     /// freed (freed too where a step between failed).
     pub(crate) fn byte_round_trip(&self, stream: CuHandle, pools: bool) -> Result<(), FailedCall> {
-        let mut address: CuDevicePtr = 0;
-        let allocated = match (pools, self.cuMemAllocAsync) {
-            (true, Some(alloc)) => {
-                entering("cuMemAllocAsync");
-                // SAFETY: a valid out-pointer; `stream` is a live stream of the current context.
-                self.check(unsafe { alloc(&mut address, 1, stream) })
-                    .map_err(FailedCall::of("cuMemAllocAsync"))
-            }
-            _ => {
-                entering("cuMemAlloc_v2");
-                // SAFETY: a valid out-pointer.
-                self.check(unsafe { (self.cuMemAlloc_v2)(&mut address, 1) })
-                    .map_err(FailedCall::of("cuMemAlloc_v2"))
-            }
+        let stream_ordered = match (pools, self.cuMemAllocAsync, self.cuMemFreeAsync) {
+            (true, Some(alloc), Some(free)) => Some((alloc, free)),
+            _ => None,
         };
-        allocated?;
+        let mut address: CuDevicePtr = 0;
+        match stream_ordered {
+            // SAFETY: a valid out-pointer; `stream` is a live stream of the current context.
+            Some((alloc, _)) => self.named("cuMemAllocAsync", || unsafe { alloc(&mut address, 1, stream) }),
+            // SAFETY: a valid out-pointer.
+            None => self.named("cuMemAlloc_v2", || unsafe { (self.cuMemAlloc_v2)(&mut address, 1) }),
+        }?;
         let (written, mut read) = (0u8, 1u8);
         let used = (|| {
-            entering("cuMemsetD8Async");
             // SAFETY: `address` is one byte allocated above; `stream` is live.
-            self.check(unsafe { (self.cuMemsetD8Async)(address, 0, 1, stream) })
-                .map_err(FailedCall::of("cuMemsetD8Async"))?;
-            entering("cuMemcpyHtoDAsync_v2");
+            self.named("cuMemsetD8Async", || unsafe { (self.cuMemsetD8Async)(address, 0, 1, stream) })?;
             // SAFETY: one byte from `written`, which outlives the copy: the stream is waited for
             // below before this function returns.
-            self.check(unsafe { (self.cuMemcpyHtoDAsync_v2)(address, (&raw const written).cast(), 1, stream) })
-                .map_err(FailedCall::of("cuMemcpyHtoDAsync_v2"))?;
-            entering("cuMemcpyDtoHAsync_v2");
+            self.named("cuMemcpyHtoDAsync_v2", || unsafe {
+                (self.cuMemcpyHtoDAsync_v2)(address, (&raw const written).cast(), 1, stream)
+            })?;
             // SAFETY: one byte into `read`, which outlives the copy, as above.
-            self.check(unsafe { (self.cuMemcpyDtoHAsync_v2)((&raw mut read).cast(), address, 1, stream) })
-                .map_err(FailedCall::of("cuMemcpyDtoHAsync_v2"))?;
-            Ok(())
+            self.named("cuMemcpyDtoHAsync_v2", || unsafe {
+                (self.cuMemcpyDtoHAsync_v2)((&raw mut read).cast(), address, 1, stream)
+            })
         })();
         // Waited for whatever failed: the copies may still be running into `written` and `read`.
-        entering("cuStreamSynchronize");
         // SAFETY: `stream` is live.
-        let synchronized = self
-            .check(unsafe { (self.cuStreamSynchronize)(stream) })
-            .map_err(FailedCall::of("cuStreamSynchronize"));
-        let freed = match (pools, self.cuMemFreeAsync) {
-            (true, Some(free)) if self.cuMemAllocAsync.is_some() => {
-                entering("cuMemFreeAsync");
-                // SAFETY: `address` was allocated above on `stream`, and is freed once.
-                self.check(unsafe { free(address, stream) })
-                    .map_err(FailedCall::of("cuMemFreeAsync"))
-            }
-            _ => {
-                entering("cuMemFree_v2");
-                // SAFETY: `address` was allocated above, and is freed once.
-                self.check(unsafe { (self.cuMemFree_v2)(address) })
-                    .map_err(FailedCall::of("cuMemFree_v2"))
-            }
+        let synchronized = self.named("cuStreamSynchronize", || unsafe { (self.cuStreamSynchronize)(stream) });
+        let freed = match stream_ordered {
+            // SAFETY: `address` was allocated above on `stream`, and is freed once.
+            Some((_, free)) => self.named("cuMemFreeAsync", || unsafe { free(address, stream) }),
+            // SAFETY: `address` was allocated above, and is freed once.
+            None => self.named("cuMemFree_v2", || unsafe { (self.cuMemFree_v2)(address) }),
         };
         used.and(synchronized).and(freed)?;
         if read != written {
@@ -315,6 +286,13 @@ impl DriverSys {
             });
         }
         Ok(())
+    }
+
+    /// A raw call made as `call` ([`entering`] it first), its result checked and, on failure,
+    /// named.
+    fn named(&self, call: &'static str, raw: impl FnOnce() -> c_int) -> Result<(), FailedCall> {
+        entering(call);
+        self.check(raw()).map_err(FailedCall::of(call))
     }
 
     /// `(free, total)` bytes on the device of `ordinal`, read through its primary context,

@@ -52,6 +52,13 @@ impl CudaError {
         matches!(self.code, 226 | 700 | 702 | 710 | 714..=719 | 721 | 810 | 911)
     }
 
+    /// Whether the device had no room for what was asked, which waiting may change: out of
+    /// memory (2), in exclusive use by another process (46), an MPS server not ready or at its
+    /// most clients or connections (807 to 809).
+    pub(crate) fn is_for_want_of_room(&self) -> bool {
+        matches!(self.code, 2 | 46 | 807..=809)
+    }
+
     /// What to do about this error, where there is a usual fix.
     pub fn hint(&self) -> Option<&'static str> {
         if self.code == 710 {

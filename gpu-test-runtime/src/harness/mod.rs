@@ -10,7 +10,7 @@ pub(crate) mod registry;
 
 use std::any::Any;
 use std::ffi::OsString;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::decide::skip::SkipReason;
@@ -87,7 +87,7 @@ fn record(session: &Session, update: impl FnOnce(&mut Outcomes)) {
 /// test's own entry in its place: a crash loses neither the test it happened in (named as the one
 /// whose process ended) nor an earlier one of the process. Skips (and strict mode's failures of
 /// unmet tests) wait for the next body or the conclusion, except while another thread runs a body
-/// ([`BODIES_RUNNING`], from before it waits for its devices), which could end the process first,
+/// ([`RUNNING_TESTS`], from before it waits for its devices), which could end the process first,
 /// and under nextest's run phase, where every outcome goes in at once: a process there runs one
 /// test. A suite of thousands of skips with no body running thus writes its report once, not once
 /// per skip; one whose skips are decided while bodies run on other threads writes it for each.
@@ -118,36 +118,34 @@ fn write_recorded(session: &Session, starting: Option<Entry>) {
     }
 }
 
-/// How many of this process's threads are running a test's body, from before its provisional
-/// entry is written until the body is done: while one is, an outcome recorded without a body goes
-/// into the report at once, as the body's crash would lose it, and while none is, the next body's
-/// provisional entry takes it in before that body can crash.
-static BODIES_RUNNING: AtomicUsize = AtomicUsize::new(0);
-
-/// The tests whose bodies are running ([`BODIES_RUNNING`]), by name, for the process's exit to
-/// name where one ends it.
+/// The tests whose bodies this process's threads are running, by name, from before each one's
+/// provisional entry is written until its body is done: while one is, an outcome recorded without
+/// a body goes into the report at once, as the body's crash would lose it (and while none is, the
+/// next body's provisional entry takes it in before that body can crash); and the process's exit
+/// names them where one ends it.
 static RUNNING_TESTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-/// Counts a body as running ([`BODIES_RUNNING`]) until dropped.
+/// Whether a body is running ([`RUNNING_TESTS`]).
+fn a_body_runs() -> bool {
+    !RUNNING_TESTS.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+}
+
+/// Counts a body as running ([`RUNNING_TESTS`]) until dropped.
 struct BodyRunning(String);
 
 impl BodyRunning {
     fn start(name: &str) -> BodyRunning {
         RUNNING_TESTS.lock().unwrap_or_else(|p| p.into_inner()).push(name.to_string());
-        BODIES_RUNNING.fetch_add(1, Ordering::SeqCst);
         BodyRunning(name.to_string())
     }
 }
 
 impl Drop for BodyRunning {
     fn drop(&mut self) {
-        // The name first: while counted, a body is always named.
         let mut running = RUNNING_TESTS.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(at) = running.iter().position(|name| *name == self.0) {
             running.swap_remove(at);
         }
-        drop(running);
-        BODIES_RUNNING.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -193,7 +191,7 @@ pub(crate) fn exit_by_a_test(harness_exits_itself: bool) -> Option<String> {
     let running = RUNNING_TESTS.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let by_a_test = match harness_exits_itself {
         true => !HARNESS_EXITING.load(Ordering::SeqCst),
-        false => BODIES_RUNNING.load(Ordering::SeqCst) > 0,
+        false => !running.is_empty(),
     };
     by_a_test.then(|| exit_message(&running))
 }
@@ -364,9 +362,9 @@ pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&
     };
     // A body's own outcome goes in at once, over its provisional one; a test decided without
     // running waits for the next body or the end, except while a body runs (recorded first, then
-    // counted: a body that starts after the count takes this entry in with its own provisional
+    // looked for: a body that starts after the look takes this entry in with its own provisional
     // one) and under nextest's run phase.
-    if ran_a_body || BODIES_RUNNING.load(Ordering::SeqCst) > 0 || skips_at_once(session.settings) {
+    if ran_a_body || a_body_runs() || skips_at_once(session.settings) {
         write_recorded(session, None);
     }
     verdict

@@ -515,18 +515,16 @@ fn entry_text(format: ReportFormat, entry: &Entry) -> String {
 }
 
 /// Whether the report at `path` names `run`, as both formats do near their start (JSON its
-/// `run`, JUnit each suite's `gpu-test.run` property, the first of them within its first
-/// kilobytes). A report that cannot be read names no run: its checks come elsewhere.
+/// `run`, JUnit each suite's `gpu-test.run` property, the first of them within what
+/// [`read_existing`] reads). A report that cannot be read names no run: its checks come elsewhere.
 fn report_names_run(path: &Path, format: ReportFormat, run: &str) -> bool {
-    let Ok(Some(text)) = read_existing(path) else {
+    let Ok(Some(head)) = read_existing(path) else {
         return false;
     };
-    let marker = match format {
+    head.contains(&match format {
         ReportFormat::Json => format!("\"run\": {}", serde_json::to_string(run).unwrap_or_default()),
         ReportFormat::Junit => format!("name=\"gpu-test.run\" value=\"{}\"", xml(run)),
-    };
-    let head = &text.as_bytes()[..text.len().min(8192)];
-    head.windows(marker.len()).any(|window| window == marker.as_bytes())
+    })
 }
 
 /// Merges `entries` (and `suite`) into the run's report and rewrites the report file. The
@@ -648,7 +646,9 @@ fn record(
     // between leaves a state that has its entries, which the next rewrite puts in the report.
     let write_report = |rendered: Result<Option<(String, State)>, String>, written: String| match rendered? {
         Some((report, state)) => {
-            let mode = report_mode(path.parent().unwrap_or(Path::new("/")));
+            // The report's directory is the process's: looked at once.
+            static MODE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+            let mode = *MODE.get_or_init(|| report_mode(path.parent().unwrap_or(Path::new("/"))));
             let report_written = write_atomically(&path, report.as_bytes(), mode).map_err(|error| error.to_string());
             *SPARE.lock().unwrap_or_else(|p| p.into_inner()) = report;
             *LAST_WRITTEN.lock().unwrap_or_else(|p| p.into_inner()) = Some((state_path.clone(), written, state));

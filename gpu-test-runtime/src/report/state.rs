@@ -31,7 +31,7 @@ pub(crate) fn run_id(settings: &Settings) -> String {
         pid: parent,
         start: process_start_time(parent).unwrap_or(0),
     };
-    let owner = standing_for_the_run(run_owner(), Some(parent), || {
+    let owner = standing_for_the_run(run_owner(), parent, || {
         let pid = std::process::id();
         process_start_time(pid).map(|start| RunOwner { pid, start })
     });
@@ -54,10 +54,14 @@ pub(crate) fn run_id(settings: &Settings) -> String {
 /// for which this process is a run of its own, rather than one with every such process.
 fn standing_for_the_run(
     owner: Option<RunOwner>,
-    parent: Option<RunOwner>,
+    parent: RunOwner,
     this: impl FnOnce() -> Option<RunOwner>,
 ) -> Option<RunOwner> {
-    owner.or(parent).filter(|stand_in| stand_in.pid != 0).or_else(this)
+    match owner {
+        Some(owner) => Some(owner),
+        None if parent.pid != 0 => Some(parent),
+        None => this(),
+    }
 }
 
 /// The process whose life is the run's: the parent of every test process (cargo, nextest).
@@ -168,13 +172,16 @@ mod tests {
 
     #[test]
     fn a_process_without_a_parent_to_tell_apart_is_a_run_of_its_own() {
-        let process = |pid, start| Some(RunOwner { pid, start });
-        let this = || process(1, 7);
-        assert_eq!(standing_for_the_run(process(40, 1), process(41, 2), this), process(40, 1));
-        assert_eq!(standing_for_the_run(None, process(41, 2), this), process(41, 2));
+        let process = |pid, start| RunOwner { pid, start };
+        let this = || Some(process(1, 7));
+        assert_eq!(
+            standing_for_the_run(Some(process(40, 1)), process(41, 2), this),
+            Some(process(40, 1))
+        );
+        assert_eq!(standing_for_the_run(None, process(41, 2), this), Some(process(41, 2)));
         // A container's first process: its parent is 0, as is every other container's.
-        assert_eq!(standing_for_the_run(None, process(0, 0), this), process(1, 7));
-        assert_eq!(standing_for_the_run(None, None, this), process(1, 7));
-        assert_eq!(standing_for_the_run(None, None, || None), None);
+        assert_eq!(standing_for_the_run(None, process(0, 0), this), Some(process(1, 7)));
+        // Without /proc, neither has a start time to tell: the caller makes a number its own.
+        assert_eq!(standing_for_the_run(None, process(0, 0), || None), None);
     }
 }

@@ -45,6 +45,9 @@ pub struct GpuDevice {
     context: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     sys: &'static DriverSys,
+    /// Whether the device has stream-ordered memory pools (cudarc then allocates from them), as
+    /// read once when its context was set up.
+    memory_pools: bool,
     samples: Arc<Mutex<Vec<Sample>>>,
     lease: Option<Lease>,
 }
@@ -128,18 +131,13 @@ impl GpuDevice {
     /// calls, the same choice of stream-ordered allocation): an error code cudarc does not know
     /// is undefined behaviour in cudarc, and here is an error naming the call.
     pub(crate) fn warm_up(&self) -> Result<(), String> {
-        let pools = self
-            .sys
-            .attribute(self.context.cu_device(), Attribute::MemoryPoolsSupported)
-            .map_err(|error| format!("cuDeviceGetAttribute failed: {error}"))?
-            > 0;
         self.sys
             .set_current_context(self.context.cu_ctx() as CuHandle)
-            .map_err(|error| format!("cuCtxSetCurrent failed: {error}"))?;
+            .map_err(|error| FailedCall::of("cuCtxSetCurrent")(error).to_string())?;
         // The byte first, on its own: a sticky error it meets would fail the timing events too,
         // whose error would not say which call met it.
         self.sys
-            .byte_round_trip(self.stream.cu_stream() as CuHandle, pools)
+            .byte_round_trip(self.stream.cu_stream() as CuHandle, self.memory_pools)
             .map_err(|failed| failed.to_string())?;
         self.between_events(|_| ()).map(drop).map_err(|error| error.to_string())
     }
@@ -151,7 +149,9 @@ impl GpuDevice {
         self.sys
             .set_current_context(self.context.cu_ctx() as CuHandle)
             .map_err(FailedCall::of("cuCtxSetCurrent"))?;
-        self.sys.trim_default_pool(self.context.cu_device())?;
+        if self.memory_pools {
+            self.sys.trim_default_pool(self.context.cu_device())?;
+        }
         Ok(match self.sys.memory_info() {
             Some(info) => {
                 let (free, total) = info.map_err(FailedCall::of("cuMemGetInfo_v2"))?;
@@ -184,13 +184,14 @@ impl Gpu {
         let mut devices = Vec::with_capacity(leases.len());
         for lease in leases {
             let info = lease.device.clone();
-            let context = open_context(sys, &info)?;
+            let (context, memory_pools) = open_context(sys, &info)?;
             let stream = context.default_stream();
             devices.push(GpuDevice {
                 info,
                 context,
                 stream,
                 sys,
+                memory_pools,
                 samples: samples.clone(),
                 lease: Some(lease),
             });
@@ -244,7 +245,8 @@ impl Gpu {
 /// undefined behaviour. So gpu-test makes each of those calls first through its own pointers,
 /// where every code is mapped, and asks cudarc only once the driver has answered each with
 /// success.
-fn open_context(sys: &DriverSys, info: &DeviceInfo) -> Result<Arc<CudaContext>, String> {
+/// Also whether the device has stream-ordered memory pools, which the setup asks.
+fn open_context(sys: &DriverSys, info: &DeviceInfo) -> Result<(Arc<CudaContext>, bool), String> {
     let failed =
         |what: &str, error: &dyn std::fmt::Display| format!("could not {what} on {}: {error}", info.label());
     let handle = sys
@@ -257,8 +259,8 @@ fn open_context(sys: &DriverSys, info: &DeviceInfo) -> Result<Arc<CudaContext>, 
     let opened = match checked {
         // cudarc panics when it cannot load libcuda; the probe loaded it by the same names, but a
         // panic here must still become a test failure with a message, not an abort.
-        Ok(()) => match std::panic::catch_unwind(|| CudaContext::new(info.ordinal)) {
-            Ok(Ok(context)) => Ok(context),
+        Ok(memory_pools) => match std::panic::catch_unwind(|| CudaContext::new(info.ordinal)) {
+            Ok(Ok(context)) => Ok((context, memory_pools)),
             Ok(Err(error)) => Err(failed(
                 "create a CUDA context through cudarc",
                 &format!("{error:?}"),
@@ -276,12 +278,15 @@ fn open_context(sys: &DriverSys, info: &DeviceInfo) -> Result<Arc<CudaContext>, 
     Ok(context)
 }
 
-/// The driver calls of cudarc's context setup that gpu-test has not already made, in its order.
-fn check_context_setup(sys: &DriverSys, device: CuDevice, context: CuHandle) -> Result<(), FailedCall> {
+/// The driver calls of cudarc's context setup that gpu-test has not already made, in its order;
+/// whether the device has stream-ordered memory pools, as cudarc asks.
+fn check_context_setup(sys: &DriverSys, device: CuDevice, context: CuHandle) -> Result<bool, FailedCall> {
     sys.init().map_err(FailedCall::of("cuInit"))?;
-    sys.attribute(device, Attribute::MemoryPoolsSupported)
+    let pools = sys
+        .attribute(device, Attribute::MemoryPoolsSupported)
         .map_err(FailedCall::of("cuDeviceGetAttribute"))?;
     sys.current_context().map_err(FailedCall::of("cuCtxGetCurrent"))?;
     sys.set_current_context(context)
-        .map_err(FailedCall::of("cuCtxSetCurrent"))
+        .map_err(FailedCall::of("cuCtxSetCurrent"))?;
+    Ok(pools > 0)
 }

@@ -330,12 +330,11 @@ pub(crate) type FreeMemory<'a> = dyn Fn(&DeviceInfo) -> Result<Option<u64>, Memo
 pub(crate) enum MemoryUnread {
     /// For want of room, as the driver says (a full device can fail even the context that would
     /// measure it, a device in exclusive use by another process refuses it): the test waits, as
-    /// for a slot. Also a driver that stopped answering: the device is then out of use, which the
-    /// next round says.
+    /// for a slot.
     NoRoom(String),
-    /// Any other failure: an answer that will not change while the test waits for it, so the
-    /// test passes over the device (and fails at once, rather than at its lease timeout, where too
-    /// few devices are left).
+    /// Any other failure (a driver that stopped answering too): an answer that will not change
+    /// while the test waits for it, so the test passes over the device (and fails at once, rather
+    /// than at its lease timeout, where too few devices are left).
     Failed(String),
 }
 

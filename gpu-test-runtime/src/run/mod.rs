@@ -173,11 +173,7 @@ pub(crate) fn execute(
         match read {
             Ok(None) => Ok(None),
             Ok(Some(Ok(memory))) => Ok(memory.map(|(free, _)| free)),
-            // Out of memory (2), in exclusive use by another process (46), an MPS server not
-            // ready or at its most clients or connections (807 to 809): what a wait may change.
-            Ok(Some(Err(failed))) if matches!(failed.error.code, 2 | 46 | 807..=809) => {
-                Err(MemoryUnread::NoRoom(failed.to_string()))
-            }
+            Ok(Some(Err(failed))) if failed.error.is_for_want_of_room() => Err(MemoryUnread::NoRoom(failed.to_string())),
             Ok(Some(Err(failed))) => Err(MemoryUnread::Failed(failed.to_string())),
             Err(hung) => {
                 let reason = format!(
@@ -187,7 +183,7 @@ pub(crate) fn execute(
                     body.name
                 );
                 faults::abandon(&probe.devices, Blocked::DriverHung { reason: reason.clone() });
-                Err(MemoryUnread::NoRoom(reason))
+                Err(MemoryUnread::Failed(reason))
             }
         }
     };
