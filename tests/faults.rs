@@ -197,6 +197,76 @@ fn codes_cudarc_does_not_know_in_its_context_setup_never_reach_cudarc() {
     }
 }
 
+/// The context a test's devices were given is released after the body through gpu-test's own
+/// call: a code cudarc does not know never reaches cudarc's bindings, and the failure, which
+/// cudarc would keep in the value it was dropping, fails the test naming the call.
+#[test]
+fn a_context_that_cannot_be_released_fails_the_test_naming_the_call() {
+    // The first release is of gpu-test's own reference, taken to check the context's setup; the
+    // second, after the body, of the context the body was given.
+    for (fail, failure) in [
+        (
+            "cuDevicePrimaryCtxRelease_v2+1=12345",
+            "could not release its CUDA context on device 0 NVIDIA Fake H100: cuDevicePrimaryCtxRelease_v2 \
+             failed: unknown CUDA error code 12345",
+        ),
+        (
+            "cuDevicePrimaryCtxRelease_v2+1=201",
+            "could not release its CUDA context on device 0 NVIDIA Fake H100: cuDevicePrimaryCtxRelease_v2 \
+             failed: CUDA_ERROR_INVALID_CONTEXT (201)",
+        ),
+        (
+            "cuDevicePrimaryCtxRelease_v2=12345",
+            "could not release gpu-test's own reference to the context on device 0 NVIDIA Fake H100: \
+             cuDevicePrimaryCtxRelease_v2 failed: unknown CUDA error code 12345",
+        ),
+    ] {
+        let machine = Machine::with_fake_driver().env("FAKE_CUDA_FAIL", fail);
+        let run = harness(&machine, &["--exact", "round_trip"]);
+        run.assert_clean();
+        assert_eq!(run.code, Some(101), "{fail}: {}", run.all());
+        assert!(
+            run.stdout.contains(&format!("gpu-test: round_trip {failure}")),
+            "{fail}: {}",
+            run.all()
+        );
+    }
+}
+
+/// Every context retained for a test is released once, in a process that runs several tests one
+/// after another, one of them on two devices, and where that test's second device cannot be
+/// opened (the first is let go of all the same).
+#[test]
+fn each_context_a_test_retains_is_released_once() {
+    let two = "NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake H100|9.0|80GiB";
+    for (fail, passes) in [("", true), ("cuDevicePrimaryCtxRetain@1=2", false)] {
+        let machine = Machine::with_fake_driver()
+            .devices(two)
+            .env("FAKE_CUDA_FAIL", fail);
+        let log = machine.dir().join("contexts.log");
+        let machine = machine.env("FAKE_CUDA_LOG", log.to_str().unwrap());
+        let run = harness(&machine, &["--test-threads", "1"]);
+        run.assert_clean();
+        assert_eq!(run.code == Some(0), passes, "{fail}: {}", run.all());
+        let log = std::fs::read_to_string(&log).unwrap();
+        for ordinal in ["0", "1"] {
+            let count = |event: &str| {
+                log.lines()
+                    .filter(|line| line.split(' ').skip(1).eq([event, ordinal]))
+                    .count()
+            };
+            // Each test on the first device; the second, in two_devices where it opened.
+            let least = if ordinal == "0" { 3 } else { usize::from(passes) };
+            assert!(count("retain") >= least, "{fail}: device {ordinal}: {log}");
+            assert_eq!(
+                count("retain"),
+                count("release"),
+                "{fail}: device {ordinal}: {log}"
+            );
+        }
+    }
+}
+
 /// The leak check's warm-up goes through device memory before the body, as the body's first
 /// copies would: through gpu-test's own calls, so a code cudarc does not know (undefined
 /// behaviour there, a crash in practice) fails the test naming the call.

@@ -559,6 +559,12 @@ fn a_driver_that_never_returns_is_bounded_at_every_stage() {
             "did not finish within its timeout of 200ms: it was still waiting for the GPU work its body launched \
              to finish (the CUDA driver had not returned), and was abandoned",
         ),
+        // ...and releasing the devices' contexts once it is done...
+        (
+            "cuDevicePrimaryCtxRelease_v2+1",
+            "did not finish within its timeout of 200ms: it was still releasing the CUDA contexts of its devices \
+             (the CUDA driver had not returned), and was abandoned",
+        ),
         // ...and what comes before it has the probe's limit.
         (
             "cuDevicePrimaryCtxRetain",
@@ -578,14 +584,14 @@ fn a_driver_that_never_returns_is_bounded_at_every_stage() {
         assert_eq!(
             run.stderr
                 .contains("gpu-test: stuck_a_in_the_driver ran on device 0"),
-            hang == "cuCtxSynchronize+1",
+            hang != "cuDevicePrimaryCtxRetain",
             "{hang}: {}",
             run.all()
         );
         assert_eq!(
             run.stdout
                 .contains("cannot use its devices (device 0 NVIDIA Fake H100)"),
-            hang != "cuCtxSynchronize+1",
+            hang == "cuDevicePrimaryCtxRetain",
             "{hang}: {}",
             run.all()
         );

@@ -103,6 +103,8 @@ pub(crate) enum Stage {
     Finishing,
     /// Measuring device memory after the body, for the leak check.
     LeakCheck,
+    /// Releasing the devices' CUDA contexts, the body done.
+    Releasing,
 }
 
 impl Stage {
@@ -114,6 +116,7 @@ impl Stage {
             Stage::Measuring | Stage::LeakCheck => "measuring device memory for the leak check",
             Stage::Body => "running its body",
             Stage::Finishing => "waiting for the GPU work its body launched to finish",
+            Stage::Releasing => "releasing the CUDA contexts of its devices",
         }
     }
 

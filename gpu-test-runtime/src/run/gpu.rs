@@ -167,6 +167,38 @@ impl GpuDevice {
         self.sys.set_current_context(self.context.cu_ctx() as CuHandle)?;
         self.sys.synchronize_context()
     }
+
+    /// Lets go of the device: its context, then its lease.
+    ///
+    /// cudarc's context releases itself as it drops, through bindings for which a code they do
+    /// not know is undefined behaviour, and keeps any error in the value being dropped, where
+    /// no one reads it. So where gpu-test holds the last reference, it takes the context out of
+    /// its `Arc`, releases it through its own call, and forgets cudarc's value (plain data:
+    /// nothing leaks). A reference the body kept (in a static, on a thread) is left to release
+    /// it, through cudarc, when it drops.
+    fn close(self) -> Result<(), FailedCall> {
+        let GpuDevice {
+            context,
+            stream,
+            sys,
+            lease,
+            ..
+        } = self;
+        // The default stream owns no driver object, but holds a reference to the context.
+        drop(stream);
+        let released = match Arc::into_inner(context) {
+            Some(context) => {
+                let device = context.cu_device();
+                std::mem::forget(context);
+                sys.release_primary_context(device)
+                    .map_err(FailedCall::of("cuDevicePrimaryCtxRelease_v2"))
+            }
+            None => Ok(()),
+        };
+        // Only once the context is gone may the next test have the device.
+        drop(lease);
+        released
+    }
 }
 
 impl Gpu {
@@ -181,22 +213,26 @@ impl Gpu {
             .driver
             .ready_sys()
             .ok_or_else(|| "the CUDA driver is not initialised".to_string())?;
-        let mut devices = Vec::with_capacity(leases.len());
+        // Devices opened before one that fails are closed as the Gpu drops.
+        let mut gpu = Gpu {
+            devices: Vec::with_capacity(leases.len()),
+            samples,
+        };
         for lease in leases {
             let info = lease.device.clone();
             let (context, memory_pools) = open_context(sys, &info)?;
             let stream = context.default_stream();
-            devices.push(GpuDevice {
+            gpu.devices.push(GpuDevice {
                 info,
                 context,
                 stream,
                 sys,
                 memory_pools,
-                samples: samples.clone(),
+                samples: gpu.samples.clone(),
                 lease: Some(lease),
             });
         }
-        Ok(Gpu { devices, samples })
+        Ok(gpu)
     }
 
     /// Every device given to the test, in the order they were leased.
@@ -237,6 +273,31 @@ impl Gpu {
     pub fn timings(&self) -> Vec<Timing> {
         summarise(&self.samples.lock().unwrap_or_else(|p| p.into_inner()))
     }
+
+    /// Releases each device's context and lease; the error names the first device whose
+    /// context could not be released, and the call that failed.
+    pub(crate) fn close(mut self) -> Result<(), String> {
+        close_all(std::mem::take(&mut self.devices))
+    }
+}
+
+/// Where a test ends before [`Gpu::close`] (its setup failed), its devices are let go of all the
+/// same, the test's failure being the one to report.
+impl Drop for Gpu {
+    fn drop(&mut self) {
+        let _ = close_all(std::mem::take(&mut self.devices));
+    }
+}
+
+fn close_all(devices: Vec<GpuDevice>) -> Result<(), String> {
+    let mut first_error = None;
+    for device in devices {
+        let label = device.info.label();
+        if let Err(failed) = device.close() {
+            first_error.get_or_insert_with(|| format!("could not release its CUDA context on {label}: {failed}"));
+        }
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
 /// Creates the cudarc context for `info`. cudarc's `CudaContext::new` calls cuInit, cuDeviceGet,
@@ -272,9 +333,11 @@ fn open_context(sys: &DriverSys, info: &DeviceInfo) -> Result<(Arc<CudaContext>,
         },
         Err(message) => Err(message),
     };
-    let released = sys.release_primary_context(handle);
+    let released = sys
+        .release_primary_context(handle)
+        .map_err(FailedCall::of("cuDevicePrimaryCtxRelease_v2"));
     let context = opened?;
-    released.map_err(|e| failed("release the probe's context reference", &e))?;
+    released.map_err(|e| failed("release gpu-test's own reference to the context", &e))?;
     Ok(context)
 }
 

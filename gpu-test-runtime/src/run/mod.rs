@@ -268,6 +268,17 @@ struct DevicesRun {
     timings: Vec<Timing>,
 }
 
+impl DevicesRun {
+    /// Failed before the body, for `failure`.
+    fn failed(failure: BodyFailure) -> DevicesRun {
+        DevicesRun {
+            outcome: Err(failure),
+            devices: Vec::new(),
+            timings: Vec::new(),
+        }
+    }
+}
+
 /// The stage a test's work on its devices has reached, and when its body started, shared with
 /// the thread that waits for it.
 #[derive(Clone)]
@@ -406,16 +417,26 @@ fn within(limits: Limits, work: OnDevices, probe: &'static Probe, leases: Vec<Le
 
 impl OnDevices {
     fn run(self, probe: &'static Probe, leases: Vec<Lease>) -> DevicesRun {
-        let failed = |failure| DevicesRun {
-            outcome: Err(failure),
-            devices: Vec::new(),
-            timings: Vec::new(),
-        };
         self.progress.enter(Stage::Opening);
         let gpu = match Gpu::open(probe, leases, self.samples.clone()) {
             Ok(gpu) => gpu,
-            Err(message) => return failed(BodyFailure::Setup(message)),
+            Err(message) => return DevicesRun::failed(BodyFailure::Setup(message)),
         };
+        let mut run = self.on(&gpu);
+        self.progress.enter(Stage::Releasing);
+        // A test that failed already is reported for that; the release's failure would most
+        // likely follow from it.
+        if let Err(message) = gpu.close()
+            && run.outcome.is_ok()
+        {
+            run.outcome = Err(BodyFailure::Cuda(message));
+        }
+        run
+    }
+
+    /// Checks `gpu`'s devices, runs the body on them, and checks them again.
+    fn on(&self, gpu: &Gpu) -> DevicesRun {
+        let failed = DevicesRun::failed;
         // A context broken before the body started (by code gpu-test did not run) is not this
         // test's failure to explain; name it and keep the device from later tests.
         self.progress.enter(Stage::Checking);
@@ -430,7 +451,7 @@ impl OnDevices {
         }
         let in_use_before = if self.leak_check {
             self.progress.enter(Stage::Measuring);
-            match memory_in_use_before(&gpu) {
+            match memory_in_use_before(gpu) {
                 Ok(in_use) => Some(in_use),
                 Err(message) => return failed(BodyFailure::Setup(message)),
             }
@@ -439,7 +460,7 @@ impl OnDevices {
         };
         let devices: Vec<DeviceInfo> = gpu.devices().iter().map(|d| d.info().clone()).collect();
         self.progress.enter(Stage::Body);
-        let mut outcome = run_body(self.function, &gpu);
+        let mut outcome = run_body(self.function, gpu);
         // Asynchronous errors (a faulting kernel) surface when the device is synchronised.
         self.progress.enter(Stage::Finishing);
         for device in gpu.devices() {
@@ -455,7 +476,7 @@ impl OnDevices {
         }
         if let (Some(before), Ok(())) = (&in_use_before, &outcome) {
             self.progress.enter(Stage::LeakCheck);
-            outcome = check_for_leaks(&gpu, &self.test, before);
+            outcome = check_for_leaks(gpu, &self.test, before);
         }
         DevicesRun {
             outcome,

@@ -313,6 +313,9 @@ pub extern "C" fn cuDevicePrimaryCtxRetain(out: *mut Handle, ordinal: c_int) -> 
 
 #[unsafe(no_mangle)]
 pub extern "C" fn cuDevicePrimaryCtxRelease_v2(ordinal: c_int) -> c_int {
+    if let Some(code) = injected("cuDevicePrimaryCtxRelease_v2", Some(ordinal)) {
+        return code;
+    }
     {
         let mut state = state();
         let Some(context) = state.contexts.get_mut(&ordinal) else {
