@@ -2,6 +2,7 @@
 //! test that ran, a test waiting for its leases, warnings, and the summary of skips at the end.
 //! All of it goes to stderr, which libtest does not capture.
 
+use std::io::Write;
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
@@ -186,10 +187,14 @@ pub(crate) fn print_skip_summary(groups: &[(&SkipReason, usize)]) {
 /// in batches: one write per skipped test would be most of what a skip costs. A batch goes out
 /// when it reaches 32 KiB, within 50 ms of being started (a thread of gpu-test's sees to that,
 /// however long the next test runs), and at [`flush_skip_lines`].
+///
+/// Never held while waiting for stderr's lock: a thread that holds that lock and ends the process
+/// (a body calling `exit` as it writes) flushes the batch from the exit hook, and would wait for
+/// ever on a thread that held the batch waiting for stderr.
 static SKIP_LINES: Mutex<Option<Batch>> = Mutex::new(None);
 
 const BATCH_AGE: Duration = Duration::from_millis(50);
-const BATCH_SIZE: usize = 32 * 1024;
+const BATCH_SIZE: usize = if cfg!(test) { 64 } else { 32 * 1024 };
 
 struct Batch {
     text: String,
@@ -230,19 +235,23 @@ pub(crate) fn skip_line(push_name: impl FnOnce(&mut String), reason: &Arc<SkipRe
     if let Some((_, tail)) = &batch.reason {
         batch.text.push_str(tail);
     }
-    if batch.text.len() >= BATCH_SIZE {
-        write_stderr(&batch.text);
-        batch.text.clear();
+    let full = batch.text.len() >= BATCH_SIZE;
+    drop(lines);
+    if full {
+        flush_skip_lines();
     }
 }
 
 /// Writes the skip lines not yet written.
 pub(crate) fn flush_skip_lines() {
+    // stderr's lock first, so that batches taken one after another are written in that order.
+    let mut stderr = std::io::stderr().lock();
     let batch = SKIP_LINES.lock().unwrap_or_else(|p| p.into_inner()).take();
     if let Some(batch) = batch
         && !batch.text.is_empty()
     {
-        write_stderr(&batch.text);
+        let _ = stderr.write_all(batch.text.as_bytes());
+        let _ = stderr.flush();
     }
 }
 
@@ -306,6 +315,39 @@ mod tests {
             "gpu-test: 2 skipped: 2 x no CUDA driver\ngpu-test: to run them: install the driver\n"
         );
         assert_eq!(skip_summary(&[]), None);
+    }
+
+    /// A thread that holds stderr's lock and flushes the skip lines (a body that calls `exit` as
+    /// it writes, whose exit hook flushes them) is not kept waiting by a thread whose line filled
+    /// the batch and which waits for stderr to write it.
+    #[test]
+    fn a_full_batch_is_not_held_while_waiting_for_stderr() {
+        let reason = Arc::new(SkipReason::new(SkipKind::NoDriver, "no CUDA driver", "install the driver"));
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let stderr = std::io::stderr().lock();
+            let adder = std::thread::spawn(move || {
+                skip_line(|out| out.push_str("a_test_whose_line_fills_the_batch"), &reason)
+            });
+            // Until its line is in the batch, which it then goes to write.
+            while !adder.is_finished()
+                && SKIP_LINES
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_ref()
+                    .is_none_or(|batch| batch.text.is_empty())
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            flush_skip_lines();
+            let _ = done.send(());
+            drop(stderr);
+            let _ = adder.join();
+        });
+        assert!(
+            finished.recv_timeout(Duration::from_secs(60)).is_ok(),
+            "flushing with stderr's lock held waited for the thread that filled the batch"
+        );
     }
 
     #[test]
