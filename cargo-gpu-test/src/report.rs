@@ -220,7 +220,8 @@ pub fn load(path: &Path) -> Result<Report, String> {
 
 /// Parses a report's text. Control characters in its text other than line breaks and tabs (a
 /// report may come from another machine) are replaced, so that printing it cannot drive the
-/// terminal.
+/// terminal; so are the marks and overrides of bidirectional text, with which a name can read as
+/// another, and the line and paragraph separators.
 pub fn parse(text: &str) -> Result<Report, String> {
     if text.trim_start().starts_with('<') {
         return Err("it is XML (a JUnit report)".to_string());
@@ -232,10 +233,22 @@ pub fn parse(text: &str) -> Result<Report, String> {
     serde_json::from_value(value).map_err(|error| error.to_string())
 }
 
-/// Replaces every control character but `\n` and `\t` in the strings (and keys) of `value`
-/// with U+FFFD: a failure's message keeps its lines.
+/// Replaces every control character but `\n` and `\t`, and every bidirectional mark or override
+/// and line or paragraph separator, in the strings (and keys) of `value` with U+FFFD: a failure's
+/// message keeps its lines.
 fn without_control_characters(value: &mut serde_json::Value) {
-    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(
+                c,
+                // Arabic letter mark, left-to-right and right-to-left marks
+                '\u{061c}' | '\u{200e}' | '\u{200f}'
+                // embeddings, overrides, isolates
+                | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+                // line and paragraph separators
+                | '\u{2028}' | '\u{2029}'
+            )
+    };
     let clean = |text: &str| -> String {
         text.chars()
             .map(|c| if unsafe_char(c) { '\u{fffd}' } else { c })
@@ -308,5 +321,12 @@ pub(crate) mod tests {
         assert_eq!(report.host.as_deref(), Some("h\u{fffd}2J"));
         assert_eq!(report.tests[0].name, "n\n", "line breaks are kept");
         assert_eq!(report.tests[0].reason.as_deref(), Some("\u{fffd}[31mred"));
+        let report = parse(
+            "{\"run\": \"r\", \"tests\": [{\"suite\": \"s\", \"name\": \"gpu_\\u202etset\\u2069\", \
+             \"outcome\": \"skipped\", \"reason\": \"a\\u2028b — é\"}]}",
+        )
+        .unwrap();
+        assert_eq!(report.tests[0].name, "gpu_\u{fffd}tset\u{fffd}");
+        assert_eq!(report.tests[0].reason.as_deref(), Some("a\u{fffd}b — é"));
     }
 }

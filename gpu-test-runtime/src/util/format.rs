@@ -110,20 +110,35 @@ pub(crate) fn count(n: usize, thing: &str) -> String {
 
 /// `text` with every control character written as an escape (`\n`, `\u{1b}`): text from a
 /// driver, a file or the environment can then neither break a line nor start a GitHub workflow
-/// command or a terminal sequence.
+/// command or a terminal sequence. So are the marks and overrides of Unicode's bidirectional
+/// text (with which a name can read as another) and its line and paragraph separators.
 pub(crate) fn escape_control(text: &str) -> String {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(changes_what_text_shows) {
         return text.to_string();
     }
     text.chars()
         .map(|c| {
-            if c.is_control() {
+            if changes_what_text_shows(c) {
                 c.escape_default().to_string()
             } else {
                 c.to_string()
             }
         })
         .collect()
+}
+
+/// A control character, a bidirectional mark or override, or a line or paragraph separator.
+fn changes_what_text_shows(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            // Arabic letter mark, left-to-right and right-to-left marks
+            '\u{061c}' | '\u{200e}' | '\u{200f}'
+            // embeddings, overrides, isolates
+            | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+            // line and paragraph separators
+            | '\u{2028}' | '\u{2029}'
+        )
 }
 
 /// The text of a panic payload.
@@ -194,6 +209,11 @@ mod tests {
             escape_control("H100\n::error::injected\u{1b}[31m"),
             "H100\\n::error::injected\\u{1b}[31m"
         );
+        assert_eq!(
+            escape_control("gpu_\u{202e}tset\u{2066}\u{2028}"),
+            "gpu_\\u{202e}tset\\u{2066}\\u{2028}"
+        );
+        assert_eq!(escape_control("H100 — 80 GiB é"), "H100 — 80 GiB é");
     }
 
     #[test]
