@@ -233,9 +233,28 @@ fn a_context_that_cannot_be_released_fails_the_test_naming_the_call() {
     }
 }
 
-/// Every context retained for a test is released once, in a process that runs several tests one
-/// after another, one of them on two devices, and where that test's second device cannot be
-/// opened (the first is let go of all the same).
+/// An error cudarc recorded as the body dropped one of its objects (here: freeing the memory of
+/// a `CudaSlice`), which no call returned to the body, fails the test.
+#[test]
+fn an_error_cudarc_recorded_from_a_drop_fails_the_test() {
+    let machine = Machine::with_fake_driver().env("FAKE_CUDA_FAIL", "cuMemFree_v2=1");
+    let run = harness(&machine, &["--exact", "round_trip"]);
+    run.assert_clean();
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.stdout.contains(
+            "gpu-test: round_trip left a CUDA error on device 0 NVIDIA Fake H100 that no call of the body \
+             returned (cudarc recorded it as it freed or destroyed an object the body dropped: memory, a stream, \
+             an event, a module): CUDA_ERROR_INVALID_VALUE (1)"
+        ),
+        "{}",
+        run.all()
+    );
+}
+
+/// Every context retained for a test is released once, and no more, in a process that runs
+/// several tests one after another, one of them on two devices, and where that test's second
+/// device cannot be opened (the first is let go of all the same).
 #[test]
 fn each_context_a_test_retains_is_released_once() {
     let two = "NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake H100|9.0|80GiB";
@@ -263,6 +282,7 @@ fn each_context_a_test_retains_is_released_once() {
                 count("release"),
                 "{fail}: device {ordinal}: {log}"
             );
+            assert_eq!(count("release-unretained"), 0, "{fail}: device {ordinal}: {log}");
         }
     }
 }

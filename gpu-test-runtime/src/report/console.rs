@@ -244,6 +244,12 @@ pub(crate) fn skip_line(push_name: impl FnOnce(&mut String), reason: &Arc<SkipRe
 
 /// Writes the skip lines not yet written.
 pub(crate) fn flush_skip_lines() {
+    let pending = |lines: &Option<Batch>| lines.as_ref().is_some_and(|batch| !batch.text.is_empty());
+    // Nothing to write needs no stderr: a thread may hold its lock for good (a body stuck in the
+    // driver as it writes), and the exit hooks flush.
+    if !pending(&SKIP_LINES.lock().unwrap_or_else(|p| p.into_inner())) {
+        return;
+    }
     // stderr's lock first, so that batches taken one after another are written in that order.
     let mut stderr = std::io::stderr().lock();
     let batch = SKIP_LINES.lock().unwrap_or_else(|p| p.into_inner()).take();

@@ -120,11 +120,6 @@ impl Stage {
         }
     }
 
-    /// Whether the body has not started yet: the test's own `timeout` counts from the body on,
-    /// and what comes before it has the probe's limit, as every other call into the driver.
-    pub(crate) fn is_setup(self) -> bool {
-        matches!(self, Stage::Opening | Stage::Checking | Stage::Measuring)
-    }
 }
 
 /// Runs `body` with `gpu`. Panics are caught and returned.

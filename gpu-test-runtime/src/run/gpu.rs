@@ -168,16 +168,11 @@ impl GpuDevice {
         self.sys.synchronize_context()
     }
 
-    /// Lets go of the device: its context, then its lease.
-    ///
-    /// cudarc's context releases itself as it drops, through bindings for which a code they do
-    /// not know is undefined behaviour, and keeps any error in the value being dropped, where
-    /// no one reads it. So where gpu-test holds the last reference, it takes the context out of
-    /// its `Arc`, releases it through its own call, and forgets cudarc's value (plain data:
-    /// nothing leaks). A reference the body kept (in a static, on a thread) is left to release
-    /// it, through cudarc, when it drops.
-    fn close(self) -> Result<(), FailedCall> {
+    /// Lets go of the device: its context ([`let_go`]), then its lease; the error says what
+    /// went wrong, after the device's name.
+    fn close(self) -> Result<(), String> {
         let GpuDevice {
+            info,
             context,
             stream,
             sys,
@@ -186,19 +181,60 @@ impl GpuDevice {
         } = self;
         // The default stream owns no driver object, but holds a reference to the context.
         drop(stream);
-        let released = match Arc::into_inner(context) {
-            Some(context) => {
-                let device = context.cu_device();
-                std::mem::forget(context);
-                sys.release_primary_context(device)
-                    .map_err(FailedCall::of("cuDevicePrimaryCtxRelease_v2"))
-            }
-            None => Ok(()),
-        };
+        let let_go = let_go(sys, context);
         // Only once the context is gone may the next test have the device.
         drop(lease);
-        released
+        let_go.map_err(|left| left.describe(&info.label()))
     }
+}
+
+/// What letting go of a context found wrong.
+enum Left {
+    /// cudarc had recorded this error from a drop: freeing memory, destroying a stream or an
+    /// event the body dropped, which returns no error to anyone.
+    Recorded(CudaError),
+    /// The release failed.
+    Unreleased(FailedCall),
+}
+
+impl Left {
+    /// What went wrong on the device `label` names.
+    fn describe(&self, label: &str) -> String {
+        match self {
+            Left::Recorded(error) => format!(
+                "left a CUDA error on {label} that no call of the body returned (cudarc recorded it as it freed or \
+                 destroyed an object the body dropped: memory, a stream, an event, a module): {error}"
+            ),
+            Left::Unreleased(failed) => format!("could not release its CUDA context on {label}: {failed}"),
+        }
+    }
+}
+
+/// Lets go of cudarc's `context`: the error cudarc recorded from a drop, if any, and the primary
+/// context's release.
+///
+/// cudarc's context releases itself as it drops, through bindings for which a code they do not
+/// know is undefined behaviour, and keeps any error in the value being dropped, where no one
+/// reads it. So where this is the last reference, the context is taken out of its `Arc`, its
+/// recorded error read, the context released through gpu-test's own call, and cudarc's value
+/// forgotten: in cudarc 0.19 it is plain data about a primary context (`CudaContext::new`), so
+/// nothing leaks; check that again when cudarc's version changes. A reference kept elsewhere
+/// (by a body, in a static or on a thread) is left to release it, through cudarc, when it drops.
+fn let_go(sys: &DriverSys, context: Arc<CudaContext>) -> Result<(), Left> {
+    let Some(context) = Arc::into_inner(context) else {
+        return Ok(());
+    };
+    debug_assert!(context.is_primary());
+    // The code cudarc stores is one its bindings returned as a value of their enum.
+    let recorded = context
+        .check_err()
+        .map_err(|error| Left::Recorded(CudaError::from_code(error.0 as i32)));
+    let device = context.cu_device();
+    std::mem::forget(context);
+    let released = sys
+        .release_primary_context(device)
+        .map_err(|error| Left::Unreleased(FailedCall::of("cuDevicePrimaryCtxRelease_v2")(error)));
+    recorded.and(released)
 }
 
 impl Gpu {
@@ -274,15 +310,15 @@ impl Gpu {
         summarise(&self.samples.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Releases each device's context and lease; the error names the first device whose
-    /// context could not be released, and the call that failed.
+    /// Lets go of each device's context and lease; the error is the first device's that went
+    /// wrong: an error cudarc recorded from a drop, or a release that failed.
     pub(crate) fn close(mut self) -> Result<(), String> {
         close_all(std::mem::take(&mut self.devices))
     }
 }
 
-/// Where a test ends before [`Gpu::close`] (its setup failed), its devices are let go of all the
-/// same, the test's failure being the one to report.
+/// Where a `Gpu` is not closed (a device after the first could not be opened), its devices are
+/// let go of all the same, the failure that stopped it being the one to report.
 impl Drop for Gpu {
     fn drop(&mut self) {
         let _ = close_all(std::mem::take(&mut self.devices));
@@ -292,9 +328,8 @@ impl Drop for Gpu {
 fn close_all(devices: Vec<GpuDevice>) -> Result<(), String> {
     let mut first_error = None;
     for device in devices {
-        let label = device.info.label();
-        if let Err(failed) = device.close() {
-            first_error.get_or_insert_with(|| format!("could not release its CUDA context on {label}: {failed}"));
+        if let Err(message) = device.close() {
+            first_error.get_or_insert(message);
         }
     }
     first_error.map_or(Ok(()), Err)
@@ -336,9 +371,12 @@ fn open_context(sys: &DriverSys, info: &DeviceInfo) -> Result<(Arc<CudaContext>,
     let released = sys
         .release_primary_context(handle)
         .map_err(FailedCall::of("cuDevicePrimaryCtxRelease_v2"));
-    let context = opened?;
-    released.map_err(|e| failed("release gpu-test's own reference to the context", &e))?;
-    Ok(context)
+    let (context, memory_pools) = opened?;
+    if let Err(error) = released {
+        let _ = let_go(sys, context);
+        return Err(failed("release gpu-test's own reference to the context", &error));
+    }
+    Ok((context, memory_pools))
 }
 
 /// The driver calls of cudarc's context setup that gpu-test has not already made, in its order;

@@ -81,19 +81,20 @@ impl BodyFailure {
                  log for Xid errors: `sudo dmesg | grep -i xid`)",
                 timeout_text(*limit, *set_by)
             ),
+            // Before the body (its setup, or the release after a setup that failed): the
+            // probe's limit.
             BodyFailure::TimedOut {
                 limit,
                 stage,
-                devices,
+                devices: Some(devices),
                 ..
-            } if stage.is_setup() => format!(
+            } => format!(
                 "could not start: it was still {} after {} (GPU_TEST_PROBE_TIMEOUT; the CUDA driver had not \
                  returned), and was abandoned; a GPU that does not answer may be hung (check `nvidia-smi`, and \
                  the kernel log for Xid errors: `sudo dmesg | grep -i xid`), and later tests in this process \
-                 cannot use its devices{}",
+                 cannot use its devices ({devices})",
                 stage.doing(),
                 format_duration(*limit),
-                devices.as_ref().map(|devices| format!(" ({devices})")).unwrap_or_default()
             ),
             BodyFailure::TimedOut {
                 limit, stage, set_by, ..

@@ -12,7 +12,7 @@
 //! | `FAKE_CUDA_CRASH` | `,`-separated calls that crash the process with SIGSEGV | none |
 //! | `FAKE_CUDA_DEVICE_COUNT` | what `cuDeviceGetCount` reports, whatever the devices | their number |
 //! | `FAKE_CUDA_EVENT_MS` | `,`-separated elapsed times `cuEventElapsedTime` returns in turn | `0.5` |
-//! | `FAKE_CUDA_LOG` | a file each context retain and release is appended to | none |
+//! | `FAKE_CUDA_LOG` | a file each context retain and release (`release-unretained`: of a context not retained) is appended to | none |
 //! | `FAKE_CUDA_USED_ELSEWHERE` | memory other processes hold on each device (`12GiB`), which `cuMemGetInfo` does not report free | `0` |
 //! | `FAKE_CUDA_FREE` | what `cuMemGetInfo_v2` reports free (`100GiB`), whatever is allocated: a driver's answer that may not be right | none |
 //! | `FAKE_CUDA_KEPT_ON_FIRST_USE` | device memory (`2MiB`) the first stream-ordered allocation of the process makes the driver keep for good, as a real driver keeps what it sets up on first use | `0` |

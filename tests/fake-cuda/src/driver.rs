@@ -319,6 +319,8 @@ pub extern "C" fn cuDevicePrimaryCtxRelease_v2(ordinal: c_int) -> c_int {
     {
         let mut state = state();
         let Some(context) = state.contexts.get_mut(&ordinal) else {
+            drop(state);
+            state::log("release-unretained", ordinal);
             return INVALID_CONTEXT;
         };
         context.retained = context.retained.saturating_sub(1);
@@ -515,6 +517,9 @@ pub extern "C" fn cuMemAllocAsync(out: *mut u64, bytes: usize, _stream: Handle) 
 
 #[unsafe(no_mangle)]
 pub extern "C" fn cuMemFree_v2(address: u64) -> c_int {
+    if let Some(code) = injected("cuMemFree_v2", None) {
+        return code;
+    }
     match state().allocations.remove(&address) {
         Some(_) => SUCCESS,
         None => INVALID_VALUE,
