@@ -549,6 +549,31 @@ fn stub_directories_on_the_library_path_are_a_warning() {
     );
 }
 
+/// A directory on `LD_LIBRARY_PATH` that does not exist is named, but not those NVIDIA's CUDA
+/// images put there for the container runtime, which leaves them empty where it mounts the
+/// driver elsewhere: on a healthy machine run from such an image, the doctor has nothing to say.
+#[test]
+fn a_missing_library_directory_is_named_unless_nvidias_images_put_it_there() {
+    let machine = Machine::with_fake_driver();
+    let lib = machine.dir().join("lib");
+    let missing = machine.dir().join("no-such-directory");
+    let path = format!(
+        "{}:/usr/local/nvidia/lib:/usr/local/nvidia/lib64:{}",
+        lib.display(),
+        missing.display()
+    );
+    let json = Machine::doctor(&machine.env("LD_LIBRARY_PATH", &path), &["--json"]).json();
+    assert_finding(
+        &json,
+        "info",
+        &format!(
+            "LD_LIBRARY_PATH names {}, which does not exist",
+            missing.display()
+        ),
+    );
+    assert!(!has_finding(&json, "info", "/usr/local/nvidia/"), "{json:#}");
+}
+
 #[test]
 fn bad_gpu_test_variables_are_findings() {
     let json = Machine::with_fake_driver()

@@ -16,6 +16,12 @@ use crate::util::format::{escape_control, format_bytes};
 use crate::util::stderr::write_stderr;
 use std::io::Write as _;
 
+
+/// The directories NVIDIA's CUDA container images put on `LD_LIBRARY_PATH` for the container
+/// runtime to mount the driver into: where the runtime put it elsewhere they do not exist, and
+/// that is the image's doing, not a fault.
+const NVIDIA_IMAGE_LIBRARY_DIRS: [&str; 2] = ["/usr/local/nvidia/lib", "/usr/local/nvidia/lib64"];
+
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Severity {
@@ -221,7 +227,7 @@ impl<'p> Diagnosis<'p> {
                     format!("LD_LIBRARY_PATH contains {dir}, the CUDA toolkit's link-time stubs"),
                     "remove it: a stub libcuda found there replaces the real driver at run time (cuInit fails with CUDA_ERROR_STUB_LIBRARY)",
                 );
-            } else if !std::path::Path::new(dir).is_dir() {
+            } else if !NVIDIA_IMAGE_LIBRARY_DIRS.contains(&dir.as_str()) && !std::path::Path::new(dir).is_dir() {
                 add(
                     Severity::Info,
                     format!("LD_LIBRARY_PATH names {dir}, which does not exist"),
