@@ -178,11 +178,19 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
                 .any(|l| l.starts_with("slow-timeout") && l.contains("terminate-after")),
         "{profile}"
     );
-    // What passing tests printed is in the record too (the timing lines, on a real GPU).
-    assert!(
-        tests.contains("gpu-test: a_test_that_declares_its_memory_runs_within_it ran on device "),
-        "{tests}"
-    );
+    // What passing tests printed is in the record too (the timing lines, on a real GPU), with
+    // what the processes that the fault, lease and leak tests start said.
+    for said in [
+        "gpu-test: a_test_that_declares_its_memory_runs_within_it ran on device ",
+        "the faulting process (exit status: 101) said:\n",
+        "CUDA_ERROR_ILLEGAL_ADDRESS",
+        "its CUDA context was poisoned by fault_a_out_of_bounds_write",
+        "the holders' log: [\"begin ",
+        "the lease files: [\"",
+        "the leaking process (exit status: 101) said:\n",
+    ] {
+        assert!(tests.contains(said), "{said}\n{tests}");
+    }
     for test in [
         "a_faulting_kernel_is_named_and_poisons_only_its_process",
         "a_second_process_waits_for_the_gpu_the_first_holds",
@@ -296,6 +304,52 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
         "{}",
         read_hung("entry.md")
     );
+
+    // The strict run has a limit of its own (GPU_CHECK_LIMIT), so that the run after it and the
+    // record fit in the caller's; and where the caller stops run.sh first (its `timeout`), the
+    // record is still written, saying so. The test hangs here past either.
+    let hanging = |out: &Path, outer: &str, limit: Option<&str>| {
+        let mut command = machine.command("timeout");
+        command
+            .args(["--signal=TERM", "--kill-after=30", outer])
+            .arg(bundle.join("run.sh"))
+            .arg(out)
+            .env("PATH", &path)
+            .env("GPU_CHECK_WORKSPACE", workspace_root())
+            .env_remove("FAKE_CUDA_FAIL")
+            .env("FAKE_CUDA_HANG", "cuLaunchKernel")
+            .env(
+                "GPU_CHECK_FILTER",
+                "test(=a_faulting_kernel_is_named_and_poisons_only_its_process)",
+            );
+        match limit {
+            Some(limit) => command.env("GPU_CHECK_LIMIT", limit),
+            None => command.env_remove("GPU_CHECK_LIMIT"),
+        };
+        let run = Run::of(&mut command);
+        let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
+        (run, read("tests.txt"), read("skips.txt"), read("entry.md"))
+    };
+    let (run, tests, skips, entry) = hanging(&machine.dir().join("out-limited"), "300", Some("3"));
+    assert_eq!(run.code, Some(124), "{}\n{tests}", run.all());
+    assert!(
+        tests.ends_with("run.sh: the strict run was stopped after 3 s (GPU_CHECK_LIMIT)\nexit status: 124\n"),
+        "{tests}"
+    );
+    assert!(
+        skips.contains("SKIP") && skips.contains("needs_more_memory_than_any_gpu_has"),
+        "{skips}"
+    );
+    assert!(entry.contains("The strict run exited 124."), "{entry}");
+    let (run, tests, _, entry) = hanging(&machine.dir().join("out-stopped"), "20", None);
+    assert_eq!(run.code, Some(124), "{}\n{tests}", run.all());
+    assert!(
+        entry.contains("run.sh was stopped (by a signal: a caller's time limit, say) during ")
+            && entry.contains("the files below are as far as they got.")
+            && entry.contains("### tests.txt"),
+        "{entry}"
+    );
+    assert!(!entry.contains("The strict run exited"), "{entry}");
 
     // With no toolkit up to the driver's CUDA, a Python wheel's NVRTC that is (as PyTorch brings)
     // goes first, under the name cudarc asks for first, which wheels lack.

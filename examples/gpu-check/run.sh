@@ -6,7 +6,9 @@
 #
 # GPU_CHECK_FILTER, a nextest filterset, narrows the strict run (e.g. on a one-GPU machine:
 # GPU_CHECK_FILTER='not test(=copies_between_two_devices)'). GPU_CHECK_TOOLKITS is where toolkits
-# are looked for (cuda-X.Y directories; default /usr/local).
+# are looked for (cuda-X.Y directories; default /usr/local). GPU_CHECK_LIMIT is how many seconds
+# the strict run may take (default 400), so that the run after it and the record still fit in a
+# caller's limit of 9 minutes: past it the run is stopped, and the record says so.
 #
 #   machine.txt    date, glibc, kernel, nvidia-smi, the loader's path and its cache's CUDA
 #                  libraries; the checkout's revision, the NVRTC chosen (a toolkit's or a
@@ -17,7 +19,8 @@
 #   report.json    GPU_TEST_REPORT of that run
 #   skips.txt      the test that needs more memory than any GPU has, without strict mode: its
 #                  skip reason
-#   entry.md       all of the above as an entry for docs/gpu-runs.md
+#   entry.md       all of the above as an entry for docs/gpu-runs.md; written also where run.sh
+#                  is stopped before its end (a signal, a caller's time limit), saying so
 #
 # The checkout the bundle lies in (its parent directory, or GPU_CHECK_WORKSPACE) must be the
 # revision the bundle was built from (where git tells the checkout's, another is refused).
@@ -31,10 +34,46 @@ shift
 workspace="${GPU_CHECK_WORKSPACE:-$(cd "$here/.." && pwd)}"
 mkdir -p "$out" || exit 3
 out="$(cd "$out" && pwd)" || exit 3
+strict_limit="${GPU_CHECK_LIMIT:-400}"
+if ! [[ "$strict_limit" =~ ^[1-9][0-9]*$ ]]; then
+    echo "run.sh: GPU_CHECK_LIMIT=$strict_limit is not a number of seconds (a whole number above 0," \
+        "as 400)" | tee "$out/machine.txt" >&2
+    exit 3
+fi
 # What is removed when the script ends. (Arrays are expanded as ${a[@]+"${a[@]}"}: bash before
 # 4.4 takes an empty one for unset under `set -u`.)
 cleanup=()
-trap 'rm -rf ${cleanup[@]+"${cleanup[@]}"}' EXIT
+# The step under way, the strict run's status once it has one, the nextest running (its
+# `timeout`), and whether the record is due: what the end of the script needs, however it comes.
+step="starting" status="" running="" entry_due=""
+finish() {
+    local code=$?
+    # Stopped mid-run: the record first (a caller's limit may kill the script soon after its
+    # signal), then the run it was waiting for.
+    if [ -n "$running" ]; then
+        kill -TERM "$running" 2> /dev/null
+    fi
+    if [ -n "$entry_due" ]; then
+        write_entry > "$out/entry.md" 2>&1
+    fi
+    rm -rf ${cleanup[@]+"${cleanup[@]}"}
+    exit "$code"
+}
+trap finish EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+# The programs' modes may not have travelled with the bundle.
+for program in cargo-nextest gpu-doctor; do
+    [ -x "$here/$program" ] || chmod u+x "$here/$program" 2> /dev/null
+done
+# Temporary files of this run (the tests' own, and their child processes' runtime directories)
+# beside the bundle, in a directory only this user may enter: a shared /tmp without its sticky
+# bit would be refused by gpu-test.
+if private_tmp="$(mktemp -d "$here/tmp.XXXXXX" 2> /dev/null)"; then
+    cleanup+=("$private_tmp")
+    export TMPDIR="$private_tmp"
+fi
 # nextest unpacks the archive's test binaries to run them: beside the bundle, which holds programs
 # that run, rather than in a temporary directory that may be mounted noexec; in a directory of
 # this run's own, so that two runs of one bundle keep apart.
@@ -46,11 +85,63 @@ fi
 # The gpu-check profile (.config/nextest.toml) runs one test at a time and stops one that hangs;
 # nextest's variables for test threads and retries would override it. What passing tests printed
 # (their devices, their GPU timing lines) follows the run.
+# It runs for at most $1 seconds (its status is then 124), in the background, so that a signal to
+# the script is taken at once.
 nextest() {
-    env -u NEXTEST_TEST_THREADS -u NEXTEST_RETRIES \
+    local limit="$1" code within=()
+    shift
+    # A simple command run in the background is its own process: a signal to $running reaches
+    # timeout, which passes it on to the run.
+    if command -v timeout > /dev/null; then
+        within=(timeout -k 10 "$limit")
+    fi
+    ${within[@]+"${within[@]}"} env -u NEXTEST_TEST_THREADS -u NEXTEST_RETRIES \
         "$here/cargo-nextest" nextest run --archive-file "$here/tests.tar.zst" ${extract[@]+"${extract[@]}"} \
         --workspace-remap "$workspace" --profile gpu-check --no-fail-fast \
-        --status-level all --final-status-level all --success-output final "$@"
+        --status-level all --final-status-level all --success-output final "$@" &
+    running=$!
+    wait "$running"
+    code=$?
+    running=""
+    return "$code"
+}
+# The entry for docs/gpu-runs.md: a heading naming the date, GPU, driver, toolkit and bundle,
+# then every file as it is (as far as it got, where the script was stopped during $step).
+write_entry() {
+    local gpu nvcc toolkit file
+    gpu="$(bounded 20 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n 1)"
+    nvcc="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
+    toolkit="$(bounded 20 "$nvcc" --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\),.*/\1/p' | head -n 1)"
+    echo "## $(date -u +%Y-%m-%d): ${gpu:-no GPU named by nvidia-smi}, toolkit ${toolkit:-unknown}"
+    echo
+    echo -n "Bundle: $built, CUDA $(cat "$here/cuda") bindings."
+    if [ -n "$step" ]; then
+        echo " run.sh was stopped (by a signal: a caller's time limit, say) during $step, before its end;" \
+            "the files below are as far as they got."
+    else
+        echo " The strict run exited $status."
+    fi
+    for file in machine.txt doctor.txt doctor.json tests.txt skips.txt report.json; do
+        echo
+        echo "### $file"
+        echo
+        echo '```text'
+        cat "$out/$file" 2> /dev/null || echo "(not written)"
+        # A file that does not end its last line would swallow the closing fence.
+        [ -z "$(tail -c 1 "$out/$file" 2> /dev/null)" ] || echo
+        echo '```'
+    done
+}
+# Runs the command after $1 for at most $1 seconds (its status is then 124), with coreutils'
+# timeout where there is one: nvidia-smi or a test run can hang on a wedged GPU.
+bounded() {
+    local limit="$1"
+    shift
+    if command -v timeout > /dev/null; then
+        timeout -k 10 "$limit" "$@"
+    else
+        "$@"
+    fi
 }
 # Whether version $1 is not newer than $2 (X.Y or X.Y.Z, or words then a version).
 not_newer() {
@@ -79,7 +170,7 @@ fi
         echo "glibc: not told by getconf GNU_LIBC_VERSION (not glibc, or no getconf): the programs may not start"
     fi
     uname -a
-    nvidia-smi 2>&1 || echo "nvidia-smi: not available"
+    bounded 60 nvidia-smi 2>&1 || echo "nvidia-smi: not available, or it did not answer within a minute"
     # Where the loader finds the CUDA libraries: what decides which NVRTC the tests get.
     echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH-}"
     echo "PATH=${PATH-}"
@@ -94,7 +185,7 @@ if [ -n "$has_glibc" ] && [ -n "$needs_glibc" ] &&
 fi
 # The GPUs' persistence and compute modes, asked once (after the lines above are in machine.txt,
 # in case nvidia-smi hangs): the record shows them, and which tests run depends on the compute mode.
-modes="$(nvidia-smi --query-gpu=persistence_mode,compute_mode --format=csv,noheader 2>/dev/null || true)"
+modes="$(bounded 60 nvidia-smi --query-gpu=persistence_mode,compute_mode --format=csv,noheader 2>/dev/null || true)"
 # The archive's tests read the checkout's files (fixtures, .config/nextest.toml): another
 # revision's are not the ones they were built with, and the record would not be of the bundle's.
 built_from="$(cat "$here/revision" 2>/dev/null || echo unknown)"
@@ -126,7 +217,7 @@ fi
         echo "run.sh: LD_LIBRARY_PATH without its empty entries: ${cleaned:-(unset)}"
     fi
     if [ -n "$cleaned" ]; then export LD_LIBRARY_PATH="$cleaned"; else unset LD_LIBRARY_PATH; fi
-    driver_cuda="$(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9][0-9]*\.[0-9][0-9]*\).*/\1/p' | head -n 1)"
+    driver_cuda="$(bounded 60 nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9][0-9]*\.[0-9][0-9]*\).*/\1/p' | head -n 1)"
     toolkits="${GPU_CHECK_TOOLKITS:-/usr/local}"
     # Absolute: the tests run in other directories.
     toolkits="$(cd "$toolkits" 2>/dev/null && pwd || echo "$toolkits")"
@@ -197,6 +288,8 @@ fi
         fi
     fi
 } >> "$out/machine.txt" 2>&1
+entry_due=1
+step="the doctor"
 "$here/gpu-doctor" > "$out/doctor.txt" 2>&1
 echo "exit status: $?" >> "$out/doctor.txt"
 # What the JSON run says on stderr goes with the text, to keep the folder to the 8 files a
@@ -222,34 +315,18 @@ if grep -q Exclusive_Process <<< "$modes"; then
 fi
 filter="not test(=needs_more_memory_than_any_gpu_has) and ${one_process:+$one_process and }(${GPU_CHECK_FILTER:-all()})"
 echo "filter: $filter" > "$out/tests.txt"
+step="the strict run"
 GPU_TEST_STRICT=1 GPU_TEST_REPORT="$out/report.json" \
-    nextest --no-tests=fail -E "$filter" "$@" >> "$out/tests.txt" 2>&1
+    nextest "$strict_limit" --no-tests=fail -E "$filter" "$@" >> "$out/tests.txt" 2>&1
 status=$?
+if [ "$status" = 124 ]; then
+    echo "run.sh: the strict run was stopped after $strict_limit s (GPU_CHECK_LIMIT)" >> "$out/tests.txt"
+fi
 echo "exit status: $status" >> "$out/tests.txt"
 
-nextest --no-tests=warn -E 'test(=needs_more_memory_than_any_gpu_has)' > "$out/skips.txt" 2>&1
+step="the run without strict mode"
+nextest 120 --no-tests=warn -E 'test(=needs_more_memory_than_any_gpu_has)' > "$out/skips.txt" 2>&1
 echo "exit status: $?" >> "$out/skips.txt"
-
-# The entry for docs/gpu-runs.md: a heading naming the date, GPU, driver, toolkit and bundle,
-# then every file above as it was.
-{
-    gpu="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n 1)"
-    nvcc="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
-    toolkit="$("$nvcc" --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\),.*/\1/p' | head -n 1)"
-    echo "## $(date -u +%Y-%m-%d): ${gpu:-no GPU named by nvidia-smi}, toolkit ${toolkit:-unknown}"
-    echo
-    echo "Bundle: $built, CUDA $(cat "$here/cuda") bindings. The strict run exited $status."
-    for file in machine.txt doctor.txt doctor.json tests.txt skips.txt report.json; do
-        echo
-        echo "### $file"
-        echo
-        echo '```text'
-        cat "$out/$file"
-        # A file that does not end its last line would swallow the closing fence.
-        [ -z "$(tail -c 1 "$out/$file")" ] || echo
-        echo '```'
-    done
-} > "$out/entry.md" 2>&1
-
+step=""
 echo "run.sh: the strict run exited $status; output in $out (entry.md is the record for docs/gpu-runs.md)"
 exit "$status"

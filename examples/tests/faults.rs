@@ -29,6 +29,8 @@ fn a_faulting_kernel_is_named_and_poisons_only_its_process(gpu: &Gpu) -> Result<
     );
     // This process's own context on the same GPU is untouched.
     assert_eq!(gpu.stream().clone_dtoh(&gpu.stream().clone_htod(&[7u8])?)?, [7]);
+    // For the record of a GPU run, which shows what passing tests printed.
+    println!("the faulting process ({}) said:\n{text}", output.status);
     let _ = std::fs::remove_dir_all(&runtime);
     Ok(())
 }

@@ -90,6 +90,10 @@ fn a_second_process_waits_for_the_gpu_the_first_holds(gpu: &Gpu) -> Result<(), B
         key.len() >= 32 && leases.iter().any(|name| name.starts_with(key)),
         "lease files {leases:?} are not named after {uuid}"
     );
+    // For the record of a GPU run, which shows what passing tests printed.
+    println!(
+        "the second process said first: {waiting}the holders' log: {lines:?}\nthe lease files: {leases:?}"
+    );
     let _ = std::fs::remove_dir_all(&runtime);
     Ok(())
 }

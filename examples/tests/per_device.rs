@@ -59,6 +59,8 @@ fn a_leak_fails_the_leak_check(gpu: &Gpu) -> Result<(), Box<dyn Error>> {
         bytes >= (ELEMENTS * 4) as u64,
         "{bytes} bytes named for a 64 MiB leak:\n{text}"
     );
+    // For the record of a GPU run, which shows what passing tests printed.
+    println!("the leaking process ({}) said:\n{text}", output.status);
     Ok(())
 }
 
