@@ -306,50 +306,113 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
     );
 
     // The strict run has a limit of its own (GPU_CHECK_LIMIT), so that the run after it and the
-    // record fit in the caller's; and where the caller stops run.sh first (its `timeout`), the
-    // record is still written, saying so. The test hangs here past either.
-    let hanging = |out: &Path, outer: &str, limit: Option<&str>| {
-        let mut command = machine.command("timeout");
+    // record fit in the caller's; and where a signal stops run.sh first (a caller's `timeout`),
+    // the run is stopped and the record still written, saying so. The test hangs here past either.
+    // Under coreutils' `timeout` where `outer` gives its arguments.
+    let hanging = |out: &Path, limit: &str, outer: &[&str]| {
+        let mut command = match outer {
+            [] => machine.command(bundle.join("run.sh")),
+            _ => {
+                let mut command = machine.command("timeout");
+                command.args(outer).arg(bundle.join("run.sh"));
+                command
+            }
+        };
         command
-            .args(["--signal=TERM", "--kill-after=30", outer])
-            .arg(bundle.join("run.sh"))
             .arg(out)
             .env("PATH", &path)
             .env("GPU_CHECK_WORKSPACE", workspace_root())
             .env_remove("FAKE_CUDA_FAIL")
             .env("FAKE_CUDA_HANG", "cuLaunchKernel")
+            .env("GPU_CHECK_LIMIT", limit)
             .env(
                 "GPU_CHECK_FILTER",
                 "test(=a_faulting_kernel_is_named_and_poisons_only_its_process)",
             );
-        match limit {
-            Some(limit) => command.env("GPU_CHECK_LIMIT", limit),
-            None => command.env_remove("GPU_CHECK_LIMIT"),
-        };
-        let run = Run::of(&mut command);
-        let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
-        (run, read("tests.txt"), read("skips.txt"), read("entry.md"))
+        command
     };
-    let (run, tests, skips, entry) = hanging(&machine.dir().join("out-limited"), "300", Some("3"));
+    let read_in = |out: &Path, name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
+    let limited = machine.dir().join("out-limited");
+    let run = Run::of(&mut hanging(&limited, "3", &["--kill-after=10", "300"]));
+    let tests = read_in(&limited, "tests.txt");
     assert_eq!(run.code, Some(124), "{}\n{tests}", run.all());
     assert!(
         tests.ends_with("run.sh: the strict run was stopped after 3 s (GPU_CHECK_LIMIT)\nexit status: 124\n"),
         "{tests}"
     );
+    let skips = read_in(&limited, "skips.txt");
     assert!(
         skips.contains("SKIP") && skips.contains("needs_more_memory_than_any_gpu_has"),
         "{skips}"
     );
-    assert!(entry.contains("The strict run exited 124."), "{entry}");
-    let (run, tests, _, entry) = hanging(&machine.dir().join("out-stopped"), "20", None);
-    assert_eq!(run.code, Some(124), "{}\n{tests}", run.all());
+    let entry = read_in(&limited, "entry.md");
+    assert!(entry.contains("The strict run exited 124.\n"), "{entry}");
+    // Stopped by a signal once the strict run is under way (the hanging test started): the run is
+    // stopped too, and what nextest said of that is in the record.
+    let stopped = machine.dir().join("out-stopped");
+    let mut run_sh = hanging(&stopped, "300", &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let under_way = |tests: &str| tests.contains("    Starting 1 test across");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !under_way(&read_in(&stopped, "tests.txt")) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert!(
-        entry.contains("run.sh was stopped (by a signal: a caller's time limit, say) during ")
-            && entry.contains("the files below are as far as they got.")
-            && entry.contains("### tests.txt"),
+        under_way(&read_in(&stopped, "tests.txt")),
+        "the strict run did not start within 2 minutes"
+    );
+    let signalled = Command::new("kill")
+        .args(["-TERM", &run_sh.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let ended = loop {
+        match run_sh.try_wait().unwrap() {
+            Some(ended) => break Some(ended),
+            None if std::time::Instant::now() > deadline => break None,
+            None => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    };
+    let Some(ended) = ended else {
+        let _ = run_sh.kill();
+        panic!("run.sh had not ended 2 minutes after its TERM");
+    };
+    let tests = read_in(&stopped, "tests.txt");
+    assert_eq!(ended.code(), Some(143), "{tests}");
+    let entry = read_in(&stopped, "entry.md");
+    assert!(
+        entry.contains(
+            "run.sh was stopped (by a signal: a caller's time limit, say) during the strict run, before its end; \
+             the files below are as far as they got."
+        ) && entry.contains("### tests.txt")
+            && entry.contains("Cancelling due to signal")
+            && entry.ends_with("```\n"),
         "{entry}"
     );
     assert!(!entry.contains("The strict run exited"), "{entry}");
+    // No part of the run outlives run.sh.
+    let nextest = bundle.join("cargo-nextest");
+    let running: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+        .map(|cmdline| String::from_utf8_lossy(&cmdline).replace('\0', " "))
+        .filter(|cmdline| cmdline.contains(nextest.to_str().unwrap()))
+        .collect();
+    assert!(
+        running.is_empty(),
+        "still running after run.sh ended: {running:?}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&bundle)
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("extracted"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 
     // With no toolkit up to the driver's CUDA, a Python wheel's NVRTC that is (as PyTorch brings)
     // goes first, under the name cudarc asks for first, which wheels lack.

@@ -24,9 +24,10 @@
 #
 # The checkout the bundle lies in (its parent directory, or GPU_CHECK_WORKSPACE) must be the
 # revision the bundle was built from (where git tells the checkout's, another is refused).
-# Exit status: that of the strict test run (nextest's: 100 when a test failed), or 3 when the
-# bundle cannot run here (an output folder that cannot be made, a glibc older than the bundle's
-# programs need, a checkout of another revision, which machine.txt then names).
+# Exit status: that of the strict test run (nextest's: 100 when a test failed; 124 when it was
+# stopped at GPU_CHECK_LIMIT), or 3 when the bundle cannot run here (an output folder that cannot
+# be made, a glibc older than the bundle's programs need, a checkout of another revision, which
+# machine.txt then names), or 128 + the signal's number when a signal stopped it (143: TERM).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${1:?usage: run.sh OUTPUT_DIR [nextest arguments...]}"
@@ -47,14 +48,21 @@ cleanup=()
 # `timeout`), and whether the record is due: what the end of the script needs, however it comes.
 step="starting" status="" running="" entry_due=""
 finish() {
-    local code=$?
-    # Stopped mid-run: the record first (a caller's limit may kill the script soon after its
-    # signal), then the run it was waiting for.
+    local code=$? waited
+    # A second signal (a caller's, after its first) must not cut the record short.
+    trap '' HUP INT TERM
+    # Stopped mid-run: the run is asked to stop and given 5 s to say so (a caller's time limit
+    # kills the script 10 s after its signal), then the record is written, which asks the
+    # machine nothing more.
     if [ -n "$running" ]; then
         kill -TERM "$running" 2> /dev/null
+        for waited in 1 2 3 4 5 6 7 8 9 10; do
+            kill -0 "$running" 2> /dev/null || break
+            sleep 0.5
+        done
     fi
     if [ -n "$entry_due" ]; then
-        write_entry > "$out/entry.md" 2>&1
+        write_entry > "$out/entry.md.part" 2>&1 && mv -f "$out/entry.md.part" "$out/entry.md"
     fi
     rm -rf ${cleanup[@]+"${cleanup[@]}"}
     exit "$code"
@@ -67,13 +75,6 @@ trap 'exit 143' TERM
 for program in cargo-nextest gpu-doctor; do
     [ -x "$here/$program" ] || chmod u+x "$here/$program" 2> /dev/null
 done
-# Temporary files of this run (the tests' own, and their child processes' runtime directories)
-# beside the bundle, in a directory only this user may enter: a shared /tmp without its sticky
-# bit would be refused by gpu-test.
-if private_tmp="$(mktemp -d "$here/tmp.XXXXXX" 2> /dev/null)"; then
-    cleanup+=("$private_tmp")
-    export TMPDIR="$private_tmp"
-fi
 # nextest unpacks the archive's test binaries to run them: beside the bundle, which holds programs
 # that run, rather than in a temporary directory that may be mounted noexec; in a directory of
 # this run's own, so that two runs of one bundle keep apart.
@@ -92,8 +93,10 @@ nextest() {
     shift
     # A simple command run in the background is its own process: a signal to $running reaches
     # timeout, which passes it on to the run.
+    # The time to kill it outlasts nextest's own grace for its tests (10 s), so that a stopped
+    # run is one nextest ended, with its summary, rather than one killed with it.
     if command -v timeout > /dev/null; then
-        within=(timeout -k 10 "$limit")
+        within=(timeout -k 30 "$limit")
     fi
     ${within[@]+"${within[@]}"} env -u NEXTEST_TEST_THREADS -u NEXTEST_RETRIES \
         "$here/cargo-nextest" nextest run --archive-file "$here/tests.tar.zst" ${extract[@]+"${extract[@]}"} \
@@ -107,20 +110,21 @@ nextest() {
 }
 # The entry for docs/gpu-runs.md: a heading naming the date, GPU, driver, toolkit and bundle,
 # then every file as it is (as far as it got, where the script was stopped during $step).
+# It runs nothing that could hang: the GPU and the toolkit were named (`gpu`, `toolkit`) before
+# any test ran.
 write_entry() {
-    local gpu nvcc toolkit file
-    gpu="$(bounded 20 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n 1)"
-    nvcc="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
-    toolkit="$(bounded 20 "$nvcc" --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\),.*/\1/p' | head -n 1)"
+    local file
     echo "## $(date -u +%Y-%m-%d): ${gpu:-no GPU named by nvidia-smi}, toolkit ${toolkit:-unknown}"
     echo
     echo -n "Bundle: $built, CUDA $(cat "$here/cuda") bindings."
-    if [ -n "$step" ]; then
-        echo " run.sh was stopped (by a signal: a caller's time limit, say) during $step, before its end;" \
-            "the files below are as far as they got."
-    else
-        echo " The strict run exited $status."
+    if [ -n "$status" ]; then
+        echo -n " The strict run exited $status."
     fi
+    if [ -n "$step" ]; then
+        echo -n " run.sh was stopped (by a signal: a caller's time limit, say) during $step, before its" \
+            "end; the files below are as far as they got."
+    fi
+    echo
     for file in machine.txt doctor.txt doctor.json tests.txt skips.txt report.json; do
         echo
         echo "### $file"
@@ -288,6 +292,10 @@ fi
         fi
     fi
 } >> "$out/machine.txt" 2>&1
+# For the record's heading, asked now: at the end a wedged GPU could keep nvidia-smi from answering.
+gpu="$(bounded 20 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n 1)"
+nvcc="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
+toolkit="$(bounded 20 "$nvcc" --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\),.*/\1/p' | head -n 1)"
 entry_due=1
 step="the doctor"
 "$here/gpu-doctor" > "$out/doctor.txt" 2>&1
@@ -314,18 +322,20 @@ if grep -q Exclusive_Process <<< "$modes"; then
         "the tests that start a second process on it are left out: $one_process" >> "$out/machine.txt"
 fi
 filter="not test(=needs_more_memory_than_any_gpu_has) and ${one_process:+$one_process and }(${GPU_CHECK_FILTER:-all()})"
-echo "filter: $filter" > "$out/tests.txt"
 step="the strict run"
+echo "filter: $filter" > "$out/tests.txt"
+started=$SECONDS
 GPU_TEST_STRICT=1 GPU_TEST_REPORT="$out/report.json" \
     nextest "$strict_limit" --no-tests=fail -E "$filter" "$@" >> "$out/tests.txt" 2>&1
 status=$?
-if [ "$status" = 124 ]; then
+# Killed (137) where stopping it took too long.
+if [ "$status" = 124 ] || { [ "$status" = 137 ] && [ $((SECONDS - started)) -ge "$strict_limit" ]; }; then
     echo "run.sh: the strict run was stopped after $strict_limit s (GPU_CHECK_LIMIT)" >> "$out/tests.txt"
 fi
 echo "exit status: $status" >> "$out/tests.txt"
 
 step="the run without strict mode"
-nextest 120 --no-tests=warn -E 'test(=needs_more_memory_than_any_gpu_has)' > "$out/skips.txt" 2>&1
+nextest 90 --no-tests=warn -E 'test(=needs_more_memory_than_any_gpu_has)' > "$out/skips.txt" 2>&1
 echo "exit status: $?" >> "$out/skips.txt"
 step=""
 echo "run.sh: the strict run exited $status; output in $out (entry.md is the record for docs/gpu-runs.md)"

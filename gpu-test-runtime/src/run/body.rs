@@ -119,7 +119,6 @@ impl Stage {
             Stage::Releasing => "releasing the CUDA contexts of its devices",
         }
     }
-
 }
 
 /// Runs `body` with `gpu`. Panics are caught and returned.
