@@ -599,3 +599,21 @@ fn cargo_test_on_a_fresh_crate() {
         );
     }
 }
+
+/// `#[allow(non_snake_case)]` (or `#[expect]`) on a test function holds for the `#[test]`
+/// function the attribute generates under its name: the fixture denies the lint, so that it
+/// would not build otherwise.
+#[test]
+fn lints_allowed_on_a_test_function_hold_for_the_generated_test() {
+    let fixture = Fixture::build("lints");
+    let run = Run::of(&mut Machine::with_fake_driver().command(fixture.test("lints")));
+    run.assert_clean();
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    for test in ["allowed_on_the_GPU", "expected_on_the_GPU"] {
+        assert!(
+            run.stdout.contains(&format!("test {test} ... ok")),
+            "{}",
+            run.all()
+        );
+    }
+}

@@ -212,6 +212,16 @@ impl Args {
                         ),
                     )
                 })?;
+                if path.segments.iter().any(|segment| !segment.arguments.is_empty()) {
+                    return Err(syn::Error::new(
+                        text.span(),
+                        format!(
+                            "crate: expected a path to a crate or module, such as \"::gpu_test_runtime\", without \
+                             generic arguments, got \"{}\"",
+                            text.value()
+                        ),
+                    ));
+                }
                 replace(&mut self.crate_path, path).map_err(|_| duplicate())
             }
             _ => Err(unknown_key(key)),
@@ -310,6 +320,13 @@ fn parse_devices(value: &Expr) -> syn::Result<u32> {
 
 fn string_value(key: &str, value: &Expr) -> syn::Result<LitStr> {
     match literal(value) {
+        Some(Lit::Str(text)) if !text.suffix().is_empty() => Err(syn::Error::new(
+            text.span(),
+            format!(
+                "{key}: write the string without a suffix, such as {}",
+                example(key)
+            ),
+        )),
         Some(Lit::Str(text)) => Ok(text.clone()),
         _ => Err(syn::Error::new_spanned(
             value,

@@ -31,6 +31,7 @@ pub(crate) fn gpu_test(attr: TokenStream, item: TokenStream) -> TokenStream {
         (Ok(()), Some(test)) => generate(&args, test),
         (result, _) => {
             let errors = result.err().map(|error| error.to_compile_error());
+            let item = item::without_refused_attributes(item);
             quote! {
                 #item
                 #errors
@@ -53,6 +54,22 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
     } = test;
     let name = &item.sig.ident;
     let vis = &item.vis;
+    // The lints the function allows or expects are allowed on the test function too, which has
+    // its name (`#[allow(non_snake_case)]`); `expect` as `allow`, since they may not fire there.
+    let allowed: Vec<TokenStream> = item
+        .attrs
+        .iter()
+        .filter_map(|attr| match &attr.meta {
+            syn::Meta::List(list) if list.path.is_ident("allow") || list.path.is_ident("expect") => {
+                let lints = &list.tokens;
+                Some(quote!(#[allow(#lints)]))
+            }
+            _ => None,
+        })
+        .collect();
+    // The wrapper's parameter, by a name no item of the user's has (a `static gpu` beside the
+    // test would make `gpu` a pattern that cannot bind).
+    let gpu = format_ident!("__gpu_test_handle");
     let body_name = format_ident!("__gpu_test_body_{}", name);
     // Prefixes none of which begins another, so that no two tests' names can meet.
     let def_name = format_ident!("__GPU_TEST_DEF_{}", name);
@@ -112,10 +129,10 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
         (output @ syn::ReturnType::Type(_, ty), _) => {
             let as_fn = as_fn(output, &only_with_feature);
             let call = if takes_gpu {
-                quote!(#fn_name(gpu))
+                quote!(#fn_name(#gpu))
             } else {
                 quote!({
-                    let _ = gpu;
+                    let _ = #gpu;
                     #body_name()
                 })
             };
@@ -133,7 +150,7 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
                 #only_with_feature
                 #[allow(non_snake_case, dead_code)]
                 #[doc(hidden)]
-                fn #call_name(gpu: &#rt::Gpu) -> #rt::__private::Outcome {
+                fn #call_name(#gpu: &#rt::Gpu) -> #rt::__private::Outcome {
                     #into_outcome
                 }
             };
@@ -188,7 +205,11 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
         #[allow(non_upper_case_globals, dead_code)]
         #[doc(hidden)]
         static #def_name: #rt::__private::TestDef = #rt::__private::TestDef {
-            package: ::core::env!("CARGO_PKG_NAME"),
+            // Empty where a build system other than cargo does not set it.
+            package: match ::core::option_env!("CARGO_PKG_NAME") {
+                ::core::option::Option::Some(package) => package,
+                ::core::option::Option::None => "",
+            },
             bin: ::core::option_env!("CARGO_BIN_NAME"),
             module_path: ::core::module_path!(),
             fn_name: ::core::stringify!(#name),
@@ -210,6 +231,7 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
         #(#cfgs)*
         #[::core::prelude::v1::test]
         #ignore
+        #(#allowed)*
         #vis fn #name() {
             #rt::__private::run_under_libtest(&#def_name)
         }

@@ -3,7 +3,8 @@
 //! Accepted: `fn name()` or `fn name(gpu: &Gpu)`, returning `()` or `Result<(), E: Debug>` (the
 //! return type is checked by the compiler through a trait, with a message of our own).
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Delimiter, TokenStream, TokenTree};
+use quote::ToTokens;
 use syn::spanned::Spanned;
 use syn::{Attribute, Expr, ExprLit, FnArg, ItemFn, Lit, Meta, Pat, Type};
 
@@ -26,16 +27,24 @@ pub(crate) struct TestFn {
 /// Parses `item` as a test function, adding every problem found to `errors`; `None` when it is
 /// not a function at all.
 pub(crate) fn check(item: TokenStream, errors: &mut Errors) -> Option<TestFn> {
-    let Ok(mut item) = syn::parse2::<ItemFn>(item.clone()) else {
-        let span = item.into_iter().next().map(|t| t.span());
-        errors.push(
-            span.unwrap_or_else(proc_macro2::Span::call_site),
-            "#[gpu_test] goes on a function: `fn name()` or `fn name(gpu: &gpu_test_runtime::Gpu)`",
-        );
-        return None;
+    let mut item = match syn::parse2::<ItemFn>(item.clone()) {
+        Ok(item) => item,
+        // A function syn cannot read: its own error says where.
+        Err(error) if is_a_function(&item) => {
+            errors.add(error);
+            return None;
+        }
+        Err(_) => {
+            errors.push(
+                item_keyword_span(&item),
+                "#[gpu_test] goes on a function: `fn name()` or `fn name(gpu: &gpu_test_runtime::Gpu)`",
+            );
+            return None;
+        }
     };
     check_qualifiers(&item, errors);
     let takes_gpu = check_inputs(&item, errors);
+    check_output(&item, errors);
 
     let mut cfgs = Vec::new();
     let mut ignore = None;
@@ -53,19 +62,19 @@ pub(crate) fn check(item: TokenStream, errors: &mut Errors) -> Option<TestFn> {
         } else if path.is_ident("ignore") {
             ignore_reason = ignore_reason_of(&attr, errors);
             ignore = Some(attr);
-        } else if last == "test" {
+        } else if is_rejected(&attr) && last == "test" {
             errors.push_spanned(
                 &attr,
                 "#[gpu_test] already makes this function a test: remove this test attribute".to_string(),
             );
-        } else if path.is_ident("should_panic") {
+        } else if is_rejected(&attr) && path.is_ident("should_panic") {
             errors.push_spanned(
                 &attr,
                 "#[should_panic] cannot be used with #[gpu_test]: a skipped test would then count as a \
                  failure; return a `Result` or assert on the expected error instead"
                     .to_string(),
             );
-        } else if last == "gpu_test" {
+        } else if is_rejected(&attr) && last == "gpu_test" {
             errors.push_spanned(
                 &attr,
                 "#[gpu_test] is given twice; put all keys in one attribute".to_string(),
@@ -82,6 +91,62 @@ pub(crate) fn check(item: TokenStream, errors: &mut Errors) -> Option<TestFn> {
         ignore,
         ignore_reason,
     })
+}
+
+/// Whether `#[gpu_test]` refuses `attr` next to it: another test attribute, `#[should_panic]`, a
+/// second `#[gpu_test]`.
+fn is_rejected(attr: &Attribute) -> bool {
+    let path = attr.path();
+    let last = path
+        .segments
+        .last()
+        .map(|s| s.ident.to_string())
+        .unwrap_or_default();
+    last == "test" || last == "gpu_test" || path.is_ident("should_panic")
+}
+
+/// `item` as written, less the attributes `#[gpu_test]` refused: where it reports errors, the
+/// function stays (no cascade of errors about a missing function) without drawing the compiler's
+/// own errors about those attributes (a `#[test]` function with a parameter, say).
+pub(crate) fn without_refused_attributes(item: TokenStream) -> TokenStream {
+    match syn::parse2::<ItemFn>(item.clone()) {
+        Ok(mut function) => {
+            function.attrs.retain(|attr| !is_rejected(attr));
+            function.into_token_stream()
+        }
+        Err(_) => item,
+    }
+}
+
+/// Whether the tokens are a function's: `fn` before its body.
+fn is_a_function(item: &TokenStream) -> bool {
+    item.clone()
+        .into_iter()
+        .take_while(
+            |token| !matches!(token, TokenTree::Group(group) if group.delimiter() == Delimiter::Brace),
+        )
+        .any(|token| matches!(&token, TokenTree::Ident(ident) if ident == "fn"))
+}
+
+/// Where to point at an item that is not a function: its keyword (`struct`), past its attributes
+/// and visibility.
+fn item_keyword_span(item: &TokenStream) -> proc_macro2::Span {
+    let mut tokens = item.clone().into_iter().peekable();
+    while let Some(token) = tokens.next() {
+        match &token {
+            // `#[...]`, and `pub(crate)`'s parentheses.
+            TokenTree::Punct(punct) if punct.as_char() == '#' => {
+                tokens.next_if(|next| matches!(next, TokenTree::Group(_)));
+            }
+            TokenTree::Ident(ident) if ident == "pub" => {
+                tokens.next_if(
+                    |next| matches!(next, TokenTree::Group(g) if g.delimiter() == Delimiter::Parenthesis),
+                );
+            }
+            _ => return token.span(),
+        }
+    }
+    proc_macro2::Span::call_site()
 }
 
 fn check_qualifiers(item: &ItemFn, errors: &mut Errors) {
@@ -112,7 +177,21 @@ fn check_qualifiers(item: &ItemFn, errors: &mut Errors) {
             "#[gpu_test] functions cannot have an `extern` ABI".to_string(),
         );
     }
-    if !sig.generics.params.is_empty() {
+    if sig
+        .generics
+        .params
+        .iter()
+        .all(|param| matches!(param, syn::GenericParam::Lifetime(_)))
+    {
+        if !sig.generics.params.is_empty() {
+            errors.push_spanned(
+                &sig.generics,
+                "#[gpu_test] functions cannot declare lifetimes: take `gpu: &Gpu` and let its lifetime be \
+                 inferred"
+                    .to_string(),
+            );
+        }
+    } else {
         errors.push_spanned(
             &sig.generics,
             "#[gpu_test] functions cannot be generic: the harness must know the concrete function to call"
@@ -160,7 +239,7 @@ fn check_inputs(item: &ItemFn, errors: &mut Errors) -> bool {
             format!("expected a plain name such as `gpu`: {accepted}"),
         );
     }
-    match &*typed.ty {
+    match ungrouped(&typed.ty) {
         Type::Reference(reference) => {
             if let Some(mutability) = &reference.mutability {
                 errors.push(
@@ -185,6 +264,44 @@ fn check_inputs(item: &ItemFn, errors: &mut Errors) -> bool {
         }
     }
     true
+}
+
+/// `ty` without the invisible group a `macro_rules!` fragment (`$t:ty`) puts around it, or
+/// parentheses.
+fn ungrouped(ty: &Type) -> &Type {
+    match ty {
+        Type::Group(inner) => ungrouped(&inner.elem),
+        Type::Paren(inner) => ungrouped(&inner.elem),
+        other => other,
+    }
+}
+
+/// The return types the harness cannot name: `impl Trait` anywhere in them, and `!`.
+fn check_output(item: &ItemFn, errors: &mut Errors) {
+    let syn::ReturnType::Type(_, ty) = &item.sig.output else {
+        return;
+    };
+    let accepted = "#[gpu_test] functions return `()` or `Result<(), E>` where `E: Debug`";
+    if matches!(ungrouped(ty), Type::Never(_)) {
+        errors.push_spanned(
+            ty,
+            format!("{accepted}; a function that never returns (`!`) cannot pass or fail"),
+        );
+    } else if let Some(span) = impl_keyword(ty.to_token_stream()) {
+        errors.push(
+            span,
+            format!("{accepted}, named: write the type out instead of `impl Trait`"),
+        );
+    }
+}
+
+/// Where `impl` is in `tokens`, at any depth.
+fn impl_keyword(tokens: TokenStream) -> Option<proc_macro2::Span> {
+    tokens.into_iter().find_map(|token| match token {
+        TokenTree::Ident(ident) if ident == "impl" => Some(ident.span()),
+        TokenTree::Group(group) => impl_keyword(group.stream()),
+        _ => None,
+    })
 }
 
 fn is_gpu_path(ty: &Type) -> bool {

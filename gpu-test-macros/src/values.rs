@@ -220,6 +220,11 @@ pub(crate) fn parse_duration_ms(text: &str) -> Result<u64, String> {
     if ms == 0 {
         return Err(format!("the duration must be at least 1ms, got \"{text}\""));
     }
+    if duration.subsec_nanos() % 1_000_000 != 0 {
+        return Err(format!(
+            "a timeout is counted in whole milliseconds, got \"{text}\" (write it in ms, such as \"2ms\")"
+        ));
+    }
     Ok(ms)
 }
 
@@ -390,6 +395,12 @@ mod tests {
             "{error}"
         );
         assert!(parse_duration_ms("500us").unwrap_err().contains("at least 1ms"));
+        assert!(
+            parse_duration_ms("1500us")
+                .unwrap_err()
+                .contains("whole milliseconds")
+        );
+        assert_eq!(parse_duration_ms("2000us"), Ok(2));
         for (above_hours, note) in [
             ("5M", "(M is months; minutes are m)"),
             ("2 months", "(M is months; minutes are m)"),

@@ -25,4 +25,13 @@ fn empty_feature(_gpu: &Gpu) {}
 #[gpu_test(crate = ::elsewhere)]
 fn unquoted_crate(_gpu: &Gpu) {}
 
+#[gpu_test(timeout = "1500us")]
+fn part_of_a_millisecond(_gpu: &Gpu) {}
+
+#[gpu_test(min_cuda = "11.8"x)]
+fn suffixed_string(_gpu: &Gpu) {}
+
+#[gpu_test(crate = "my_crate::<T>")]
+fn crate_with_generic_arguments(_gpu: &Gpu) {}
+
 fn main() {}

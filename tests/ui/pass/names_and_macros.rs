@@ -1,0 +1,30 @@
+//! A test written by a `macro_rules!` macro (whose `$t:ty` arrives as an invisible group), and
+//! tests beside items whose names the generated code must not use.
+use gpu_test_runtime::{gpu_test, Gpu};
+
+macro_rules! gpu_test_taking {
+    ($name:ident, $handle:ty) => {
+        #[gpu_test]
+        fn $name(_gpu: $handle) -> Result<(), String> {
+            Ok(())
+        }
+    };
+}
+
+gpu_test_taking!(written_by_a_macro, &Gpu);
+
+#[allow(non_upper_case_globals)]
+static gpu: u8 = 0;
+
+#[gpu_test]
+fn beside_a_static_named_gpu(_gpu: &Gpu) -> Result<(), String> {
+    Ok(())
+}
+
+#[gpu_test]
+fn without_the_handle_beside_a_static_named_gpu() -> Result<(), String> {
+    let _ = gpu;
+    Ok(())
+}
+
+fn main() {}
