@@ -52,33 +52,13 @@ pub(crate) fn check(item: TokenStream, errors: &mut Errors) -> Option<TestFn> {
     let mut kept = Vec::new();
     for attr in std::mem::take(&mut item.attrs) {
         let path = attr.path();
-        let last = path
-            .segments
-            .last()
-            .map(|s| s.ident.to_string())
-            .unwrap_or_default();
         if path.is_ident("cfg") || path.is_ident("cfg_attr") {
             cfgs.push(attr);
         } else if path.is_ident("ignore") {
             ignore_reason = ignore_reason_of(&attr, errors);
             ignore = Some(attr);
-        } else if is_rejected(&attr) && last == "test" {
-            errors.push_spanned(
-                &attr,
-                "#[gpu_test] already makes this function a test: remove this test attribute".to_string(),
-            );
-        } else if is_rejected(&attr) && path.is_ident("should_panic") {
-            errors.push_spanned(
-                &attr,
-                "#[should_panic] cannot be used with #[gpu_test]: a skipped test would then count as a \
-                 failure; return a `Result` or assert on the expected error instead"
-                    .to_string(),
-            );
-        } else if is_rejected(&attr) && last == "gpu_test" {
-            errors.push_spanned(
-                &attr,
-                "#[gpu_test] is given twice; put all keys in one attribute".to_string(),
-            );
+        } else if let Some(refusal) = refusal(&attr) {
+            errors.push_spanned(&attr, refusal);
         } else {
             kept.push(attr);
         }
@@ -93,16 +73,27 @@ pub(crate) fn check(item: TokenStream, errors: &mut Errors) -> Option<TestFn> {
     })
 }
 
-/// Whether `#[gpu_test]` refuses `attr` next to it: another test attribute, `#[should_panic]`, a
-/// second `#[gpu_test]`.
-fn is_rejected(attr: &Attribute) -> bool {
+/// Why `#[gpu_test]` refuses `attr` next to it, if it does: another test attribute,
+/// `#[should_panic]`, a second `#[gpu_test]`.
+fn refusal(attr: &Attribute) -> Option<&'static str> {
     let path = attr.path();
     let last = path
         .segments
         .last()
         .map(|s| s.ident.to_string())
         .unwrap_or_default();
-    last == "test" || last == "gpu_test" || path.is_ident("should_panic")
+    if last == "test" {
+        Some("#[gpu_test] already makes this function a test: remove this test attribute")
+    } else if path.is_ident("should_panic") {
+        Some(
+            "#[should_panic] cannot be used with #[gpu_test]: a skipped test would then count as a failure; \
+             return a `Result` or assert on the expected error instead",
+        )
+    } else if last == "gpu_test" {
+        Some("#[gpu_test] is given twice; put all keys in one attribute")
+    } else {
+        None
+    }
 }
 
 /// `item` as written, less the attributes `#[gpu_test]` refused: where it reports errors, the
@@ -111,7 +102,7 @@ fn is_rejected(attr: &Attribute) -> bool {
 pub(crate) fn without_refused_attributes(item: TokenStream) -> TokenStream {
     match syn::parse2::<ItemFn>(item.clone()) {
         Ok(mut function) => {
-            function.attrs.retain(|attr| !is_rejected(attr));
+            function.attrs.retain(|attr| refusal(attr).is_none());
             function.into_token_stream()
         }
         Err(_) => item,
