@@ -609,7 +609,12 @@ fn lints_allowed_on_a_test_function_hold_for_the_generated_test() {
     let run = Run::of(&mut Machine::with_fake_driver().command(fixture.test("lints")));
     run.assert_clean();
     assert_eq!(run.code, Some(0), "{}", run.all());
-    for test in ["allowed_on_the_GPU", "expected_on_the_GPU"] {
+    for test in [
+        "allowed_on_the_GPU",
+        "expected_on_the_GPU",
+        "expects_what_only_its_body_does",
+        "expected_through_cfg_attr_on_the_GPU",
+    ] {
         assert!(
             run.stdout.contains(&format!("test {test} ... ok")),
             "{}",

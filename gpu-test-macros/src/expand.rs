@@ -207,7 +207,7 @@ fn generate(config: &Args, test: TestFn) -> TokenStream {
         static #def_name: #rt::__private::TestDef = #rt::__private::TestDef {
             // Empty where a build system other than cargo does not set it.
             package: match ::core::option_env!("CARGO_PKG_NAME") {
-                ::core::option::Option::Some(package) => package,
+                ::core::option::Option::Some(__gpu_test_package) => __gpu_test_package,
                 ::core::option::Option::None => "",
             },
             bin: ::core::option_env!("CARGO_BIN_NAME"),
@@ -309,6 +309,29 @@ mod tests {
         assert!(out.contains("fn __gpu_test_body_two (gpu : & Gpu)"), "{out}");
         assert!(out.contains(":: gpu_test_runtime :: Requirements :: new () . devices (2u32) . min_cuda (:: gpu_test_runtime :: Version :: new (11u32 , 8u32))"), "{out}");
         assert!(out.contains(":: core :: prelude :: v1 :: test"), "{out}");
+    }
+
+    /// Where the attribute reports an error, the function it keeps has none of the attributes it
+    /// refused: rustc would add errors of its own about them (a `#[test]` with a parameter).
+    #[test]
+    fn an_error_keeps_the_function_without_the_attributes_it_refused() {
+        let out = gpu_test(
+            quote!(),
+            quote!(
+                #[test]
+                #[should_panic]
+                #[gpu_test_runtime::gpu_test]
+                #[doc = "kept"]
+                fn t(gpu: &Gpu) {}
+            ),
+        )
+        .to_string();
+        assert!(out.contains("fn t (gpu : & Gpu) { }"), "{out}");
+        assert!(out.contains("# [doc = \"kept\"]"), "{out}");
+        for refused in ["# [test]", "# [should_panic]", "# [gpu_test_runtime :: gpu_test]"] {
+            assert!(!out.contains(refused), "{refused}: {out}");
+        }
+        assert_eq!(out.matches("compile_error").count(), 3, "{out}");
     }
 
     #[test]

@@ -109,35 +109,55 @@ pub(crate) fn without_refused_attributes(item: TokenStream) -> TokenStream {
     }
 }
 
-/// Whether the tokens are a function's: `fn` before its body.
+/// Whether the tokens are a function's: `fn` past its attributes, visibility and qualifiers
+/// (`const`, `async`, `unsafe`, `extern "C"`), not merely a `fn` type in some other item.
 fn is_a_function(item: &TokenStream) -> bool {
-    item.clone()
-        .into_iter()
-        .take_while(
-            |token| !matches!(token, TokenTree::Group(group) if group.delimiter() == Delimiter::Brace),
-        )
-        .any(|token| matches!(&token, TokenTree::Ident(ident) if ident == "fn"))
+    let mut tokens = past_attributes_and_visibility(item);
+    while let Some(token) = tokens.next() {
+        match &token {
+            TokenTree::Ident(ident) if ident == "fn" => return true,
+            TokenTree::Ident(ident)
+                if ["const", "async", "unsafe", "safe", "extern", "default"]
+                    .contains(&ident.to_string().as_str()) =>
+            {
+                // `extern`'s ABI.
+                tokens.next_if(|next| matches!(next, TokenTree::Literal(_)));
+            }
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// Where to point at an item that is not a function: its keyword (`struct`), past its attributes
 /// and visibility.
 fn item_keyword_span(item: &TokenStream) -> proc_macro2::Span {
+    past_attributes_and_visibility(item)
+        .next()
+        .map_or_else(proc_macro2::Span::call_site, |token| token.span())
+}
+
+/// The item's tokens from its first keyword on: past `#[...]`s and `pub`, `pub(crate)` and the
+/// like.
+fn past_attributes_and_visibility(
+    item: &TokenStream,
+) -> std::iter::Peekable<proc_macro2::token_stream::IntoIter> {
     let mut tokens = item.clone().into_iter().peekable();
-    while let Some(token) = tokens.next() {
-        match &token {
-            // `#[...]`, and `pub(crate)`'s parentheses.
-            TokenTree::Punct(punct) if punct.as_char() == '#' => {
+    loop {
+        match tokens.peek() {
+            Some(TokenTree::Punct(punct)) if punct.as_char() == '#' => {
+                tokens.next();
                 tokens.next_if(|next| matches!(next, TokenTree::Group(_)));
             }
-            TokenTree::Ident(ident) if ident == "pub" => {
+            Some(TokenTree::Ident(ident)) if ident == "pub" => {
+                tokens.next();
                 tokens.next_if(
                     |next| matches!(next, TokenTree::Group(g) if g.delimiter() == Delimiter::Parenthesis),
                 );
             }
-            _ => return token.span(),
+            _ => return tokens,
         }
     }
-    proc_macro2::Span::call_site()
 }
 
 fn check_qualifiers(item: &ItemFn, errors: &mut Errors) {
@@ -286,13 +306,25 @@ fn check_output(item: &ItemFn, errors: &mut Errors) {
     }
 }
 
-/// Where `impl` is in `tokens`, at any depth.
+/// Where `impl` is in `tokens`, at any depth of the type: not in a macro's input
+/// (`error_of!(impl)`) or a block (a const argument), which are not types.
 fn impl_keyword(tokens: TokenStream) -> Option<proc_macro2::Span> {
-    tokens.into_iter().find_map(|token| match token {
-        TokenTree::Ident(ident) if ident == "impl" => Some(ident.span()),
-        TokenTree::Group(group) => impl_keyword(group.stream()),
-        _ => None,
-    })
+    let mut tokens = tokens.into_iter().peekable();
+    while let Some(token) = tokens.next() {
+        match token {
+            TokenTree::Ident(ident) if ident == "impl" => return Some(ident.span()),
+            TokenTree::Punct(punct) if punct.as_char() == '!' => {
+                tokens.next_if(|next| matches!(next, TokenTree::Group(_)));
+            }
+            TokenTree::Group(group) if group.delimiter() != Delimiter::Brace => {
+                if let Some(span) = impl_keyword(group.stream()) {
+                    return Some(span);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 fn is_gpu_path(ty: &Type) -> bool {

@@ -222,7 +222,7 @@ pub(crate) fn parse_duration_ms(text: &str) -> Result<u64, String> {
     }
     if duration.subsec_nanos() % 1_000_000 != 0 {
         return Err(format!(
-            "a timeout is counted in whole milliseconds, got \"{text}\" (write it in ms, such as \"2ms\")"
+            "the duration is counted in whole milliseconds, got \"{text}\" (write it in ms, such as \"2ms\")"
         ));
     }
     Ok(ms)

@@ -8,4 +8,8 @@ struct NotATest;
 #[derive(Debug)]
 pub(crate) enum NeitherIsThis {}
 
+/// A `fn` type is not a function.
+#[gpu_test]
+type Handler = fn();
+
 fn main() {}

@@ -71,7 +71,8 @@ pub(crate) fn registered() -> &'static [&'static TestDef] {
 /// One `#[gpu_test]` function, as the macro describes it.
 #[derive(Debug)]
 pub struct TestDef {
-    /// The package the test is in (`CARGO_PKG_NAME` when it was compiled).
+    /// The package the test is in (`CARGO_PKG_NAME` when it was compiled; empty where a build
+    /// system other than cargo did not set it).
     pub package: &'static str,
     /// The binary target it is in, when it is in one (`CARGO_BIN_NAME`).
     pub bin: Option<&'static str>,

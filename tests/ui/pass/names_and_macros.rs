@@ -27,4 +27,17 @@ fn without_the_handle_beside_a_static_named_gpu() -> Result<(), String> {
     Ok(())
 }
 
+macro_rules! error_of {
+    (impl) => {
+        String
+    };
+}
+
+/// `impl` in a macro's input is not `impl Trait`, and a parenthesised handle is a handle.
+#[allow(unused_parens)]
+#[gpu_test]
+fn returns_an_error_type_made_by_a_macro(_gpu: (&Gpu)) -> Result<(), error_of!(impl)> {
+    Ok(())
+}
+
 fn main() {}
