@@ -550,6 +550,39 @@ fn a_body_with_a_timeout_has_the_stack_it_would_have_without() {
     }
 }
 
+/// A test that failed, and whose contexts then do not release, is reported with its own failure,
+/// and the hang after it (here under GPU_TEST_TIMEOUT, which bounds the release).
+#[test]
+fn a_failure_is_kept_when_the_release_after_it_does_not_return() {
+    let machine = Machine::with_fake_driver()
+        .env("GPU_TEST_TIMEOUT", "200ms")
+        .env("FAKE_CUDA_HANG", "cuDevicePrimaryCtxRelease_v2+1");
+    for (test, failure) in [
+        (
+            "returns_an_error",
+            "returned an error: \"the kernel produced 3.0 where 4.0 was expected\"",
+        ),
+        ("panics", "panicked: the body panicked on purpose"),
+    ] {
+        let run = Run::of(
+            machine
+                .command("timeout")
+                .args(["--kill-after=10", "120"])
+                .arg(Fixture::build("harness-basic").test("failing"))
+                .args(["--ignored", "--exact", test]),
+        );
+        assert_eq!(run.code, Some(101), "{test}: {}", run.all());
+        assert!(
+            run.stdout.contains(&format!(
+                "gpu-test: {test} {failure}; after that, releasing the CUDA contexts of its devices did not \
+                 finish within 200ms (GPU_TEST_TIMEOUT) (the CUDA driver had not returned), and was abandoned"
+            )),
+            "{test}: {}",
+            run.all()
+        );
+    }
+}
+
 #[test]
 fn a_driver_that_never_returns_is_bounded_at_every_stage() {
     for (hang, failure) in [

@@ -89,9 +89,10 @@ pub(crate) enum BodyFailure {
 
 /// Where a test's work on its devices had got to: what it was doing when it outlived its
 /// limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum Stage {
     /// Opening a context and stream on each device.
+    #[default]
     Opening,
     /// Synchronising the devices before the body.
     Checking,

@@ -282,26 +282,41 @@ impl DevicesRun {
 
 /// The stage a test's work on its devices has reached, and when its body started, shared with
 /// the thread that waits for it.
-#[derive(Clone)]
-struct Progress(Arc<Mutex<(Stage, Option<Instant>)>>);
+#[derive(Clone, Default)]
+struct Progress(Arc<Mutex<Reached>>);
 
-impl Default for Progress {
-    fn default() -> Progress {
-        Progress(Arc::new(Mutex::new((Stage::Opening, None))))
-    }
+#[derive(Default)]
+struct Reached {
+    stage: Stage,
+    body_started: Option<Instant>,
+    /// How the test had failed, where it had, before its contexts were released: a release that
+    /// does not return must not take the failure with it.
+    failed: Option<String>,
 }
 
 impl Progress {
     fn enter(&self, stage: Stage) {
         let mut now = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        now.0 = stage;
+        now.stage = stage;
         if stage == Stage::Body {
-            now.1 = Some(Instant::now());
+            now.body_started = Some(Instant::now());
         }
     }
 
     fn now(&self) -> (Stage, Option<Instant>) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+        let now = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        (now.stage, now.body_started)
+    }
+
+    /// Enters [`Stage::Releasing`], with how the test failed, if it did.
+    fn release(&self, failed: Option<String>) {
+        let mut now = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        now.stage = Stage::Releasing;
+        now.failed = failed;
+    }
+
+    fn failed(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).failed.clone()
     }
 }
 
@@ -384,6 +399,19 @@ fn within(limits: Limits, work: OnDevices, probe: &'static Probe, leases: Vec<Le
             }
             // The thread still holds the Gpu, and with it the leases.
             faults::abandon(&leased, Blocked::Abandoned { test: test.clone() });
+            let timings = summarise(&samples.lock().unwrap_or_else(|p| p.into_inner()));
+            if let Some(failure) = progress.failed() {
+                return DevicesRun {
+                    outcome: Err(BodyFailure::Cuda(format!(
+                        "{failure}; after that, {} did not finish within {} (the CUDA driver had not returned), \
+                         and was abandoned: later tests in this process cannot use its devices",
+                        stage.doing(),
+                        timeout_text(limit, body_started.and(limits.body_set_by))
+                    ))),
+                    devices: if body_started.is_some() { leased } else { Vec::new() },
+                    timings,
+                };
+            }
             return DevicesRun {
                 outcome: Err(BodyFailure::TimedOut {
                     limit,
@@ -395,7 +423,7 @@ fn within(limits: Limits, work: OnDevices, probe: &'static Probe, leases: Vec<Le
                     }),
                 }),
                 devices: if body_started.is_some() { leased } else { Vec::new() },
-                timings: summarise(&samples.lock().unwrap_or_else(|p| p.into_inner())),
+                timings,
             };
         }
         match finished.recv_timeout(left.min(Duration::from_millis(100))) {
@@ -424,7 +452,8 @@ impl OnDevices {
             Err(message) => return DevicesRun::failed(BodyFailure::Setup(message)),
         };
         let mut run = self.on(&gpu);
-        self.progress.enter(Stage::Releasing);
+        self.progress
+            .release(run.outcome.as_ref().err().map(BodyFailure::describe));
         // A test that failed already is reported for that; the release's failure would most
         // likely follow from it.
         if let Err(message) = gpu.close()
