@@ -550,13 +550,10 @@ fn a_body_with_a_timeout_has_the_stack_it_would_have_without() {
     }
 }
 
-/// A test that failed, and whose contexts then do not release, is reported with its own failure,
-/// and the hang after it (here under GPU_TEST_TIMEOUT, which bounds the release).
+/// A test that failed, and whose contexts then do not release, is reported with its own failure
+/// first, then the hang (here under GPU_TEST_TIMEOUT, which bounds the release), as timed out.
 #[test]
 fn a_failure_is_kept_when_the_release_after_it_does_not_return() {
-    let machine = Machine::with_fake_driver()
-        .env("GPU_TEST_TIMEOUT", "200ms")
-        .env("FAKE_CUDA_HANG", "cuDevicePrimaryCtxRelease_v2+1");
     for (test, failure) in [
         (
             "returns_an_error",
@@ -564,6 +561,10 @@ fn a_failure_is_kept_when_the_release_after_it_does_not_return() {
         ),
         ("panics", "panicked: the body panicked on purpose"),
     ] {
+        let (machine, report) = Machine::with_fake_driver()
+            .env("GPU_TEST_TIMEOUT", "2s")
+            .env("FAKE_CUDA_HANG", "cuDevicePrimaryCtxRelease_v2+1")
+            .reporting_to("report.json");
         let run = Run::of(
             machine
                 .command("timeout")
@@ -574,12 +575,16 @@ fn a_failure_is_kept_when_the_release_after_it_does_not_return() {
         assert_eq!(run.code, Some(101), "{test}: {}", run.all());
         assert!(
             run.stdout.contains(&format!(
-                "gpu-test: {test} {failure}; after that, releasing the CUDA contexts of its devices did not \
-                 finish within 200ms (GPU_TEST_TIMEOUT) (the CUDA driver had not returned), and was abandoned"
+                "gpu-test: {test} {failure}; after that, it was still releasing the CUDA contexts of its devices \
+                 when its limit of 2s (GPU_TEST_TIMEOUT) ran out (the CUDA driver had not returned), and was \
+                 abandoned"
             )),
             "{test}: {}",
             run.all()
         );
+        let json = gpu_test_tests::read_report(&report);
+        let entry = gpu_test_tests::report_entry(&json, test).unwrap_or_else(|| panic!("{json:#}"));
+        assert_eq!(entry["kind"], "timed_out", "{entry:#}");
     }
 }
 

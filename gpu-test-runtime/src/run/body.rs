@@ -82,6 +82,9 @@ pub(crate) enum BodyFailure {
         /// The devices, named, where the body had not started: the failure is then the one
         /// place that says which GPU did not answer.
         devices: Option<String>,
+        /// How the test had failed before it was held up (its contexts' release hung after
+        /// it), said first.
+        failed: Option<String>,
     },
     /// It returned, but the device reported a CUDA error for the work it left behind.
     Cuda(String),

@@ -65,6 +65,28 @@ impl Execution {
 impl BodyFailure {
     /// A one-line description, after the test's name.
     pub(crate) fn describe(&self) -> String {
+        // A failure before the hold-up comes first: it is the test's own.
+        if let BodyFailure::TimedOut {
+            failed: Some(failed),
+            limit,
+            stage,
+            set_by,
+            devices,
+        } = self
+        {
+            let limit = match devices {
+                Some(_) => format!("{} (GPU_TEST_PROBE_TIMEOUT)", format_duration(*limit)),
+                None => timeout_text(*limit, *set_by),
+            };
+            return format!(
+                "{failed}; after that, it was still {} when its limit of {limit} ran out (the CUDA driver had \
+                 not returned), and was abandoned; a GPU that does not finish its work may be hung (check `nvidia-smi`, and the kernel \
+                 log for Xid errors: `sudo dmesg | grep -i xid`), and later tests in this process cannot use its \
+                 devices{}",
+                stage.doing(),
+                devices.as_ref().map(|devices| format!(" ({devices})")).unwrap_or_default()
+            );
+        }
         match self {
             BodyFailure::Setup(message) => message.clone(),
             BodyFailure::Returned(error) => format!("returned an error: {error}"),
@@ -303,9 +325,9 @@ impl Progress {
         }
     }
 
-    fn now(&self) -> (Stage, Option<Instant>) {
+    fn now(&self) -> (Stage, Option<Instant>, Option<String>) {
         let now = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        (now.stage, now.body_started)
+        (now.stage, now.body_started, now.failed.clone())
     }
 
     /// Enters [`Stage::Releasing`], with how the test failed, if it did.
@@ -315,9 +337,6 @@ impl Progress {
         now.failed = failed;
     }
 
-    fn failed(&self) -> Option<String> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).failed.clone()
-    }
 }
 
 /// A test's work on its leased devices: open them, check them, run the body, check them again.
@@ -381,7 +400,8 @@ fn within(limits: Limits, work: OnDevices, probe: &'static Probe, leases: Vec<Le
     }
     loop {
         // The limit that applies depends on the stage, which the worker moves on.
-        let (stage, body_started) = progress.now();
+        // One reading: a failure is recorded together with the stage after it.
+        let (stage, body_started, failed) = progress.now();
         let (limit, from) = match body_started {
             Some(at) => (limits.body, at),
             None => (limits.setup, started),
@@ -399,19 +419,6 @@ fn within(limits: Limits, work: OnDevices, probe: &'static Probe, leases: Vec<Le
             }
             // The thread still holds the Gpu, and with it the leases.
             faults::abandon(&leased, Blocked::Abandoned { test: test.clone() });
-            let timings = summarise(&samples.lock().unwrap_or_else(|p| p.into_inner()));
-            if let Some(failure) = progress.failed() {
-                return DevicesRun {
-                    outcome: Err(BodyFailure::Cuda(format!(
-                        "{failure}; after that, {} did not finish within {} (the CUDA driver had not returned), \
-                         and was abandoned: later tests in this process cannot use its devices",
-                        stage.doing(),
-                        timeout_text(limit, body_started.and(limits.body_set_by))
-                    ))),
-                    devices: if body_started.is_some() { leased } else { Vec::new() },
-                    timings,
-                };
-            }
             return DevicesRun {
                 outcome: Err(BodyFailure::TimedOut {
                     limit,
@@ -421,9 +428,10 @@ fn within(limits: Limits, work: OnDevices, probe: &'static Probe, leases: Vec<Le
                         let labels: Vec<String> = leased.iter().map(DeviceInfo::label).collect();
                         labels.join(", ")
                     }),
+                    failed,
                 }),
                 devices: if body_started.is_some() { leased } else { Vec::new() },
-                timings,
+                timings: summarise(&samples.lock().unwrap_or_else(|p| p.into_inner())),
             };
         }
         match finished.recv_timeout(left.min(Duration::from_millis(100))) {
@@ -608,4 +616,38 @@ fn check_for_leaks(gpu: &Gpu, test: &str, before: &[u64]) -> Result<(), BodyFail
          for it with leak_check = false",
         leaks.join("; ")
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A failure the test had before its release hung comes first; the limit is named as the
+    /// one that applied: the probe's before the body (with the devices), the test's after.
+    #[test]
+    fn a_failure_before_a_hold_up_is_said_first() {
+        let timed_out = |devices: Option<&str>, set_by| BodyFailure::TimedOut {
+            limit: Duration::from_millis(300),
+            stage: Stage::Releasing,
+            set_by,
+            devices: devices.map(str::to_string),
+            failed: Some("device 0 reported a CUDA error before the body started: X".to_string()),
+        };
+        let before_the_body = timed_out(Some("device 0 NVIDIA H100"), None).describe();
+        assert!(
+            before_the_body.starts_with(
+                "device 0 reported a CUDA error before the body started: X; after that, it was still releasing \
+                 the CUDA contexts of its devices when its limit of 300ms (GPU_TEST_PROBE_TIMEOUT) ran out"
+            ) && before_the_body.ends_with("cannot use its devices (device 0 NVIDIA H100)"),
+            "{before_the_body}"
+        );
+        let after_the_body = timed_out(None, Some("GPU_TEST_TIMEOUT")).describe();
+        assert!(
+            after_the_body.contains("when its limit of 300ms (GPU_TEST_TIMEOUT) ran out")
+                && after_the_body.ends_with("cannot use its devices"),
+            "{after_the_body}"
+        );
+        let own_key = timed_out(None, None).describe();
+        assert!(own_key.contains("when its limit of 300ms ran out"), "{own_key}");
+    }
 }
