@@ -258,7 +258,9 @@ fn check_inputs(item: &ItemFn, errors: &mut Errors) -> bool {
                     format!("the handle is shared, so take `&Gpu`, not `&mut Gpu`: {accepted}"),
                 );
             }
-            if !is_gpu_path(&reference.elem) {
+            // Another name may be `Gpu` imported under it (`use gpu_test_runtime::Gpu as
+            // Device`): the signature check of the generated code tells, on this type.
+            if !is_gpu_path(&reference.elem) && !may_name_the_gpu(&reference.elem) {
                 errors.push(
                     reference.elem.span(),
                     format!("unexpected parameter type: {accepted}"),
@@ -325,6 +327,21 @@ fn impl_keyword(tokens: TokenStream) -> Option<proc_macro2::Span> {
         }
     }
     None
+}
+
+/// Whether `ty` is a path that could be `Gpu` under another name: not a primitive type, not
+/// `str` or `String`, not a path with generic arguments.
+fn may_name_the_gpu(ty: &Type) -> bool {
+    const NOT_THE_GPU: [&str; 19] = [
+        "bool", "char", "str", "String", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
+        "i64", "i128", "isize", "f32", "f64", "Self",
+    ];
+    match ungrouped(ty) {
+        Type::Path(path) if path.qself.is_none() => path.path.segments.last().is_some_and(|last| {
+            last.arguments.is_empty() && !NOT_THE_GPU.iter().any(|name| last.ident == name)
+        }),
+        _ => false,
+    }
 }
 
 fn is_gpu_path(ty: &Type) -> bool {

@@ -20,4 +20,10 @@ fn returns_a_result(gpu: &other::Gpu) -> Result<(), String> {
     Ok(())
 }
 
+/// A name that could have been `Gpu` imported under it: the signature check says it is not.
+#[gpu_test]
+fn takes_a_path(path: &std::path::Path) {
+    let _ = path;
+}
+
 fn main() {}

@@ -40,4 +40,18 @@ fn returns_an_error_type_made_by_a_macro(_gpu: (&Gpu)) -> Result<(), error_of!(i
     Ok(())
 }
 
+mod renamed {
+    use gpu_test_runtime::gpu_test;
+    use gpu_test_runtime::Gpu as Device;
+
+    /// `Gpu` imported under another name is the handle all the same.
+    #[gpu_test]
+    fn takes_the_gpu_under_another_name(_device: &Device) {}
+
+    #[gpu_test]
+    fn returns_a_result_taking_it_so(_device: &Device) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 fn main() {}
