@@ -326,8 +326,50 @@ mod tests {
     /// A thread that holds stderr's lock and flushes the skip lines (a body that calls `exit` as
     /// it writes, whose exit hook flushes them) is not kept waiting by a thread whose line filled
     /// the batch and which waits for stderr to write it.
+    ///
+    /// In a process of its own (this test binary again, for this test alone): where the fix
+    /// regressed, its threads would hold stderr's lock for good, and the other tests that write
+    /// to stderr would wait for ever.
     #[test]
     fn a_full_batch_is_not_held_while_waiting_for_stderr() {
+        const IN_ITS_OWN_PROCESS: &str = "CONSOLE_TEST_IN_ITS_OWN_PROCESS";
+        if std::env::var_os(IN_ITS_OWN_PROCESS).is_some() {
+            a_full_batch_is_not_held_while_waiting_for_stderr_here();
+            return;
+        }
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "report::console::tests::a_full_batch_is_not_held_while_waiting_for_stderr",
+                "--test-threads",
+                "1",
+            ])
+            .env(IN_ITS_OWN_PROCESS, "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        let ended = loop {
+            match child.try_wait().unwrap() {
+                Some(ended) => break Some(ended),
+                None if std::time::Instant::now() > deadline => break None,
+                None => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        let Some(ended) = ended else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the test's own process had not ended after 2 minutes");
+        };
+        let mut said = String::new();
+        let _ = std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut said);
+        assert!(ended.success(), "{said}");
+        // It ran the test, not nothing.
+        assert!(said.contains("1 passed"), "{said}");
+    }
+
+    fn a_full_batch_is_not_held_while_waiting_for_stderr_here() {
         let reason = Arc::new(SkipReason::new(SkipKind::NoDriver, "no CUDA driver", "install the driver"));
         let (done, finished) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
