@@ -444,6 +444,15 @@ mod tests {
     use super::*;
     use crate::report::tests::sample;
 
+    /// The first test of `report` that `pick` picks, to change.
+    fn the_test(report: &mut Report, pick: impl Fn(&Test) -> bool) -> &mut Test {
+        report
+            .tests
+            .iter_mut()
+            .find(|t| pick(t))
+            .expect("the sample has such a test")
+    }
+
     #[test]
     fn a_reason_on_several_lines_stays_inside_its_group() {
         let mut report = sample();
@@ -470,11 +479,7 @@ mod tests {
     fn a_markdown_summary_stays_within_what_github_takes() {
         let mut report = sample();
         // A failure whose message is a whole array, and thousands of tests skipped for one reason.
-        let failed = report
-            .tests
-            .iter_mut()
-            .find(|t| t.outcome == Outcome::Failed)
-            .unwrap();
+        let failed = the_test(&mut report, |t| t.outcome == Outcome::Failed);
         failed.reason = Some("left: [".to_string() + &"0.5, ".repeat(1 << 20) + "]");
         let skipped = report
             .tests
@@ -529,11 +534,7 @@ mod tests {
     #[test]
     fn a_message_of_several_lines_stays_under_its_test() {
         let mut report = sample();
-        let failed = report
-            .tests
-            .iter_mut()
-            .find(|t| t.outcome == Outcome::Failed)
-            .unwrap();
+        let failed = the_test(&mut report, |t| t.outcome == Outcome::Failed);
         failed.reason =
             Some("panicked: assertion `left == right` failed: broken\n  left: 2\n right: 3\n".into());
         failed.hint = Some("a Vec<u8> & more".into());
@@ -578,7 +579,7 @@ mod tests {
     #[test]
     fn a_test_that_passed_after_failing_is_flaky_not_clean() {
         let mut report = sample();
-        let saxpy = report.tests.iter_mut().find(|t| t.name == "saxpy").unwrap();
+        let saxpy = the_test(&mut report, |t| t.name == "saxpy");
         saxpy.earlier_failures = vec![
             "attempt 1: the process ended".to_string(),
             "attempt 2: panicked: broken\n  left: 2\n right: 3".to_string(),
@@ -603,7 +604,7 @@ mod tests {
         );
         assert_eq!(format_ms(0.0004), "400 ns");
         // One attempt, for the layouts checked below.
-        let saxpy = report.tests.iter_mut().find(|t| t.name == "saxpy").unwrap();
+        let saxpy = the_test(&mut report, |t| t.name == "saxpy");
         saxpy.earlier_failures.truncate(1);
         let markdown = render(&report, Format::Markdown);
         assert!(
@@ -611,7 +612,7 @@ mod tests {
             "{markdown}"
         );
         // A retry that ended skipped is no flaky pass, and its earlier failure is still shown.
-        let saxpy = report.tests.iter_mut().find(|t| t.name == "saxpy").unwrap();
+        let saxpy = the_test(&mut report, |t| t.name == "saxpy");
         saxpy.outcome = Outcome::Skipped;
         let text = render(&report, Format::Text);
         assert!(!text.contains("flaky"), "{text}");
@@ -640,11 +641,7 @@ mod tests {
     #[test]
     fn a_test_of_an_outcome_a_later_version_wrote_is_listed_as_a_failure_is() {
         let mut report = sample();
-        let fault = report
-            .tests
-            .iter_mut()
-            .find(|t| t.name == "kernel_fault")
-            .unwrap();
+        let fault = the_test(&mut report, |t| t.name == "kernel_fault");
         fault.outcome = Outcome::Other;
         fault.reason = Some("ran past its deadline".to_string());
         let text = render(&report, Format::Text);

@@ -127,8 +127,9 @@ pub(crate) fn escape_control(text: &str) -> String {
         .collect()
 }
 
-/// A control character, a bidirectional mark or override, or a line or paragraph separator.
-fn changes_what_text_shows(c: char) -> bool {
+/// A control character, a bidirectional mark or override, or a line or paragraph separator:
+/// what text from elsewhere must not bring to a terminal or a page as it is.
+pub fn changes_what_text_shows(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
