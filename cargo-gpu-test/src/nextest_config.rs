@@ -27,7 +27,7 @@ pub(crate) fn default_filter_may_narrow(args: &[OsString], cwd: &Path, env_profi
         .unwrap_or_else(|| "default".to_string());
     let texts: Vec<String> = config_files(&words, cwd)
         .iter()
-        .filter_map(|file| read_config(file))
+        .filter_map(|file| read_config(file, Owners::Anyone))
         .collect();
     gives_default_filter(&texts, &profile)
 }
@@ -35,17 +35,30 @@ pub(crate) fn default_filter_may_narrow(args: &[OsString], cwd: &Path, env_profi
 /// The most a configuration or manifest read here may hold: far more than any real one.
 const CONFIG_LIMIT: u64 = 4 << 20;
 
+/// Whose files [`read_config`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owners {
+    /// Anyone's: a configuration can only add filters and profiles to those of the files before
+    /// it (every profile's chain ends at `default`), so another user's can make `run` keep
+    /// nextest's "no tests to run", never hide a filter; and the workspace's own, or a
+    /// `--config-file`, may well belong to another user (a checkout mounted into a container
+    /// that runs as another uid, a CI administrator's file), and nextest reads it.
+    Anyone,
+    /// This user's or root's alone: a manifest above the workspace, which decides where the
+    /// search for configurations stops, and which another user may have put there.
+    TrustedOnly,
+}
+
 /// The text of the configuration (or manifest) at `path`, where one is there to read: a regular
-/// file of this user's or root's (the search goes above the workspace, where another user may
-/// have put a `.config` or `Cargo.toml` of their own), read without waiting on a FIFO and no
-/// more than [`CONFIG_LIMIT`]. One larger, or not UTF-8, reads as text that is not TOML, which
-/// counts as a filter (nextest would refuse it).
-fn read_config(path: &Path) -> Option<String> {
+/// file (of this user's or root's, where `owners` asks for that), read without waiting on a FIFO
+/// and no more than [`CONFIG_LIMIT`]. One larger, or not UTF-8, reads as text that is not TOML,
+/// which counts as a filter (nextest would refuse it).
+fn read_config(path: &Path, owners: Owners) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let (file, metadata) = crate::files::open_regular(path).ok()?;
     // SAFETY: getuid takes no arguments and cannot fail.
     let me = unsafe { libc::getuid() };
-    if metadata.uid() != 0 && metadata.uid() != me {
+    if owners == Owners::TrustedOnly && metadata.uid() != 0 && metadata.uid() != me {
         return None;
     }
     Some(match crate::files::read_at_most(file, CONFIG_LIMIT).ok()? {
@@ -93,7 +106,7 @@ fn workspace_configs(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for ancestor in dir.ancestors() {
         files.push(ancestor.join(".config/nextest.toml"));
-        let manifest = read_config(&ancestor.join("Cargo.toml")).unwrap_or_default();
+        let manifest = read_config(&ancestor.join("Cargo.toml"), Owners::TrustedOnly).unwrap_or_default();
         if manifest
             .parse::<toml::Table>()
             .is_ok_and(|manifest| manifest.contains_key("workspace"))
@@ -110,6 +123,20 @@ fn workspace_configs(dir: &Path) -> Vec<PathBuf> {
 struct ProfileSays {
     default_filter: bool,
     inherits: Option<String>,
+}
+
+/// Whether one of a profile's `[[profile.NAME.overrides]]` sets `default-filter` (nextest takes
+/// it on the platforms the override names): counted whatever the platform, since whether it
+/// matches this one is nextest's to judge, and a filter must never be taken for none.
+fn overrides_give_default_filter(profile: &toml::Table) -> bool {
+    match profile.get("overrides") {
+        Some(toml::Value::Array(overrides)) => overrides.iter().any(|entry| {
+            entry
+                .as_table()
+                .is_some_and(|entry| entry.contains_key("default-filter"))
+        }),
+        _ => false,
+    }
 }
 
 /// Whether the configurations `texts` give `profile` a `default-filter`, itself or through the
@@ -130,7 +157,8 @@ fn gives_default_filter(texts: &[String], profile: &str) -> bool {
                 continue;
             };
             let says = profiles.entry(name.clone()).or_default();
-            says.default_filter |= table.contains_key("default-filter");
+            says.default_filter |=
+                table.contains_key("default-filter") || overrides_give_default_filter(table);
             if let Some(parent) = table.get("inherits").and_then(toml::Value::as_str) {
                 says.inherits.get_or_insert_with(|| parent.to_string());
             }
@@ -151,7 +179,9 @@ fn gives_default_filter(texts: &[String], profile: &str) -> bool {
             None => break,
         };
     }
-    false
+    // Every chain nextest accepts ends at `default`; one that loops (in a file nextest may not
+    // even read, such as one above the workspace) must not hide the default's filter.
+    profiles.get("default").is_some_and(|says| says.default_filter)
 }
 
 #[cfg(test)]
@@ -197,6 +227,20 @@ mod tests {
                          [profile.default]\ndefault-filter = \"x\"\n\"\"\"\n";
         assert!(!says(in_string, "default"));
         assert!(!says(in_string, "ci"));
+        // A loop of `inherits` does not hide the default profile's filter.
+        let looped = "[profile.default]\ndefault-filter = \"x\"\n[profile.a]\ninherits = \"b\"\n\
+                      [profile.b]\ninherits = \"a\"\n";
+        assert!(says(looped, "a"));
+        // An override's per-platform default filter, whatever the platform.
+        let per_platform = "[[profile.default.overrides]]\nplatform = 'cfg(target_os = \"linux\")'\n\
+                            default-filter = 'test(/gpu/)'\n[[profile.ci.overrides]]\nfilter = 'test(x)'\nretries = 2\n";
+        assert!(says(per_platform, "default"));
+        assert!(says(per_platform, "ci"), "inherited from the default profile");
+        let other_override = "[[profile.ci.overrides]]\nplatform = 'cfg(windows)'\nretries = 1\n";
+        assert!(!says(other_override, "ci"), "an override that sets no filter");
+        let inline = "[profile.ci]\noverrides = [{ platform = 'x86_64-unknown-linux-gnu', default-filter = 'all()' }]\n";
+        assert!(says(inline, "ci"));
+        assert!(!says(inline, "default"));
         // What is not TOML (nextest refuses it): counted.
         assert!(says("[profile.nightly x]\ninherits = \"ci\"\n", "default"));
         // A profile inheriting from one another file defines.
@@ -268,14 +312,24 @@ mod tests {
             Ok(false),
             "a FIFO is no configuration, and is not waited on"
         );
-        assert_eq!(read_config(&root.join(".config")), None, "a directory");
+        assert_eq!(
+            read_config(&root.join(".config"), Owners::Anyone),
+            None,
+            "a directory"
+        );
         // Too large to be a configuration: not TOML, which counts as a filter.
         let large = root.join("large.toml");
         std::fs::write(&large, vec![b'#'; (CONFIG_LIMIT + 1) as usize]).unwrap();
-        assert!(gives_default_filter(&[read_config(&large).unwrap()], "default"));
+        assert!(gives_default_filter(
+            &[read_config(&large, Owners::Anyone).unwrap()],
+            "default"
+        ));
         let small = root.join("small.toml");
         std::fs::write(&small, "[profile.default]\n").unwrap();
-        assert_eq!(read_config(&small).as_deref(), Some("[profile.default]\n"));
+        assert_eq!(
+            read_config(&small, Owners::Anyone).as_deref(),
+            Some("[profile.default]\n")
+        );
         std::fs::remove_dir_all(&root).unwrap();
     }
 
@@ -330,6 +384,17 @@ mod tests {
             &root,
             None
         ));
+        // Another user's configuration is still read: a checkout mounted into a container that
+        // runs as another uid, or a CI administrator's --config-file. Only root can give a file
+        // away (CI runs the suite as root, where it is checked).
+        match std::os::unix::fs::chown(root.join("ci.toml"), Some(65534), Some(65534)) {
+            Ok(()) => assert!(default_filter_may_narrow(
+                &args("--config-file ci.toml"),
+                &root,
+                None
+            )),
+            Err(error) => eprintln!("not checked: a file of another user's cannot be made here ({error})"),
+        }
         std::fs::remove_dir_all(&root).unwrap();
     }
 }
