@@ -518,6 +518,45 @@ fn bad_settings_stop_before_any_test_runs() {
             run.stdout
         );
     }
+    // A path that is not UTF-8 read as text would name another file (U+FFFD for the byte), where
+    // `cargo gpu-test run` would not find the report: refused, the variable named once.
+    let machine = Machine::with_fake_driver();
+    let mut report = machine.dir().as_os_str().as_encoded_bytes().to_vec();
+    report.extend_from_slice(b"/r\xe9sultats/gpu.json");
+    let report = <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(report);
+    let run = Run::of(
+        machine
+            .command(fixture().test("gpu"))
+            .env("GPU_TEST_REPORT", &report)
+            .env("GPU_TEST_STRICT", "\u{fffd}"),
+    );
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    let message = format!(
+        "gpu-test: GPU_TEST_REPORT=\"{}/r\u{fffd}sultats/gpu.json\" is not valid: the value is not UTF-8 text",
+        machine.dir().display()
+    );
+    assert!(run.stderr.contains(&message), "{}", run.all());
+    assert_eq!(
+        run.stderr.matches("GPU_TEST_REPORT=").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("GPU_TEST_STRICT=\"\u{fffd}\" is not valid: accepted values are"),
+        "a value that is text, even U+FFFD itself, is read as text:\n{}",
+        run.stderr
+    );
+    assert!(
+        !machine.dir().join("r\u{fffd}sultats").exists(),
+        "nothing made at the other path"
+    );
+    assert!(
+        !run.stdout.contains("running"),
+        "no test may run:\n{}",
+        run.stdout
+    );
 }
 
 fn junit(path: &Path) -> String {

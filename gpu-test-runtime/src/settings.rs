@@ -165,13 +165,41 @@ pub(crate) fn settings() -> Result<&'static Settings, &'static [SettingError]> {
                 .map(|(k, _)| k.to_string_lossy().into_owned())
                 .filter(|k| k.starts_with("GPU_TEST_"))
                 .collect();
-            Settings::parse(
+            let not_text = not_text(|name| std::env::var_os(name));
+            let parsed = Settings::parse(
                 |name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()),
                 present.iter().map(String::as_str),
-            )
+            );
+            match parsed {
+                Ok(settings) if not_text.is_empty() => Ok(settings),
+                Ok(_) => Err(not_text),
+                Err(mut errors) => {
+                    errors.retain(|error| not_text.iter().all(|bytes| bytes.variable != error.variable));
+                    Err(not_text.into_iter().chain(errors).collect())
+                }
+            }
         })
         .as_ref()
         .map_err(Vec::as_slice)
+}
+
+/// An error for each gpu-test variable whose value (as `lookup` finds it) is not UTF-8 text: read
+/// as text, a path would name another file than the one given (and `cargo gpu-test run`, which
+/// keeps the bytes, would look for the report where no test wrote it).
+fn not_text(lookup: impl Fn(&str) -> Option<std::ffi::OsString>) -> Vec<SettingError> {
+    VARIABLES
+        .iter()
+        .filter_map(|&variable| {
+            let value = lookup(variable)?;
+            value.to_str().is_none().then(|| SettingError {
+                variable,
+                value: value.to_string_lossy().into_owned(),
+                accepted: "the value is not UTF-8 text (each byte that is not is shown as \u{fffd}); gpu-test \
+                           reads its variables as text: give it in UTF-8"
+                    .into(),
+            })
+        })
+        .collect()
 }
 
 /// How long the probe waits for the driver by default. Initialising the driver without
@@ -421,6 +449,22 @@ mod tests {
             |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()),
             vars.iter().map(|(k, _)| *k),
         )
+    }
+
+    #[test]
+    fn a_value_that_is_not_text_is_an_error_naming_its_variable() {
+        use std::os::unix::ffi::OsStringExt;
+        let errors = not_text(|name| match name {
+            "GPU_TEST_RUNTIME_DIR" => Some(std::ffi::OsString::from_vec(b"/run/g\xffpu".to_vec())),
+            "GPU_TEST_STRICT" => Some("1".into()),
+            _ => None,
+        });
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            ["GPU_TEST_RUNTIME_DIR=\"/run/g\u{fffd}pu\" is not valid: the value is not UTF-8 text (each byte that \
+              is not is shown as \u{fffd}); gpu-test reads its variables as text: give it in UTF-8"]
+        );
     }
 
     #[test]
