@@ -923,3 +923,25 @@ fn an_earlier_report_is_not_read_as_this_runs_and_filters_keep_nextests_status()
     );
     assert_eq!(run.code, Some(0), "every GPU test was skipped: {}", run.all());
 }
+
+#[test]
+fn a_report_is_read_without_holding_a_value_for_each_of_its_json_values() {
+    // A report (or a file that only looks like one) with a field gpu-test does not write, of
+    // eight million values: read into one `serde_json::Value` each, they took 256 MiB and more.
+    // The companion reads it with its data segment limited to 128 MiB.
+    let machine = Machine::without_driver();
+    let path = machine.dir().join("large.json");
+    let mut text = String::from("{\"run\": \"r\", \"tests\": [], \"more\": [");
+    text.push_str(&"0,".repeat(8 << 20));
+    text.push_str("0]}");
+    std::fs::write(&path, text).unwrap();
+    let run = Run::of(
+        machine
+            .command("sh")
+            .args(["-c", "ulimit -d 131072 && exec \"$0\" report \"$1\""])
+            .arg(installed().join("cargo-gpu-test"))
+            .arg(&path),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(run.stdout.contains("0 GPU tests"), "{}", run.all());
+}

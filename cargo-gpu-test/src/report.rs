@@ -221,42 +221,67 @@ pub fn load(path: &Path) -> Result<Report, String> {
 /// Parses a report's text. Control characters in its text other than line breaks and tabs (a
 /// report may come from another machine) are replaced, so that printing it cannot drive the
 /// terminal; so are the marks and overrides of bidirectional text, with which a name can read as
-/// another, and the line and paragraph separators.
+/// another, and the line and paragraph separators. They are replaced in the JSON text, before
+/// the one parse: a parse into a `serde_json::Value` to clean would hold every value of the file
+/// (also those of fields a report does not have) at tens of bytes each.
 pub fn parse(text: &str) -> Result<Report, String> {
     if text.trim_start().starts_with('<') {
         return Err("it is XML (a JUnit report)".to_string());
     }
-    // Read once as a report for errors that say where; then again with the text made safe.
-    serde_json::from_str::<Report>(text).map_err(|error| error.to_string())?;
-    let mut value: serde_json::Value = serde_json::from_str(text).map_err(|error| error.to_string())?;
-    without_control_characters(&mut value);
-    serde_json::from_value(value).map_err(|error| error.to_string())
+    serde_json::from_str::<Report>(&made_safe(text)).map_err(|error| error.to_string())
 }
 
-/// Replaces every control character but `\n` and `\t`, and every bidirectional mark or override
-/// and line or paragraph separator, in the strings (and keys) of `value` with U+FFFD: a failure's
-/// message keeps its lines.
-fn without_control_characters(value: &mut serde_json::Value) {
-    let unsafe_char =
-        |c: char| c != '\n' && c != '\t' && gpu_test_runtime::__companion::changes_what_text_shows(c);
-    let clean = |text: &str| -> String {
-        text.chars()
-            .map(|c| if unsafe_char(c) { '\u{fffd}' } else { c })
-            .collect()
-    };
-    match value {
-        serde_json::Value::String(text) if text.chars().any(unsafe_char) => *text = clean(text),
-        serde_json::Value::Array(items) => items.iter_mut().for_each(without_control_characters),
-        serde_json::Value::Object(fields) if fields.keys().any(|key| key.chars().any(unsafe_char)) => {
-            let taken = std::mem::take(fields);
-            for (key, mut field) in taken {
-                without_control_characters(&mut field);
-                fields.insert(clean(&key), field);
-            }
+/// Whether a character read from a report is replaced (see [`parse`]): a failure's message keeps
+/// its lines and tabs.
+fn is_unsafe(c: char) -> bool {
+    c != '\n' && c != '\t' && gpu_test_runtime::__companion::changes_what_text_shows(c)
+}
+
+/// The JSON `text` with every character [`is_unsafe`] in its strings (and keys) replaced with
+/// U+FFFD: one written as an escape (`\u001b`) by the escape `\ufffd`, one written as itself by
+/// itself. A control below space written as itself is left for the parse to refuse, as JSON
+/// does; a character replaced outside a string leaves the text as far from JSON as it was.
+fn made_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let mut made = String::new();
+    // How much of `text` is in `made`: nothing until a character is replaced.
+    let mut copied = 0;
+    let mut replace = |made: &mut String, range: std::ops::Range<usize>, with: &str| {
+        if made.is_empty() {
+            made.reserve(text.len());
         }
-        serde_json::Value::Object(fields) => fields.values_mut().for_each(without_control_characters),
-        _ => {}
+        made.push_str(&text[copied..range.start]);
+        made.push_str(with);
+        copied = range.end;
+    };
+    let mut in_string = false;
+    let mut chars = text.char_indices();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '"' => in_string = !in_string,
+            '\\' if in_string => {
+                // Only `\u` is followed by more than one character; a malformed escape is the
+                // parse's to refuse.
+                let escaped = chars.next().map(|(_, escaped)| escaped);
+                let digits = text
+                    .get(at + 2..at + 6)
+                    .filter(|digits| escaped == Some('u') && digits.bytes().all(|b| b.is_ascii_hexdigit()));
+                if let Some(digits) = digits {
+                    let named = u32::from_str_radix(digits, 16).ok().and_then(char::from_u32);
+                    if named.is_some_and(is_unsafe) {
+                        replace(&mut made, at..at + 6, "\\ufffd");
+                    }
+                    chars.nth(3);
+                }
+            }
+            c if c >= '\u{7f}' && is_unsafe(c) => replace(&mut made, at..at + c.len_utf8(), "\u{fffd}"),
+            _ => {}
+        }
     }
+    if copied == 0 {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    made.push_str(&text[copied..]);
+    std::borrow::Cow::Owned(made)
 }
 
 #[cfg(test)]
@@ -318,5 +343,32 @@ pub(crate) mod tests {
         .unwrap();
         assert_eq!(report.tests[0].name, "gpu_\u{fffd}tset\u{fffd}");
         assert_eq!(report.tests[0].reason.as_deref(), Some("a\u{fffd}b — é"));
+        // Written as themselves (JSON lets a string hold DEL, C1 controls and every mark), in
+        // keys too, and escaped in upper case; an escaped backslash before `u001b` is text.
+        let report = parse(
+            "{\"run\": \"r\u{7f}\u{9b}\", \"tests\": [{\"suite\": \"s\", \"name\": \"gpu_\u{202e}tset\u{2069}\", \
+             \"outcome\": \"skipped\", \"reason\": \"\\\\u001b \\u001B \\\"\\u2028\", \"x\u{202e}\": 1}]}",
+        )
+        .unwrap();
+        assert_eq!(report.run, "r\u{fffd}\u{fffd}");
+        assert_eq!(report.tests[0].name, "gpu_\u{fffd}tset\u{fffd}");
+        assert_eq!(
+            report.tests[0].reason.as_deref(),
+            Some("\\u001b \u{fffd} \"\u{fffd}")
+        );
+        // What is not JSON stays so: a control below space written as itself, a bad escape.
+        for text in [
+            "{\"run\": \"r\u{1b}\", \"tests\": []}",
+            "{\"run\": \"r\\u00\", \"tests\": []}",
+            "{\"run\": \"r\\u001\"}",
+            "{\"run\": \"r\\",
+            "\u{202e}{\"run\": \"r\", \"tests\": []}",
+        ] {
+            assert!(parse(text).is_err(), "{text:?}");
+        }
+        assert_eq!(
+            made_safe("{\"a\": \"é\"}"),
+            std::borrow::Cow::Borrowed("{\"a\": \"é\"}")
+        );
     }
 }
