@@ -1507,4 +1507,46 @@ fn each_device_trials_listed_by_nextest_exist_in_its_run_phase() {
         "{}",
         run.all()
     );
+    // The other way round: listed (strict, so to run) where no device was seen, under the test's
+    // own name, then run where two are: that trial exists, and fails.
+    let runtime = runtime.join("second");
+    let nextest = |machine: Machine, phase: &str| {
+        machine
+            .env("NEXTEST", "1")
+            .env("NEXTEST_RUN_ID", "5e1f-second-run")
+            .env("NEXTEST_BINARY_ID", "per-device::gpu")
+            .env("NEXTEST_TEST_PHASE", phase)
+            .env("GPU_TEST_RUNTIME_DIR", runtime.to_str().unwrap())
+            .env("GPU_TEST_STRICT", "1")
+    };
+    let none = nextest(Machine::without_driver(), "list");
+    let list = none.run("per-device", "gpu", &["--list", "--format", "terse"]);
+    assert!(listed(&list).contains("on_every_modern_gpu"), "{}", list.all());
+    let two = nextest(
+        Machine::with_fake_driver().devices("NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake A100|8.0|40GiB"),
+        "run",
+    );
+    let run = two.run(
+        "per-device",
+        "gpu",
+        &["--exact", "on_every_modern_gpu", "--nocapture"],
+    );
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert_eq!(outcome_of(&run, "on_every_modern_gpu"), "FAILED", "{}", run.all());
+    assert!(
+        run.all()
+            .contains("nextest listed this test when it saw no CUDA device, as one run; this process sees 2"),
+        "{}",
+        run.all()
+    );
+    // Whatever else nextest asks for that this binary does not have fails too.
+    let run = two.run("per-device", "gpu", &["--exact", "no_such_test", "--nocapture"]);
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.stderr.contains(
+            "gpu-test: nextest asked this process to run no_such_test, which this test binary does not have"
+        ),
+        "{}",
+        run.all()
+    );
 }

@@ -165,6 +165,22 @@ impl Decider {
         self.apply_policy(Err(Arc::new(reason)), listed_to_run)
     }
 
+    /// The decision for an `each_device` test asked for by its own name, as nextest's list phase
+    /// lists it where that process saw no device, in a process that sees `count` devices (and
+    /// names its runs `NAME::cudaN`, which nextest did not list and will not ask for).
+    pub(crate) fn decide_listed_without_devices(&self, count: usize, listed_to_run: Option<bool>) -> Decision {
+        let reason = SkipReason::new(
+            skip::SkipKind::TooFewDevices,
+            format!(
+                "nextest listed this test when it saw no CUDA device, as one run; this process sees {count}, \
+                 where it runs once per device, under names nextest did not list"
+            ),
+            "run the tests again, and check the driver and CUDA_VISIBLE_DEVICES: the devices the tests were \
+             listed with changed before they ran",
+        );
+        self.apply_policy(Err(Arc::new(reason)), listed_to_run)
+    }
+
     fn apply_policy(&self, checked: Checked, listed_to_run: Option<bool>) -> Decision {
         match checked {
             Ok(ordinals) => Decision::Run(ordinals),

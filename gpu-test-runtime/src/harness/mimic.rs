@@ -134,11 +134,33 @@ pub fn main() -> ! {
                 push(trial, def, &decide);
             }
             if !devices.is_empty() {
+                // nextest's list phase saw no device, and listed the test under its own name:
+                // that trial still exists here, and fails rather than matching nothing.
+                if asked.iter().any(|trial| **trial == name) {
+                    let decide =
+                        |trial: &str| session.decider.decide_listed_without_devices(devices.len(), listed_to_run(trial));
+                    push(name, def, &decide);
+                }
                 continue;
             }
         }
         let decide = |name: &str| session.decider.decide(&def.requirements, listed_to_run(name));
         push(name, def, &decide);
+    }
+
+    // nextest runs each test it listed by its exact name: a name this process has no trial for
+    // would match nothing, and the process would pass without running anything.
+    if phase == Phase::Run
+        && args.exact
+        && let Some(asked) = &args.filter
+        && !tests.iter().any(|test| &test.name == asked)
+    {
+        console::line(&format!(
+            "gpu-test: nextest asked this process to run {asked}, which this test binary does not have as a \
+             test now, though its list phase did: the test fails rather than passing without running; run \
+             the tests again"
+        ));
+        exit(true);
     }
 
     if args.list {
