@@ -211,6 +211,35 @@ fn a_panicking_body_releases_its_lease() {
     );
 }
 
+/// A body's panic payload whose own `Drop` panics fails its test, and the harness goes on: out
+/// of libtest-mimic's worker thread, that panic left the runner waiting for its result for ever.
+#[test]
+fn a_panic_payload_that_panics_as_it_drops_fails_its_test() {
+    let machine = Machine::with_fake_driver();
+    let run = execution_within_two_minutes(&machine, &["--ignored", "payload_", "--test-threads", "2"]);
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("test payload_panics_as_it_drops") && l.ends_with("FAILED")),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("test payload_b_after") && l.ends_with("ok")),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.all()
+            .contains("test panicked: a panic with a non-text payload"),
+        "{}",
+        run.all()
+    );
+}
+
 /// `holds_for_a_minute`, running in a process of its own.
 struct Holder {
     child: Child,
@@ -532,6 +561,36 @@ fn gpu_test_timeout_bounds_the_tests_without_a_timeout_of_their_own() {
             "gpu-test: stuck_a_in_the_driver did not finish within its timeout of 200ms: it was still"
         ),
         "{}",
+        run.all()
+    );
+}
+
+/// A body stuck in the driver while it holds stderr's lock (for lines of its own) is given up on
+/// at its timeout, and the test fails and the process ends: gpu-test's own lines, and its exit,
+/// no longer wait for that lock.
+#[test]
+fn a_body_stuck_while_it_holds_stderr_does_not_hang_the_process() {
+    let machine = Machine::with_fake_driver()
+        .env("FAKE_CUDA_HANG", "cuStreamSynchronize")
+        .env("FAKE_CUDA_EXIT_WAITS", "1");
+    let run = execution_within_two_minutes(
+        &machine,
+        &["--ignored", "--exact", "keeps_stderr_locked_in_the_driver"],
+    );
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(run.stderr.contains("progress: synchronising"), "{}", run.all());
+    assert!(
+        run.stdout.contains(
+            "gpu-test: keeps_stderr_locked_in_the_driver did not finish within its timeout of 200ms: it was still \
+             running its body"
+        ),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stderr
+            .contains("gpu-test: keeps_stderr_locked_in_the_driver ran on device 0"),
+        "gpu-test's own line after the timeout:\n{}",
         run.all()
     );
 }

@@ -11,7 +11,6 @@ use super::registry::{TestDef, device_trial};
 use super::{Session, Verdict, conclude, run_test, session};
 use crate::decide::Decision;
 use crate::decide::skip::SkipReason;
-use crate::util::format::panic_message;
 use crate::report::{console, github};
 use crate::run::faults;
 use crate::util::os::exit_now;
@@ -39,7 +38,7 @@ pub fn run_under_libtest(def: &'static TestDef) {
     match run_test(session, def, None, decision) {
         Verdict::Passed | Verdict::Skipped(_) => {}
         Verdict::Failed(message) => fail(message),
-        Verdict::Panicked(payload) => std::panic::resume_unwind(payload),
+        Verdict::Panicked(message) => std::panic::resume_unwind(Box::new(message)),
     }
 }
 
@@ -73,9 +72,7 @@ fn run_on_each_device(session: &Session, def: &'static TestDef) {
         match run_test(session, def, Some(&trial), decision) {
             Verdict::Passed | Verdict::Skipped(_) => {}
             Verdict::Failed(message) => failures.push(message),
-            Verdict::Panicked(payload) => {
-                failures.push(format!("gpu-test: {trial} panicked: {}", panic_message(&*payload)))
-            }
+            Verdict::Panicked(message) => failures.push(format!("gpu-test: {trial} panicked: {message}")),
         }
     }
     if !failures.is_empty() {

@@ -329,7 +329,7 @@ fn trial(session: &'static Session, def: &'static TestDef, name: String, decisio
         Verdict::Passed => Ok(Completion::Completed),
         Verdict::Skipped(reason) => Ok(Completion::ignored_with(&reason.reason)),
         Verdict::Failed(message) => Err(Failed::from(message)),
-        Verdict::Panicked(payload) => std::panic::resume_unwind(payload),
+        Verdict::Panicked(message) => std::panic::resume_unwind(Box::new(message)),
     })
 }
 

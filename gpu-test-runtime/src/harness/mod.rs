@@ -8,7 +8,6 @@ pub(crate) mod mimic;
 pub(crate) mod nextest;
 pub(crate) mod registry;
 
-use std::any::Any;
 use std::ffi::OsString;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -25,6 +24,7 @@ use crate::run::body::BodyFailure;
 use crate::run::{Watch, execute};
 use crate::settings::{Settings, settings};
 use crate::util::files::ensure_private_dir;
+use crate::util::format::into_panic_message;
 use registry::TestDef;
 
 /// What a test process knows once, before its first test.
@@ -292,8 +292,10 @@ pub(crate) enum Verdict {
     Skipped(Arc<SkipReason>),
     /// It failed: the message, starting with `gpu-test: <name>`.
     Failed(String),
-    /// The body panicked; the runner resumes the panic, whose message the hook already printed.
-    Panicked(Box<dyn Any + Send>),
+    /// The body panicked: the payload's text (the payload itself dropped, see
+    /// [`into_panic_message`]). The runner resumes the panic with it, whose message the hook
+    /// already printed.
+    Panicked(String),
 }
 
 /// `entry`, marked as one device's run of `def` when `def` is an `each_device` test.
@@ -354,7 +356,7 @@ pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&
             record(session, |o| o.ran(entry));
             let verdict = match execution.outcome {
                 Ok(()) => Verdict::Passed,
-                Err(BodyFailure::Panicked(payload)) => Verdict::Panicked(payload),
+                Err(BodyFailure::Panicked(payload)) => Verdict::Panicked(into_panic_message(payload)),
                 Err(failure) => Verdict::Failed(format!("gpu-test: {name} {}", failure.describe())),
             };
             (verdict, true)

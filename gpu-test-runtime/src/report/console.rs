@@ -2,7 +2,6 @@
 //! test that ran, a test waiting for its leases, warnings, and the summary of skips at the end.
 //! All of it goes to stderr, which libtest does not capture.
 
-use std::io::Write;
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ use crate::run::lease::{Waiting, leases};
 use crate::run::timing::Timing;
 use crate::settings::Settings;
 use crate::util::format::{escape_control, format_duration};
-use crate::util::stderr::write_stderr;
+use crate::util::stderr::{with_stderr, write_stderr};
 
 /// Prints one line of text as it is (a message that already says `gpu-test:`).
 pub(crate) fn line(text: &str) {
@@ -251,14 +250,15 @@ pub(crate) fn flush_skip_lines() {
         return;
     }
     // stderr's lock first, so that batches taken one after another are written in that order.
-    let mut stderr = std::io::stderr().lock();
-    let batch = SKIP_LINES.lock().unwrap_or_else(|p| p.into_inner()).take();
-    if let Some(batch) = batch
-        && !batch.text.is_empty()
-    {
-        let _ = stderr.write_all(batch.text.as_bytes());
-        let _ = stderr.flush();
-    }
+    with_stderr(|stderr| {
+        let batch = SKIP_LINES.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(batch) = batch
+            && !batch.text.is_empty()
+        {
+            let _ = stderr.write_all(batch.text.as_bytes());
+            let _ = stderr.flush();
+        }
+    });
 }
 
 #[cfg(test)]

@@ -58,6 +58,7 @@ static ABANDONED: AtomicBool = AtomicBool::new(false);
 /// (unless already, for an earlier one), and the process should end without exit handlers.
 pub(crate) fn abandon(devices: &[DeviceInfo], cause: Blocked) {
     ABANDONED.store(true, Ordering::SeqCst);
+    crate::util::stderr::write_past_the_lock();
     for device in devices {
         block(device, cause.clone());
     }

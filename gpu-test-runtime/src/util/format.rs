@@ -142,6 +142,18 @@ pub fn changes_what_text_shows(c: char) -> bool {
         )
 }
 
+/// The text of a panic payload, which is then dropped where a panic out of its `Drop` (code of
+/// the test's own, for a payload of `panic_any`) stops there: out of a test's thread, it would
+/// end that thread without its result, which libtest-mimic's runner then waits for without end.
+pub(crate) fn into_panic_message(payload: Box<dyn Any + Send>) -> String {
+    let message = panic_message(&*payload);
+    if let Err(again) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload))) {
+        // Its drop could panic too.
+        std::mem::forget(again);
+    }
+    message
+}
+
 /// The text of a panic payload.
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(text) = payload.downcast_ref::<&str>() {

@@ -66,13 +66,20 @@ pub(crate) fn at_exit(callback: extern "C" fn()) -> bool {
 
 /// Ends the process now with `code`, without running further exit handlers: the one way to set
 /// the exit status from inside an `atexit` handler (calling `exit` there is undefined behaviour).
-/// Standard output and error are flushed first.
+/// Standard output is flushed first (std keeps no buffer for standard error, and flushing it
+/// would take its lock, which a thread left running may hold).
 pub(crate) fn exit_now(code: i32) -> ! {
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
     // SAFETY: _exit ends the process; it takes no pointers.
     unsafe { libc::_exit(code) }
+}
+
+/// Writes what of `bytes` one `write` to file descriptor 2 takes, without std's lock on stderr.
+pub(crate) fn write_to_stderr_descriptor(bytes: &[u8]) -> std::io::Result<usize> {
+    // SAFETY: the pointer and length are those of `bytes`; a closed descriptor is an error.
+    let written = unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+    usize::try_from(written).map_err(|_| std::io::Error::last_os_error())
 }
 
 /// Sends SIGKILL to the process group `group` (a child started in a group of its own).
