@@ -435,6 +435,37 @@ fn devices_that_cannot_be_used_are_findings() {
         "error",
         "device 0 NVIDIA A100 is in compute mode Prohibited"
     ));
+    // The fix names the GPU as nvidia-smi knows it, not by CUDA's ordinal: with the second GPU
+    // the one visible, `nvidia-smi -i 0` would change the first.
+    let two = Machine::with_fake_driver()
+        .devices("NVIDIA H100|9.0|80GiB;NVIDIA A100|8.0|40GiB|2;NVIDIA L4|8.9|24GiB|3")
+        .env("CUDA_VISIBLE_DEVICES", "1,2");
+    let json = two.doctor(&["--json"]).json();
+    let hints: Vec<&str> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|finding| finding["hint"].as_str())
+        .collect();
+    for (finding, fix) in [
+        (
+            "Prohibited",
+            "allow processes on it again, as root: `nvidia-smi -i GPU-fa4e0000-0000-0000-0000-000000000001 -c DEFAULT`",
+        ),
+        (
+            "Exclusive_Process",
+            "to share it, as root: `nvidia-smi -i GPU-fa4e0000-0000-0000-0000-000000000002 -c DEFAULT`",
+        ),
+    ] {
+        assert!(hints.iter().any(|hint| hint.contains(fix)), "{finding}: {json:#}");
+    }
+    let run = two.run("harness-basic", "gpu", &["--exact", "two_devices"]);
+    assert!(
+        run.all()
+            .contains("to run them: allow processes on it again, as root: `nvidia-smi -i GPU-fa4e0000-0000-0000-0000-000000000001"),
+        "{}",
+        run.all()
+    );
 
     let run = Machine::with_fake_driver()
         .env("FAKE_CUDA_FAIL", "cuDevicePrimaryCtxRetain=2")

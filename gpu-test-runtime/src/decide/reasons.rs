@@ -764,8 +764,8 @@ pub(crate) fn compute_mode_prohibited(device: &DeviceInfo) -> (&'static str, Str
     (
         "is in compute mode Prohibited, so no process may use it",
         format!(
-            "allow processes on it again with `nvidia-smi -i {} -c DEFAULT`",
-            device.ordinal
+            "allow processes on it again, as root: `nvidia-smi -i {} -c DEFAULT`",
+            device.nvidia_smi_id()
         ),
     )
 }

@@ -355,7 +355,11 @@ impl<'p> Diagnosis<'p> {
                     "{} is in compute mode Exclusive_Process: one process at a time",
                     device.label()
                 ),
-                "tests in parallel processes (nextest) wait for each other or fail; set `nvidia-smi -c DEFAULT` to share it",
+                &format!(
+                    "tests in parallel processes (nextest) wait for each other or fail; to share it, as root: \
+                     `nvidia-smi -i {} -c DEFAULT`",
+                    device.nvidia_smi_id()
+                ),
             ),
             _ => {}
         }

@@ -238,6 +238,18 @@ impl DeviceInfo {
         format!("device {} {}", self.ordinal, self.name)
     }
 
+    /// How `nvidia-smi -i` names this GPU, for a command in a hint: its `GPU-` UUID, else its PCI
+    /// bus id (a MIG instance's UUID names no GPU there), else a placeholder that says where to
+    /// find one. Never the CUDA ordinal: nvidia-smi numbers every GPU, in PCI order, where CUDA
+    /// numbers those `CUDA_VISIBLE_DEVICES` leaves, fastest first by default.
+    pub(crate) fn nvidia_smi_id(&self) -> String {
+        match (&self.uuid, &self.pci_bus_id) {
+            (Some(uuid), _) if uuid.starts_with("GPU-") => uuid.clone(),
+            (_, Some(bus)) => bus.clone(),
+            _ => "<its UUID in `nvidia-smi -L`>".to_string(),
+        }
+    }
+
     /// A stable key for this physical device (or MIG instance): the UUID, else the PCI bus id,
     /// else the ordinal. The UUID's `GPU-` or `MIG-` is left out: it says only how
     /// `CUDA_VISIBLE_DEVICES` chose a MIG instance, and runs that chose one differently must
