@@ -565,6 +565,28 @@ fn two_devices_without_a_device_order_get_an_info() {
         .json();
     assert_eq!(json["usable_devices"], 2);
     assert!(has_finding(&json, "info", "CUDA_DEVICE_ORDER is unset"));
+    // Empty is unset; a value CUDA does not document is a warning; PCI_BUS_ID is neither.
+    let two = || Machine::with_fake_driver().devices("NVIDIA H100|9.0|80GiB;NVIDIA L4|8.9|24GiB");
+    let json = two().env("CUDA_DEVICE_ORDER", "").doctor(&["--json"]).json();
+    assert!(
+        has_finding(&json, "info", "CUDA_DEVICE_ORDER is unset"),
+        "{json:#}"
+    );
+    let json = two()
+        .env("CUDA_DEVICE_ORDER", "pci_bus_id")
+        .doctor(&["--json"])
+        .json();
+    assert_finding(
+        &json,
+        "warning",
+        "CUDA_DEVICE_ORDER=\"pci_bus_id\" is neither of the values CUDA documents (FASTEST_FIRST, PCI_BUS_ID)",
+    );
+    let json = two()
+        .env("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+        .doctor(&["--json"])
+        .json();
+    let findings = json["findings"].to_string();
+    assert!(!findings.contains("CUDA_DEVICE_ORDER"), "{json:#}");
 }
 
 #[test]

@@ -309,12 +309,23 @@ impl<'p> Diagnosis<'p> {
                 );
             }
         }
-        if probe.devices.len() > 1 && probe.environment.cuda_device_order.is_none() {
-            add(
+        // Empty is unset, as for every variable.
+        match probe.environment.cuda_device_order.as_deref().filter(|order| !order.is_empty()) {
+            None if probe.devices.len() > 1 => add(
                 Severity::Info,
                 "CUDA_DEVICE_ORDER is unset: CUDA numbers devices fastest first, which can differ from nvidia-smi's PCI order".to_string(),
                 "set CUDA_DEVICE_ORDER=PCI_BUS_ID so that CUDA and nvidia-smi number devices alike",
-            );
+            ),
+            Some(order) if order != "PCI_BUS_ID" && order != "FASTEST_FIRST" => add(
+                Severity::Warning,
+                format!(
+                    "CUDA_DEVICE_ORDER=\"{}\" is neither of the values CUDA documents (FASTEST_FIRST, PCI_BUS_ID): \
+                     the driver need not number devices in PCI order",
+                    escape_control(order)
+                ),
+                "set CUDA_DEVICE_ORDER=PCI_BUS_ID (in capitals) for nvidia-smi's order, or unset it",
+            ),
+            _ => {}
         }
         for (device, context) in probe.devices.iter().zip(&self.contexts) {
             self.device_findings(device, context, &mut add);
