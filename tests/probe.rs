@@ -664,7 +664,7 @@ fn the_doctor_rejects_unknown_arguments() {
 /// skip reason and the doctor alike.
 #[test]
 fn containers_and_wsl_explain_a_missing_driver() {
-    let cases: [(Machine, &str, &str); 6] = [
+    let cases: [(Machine, &str, &str); 8] = [
         (
             Machine::without_driver().file(".dockerenv", ""),
             "this is a container (Docker (/.dockerenv)) started without GPU access: it has no /dev/nvidia* device files",
@@ -704,6 +704,16 @@ fn containers_and_wsl_explain_a_missing_driver() {
             "this is WSL2, where libcuda comes from the Windows NVIDIA driver (/usr/lib/wsl/lib/libcuda.so.1), and it \
              is not there",
             "install or update the NVIDIA driver on Windows",
+        ),
+        (
+            Machine::without_driver().file("proc/sys/kernel/osrelease", "4.4.0-19041-Microsoft\n"),
+            "this is WSL 1, which has no GPU support: CUDA runs only in WSL 2",
+            "wsl --set-version <name> 2",
+        ),
+        (
+            Machine::without_driver().file("var/run/secrets/kubernetes.io/serviceaccount/token", ""),
+            "this is a container (a Kubernetes pod (/var/run/secrets/kubernetes.io)) started without GPU access",
+            "request `nvidia.com/gpu`",
         ),
         (
             Machine::without_driver()

@@ -329,6 +329,14 @@ pub(crate) fn mig_without_instances(probe: &Probe) -> Option<(String, String)> {
 /// Why a container or WSL2 has no driver library, and the fix, when the process runs in one.
 pub(crate) fn missing_on_this_platform(probe: &Probe) -> Option<(String, String)> {
     let platform = probe.platform();
+    if platform.wsl1 {
+        return Some((
+            "this is WSL 1, which has no GPU support: CUDA runs only in WSL 2".to_string(),
+            "convert the distribution to WSL 2 (in Windows: `wsl -l -v` lists them, `wsl --set-version <name> 2`), \
+             with the NVIDIA driver installed on Windows"
+                .to_string(),
+        ));
+    }
     if platform.wsl {
         let wsl_lib = format!("/{WSL_LIB_DIR}");
         return Some(match &platform.wsl_libcuda {

@@ -175,6 +175,8 @@ pub(crate) struct Platform {
     pub container: Option<String>,
     /// Whether this is WSL2, where the Windows driver provides `libcuda`.
     pub wsl: bool,
+    /// Whether this is WSL 1, which has no GPU support at all (CUDA runs only in WSL 2).
+    pub wsl1: bool,
     /// `/usr/lib/wsl/lib/libcuda.so.1`, when it exists (WSL2's driver library).
     pub wsl_libcuda: Option<PathBuf>,
     /// The directory of [`MOUNTED_DRIVER_DIRS`] (GPU containers' and sandboxes' mount of the
@@ -189,6 +191,7 @@ impl Platform {
             (Some(container), true) => format!("{container}, on WSL2"),
             (Some(container), false) => container.clone(),
             (None, true) => "WSL2".to_string(),
+            (None, false) if self.wsl1 => "WSL 1 (no GPU support)".to_string(),
             (None, false) => "not a container, not WSL2".to_string(),
         }
     }
@@ -222,21 +225,33 @@ pub(crate) const WSL_LIB_DIR: &str = "usr/lib/wsl/lib";
 /// `/usr/local/nvidia/lib64`, and their CUDA images add it to `LD_LIBRARY_PATH`.
 pub(crate) const MOUNTED_DRIVER_DIRS: &[&str] = &["usr/local/nvidia/lib64"];
 
-/// Reads the platform under `root`: container markers (`/.dockerenv`, `/run/.containerenv`, the
-/// cgroup of process 1) and WSL2's kernel release and library directory.
+/// Where Kubernetes mounts a pod's service account: in every pod that does not turn it off, also
+/// where the cgroup of process 1 says nothing (cgroup v2 with a namespace of its own: `0::/`).
+const KUBERNETES_SECRETS: &str = "var/run/secrets/kubernetes.io";
+
+/// Reads the platform under `root`: container markers (`/.dockerenv`, `/run/.containerenv`, a
+/// Kubernetes service account, the cgroup of process 1) and WSL's kernel release and WSL2's
+/// library directory.
 pub(super) fn platform(root: &Path) -> Platform {
     let container = if root.join(".dockerenv").exists() {
         Some("Docker (/.dockerenv)".to_string())
     } else if root.join("run/.containerenv").exists() {
         Some("Podman (/run/.containerenv)".to_string())
+    } else if root.join(KUBERNETES_SECRETS).exists() {
+        Some(format!("a Kubernetes pod (/{KUBERNETES_SECRETS})"))
     } else {
         std::fs::read_to_string(root.join("proc/1/cgroup"))
             .ok()
             .and_then(|cgroup| container_in_cgroup(&cgroup))
             .map(|engine| format!("{engine} (/proc/1/cgroup)"))
     };
-    let release = std::fs::read_to_string(root.join("proc/sys/kernel/osrelease")).unwrap_or_default();
-    let wsl = release.to_ascii_lowercase().contains("microsoft") || root.join("dev/dxg").exists();
+    let release = std::fs::read_to_string(root.join("proc/sys/kernel/osrelease"))
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    // WSL2's kernels are `...-microsoft-standard[-WSL2]`; WSL 1 reports a `...-Microsoft` release
+    // of its own and has no /dev/dxg.
+    let wsl = root.join("dev/dxg").exists() || release.contains("microsoft-standard") || release.contains("wsl2");
+    let wsl1 = !wsl && release.contains("microsoft");
     let libcuda = root.join(WSL_LIB_DIR).join("libcuda.so.1");
     let mounted_driver_dir = MOUNTED_DRIVER_DIRS
         .iter()
@@ -245,6 +260,7 @@ pub(super) fn platform(root: &Path) -> Platform {
     Platform {
         container,
         wsl,
+        wsl1,
         wsl_libcuda: (wsl && libcuda.exists()).then_some(libcuda),
         mounted_driver_dir,
     }
@@ -332,13 +348,28 @@ mod tests {
         std::fs::create_dir_all(root.join("proc/1")).unwrap();
         std::fs::write(root.join("proc/1/cgroup"), "0::/kubepods/besteffort/pod1234\n").unwrap();
         assert_eq!(platform(&root).container.as_deref(), Some("a Kubernetes pod (/proc/1/cgroup)"));
+        // cgroup v2 in a namespace of its own says nothing; the pod's service account does.
+        std::fs::write(root.join("proc/1/cgroup"), "0::/\n").unwrap();
+        assert_eq!(platform(&root).container, None);
+        std::fs::create_dir_all(root.join(KUBERNETES_SECRETS).join("serviceaccount")).unwrap();
+        assert_eq!(
+            platform(&root).container.as_deref(),
+            Some("a Kubernetes pod (/var/run/secrets/kubernetes.io)")
+        );
         std::fs::write(root.join(".dockerenv"), "").unwrap();
         assert_eq!(platform(&root).container.as_deref(), Some("Docker (/.dockerenv)"));
 
         std::fs::create_dir_all(root.join("proc/sys/kernel")).unwrap();
         std::fs::write(root.join("proc/sys/kernel/osrelease"), "5.15.167.4-microsoft-standard-WSL2\n").unwrap();
         let wsl = platform(&root);
-        assert!(wsl.wsl && wsl.wsl_libcuda.is_none());
+        assert!(wsl.wsl && !wsl.wsl1 && wsl.wsl_libcuda.is_none());
+        // WSL 1: no GPU support, and not WSL2.
+        std::fs::write(root.join("proc/sys/kernel/osrelease"), "4.4.0-19041-Microsoft\n").unwrap();
+        let wsl1 = platform(&root);
+        assert!(!wsl1.wsl && wsl1.wsl1, "{wsl1:?}");
+        std::fs::write(root.join("proc/sys/kernel/osrelease"), "4.19.128-microsoft-standard\n").unwrap();
+        assert!(platform(&root).wsl);
+        std::fs::write(root.join("proc/sys/kernel/osrelease"), "5.15.167.4-microsoft-standard-WSL2\n").unwrap();
         std::fs::create_dir_all(root.join(WSL_LIB_DIR)).unwrap();
         std::fs::write(root.join(WSL_LIB_DIR).join("libcuda.so.1"), "").unwrap();
         assert!(platform(&root).wsl_libcuda.is_some());
