@@ -208,7 +208,8 @@ fn cuinit_failures_are_named_with_their_fix() {
         (
             34,
             r#"cuInit failed: CUDA_ERROR_STUB_LIBRARY (34) "CUDA driver is a stub library""#,
-            "remove the stubs directory from LD_LIBRARY_PATH",
+            // The fake driver's directory is on LD_LIBRARY_PATH: that is where it was found.
+            "/lib from LD_LIBRARY_PATH, so that the driver's libcuda.so.1 is found",
         ),
         (
             999,
@@ -599,6 +600,17 @@ fn stub_directories_on_the_library_path_are_a_warning() {
         &json,
         "warning",
         "LD_LIBRARY_PATH contains /usr/local/cuda/lib64/stubs",
+    );
+    // Only a directory named `stubs` is the toolkit's stubs, not one whose name has the word.
+    let machine = Machine::with_fake_driver();
+    let lib = machine.dir().join("lib");
+    let grpc = machine.dir().join("grpc-stubs");
+    std::fs::create_dir_all(&grpc).unwrap();
+    let path = format!("{}:{}", lib.display(), grpc.display());
+    let json = Machine::doctor(&machine.env("LD_LIBRARY_PATH", &path), &["--json"]).json();
+    assert!(
+        !finding_texts(&json).join("\n").contains("link-time stubs"),
+        "{json:#}"
     );
 }
 

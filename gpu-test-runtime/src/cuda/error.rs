@@ -90,7 +90,8 @@ impl CudaError {
             }
             34 => {
                 "the loaded libcuda is the CUDA toolkit's stub (from .../lib64/stubs), which only exists for linking: \
-                   remove the stubs directory from LD_LIBRARY_PATH so the driver's libcuda.so.1 is found"
+                   take it off the loader's path (LD_LIBRARY_PATH, /etc/ld.so.conf, a copy among the system's \
+                   libraries) so the driver's libcuda.so.1 is found"
             }
             46 => {
                 "the device is busy or in an exclusive compute mode used by another process: check `nvidia-smi` \

@@ -45,6 +45,26 @@ pub(crate) fn driver_problem(probe: &Probe) -> Option<SkipReason> {
         .hint()
         .unwrap_or("check that `nvidia-smi` lists the GPU and reports no error")
         .to_string();
+    if error.code == 34
+        && let Some(path) = &library.path
+    {
+        // The loaded file is known by its real path; the loader found it, or a link to it, under
+        // a driver library's name in one of these.
+        let holds_it = |dir: &Path| {
+            ["libcuda.so.1", "libcuda.so"]
+                .iter()
+                .any(|name| same_place(&dir.join(name), path))
+        };
+        let on_path = probe.environment.library_path_dirs().map(Path::new).find(|dir| holds_it(dir));
+        let found_by = match on_path {
+            Some(dir) => StubFoundBy::LibraryPath(dir.to_path_buf()),
+            None => match probe.ld_so_conf_dirs().iter().find(|dir| holds_it(dir)) {
+                Some(dir) => StubFoundBy::LdSoConf(dir.clone()),
+                None => StubFoundBy::PutThere,
+            },
+        };
+        hint = stub_library_fix(path, &found_by);
+    }
     if let Some(shadowed) = &driver.shadowed {
         reason.push_str(&format!(
             "; libcuda.so is {} but the driver's libcuda.so.1 is {}",
@@ -767,6 +787,39 @@ pub(crate) fn unreadable_device(error: &DeviceError) -> SkipReason {
 }
 
 
+/// Where the loader found a stub libcuda (the CUDA toolkit's, for linking only), or a link to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum StubFoundBy {
+    /// In this directory, which `LD_LIBRARY_PATH` names.
+    LibraryPath(PathBuf),
+    /// In this directory, which `/etc/ld.so.conf` names.
+    LdSoConf(PathBuf),
+    /// Elsewhere on the loader's path: a copy of it, or a link to it, put among the system's own
+    /// libraries.
+    PutThere,
+}
+
+/// The fix for the stub libcuda whose file is `path`, which loaded (CUDA_ERROR_STUB_LIBRARY), by
+/// where the loader found it.
+fn stub_library_fix(path: &Path, found_by: &StubFoundBy) -> String {
+    let shown = |path: &Path| escape_control(&path.display().to_string());
+    let why = "the loaded libcuda is the CUDA toolkit's stub, which only exists for linking";
+    let then = "so that the driver's libcuda.so.1 is found (install the NVIDIA driver where there is none)";
+    match found_by {
+        StubFoundBy::LibraryPath(dir) => format!("{why}: remove {} from LD_LIBRARY_PATH, {then}", shown(dir)),
+        StubFoundBy::LdSoConf(dir) => format!(
+            "{why}: remove {} from /etc/ld.so.conf (or the file in /etc/ld.so.conf.d that names it) and run \
+             `sudo ldconfig`, {then}",
+            shown(dir)
+        ),
+        StubFoundBy::PutThere => format!(
+            "{why} ({}): a copy of it, or a link to it, is among the system's libraries under a driver library's \
+             name (`ldconfig -p | grep libcuda` shows where); remove it and run `sudo ldconfig`, {then}",
+            shown(path)
+        ),
+    }
+}
+
 /// A device in compute mode Prohibited: what is wrong with it (after its label) and the fix.
 pub(crate) fn compute_mode_prohibited(device: &DeviceInfo) -> (&'static str, String) {
     (
@@ -781,6 +834,29 @@ pub(crate) fn compute_mode_prohibited(device: &DeviceInfo) -> (&'static str, Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stub_library_is_removed_from_where_the_loader_found_it() {
+        let stub = Path::new("/usr/local/cuda-13.0/targets/x86_64-linux/lib/stubs/libcuda.so");
+        let stubs = || stub.parent().unwrap().to_path_buf();
+        assert_eq!(
+            stub_library_fix(stub, &StubFoundBy::LibraryPath(stubs())),
+            "the loaded libcuda is the CUDA toolkit's stub, which only exists for linking: remove \
+             /usr/local/cuda-13.0/targets/x86_64-linux/lib/stubs from LD_LIBRARY_PATH, so that the driver's \
+             libcuda.so.1 is found (install the NVIDIA driver where there is none)"
+        );
+        assert!(
+            stub_library_fix(stub, &StubFoundBy::LdSoConf(stubs())).contains(
+                "remove /usr/local/cuda-13.0/targets/x86_64-linux/lib/stubs from /etc/ld.so.conf (or the file in \
+                 /etc/ld.so.conf.d that names it) and run `sudo ldconfig`"
+            )
+        );
+        assert!(stub_library_fix(stub, &StubFoundBy::PutThere).contains(
+            "stub, which only exists for linking (/usr/local/cuda-13.0/targets/x86_64-linux/lib/stubs/libcuda.so): \
+             a copy of it, or a link to it, is among the system's libraries under a driver library's name \
+             (`ldconfig -p | grep libcuda` shows where); remove it"
+        ));
+    }
 
     #[test]
     fn a_gpus_device_file_is_nvidia_and_a_number() {

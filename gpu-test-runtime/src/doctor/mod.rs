@@ -220,8 +220,9 @@ impl<'p> Diagnosis<'p> {
             );
         }
         for dir in probe.environment.library_path_dirs() {
+            let is_stubs = std::path::Path::new(dir).components().any(|part| part.as_os_str() == "stubs");
             let dir = &escape_control(dir);
-            if dir.contains("stubs") {
+            if is_stubs {
                 add(
                     Severity::Warning,
                     format!("LD_LIBRARY_PATH contains {dir}, the CUDA toolkit's link-time stubs"),

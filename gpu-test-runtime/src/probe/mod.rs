@@ -283,10 +283,12 @@ impl Probe {
     /// Whether `/etc/ld.so.conf` (or a file it includes) names `dir`, read when first asked: a
     /// library there that the loader did not find by name came after `ldconfig` last ran.
     pub(crate) fn ld_so_conf_lists(&self, dir: &Path) -> bool {
-        self.ld_so_conf
-            .get_or_init(|| system::ld_so_conf_dirs(&self.system_root))
-            .iter()
-            .any(|listed| files::same_place(listed, dir))
+        self.ld_so_conf_dirs().iter().any(|listed| files::same_place(listed, dir))
+    }
+
+    /// The directories `/etc/ld.so.conf` names (with its includes), read on first call.
+    pub(crate) fn ld_so_conf_dirs(&self) -> &[PathBuf] {
+        self.ld_so_conf.get_or_init(|| system::ld_so_conf_dirs(&self.system_root))
     }
 
     /// The GPUs in MIG mode (nvidia-smi's indices), asked of nvidia-smi when first needed: by a
