@@ -950,10 +950,50 @@ fn files_in_the_runtime_directory_are_private_and_never_followed_through_links()
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
 }
 
+/// The driver shows no device where `CUDA_VISIBLE_DEVICES` lists one twice: the reason names the
+/// repeat, not a missing GPU.
+#[test]
+fn one_gpu_listed_twice_hides_every_gpu_and_said_so() {
+    let machine = Machine::with_fake_driver()
+        .devices("NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake H100|9.0|80GiB")
+        .env("CUDA_VISIBLE_DEVICES", "0,1,0");
+    let run = harness(&machine, &["--exact", "round_trip"]);
+    run.assert_clean();
+    assert!(
+        run.stdout.contains(
+            "CUDA_VISIBLE_DEVICES=0,1,0 lists 0 twice, with which the driver shows no device at all"
+        ),
+        "{}",
+        run.all()
+    );
+    let json = machine.doctor(&["--json"]).json();
+    assert_finding(
+        &json,
+        "warning",
+        "lists 0 twice, with which the driver shows no device at all",
+    );
+    // Where the driver reads only an entry's leading number, the doctor says so.
+    let cut = Machine::with_fake_driver()
+        .devices("NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake H100|9.0|80GiB")
+        .env("CUDA_VISIBLE_DEVICES", "0;1");
+    let run = harness(&cut, &["--exact", "two_devices"]);
+    assert!(
+        run.stdout.contains(
+            "needs 2 CUDA devices, found 1 (CUDA_VISIBLE_DEVICES=\"0;1\" leaves at most 1 device visible: the \
+             driver reads an entry's leading number, so \"0;1\" is 0)"
+        ),
+        "{}",
+        run.all()
+    );
+    assert_finding(&cut.doctor(&["--json"]).json(), "warning", "so \"0;1\" is 0");
+}
+
+/// A driver that shows a GPU listed twice as two devices: gpu-test counts it once.
 #[test]
 fn one_gpu_listed_twice_is_one_gpu_and_said_so_at_once() {
     let machine = Machine::with_fake_driver()
         .devices("NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake H100|9.0|80GiB")
+        .env("FAKE_CUDA_SHOWS_REPEATS", "1")
         .env("CUDA_VISIBLE_DEVICES", "0,0");
     let run = harness(&machine, &["--exact", "two_devices"]);
     run.assert_clean();

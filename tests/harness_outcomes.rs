@@ -1346,7 +1346,7 @@ fn each_device_runs_once_per_qualifying_device() {
     assert_eq!(entry("on_every_modern_gpu::cuda1")["outcome"], "skipped");
 
     // Strict mode passes over a device the test does not suit where another device runs it, as
-    // `devices = 1` does; and a GPU listed twice runs once.
+    // `devices = 1` does; and a GPU listed twice runs once (where a driver shows it twice).
     let two_gpus = "NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake T4|7.5|16GiB";
     for (devices, visible, skipped) in [
         (
@@ -1363,7 +1363,8 @@ fn each_device_runs_once_per_qualifying_device() {
     ] {
         let mut strict = Machine::with_fake_driver()
             .devices(devices)
-            .env("GPU_TEST_STRICT", "1");
+            .env("GPU_TEST_STRICT", "1")
+            .env("FAKE_CUDA_SHOWS_REPEATS", "1");
         if let Some(visible) = visible {
             strict = strict.env("CUDA_VISIBLE_DEVICES", visible);
         }

@@ -236,19 +236,38 @@ impl<'p> Diagnosis<'p> {
                 );
             }
         }
+        let visible = probe.environment.visible_devices();
         if let VisibleDevices::Set {
             raw,
             duplicate: Some(entry),
             ..
-        } = probe.environment.visible_devices()
+        } = &visible
         {
+            let what = match probe.devices.len() {
+                0 => "with which the driver shows no device at all",
+                _ => "and one GPU cannot serve as two",
+            };
             add(
                 Severity::Warning,
-                format!("CUDA_VISIBLE_DEVICES={raw} lists {entry} twice, and one GPU cannot serve as two"),
+                format!("CUDA_VISIBLE_DEVICES={raw} lists {entry} twice, {what}"),
                 "list each device once (nvidia-smi -L lists them)",
             );
         }
-        if let VisibleDevices::Set { raw, invalid, .. } = probe.environment.visible_devices() {
+        if let VisibleDevices::Set {
+            raw,
+            cut_short: Some((entry, read)),
+            ..
+        } = &visible
+        {
+            add(
+                Severity::Warning,
+                format!(
+                    "CUDA_VISIBLE_DEVICES=\"{raw}\": the driver reads an entry's leading number, so \"{entry}\" is {read}"
+                ),
+                "separate devices with commas (such as 0,1), each a number or a UUID alone",
+            );
+        }
+        if let VisibleDevices::Set { raw, invalid, .. } = &visible {
             match (raw.trim().is_empty(), invalid) {
                 (true, _) => add(
                     Severity::Warning,
@@ -258,7 +277,8 @@ impl<'p> Diagnosis<'p> {
                 (false, Some(entry)) => add(
                     Severity::Warning,
                     format!(
-                        "CUDA_VISIBLE_DEVICES=\"{raw}\": \"{entry}\" is not a device index or UUID, so the driver ignores it and everything after it"
+                        "CUDA_VISIBLE_DEVICES=\"{raw}\": \"{entry}\" {}, so the driver ignores it and everything after it",
+                        visible.why_invalid()
                     ),
                     "use device indices or UUIDs such as 0,1 or GPU-... (nvidia-smi -L lists them)",
                 ),

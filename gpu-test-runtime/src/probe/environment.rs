@@ -148,8 +148,12 @@ fn is_toolchain_dir(dir: &str, exe_dirs: &[PathBuf]) -> bool {
     std::fs::canonicalize(dir).is_ok_and(|dir| exe_dirs.contains(&dir))
 }
 
-/// `CUDA_VISIBLE_DEVICES` as the driver reads it: a comma-separated list of device indices or
-/// UUIDs (`GPU-...`, `MIG-...`), read up to the first entry that is neither.
+/// `CUDA_VISIBLE_DEVICES` as the driver reads it, comma-separated entries, each trimmed: where the
+/// first entry is a UUID (`GPU-...`, `MIG-...`), UUIDs of that kind, up to the first entry that
+/// is not one; else device indices, each read from an entry's leading digits (`1gpu` is 1, as
+/// `strtoul` reads it), up to the first entry with none. An entry listed twice makes the driver
+/// show no device at all. (This is how the driver was observed to read it, which PyTorch's own
+/// reading of the variable follows.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum VisibleDevices {
     /// Not set: every device is visible.
@@ -158,12 +162,15 @@ pub(crate) enum VisibleDevices {
     Set {
         /// The variable's value as given.
         raw: String,
-        /// The entries the driver uses.
+        /// The entries the driver uses (an index as the number it reads), up to a duplicate.
         valid: Vec<String>,
         /// The first entry the driver cannot read; it and everything after it are ignored.
         invalid: Option<String>,
-        /// The first entry listed twice, if one is.
+        /// The first entry listed again, with which the driver shows no device.
         duplicate: Option<String>,
+        /// The first entry of which the driver reads only the leading number (`0;1`, `1gpu`),
+        /// and that number.
+        cut_short: Option<(String, String)>,
     },
 }
 
@@ -176,42 +183,83 @@ impl VisibleDevices {
         let mut valid: Vec<String> = Vec::new();
         let mut invalid = None;
         let mut duplicate = None;
+        let mut cut_short = None;
+        let uuids = ["GPU-", "MIG-"].into_iter().find(|kind| raw.trim_start().starts_with(kind));
         if !raw.trim().is_empty() {
             for entry in raw.split(',') {
                 let entry = entry.trim();
-                if is_device_entry(entry) {
-                    if duplicate.is_none() && valid.iter().any(|v| v == entry) {
-                        duplicate = Some(entry.to_string());
-                    }
-                    valid.push(entry.to_string());
-                } else {
-                    invalid = Some(entry.to_string());
+                let read = match uuids {
+                    Some(kind) => is_uuid_entry(entry, kind).then(|| entry.to_string()),
+                    None => leading_index(entry),
+                };
+                let Some(read) = read else {
+                    invalid = Some(escape_control(entry));
+                    break;
+                };
+                if valid.contains(&read) {
+                    duplicate = Some(read);
                     break;
                 }
+                if read != entry && cut_short.is_none() {
+                    cut_short = Some((escape_control(entry), read.clone()));
+                }
+                valid.push(read);
             }
         }
         VisibleDevices::Set {
             raw: escape_control(raw),
             valid,
-            invalid: invalid.map(|entry| escape_control(&entry)),
+            invalid,
             duplicate,
+            cut_short,
         }
     }
 
-    /// Whether the variable hides every device whatever the machine has: set but empty, or with
-    /// no entry the driver can read before the first it cannot.
+    /// Why the driver cannot read the entry `invalid` names (after its text): by the kind of list
+    /// the first entry makes it.
+    pub(crate) fn why_invalid(&self) -> String {
+        let uuids = match self {
+            VisibleDevices::Set { valid, .. } => {
+                valid.first().and_then(|first| ["GPU-", "MIG-"].into_iter().find(|kind| first.starts_with(kind)))
+            }
+            VisibleDevices::Unset => None,
+        };
+        match uuids {
+            Some(kind) => format!(
+                "is not a {kind}... UUID, as the first entry is (the driver reads a list of UUIDs or one of \
+                 indices, not both)"
+            ),
+            None => "is not a device index or UUID (GPU-..., MIG-...)".to_string(),
+        }
+    }
+
+    /// Whether the variable hides every device whatever the machine has: set but empty, with no
+    /// entry the driver can read before the first it cannot, or with an entry listed twice.
     pub(crate) fn hides_every_device(&self) -> bool {
-        matches!(self, VisibleDevices::Set { valid, .. } if valid.is_empty())
+        matches!(self, VisibleDevices::Set { valid, duplicate, .. } if valid.is_empty() || duplicate.is_some())
+    }
+
+    /// The entries the driver shows devices for, in order: none where one is listed twice.
+    #[cfg(test)]
+    fn shown(&self) -> &[String] {
+        match self {
+            VisibleDevices::Set { duplicate: Some(_), .. } | VisibleDevices::Unset => &[],
+            VisibleDevices::Set { valid, .. } => valid,
+        }
     }
 
     /// Whether the first entry, where the driver starts, is an index below `count` (so it names a
-    /// GPU of a machine with `count` of them); `false` for a UUID, which only the driver can match.
+    /// GPU of a machine with `count` of them) and the variable does not hide every device;
+    /// `false` for a UUID, which only the driver can match.
     pub(crate) fn first_within(&self, count: usize) -> bool {
         match self {
             VisibleDevices::Unset => true,
-            VisibleDevices::Set { valid, .. } => valid
-                .first()
-                .is_some_and(|entry| entry.parse::<usize>().is_ok_and(|index| index < count)),
+            VisibleDevices::Set { valid, duplicate, .. } => {
+                duplicate.is_none()
+                    && valid
+                        .first()
+                        .is_some_and(|entry| entry.parse::<usize>().is_ok_and(|index| index < count))
+            }
         }
     }
 
@@ -228,13 +276,19 @@ impl VisibleDevices {
             valid,
             invalid,
             duplicate,
+            cut_short,
         } = self
         else {
             return None;
         };
         if let Some(entry) = duplicate {
+            // A driver that shows the GPU twice still gives it once.
+            let what = match found {
+                0 => "with which the driver shows no device at all",
+                _ => "and one GPU cannot serve as two",
+            };
             return Some((
-                format!("CUDA_VISIBLE_DEVICES={raw} lists {entry} twice, and one GPU cannot serve as two"),
+                format!("CUDA_VISIBLE_DEVICES={raw} lists {entry} twice, {what}"),
                 format!("list {needed} different GPUs in CUDA_VISIBLE_DEVICES, each once, or unset it"),
             ));
         }
@@ -258,8 +312,9 @@ impl VisibleDevices {
             };
             return Some((
                 format!(
-                    "CUDA_VISIBLE_DEVICES=\"{raw}\" {visible}: {what} is not a device index or UUID \
-                     (GPU-..., MIG-...), and the driver ignores everything from the first invalid entry on"
+                    "CUDA_VISIBLE_DEVICES=\"{raw}\" {visible}: {what} {}, and the driver ignores everything from \
+                     the first invalid entry on",
+                    self.why_invalid()
                 ),
                 format!(
                     "correct or remove {what} in CUDA_VISIBLE_DEVICES (device indices or UUIDs such as 0,1 or \
@@ -305,6 +360,17 @@ impl VisibleDevices {
                 ),
             ));
         }
+        // An entry the driver reads only the start of: `0;1` is 0, not 0 and 1.
+        if let Some((entry, read)) = cut_short.as_ref().filter(|_| valid.len() < needed) {
+            return Some((
+                format!(
+                    "CUDA_VISIBLE_DEVICES=\"{raw}\" leaves at most {} visible: the driver reads an entry's leading \
+                     number, so \"{entry}\" is {read}",
+                    count_devices(valid.len())
+                ),
+                format!("separate devices with commas in CUDA_VISIBLE_DEVICES (such as 0,1), {needed} of them, or unset it"),
+            ));
+        }
         (valid.len() < needed).then(|| {
             (
                 format!("CUDA_VISIBLE_DEVICES={raw} hides the others"),
@@ -314,18 +380,34 @@ impl VisibleDevices {
     }
 }
 
-/// A device index (`0`, `12`) or a UUID or UUID prefix (`GPU-5f0c...`, `MIG-...`).
-fn is_device_entry(entry: &str) -> bool {
-    if !entry.is_empty() && entry.bytes().all(|b| b.is_ascii_digit()) {
-        return true;
+/// `1 device`, `2 devices`.
+fn count_devices(n: usize) -> String {
+    match n {
+        1 => "1 device".to_string(),
+        n => format!("{n} devices"),
     }
-    ["GPU-", "MIG-"].iter().any(|prefix| {
-        entry.strip_prefix(prefix).is_some_and(|rest| {
-            !rest.is_empty()
-                && rest
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'/')
-        })
+}
+
+/// The index the driver reads from `entry`: its leading digits, after an optional `+`, as
+/// `strtoul` reads them; `None` where it starts with none.
+fn leading_index(entry: &str) -> Option<String> {
+    let digits = entry.strip_prefix('+').unwrap_or(entry);
+    let end = digits.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(digits.len());
+    let digits = &digits[..end];
+    if digits.is_empty() {
+        return None;
+    }
+    // `007` is 7; a number past any index stays as written, and matches no device.
+    Some(digits.parse::<u64>().map_or_else(|_| digits.to_string(), |index| index.to_string()))
+}
+
+/// A UUID or UUID prefix of `kind` (`GPU-5f0c...`, `MIG-...`).
+fn is_uuid_entry(entry: &str, kind: &str) -> bool {
+    entry.strip_prefix(kind).is_some_and(|rest| {
+        !rest.is_empty()
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'/')
     })
 }
 
@@ -387,12 +469,26 @@ mod tests {
     fn visible_devices_read_like_the_driver() {
         assert_eq!(VisibleDevices::parse(None), VisibleDevices::Unset);
         assert_eq!(limit(Some("0,1")), Some(2));
-        assert_eq!(limit(Some("GPU-5f0c2a9d,1")), Some(2));
         assert_eq!(limit(Some("MIG-GPU-5f0c/1/0")), Some(1));
         assert_eq!(limit(Some("")), Some(0));
         assert_eq!(limit(Some("garbage")), Some(0));
         assert_eq!(limit(Some("-1")), Some(0));
         assert_eq!(limit(Some("0,x,1")), Some(1));
+        // A list of UUIDs or one of indices, not both.
+        assert_eq!(limit(Some("GPU-5f0c2a9d,1")), Some(1));
+        assert_eq!(limit(Some("1,GPU-5f0c2a9d")), Some(1));
+        assert_eq!(limit(Some(" GPU-5f0c2a9d , GPU-77")), Some(2));
+        // An index is an entry's leading digits.
+        let read = VisibleDevices::parse(Some(" 1gpu2, +02 ,0;1"));
+        assert_eq!(read.shown(), ["1", "2", "0"]);
+        let VisibleDevices::Set { cut_short, .. } = &read else { unreachable!() };
+        assert_eq!(cut_short, &Some(("1gpu2".to_string(), "1".to_string())));
+        // An entry listed twice hides every device.
+        let twice = VisibleDevices::parse(Some("0,1,0"));
+        assert!(twice.hides_every_device() && twice.shown().is_empty());
+        assert!(!twice.first_within(4));
+        assert!(VisibleDevices::parse(Some("GPU-aa,GPU-aa")).hides_every_device());
+        assert!(!VisibleDevices::parse(Some("0,1")).hides_every_device());
     }
 
     #[test]
@@ -422,21 +518,36 @@ mod tests {
         assert!(trailing.contains("lists 1, which matches no device"), "{trailing}");
         assert_eq!(VisibleDevices::Unset.explain_shortfall(4, 1), None);
         // Entries that match nothing: the first of them is named.
-        let absent = VisibleDevices::parse(Some("GPU-deadbeef,0")).explain_shortfall(1, 0).unwrap();
+        let absent = VisibleDevices::parse(Some("GPU-deadbeef,GPU-0a")).explain_shortfall(1, 0).unwrap();
         assert_eq!(
             absent,
-            "CUDA_VISIBLE_DEVICES=GPU-deadbeef,0 lists GPU-deadbeef, which matches no device (no GPU or MIG \
+            "CUDA_VISIBLE_DEVICES=GPU-deadbeef,GPU-0a lists GPU-deadbeef, which matches no device (no GPU or MIG \
              instance has that UUID), so the driver ignores it and every entry after it"
         );
         let two_instances = VisibleDevices::parse(Some("MIG-aa,MIG-bb")).explain_shortfall(2, 1).unwrap();
         assert!(two_instances.ends_with("lists 2 MIG instances, and CUDA shows a process only the first"), "{two_instances}");
         let beyond = VisibleDevices::parse(Some("0,7")).explain_shortfall(2, 1).unwrap();
         assert!(beyond.contains("lists 7, which matches no device (no GPU has that index), so the driver ignores it"), "{beyond}");
+        let twice = |found: usize| VisibleDevices::parse(Some("0,0")).explain_shortfall(2, found).unwrap();
         assert_eq!(
-            explain("0,0", 2).unwrap(),
+            twice(0),
+            "CUDA_VISIBLE_DEVICES=0,0 lists 0 twice, with which the driver shows no device at all"
+        );
+        assert_eq!(
+            twice(2),
             "CUDA_VISIBLE_DEVICES=0,0 lists 0 twice, and one GPU cannot serve as two"
         );
-        assert!(explain("0\n::error::x", 1).unwrap().contains("0\\n::error::x"));
+        assert_eq!(
+            explain("0;1", 2).unwrap(),
+            "CUDA_VISIBLE_DEVICES=\"0;1\" leaves at most 1 device visible: the driver reads an entry's leading \
+             number, so \"0;1\" is 0"
+        );
+        let mixed = explain("GPU-aa,1", 2).unwrap();
+        assert!(
+            mixed.contains("\"1\" is not a GPU-... UUID, as the first entry is (the driver reads a list of UUIDs or one of indices, not both)"),
+            "{mixed}"
+        );
+        assert!(explain("0\n::error::x", 2).unwrap().contains("0\\n::error::x"));
     }
 
     #[test]

@@ -17,13 +17,16 @@
 //! | `FAKE_CUDA_FREE` | what `cuMemGetInfo_v2` reports free (`100GiB`), whatever is allocated: a driver's answer that may not be right | none |
 //! | `FAKE_CUDA_KEPT_ON_FIRST_USE` | device memory (`2MiB`) the first stream-ordered allocation of the process makes the driver keep for good, as a real driver keeps what it sets up on first use | `0` |
 //! | `FAKE_CUDA_MEMORY_POOLS` | `1`: devices have stream-ordered memory pools, which keep what `cuMemFreeAsync` frees until `cuMemPoolTrimTo` | none |
+//! | `FAKE_CUDA_SHOWS_REPEATS` | `1`: a GPU `CUDA_VISIBLE_DEVICES` lists twice is shown twice, as a driver might (gpu-test tells them apart by UUID), rather than hiding every device | none |
 //! | `FAKE_NVML_RELEASE` | the driver release NVML's `nvmlSystemGetDriverVersion` gives; unset, `nvmlInit_v2` fails | none |
 //! | `FAKE_NVRTC_VERSION` | what `nvrtcVersion` reports | `12.8` |
 //! | `FAKE_NVRTC_BUILTINS` | `1`: compiling asks the loader for `libnvrtc-builtins.so.X.Y` by name, as NVRTC does, and fails with `NVRTC_ERROR_BUILTIN_OPERATION_FAILURE` without it | none |
 //!
-//! `CUDA_VISIBLE_DEVICES` is applied as the real driver applies it: indices or UUID prefixes,
-//! read up to the first entry that matches nothing; with no device left, `cuInit` returns 100.
-//! A `MIG-<uuid>` entry selects the device of that UUID as a MIG instance would be selected.
+//! `CUDA_VISIBLE_DEVICES` is applied as the real driver was observed to apply it: UUID prefixes
+//! of the first entry's kind (`GPU-`, `MIG-`), else indices read from each entry's leading digits
+//! (`1gpu` is 1), up to the first entry that is neither or matches nothing; an entry listed twice
+//! hides every device. With no device left, `cuInit` returns 100. A `MIG-<uuid>` entry selects
+//! the device of that UUID as a MIG instance would be selected.
 
 use std::path::PathBuf;
 
@@ -99,7 +102,12 @@ impl Config {
                 .map(|(i, device)| parse_device(device, i))
                 .collect::<Result<_, _>>()?,
         };
-        let devices = apply_visible_devices(&physical, lookup("CUDA_VISIBLE_DEVICES").as_deref());
+        let shows_repeats = lookup("FAKE_CUDA_SHOWS_REPEATS").as_deref() == Some("1");
+        let devices = apply_visible_devices(
+            &physical,
+            lookup("CUDA_VISIBLE_DEVICES").as_deref(),
+            shows_repeats,
+        );
         let failures = match lookup("FAKE_CUDA_FAIL") {
             None => Vec::new(),
             Some(spec) => spec
@@ -299,25 +307,39 @@ pub fn uuid_string(uuid: &[u8; 16]) -> String {
     )
 }
 
-/// The devices `CUDA_VISIBLE_DEVICES` leaves, in its order.
-fn apply_visible_devices(physical: &[Device], visible: Option<&str>) -> Vec<Device> {
+/// The devices `CUDA_VISIBLE_DEVICES` leaves, in its order (see the module's documentation);
+/// `shows_repeats`: a device listed twice is shown twice rather than hiding every device.
+fn apply_visible_devices(physical: &[Device], visible: Option<&str>, shows_repeats: bool) -> Vec<Device> {
     let Some(visible) = visible else {
         return physical.to_vec();
     };
-    let mut devices = Vec::new();
+    let kind = ["GPU-", "MIG-"]
+        .into_iter()
+        .find(|kind| visible.trim_start().starts_with(kind));
+    let mut devices: Vec<Device> = Vec::new();
     for entry in visible.split(',') {
         let entry = entry.trim();
-        let found = if !entry.is_empty() && entry.bytes().all(|b| b.is_ascii_digit()) {
-            entry.parse::<usize>().ok().and_then(|i| physical.get(i))
-        } else if (entry.starts_with("GPU-") || entry.starts_with("MIG-")) && entry.len() > 4 {
+        let found = match kind {
             // A MIG- entry names a MIG instance by its UUID: any fake device stands for one.
-            physical
+            Some(kind) if entry.starts_with(kind) && entry.len() > 4 => physical
                 .iter()
-                .find(|d| uuid_string(&d.uuid)[4..].starts_with(&entry[4..]))
-        } else {
-            None
+                .find(|d| uuid_string(&d.uuid)[4..].starts_with(&entry[4..])),
+            Some(_) => None,
+            None => {
+                let digits = entry.strip_prefix('+').unwrap_or(entry);
+                let end = digits
+                    .bytes()
+                    .position(|b| !b.is_ascii_digit())
+                    .unwrap_or(digits.len());
+                digits[..end].parse::<usize>().ok().and_then(|i| physical.get(i))
+            }
         };
         match found {
+            Some(device)
+                if devices.iter().any(|d| d.physical_index == device.physical_index) && !shows_repeats =>
+            {
+                return Vec::new();
+            }
             Some(device) => devices.push(device.clone()),
             None => break,
         }
@@ -375,6 +397,18 @@ mod tests {
         assert!(names("").is_empty());
         assert!(names("garbage").is_empty());
         assert_eq!(names("GPU-fa4e"), ["A"]);
+        // Leading digits, as strtoul reads them; a list of one kind; a repeat hides all.
+        assert_eq!(names("1gpu, 0;1"), ["B", "A"]);
+        assert_eq!(names("GPU-fa4e,1"), ["A"]);
+        assert_eq!(names("1,GPU-fa4e"), ["B"]);
+        assert!(names("0,1,0").is_empty());
+        let repeated = config(&[
+            ("FAKE_CUDA_DEVICES", two),
+            ("CUDA_VISIBLE_DEVICES", "0,0"),
+            ("FAKE_CUDA_SHOWS_REPEATS", "1"),
+        ])
+        .unwrap();
+        assert_eq!(repeated.devices.len(), 2);
     }
 
     #[test]
