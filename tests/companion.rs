@@ -208,6 +208,52 @@ fn a_body_that_exits_with_success_fails_the_run() {
     }
 }
 
+/// A failure the report has and the runner's status does not fails `run`: a body that ends its
+/// process with `_exit(0)`, past every exit handler (its runner sees a pass), and a stress
+/// iteration that failed, after which nextest exits 0 under `--no-fail-fast`.
+#[test]
+fn a_failure_only_the_report_has_fails_the_run() {
+    gpu_test_tests::require_nextest();
+    let fixture = Fixture::build("execution");
+    let machine = Machine::with_fake_driver();
+    for (args, named) in [
+        (
+            &[
+                "run",
+                "--run-ignored",
+                "only",
+                "-E",
+                "test(=ends_its_process_at_once_with_success)",
+            ][..],
+            "execution::execution ends_its_process_at_once_with_success",
+        ),
+        (
+            &[
+                "run",
+                "--no-fail-fast",
+                "--stress-count",
+                "2",
+                "--run-ignored",
+                "only",
+                "-E",
+                "test(=fails_the_first_iteration)",
+            ][..],
+            "execution::execution fails_the_first_iteration",
+        ),
+    ] {
+        let run = cargo_gpu_test(&machine, &fixture.dir, args);
+        assert_eq!(run.code, Some(100), "{args:?}: {}", run.all());
+        assert!(
+            run.all().contains(&format!(
+                "cargo gpu-test: the runner exited with status 0, but the run's report has 1 failed GPU test: {named}; \
+                 cargo gpu-test exits with 100"
+            )),
+            "{args:?}: {}",
+            run.all()
+        );
+    }
+}
+
 #[test]
 fn a_junit_report_variable_is_refused_with_the_way_out() {
     let fixture = Fixture::build("harness-basic");

@@ -871,6 +871,43 @@ fn no_attempt_of_a_test_is_lost_from_the_report() {
     );
 }
 
+/// Under nextest's `--stress-count`, a test that failed in one iteration is failed in the report,
+/// though a later iteration passed: nextest fails the run.
+#[test]
+fn a_stress_iteration_that_failed_fails_the_test_in_the_report() {
+    gpu_test_tests::require_nextest();
+    let fixture = Fixture::build("execution");
+    let (machine, report) = Machine::with_fake_driver().reporting_to("report.json");
+    let mut command = nextest_run(&machine, &fixture);
+    command.args([
+        "--no-fail-fast",
+        "--stress-count",
+        "2",
+        "--run-ignored",
+        "only",
+        "-E",
+        "test(=fails_the_first_iteration)",
+    ]);
+    let run = Run::of(&mut command);
+    // nextest 0.9.143 exits 0 after a failed iteration under --no-fail-fast (a later one passed);
+    // `cargo gpu-test run` fails such a run on the report's failure (tests/companion.rs).
+    assert!(matches!(run.code, Some(0 | 100)), "{}", run.all());
+    assert!(run.all().contains("1 failed"), "{}", run.all());
+    let json = gpu_test_tests::read_report(&report);
+    let entry = gpu_test_tests::report_entry(&json, "fails_the_first_iteration")
+        .unwrap_or_else(|| panic!("{json:#}"));
+    assert_eq!(entry["outcome"], "failed", "{entry:#}");
+    assert_eq!(entry["failed_iteration"], 0, "{entry:#}");
+    assert_eq!(json["summary"]["failed"], 1, "{json:#}");
+    assert!(
+        entry["earlier_failures"][0]
+            .as_str()
+            .unwrap()
+            .contains("the first iteration fails"),
+        "{entry:#}"
+    );
+}
+
 /// Under the default harness one nextest process runs every device of an `each_device` test:
 /// where the second device's run ends the process, the first's outcome is in the report already.
 #[test]

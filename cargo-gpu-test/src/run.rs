@@ -24,6 +24,12 @@ pub enum Runner {
 /// nextest's exit status when a run had no test to run (`NO_TESTS_RUN`).
 const NEXTEST_NO_TESTS: i32 = 4;
 
+/// nextest's exit status when a test failed (`TEST_RUN_FAILED`).
+const NEXTEST_TEST_FAILED: i32 = 100;
+
+/// `cargo test`'s exit status when a test failed.
+const CARGO_TEST_FAILED: i32 = 101;
+
 /// Where the run's JSON report goes: the user's `GPU_TEST_REPORT`, or a private temporary
 /// directory removed afterwards.
 #[derive(Debug)]
@@ -468,6 +474,34 @@ fn conclude(report: Option<&Report>, ran: Ran) -> i32 {
         }
         return ran.code;
     };
+    // A failure the runner's status leaves out (a body that ended its process with status 0; a
+    // stress iteration that failed, which nextest 0.9.143 exits 0 after under --no-fail-fast):
+    // the report has it, and the run fails.
+    let failed = report.ended(Outcome::Failed);
+    if ran.code == 0 && !failed.is_empty() {
+        const SHOWN: usize = 10;
+        let mut names: Vec<String> = failed
+            .iter()
+            .take(SHOWN)
+            .map(|test| format!("{} {}", test.suite, test.name))
+            .collect();
+        if failed.len() > SHOWN {
+            names.push(format!("and {} more", failed.len() - SHOWN));
+        }
+        let code = if ran.nextest {
+            NEXTEST_TEST_FAILED
+        } else {
+            CARGO_TEST_FAILED
+        };
+        say_line!(
+            "cargo gpu-test: the runner exited with status 0, but the run's report has {} failed GPU test{}: {}; \
+             cargo gpu-test exits with {code}, as for any failed test",
+            failed.len(),
+            if failed.len() == 1 { "" } else { "s" },
+            names.join(", ")
+        );
+        return code;
+    }
     if let Some(text) = skipped_text(report) {
         say!("\ncargo gpu-test: {text}");
         if ran.nextest && ran.filtered {
@@ -557,6 +591,26 @@ mod tests {
         // Without any GPU test, "no tests" stays an error.
         assert_eq!(conclude(None, ran(NEXTEST_NO_TESTS, false)), NEXTEST_NO_TESTS);
         assert_eq!(conclude(Some(&sample()), ran(100, false)), 100);
+    }
+
+    #[test]
+    fn a_failure_in_the_report_fails_a_run_the_runner_passed() {
+        let mut report = sample();
+        report.tests.retain(|t| t.outcome != Outcome::Failed);
+        assert_eq!(conclude(Some(&report), ran(0, false)), 0);
+        let mut failed = report.clone();
+        failed.tests[0].outcome = Outcome::Failed;
+        assert_eq!(conclude(Some(&failed), ran(0, false)), NEXTEST_TEST_FAILED);
+        let cargo_test = Ran {
+            nextest: false,
+            ..ran(0, false)
+        };
+        assert_eq!(conclude(Some(&failed), cargo_test), CARGO_TEST_FAILED);
+        // A status of the runner's own that is not 0 stands.
+        assert_eq!(
+            conclude(Some(&failed), ran(NEXTEST_TEST_FAILED, false)),
+            NEXTEST_TEST_FAILED
+        );
     }
 
     #[test]

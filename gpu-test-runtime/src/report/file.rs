@@ -64,6 +64,9 @@ struct JsonEntry<'a> {
     attempt: u32,
     /// How the earlier attempts failed: a test that passed after them is flaky.
     earlier_failures: &'a [String],
+    /// The first iteration of a stress run in which the test failed, which fails it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failed_iteration: Option<u32>,
 }
 
 /// A timed region in milliseconds, with the line the harness printed for it.
@@ -146,6 +149,7 @@ fn json_entry(entry: &Entry) -> String {
             .collect(),
         attempt: entry.attempt,
         earlier_failures: &entry.earlier_failures,
+        failed_iteration: entry.failed_iteration,
     };
     let pretty = serde_json::to_string_pretty(&json).unwrap_or_default();
     let mut text = String::with_capacity(pretty.len() + 256);
@@ -908,9 +912,35 @@ mod tests {
         second.outcome = Outcome::Passed;
         second.attempt_id = Some("run:gpu@a#s1-1".to_string());
         second.stress_iteration = Some(1);
-        merge(&mut stressed, suite("gpu"), vec![second]);
+        merge(&mut stressed, suite("gpu"), vec![second.clone()]);
         assert_eq!(earlier(&stressed).len(), 1, "{:?}", stressed.records[0]);
         assert!(earlier(&stressed)[0].starts_with("stress iteration 0, attempt 1: "));
+        // An iteration that failed fails the stress run, whatever later iterations do: also
+        // past a later iteration's provisional entry, replaced by its own outcome.
+        assert_eq!(stressed.records[0].outcome, Outcome::Failed, "{:?}", stressed.records[0]);
+        assert_eq!(stressed.count(Outcome::Failed), 1);
+        let entry = stressed.records[0].entry().unwrap();
+        assert_eq!(entry.failed_iteration, Some(0));
+        assert!(entry.message().starts_with("failed in stress iteration 0"), "{}", entry.message());
+        let mut provisional = failed.clone();
+        provisional.attempt_id = Some("run:gpu@a#s2-1".to_string());
+        provisional.stress_iteration = Some(2);
+        merge(&mut stressed, suite("gpu"), vec![provisional]);
+        let mut third = second.clone();
+        third.attempt_id = Some("run:gpu@a#s2-1".to_string());
+        third.stress_iteration = Some(2);
+        merge(&mut stressed, suite("gpu"), vec![third]);
+        assert_eq!(stressed.records[0].outcome, Outcome::Failed, "{:?}", stressed.records[0]);
+        // A retry within an iteration that passes is flaky, not failed.
+        let mut retried_in_one = failed.clone();
+        (retried_in_one.attempt_id, retried_in_one.stress_iteration) = (Some("run:gpu@a#s0-1".to_string()), Some(0));
+        let mut flaky = state_of(ReportFormat::Json, vec![(suite("gpu"), vec![retried_in_one])]);
+        let mut passed_retry = second.clone();
+        (passed_retry.attempt_id, passed_retry.stress_iteration, passed_retry.attempt) =
+            (Some("run:gpu@a#s0-2".to_string()), Some(0), 2);
+        merge(&mut flaky, suite("gpu"), vec![passed_retry]);
+        assert_eq!(flaky.records[0].outcome, Outcome::Passed);
+        assert_eq!(earlier(&flaky).len(), 1);
         // An attempt that ran names its devices: a retry may run on another GPU.
         let mut ran = failed.clone();
         ran.devices = vec![DeviceRecord {

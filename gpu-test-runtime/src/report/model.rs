@@ -91,6 +91,10 @@ pub(crate) struct Entry {
     /// How earlier attempts of this run failed: a test that then passed is flaky.
     #[serde(default)]
     pub earlier_failures: Vec<String>,
+    /// The first iteration of nextest's `--stress-count` in which the test failed (for good,
+    /// not only before a retry passed): the stress run fails, whatever later iterations do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_iteration: Option<u32>,
 }
 
 fn first_attempt() -> u32 {
@@ -162,6 +166,7 @@ impl Entry {
             attempt_id: None,
             stress_iteration: None,
             earlier_failures: Vec::new(),
+            failed_iteration: None,
         }
     }
 
@@ -310,6 +315,21 @@ impl Entry {
         }
         earlier.append(&mut self.earlier_failures);
         self.earlier_failures = earlier;
+        // A stress run fails where one of its iterations failed: a later iteration that passes
+        // (a retry within an iteration is another matter: flaky) does not make the test pass.
+        let failed_before = existing.failed_iteration.or(existing
+            .stress_iteration
+            .filter(|&iteration| existing.outcome == Outcome::Failed && Some(iteration) != self.stress_iteration));
+        if let Some(iteration) = failed_before
+            && self.outcome != Outcome::Failed
+        {
+            self.outcome = Outcome::Failed;
+            self.cause = Cause::Failure(format!(
+                "failed in stress iteration {iteration} (its failure is among the earlier ones), which fails the \
+                 stress run, though a later iteration ended otherwise"
+            ));
+        }
+        self.failed_iteration = self.failed_iteration.or(failed_before);
         self
     }
 }
