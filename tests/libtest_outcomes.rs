@@ -622,3 +622,31 @@ fn lints_allowed_on_a_test_function_hold_for_the_generated_test() {
         );
     }
 }
+
+/// Under the default harness, where no body runs (strict mode on a machine without a driver), the
+/// first GPU test that fails goes into the report at once: a plain test that then ends the process
+/// leaves a report of this run with that failure in it, not none.
+#[test]
+fn a_failure_without_a_body_is_in_the_report_before_the_process_can_end() {
+    let fixture = Fixture::build("libtest-basic");
+    let (machine, report) = Machine::without_driver()
+        .env("GPU_TEST_STRICT", "1")
+        .reporting_to("report.json");
+    let run = Run::of(machine.command(fixture.test("failing")).args([
+        "--ignored",
+        "--test-threads",
+        "1",
+        "--exact",
+        "panics",
+        "then_aborts_the_process",
+    ]));
+    // SIGABRT (6), which `abort` ends the process with.
+    assert_eq!(run.signal, Some(6), "{}", run.all());
+    let json = gpu_test_tests::read_report(&report);
+    let entry = gpu_test_tests::report_entry(&json, "panics").unwrap_or_else(|| panic!("{json:#}"));
+    assert_eq!(entry["outcome"], "failed", "{entry:#}");
+    assert!(
+        entry["reason"].as_str().unwrap().starts_with("no CUDA driver"),
+        "{entry:#}"
+    );
+}

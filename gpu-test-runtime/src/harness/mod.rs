@@ -86,7 +86,8 @@ fn record(session: &Session, update: impl FnOnce(&mut Outcomes)) {
 /// the test first calls the driver or waits for devices it has a choice of), and again once the body is done, with the
 /// test's own entry in its place: a crash loses neither the test it happened in (named as the one
 /// whose process ended) nor an earlier one of the process. Skips (and strict mode's failures of
-/// unmet tests) wait for the next body or the conclusion, except while another thread runs a body
+/// unmet tests, but for the process's first, which goes in at once) wait for the next body or the
+/// conclusion, except while another thread runs a body
 /// ([`RUNNING_TESTS`], from before it waits for its devices), which could end the process first,
 /// and under nextest's run phase, where every outcome goes in at once: a process there runs one
 /// test. A suite of thousands of skips with no body running thus writes its report once, not once
@@ -124,6 +125,10 @@ fn write_recorded(session: &Session, starting: Option<Entry>) {
 /// next body's provisional entry takes it in before that body can crash); and the process's exit
 /// names them where one ends it.
 static RUNNING_TESTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Whether a test of this process has failed without running its body (strict mode, or a test
+/// nextest listed to run whose requirements are now unmet): see [`run_test`].
+static FAILED_WITHOUT_A_BODY: AtomicBool = AtomicBool::new(false);
 
 /// Whether a body is running ([`RUNNING_TESTS`]).
 fn a_body_runs() -> bool {
@@ -310,7 +315,8 @@ fn per_device(def: &TestDef, mut entry: Entry) -> Entry {
 pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&str>, decision: Decision) -> Verdict {
     let suite = &session.suite;
     let name_of = || trial.map(str::to_string).unwrap_or_else(|| def.name());
-    let (verdict, ran_a_body) = match decision {
+    // Whether what was recorded goes into the report now (see below).
+    let (verdict, write_now) = match decision {
         Decision::Skip(reason) => {
             record(session, |o| {
                 o.skipped(&reason, def.location(), || {
@@ -323,7 +329,13 @@ pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&
             let name = name_of();
             let entry = per_device(def, Entry::unmet(suite, &name, Outcome::Failed, &reason).at(def.file, def.line));
             record(session, |o| o.ran(entry));
-            (Verdict::Failed(format!("gpu-test: {name} {message}")), false)
+            // The process's first such failure goes in at once, with what was recorded before it:
+            // a test that ends the process before the next write (a plain test that aborts) then
+            // leaves a report of this run with a failure in it, not no report or an earlier run's.
+            // Later ones wait, so that a suite failing in strict mode does not write its report
+            // once per test.
+            let first = !FAILED_WITHOUT_A_BODY.swap(true, Ordering::SeqCst);
+            (Verdict::Failed(format!("gpu-test: {name} {message}")), first)
         }
         Decision::Run(ordinals) => {
             let name = name_of();
@@ -362,11 +374,12 @@ pub(crate) fn run_test(session: &Session, def: &'static TestDef, trial: Option<&
             (verdict, true)
         }
     };
-    // A body's own outcome goes in at once, over its provisional one; a test decided without
-    // running waits for the next body or the end, except while a body runs (recorded first, then
+    // A body's own outcome goes in at once, over its provisional one, and so does the process's
+    // first failure without a body; a test decided without running waits for the next body or
+    // the end, except while a body runs (recorded first, then
     // looked for: a body that starts after the look takes this entry in with its own provisional
     // one) and under nextest's run phase.
-    if ran_a_body || a_body_runs() || skips_at_once(session.settings) {
+    if write_now || a_body_runs() || skips_at_once(session.settings) {
         write_recorded(session, None);
     }
     verdict
