@@ -282,6 +282,55 @@ impl Drop for Holder {
     }
 }
 
+/// Two runs by hand (test binaries started from two shells, no cargo or nextest) writing one
+/// report at the same time: the second fails, naming the first, rather than each starting the
+/// report anew over the other's entries.
+#[test]
+fn two_runs_by_hand_writing_one_report_at_once_fail_loudly() {
+    let (machine, report) = Machine::with_fake_driver()
+        .env("GPU_TEST_LEASE_TIMEOUT", "2s")
+        .reporting_to("report.json");
+    let fixture = Fixture::build("execution");
+    let binary = fixture.test("execution");
+    // Each from a shell of its own, which stays its parent: two runs.
+    let from_a_shell = |args: &[&str]| {
+        let mut command = machine.command("sh");
+        command
+            .args(["-c", "\"$0\" \"$@\"; status=$?; exit $status"])
+            .arg(binary)
+            .args(args);
+        command
+    };
+    let mut first = from_a_shell(&["--ignored", "--exact", "holds_for_a_minute"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(first.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("holding: holds_for_a_minute began") {
+        let read = stderr.read_line(&mut seen).unwrap();
+        assert!(read > 0, "the first run ended before holding the device:\n{seen}");
+    }
+    let second = Run::of(&mut from_a_shell(&["--ignored", "--exact", "quick"]));
+    let _ = first.kill();
+    let _ = first.wait();
+    assert_eq!(second.code, Some(101), "{}", second.all());
+    assert!(
+        second.all().contains("another test run (started by process")
+            && second
+                .all()
+                .contains("which is still running) is writing the same report"),
+        "{}",
+        second.all()
+    );
+    let json = gpu_test_tests::read_report(&report);
+    assert!(
+        gpu_test_tests::report_entry(&json, "holds_for_a_minute").is_some(),
+        "the first run's entry is kept: {json:#}"
+    );
+}
+
 #[test]
 fn a_killed_process_releases_its_lease() {
     let machine = Machine::with_fake_driver();

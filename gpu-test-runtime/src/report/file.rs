@@ -20,6 +20,7 @@ use super::store::{State, Unreadable, whose};
 use crate::probe::Probe;
 use crate::run::timing::Timing;
 use crate::settings::{ReportFormat, ReportTarget, Settings};
+use crate::util::process::process_start_time;
 use crate::util::files::{
     create_private_dirs, open_existing, open_lock_file, remove_stale_states, stable_hash, update_locked_then, write_atomically,
 };
@@ -554,8 +555,15 @@ fn record(
         .join("reports")
         .join(format!("{:016x}.json", stable_hash(&path.to_string_lossy())));
     let run = run_id(settings);
-    let owner = run_owner();
-    let owned = owner.is_some() || settings.nextest.run_id.is_some();
+    let owned = run_owner().is_some() || settings.nextest.run_id.is_some();
+    // A run no cargo or nextest owns (test binaries run by hand) is this process's while it
+    // writes: another such run from another shell, writing the same report at the same time,
+    // then sees a live process and fails, rather than each starting the report anew over the
+    // other's entries.
+    let owner = run_owner().or_else(|| {
+        let pid = std::process::id();
+        process_start_time(pid).map(|start| RunOwner { pid, start })
+    });
     // A state untouched for a day is kept while its run goes on: this one, or another whose
     // cargo or nextest still runs.
     let still_going = |text: &str| {
