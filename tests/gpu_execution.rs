@@ -630,7 +630,7 @@ fn a_body_stuck_while_it_holds_stderr_does_not_hang_the_process() {
     assert!(run.stderr.contains("progress: synchronising"), "{}", run.all());
     assert!(
         run.stdout.contains(
-            "gpu-test: keeps_stderr_locked_in_the_driver did not finish within its timeout of 200ms: it was still \
+            "gpu-test: keeps_stderr_locked_in_the_driver did not finish within its timeout of 2s: it was still \
              running its body"
         ),
         "{}",
@@ -640,6 +640,29 @@ fn a_body_stuck_while_it_holds_stderr_does_not_hang_the_process() {
         run.stderr
             .contains("gpu-test: keeps_stderr_locked_in_the_driver ran on device 0"),
         "gpu-test's own line after the timeout:\n{}",
+        run.all()
+    );
+    // Under the default harness without libtest's capture (--nocapture, as nextest runs a test),
+    // the test's failure is written past the lock too.
+    let run = Run::of(
+        machine
+            .command("timeout")
+            .args(["--kill-after=10", "120"])
+            .arg(Fixture::build("libtest-basic").test("failing"))
+            .args([
+                "--ignored",
+                "--exact",
+                "keeps_stderr_locked_in_the_driver",
+                "--nocapture",
+            ]),
+    );
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.stderr.contains(
+            "gpu-test: keeps_stderr_locked_in_the_driver did not finish within its timeout of 2s: it was still \
+             running its body"
+        ),
+        "{}",
         run.all()
     );
 }
@@ -931,7 +954,7 @@ fn a_stress_iteration_that_failed_fails_the_test_in_the_report() {
     command.args([
         "--no-fail-fast",
         "--stress-count",
-        "2",
+        "3",
         "--run-ignored",
         "only",
         "-E",
@@ -948,6 +971,12 @@ fn a_stress_iteration_that_failed_fails_the_test_in_the_report() {
     assert_eq!(entry["outcome"], "failed", "{entry:#}");
     assert_eq!(entry["failed_iteration"], 0, "{entry:#}");
     assert_eq!(json["summary"]["failed"], 1, "{json:#}");
+    // The one iteration that failed, not those that passed after it.
+    assert_eq!(
+        entry["earlier_failures"].as_array().unwrap().len(),
+        1,
+        "{entry:#}"
+    );
     assert!(
         entry["earlier_failures"][0]
             .as_str()

@@ -238,8 +238,8 @@ fn is_unsafe(c: char) -> bool {
 }
 
 /// The JSON `text` with every character [`is_unsafe`] in its strings (and keys) replaced with
-/// U+FFFD: one written as an escape (`\u001b`) by the escape `\ufffd`, one written as itself by
-/// itself. A control below space written as itself is left for the parse to refuse, as JSON
+/// U+FFFD: one written as an escape (`\u001b`, `\r`) by the escape `\ufffd`, one written as
+/// itself by itself. A control below space written as itself is left for the parse to refuse, as JSON
 /// does; a character replaced outside a string leaves the text as far from JSON as it was.
 fn made_safe(text: &str) -> std::borrow::Cow<'_, str> {
     let mut made = String::new();
@@ -260,8 +260,13 @@ fn made_safe(text: &str) -> std::borrow::Cow<'_, str> {
             '"' => in_string = !in_string,
             '\\' if in_string => {
                 // Only `\u` is followed by more than one character; a malformed escape is the
-                // parse's to refuse.
+                // parse's to refuse. Of the short escapes, `\b`, `\f` and `\r` are controls (as
+                // serde_json writes them): replaced too.
                 let escaped = chars.next().map(|(_, escaped)| escaped);
+                if matches!(escaped, Some('b' | 'f' | 'r')) {
+                    replace(&mut made, at..at + 2, "\\ufffd");
+                    continue;
+                }
                 let digits = text
                     .get(at + 2..at + 6)
                     .filter(|digits| escaped == Some('u') && digits.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -366,9 +371,23 @@ pub(crate) mod tests {
         ] {
             assert!(parse(text).is_err(), "{text:?}");
         }
+        // The short escapes of controls, as serde_json writes them: a carriage return would let a
+        // line overwrite another.
+        let report = parse(
+            "{\"run\": \"r\\b\\f\", \"tests\": [{\"suite\": \"s\", \"name\": \"gpu_x\\rgpu_ok ... ok\", \
+             \"outcome\": \"skipped\", \"reason\": \"a\\nb\\tc\\\\r\"}]}",
+        )
+        .unwrap();
+        assert_eq!(report.run, "r\u{fffd}\u{fffd}");
+        assert_eq!(report.tests[0].name, "gpu_x\u{fffd}gpu_ok ... ok");
         assert_eq!(
-            made_safe("{\"a\": \"é\"}"),
-            std::borrow::Cow::Borrowed("{\"a\": \"é\"}")
+            report.tests[0].reason.as_deref(),
+            Some("a\nb\tc\\r"),
+            "kept, and an escaped backslash"
         );
+        assert!(matches!(
+            made_safe("{\"a\": \"é\"}"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

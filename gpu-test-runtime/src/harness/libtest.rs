@@ -54,7 +54,14 @@ fn say_skipped(session: &Session, push_name: impl Fn(&mut String), reason: &Arc<
 /// without the panic hook, which would add a backtrace into gpu-test (`RUST_BACKTRACE=1`) for
 /// what is not a panic of the test's code.
 fn fail(message: String) -> ! {
-    eprintln!("{message}");
+    // Through libtest's capture, where it captures; once a test was given up on, past std's lock
+    // on stderr, which its thread may hold (`eprintln!` takes it without a capture: --nocapture,
+    // and nextest).
+    if crate::util::stderr::is_past_the_lock() {
+        crate::util::stderr::write_stderr(&format!("{message}\n"));
+    } else {
+        eprintln!("{message}");
+    }
     std::panic::resume_unwind(Box::new(message))
 }
 

@@ -200,7 +200,13 @@ impl VisibleDevices {
                     duplicate = Some(read);
                     break;
                 }
-                if read != entry && cut_short.is_none() {
+                // More after the number (`0;1`, not `007` or `+0`): the driver reads no further.
+                let after_the_number = uuids.is_none()
+                    && !entry
+                        .trim_start_matches('+')
+                        .trim_start_matches(|c: char| c.is_ascii_digit())
+                        .is_empty();
+                if after_the_number && cut_short.is_none() {
                     cut_short = Some((escape_control(entry), read.clone()));
                 }
                 valid.push(read);
@@ -483,6 +489,11 @@ mod tests {
         assert_eq!(read.shown(), ["1", "2", "0"]);
         let VisibleDevices::Set { cut_short, .. } = &read else { unreachable!() };
         assert_eq!(cut_short, &Some(("1gpu2".to_string(), "1".to_string())));
+        // A number written with a sign or leading zeros is read whole.
+        let whole = VisibleDevices::parse(Some("+0,007"));
+        assert_eq!(whole.shown(), ["0", "7"]);
+        let VisibleDevices::Set { cut_short, .. } = &whole else { unreachable!() };
+        assert_eq!(cut_short, &None);
         // An entry listed twice hides every device.
         let twice = VisibleDevices::parse(Some("0,1,0"));
         assert!(twice.hides_every_device() && twice.shown().is_empty());

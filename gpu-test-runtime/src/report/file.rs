@@ -939,6 +939,8 @@ mod tests {
         third.stress_iteration = Some(2);
         merge(&mut stressed, suite("gpu"), vec![third]);
         assert_eq!(stressed.records[0].outcome, Outcome::Failed, "{:?}", stressed.records[0]);
+        // Only the iteration that failed is an earlier failure: not the one that passed after it.
+        assert_eq!(earlier(&stressed).len(), 1, "{:?}", earlier(&stressed));
         // A retry within an iteration that passes is flaky, not failed.
         let mut retried_in_one = failed.clone();
         (retried_in_one.attempt_id, retried_in_one.stress_iteration) = (Some("run:gpu@a#s0-1".to_string()), Some(0));

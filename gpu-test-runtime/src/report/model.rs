@@ -95,6 +95,10 @@ pub(crate) struct Entry {
     /// not only before a retry passed): the stress run fails, whatever later iterations do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_iteration: Option<u32>,
+    /// Whether it is failed for `failed_iteration` alone, its own iteration having ended
+    /// otherwise: not a failure of its own for a later iteration's `earlier_failures`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failed_for_an_earlier_iteration: bool,
 }
 
 fn first_attempt() -> u32 {
@@ -167,6 +171,7 @@ impl Entry {
             stress_iteration: None,
             earlier_failures: Vec::new(),
             failed_iteration: None,
+            failed_for_an_earlier_iteration: false,
         }
     }
 
@@ -301,7 +306,7 @@ impl Entry {
             (Some(earlier), Some(this)) => earlier != this,
             _ => (existing.stress_iteration, existing.attempt) != (self.stress_iteration, self.attempt),
         };
-        if existing.outcome == Outcome::Failed && another_attempt {
+        if existing.outcome == Outcome::Failed && another_attempt && !existing.failed_for_an_earlier_iteration {
             let mut attempt = match existing.stress_iteration {
                 Some(iteration) => format!("stress iteration {iteration}, attempt {}", existing.attempt),
                 None => format!("attempt {}", existing.attempt),
@@ -324,6 +329,7 @@ impl Entry {
             && self.outcome != Outcome::Failed
         {
             self.outcome = Outcome::Failed;
+            self.failed_for_an_earlier_iteration = true;
             self.cause = Cause::Failure(format!(
                 "failed in stress iteration {iteration} (its failure is among the earlier ones), which fails the \
                  stress run, though a later iteration ended otherwise"

@@ -14,10 +14,15 @@ pub(crate) fn write_past_the_lock() {
     PAST_THE_LOCK.store(true, Ordering::SeqCst);
 }
 
+/// Whether gpu-test writes past std's lock on stderr now (see [`write_past_the_lock`]).
+pub(crate) fn is_past_the_lock() -> bool {
+    PAST_THE_LOCK.load(Ordering::SeqCst)
+}
+
 /// Runs `write` with stderr: std's, locked, or file descriptor 2 itself once
 /// [`write_past_the_lock`] was called.
 pub(crate) fn with_stderr<R>(write: impl FnOnce(&mut dyn Write) -> R) -> R {
-    if PAST_THE_LOCK.load(Ordering::SeqCst) {
+    if is_past_the_lock() {
         return write(&mut Descriptor2);
     }
     write(&mut std::io::stderr().lock())
