@@ -188,6 +188,7 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
         "the holders' log: [\"begin ",
         "the lease files: [\"",
         "the leaking process (exit status: 101) said:\n",
+        "CUDA_VISIBLE_DEVICES=0,0: the driver shows 0 device(s)",
     ] {
         assert!(tests.contains(said), "{said}\n{tests}");
     }
@@ -195,6 +196,7 @@ fn the_bundle_builds_within_its_limit_and_its_run_script_works_on_the_fake_drive
         "a_faulting_kernel_is_named_and_poisons_only_its_process",
         "a_second_process_waits_for_the_gpu_the_first_holds",
         "the_doctor_raises_no_false_alarm_and_agrees_with_nvidia_smi",
+        "cuda_visible_devices_is_read_as_the_driver_reads_it",
         "copies_between_two_devices",
         "every_gpu_round_trips_a_buffer::cuda0",
         "every_gpu_round_trips_a_buffer::cuda1",

@@ -62,6 +62,79 @@ fn the_doctor_raises_no_false_alarm_and_agrees_with_nvidia_smi(_gpu: &Gpu) -> Re
     Ok(())
 }
 
+/// `CUDA_VISIBLE_DEVICES` as gpu-test reads it (an index is an entry's leading digits, a list is
+/// of UUIDs or of indices, an entry listed twice shows no device): on this machine's driver, each
+/// value shows as many devices as that reading says, and the doctor says why. Each value is tried
+/// in a child process of this binary (the driver reads the variable once, as it starts), which
+/// prints the doctor's JSON.
+#[gpu_test]
+fn cuda_visible_devices_is_read_as_the_driver_reads_it(_gpu: &Gpu) -> Result<(), Box<dyn Error>> {
+    let uuid = probe().devices()[0].uuid.clone().ok_or("device 0 has no UUID")?;
+    let runtime = gpu_test_examples::scratch_dir("visible-devices");
+    let cases = [
+        (
+            "0,0".to_string(),
+            0,
+            Some("lists 0 twice, with which the driver shows no device at all"),
+        ),
+        (
+            format!("{uuid},{uuid}"),
+            0,
+            Some("twice, with which the driver shows no device at all"),
+        ),
+        (
+            "0;1".to_string(),
+            1,
+            Some("the driver reads an entry's leading number, so \"0;1\" is 0"),
+        ),
+        ("+0".to_string(), 1, None),
+        (
+            format!("{uuid},0"),
+            1,
+            Some("\"0\" is not a GPU-... UUID, as the first entry is"),
+        ),
+        (
+            format!("0,{uuid}"),
+            1,
+            Some("is a UUID where the first entry is an index"),
+        ),
+    ];
+    // Every value is tried and printed before any is judged: a real run's record then has them all.
+    let mut wrong = Vec::new();
+    for (value, shown, finding) in cases {
+        let output = gpu_test_examples::this_binary_again(&runtime, &value, &[])
+            .env(DOCTOR_JSON, "1")
+            .output()?;
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .map_err(|error| format!("CUDA_VISIBLE_DEVICES={value}: no doctor's JSON ({error})"))?;
+        let devices = json["devices"].as_array().map_or(0, Vec::len);
+        let texts: Vec<&str> = json["findings"]
+            .as_array()
+            .ok_or("the doctor's JSON has no findings")?
+            .iter()
+            .filter_map(|finding| finding["text"].as_str())
+            .collect();
+        // The evidence, for the record of a real run.
+        println!("CUDA_VISIBLE_DEVICES={value}: the driver shows {devices} device(s); the doctor: {texts:?}");
+        if devices != shown {
+            wrong.push(format!(
+                "CUDA_VISIBLE_DEVICES={value}: {devices} device(s), where gpu-test reads {shown}"
+            ));
+        }
+        if let Some(finding) = finding.filter(|finding| !texts.iter().any(|text| text.contains(finding))) {
+            wrong.push(format!(
+                "CUDA_VISIBLE_DEVICES={value}: no finding with {finding:?} in {texts:?}"
+            ));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&runtime);
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    Ok(())
+}
+
+/// Set in a child process of this binary: it prints the doctor's JSON and ends, running no test.
+const DOCTOR_JSON: &str = "EXAMPLES_DOCTOR_JSON";
+
 /// What `nvidia-smi ARGS` printed; an error when it could not run or failed.
 fn nvidia_smi(args: &[&str]) -> Result<String, Box<dyn Error>> {
     let output = Command::new("nvidia-smi")
@@ -79,5 +152,9 @@ fn nvidia_smi(args: &[&str]) -> Result<String, Box<dyn Error>> {
 }
 
 fn main() {
+    if std::env::var_os(DOCTOR_JSON).is_some() {
+        print!("{}", Diagnosis::new(probe()).to_json());
+        return;
+    }
     gpu_test_runtime::main()
 }

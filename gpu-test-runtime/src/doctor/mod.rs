@@ -282,6 +282,8 @@ impl<'p> Diagnosis<'p> {
                     ),
                     "use device indices or UUIDs such as 0,1 or GPU-... (nvidia-smi -L lists them)",
                 ),
+                // An entry listed twice: said above, and no device is shown to renumber.
+                (false, None) if visible.hides_every_device() => {}
                 // Entries that match no device (a UUID no GPU has, an index past the last): the
                 // driver stops at the first, though some devices are still shown.
                 (false, None) if !probe.devices.is_empty() => {

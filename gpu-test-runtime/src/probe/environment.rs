@@ -224,18 +224,20 @@ impl VisibleDevices {
     /// Why the driver cannot read the entry `invalid` names (after its text): by the kind of list
     /// the first entry makes it.
     pub(crate) fn why_invalid(&self) -> String {
-        let uuids = match self {
-            VisibleDevices::Set { valid, .. } => {
-                valid.first().and_then(|first| ["GPU-", "MIG-"].into_iter().find(|kind| first.starts_with(kind)))
-            }
-            VisibleDevices::Unset => None,
+        let is_uuid = |entry: &str| ["GPU-", "MIG-"].into_iter().find(|kind| entry.starts_with(kind));
+        let (first, invalid) = match self {
+            VisibleDevices::Set { valid, invalid, .. } => (valid.first(), invalid.as_deref()),
+            VisibleDevices::Unset => (None, None),
         };
-        match uuids {
-            Some(kind) => format!(
+        match (first.and_then(|first| is_uuid(first)), first, invalid.and_then(is_uuid)) {
+            (Some(kind), _, _) => format!(
                 "is not a {kind}... UUID, as the first entry is (the driver reads a list of UUIDs or one of \
                  indices, not both)"
             ),
-            None => "is not a device index or UUID (GPU-..., MIG-...)".to_string(),
+            (None, Some(_), Some(_)) => "is a UUID where the first entry is an index (the driver reads a list of \
+                                          UUIDs or one of indices, not both)"
+                .to_string(),
+            _ => "is not a device index or UUID (GPU-..., MIG-...)".to_string(),
         }
     }
 
@@ -552,6 +554,11 @@ mod tests {
             explain("0;1", 2).unwrap(),
             "CUDA_VISIBLE_DEVICES=\"0;1\" leaves at most 1 device visible: the driver reads an entry's leading \
              number, so \"0;1\" is 0"
+        );
+        let uuid_after = explain("0,GPU-aa", 2).unwrap();
+        assert!(
+            uuid_after.contains("\"GPU-aa\" is a UUID where the first entry is an index"),
+            "{uuid_after}"
         );
         let mixed = explain("GPU-aa,1", 2).unwrap();
         assert!(
