@@ -991,3 +991,49 @@ fn a_report_is_read_without_holding_a_value_for_each_of_its_json_values() {
     assert_eq!(run.code, Some(0), "{}", run.all());
     assert!(run.stdout.contains("0 GPU tests"), "{}", run.all());
 }
+
+/// A report from another machine cannot make a GitHub workflow command of `report`, `ledger` or
+/// `compare` output in a job's log: a line of a message that starts with `::`, or an older
+/// command's `##[` anywhere, is made inert.
+#[test]
+fn report_text_cannot_start_a_workflow_command() {
+    let machine = Machine::without_driver();
+    let sample =
+        std::fs::read_to_string(workspace_root().join("cargo-gpu-test/tests/data/report.json")).unwrap();
+    let forged = sample
+        .replace(
+            "left a CUDA error on device 0 NVIDIA H200: CUDA_ERROR_ILLEGAL_ADDRESS (700)",
+            "boom\\n  ::stop-commands::pwn\\n::error file=src/lib.rs,line=1::forged",
+        )
+        .replace(
+            "\"host\": \"gpu-runner-1\"",
+            "\"host\": \"runner ##[add-mask]secret\"",
+        );
+    let path = machine.dir().join("forged.json");
+    std::fs::write(&path, forged).unwrap();
+    let path = path.to_str().unwrap();
+    for args in [
+        vec!["report", path],
+        vec!["report", path, "--format", "markdown"],
+        vec!["ledger", path, "--all"],
+    ] {
+        let run = companion(&machine, &args);
+        assert!(run.code.is_some(), "{args:?}: {}", run.all());
+        for line in run.stdout.lines() {
+            assert!(
+                !line.trim_start().starts_with("::"),
+                "{args:?}: {line}\n{}",
+                run.stdout
+            );
+            assert!(!line.contains("##["), "{args:?}: {line}\n{}", run.stdout);
+        }
+        // The text layout keeps a message's lines (Markdown joins them with <br>).
+        if args.len() == 2 && args[0] == "report" {
+            assert!(
+                run.stdout.contains("\\::stop-commands::pwn"),
+                "{args:?}: {}",
+                run.stdout
+            );
+        }
+    }
+}

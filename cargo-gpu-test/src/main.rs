@@ -199,7 +199,7 @@ fn execute(command: Command) -> Result<i32, String> {
             gpu_test_runtime::Diagnosis::new(gpu_test_runtime::probe()).print_and_exit(json, "cargo gpu-test")
         }
         Command::Report { file, format } => {
-            print_out(&render::render(&report::load(&file)?, format))?;
+            print_out(&inert(&render::render(&report::load(&file)?, format)))?;
             Ok(0)
         }
         Command::Ledger {
@@ -245,7 +245,7 @@ fn execute(command: Command) -> Result<i32, String> {
             ledger::check_has_tests(&reports)?;
             let (text, missing) =
                 ledger::render(&reports, &filter, all, since.as_ref().map(|s| (s, left_out)));
-            print_out(&text)?;
+            print_out(&inert(&text))?;
             Ok(i32::from(missing))
         }
         Command::Compare {
@@ -263,10 +263,16 @@ fn execute(command: Command) -> Result<i32, String> {
                 compare::check_baseline(&old, old_path)?;
             }
             let (text, failed) = compare::render(&old, &new, threshold, fail_above);
-            print_out(&text)?;
+            print_out(&inert(&text))?;
             Ok(i32::from(failed))
         }
     }
+}
+
+/// What `report`, `ledger` and `compare` print, with nothing a report's text (from another
+/// machine, perhaps) could make a GitHub workflow command of where the output is a job's log.
+fn inert(text: &str) -> String {
+    gpu_test_runtime::__companion::without_workflow_commands(text)
 }
 
 /// Writes `text` to stdout. A reader that stopped reading (`| head`) ends the output quietly;

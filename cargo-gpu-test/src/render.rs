@@ -302,15 +302,7 @@ fn cell(text: &str) -> String {
         }
         None => text,
     };
-    // Brackets escaped too: a report from another machine could otherwise put a link, or an
-    // image GitHub fetches, into the job summary.
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('|', "\\|")
-        .replace('[', "\\[")
-        .replace(']', "\\]")
-        .replace('\n', "<br>")
+    gpu_test_runtime::__companion::markdown_text(text)
 }
 
 /// The most characters of a report's text one cell of the Markdown summary shows.

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::{ContextCheck, Diagnosis};
 use crate::cuda::library::LoadAttempt;
 use crate::probe::{Nvrtc, RECORDED};
-use crate::util::format::format_bytes;
+use crate::util::format::{escape_control, format_bytes};
 
 impl Diagnosis<'_> {
     /// The diagnosis for people.
@@ -127,10 +127,10 @@ impl Diagnosis<'_> {
         let _ = writeln!(out, "  NVRTC          {nvrtc}");
         let nvcc = match probe.nvcc() {
             Some(nvcc) => match nvcc.version {
-                Some(version) => format!("{version} ({})", nvcc.path.display()),
+                Some(version) => format!("{version} ({})", escape_control(&nvcc.path.display().to_string())),
                 None => format!(
                     "{} (version unknown: {})",
-                    nvcc.path.display(),
+                    escape_control(&nvcc.path.display().to_string()),
                     nvcc.version_error.as_deref().unwrap_or("no answer")
                 ),
             },

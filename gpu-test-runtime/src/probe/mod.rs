@@ -16,6 +16,7 @@ use crate::cuda::guard::{driver_hung, guarded, with_crash_line};
 use crate::cuda::library::{LoadAttempt, Search};
 use crate::cuda::version::Version;
 use crate::util::files;
+use crate::util::format::escape_control;
 
 pub use driver::DeviceInfo;
 pub(crate) use driver::{ComputeMode, DeviceError, Driver, MAX_DEVICES, describe_errors};
@@ -48,12 +49,13 @@ impl LoadedLibrary {
         release_in_file_name(self.path.as_deref()?.file_name()?.to_str()?)
     }
 
-    /// The file if known, else the name.
+    /// The file if known, else the name, as messages show it (controls escaped: a directory's
+    /// name comes from the environment).
     pub fn display(&self) -> String {
-        match &self.path {
+        escape_control(&match &self.path {
             Some(path) => path.display().to_string(),
             None => self.name.clone(),
-        }
+        })
     }
 }
 

@@ -82,7 +82,7 @@ pub(crate) fn timing_line(test: &str, timing: &Timing) -> String {
     };
     format!(
         "gpu-test: timing {test}: {} {} x median {} {unit} (min {}, max {}), {}",
-        timing.label,
+        escape_control(&timing.label),
         timing.count,
         number(timing.median, scale),
         in_median_unit(timing.min),

@@ -9,6 +9,7 @@ use super::state::run_dir;
 use crate::decide::skip::SkipReason;
 use crate::settings::Settings;
 use crate::util::files::{stable_hash, update_locked};
+use crate::util::format::markdown_text;
 use crate::util::stderr::write_stderr;
 
 /// Marks `keys` as emitted for this run and returns those that were not already.
@@ -138,8 +139,8 @@ pub(crate) fn step_summary(settings: &Settings, suite: &str, groups: &[(&SkipRea
             text.push_str(&format!(
                 "- **gpu-test skipped {} in `{suite}`**: {} (fix: {})\n",
                 tests(*count),
-                reason.reason,
-                reason.hint
+                markdown_text(&reason.reason),
+                markdown_text(&reason.hint)
             ));
         }
     }
@@ -169,17 +170,39 @@ pub(crate) fn step_summary_of_test(
     }
     let line = format!(
         "- **gpu-test skipped `{test}` in `{suite}`** (it shows as passed): {} (fix: {})\n",
-        reason.reason, reason.hint
+        markdown_text(&reason.reason),
+        markdown_text(&reason.hint)
     );
     append(path, &line);
 }
 
-/// Appends `text` to the job summary at `path`, if there is any.
+/// How large the job summary may grow with gpu-test's lines: GitHub drops a step's summary of
+/// more than 1 MiB whole, with whatever else the step wrote there.
+const SUMMARY_LIMIT: u64 = 512 << 10;
+
+/// Appends `text` to the job summary at `path`, if there is any, unless the summary is past
+/// [`SUMMARY_LIMIT`]: the append that takes it past says that later lines are left out.
 fn append(path: &std::path::Path, text: &str) {
-    if !text.is_empty()
-        && let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path)
-    {
-        let _ = file.write_all(text.as_bytes());
+    if text.is_empty() {
+        return;
+    }
+    let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) else {
+        return;
+    };
+    let size = file.metadata().map_or(0, |metadata| metadata.len());
+    if size >= SUMMARY_LIMIT {
+        return;
+    }
+    let _ = file.write_all(text.as_bytes());
+    if size + text.len() as u64 >= SUMMARY_LIMIT {
+        let _ = file.write_all(
+            format!(
+                "- **gpu-test lists no more skips here**: the job summary passed {} KiB (GitHub drops one of \
+                 more than 1 MiB whole); the run's report (GPU_TEST_REPORT) has every test\n",
+                SUMMARY_LIMIT >> 10
+            )
+            .as_bytes(),
+        );
     }
 }
 
@@ -215,5 +238,24 @@ mod tests {
             "::notice file=tests/gpu.rs,line=12,title=gpu-test skipped 2 GPU tests in a%3A%3Agpu::no driver%0Aat all\n"
         );
         assert_eq!(workflow_command("error", None, "t", "m"), "::error title=t::m\n");
+    }
+
+    /// The job summary stops growing before GitHub would drop it whole, saying so once.
+    #[test]
+    fn the_job_summary_stays_below_githubs_limit() {
+        let dir = crate::util::files::scratch_dir("step-summary");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("summary.md");
+        std::fs::write(&path, "# Earlier steps\n").unwrap();
+        let line = format!("- {}\n", "x".repeat(1000));
+        for _ in 0..2000 {
+            append(&path, &line);
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.len() < (SUMMARY_LIMIT as usize) + 2 * line.len(), "{} bytes", text.len());
+        assert!(text.starts_with("# Earlier steps\n"));
+        assert_eq!(text.matches("gpu-test lists no more skips here").count(), 1);
+        assert!(text.ends_with("has every test\n"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

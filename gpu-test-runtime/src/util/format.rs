@@ -111,12 +111,14 @@ pub(crate) fn count(n: usize, thing: &str) -> String {
 /// `text` with every control character written as an escape (`\n`, `\u{1b}`): text from a
 /// driver, a file or the environment can then neither break a line nor start a GitHub workflow
 /// command or a terminal sequence. So are the marks and overrides of Unicode's bidirectional
-/// text (with which a name can read as another) and its line and paragraph separators.
+/// text (with which a name can read as another) and its line and paragraph separators, and the
+/// `##[` of GitHub's older workflow commands, which the runner reads anywhere in a line.
 pub(crate) fn escape_control(text: &str) -> String {
     if !text.chars().any(changes_what_text_shows) {
-        return text.to_string();
+        return text.replace(OLD_WORKFLOW_COMMAND, "##\\[");
     }
-    text.chars()
+    let escaped: String = text
+        .chars()
         .map(|c| {
             if changes_what_text_shows(c) {
                 c.escape_default().to_string()
@@ -124,7 +126,43 @@ pub(crate) fn escape_control(text: &str) -> String {
                 c.to_string()
             }
         })
-        .collect()
+        .collect();
+    escaped.replace(OLD_WORKFLOW_COMMAND, "##\\[")
+}
+
+/// How GitHub's older workflow commands start (`##[add-mask]...`), anywhere in a line.
+const OLD_WORKFLOW_COMMAND: &str = "##[";
+
+/// `text` with nothing in it that GitHub's runner would read as a workflow command where it is
+/// printed: a line that starts with `::` (after blanks, as the runner reads it) gets a backslash
+/// before it, and `##[` becomes `##\[`. Both read the same in Markdown.
+pub fn without_workflow_commands(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let blanks = line.len() - line.trim_start().len();
+        if line[blanks..].starts_with("::") {
+            out.push_str(&line[..blanks]);
+            out.push('\\');
+            out.push_str(&line[blanks..]);
+        } else {
+            out.push_str(line);
+        }
+    }
+    out.replace(OLD_WORKFLOW_COMMAND, "##\\[")
+}
+
+/// `text` for a line or a table cell of a Markdown page (a job summary): `&`, `<` and `>` as
+/// entities (GitHub would take `Vec<u8>` for a tag and drop it), pipes, brackets escaped (a
+/// report from elsewhere could put a link, or an image GitHub fetches, there), and lines joined
+/// by `<br>`, so that nothing breaks a table row or a list item.
+pub fn markdown_text(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('|', "\\|")
+        .replace('[', "\\[")
+        .replace(']', "\\]")
+        .replace('\n', "<br>")
 }
 
 /// A control character, a bidirectional mark or override, or a line or paragraph separator:
@@ -168,6 +206,18 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workflow_commands_are_made_inert() {
+        assert_eq!(
+            without_workflow_commands("boom\n::stop-commands::pwn\n   ::error file=a::x\nok ::notice::y ##[add-mask]z\n"),
+            "boom\n\\::stop-commands::pwn\n   \\::error file=a::x\nok ::notice::y ##\\[add-mask]z\n"
+        );
+        assert_eq!(escape_control("NVIDIA ##[stop-commands]tok"), "NVIDIA ##\\[stop-commands]tok");
+        assert_eq!(escape_control("a\n##[x"), "a\\n##\\[x");
+        assert_eq!(markdown_text("MIG-<uuid> | [x](u)\n&"), "MIG-&lt;uuid&gt; \\| \\[x\\](u)<br>&amp;");
+    }
+
 
     #[test]
     fn durations_print_briefly() {
