@@ -943,6 +943,26 @@ fn no_attempt_of_a_test_is_lost_from_the_report() {
     );
 }
 
+/// An error cudarc recorded as the body dropped an object fails the test also where the body
+/// keeps a reference to its context past its end (a static): it is not left for a later test.
+#[test]
+fn a_recorded_error_fails_the_test_that_keeps_its_context() {
+    let machine = Machine::with_fake_driver().env("FAKE_CUDA_FAIL", "cuMemFree_v2=1");
+    let run = execution(
+        &machine,
+        &["--ignored", "--exact", "keeps_its_context_and_frees_memory"],
+    );
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.stdout.contains(
+            "gpu-test: keeps_its_context_and_frees_memory left a CUDA error on device 0 NVIDIA Fake H100 that no \
+             call of the body returned"
+        ),
+        "{}",
+        run.all()
+    );
+}
+
 /// Under nextest's `--stress-count`, a test that failed in one iteration is failed in the report,
 /// though a later iteration passed: nextest fails the run.
 #[test]
