@@ -770,15 +770,37 @@ fn a_driver_that_never_returns_is_bounded_at_every_stage() {
             "{hang}: {}",
             run.all()
         );
-        assert!(
-            run.stdout.contains(
-                "gpu-test: stuck_b_after device 0 NVIDIA Fake H100 cannot be used: stuck_a_in_the_driver outlived \
-                 its timeout"
-            ),
-            "{hang}: {}",
-            run.all()
-        );
+        // A body stuck (or what it launched) holds its devices; gpu-test's own set-up stuck in
+        // the driver may hold the driver's locks, so it is called no more.
+        let after = match hang {
+            "cuDevicePrimaryCtxRetain" => {
+                "gpu-test: stuck_b_after device 0 NVIDIA Fake H100 cannot be used: the CUDA driver did not return \
+                 while stuck_a_in_the_driver was opening a CUDA context on its devices (within 300ms, \
+                 GPU_TEST_PROBE_TIMEOUT), and gpu-test calls into it no more in this process"
+            }
+            _ => {
+                "gpu-test: stuck_b_after device 0 NVIDIA Fake H100 cannot be used: stuck_a_in_the_driver outlived its timeout"
+            }
+        };
+        assert!(run.stdout.contains(after), "{hang}: {}", run.all());
     }
+    // A set-up stuck in the driver on one GPU keeps the next test off the other GPU too: the
+    // driver is called no more.
+    let two = Machine::with_fake_driver()
+        .devices("NVIDIA Fake H100|9.0|80GiB;NVIDIA Fake H100|9.0|80GiB")
+        .env("FAKE_CUDA_HANG", "cuDevicePrimaryCtxRetain")
+        .env("FAKE_CUDA_EXIT_WAITS", "1")
+        .env("GPU_TEST_PROBE_TIMEOUT", "300ms");
+    let run = execution_within_two_minutes(&two, &["--ignored", "stuck_", "--test-threads", "1"]);
+    assert_eq!(run.code, Some(101), "{}", run.all());
+    assert!(
+        run.stdout.contains(
+            "; device 1 NVIDIA Fake H100 cannot be used: the CUDA driver did not return while \
+             stuck_a_in_the_driver was opening a CUDA context"
+        ),
+        "{}",
+        run.all()
+    );
     // Reading a device's free memory for a lease comes before any limit of the test's own: it
     // has the probe's.
     let machine = Machine::with_fake_driver()

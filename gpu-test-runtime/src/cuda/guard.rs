@@ -214,6 +214,17 @@ pub(crate) fn exit(code: i32) -> ! {
 }
 
 /// Whether a driver call did not return within its limit in this process.
+/// Records that a call into the driver made outside [`guarded`], under `limit` (a test's set-up,
+/// on the test's own thread), did not return: later guarded calls are refused, as after a hang
+/// of their own, since it may hold the driver's locks.
+pub(crate) fn mark_hung(limit: Duration) {
+    let _ = HUNG.set(Hung {
+        call: None,
+        library: None,
+        limit,
+    });
+}
+
 pub(crate) fn driver_hung() -> bool {
     HUNG.get().is_some()
 }

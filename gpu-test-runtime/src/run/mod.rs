@@ -113,8 +113,8 @@ impl BodyFailure {
             } => format!(
                 "could not start: it was still {} after {} (GPU_TEST_PROBE_TIMEOUT; the CUDA driver had not \
                  returned), and was abandoned; a GPU that does not answer may be hung (check `nvidia-smi`, and \
-                 the kernel log for Xid errors: `sudo dmesg | grep -i xid`), and later tests in this process \
-                 cannot use its devices ({devices})",
+                 the kernel log for Xid errors: `sudo dmesg | grep -i xid`), and gpu-test calls into the driver \
+                 no more in this process, whose later tests cannot use its devices ({devices}) or any other",
                 stage.doing(),
                 format_duration(*limit),
             ),
@@ -418,7 +418,22 @@ fn within(limits: Limits, work: OnDevices, probe: &'static Probe, leases: Vec<Le
                 Err(_) => {}
             }
             // The thread still holds the Gpu, and with it the leases.
-            faults::abandon(&leased, Blocked::Abandoned { test: test.clone() });
+            match body_started {
+                // Before the body the thread is in gpu-test's own driver calls, which may hold
+                // the driver's locks: as after any call that did not return, no device is used
+                // again, and the driver is called no more.
+                None => {
+                    crate::cuda::guard::mark_hung(limit);
+                    let reason = format!(
+                        "the CUDA driver did not return while {test} was {} (within {}, GPU_TEST_PROBE_TIMEOUT), \
+                         and gpu-test calls into it no more in this process",
+                        stage.doing(),
+                        format_duration(limit)
+                    );
+                    faults::abandon(&probe.devices, Blocked::DriverHung { reason });
+                }
+                Some(_) => faults::abandon(&leased, Blocked::Abandoned { test: test.clone() }),
+            }
             return DevicesRun {
                 outcome: Err(BodyFailure::TimedOut {
                     limit,
