@@ -126,11 +126,23 @@ pub fn this_binary_again(
     command
 }
 
-/// A fresh private directory under the system's temporary directory, for one test.
+/// A fresh private directory under the system's temporary directory, for one test: made here,
+/// mode 0700, under a name no one can guess, so that another user cannot have made it first.
 pub fn scratch_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("gpu-test-examples-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create a scratch directory");
+    use std::hash::{BuildHasher, Hasher};
+    use std::os::unix::fs::DirBuilderExt;
+    // Keyed from the operating system's randomness.
+    let unguessable = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let dir = std::env::temp_dir().join(format!(
+        "gpu-test-examples-{name}-{}-{unguessable:016x}",
+        std::process::id()
+    ));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .unwrap_or_else(|error| panic!("cannot make {}: {error}", dir.display()));
     dir
 }
 

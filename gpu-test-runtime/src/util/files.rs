@@ -581,13 +581,20 @@ mod private_group_tests {
     }
 }
 
-/// A fresh, empty directory for one unit test, under the system's temporary directory and named
-/// for the process, so that test binaries running at once keep apart.
+/// A fresh, empty directory for one unit test, under the system's temporary directory: made
+/// here, mode 0700, under a name no one can guess, so that another user cannot have made it first
+/// (with links in it to files of the tester's, which the test would then write through).
 #[cfg(test)]
 pub(crate) fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gpu-test-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "gpu-test-{name}-{}-{:016x}",
+        std::process::id(),
+        unpredictable()
+    ));
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .unwrap_or_else(|error| panic!("cannot make {}: {error}", dir.display()));
     dir
 }
 

@@ -83,10 +83,11 @@ pub(crate) fn parent_of(pid: u32) -> Option<u32> {
     stat_field(pid, 4)?.parse().ok().filter(|&parent| parent != 0)
 }
 
-/// The command name of process `pid` (`/proc/<pid>/comm`).
+/// The command name of process `pid` (`/proc/<pid>/comm`), read as bytes: the kernel cuts a
+/// name at 15 bytes, also inside a character.
 pub(crate) fn command_name(pid: u32) -> Option<String> {
-    let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-    Some(name.trim_end_matches('\n').to_string())
+    let name = std::fs::read(format!("/proc/{pid}/comm")).ok()?;
+    Some(String::from_utf8_lossy(&name).trim_end_matches('\n').to_string())
 }
 
 /// Whether `argument` is one of the arguments process `pid` was started with.
@@ -109,10 +110,16 @@ pub(crate) fn arguments(pid: u32) -> Option<Vec<OsString>> {
 /// Field `number` (counted from 1, as in proc(5)) of `/proc/<pid>/stat`, for fields after the
 /// command name.
 fn stat_field(pid: u32, number: usize) -> Option<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces; count after it.
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name
+    field_of_stat(&std::fs::read(format!("/proc/{pid}/stat")).ok()?, number)
+}
+
+/// Field `number` of the text of a `/proc/<pid>/stat` file, read as bytes: the command name
+/// (field 2) is in parentheses and may hold spaces, parentheses and bytes that are not UTF-8 (the
+/// kernel cuts it at 15 bytes, also inside a character); the fields after it are ASCII.
+fn field_of_stat(stat: &[u8], number: usize) -> Option<String> {
+    let after_name = &stat[stat.iter().rposition(|&byte| byte == b')')? + 1..];
+    std::str::from_utf8(after_name)
+        .ok()?
         .split_whitespace()
         .nth(number.checked_sub(3)?)
         .map(str::to_string)
@@ -121,6 +128,16 @@ fn stat_field(pid: u32, number: usize) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stat_line_is_read_after_any_command_name() {
+        let stat = b"4242 (gpu-t\xc3\xabst-runn\xc3) S 17 4242 4242 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 123456 0";
+        assert_eq!(field_of_stat(stat, 4).as_deref(), Some("17"));
+        assert_eq!(field_of_stat(stat, 22).as_deref(), Some("123456"));
+        let spaced = b"7 (a) b (c)) R 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 99 0";
+        assert_eq!(field_of_stat(spaced, 4).as_deref(), Some("1"));
+        assert_eq!(field_of_stat(b"no name here", 4), None);
+    }
 
     #[test]
     fn output_is_returned_and_a_hung_program_is_stopped() {
