@@ -252,9 +252,13 @@ fn admit(
         return Ok(Err(Refusal::Full));
     };
     let held = declared_by_holders(dir, device, slots);
+    // What the test reserves while it holds the device: its `memory`, or the `min_free_memory`
+    // it asked to find free, whichever is more; a test admitted after it, before it has
+    // allocated, counts it as taken.
+    let reserved = demand.declared.unwrap_or(0).max(demand.min_free.unwrap_or(0));
     // A slot first: memory is measured only on a device this test could take, so that a waiting
     // test opens no context on a device others are using (a leak check there would count it).
-    let Some(lease) = try_device(dir, device, slots, test, demand.declared.unwrap_or(0))? else {
+    let Some(lease) = try_device(dir, device, slots, test, reserved)? else {
         return Ok(Err(Refusal::Full));
     };
     let now_free = match free_memory(device) {
@@ -290,6 +294,16 @@ fn admit(
                 format_bytes(free),
                 format_bytes_needed(min_free)
             )),
+            // Free now, but reserved by the tests holding the device, which may not have
+            // allocated it yet.
+            Some(_) if held.saturating_add(min_free) > budget => Some(format!(
+                "{}: the tests holding it reserve {} of the {} it had free, and the test needs min_free_memory = \
+                 \"{}\"",
+                device.label(),
+                format_bytes_needed(held),
+                format_bytes(budget),
+                format_bytes_needed(min_free)
+            )),
             Some(_) => None,
             None => Some(format!(
                 "the free memory of {} cannot be read (the driver lacks cuMemGetInfo_v2), so min_free_memory = \"{}\" \
@@ -314,7 +328,7 @@ fn admit(
             format_bytes(budget)
         ))));
     }
-    if held == 0 && demand.declared.is_some() {
+    if held == 0 {
         let _ = write_budget(&budget_file, budget);
     }
     drop(admission);
@@ -615,6 +629,21 @@ mod tests {
         assert!(matches!(admit("e", min_free), Err(Refusal::Memory(_))));
         free.set(12 << 30);
         assert!(admit("f", min_free).is_ok());
+        // Two tests that each need 8 GiB free, admitted before either allocates: the first
+        // reserves its 8 GiB, and the second does not fit in what is left of the 12.
+        let first = admit("f1", min_free).ok().expect("8 GiB of 12 free");
+        match admit("f2", min_free) {
+            Err(Refusal::Memory(why)) => assert!(
+                why.contains("the tests holding it reserve 8 GiB of the 12 GiB it had free"),
+                "{why}"
+            ),
+            _ => panic!("two tests that each need 8 GiB free were admitted to 12 GiB"),
+        }
+        // ...nor does one that needs 8 GiB free beside a test declaring 6 it has not allocated.
+        drop(first);
+        let declared = admit("f3", declaring(6)).ok().expect("6 GiB of 12");
+        assert!(matches!(admit("f4", min_free), Err(Refusal::Memory(_))));
+        drop(declared);
         let full = |_: &DeviceInfo| -> Result<Option<u64>, MemoryUnread> {
             Err(MemoryUnread::NoRoom("out of memory".to_string()))
         };
