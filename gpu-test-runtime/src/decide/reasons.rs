@@ -437,6 +437,23 @@ pub(crate) fn built_without_feature(name: &str) -> SkipReason {
 }
 
 /// Why the driver does not meet `min_cuda`, or `None` when it does.
+/// The oldest CUDA a driver may support for gpu-test to run a test on it: cudarc 0.19's oldest
+/// bindings, whose calls (and gpu-test's own context set-up, which asks for stream-ordered memory
+/// pools) older drivers lack.
+pub(crate) const OLDEST_CUDA: Version = Version::new(11, 4);
+
+/// Why no test runs on a driver older than [`OLDEST_CUDA`], whatever its `min_cuda`; `None` for
+/// a driver new enough, or one that does not say.
+pub(crate) fn older_than_gpu_test_runs_on(probe: &Probe) -> Option<SkipReason> {
+    probe.driver.cuda_version.filter(|&version| version < OLDEST_CUDA)?;
+    let mut reason = cuda_too_old(probe, OLDEST_CUDA)?;
+    reason.reason.push_str(&format!(
+        " (CUDA {OLDEST_CUDA} is the oldest gpu-test runs tests on: cudarc 0.19, through which they run, calls \
+         what older drivers lack)"
+    ));
+    Some(reason)
+}
+
 pub(crate) fn cuda_too_old(probe: &Probe, min_cuda: Version) -> Option<SkipReason> {
     let needed = match driver_table::min_driver_for(min_cuda) {
         Some(driver) => format!("CUDA {min_cuda} needs driver >= {driver}"),

@@ -219,7 +219,10 @@ impl Requirements {
         if let Some((name, false)) = self.feature {
             return Some(reasons::built_without_feature(name));
         }
-        reasons::driver_problem(probe).or_else(|| reasons::cuda_too_old(probe, self.min_cuda?))
+        reasons::driver_problem(probe).or_else(|| match self.min_cuda {
+            Some(min_cuda) if min_cuda >= reasons::OLDEST_CUDA => reasons::cuda_too_old(probe, min_cuda),
+            _ => reasons::older_than_gpu_test_runs_on(probe),
+        })
     }
 
     /// `min_toolkit`, checked after the devices.

@@ -101,7 +101,7 @@ impl<'p> Diagnosis<'p> {
     /// The devices a test could use: the driver is ready, a context opened, and the device is not
     /// in compute mode Prohibited.
     pub fn usable_devices(&self) -> usize {
-        if !self.probe.driver.is_ready() {
+        if !self.probe.driver.is_ready() || reasons::older_than_gpu_test_runs_on(self.probe).is_some() {
             return 0;
         }
         self.probe
@@ -177,7 +177,9 @@ impl<'p> Diagnosis<'p> {
                 }
             }
         }
-        if let Some(problem) = reasons::driver_problem(probe) {
+        if let Some(problem) =
+            reasons::driver_problem(probe).or_else(|| reasons::older_than_gpu_test_runs_on(probe))
+        {
             add(Severity::Error, problem.reason.clone(), &problem.hint);
         }
         if let (Ok(used), Some(other)) = (&probe.driver.library, &probe.driver.shadowed)
