@@ -80,18 +80,33 @@ impl Calls {
         if self.generation != GENERATION.load(Ordering::SeqCst) {
             return;
         }
-        let line = format!(
-            "gpu-test: the CUDA driver crashed in {call} ({library}): check `nvidia-smi`, and the kernel log \
-             for Xid errors (`sudo dmesg | grep -i xid`); the process is stopped by signal "
-        );
-        let line: &'static [u8] = Box::leak(line.into_bytes().into_boxed_slice());
-        CRASH_LINE.store(Box::into_raw(Box::new(line)), Ordering::SeqCst);
+        CRASH_LINE.store(crash_line_for(call, library), Ordering::SeqCst);
     }
 
     /// The call being made, and its library, if any.
     fn current(&self) -> Option<(&'static str, String)> {
         self.current.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
+}
+
+/// The crash line for `call` of `library`, made once per pair and kept for the process: the
+/// signal handler may read it at any time, so it is never freed, and making one per call would
+/// leak a line per driver call (a test waiting for free memory makes thousands).
+fn crash_line_for(call: &'static str, library: &str) -> *mut &'static [u8] {
+    // A pointer kept as an address, so that the list may be a static.
+    static LINES: Mutex<Vec<(&'static str, String, usize)>> = Mutex::new(Vec::new());
+    let mut lines = LINES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, _, line)) = lines.iter().find(|(c, l, _)| *c == call && l == library) {
+        return *line as *mut &'static [u8];
+    }
+    let line = format!(
+        "gpu-test: the CUDA driver crashed in {call} ({library}): check `nvidia-smi`, and the kernel log \
+         for Xid errors (`sudo dmesg | grep -i xid`); the process is stopped by signal "
+    );
+    let line: &'static [u8] = Box::leak(line.into_bytes().into_boxed_slice());
+    let pointer = Box::into_raw(Box::new(line));
+    lines.push((call, library.to_string(), pointer as usize));
+    pointer
 }
 
 /// A call that did not return within the limit.
@@ -303,6 +318,17 @@ fn decimal(mut value: u32, buffer: &mut [u8; 10]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_crash_line_is_made_once_per_call_and_library() {
+        let first = crash_line_for("cuMemGetInfo_v2", "libcuda.so.1");
+        assert_eq!(crash_line_for("cuMemGetInfo_v2", "libcuda.so.1"), first);
+        assert_ne!(crash_line_for("cuMemGetInfo_v2", "libcuda.so.580.65.06"), first);
+        assert_ne!(crash_line_for("cuInit", "libcuda.so.1"), first);
+        // SAFETY: the line lives for the process.
+        let line = unsafe { *first };
+        assert!(line.starts_with(b"gpu-test: the CUDA driver crashed in cuMemGetInfo_v2 (libcuda.so.1)"));
+    }
 
     #[test]
     fn signals_are_written_without_allocating() {
