@@ -1223,7 +1223,7 @@ fn a_mig_instance_selected_by_uuid_is_a_device_of_its_own() {
     );
 }
 
-/// A driver older than CUDA 11.4, the oldest gpu-test runs tests on, skips every GPU test (with
+/// A driver older than CUDA 11.2, the oldest gpu-test runs tests on, skips every GPU test (with
 /// or without `min_cuda`) naming that floor, and the doctor counts no device usable; a newer
 /// `min_cuda` keeps its own reason.
 #[test]
@@ -1232,8 +1232,8 @@ fn a_driver_older_than_gpu_test_runs_on_skips_every_test() {
     let run = old.run("harness-basic", "gpu", &["--exact", "round_trip"]);
     assert!(
         run.stdout.contains(
-            "ignored (needs CUDA >= 11.4, driver 450.51.05 supports CUDA 11.0; CUDA 11.4 needs driver >= 470.42.01 \
-             (CUDA 11.4 is the oldest gpu-test runs tests on"
+            "ignored (needs CUDA >= 11.2, driver 450.51.05 supports CUDA 11.0; CUDA 11.2 needs driver >= 460.27.03 \
+             (CUDA 11.2 is the oldest gpu-test runs tests on"
         ),
         "{}",
         run.all()
@@ -1248,5 +1248,5 @@ fn a_driver_older_than_gpu_test_runs_on_skips_every_test() {
     );
     let json = old.doctor(&["--json"]).json();
     assert_eq!(json["usable_devices"], 0, "{json:#}");
-    assert_finding(&json, "error", "CUDA 11.4 is the oldest gpu-test runs tests on");
+    assert_finding(&json, "error", "CUDA 11.2 is the oldest gpu-test runs tests on");
 }

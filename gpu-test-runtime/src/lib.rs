@@ -63,7 +63,7 @@
 //! |---|---|---|
 //! | `devices = N` | at least `N` (1 to 64) visible CUDA devices that meet the per-device keys | 1 |
 //! | `each_device` | one run per visible device, each on that device alone (`<test>::cuda<N>`) | off |
-//! | `min_cuda = "X.Y"` | the driver supports at least CUDA X.Y | any |
+//! | `min_cuda = "X.Y"` | the driver supports at least CUDA X.Y | 11.2, the oldest gpu-test runs tests on |
 //! | `min_compute = "X.Y"` | every device the test uses has compute capability X.Y or newer | any |
 //! | `min_memory = "16 GiB"` | every device the test uses has this much memory (B, KiB, MiB, GiB, TiB, KB, MB, GB, TB) | any |
 //! | `memory = "8 GiB"` | declared memory per device: leases admit the test while declared memory fits in what the device had free | not declared |

@@ -437,10 +437,10 @@ pub(crate) fn built_without_feature(name: &str) -> SkipReason {
 }
 
 /// Why the driver does not meet `min_cuda`, or `None` when it does.
-/// The oldest CUDA a driver may support for gpu-test to run a test on it: cudarc 0.19's oldest
-/// bindings, whose calls (and gpu-test's own context set-up, which asks for stream-ordered memory
-/// pools) older drivers lack.
-pub(crate) const OLDEST_CUDA: Version = Version::new(11, 4);
+/// The oldest CUDA a driver may support for gpu-test to run a test on it: the context set-up that
+/// gpu-test and cudarc make asks whether the device has stream-ordered memory pools, which older
+/// drivers do not know (`CUDA_ERROR_INVALID_VALUE`).
+pub(crate) const OLDEST_CUDA: Version = Version::new(11, 2);
 
 /// Why no test runs on a driver older than [`OLDEST_CUDA`], whatever its `min_cuda`; `None` for
 /// a driver new enough, or one that does not say.
@@ -448,8 +448,8 @@ pub(crate) fn older_than_gpu_test_runs_on(probe: &Probe) -> Option<SkipReason> {
     probe.driver.cuda_version.filter(|&version| version < OLDEST_CUDA)?;
     let mut reason = cuda_too_old(probe, OLDEST_CUDA)?;
     reason.reason.push_str(&format!(
-        " (CUDA {OLDEST_CUDA} is the oldest gpu-test runs tests on: cudarc 0.19, through which they run, calls \
-         what older drivers lack)"
+        " (CUDA {OLDEST_CUDA} is the oldest gpu-test runs tests on: a context's set-up asks for what older \
+         drivers lack)"
     ));
     Some(reason)
 }

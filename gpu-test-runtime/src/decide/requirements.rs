@@ -221,7 +221,10 @@ impl Requirements {
         }
         reasons::driver_problem(probe).or_else(|| match self.min_cuda {
             Some(min_cuda) if min_cuda >= reasons::OLDEST_CUDA => reasons::cuda_too_old(probe, min_cuda),
-            _ => reasons::older_than_gpu_test_runs_on(probe),
+            Some(min_cuda) => {
+                reasons::older_than_gpu_test_runs_on(probe).or_else(|| reasons::cuda_too_old(probe, min_cuda))
+            }
+            None => reasons::older_than_gpu_test_runs_on(probe),
         })
     }
 

@@ -419,10 +419,11 @@ fn within(limits: Limits, work: OnDevices, probe: &'static Probe, leases: Vec<Le
             }
             // The thread still holds the Gpu, and with it the leases.
             match body_started {
-                // Before the body the thread is in gpu-test's own driver calls, which may hold
+                // Opening a context, the thread is in gpu-test's own driver calls, which may hold
                 // the driver's locks: as after any call that did not return, no device is used
-                // again, and the driver is called no more.
-                None => {
+                // again, and the driver is called no more. (A later stage may only be waiting for
+                // work another test launched on a shared context.)
+                None if stage == Stage::Opening => {
                     crate::cuda::guard::mark_hung(limit);
                     let reason = format!(
                         "the CUDA driver did not return while {test} was {} (within {}, GPU_TEST_PROBE_TIMEOUT), \
@@ -432,7 +433,7 @@ fn within(limits: Limits, work: OnDevices, probe: &'static Probe, leases: Vec<Le
                     );
                     faults::abandon(&probe.devices, Blocked::DriverHung { reason });
                 }
-                Some(_) => faults::abandon(&leased, Blocked::Abandoned { test: test.clone() }),
+                _ => faults::abandon(&leased, Blocked::Abandoned { test: test.clone() }),
             }
             return DevicesRun {
                 outcome: Err(BodyFailure::TimedOut {
