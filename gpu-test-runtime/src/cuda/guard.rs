@@ -228,7 +228,6 @@ pub(crate) fn exit(code: i32) -> ! {
     std::process::exit(code)
 }
 
-/// Whether a driver call did not return within its limit in this process.
 /// Records that a call into the driver made outside [`guarded`], under `limit` (a test's set-up,
 /// on the test's own thread), did not return: later guarded calls are refused, as after a hang
 /// of their own, since it may hold the driver's locks.
@@ -240,6 +239,7 @@ pub(crate) fn mark_hung(limit: Duration) {
     });
 }
 
+/// Whether a driver call did not return within its limit in this process.
 pub(crate) fn driver_hung() -> bool {
     HUNG.get().is_some()
 }

@@ -436,7 +436,6 @@ pub(crate) fn built_without_feature(name: &str) -> SkipReason {
     )
 }
 
-/// Why the driver does not meet `min_cuda`, or `None` when it does.
 /// The oldest CUDA a driver may support for gpu-test to run a test on it: the context set-up that
 /// gpu-test and cudarc make asks whether the device has stream-ordered memory pools, which older
 /// drivers do not know (`CUDA_ERROR_INVALID_VALUE`).
@@ -454,6 +453,7 @@ pub(crate) fn older_than_gpu_test_runs_on(probe: &Probe) -> Option<SkipReason> {
     Some(reason)
 }
 
+/// Why the driver does not meet `min_cuda`, or `None` when it does.
 pub(crate) fn cuda_too_old(probe: &Probe, min_cuda: Version) -> Option<SkipReason> {
     let needed = match driver_table::min_driver_for(min_cuda) {
         Some(driver) => format!("CUDA {min_cuda} needs driver >= {driver}"),
