@@ -362,6 +362,16 @@ fn nvrtc_missing_too_old_and_newer_than_the_driver() {
         .json();
     assert_eq!(json["toolkit"]["nvrtc"]["version"], "11.8");
     assert_eq!(json["toolkit"]["nvrtc"]["outside_loader_path"], false);
+    // A negative part is no version: said so, not read as a failure with code 0.
+    let json = Machine::with_fake_driver()
+        .nvrtc_version("-1.0")
+        .doctor(&["--json"])
+        .json();
+    assert_eq!(json["toolkit"]["nvrtc"]["found"], false, "{json:#}");
+    assert_eq!(
+        json["toolkit"]["nvrtc"]["error"], "nvrtcVersion answered -1.0, which is no version",
+        "{json:#}"
+    );
 
     // A toolkit's NVRTC off the loader's path is loaded by its full path: a note, not a warning.
     let machine = Machine::with_fake_driver().without_nvrtc();
@@ -917,6 +927,22 @@ fn control_devices_without_a_gpus_device_file_are_named() {
             .any(|f| f.contains("no GPU's device file")),
         "{:#?}",
         finding_texts(&json)
+    );
+}
+
+/// The doctor's JSON names NVRTC's file as it is, as it names the driver's: JSON escapes what
+/// it must itself, and a path escaped for a terminal would name no file.
+#[test]
+fn the_json_names_nvrtcs_file_as_it_is() {
+    let (machine, _) = Machine::with_fake_driver().without_nvrtc().python_env("venv");
+    let home = machine.dir().join("root/opt/cuda\t12.8/lib64");
+    machine.nvrtc_in(&home, &["libnvrtc.so.12"]);
+    let cuda_home = home.parent().unwrap().display().to_string();
+    let json = machine.env("CUDA_HOME", &cuda_home).doctor(&["--json"]).json();
+    assert_eq!(
+        json["toolkit"]["nvrtc"]["library"],
+        home.join("libnvrtc.so.12").display().to_string(),
+        "{json:#}"
     );
 }
 

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::report::{Outcome, Report, Test};
+use gpu_test_runtime::__companion::{MarkdownPlace, markdown_code, markdown_text};
 
 /// The two ways a report is rendered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -284,8 +285,8 @@ fn continued(text: &str, indent: usize) -> String {
 }
 
 /// Text for a Markdown table cell: pipes and newlines would break the table, so lines are
-/// joined by `<br>`; `<`, `>` and `&` are escaped, or GitHub would take `Vec<u8>` in a message
-/// for a tag and drop it.
+/// joined by `<br>`; `<`, `>` and `&` are escaped outside code spans, or GitHub would take
+/// `Vec<u8>` in a message for a tag and drop it.
 fn cell(text: &str) -> String {
     let text = text.trim_end();
     // A failure's message may hold whole arrays (`assert_eq!` of a kernel's output): a cell
@@ -302,7 +303,12 @@ fn cell(text: &str) -> String {
         }
         None => text,
     };
-    gpu_test_runtime::__companion::markdown_text(text)
+    markdown_text(text, MarkdownPlace::Cell)
+}
+
+/// A name (of a test, a binary, a file) as one code span of a Markdown table cell.
+fn code_cell(text: &str) -> String {
+    markdown_code(text, MarkdownPlace::Cell)
 }
 
 /// The most characters of a report's text one cell of the Markdown summary shows.
@@ -344,7 +350,7 @@ fn markdown_whole(report: &Report) -> String {
     if !report.suites.is_empty() {
         out.push_str("\n| test binary | machine |\n|---|---|\n");
         for suite in &report.suites {
-            let _ = writeln!(out, "| `{}` | {} |", cell(&suite.suite), cell(&machine(suite)));
+            let _ = writeln!(out, "| {} | {} |", code_cell(&suite.suite), cell(&machine(suite)));
         }
     }
     for (outcome, title) in LISTED {
@@ -364,11 +370,9 @@ fn markdown_whole(report: &Report) -> String {
             }
             let _ = writeln!(
                 out,
-                "| `{}` | {} | {} |",
-                cell(&qualified(test)),
-                test.location()
-                    .map(|l| format!("`{}`", cell(&l)))
-                    .unwrap_or_default(),
+                "| {} | {} | {} |",
+                code_cell(&qualified(test)),
+                test.location().map(|l| code_cell(&l)).unwrap_or_default(),
                 cell(&why)
             );
         }
@@ -381,8 +385,8 @@ fn markdown_whole(report: &Report) -> String {
         for test in retried {
             let _ = writeln!(
                 out,
-                "| `{}` | {} | {} |",
-                cell(&qualified(test)),
+                "| {} | {} | {} |",
+                code_cell(&qualified(test)),
                 outcome_word(test.outcome),
                 test.earlier_failures
                     .iter()
@@ -400,7 +404,7 @@ fn markdown_whole(report: &Report) -> String {
                 .tests
                 .iter()
                 .take(NAMES_LIMIT)
-                .map(|t| format!("`{}`", cell(&qualified(t))))
+                .map(|t| code_cell(&qualified(t)))
                 .collect();
             if group.tests.len() > NAMES_LIMIT {
                 names.push(format!("and {} more", group.tests.len() - NAMES_LIMIT));
@@ -420,8 +424,8 @@ fn markdown_whole(report: &Report) -> String {
         for (test, label, device, count, times) in rows {
             let _ = writeln!(
                 out,
-                "| `{}` | {} | {} | {count} | {} |",
-                cell(&test),
+                "| {} | {} | {} | {count} | {} |",
+                code_cell(&test),
                 cell(&label),
                 cell(&device),
                 cell(&times)
@@ -465,6 +469,12 @@ mod tests {
             cell("see ![x](http://e) | [y](http://f)\n<b>"),
             "see !\\[x\\](http://e) \\| \\[y\\](http://f)<br>&lt;b&gt;"
         );
+        // A command in a hint reads as it is typed; a name cannot end its code span early.
+        assert_eq!(
+            cell("run `lspci | grep -i nvidia` or `cargo add <package>` <b>"),
+            "run `lspci \\| grep -i nvidia` or `cargo add <package>` &lt;b&gt;"
+        );
+        assert_eq!(code_cell("a::`b` | c"), "``a::`b` \\| c``");
     }
 
     #[test]

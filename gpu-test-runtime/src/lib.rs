@@ -164,7 +164,9 @@ on_linux! {
 pub mod __companion {
     pub use crate::report::github::skip_notice;
     pub use crate::util::files::open_existing;
-    pub use crate::util::format::{changes_what_text_shows, markdown_text, without_workflow_commands};
+    pub use crate::util::format::{
+        MarkdownPlace, changes_what_text_shows, markdown_code, markdown_text, without_workflow_commands,
+    };
 
     /// gpu-test's settings, or the values every GPU test would refuse, in one line.
     fn settings() -> Result<&'static crate::settings::Settings, String> {

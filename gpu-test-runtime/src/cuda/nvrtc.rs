@@ -9,8 +9,10 @@ use super::library::Library;
 pub(crate) enum NvrtcVersion {
     /// The library does not export `nvrtcVersion`.
     Missing,
-    /// The call failed with this `nvrtcResult`, or returned a negative part.
+    /// The call failed with this `nvrtcResult`.
     Failed(i32),
+    /// The call succeeded with a negative part, which no version has: `(major, minor)`.
+    NoVersion(i32, i32),
     /// `(major, minor)`.
     Found(u32, u32),
 }
@@ -27,6 +29,7 @@ pub(crate) fn nvrtc_version(library: &Library) -> NvrtcVersion {
     let code = unsafe { call(&mut major, &mut minor) };
     match (code, u32::try_from(major), u32::try_from(minor)) {
         (0, Ok(major), Ok(minor)) => NvrtcVersion::Found(major, minor),
+        (0, _, _) => NvrtcVersion::NoVersion(major, minor),
         _ => NvrtcVersion::Failed(code),
     }
 }

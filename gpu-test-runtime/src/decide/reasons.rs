@@ -540,12 +540,9 @@ pub(crate) fn toolkit_problem(probe: &Probe, min_toolkit: Version) -> Option<Ski
             format!("{need}, but {} does not export nvrtcVersion", library.display()),
             install,
         )),
-        Nvrtc::VersionFailed { library, code } => Some(SkipReason::new(
+        Nvrtc::VersionFailed { library, failure } => Some(SkipReason::new(
             SkipKind::ToolkitMissing,
-            format!(
-                "{need}, but nvrtcVersion in {} failed with code {code}",
-                library.display()
-            ),
+            format!("{need}, but nvrtcVersion in {} {failure}", library.display()),
             install,
         )),
         Nvrtc::Found { library, version } if *version < min_toolkit => Some(SkipReason::new(

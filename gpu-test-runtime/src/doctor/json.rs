@@ -76,7 +76,7 @@ impl Diagnosis<'_> {
             Nvrtc::Found { library, version } => json!({
                 "found": true,
                 "version": version.to_string(),
-                "library": library.display(),
+                "library": library.file_or_name(),
                 "loaded_as": library.name,
                 "outside_loader_path": probe.toolkit().outside_loader_path,
                 "builtins": probe.toolkit().builtins.as_ref().map(|path| path.display().to_string()),
@@ -94,16 +94,16 @@ impl Diagnosis<'_> {
             }),
             Nvrtc::Unrecognised { library } => json!({
                 "found": false,
-                "library": library.display(),
+                "library": library.file_or_name(),
                 "loaded_as": library.name,
                 "error": "does not export nvrtcVersion",
                 "passed_over": passed_over,
             }),
-            Nvrtc::VersionFailed { library, code } => json!({
+            Nvrtc::VersionFailed { library, failure } => json!({
                 "found": false,
-                "library": library.display(),
+                "library": library.file_or_name(),
                 "loaded_as": library.name,
-                "error": format!("nvrtcVersion failed with code {code}"),
+                "error": format!("nvrtcVersion {failure}"),
                 "passed_over": passed_over,
             }),
         };

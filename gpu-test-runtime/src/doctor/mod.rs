@@ -68,6 +68,22 @@ pub(crate) enum ContextCheck {
     Failed(String),
 }
 
+/// The devices of `probe` a test could use, given the context check of each: none where the
+/// driver is not ready or older than gpu-test runs on.
+fn count_usable(probe: &Probe, contexts: &[ContextCheck]) -> usize {
+    if !probe.driver.is_ready() || reasons::older_than_gpu_test_runs_on(probe).is_some() {
+        return 0;
+    }
+    probe
+        .devices
+        .iter()
+        .zip(contexts)
+        .filter(|(device, context)| {
+            matches!(context, ContextCheck::Opened { .. }) && device.compute_mode != Some(ComputeMode::Prohibited)
+        })
+        .count()
+}
+
 /// The doctor's diagnosis of this machine: what the probe found, a context opened on each
 /// device, and every finding with its fix. The `gpu-doctor` binary prints it.
 ///
@@ -82,16 +98,20 @@ pub struct Diagnosis<'p> {
     contexts: Vec<ContextCheck>,
     /// Everything noticed, most serious first.
     findings: Vec<Finding>,
+    /// How many devices a test could use.
+    usable: usize,
 }
 
 impl<'p> Diagnosis<'p> {
     /// Diagnoses `probe`, opening a context on each device to check it is usable.
     pub fn new(probe: &'static Probe) -> Diagnosis<'static> {
         let contexts = check_contexts(probe);
+        let usable = count_usable(probe, &contexts);
         let mut diagnosis = Diagnosis {
             probe,
             contexts,
             findings: Vec::new(),
+            usable,
         };
         diagnosis.findings = diagnosis.find();
         diagnosis.findings.sort_by_key(|f| f.severity);
@@ -101,18 +121,7 @@ impl<'p> Diagnosis<'p> {
     /// The devices a test could use: the driver is ready, a context opened, and the device is not
     /// in compute mode Prohibited.
     pub fn usable_devices(&self) -> usize {
-        if !self.probe.driver.is_ready() || reasons::older_than_gpu_test_runs_on(self.probe).is_some() {
-            return 0;
-        }
-        self.probe
-            .devices
-            .iter()
-            .zip(&self.contexts)
-            .filter(|(device, context)| {
-                matches!(context, ContextCheck::Opened { .. })
-                    && device.compute_mode != Some(ComputeMode::Prohibited)
-            })
-            .count()
+        self.usable
     }
 
     /// How many GPU tests this machine runs at once: usable devices × `GPU_TEST_TESTS_PER_DEVICE`.
@@ -459,9 +468,9 @@ impl<'p> Diagnosis<'p> {
                 ),
                 "check LD_LIBRARY_PATH for a wrong or broken libnvrtc",
             ),
-            Nvrtc::VersionFailed { library, code } => add(
+            Nvrtc::VersionFailed { library, failure } => add(
                 Severity::Warning,
-                format!("nvrtcVersion in {} failed with code {code}", library.display()),
+                format!("nvrtcVersion in {} {failure}", library.display()),
                 "reinstall the CUDA toolkit's NVRTC",
             ),
             Nvrtc::Found { library, version } => {

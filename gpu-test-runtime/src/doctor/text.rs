@@ -120,8 +120,8 @@ impl Diagnosis<'_> {
             Nvrtc::Found { library, version } => format!("{version} ({})", library.display()),
             Nvrtc::NotFound { tried } => format!("not found (tried {})", file_names(tried)),
             Nvrtc::Unrecognised { library } => format!("{} is not NVRTC", library.display()),
-            Nvrtc::VersionFailed { library, code } => {
-                format!("{}: nvrtcVersion failed ({code})", library.display())
+            Nvrtc::VersionFailed { library, failure } => {
+                format!("{}: nvrtcVersion {failure}", library.display())
             }
         };
         let _ = writeln!(out, "  NVRTC          {nvrtc}");

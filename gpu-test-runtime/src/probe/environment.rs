@@ -174,6 +174,12 @@ pub(crate) enum VisibleDevices {
     },
 }
 
+/// Which kind of UUID `entry` starts as (`GPU-` or `MIG-`), if it is one: the first entry of
+/// `CUDA_VISIBLE_DEVICES` makes the list one of that kind.
+fn uuid_kind(entry: &str) -> Option<&'static str> {
+    ["GPU-", "MIG-"].into_iter().find(|kind| entry.starts_with(kind))
+}
+
 impl VisibleDevices {
     /// Parses the variable's value (`None` when unset).
     pub(crate) fn parse(value: Option<&str>) -> VisibleDevices {
@@ -184,7 +190,7 @@ impl VisibleDevices {
         let mut invalid = None;
         let mut duplicate = None;
         let mut cut_short = None;
-        let uuids = ["GPU-", "MIG-"].into_iter().find(|kind| raw.trim_start().starts_with(kind));
+        let uuids = uuid_kind(raw.trim_start());
         if !raw.trim().is_empty() {
             for entry in raw.split(',') {
                 let entry = entry.trim();
@@ -224,12 +230,11 @@ impl VisibleDevices {
     /// Why the driver cannot read the entry `invalid` names (after its text): by the kind of list
     /// the first entry makes it.
     pub(crate) fn why_invalid(&self) -> String {
-        let is_uuid = |entry: &str| ["GPU-", "MIG-"].into_iter().find(|kind| entry.starts_with(kind));
         let (first, invalid) = match self {
             VisibleDevices::Set { valid, invalid, .. } => (valid.first(), invalid.as_deref()),
             VisibleDevices::Unset => (None, None),
         };
-        match (first.and_then(|first| is_uuid(first)), first, invalid.and_then(is_uuid)) {
+        match (first.and_then(|first| uuid_kind(first)), first, invalid.and_then(uuid_kind)) {
             (Some(kind), _, _) => format!(
                 "is not a {kind}... UUID, as the first entry is (the driver reads a list of UUIDs or one of \
                  indices, not both)"

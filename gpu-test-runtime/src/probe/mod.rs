@@ -52,10 +52,16 @@ impl LoadedLibrary {
     /// The file if known, else the name, as messages show it (controls escaped: a directory's
     /// name comes from the environment).
     pub fn display(&self) -> String {
-        escape_control(&match &self.path {
+        escape_control(&self.file_or_name())
+    }
+
+    /// The file if known, else the name, as it is: for the doctor's JSON, which escapes what it
+    /// holds itself.
+    pub(crate) fn file_or_name(&self) -> String {
+        match &self.path {
             Some(path) => path.display().to_string(),
             None => self.name.clone(),
-        })
+        }
     }
 }
 

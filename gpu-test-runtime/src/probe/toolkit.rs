@@ -461,12 +461,12 @@ pub enum Nvrtc {
         /// The library.
         library: LoadedLibrary,
     },
-    /// `nvrtcVersion` failed with this `nvrtcResult`.
+    /// `nvrtcVersion` failed, or answered what is no version.
     VersionFailed {
         /// The library.
         library: LoadedLibrary,
-        /// The raw result.
-        code: i32,
+        /// What went wrong, after the call's name: `failed with code 7`.
+        failure: String,
     },
     /// NVRTC loaded and reported its version.
     Found {
@@ -519,7 +519,11 @@ fn describe_nvrtc(library: &Library, name: &str, loaded_from: Option<&Path>) -> 
         NvrtcVersion::Missing => Nvrtc::Unrecognised { library: loaded },
         NvrtcVersion::Failed(code) => Nvrtc::VersionFailed {
             library: loaded,
-            code,
+            failure: format!("failed with code {code}"),
+        },
+        NvrtcVersion::NoVersion(major, minor) => Nvrtc::VersionFailed {
+            library: loaded,
+            failure: format!("answered {major}.{minor}, which is no version"),
         },
         NvrtcVersion::Found(major, minor) => Nvrtc::Found {
             library: loaded,

@@ -9,7 +9,7 @@ use super::state::run_dir;
 use crate::decide::skip::SkipReason;
 use crate::settings::Settings;
 use crate::util::files::{stable_hash, update_locked};
-use crate::util::format::markdown_text;
+use crate::util::format::{MarkdownPlace, markdown_code, markdown_text};
 use crate::util::stderr::write_stderr;
 
 /// Marks `keys` as emitted for this run and returns those that were not already.
@@ -137,14 +137,15 @@ pub(crate) fn step_summary(settings: &Settings, suite: &str, groups: &[(&SkipRea
     for (reason, count) in groups {
         if fresh.contains(&key(suite, reason)) {
             text.push_str(&format!(
-                "- **gpu-test skipped {} in `{suite}`**: {} (fix: {})\n",
+                "- **gpu-test skipped {} in {}**: {} (fix: {})\n",
                 tests(*count),
-                markdown_text(&reason.reason),
-                markdown_text(&reason.hint)
+                markdown_code(suite, MarkdownPlace::Line),
+                markdown_text(&reason.reason, MarkdownPlace::Line),
+                markdown_text(&reason.hint, MarkdownPlace::Line)
             ));
         }
     }
-    append(path, &text);
+    append(settings, path, &text);
 }
 
 /// On GitHub Actions, under nextest's run phase with the default libtest harness: a line of the
@@ -169,11 +170,13 @@ pub(crate) fn step_summary_of_test(
         return;
     }
     let line = format!(
-        "- **gpu-test skipped `{test}` in `{suite}`** (it shows as passed): {} (fix: {})\n",
-        markdown_text(&reason.reason),
-        markdown_text(&reason.hint)
+        "- **gpu-test skipped {} in {}** (it shows as passed): {} (fix: {})\n",
+        markdown_code(&test, MarkdownPlace::Line),
+        markdown_code(suite, MarkdownPlace::Line),
+        markdown_text(&reason.reason, MarkdownPlace::Line),
+        markdown_text(&reason.hint, MarkdownPlace::Line)
     );
-    append(path, &line);
+    append(settings, path, &line);
 }
 
 /// How large the job summary may grow with gpu-test's lines: GitHub drops a step's summary of
@@ -181,8 +184,9 @@ pub(crate) fn step_summary_of_test(
 const SUMMARY_LIMIT: u64 = 512 << 10;
 
 /// Appends `text` to the job summary at `path`, if there is any, unless the summary is past
-/// [`SUMMARY_LIMIT`]: the append that takes it past says that later lines are left out.
-fn append(path: &std::path::Path, text: &str) {
+/// [`SUMMARY_LIMIT`]. Once the summary reaches it (with gpu-test's lines or before them), a line
+/// says that later lines are left out, once per run however many processes find it full.
+fn append(settings: &Settings, path: &std::path::Path, text: &str) {
     if text.is_empty() {
         return;
     }
@@ -190,11 +194,12 @@ fn append(path: &std::path::Path, text: &str) {
         return;
     };
     let size = file.metadata().map_or(0, |metadata| metadata.len());
-    if size >= SUMMARY_LIMIT {
-        return;
+    if size < SUMMARY_LIMIT {
+        let _ = file.write_all(text.as_bytes());
     }
-    let _ = file.write_all(text.as_bytes());
-    if size + text.len() as u64 >= SUMMARY_LIMIT {
+    if size.saturating_add(text.len() as u64) >= SUMMARY_LIMIT
+        && !first_time(settings, "github-summary", vec![SUMMARY_FULL.to_string()]).is_empty()
+    {
         let _ = file.write_all(
             format!(
                 "- **gpu-test lists no more skips here**: the job summary passed {} KiB (GitHub drops one of \
@@ -205,6 +210,10 @@ fn append(path: &std::path::Path, text: &str) {
         );
     }
 }
+
+/// The key under which a run records that it said the job summary is full (skip reasons' keys
+/// are hex digits, so none can be this).
+const SUMMARY_FULL: &str = "summary-full";
 
 /// Escapes a workflow command's message.
 fn escape_data(text: &str) -> String {
@@ -240,22 +249,44 @@ mod tests {
         assert_eq!(workflow_command("error", None, "t", "m"), "::error title=t::m\n");
     }
 
-    /// The job summary stops growing before GitHub would drop it whole, saying so once.
+    /// The job summary stops growing before GitHub would drop it whole, saying so once per run:
+    /// also where it was full before gpu-test's first line, and from a second process.
     #[test]
     fn the_job_summary_stays_below_githubs_limit() {
         let dir = crate::util::files::scratch_dir("step-summary");
         std::fs::create_dir_all(&dir).unwrap();
+        let in_run = |run: &str| Settings {
+            runtime_dir: dir.join("runtime"),
+            nextest: crate::settings::Nextest {
+                run_id: Some(run.to_string()),
+                ..Default::default()
+            },
+            ..Settings::default()
+        };
+        let (settings, other_process) = (in_run("one"), in_run("one"));
         let path = dir.join("summary.md");
         std::fs::write(&path, "# Earlier steps\n").unwrap();
         let line = format!("- {}\n", "x".repeat(1000));
         for _ in 0..2000 {
-            append(&path, &line);
+            append(&settings, &path, &line);
         }
+        append(&other_process, &path, &line);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.len() < (SUMMARY_LIMIT as usize) + 2 * line.len(), "{} bytes", text.len());
         assert!(text.starts_with("# Earlier steps\n"));
         assert_eq!(text.matches("gpu-test lists no more skips here").count(), 1);
         assert!(text.ends_with("has every test\n"));
+
+        // Another step's lines filled it: the first line gpu-test leaves out says so.
+        let full = dir.join("full.md");
+        let earlier = "y".repeat(SUMMARY_LIMIT as usize);
+        std::fs::write(&full, &earlier).unwrap();
+        let next_run = in_run("two");
+        append(&next_run, &full, &line);
+        append(&next_run, &full, &line);
+        let text = std::fs::read_to_string(&full).unwrap();
+        assert!(!text.contains("- xxx"), "a line past the limit was written");
+        assert_eq!(text.matches("gpu-test lists no more skips here").count(), 1, "{}", &text[earlier.len()..]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -15,7 +15,8 @@
 //!
 //! A test that declares its memory (`memory = "8 GiB"`) or needs free memory
 //! (`min_free_memory`) is admitted under the device's admission lock (`<key>.admit.lock`): the
-//! declared memory of the tests holding the device plus its own must fit in what the device had
+//! memory the tests holding the device reserve (each its `memory` or its `min_free_memory`,
+//! whichever is more) plus its own must fit in what the device had
 //! free when the first of those holders took it (recorded in `<key>.budget`), less what other
 //! programs took since; and the free memory now must be at least `min_free_memory`. Holding the admission lock while checking and taking a
 //! slot makes the two one step for every process.
@@ -320,8 +321,8 @@ fn admit(
         && held.saturating_add(declared) > budget
     {
         return Ok(Err(Refusal::Memory(format!(
-            "{}: the tests holding it declare {}, and this test's memory = \"{}\" would not fit in the {} it \
-             had free",
+            "{}: the tests holding it reserve {} (their memory or min_free_memory), and this test's memory = \"{}\" \
+             would not fit in the {} it had free",
             device.label(),
             format_bytes_needed(held),
             format_bytes_needed(declared),
@@ -352,8 +353,8 @@ pub(crate) enum MemoryUnread {
     Failed(String),
 }
 
-/// The memory the current holders of `device`'s slots declared: each slot whose lock someone
-/// holds counts what its file says (nothing readable counts as nothing declared).
+/// The memory the current holders of `device`'s slots reserve: each slot whose lock someone
+/// holds counts what its file says (nothing readable counts as nothing reserved).
 fn declared_by_holders(dir: &Path, device: &DeviceInfo, slots: u32) -> u64 {
     // Every slot in use, those of a run that shares the device more widely than this one too.
     (0..slots.max(slots_in_use(dir, device)))
@@ -546,7 +547,7 @@ fn living_holder(text: &str) -> Option<String> {
     let holder = parse_holder(text)?;
     let alive = process_start_time(holder.pid) == Some(holder.start);
     let declared = if holder.declared > 0 {
-        format!(", memory {}", format_bytes_needed(holder.declared))
+        format!(", reserving {}", format_bytes_needed(holder.declared))
     } else {
         String::new()
     };
@@ -567,7 +568,7 @@ mod tests {
         );
         assert_eq!(
             living_holder(&format!("{pid} {start} {} tests::big", 8u64 << 30)).as_deref(),
-            Some(format!("tests::big (process {pid}, memory 8 GiB)").as_str())
+            Some(format!("tests::big (process {pid}, reserving 8 GiB)").as_str())
         );
         // The same id with another start time is a later process, not the holder.
         assert_eq!(living_holder(&format!("{pid} {} 0 tests::big", start + 1)), None);
@@ -609,7 +610,7 @@ mod tests {
         let b = admit("b", declaring(6)).ok().expect("12 GiB of 16 fits");
         free.set(4 << 30);
         match admit("c", declaring(6)) {
-            Err(Refusal::Memory(why)) => assert!(why.contains("declare 12 GiB"), "{why}"),
+            Err(Refusal::Memory(why)) => assert!(why.contains("reserve 12 GiB (their memory or min_free_memory)"), "{why}"),
             _ => panic!("18 GiB of 16 was admitted"),
         }
         drop(b);
@@ -690,7 +691,7 @@ mod tests {
         drop((a, b));
         // A run with two per device takes slot 0, and must count the 12 GiB of slots 2 and 3.
         match admit(&dir, &device, 2, "e", declaring(6), &free_memory).unwrap() {
-            Err(Refusal::Memory(why)) => assert!(why.contains("declare 12 GiB"), "{why}"),
+            Err(Refusal::Memory(why)) => assert!(why.contains("reserve 12 GiB (their memory or min_free_memory)"), "{why}"),
             _ => panic!("18 GiB of 16 was admitted"),
         }
         std::fs::remove_dir_all(&dir).unwrap();

@@ -151,18 +151,112 @@ pub fn without_workflow_commands(text: &str) -> String {
     out.replace(OLD_WORKFLOW_COMMAND, "##\\[")
 }
 
-/// `text` for a line or a table cell of a Markdown page (a job summary): `&`, `<` and `>` as
-/// entities (GitHub would take `Vec<u8>` for a tag and drop it), pipes, brackets escaped (a
-/// report from elsewhere could put a link, or an image GitHub fetches, there), and lines joined
-/// by `<br>`, so that nothing breaks a table row or a list item.
-pub fn markdown_text(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('|', "\\|")
-        .replace('[', "\\[")
-        .replace(']', "\\]")
-        .replace('\n', "<br>")
+/// Where text goes on a Markdown page (a job summary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkdownPlace {
+    /// A table's cell, where a pipe ends the cell even inside a code span (GitHub's tables split
+    /// rows before reading what is in them), so pipes are escaped there too.
+    Cell,
+    /// A line or a list item, where a code span shows every character it holds as it is.
+    Line,
+}
+
+/// `text` for a line or a table cell of a Markdown page: outside its code spans, `&`, `<` and
+/// `>` as entities (GitHub would take `Vec<u8>` for a tag and drop it), backslashes, pipes and
+/// brackets escaped (a report from elsewhere could put a link, or an image GitHub fetches, there)
+/// and lines joined by `<br>`, so that nothing breaks a table row or a list item. A code span
+/// (`` `lspci | grep -i nvidia` ``) is kept as it is, where Markdown would show escapes
+/// literally, but for its line ends (spaces, as Markdown shows them) and, in a cell, its pipes.
+/// A backtick that opens no span is escaped, so that GitHub reads the spans as this does.
+pub fn markdown_text(text: &str, place: MarkdownPlace) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('`') {
+        push_outside_code(&rest[..start], &mut out);
+        let (fence, after) = rest[start..].split_at(backtick_run(&rest[start..]));
+        match closing_fence(after, fence.len()) {
+            Some(end) => {
+                out.push_str(fence);
+                push_inside_code(&after[..end], place, &mut out);
+                out.push_str(fence);
+                rest = &after[end + fence.len()..];
+            }
+            None => {
+                out.push_str(&"\\`".repeat(fence.len()));
+                rest = after;
+            }
+        }
+    }
+    push_outside_code(rest, &mut out);
+    out
+}
+
+/// `text` as one code span for a line or a table cell of a Markdown page: fenced by more
+/// backticks than any run of them in it, so that nothing in it ends the span early.
+pub fn markdown_code(text: &str, place: MarkdownPlace) -> String {
+    if text.is_empty() {
+        return String::new();
+    }
+    let longest = text
+        .split(|c| c != '`')
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    // A span that starts or ends with a backtick needs a space between it and the fence, which
+    // Markdown then takes off again.
+    let pad = if text.starts_with('`') || text.ends_with('`') { " " } else { "" };
+    let mut out = format!("{fence}{pad}");
+    push_inside_code(text, place, &mut out);
+    out.push_str(pad);
+    out.push_str(&fence);
+    out
+}
+
+/// The length of the run of backticks `text` starts with.
+fn backtick_run(text: &str) -> usize {
+    text.len() - text.trim_start_matches('`').len()
+}
+
+/// Where in `text` the first run of exactly `length` backticks starts: the end of a code span
+/// opened by such a run.
+fn closing_fence(text: &str, length: usize) -> Option<usize> {
+    let mut at = 0;
+    while let Some(found) = text[at..].find('`') {
+        let start = at + found;
+        let run = backtick_run(&text[start..]);
+        if run == length {
+            return Some(start);
+        }
+        at = start + run;
+    }
+    None
+}
+
+fn push_outside_code(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '|' | '[' | ']' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push_str("<br>"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn push_inside_code(text: &str, place: MarkdownPlace, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '\n' => out.push(' '),
+            '|' if place == MarkdownPlace::Cell => out.push_str("\\|"),
+            c => out.push(c),
+        }
+    }
 }
 
 /// A control character, a bidirectional mark or override, or a line or paragraph separator:
@@ -215,7 +309,31 @@ mod tests {
         );
         assert_eq!(escape_control("NVIDIA ##[stop-commands]tok"), "NVIDIA ##\\[stop-commands]tok");
         assert_eq!(escape_control("a\n##[x"), "a\\n##\\[x");
-        assert_eq!(markdown_text("MIG-<uuid> | [x](u)\n&"), "MIG-&lt;uuid&gt; \\| \\[x\\](u)<br>&amp;");
+    }
+
+    /// Escapes belong outside code spans only: inside one, Markdown shows them as they are.
+    #[test]
+    fn markdown_escapes_stay_out_of_code_spans() {
+        use MarkdownPlace::{Cell, Line};
+        assert_eq!(markdown_text("MIG-<uuid> | [x](u)\n&", Line), "MIG-&lt;uuid&gt; \\| \\[x\\](u)<br>&amp;");
+        let hint = "run `lspci | grep -i nvidia`, then `cargo add <package>`\nor `a\nb`";
+        assert_eq!(
+            markdown_text(hint, Line),
+            "run `lspci | grep -i nvidia`, then `cargo add <package>`<br>or `a b`"
+        );
+        assert_eq!(
+            markdown_text(hint, Cell),
+            "run `lspci \\| grep -i nvidia`, then `cargo add <package>`<br>or `a b`"
+        );
+        // A run of two backticks is closed by two, not one; a backtick that opens nothing is
+        // escaped, and so is a backslash, which would otherwise escape a backtick GitHub then
+        // would not read as a span's start.
+        assert_eq!(markdown_text("``a`b`` <c>", Line), "``a`b`` &lt;c&gt;");
+        assert_eq!(markdown_text("it's ` <img>", Line), "it's \\` &lt;img&gt;");
+        assert_eq!(markdown_text("\\`<img src=x>`", Line), "\\\\`<img src=x>`");
+        assert_eq!(markdown_code("a::b", Cell), "`a::b`");
+        assert_eq!(markdown_code("x`|`y", Cell), "``x`\\|`y``");
+        assert_eq!(markdown_code("`a", Line), "`` `a ``");
     }
 
 

@@ -89,3 +89,56 @@ pub(crate) fn kill_group(group: u32) {
         unsafe { libc::kill(-group, libc::SIGKILL) };
     }
 }
+
+/// Whether the child process `pid` has ended, without reaping it: until it is reaped, its id
+/// (its process group's too, for a child that leads one) names no other process or group.
+pub(crate) fn child_has_ended(pid: u32) -> std::io::Result<bool> {
+    let pid = libc::id_t::from(pid);
+    loop {
+        // SAFETY: all-zero bytes are a valid siginfo_t.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid out-pointer; WNOWAIT leaves the child for `Child::wait` to reap.
+        let result = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        if result == 0 {
+            // SAFETY: waitid filled it in; with WNOHANG and nothing ended, si_pid stays 0.
+            return Ok(unsafe { info.si_pid() } != 0);
+        }
+        let error = std::io::Error::last_os_error();
+        if error.kind() != std::io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}
+
+/// Waits up to `limit_ms` for process `pid` (any process, not only a child) to end: `true` when
+/// it did, or was already gone.
+#[cfg(test)]
+pub(crate) fn wait_for_end_of(pid: u32, limit_ms: i32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return true;
+    };
+    // SAFETY: pidfd_open takes a pid and flags, no pointers.
+    let Ok(pidfd) = i32::try_from(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) }) else {
+        return true;
+    };
+    if pidfd < 0 {
+        return true;
+    }
+    let mut poll = libc::pollfd {
+        fd: pidfd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let ready = unsafe { libc::poll(&mut poll, 1, limit_ms) };
+    // SAFETY: the descriptor is this function's own.
+    unsafe { libc::close(pidfd) };
+    ready == 1
+}

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::format::format_duration;
-use super::os::kill_group;
+use super::os::{child_has_ended, kill_group};
 
 /// Runs `command` and returns its standard output, or why there is none: it could not start,
 /// failed, or was still running after `limit` (then it is killed).
@@ -40,10 +40,12 @@ pub(crate) fn stdout_within(command: &mut Command, limit: Duration) -> Result<St
             format_duration(limit)
         )
     };
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if started.elapsed() >= limit => {
+    // The child is left unreaped until its group has been stopped where that is needed: while
+    // it is a zombie, its id cannot be given to another process, nor to another group.
+    loop {
+        match child_has_ended(child.id()) {
+            Ok(true) => break,
+            Ok(false) if started.elapsed() >= limit => {
                 kill_group(child.id());
                 let _ = child.kill();
                 // Reaped elsewhere: a killed process in uninterruptible sleep (an nvidia-smi
@@ -53,17 +55,17 @@ pub(crate) fn stdout_within(command: &mut Command, limit: Duration) -> Result<St
                     .spawn(move || child.wait());
                 return Err(stopped());
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Ok(false) => std::thread::sleep(Duration::from_millis(10)),
             Err(error) => return Err(format!("could not be waited for: {error}")),
         }
-    };
+    }
     // Something it started may still hold its output open: wait for that no longer than the rest.
-    let text = output
-        .recv_timeout(limit.saturating_sub(started.elapsed()))
-        .map_err(|_| {
-            kill_group(child.id());
-            stopped()
-        })?;
+    let text = output.recv_timeout(limit.saturating_sub(started.elapsed()));
+    if text.is_err() {
+        kill_group(child.id());
+    }
+    let status = child.wait().map_err(|error| format!("could not be waited for: {error}"))?;
+    let text = text.map_err(|_| stopped())?;
     if status.success() {
         Ok(text)
     } else {
@@ -147,6 +149,27 @@ mod tests {
         assert!(hung.unwrap_err().contains("did not finish within"));
         let failed = stdout_within(&mut Command::new("false"), Duration::from_secs(60));
         assert!(failed.unwrap_err().starts_with("failed"));
+    }
+
+    /// A program that ends while something it started keeps its output open: stopped at the
+    /// limit, that something with it (its group is stopped before the program is reaped, so the
+    /// group's id is still the program's own).
+    #[test]
+    fn what_a_program_started_is_stopped_with_it() {
+        let dir = crate::util::files::scratch_dir("process-group");
+        std::fs::create_dir_all(&dir).unwrap();
+        let pid_file = dir.join("pid");
+        let script = format!("sleep 600 & echo $! > '{}'; echo started", pid_file.display());
+        let held = stdout_within(Command::new("sh").args(["-c", &script]), Duration::from_millis(300));
+        assert!(held.unwrap_err().contains("did not finish within"));
+        let sleeper: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        // It ends once the kernel has delivered the SIGKILL sent before the call returned (the
+        // bound only turns a miss into a failure rather than a hang).
+        assert!(
+            crate::util::os::wait_for_end_of(sleeper, 60_000),
+            "the program's child was not stopped with it"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
