@@ -7,11 +7,12 @@
 //! holder, together with a lock on `<key>.device.lock`: exclusive for a test
 //! that has the device to itself (`GPU_TEST_TESTS_PER_DEVICE=1`), shared where tests share it.
 //! The device lock keeps a test that needs the device alone (a leak check measures it
-//! device-wide) apart from a run that shares it, whatever each run's setting. A test waiting for a
-//! device to itself holds `<key>.alone.lock`, and tests that share take no new slot while
-//! it is held, so that a sharing run that always has a test on the device cannot keep it out for
-//! ever. The kernel drops every lock when its file is closed: when the lease is dropped, when the
-//! body panics (the lease unwinds with it), or when the process dies.
+//! device-wide) apart from a run that shares it, whatever each run's setting. Tests that have to
+//! wait line up (see `queue`): the first in line for a device holds `<key>.alone.lock`, and no
+//! other test takes a slot there meanwhile, so that tests that need less (one device of two, a
+//! slot of a shared device) cannot keep it out for ever. The kernel drops every lock when its
+//! file is closed: when the lease is dropped, when the body panics (the lease unwinds with it),
+//! or when the process dies.
 //!
 //! A test that declares its memory (`memory = "8 GiB"`) or needs free memory
 //! (`min_free_memory`) is admitted under the device's admission lock (`<key>.admit.lock`): the
@@ -21,17 +22,21 @@
 //! programs took since; and the free memory now must be at least `min_free_memory`. Holding the admission lock while checking and taking a
 //! slot makes the two one step for every process.
 
-use std::fs::{File, TryLockError};
+mod files;
+mod queue;
+
+use std::fs::File;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use self::files::{Hold, held_text, holder_of, intent_path, lock_path, name_holder, parse_holder, try_lock_at};
+use self::queue::Ticket;
 use super::faults;
 use crate::probe::DeviceInfo;
 use crate::settings::Settings;
-use crate::util::files::{create_private_dirs, open_existing, open_lock_file, sanitize};
-use crate::util::format::{count, escape_control, format_bytes, format_bytes_needed, format_duration};
-use crate::util::process::process_start_time;
+use crate::util::files::{create_private_dirs, open_lock_file, sanitize};
+use crate::util::format::{count, format_bytes, format_bytes_needed, format_duration};
 
 /// What a test asks of a device's memory when it takes its lease.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -117,8 +122,8 @@ pub(crate) fn acquire(
     let started = Instant::now();
     let mut announced = false;
     let mut paused = false;
-    // The devices this test, waiting for one to itself, keeps sharing tests from (until it returns).
-    let mut waiting_alone: Vec<(String, File)> = Vec::new();
+    // This test's place in line, once it has had to wait.
+    let mut ticket: Option<Ticket> = None;
     let mut pause = Duration::from_millis(5);
     // Devices whose free memory could not be read, by key, and why: passed over from then on.
     let mut unreadable: Vec<(String, String)> = Vec::new();
@@ -142,6 +147,8 @@ pub(crate) fn acquire(
         let mut refusals = Vec::new();
         // Whether a device had every slot held, by whoever holds it.
         let mut full = false;
+        // The devices that tests hold or are first in line for: what waiting in line helps with.
+        let mut contested = Vec::new();
         for device in &usable {
             if held.len() == needed {
                 break;
@@ -153,10 +160,21 @@ pub(crate) fn acquire(
             {
                 continue;
             }
-            match admit(&dir, device, slots, test, demand, free_memory)? {
+            let first_in_line = ticket.as_ref().is_some_and(|ticket| ticket.holds_intent(device));
+            match admit(&dir, device, slots, test, demand, free_memory, first_in_line)? {
                 Ok(lease) => held.push(lease),
-                Err(Refusal::Memory(why)) => refusals.push(why),
-                Err(Refusal::Full) => full = true,
+                Err(Refusal::Memory(why)) => {
+                    // Memory that other programs hold comes back whatever tests do; what the
+                    // tests holding the device reserve, as they finish.
+                    if is_held(&dir, device, slots) {
+                        contested.push(*device);
+                    }
+                    refusals.push(why);
+                }
+                Err(Refusal::Full) => {
+                    full = true;
+                    contested.push(*device);
+                }
                 Err(Refusal::Unreadable(why)) => unreadable.push((device.key(), why)),
             }
         }
@@ -170,15 +188,11 @@ pub(crate) fn acquire(
         // All or nothing: never wait while holding some of the leases, or two multi-device tests
         // could each hold one device and wait for the other's.
         drop(held);
-        if slots == 1 {
-            for device in &usable {
-                let key = device.key();
-                if !waiting_alone.iter().any(|(held, _)| *held == key)
-                    && let Some(intent) = wait_alone(&dir, device, test)
-                {
-                    waiting_alone.push((key, intent));
-                }
-            }
+        if ticket.is_none() {
+            ticket = Ticket::take(&dir, test, &usable)?;
+        }
+        if let Some(ticket) = ticket.as_mut() {
+            ticket.claim(&dir, test, &contested)?;
         }
         let waited = started.elapsed();
         // Who holds the devices, and what else keeps the test out (free memory it needs that
@@ -186,7 +200,7 @@ pub(crate) fn acquire(
         // for (another PID namespace) is still said to be held.
         let why = || {
             let mut parts = Vec::new();
-            match holders(&dir, &usable, slots) {
+            match holders(&dir, &usable, slots, ticket.as_ref()) {
                 named if !named.is_empty() => parts.push(named),
                 _ if full || refusals.is_empty() => parts.push("the devices are held by other tests".to_string()),
                 _ => {}
@@ -216,10 +230,18 @@ pub(crate) fn acquire(
                 timeout: settings.lease_timeout,
             });
         }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(100));
+        // First in line, a test takes a device as soon as it is free: no one else may meanwhile.
+        if ticket.as_ref().is_some_and(Ticket::is_first_somewhere) {
+            std::thread::sleep(FIRST_IN_LINE_PAUSE);
+        } else {
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
     }
 }
+
+/// How often a test first in line for a device tries again: a device left free waits for it.
+const FIRST_IN_LINE_PAUSE: Duration = Duration::from_millis(5);
 
 /// `a device lease`, `2 device leases`.
 pub(crate) fn leases(n: usize) -> String {
@@ -230,10 +252,6 @@ pub(crate) fn leases(n: usize) -> String {
     }
 }
 
-fn lock_path(dir: &Path, device: &DeviceInfo, slot: u32) -> PathBuf {
-    dir.join(format!("{}.{slot}.lock", sanitize(&device.key())))
-}
-
 /// A slot of `device` for a test with `demand`: the first free one, when the memory fits too.
 fn admit(
     dir: &Path,
@@ -242,9 +260,10 @@ fn admit(
     test: &str,
     demand: MemoryDemand,
     free_memory: &FreeMemory<'_>,
+    first_in_line: bool,
 ) -> Result<Result<Lease, Refusal>, String> {
     if demand.is_empty() {
-        return try_device(dir, device, slots, test, 0).map(|lease| lease.ok_or(Refusal::Full));
+        return try_device(dir, device, slots, test, 0, first_in_line).map(|lease| lease.ok_or(Refusal::Full));
     }
     let key = sanitize(&device.key());
     // Another process is admitting a test to this device: try again shortly, as for a held slot,
@@ -252,14 +271,14 @@ fn admit(
     let Some(admission) = try_lock_at(&dir.join(format!("{key}.admit.lock")), Hold::Exclusive)? else {
         return Ok(Err(Refusal::Full));
     };
-    let held = declared_by_holders(dir, device, slots);
+    let held = reserved_by_holders(dir, device, slots);
     // What the test reserves while it holds the device: its `memory`, or the `min_free_memory`
     // it asked to find free, whichever is more; a test admitted after it, before it has
     // allocated, counts it as taken.
     let reserved = demand.declared.unwrap_or(0).max(demand.min_free.unwrap_or(0));
     // A slot first: memory is measured only on a device this test could take, so that a waiting
     // test opens no context on a device others are using (a leak check there would count it).
-    let Some(lease) = try_device(dir, device, slots, test, reserved)? else {
+    let Some(lease) = try_device(dir, device, slots, test, reserved, first_in_line)? else {
         return Ok(Err(Refusal::Full));
     };
     let now_free = match free_memory(device) {
@@ -355,11 +374,11 @@ pub(crate) enum MemoryUnread {
 
 /// The memory the current holders of `device`'s slots reserve: each slot whose lock someone
 /// holds counts what its file says (nothing readable counts as nothing reserved).
-fn declared_by_holders(dir: &Path, device: &DeviceInfo, slots: u32) -> u64 {
+fn reserved_by_holders(dir: &Path, device: &DeviceInfo, slots: u32) -> u64 {
     // Every slot in use, those of a run that shares the device more widely than this one too.
     (0..slots.max(slots_in_use(dir, device)))
         .filter_map(|slot| held_text(&lock_path(dir, device, slot)))
-        .map(|text| parse_holder(&text).map_or(0, |h| h.declared))
+        .map(|text| parse_holder(&text).map_or(0, |h| h.reserved))
         .fold(0u64, u64::saturating_add)
 }
 
@@ -376,70 +395,27 @@ fn write_budget(path: &Path, bytes: u64) -> std::io::Result<()> {
     file.set_len(text.len() as u64)
 }
 
-fn alone_path(dir: &Path, device: &DeviceInfo) -> PathBuf {
-    dir.join(format!("{}.alone.lock", sanitize(&device.key())))
-}
-
-/// The lock by which a test waiting for `device` to itself keeps tests that share it from taking
-/// new slots, if it could be taken now (a sharing test holds it for a moment as it takes a slot).
-fn wait_alone(dir: &Path, device: &DeviceInfo, test: &str) -> Option<File> {
-    let mut intent = try_lock_at(&alone_path(dir, device), Hold::Exclusive).ok()??;
-    // Who waits, for the message of a sharing test it holds back.
-    name_holder(&mut intent, test, 0);
-    Some(intent)
-}
-
-/// A lease file's text: `<pid> <start time> <declared bytes> <test>`.
-fn holder_text(test: &str, declared: u64) -> String {
-    let pid = std::process::id();
-    let start = process_start_time(pid).unwrap_or(0);
-    format!("{pid} {start} {declared} {test}")
-}
-
-/// Writes into a lease file just locked who holds it, for the message of a test that waits: one
-/// write, then the length.
-fn name_holder(file: &mut File, test: &str, declared: u64) {
-    let holder = holder_text(test, declared);
-    let _ = file.write_all(holder.as_bytes());
-    let _ = file.set_len(holder.len() as u64);
-}
-
-/// How a lease file is locked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Hold {
-    Exclusive,
-    Shared,
-}
-
-/// The lease file at `path`, locked as `hold` asks when no other lock stands in the way, else
-/// `None`; the error names the file.
-fn try_lock_at(path: &Path, hold: Hold) -> Result<Option<File>, String> {
-    let file = open_lock_file(path)
-        .map_err(|error| format!("could not open the lease file {}: {error}", path.display()))?;
-    let locked = match hold {
-        Hold::Exclusive => file.try_lock(),
-        Hold::Shared => file.try_lock_shared(),
-    };
-    match locked {
-        Ok(()) => Ok(Some(file)),
-        Err(TryLockError::WouldBlock) => Ok(None),
-        Err(TryLockError::Error(error)) => Err(format!("could not lock the lease file {}: {error}", path.display())),
-    }
-}
-
-/// The first free slot of `device`, taken by `test` declaring `declared` bytes, when the device
+/// The first free slot of `device`, taken by `test` reserving `reserved` bytes, when the device
 /// lock allows: alone (`slots` 1) only while no one else holds the device, shared only while no
-/// one holds it alone or waits to.
-fn try_device(dir: &Path, device: &DeviceInfo, slots: u32, test: &str, declared: u64) -> Result<Option<Lease>, String> {
+/// one holds it alone; and only while no other test is first in line for it (unless this one is,
+/// `first_in_line`).
+fn try_device(
+    dir: &Path,
+    device: &DeviceInfo,
+    slots: u32,
+    test: &str,
+    reserved: u64,
+    first_in_line: bool,
+) -> Result<Option<Lease>, String> {
     // Held until this returns: long enough to keep a waiter from taking the intent between the
-    // check and the taking of the device lock.
-    let _not_waited_for = if slots > 1 {
-        let Some(intent) = try_lock_at(&alone_path(dir, device), Hold::Shared)? else {
+    // check and the taking of the device lock. The test first in line holds it already.
+    let _no_one_first = if first_in_line {
+        None
+    } else {
+        let Some(intent) = try_lock_at(&intent_path(dir, device), Hold::Shared)? else {
             return Ok(None);
         };
         Some(intent)
-    } else {
-        None
     };
     let hold = if slots == 1 { Hold::Exclusive } else { Hold::Shared };
     let device_lock = dir.join(format!("{}.device.lock", sanitize(&device.key())));
@@ -448,7 +424,7 @@ fn try_device(dir: &Path, device: &DeviceInfo, slots: u32, test: &str, declared:
     };
     for slot in 0..slots {
         if let Some(mut file) = try_lock_at(&lock_path(dir, device, slot), Hold::Exclusive)? {
-            name_holder(&mut file, test, declared);
+            name_holder(&mut file, test, reserved);
             return Ok(Some(Lease {
                 device: device.clone(),
                 slot,
@@ -461,10 +437,11 @@ fn try_device(dir: &Path, device: &DeviceInfo, slots: u32, test: &str, declared:
 }
 
 /// `device 0 NVIDIA H100 is held by tests::a (process 123)`, for every held slot, of this run's
-/// slots or another's (which may allow more). A holder is named only while its lock is held and
-/// its process lives: the file of a released slot still names its last holder, and that of a lock
+/// slots or another's (which may allow more), and the test first in line for each device, where
+/// that is not the one `ticket` holds. A holder is named only while its lock is held and its
+/// process lives: the file of a released slot still names its last holder, and that of a lock
 /// held by anything else says nothing gpu-test can vouch for. Empty where none can be named.
-fn holders(dir: &Path, devices: &[&DeviceInfo], slots: u32) -> String {
+fn holders(dir: &Path, devices: &[&DeviceInfo], slots: u32, ticket: Option<&Ticket>) -> String {
     let mut held = Vec::new();
     for device in devices {
         let names: Vec<String> = (0..slots.max(slots_in_use(dir, device)))
@@ -473,14 +450,10 @@ fn holders(dir: &Path, devices: &[&DeviceInfo], slots: u32) -> String {
         if !names.is_empty() {
             held.push(format!("{} is held by {}", device.label(), names.join(", ")));
         }
-        // A test of another run waiting to have the device to itself, which this sharing test
-        // makes way for.
-        let waiting = (slots > 1)
-            .then(|| holder_of(&alone_path(dir, device)))
-            .flatten();
-        if let Some(waiter) = waiting {
+        let ours = ticket.is_some_and(|ticket| ticket.holds_intent(device));
+        if let Some(waiter) = (!ours).then(|| holder_of(&intent_path(dir, device))).flatten() {
             held.push(format!(
-                "{waiter} waits to have {} to itself, and tests that share it make way",
+                "{waiter} waited for {} first, and tests after it make way",
                 device.label()
             ));
         }
@@ -488,23 +461,9 @@ fn holders(dir: &Path, devices: &[&DeviceInfo], slots: u32) -> String {
     held.join("; ")
 }
 
-/// The text of a lease file that is there and whose lock someone holds: a slot's file keeps
-/// naming its last holder once released.
-fn held_text(path: &Path) -> Option<String> {
-    // Opened without creating it: a slot no one took has no file.
-    let mut file = open_existing(path).ok()?;
-    // Leases and waits are held exclusively; a shared lock fails only while one is.
-    if !matches!(file.try_lock_shared(), Err(TryLockError::WouldBlock)) {
-        return None;
-    }
-    let mut text = String::new();
-    file.read_to_string(&mut text).ok()?;
-    Some(text)
-}
-
-/// `tests::a (process 123)`, from a held lease file whose holder still lives.
-fn holder_of(path: &Path) -> Option<String> {
-    living_holder(&held_text(path)?)
+/// Whether a test holds a slot of `device`, of this run's slots or another's.
+fn is_held(dir: &Path, device: &DeviceInfo, slots: u32) -> bool {
+    (0..slots.max(slots_in_use(dir, device))).any(|slot| held_text(&lock_path(dir, device, slot)).is_some())
 }
 
 /// One more than the highest slot of `device` that has a file in `dir`: every run's slots.
@@ -524,69 +483,74 @@ fn slots_in_use(dir: &Path, device: &DeviceInfo) -> u32 {
         .unwrap_or(0)
 }
 
-/// A lease file's `<pid> <start time> <declared bytes> <test>`.
-struct HolderText<'a> {
-    pid: u32,
-    start: u64,
-    declared: u64,
-    test: &'a str,
-}
-
-fn parse_holder(text: &str) -> Option<HolderText<'_>> {
-    let mut fields = text.splitn(4, ' ');
-    Some(HolderText {
-        pid: fields.next()?.parse().ok()?,
-        start: fields.next()?.parse().ok()?,
-        declared: fields.next()?.parse().ok()?,
-        test: fields.next()?,
-    })
-}
-
-/// `tests::a (process 123)` from a lease file, if that process is still the one that wrote it.
-fn living_holder(text: &str) -> Option<String> {
-    let holder = parse_holder(text)?;
-    let alive = process_start_time(holder.pid) == Some(holder.start);
-    let declared = if holder.declared > 0 {
-        format!(", reserving {}", format_bytes_needed(holder.declared))
-    } else {
-        String::new()
-    };
-    alive.then(|| format!("{} (process {}{declared})", escape_control(holder.test), holder.pid))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn only_a_living_holder_is_named() {
-        let pid = std::process::id();
-        let start = process_start_time(pid).unwrap();
-        assert_eq!(
-            living_holder(&format!("{pid} {start} 0 tests::big")).as_deref(),
-            Some(format!("tests::big (process {pid})").as_str())
-        );
-        assert_eq!(
-            living_holder(&format!("{pid} {start} {} tests::big", 8u64 << 30)).as_deref(),
-            Some(format!("tests::big (process {pid}, reserving 8 GiB)").as_str())
-        );
-        // The same id with another start time is a later process, not the holder.
-        assert_eq!(living_holder(&format!("{pid} {} 0 tests::big", start + 1)), None);
-        assert_eq!(living_holder("tests::big (process 4242)"), None);
-        assert_eq!(living_holder(""), None);
+    fn device() -> DeviceInfo {
+        nth_device(0)
     }
 
-    fn device() -> DeviceInfo {
+    /// Device `ordinal` of a machine of its own (its UUID names this process).
+    pub(super) fn nth_device(ordinal: usize) -> DeviceInfo {
         DeviceInfo {
-            ordinal: 0,
+            ordinal,
             name: "NVIDIA Test".to_string(),
             compute_capability: crate::cuda::version::Version::new(9, 0),
             total_memory: 16 << 30,
             multiprocessors: None,
-            uuid: Some(format!("GPU-lease-test-{}", std::process::id())),
+            uuid: Some(format!("GPU-lease-test-{}-{ordinal}", std::process::id())),
             pci_bus_id: None,
             compute_mode: None,
         }
+    }
+
+    /// A test that needs two devices is first in line for both once it waits, so tests that need
+    /// one cannot keep it out by taking them in turn: the devices drain for it.
+    #[test]
+    fn a_test_that_needs_two_devices_is_not_overtaken_by_tests_that_need_one() {
+        let dir = crate::util::files::scratch_dir("queue-two");
+        let (d0, d1) = (nth_device(0), nth_device(1));
+        let settings = Settings {
+            runtime_dir: dir.clone(),
+            ..Settings::default()
+        };
+        let leases = dir.join("leases");
+        create_private_dirs(&leases).unwrap();
+        let s1 = try_device(&leases, &d0, 1, "s1", 0, false).unwrap().expect("free");
+        let s2 = try_device(&leases, &d1, 1, "s2", 0, false).unwrap().expect("free");
+        let (waits, waiting) = std::sync::mpsc::channel();
+        let (go_on, gone_on) = std::sync::mpsc::channel::<()>();
+        std::thread::scope(|scope| {
+            let big = scope.spawn(|| {
+                // Told once it has tried, and is in line, before its first pause.
+                let pausing = move || {
+                    waits.send(()).unwrap();
+                    gone_on.recv().unwrap();
+                };
+                let hooks = WaitHooks {
+                    pausing: &pausing,
+                    waiting: &|_| {},
+                };
+                let free_memory = |_: &DeviceInfo| -> Result<Option<u64>, MemoryUnread> { Ok(None) };
+                acquire("big", &[&d0, &d1], 2, &settings, MemoryDemand::default(), &free_memory, &hooks)
+            });
+            waiting.recv().unwrap();
+            // s1 ends, and a test that needs one device comes: device 0 waits for big. (Asserted
+            // once big has gone on, so that a failure cannot leave it waiting.)
+            drop(s1);
+            let overtook = try_device(&leases, &d0, 1, "s3", 0, false).unwrap().is_some();
+            let named = holders(&leases, &[&d0], 1, None);
+            drop(s2);
+            go_on.send(()).unwrap();
+            let taken = big.join().unwrap().expect("big gets both devices");
+            assert!(!overtook, "s3 took device 0 while big waited for it");
+            assert!(named.contains("big (process"), "{named}");
+            assert_eq!(taken.len(), 2);
+        });
+        // Done waiting, big is no longer first in line anywhere.
+        assert!(try_device(&leases, &d0, 1, "s4", 0, false).unwrap().is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     fn declaring(gib: u64) -> MemoryDemand {
@@ -602,7 +566,7 @@ mod tests {
         let device = device();
         let free = std::cell::Cell::new(16u64 << 30);
         let free_memory = |_: &DeviceInfo| -> Result<Option<u64>, MemoryUnread> { Ok(Some(free.get())) };
-        let admit = |test: &str, demand: MemoryDemand| admit(&dir, &device, 4, test, demand, &free_memory).unwrap();
+        let admit = |test: &str, demand: MemoryDemand| admit(&dir, &device, 4, test, demand, &free_memory, false).unwrap();
 
         let a = admit("a", declaring(6)).ok().expect("the first fits");
         // `a` allocated its 6 GiB: 10 GiB free, and the recorded 16 GiB still holds.
@@ -681,7 +645,7 @@ mod tests {
         let free_memory = |_: &DeviceInfo| -> Result<Option<u64>, MemoryUnread> { Ok(Some(16 << 30)) };
         // A run with four tests per device holds slots 2 and 3, declaring 6 GiB each.
         let take = |test: &str, demand: MemoryDemand| {
-            admit(&dir, &device, 4, test, demand, &free_memory)
+            admit(&dir, &device, 4, test, demand, &free_memory, false)
                 .unwrap()
                 .ok()
                 .unwrap_or_else(|| panic!("{test} was refused"))
@@ -690,7 +654,7 @@ mod tests {
         let (_c, _d) = (take("c", declaring(6)), take("d", declaring(6)));
         drop((a, b));
         // A run with two per device takes slot 0, and must count the 12 GiB of slots 2 and 3.
-        match admit(&dir, &device, 2, "e", declaring(6), &free_memory).unwrap() {
+        match admit(&dir, &device, 2, "e", declaring(6), &free_memory, false).unwrap() {
             Err(Refusal::Memory(why)) => assert!(why.contains("reserve 12 GiB (their memory or min_free_memory)"), "{why}"),
             _ => panic!("18 GiB of 16 was admitted"),
         }
@@ -702,31 +666,33 @@ mod tests {
         let dir = crate::util::files::scratch_dir("device-lock");
         let device = device();
         // A run that has each device to itself (1 test per device), and one that shares (2).
-        let alone = try_device(&dir, &device, 1, "alone", 0).unwrap().expect("free");
-        assert!(try_device(&dir, &device, 2, "shared", 0).unwrap().is_none());
+        let alone = try_device(&dir, &device, 1, "alone", 0, false).unwrap().expect("free");
+        assert!(try_device(&dir, &device, 2, "shared", 0, false).unwrap().is_none());
         drop(alone);
-        let shared = try_device(&dir, &device, 2, "shared", 0).unwrap().expect("free");
-        assert!(try_device(&dir, &device, 1, "alone", 0).unwrap().is_none());
-        let also = try_device(&dir, &device, 2, "also", 0).unwrap().expect("a second slot");
+        let shared = try_device(&dir, &device, 2, "shared", 0, false).unwrap().expect("free");
+        assert!(try_device(&dir, &device, 1, "alone", 0, false).unwrap().is_none());
+        let also = try_device(&dir, &device, 2, "also", 0, false).unwrap().expect("a second slot");
         assert_eq!((shared.slot, also.slot), (0, 1));
-        assert!(try_device(&dir, &device, 2, "third", 0).unwrap().is_none());
+        assert!(try_device(&dir, &device, 2, "third", 0, false).unwrap().is_none());
         // The waiting run names the holders of the other run's slots too.
-        let named = holders(&dir, &[&device], 1);
+        let named = holders(&dir, &[&device], 1, None);
         assert!(named.contains("shared (process") && named.contains("also (process"), "{named}");
-        // While a test waits for the device to itself, sharing tests take no new slot, so that
-        // the device drains.
+        // While a test waiting for the device to itself is first in line, sharing tests take no
+        // new slot, so that the device drains.
         drop(also);
-        let waiting = wait_alone(&dir, &device, "leaky").expect("no one else waits");
-        assert!(try_device(&dir, &device, 2, "third", 0).unwrap().is_none());
-        let named = holders(&dir, &[&device], 2);
+        let mut waiting = Ticket::take(&dir, "leaky", &[&device]).unwrap().expect("no one else takes one");
+        waiting.claim(&dir, "leaky", &[&device]).unwrap();
+        assert!(try_device(&dir, &device, 2, "third", 0, false).unwrap().is_none());
+        let named = holders(&dir, &[&device], 2, None);
         assert!(
-            named.contains("leaky (process") && named.contains("waits to have device 0 NVIDIA Test to itself"),
+            named.contains("leaky (process") && named.contains("waited for device 0 NVIDIA Test first"),
             "{named}"
         );
+        assert!(!holders(&dir, &[&device], 1, Some(&waiting)).contains("waited for"));
         drop(shared);
-        let alone = try_device(&dir, &device, 1, "alone", 0).unwrap().expect("drained");
+        let alone = try_device(&dir, &device, 1, "alone", 0, true).unwrap().expect("drained");
         drop((waiting, alone));
-        assert!(try_device(&dir, &device, 2, "third", 0).unwrap().is_some());
+        assert!(try_device(&dir, &device, 2, "third", 0, false).unwrap().is_some());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -735,13 +701,13 @@ mod tests {
         let dir = crate::util::files::scratch_dir("holders");
         let device = device();
         let free_memory = |_: &DeviceInfo| -> Result<Option<u64>, MemoryUnread> { Ok(Some(16 << 30)) };
-        let admit = |test: &str, demand: MemoryDemand| admit(&dir, &device, 4, test, demand, &free_memory).unwrap();
+        let admit = |test: &str, demand: MemoryDemand| admit(&dir, &device, 4, test, demand, &free_memory, false).unwrap();
         let big = admit("big", declaring(12)).ok().expect("fits");
         // Refused for memory after it had written its name into a slot's file.
         assert!(matches!(admit("refused", declaring(8)), Err(Refusal::Memory(_))));
         let finished = admit("finished", declaring(1)).ok().expect("fits");
         drop(finished);
-        let named = holders(&dir, &[&device], 4);
+        let named = holders(&dir, &[&device], 4, None);
         assert!(named.contains("big (process"), "{named}");
         assert!(!named.contains("refused") && !named.contains("finished"), "{named}");
         drop(big);
@@ -754,6 +720,6 @@ mod tests {
         demand: MemoryDemand,
         free_memory: &FreeMemory<'_>,
     ) -> Result<Lease, Refusal> {
-        admit(dir, device, 4, "x", demand, free_memory).unwrap()
+        admit(dir, device, 4, "x", demand, free_memory, false).unwrap()
     }
 }
