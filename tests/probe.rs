@@ -369,7 +369,7 @@ fn nvrtc_missing_too_old_and_newer_than_the_driver() {
         .json();
     assert_eq!(json["toolkit"]["nvrtc"]["found"], false, "{json:#}");
     assert_eq!(
-        json["toolkit"]["nvrtc"]["error"], "nvrtcVersion answered -1.0, which is no version",
+        json["toolkit"]["nvrtc"]["error"], "nvrtcVersion answered major -1, minor 0, which is no version",
         "{json:#}"
     );
 

@@ -467,7 +467,7 @@ mod tests {
     fn a_report_cannot_put_a_link_or_an_image_into_the_summary() {
         assert_eq!(
             cell("see ![x](http://e) | [y](http://f)\n<b>"),
-            "see !\\[x\\](http://e) \\| \\[y\\](http://f)<br>&lt;b&gt;"
+            "see !\\[x\\](http\\://e) \\| \\[y\\](http\\://f)<br>&lt;b&gt;"
         );
         // A command in a hint reads as it is typed; a name cannot end its code span early.
         assert_eq!(

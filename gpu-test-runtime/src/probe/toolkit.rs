@@ -523,7 +523,7 @@ fn describe_nvrtc(library: &Library, name: &str, loaded_from: Option<&Path>) -> 
         },
         NvrtcVersion::NoVersion(major, minor) => Nvrtc::VersionFailed {
             library: loaded,
-            failure: format!("answered {major}.{minor}, which is no version"),
+            failure: format!("answered major {major}, minor {minor}, which is no version"),
         },
         NvrtcVersion::Found(major, minor) => Nvrtc::Found {
             library: loaded,

@@ -12,11 +12,15 @@ use crate::util::files::{stable_hash, update_locked};
 use crate::util::format::{MarkdownPlace, markdown_code, markdown_text};
 use crate::util::stderr::write_stderr;
 
-/// Marks `keys` as emitted for this run and returns those that were not already.
+/// Marks `keys` as emitted for this run and returns those that were not already; all of them
+/// where the run's state cannot be read (better twice than never).
 fn first_time(settings: &Settings, file: &str, keys: Vec<String>) -> Vec<String> {
-    let Ok(dir) = run_dir(settings) else {
-        return keys;
-    };
+    first_time_known(settings, file, keys.clone()).unwrap_or(keys)
+}
+
+/// [`first_time`], or `None` where the run's state cannot be read.
+fn first_time_known(settings: &Settings, file: &str, keys: Vec<String>) -> Option<Vec<String>> {
+    let dir = run_dir(settings).ok()?;
     update_locked(&dir.join(file), |text| {
         let seen: Vec<&str> = text.lines().collect();
         let fresh: Vec<String> = keys
@@ -31,7 +35,7 @@ fn first_time(settings: &Settings, file: &str, keys: Vec<String>) -> Vec<String>
         }
         (next, fresh)
     })
-    .unwrap_or(keys)
+    .ok()
 }
 
 /// Where the annotations are written: the runner reads workflow commands from both.
@@ -197,8 +201,11 @@ fn append(settings: &Settings, path: &std::path::Path, text: &str) {
     if size < SUMMARY_LIMIT {
         let _ = file.write_all(text.as_bytes());
     }
-    if size.saturating_add(text.len() as u64) >= SUMMARY_LIMIT
-        && !first_time(settings, "github-summary", vec![SUMMARY_FULL.to_string()]).is_empty()
+    let past = size.saturating_add(text.len() as u64) >= SUMMARY_LIMIT;
+    // Once per run; where the run's state cannot tell, by the append that takes it past.
+    if past
+        && first_time_known(settings, "github-summary", vec![SUMMARY_FULL.to_string()])
+            .map_or(size < SUMMARY_LIMIT, |fresh| !fresh.is_empty())
     {
         let _ = file.write_all(
             format!(
@@ -287,6 +294,19 @@ mod tests {
         let text = std::fs::read_to_string(&full).unwrap();
         assert!(!text.contains("- xxx"), "a line past the limit was written");
         assert_eq!(text.matches("gpu-test lists no more skips here").count(), 1, "{}", &text[earlier.len()..]);
+
+        // Where the run's state cannot be kept (its directory cannot be made), the append that
+        // takes the summary past the limit says so, and no later one.
+        let stateless = Settings {
+            runtime_dir: full.join("not-a-directory"),
+            ..Settings::default()
+        };
+        let unkept = dir.join("unkept.md");
+        for _ in 0..1000 {
+            append(&stateless, &unkept, &line);
+        }
+        let text = std::fs::read_to_string(&unkept).unwrap();
+        assert_eq!(text.matches("gpu-test lists no more skips here").count(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -187,12 +187,20 @@ pub(crate) fn acquire(
         }
         // All or nothing: never wait while holding some of the leases, or two multi-device tests
         // could each hold one device and wait for the other's.
+        // What it waits for: the devices it was refused, and those it took but gives back.
+        let mut waits_for = contested;
+        waits_for.extend(
+            usable
+                .iter()
+                .filter(|device| held.iter().any(|lease| lease.device.key() == device.key()))
+                .copied(),
+        );
         drop(held);
         if ticket.is_none() {
-            ticket = Ticket::take(&dir, test, &usable)?;
+            ticket = Ticket::take(&dir, test, &waits_for)?;
         }
         if let Some(ticket) = ticket.as_mut() {
-            ticket.claim(&dir, test, &contested)?;
+            ticket.claim(test, &waits_for)?;
         }
         let waited = started.elapsed();
         // Who holds the devices, and what else keeps the test out (free memory it needs that
@@ -513,6 +521,8 @@ mod tests {
         let (d0, d1) = (nth_device(0), nth_device(1));
         let settings = Settings {
             runtime_dir: dir.clone(),
+            // Long enough for any machine; a regression fails rather than waiting ten minutes.
+            lease_timeout: Duration::from_secs(60),
             ..Settings::default()
         };
         let leases = dir.join("leases");
@@ -520,8 +530,9 @@ mod tests {
         let s1 = try_device(&leases, &d0, 1, "s1", 0, false).unwrap().expect("free");
         let s2 = try_device(&leases, &d1, 1, "s2", 0, false).unwrap().expect("free");
         let (waits, waiting) = std::sync::mpsc::channel();
-        let (go_on, gone_on) = std::sync::mpsc::channel::<()>();
         std::thread::scope(|scope| {
+            // Made here, so that a failure below drops it and the waiting test goes on.
+            let (go_on, gone_on) = std::sync::mpsc::channel::<()>();
             let big = scope.spawn(|| {
                 // Told once it has tried, and is in line, before its first pause.
                 let pausing = move || {
@@ -681,7 +692,7 @@ mod tests {
         // new slot, so that the device drains.
         drop(also);
         let mut waiting = Ticket::take(&dir, "leaky", &[&device]).unwrap().expect("no one else takes one");
-        waiting.claim(&dir, "leaky", &[&device]).unwrap();
+        waiting.claim("leaky", &[&device]).unwrap();
         assert!(try_device(&dir, &device, 2, "third", 0, false).unwrap().is_none());
         let named = holders(&dir, &[&device], 2, None);
         assert!(

@@ -163,14 +163,17 @@ pub enum MarkdownPlace {
 
 /// `text` for a line or a table cell of a Markdown page: outside its code spans, `&`, `<` and
 /// `>` as entities (GitHub would take `Vec<u8>` for a tag and drop it), backslashes, pipes and
-/// brackets escaped (a report from elsewhere could put a link, or an image GitHub fetches, there)
-/// and lines joined by `<br>`, so that nothing breaks a table row or a list item. A code span
+/// brackets escaped (a report from elsewhere could put a link, or an image GitHub fetches,
+/// there), so are the `.` of `www.` and the `:` of `://` (GitHub links those by themselves, up
+/// to the next blank, past a backtick too), and lines joined by `<br>`, so that nothing breaks a
+/// table row or a list item. A code span
 /// (`` `lspci | grep -i nvidia` ``) is kept as it is, where Markdown would show escapes
 /// literally, but for its line ends (spaces, as Markdown shows them) and, in a cell, its pipes.
 /// A backtick that opens no span is escaped, so that GitHub reads the spans as this does.
 pub fn markdown_text(text: &str, place: MarkdownPlace) -> String {
+    let text = one_line_end(text);
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
+    let mut rest = text.as_str();
     while let Some(start) = rest.find('`') {
         push_outside_code(&rest[..start], &mut out);
         let (fence, after) = rest[start..].split_at(backtick_run(&rest[start..]));
@@ -197,6 +200,7 @@ pub fn markdown_code(text: &str, place: MarkdownPlace) -> String {
     if text.is_empty() {
         return String::new();
     }
+    let text = one_line_end(text);
     let longest = text
         .split(|c| c != '`')
         .map(str::len)
@@ -207,10 +211,15 @@ pub fn markdown_code(text: &str, place: MarkdownPlace) -> String {
     // Markdown then takes off again.
     let pad = if text.starts_with('`') || text.ends_with('`') { " " } else { "" };
     let mut out = format!("{fence}{pad}");
-    push_inside_code(text, place, &mut out);
+    push_inside_code(&text, place, &mut out);
     out.push_str(pad);
     out.push_str(&fence);
     out
+}
+
+/// `text` with each `\r\n` and `\r` as `\n`: Markdown ends a line at each.
+fn one_line_end(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\r', "\n")
 }
 
 /// The length of the run of backticks `text` starts with.
@@ -234,16 +243,27 @@ fn closing_fence(text: &str, length: usize) -> Option<usize> {
 }
 
 fn push_outside_code(text: &str, out: &mut String) {
-    for c in text.chars() {
+    for (at, c) in text.char_indices() {
+        let starts_a_link = match c {
+            '.' => text
+                .get(at.saturating_sub(3)..at)
+                .is_some_and(|before| before.eq_ignore_ascii_case("www")),
+            ':' => text[at + 1..].starts_with("//"),
+            _ => false,
+        };
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
+            '\n' => out.push_str("<br>"),
             '\\' | '|' | '[' | ']' => {
                 out.push('\\');
                 out.push(c);
             }
-            '\n' => out.push_str("<br>"),
+            c if starts_a_link => {
+                out.push('\\');
+                out.push(c);
+            }
             c => out.push(c),
         }
     }
@@ -315,8 +335,11 @@ mod tests {
     #[test]
     fn markdown_escapes_stay_out_of_code_spans() {
         use MarkdownPlace::{Cell, Line};
-        assert_eq!(markdown_text("MIG-<uuid> | [x](u)\n&", Line), "MIG-&lt;uuid&gt; \\| \\[x\\](u)<br>&amp;");
-        let hint = "run `lspci | grep -i nvidia`, then `cargo add <package>`\nor `a\nb`";
+        assert_eq!(
+            markdown_text("MIG-<uuid> | [x](u)\n&", Line),
+            "MIG-&lt;uuid&gt; \\| \\[x\\](u)<br>&amp;"
+        );
+        let hint = "run `lspci | grep -i nvidia`, then `cargo add <package>`\r\nor `a\rb`";
         assert_eq!(
             markdown_text(hint, Line),
             "run `lspci | grep -i nvidia`, then `cargo add <package>`<br>or `a b`"
@@ -324,6 +347,13 @@ mod tests {
         assert_eq!(
             markdown_text(hint, Cell),
             "run `lspci \\| grep -i nvidia`, then `cargo add <package>`<br>or `a b`"
+        );
+        // GitHub links a bare `www.` or `https://` up to the next blank, past a backtick, which
+        // would leave the span's text live: neither survives.
+        let linked = markdown_text("see WWW.e.example/`<img src=x>` or ftp://e.example/`![p](u)`", Line);
+        assert_eq!(
+            linked,
+            "see WWW\\.e.example/`<img src=x>` or ftp\\://e.example/`![p](u)`"
         );
         // A run of two backticks is closed by two, not one; a backtick that opens nothing is
         // escaped, and so is a backslash, which would otherwise escape a backtick GitHub then

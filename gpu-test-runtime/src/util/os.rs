@@ -118,18 +118,21 @@ pub(crate) fn child_has_ended(pid: u32) -> std::io::Result<bool> {
 }
 
 /// Waits up to `limit_ms` for process `pid` (any process, not only a child) to end: `true` when
-/// it did, or was already gone.
+/// it did, or was already gone; the error where the kernel cannot tell (no `pidfd_open`).
 #[cfg(test)]
-pub(crate) fn wait_for_end_of(pid: u32, limit_ms: i32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return true;
-    };
+pub(crate) fn wait_for_end_of(pid: u32, limit_ms: i32) -> std::io::Result<bool> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
     // SAFETY: pidfd_open takes a pid and flags, no pointers.
-    let Ok(pidfd) = i32::try_from(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) }) else {
-        return true;
+    let opened = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let Ok(pidfd) = i32::try_from(opened) else {
+        return Err(std::io::Error::from(std::io::ErrorKind::InvalidData));
     };
     if pidfd < 0 {
-        return true;
+        let error = std::io::Error::last_os_error();
+        return match error.raw_os_error() {
+            Some(libc::ESRCH) => Ok(true),
+            _ => Err(error),
+        };
     }
     let mut poll = libc::pollfd {
         fd: pidfd,
@@ -140,5 +143,5 @@ pub(crate) fn wait_for_end_of(pid: u32, limit_ms: i32) -> bool {
     let ready = unsafe { libc::poll(&mut poll, 1, limit_ms) };
     // SAFETY: the descriptor is this function's own.
     unsafe { libc::close(pidfd) };
-    ready == 1
+    Ok(ready == 1)
 }

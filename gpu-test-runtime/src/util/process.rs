@@ -166,7 +166,7 @@ mod tests {
         // It ends once the kernel has delivered the SIGKILL sent before the call returned (the
         // bound only turns a miss into a failure rather than a hang).
         assert!(
-            crate::util::os::wait_for_end_of(sleeper, 60_000),
+            crate::util::os::wait_for_end_of(sleeper, 60_000).expect("pidfd_open"),
             "the program's child was not stopped with it"
         );
         std::fs::remove_dir_all(&dir).unwrap();
